@@ -1,0 +1,109 @@
+"""Start the Azurite Table emulator (from node_modules) on loopback, for tests and `make run`.
+
+Used as a library by tests/conftest.py and the local run script, and as a command:
+    python tools/azurite.py [--port 10002]      # runs until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite-table"
+# Azurite's well-known development account (public, documented; not a secret).
+ACCOUNT = "devstoreaccount1"
+ACCOUNT_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def connection_string(port: int, host: str = "127.0.0.1") -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+        f"TableEndpoint=http://{host}:{port}/{ACCOUNT};"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+@contextlib.contextmanager
+def running(port: int | None = None, log: Path | None = None) -> Iterator[str]:
+    """Run Azurite's Table service in memory on loopback; yield its connection string."""
+    if not AZURITE_BIN.exists():
+        raise SystemExit(
+            f"Azurite is not installed at {AZURITE_BIN}. Run `npm ci` (or `make test`) first."
+        )
+    port = port or free_port()
+    workdir = tempfile.mkdtemp(prefix="azurite-")
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            str(AZURITE_BIN),
+            "--tableHost", "127.0.0.1",
+            "--tablePort", str(port),
+            "--inMemoryPersistence",
+            "--disableTelemetry",
+            "--skipApiVersionCheck",
+            "--silent",
+        ],
+        cwd=workdir,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _port_open(port):
+            if proc.poll() is not None:
+                raise RuntimeError(f"Azurite exited early with code {proc.returncode}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Azurite did not listen on 127.0.0.1:{port} within 30 s")
+            time.sleep(0.1)
+        yield connection_string(port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if log:
+            out.close()  # type: ignore[union-attr]
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AZURITE_PORT", "10002")))
+    args = parser.parse_args()
+    with running(args.port) as conn:
+        print(f"Azurite Table service on 127.0.0.1:{args.port} (in memory). Ctrl-C stops it.")
+        print(f"Connection string: {conn}")
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(3600)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
