@@ -1,0 +1,1 @@
+"""The SCIM engine: protocol logic only, no I/O (dicts in, dicts out)."""

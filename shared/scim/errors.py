@@ -1,0 +1,69 @@
+"""SCIM protocol errors (RFC 7644 §3.12), raised by the engine and turned into responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+
+
+class ScimError(Exception):
+    """An error the client should see: HTTP status, optional scimType and an actionable detail."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        scim_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.scim_type = scim_type
+        self.headers = headers or {}
+
+    def to_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "schemas": [ERROR_SCHEMA],
+            "status": str(self.status),
+            "detail": self.detail,
+        }
+        if self.scim_type:
+            body["scimType"] = self.scim_type
+        return body
+
+    def __repr__(self) -> str:
+        return f"ScimError({self.status}, {self.scim_type!r}, {self.detail!r})"
+
+
+def invalid_filter(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidFilter")
+
+
+def invalid_path(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidPath")
+
+
+def invalid_value(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidValue")
+
+
+def invalid_syntax(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidSyntax")
+
+
+def mutability(detail: str) -> ScimError:
+    return ScimError(400, detail, "mutability")
+
+
+def no_target(detail: str) -> ScimError:
+    return ScimError(400, detail, "noTarget")
+
+
+def uniqueness(detail: str) -> ScimError:
+    return ScimError(409, detail, "uniqueness")
+
+
+def not_found(detail: str) -> ScimError:
+    return ScimError(404, detail)

@@ -1,0 +1,225 @@
+"""Attribute and schema definitions as data (RFC 7643 §2, §7), and path resolution against them.
+
+Everything schema-aware in the engine (validation, mutability, `returned`, case rules, PATCH,
+filters, the /Schemas document) reads these definitions; nothing hard-codes attribute names
+except the definitions in `shared.scim.schemas`.
+
+Documents follow RFC 7643's JSON layout: core attributes at the top level under their canonical
+names, extension attributes in an object keyed by the extension's URN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+STRING = "string"
+BOOLEAN = "boolean"
+DECIMAL = "decimal"
+INTEGER = "integer"
+DATETIME = "dateTime"
+REFERENCE = "reference"
+COMPLEX = "complex"
+BINARY = "binary"
+
+READ_ONLY = "readOnly"
+READ_WRITE = "readWrite"
+IMMUTABLE = "immutable"
+WRITE_ONLY = "writeOnly"
+
+ALWAYS = "always"
+NEVER = "never"
+DEFAULT = "default"
+REQUEST = "request"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    type: str = STRING
+    multi_valued: bool = False
+    required: bool = False
+    case_exact: bool = False
+    mutability: str = READ_WRITE
+    returned: str = DEFAULT
+    uniqueness: str = "none"
+    description: str = ""
+    canonical_values: tuple[str, ...] = ()
+    reference_types: tuple[str, ...] = ()
+    sub_attributes: tuple[Attribute, ...] = ()
+    _by_lower: dict[str, Attribute] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        self._by_lower.update({a.name.lower(): a for a in self.sub_attributes})
+
+    def sub(self, name: str) -> Attribute | None:
+        """The sub-attribute called `name`, matched case-insensitively (RFC 7643 §2.1)."""
+        return self._by_lower.get(name.lower())
+
+    def to_scim(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "multiValued": self.multi_valued,
+            "description": self.description,
+            "required": self.required,
+            "mutability": self.mutability,
+            "returned": self.returned,
+        }
+        if self.type in (STRING, REFERENCE, BINARY):
+            out["caseExact"] = self.case_exact
+            out["uniqueness"] = self.uniqueness
+        if self.canonical_values:
+            out["canonicalValues"] = list(self.canonical_values)
+        if self.reference_types:
+            out["referenceTypes"] = list(self.reference_types)
+        if self.sub_attributes:
+            out["subAttributes"] = [a.to_scim() for a in self.sub_attributes]
+        return out
+
+
+@dataclass(frozen=True)
+class Schema:
+    id: str
+    name: str
+    description: str
+    attributes: tuple[Attribute, ...]
+    _by_lower: dict[str, Attribute] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        self._by_lower.update({a.name.lower(): a for a in self.attributes})
+
+    def attribute(self, name: str) -> Attribute | None:
+        return self._by_lower.get(name.lower())
+
+    def to_scim(self, base_url: str = "") -> dict[str, Any]:
+        return {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Schema"],
+            "id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "attributes": [a.to_scim() for a in self.attributes],
+            "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{self.id}"},
+        }
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An attribute path resolved against a resource type: `schema` owns `attribute`;
+    `sub` is set for `attr.sub` paths. `attribute` is None when the path names a whole
+    extension (e.g. the bare enterprise URN)."""
+
+    schema: Schema
+    attribute: Attribute | None
+    sub: Attribute | None = None
+    is_extension: bool = False
+
+    @property
+    def target(self) -> Attribute | None:
+        return self.sub or self.attribute
+
+    @property
+    def canonical(self) -> str:
+        """The path spelled canonically: `name.givenName`, `urn:…:User:department`."""
+        parts = []
+        if self.attribute is not None:
+            parts.append(self.attribute.name)
+        if self.sub is not None:
+            parts.append(self.sub.name)
+        local = ".".join(parts)
+        if self.is_extension:
+            return f"{self.schema.id}:{local}" if local else self.schema.id
+        return local
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    name: str
+    endpoint: str
+    description: str
+    schema: Schema
+    extensions: tuple[tuple[Schema, bool], ...] = ()
+
+    @property
+    def all_schemas(self) -> tuple[Schema, ...]:
+        return (self.schema, *(s for s, _ in self.extensions))
+
+    def schema_by_urn(self, urn: str) -> Schema | None:
+        low = urn.lower()
+        for s in self.all_schemas:
+            if s.id.lower() == low:
+                return s
+        return None
+
+    def extension_by_urn(self, urn: str) -> Schema | None:
+        low = urn.lower()
+        for s, _ in self.extensions:
+            if s.id.lower() == low:
+                return s
+        return None
+
+    def split_urn(self, path: str) -> tuple[Schema | None, str]:
+        """Split a possibly URN-qualified path into (schema, local part).
+
+        `urn:…:enterprise:2.0:User:manager.value` -> (EnterpriseUser, "manager.value");
+        `name.givenName` -> (None, "name.givenName"). The longest known URN wins, compared
+        case-insensitively. An unknown URN prefix returns (None, path)."""
+        low = path.lower()
+        if not low.startswith("urn:"):
+            return None, path
+        best: Schema | None = None
+        for s in self.all_schemas:
+            sid = s.id.lower()
+            if (low == sid or low.startswith(sid + ":")) and (
+                best is None or len(s.id) > len(best.id)
+            ):
+                best = s
+        if best is None:
+            return None, path
+        return best, path[len(best.id) + 1 :]
+
+    def resolve(self, path: str) -> Resolved | None:
+        """Resolve a plain attribute path (`attr`, `attr.sub`, optionally URN-prefixed).
+        Value filters (`emails[type eq "work"]`) are parsed by `shared.scim.path`, not here.
+        Returns None for an unknown attribute."""
+        schema, local = self.split_urn(path)
+        if path.lower().startswith("urn:") and schema is None:
+            return None
+        is_ext = schema is not None and schema is not self.schema
+        if schema is None:
+            schema = self.schema
+        if not local:
+            return Resolved(schema, None, None, is_ext) if is_ext else None
+        head, _, tail = local.partition(".")
+        attr = schema.attribute(head)
+        if attr is None:
+            return None
+        if not tail:
+            return Resolved(schema, attr, None, is_ext)
+        sub = attr.sub(tail)
+        if sub is None:
+            return None
+        return Resolved(schema, attr, sub, is_ext)
+
+    def to_scim(self, base_url: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": self.name,
+            "name": self.name,
+            "endpoint": self.endpoint,
+            "description": self.description,
+            "schema": self.schema.id,
+            "meta": {
+                "resourceType": "ResourceType",
+                "location": f"{base_url}/ResourceTypes/{self.name}",
+            },
+        }
+        if self.extensions:
+            out["schemaExtensions"] = [
+                {"schema": s.id, "required": req} for s, req in self.extensions
+            ]
+        return out
