@@ -1,0 +1,1 @@
+"""Table Storage persistence: the only package that imports azure.data.tables."""

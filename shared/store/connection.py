@@ -1,0 +1,95 @@
+"""Creating Table clients: a connection string locally (Azurite), the account endpoint with
+DefaultAzureCredential (managed identity) in Azure. One client set per process."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+from dataclasses import dataclass
+
+import requests
+from azure.core.pipeline.transport import RequestsTransport
+from azure.data.tables import TableClient, TableServiceClient
+from requests.adapters import HTTPAdapter
+
+from ..settings import Settings
+from .errors import StoreError
+
+# Entra waits 60 s for an answer; a storage call that cannot finish in a few attempts should
+# become a SCIM 503 well before that.
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 3,
+    "retry_backoff_factor": 0.4,
+    "retry_backoff_max": 4,
+    "connection_timeout": 5,
+    "read_timeout": 20,
+}
+
+
+def _transport() -> RequestsTransport:
+    session = requests.Session()
+    # requests otherwise re-reads proxy settings from the environment on every call
+    # (~1 ms each, measured; design.md §11).
+    session.trust_env = False
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return RequestsTransport(session=session, session_owner=False)
+
+
+@dataclass(frozen=True)
+class Tables:
+    data: TableClient
+    tenants: TableClient
+    audit: TableClient
+    runs: TableClient
+    service: TableServiceClient
+
+    def ensure(self) -> None:
+        for name in (self.data, self.tenants, self.audit, self.runs):
+            self.service.create_table_if_not_exists(name.table_name)
+
+
+def open_tables(settings: Settings) -> Tables:
+    transport = _transport()
+    if settings.storage_connection_string:
+        service = TableServiceClient.from_connection_string(
+            settings.storage_connection_string, transport=transport, **_CLIENT_OPTIONS
+        )
+    elif settings.storage_table_endpoint:
+        from azure.identity import DefaultAzureCredential  # only needed in Azure
+
+        credential = DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+        service = TableServiceClient(
+            endpoint=settings.storage_table_endpoint,
+            credential=credential,
+            transport=transport,
+            **_CLIENT_OPTIONS,
+        )
+    else:
+        raise StoreError(
+            "No storage configured: set SCIM_STORAGE_CONNECTION_STRING (local, e.g. "
+            "UseDevelopmentStorage=true) or SCIM_STORAGE_TABLE_ENDPOINT "
+            "(https://ACCOUNT.table.core.windows.net, with a managed identity) in app settings."
+        )
+    return Tables(
+        data=service.get_table_client(settings.data_table),
+        tenants=service.get_table_client(settings.tenants_table),
+        audit=service.get_table_client(settings.audit_table),
+        runs=service.get_table_client(settings.runs_table),
+        service=service,
+    )
+
+
+_lock = threading.Lock()
+_cached: dict[tuple[str | None, str | None, str], Tables] = {}
+
+
+def tables_for(settings: Settings) -> Tables:
+    """The process-wide client set for these settings (clients are thread-safe; reuse them)."""
+    key = (settings.storage_connection_string, settings.storage_table_endpoint,
+           settings.table_prefix)
+    with _lock:
+        if key not in _cached:
+            _cached[key] = open_tables(settings)
+        return _cached[key]

@@ -1,0 +1,74 @@
+"""RowKey construction. Table Storage forbids `/ \\ # ?` and control characters in keys and
+caps them at 1 KiB; `:` is our separator. Values are percent-escaped so every key is legal
+and prefix ranges (`UX:{value}:`) cannot run into each other."""
+
+from __future__ import annotations
+
+import hashlib
+
+_MAX_COMPONENT = 400  # characters; keeps a whole RowKey well under 1 KiB (UTF-16)
+_UNSAFE = frozenset("%/\\#?:'")
+
+
+def escape(value: str) -> str:
+    out: list[str] = []
+    for ch in value:
+        code = ord(ch)
+        if ch in _UNSAFE or code < 0x20 or 0x7F <= code <= 0x9F:
+            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+        else:
+            out.append(ch)
+    escaped = "".join(out)
+    if len(escaped) > _MAX_COMPONENT:
+        # Long values are indexed by digest: still unique, still a point read.
+        return "~" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return escaped
+
+
+def fold(value: str) -> str:
+    """Case-insensitive key form (caseExact=false attributes such as userName)."""
+    return value.casefold()
+
+
+def resource_key(kind: str, rid: str) -> str:
+    return f"{kind}:{escape(rid)}"
+
+
+def unique_key(index: str, value: str) -> str:
+    return f"{index}:{escape(value)}"
+
+
+def multi_key(index: str, value: str, rid: str) -> str:
+    return f"{index}:{escape(value)}:{escape(rid)}"
+
+
+def multi_prefix(index: str, value: str) -> str:
+    return f"{index}:{escape(value)}:"
+
+
+def member_key(gid: str, uid: str) -> str:
+    return f"M:{escape(gid)}:{escape(uid)}"
+
+
+def reverse_member_key(uid: str, gid: str) -> str:
+    return f"R:{escape(uid)}:{escape(gid)}"
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """[low, high) bounds of every RowKey starting with `prefix` (':' + 1 == ';')."""
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def unescape(value: str) -> str:
+    if "%" not in value:
+        return value
+    raw = bytearray()
+    i = 0
+    while i < len(value):
+        if value[i] == "%" and i + 2 < len(value) + 0 and len(value) >= i + 3:
+            raw.append(int(value[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            raw.extend(value[i].encode("utf-8"))
+            i += 1
+    return raw.decode("utf-8")

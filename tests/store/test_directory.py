@@ -1,0 +1,223 @@
+"""The directory store against Azurite: atomic uniqueness, ETags, memberships, chunking."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from shared.store import keys
+from shared.store.directory import GROUP, USER, Directory, Indexes
+from shared.store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
+
+NOW = "2026-01-01T00:00:00.000Z"
+LATER = "2026-01-02T00:00:00.000Z"
+
+
+def _user(directory: Directory, tenant: str, rid: str, name: str, ext: str | None = None):
+    idx = Indexes(unique={"UN": keys.fold(name)}, multi={"UX": ext} if ext else {})
+    return directory.create(tenant, USER, rid, {"userName": name}, idx,
+                            columns={"userName": name}, now=NOW), idx
+
+
+def test_create_get_roundtrip(directory: Directory, tenant_id: str) -> None:
+    stored, _ = _user(directory, tenant_id, "u1", "Alice", "ext-1")
+    got = directory.get(tenant_id, USER, "u1")
+    assert got is not None
+    assert got.doc == {"userName": "Alice"}
+    assert got.etag == stored.etag
+    assert got.etag
+    assert got.created == NOW
+    assert directory.lookup_unique(tenant_id, "UN", "alice") == "u1"
+    assert directory.lookup_multi(tenant_id, "UX", "ext-1") == ["u1"]
+    assert directory.get(tenant_id, USER, "missing") is None
+
+
+def test_duplicate_unique_index_fails_whole_transaction(directory: Directory,
+                                                        tenant_id: str) -> None:
+    _user(directory, tenant_id, "u1", "Alice")
+    with pytest.raises(Conflict) as info:
+        _user(directory, tenant_id, "u2", "ALICE")
+    assert info.value.index == "UN"
+    assert directory.get(tenant_id, USER, "u2") is None  # nothing half-written
+
+
+def test_non_unique_index_allows_duplicates(directory: Directory, tenant_id: str) -> None:
+    _user(directory, tenant_id, "u1", "a", "same")
+    _user(directory, tenant_id, "u2", "b", "same")
+    assert sorted(directory.lookup_multi(tenant_id, "UX", "same")) == ["u1", "u2"]
+
+
+def test_racing_creates_exactly_one_wins(directory: Directory, tenant_id: str) -> None:
+    def attempt(n: int) -> str:
+        try:
+            _user(directory, tenant_id, f"u{n}", "race")
+            return "created"
+        except Conflict:
+            return "conflict"
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(attempt, range(32)))
+    assert outcomes.count("created") == 1
+    assert outcomes.count("conflict") == 31
+
+
+def test_replace_moves_index_and_checks_etag(directory: Directory, tenant_id: str) -> None:
+    stored, old = _user(directory, tenant_id, "u1", "Alice", "e1")
+    new = Indexes(unique={"UN": "bob"}, multi={"UX": "e2"})
+    updated = directory.replace(tenant_id, USER, "u1", {"userName": "Bob"}, old=old, new=new,
+                                columns={}, created=stored.created, now=LATER, etag=stored.etag)
+    assert updated.etag != stored.etag
+    assert directory.lookup_unique(tenant_id, "UN", "alice") is None
+    assert directory.lookup_unique(tenant_id, "UN", "bob") == "u1"
+    assert directory.lookup_multi(tenant_id, "UX", "e1") == []
+    assert directory.lookup_multi(tenant_id, "UX", "e2") == ["u1"]
+    with pytest.raises(PreconditionFailed):
+        directory.replace(tenant_id, USER, "u1", {"userName": "Carol"}, old=new, new=new,
+                          columns={}, created=NOW, now=LATER, etag=stored.etag)
+    assert directory.get(tenant_id, USER, "u1").doc == {"userName": "Bob"}  # type: ignore[union-attr]
+
+
+def test_rename_onto_taken_name_conflicts_and_changes_nothing(directory: Directory,
+                                                              tenant_id: str) -> None:
+    _user(directory, tenant_id, "u1", "alice")
+    stored, old = _user(directory, tenant_id, "u2", "bob")
+    with pytest.raises(Conflict):
+        directory.replace(tenant_id, USER, "u2", {"userName": "alice"}, old=old,
+                          new=Indexes(unique={"UN": "alice"}), columns={}, created=NOW,
+                          now=LATER, etag=stored.etag)
+    assert directory.lookup_unique(tenant_id, "UN", "bob") == "u2"
+    assert directory.get(tenant_id, USER, "u2").doc == {"userName": "bob"}  # type: ignore[union-attr]
+
+
+def test_members_add_remove_idempotent(directory: Directory, tenant_id: str) -> None:
+    directory.create(tenant_id, GROUP, "g1", {"displayName": "G"},
+                     Indexes(unique={"GN": "g"}), columns={}, now=NOW)
+    directory.change_members(tenant_id, "g1", add=["u1", "u2"], now=LATER)
+    directory.change_members(tenant_id, "g1", add=["u1"], now=LATER)  # re-add: no-op
+    assert sorted(directory.members(tenant_id, "g1")) == ["u1", "u2"]
+    assert directory.groups_of(tenant_id, "u1") == ["g1"]
+    assert directory.has_member(tenant_id, "g1", "u2")
+    directory.change_members(tenant_id, "g1", remove=["u2", "never-there"], now=LATER)
+    assert directory.members(tenant_id, "g1") == ["u1"]
+    assert not directory.has_member(tenant_id, "g1", "u2")
+    assert directory.groups_of(tenant_id, "u2") == []
+
+
+def test_member_change_on_missing_group_is_not_found(directory: Directory,
+                                                     tenant_id: str) -> None:
+    with pytest.raises(NotFound):
+        directory.change_members(tenant_id, "nope", add=["u1"], now=LATER)
+    assert directory.members(tenant_id, "nope") == []
+
+
+def test_large_member_change_is_chunked_and_complete(directory: Directory,
+                                                     tenant_id: str) -> None:
+    directory.create(tenant_id, GROUP, "g1", {"displayName": "Big"},
+                     Indexes(unique={"GN": "big"}), columns={}, now=NOW)
+    uids = [f"user{n:04d}" for n in range(250)]
+    directory.change_members(tenant_id, "g1", add=uids, now=LATER)
+    assert sorted(directory.members(tenant_id, "g1")) == uids
+    assert list(directory._range(tenant_id, "J:")) == []  # journal dropped at the end
+    directory.change_members(tenant_id, "g1", remove=uids[:120], now=LATER)
+    assert sorted(directory.members(tenant_id, "g1")) == uids[120:]
+
+
+def test_interrupted_chunked_change_is_completed(directory: Directory, tenant_id: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    directory.create(tenant_id, GROUP, "g1", {"displayName": "Big"},
+                     Indexes(unique={"GN": "big"}), columns={}, now=NOW)
+    uids = [f"user{n:04d}" for n in range(300)]
+    real = Directory._submit
+    calls = {"n": 0}
+
+    def crash_on_third_transaction(self, ops, idx):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 3:  # journal+touch, first chunk, then the process "dies"
+            raise RuntimeError("simulated crash")
+        return real(self, ops, idx)
+
+    monkeypatch.setattr(Directory, "_submit", crash_on_third_transaction)
+    with pytest.raises(RuntimeError):
+        directory.change_members(tenant_id, "g1", add=uids, now=LATER)
+    monkeypatch.setattr(Directory, "_submit", real)
+    partial = directory.members(tenant_id, "g1")
+    assert 0 < len(partial) < len(uids)
+    assert directory.complete_pending(tenant_id) == 1
+    assert sorted(directory.members(tenant_id, "g1")) == uids
+    assert sorted(g for u in uids for g in directory.groups_of(tenant_id, u)) == ["g1"] * 300
+    assert directory.complete_pending(tenant_id) == 0
+
+
+def test_delete_user_removes_indexes_and_memberships(directory: Directory,
+                                                     tenant_id: str) -> None:
+    _, idx = _user(directory, tenant_id, "u1", "alice", "e1")
+    for g in ("g1", "g2"):
+        directory.create(tenant_id, GROUP, g, {"displayName": g},
+                         Indexes(unique={"GN": g}), columns={}, now=NOW)
+        directory.change_members(tenant_id, g, add=["u1", "u9"], now=LATER)
+    directory.delete(tenant_id, USER, "u1", idx)
+    assert directory.get(tenant_id, USER, "u1") is None
+    assert directory.lookup_unique(tenant_id, "UN", "alice") is None
+    assert directory.lookup_multi(tenant_id, "UX", "e1") == []
+    assert directory.members(tenant_id, "g1") == ["u9"]
+    assert directory.groups_of(tenant_id, "u1") == []
+    with pytest.raises(NotFound):
+        directory.delete(tenant_id, USER, "u1", idx)
+
+
+def test_delete_group_with_many_members(directory: Directory, tenant_id: str) -> None:
+    directory.create(tenant_id, GROUP, "g1", {"displayName": "big"},
+                     Indexes(unique={"GN": "big"}), columns={}, now=NOW)
+    uids = [f"u{n}" for n in range(130)]
+    directory.change_members(tenant_id, "g1", add=uids, now=LATER)
+    directory.delete(tenant_id, GROUP, "g1", Indexes(unique={"GN": "big"}))
+    assert directory.members(tenant_id, "g1") == []
+    assert all(directory.groups_of(tenant_id, u) == [] for u in uids[:5])
+    assert directory.lookup_unique(tenant_id, "GN", "big") is None
+
+
+def test_delete_with_stale_etag_is_refused(directory: Directory, tenant_id: str) -> None:
+    stored, idx = _user(directory, tenant_id, "u1", "alice")
+    directory.replace(tenant_id, USER, "u1", {"userName": "alice", "x": 1}, old=idx, new=idx,
+                      columns={}, created=NOW, now=LATER, etag=stored.etag)
+    with pytest.raises(PreconditionFailed):
+        directory.delete(tenant_id, USER, "u1", idx, etag=stored.etag)
+    assert directory.get(tenant_id, USER, "u1") is not None
+
+
+def test_large_documents_split_and_oversize_refused(directory: Directory,
+                                                    tenant_id: str) -> None:
+    doc = {"userName": "big", "title": "x" * 100_000}
+    directory.create(tenant_id, USER, "u1", doc, Indexes(unique={"UN": "big"}), columns={},
+                     now=NOW)
+    assert directory.get(tenant_id, USER, "u1").doc == doc  # type: ignore[union-attr]
+    with pytest.raises(TooLarge):
+        directory.create(tenant_id, USER, "u2", {"title": "y" * 500_000},
+                         Indexes(unique={"UN": "huge"}), columns={}, now=NOW)
+
+
+def test_scan_in_stable_order_and_count(directory: Directory, tenant_id: str) -> None:
+    for n in range(7):
+        _user(directory, tenant_id, f"u{n}", f"name{n}")
+    assert [s.id for s in directory.scan(tenant_id, USER, page=3)] == [f"u{n}" for n in range(7)]
+    assert [s.id for s in directory.scan(tenant_id, USER, after="u3")] == ["u4", "u5", "u6"]
+    assert directory.count(tenant_id, USER) == 7
+    assert directory.count(tenant_id, GROUP) == 0
+
+
+@pytest.mark.parametrize("value", ["a/b", "a\\b", "a#b", "a?b", "a:b", "it's", "tab\there",
+                                   "ünï", "%41", "x" * 2000])
+def test_awkward_key_values_are_indexable(directory: Directory, tenant_id: str,
+                                          value: str) -> None:
+    _user(directory, tenant_id, "u1", value, value)
+    assert directory.lookup_unique(tenant_id, "UN", keys.fold(value)) == "u1"
+    assert directory.lookup_multi(tenant_id, "UX", value) == ["u1"]
+
+
+def test_tenants_are_isolated(directory: Directory, tenant_id: str) -> None:
+    _user(directory, tenant_id, "u1", "alice")
+    other = tenant_id + "x"
+    assert directory.get(other, USER, "u1") is None
+    assert directory.lookup_unique(other, "UN", "alice") is None
+    assert list(directory.scan(other, USER)) == []
