@@ -1,0 +1,13 @@
+"""Azure Functions entry point: one FunctionApp, one blueprint per area.
+
+Authentication is the service's own (per-tenant bearer tokens), so the host's function keys
+are off (ANONYMOUS): Entra cannot send a function key."""
+
+import azure.functions as func
+
+from shared.adapter.blueprints import health, reconcile, scim
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+app.register_functions(scim.bp)
+app.register_functions(health.bp)
+app.register_functions(reconcile.bp)

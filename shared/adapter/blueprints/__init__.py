@@ -1,0 +1,1 @@
+"""Function blueprints, one per area; function_app.py registers them all."""

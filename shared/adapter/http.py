@@ -1,0 +1,38 @@
+"""Azure Functions HttpRequest/HttpResponse <-> the service's ScimRequest/ScimResponse."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+from ..service.messages import SCIM_JSON, ScimRequest, ScimResponse
+
+
+def to_scim(req: func.HttpRequest, resource: str, id_param: str = "id") -> ScimRequest:
+    route = req.route_params
+    return ScimRequest(
+        method=req.method.upper(),
+        tenant=route.get("tenant", ""),
+        resource=route.get("resource", resource),
+        id=route.get(id_param) or None,
+        params=dict(req.params),
+        headers={k.lower(): v for k, v in req.headers.items()},
+        body=req.get_body() or b"",
+        request_id=req.headers.get("x-request-id", "") or "",
+    )
+
+
+def to_http(resp: ScimResponse) -> func.HttpResponse:
+    return func.HttpResponse(
+        body=resp.encode(),
+        status_code=resp.status,
+        headers=resp.headers,
+        mimetype=SCIM_JSON,
+        charset="utf-8",
+    )
+
+
+def json_response(status: int, body: dict[str, object]) -> func.HttpResponse:
+    return func.HttpResponse(body=json.dumps(body), status_code=status,
+                             mimetype="application/json", charset="utf-8")

@@ -1,0 +1,41 @@
+"""The process-wide service instance, built on first use so that importing function_app
+(indexing, cold start) stays cheap and never touches storage."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..service.app import ScimService
+
+_lock = threading.Lock()
+_service: ScimService | None = None
+log = logging.getLogger(__name__)
+
+
+def service() -> ScimService:
+    global _service
+    if _service is None:
+        with _lock:
+            if _service is None:
+                from ..service.app import ScimService
+                from ..settings import current
+                from ..store.connection import tables_for
+
+                settings = current()
+                tables = tables_for(settings)
+                try:
+                    tables.ensure()
+                except Exception:  # Bicep declares the tables in Azure; carry on and let
+                    log.warning("could not create tables", exc_info=True)  # requests report
+                _service = ScimService(settings, tables)
+    return _service
+
+
+def reset() -> None:
+    """Forget the instance (tests change settings between runs)."""
+    global _service
+    with _lock:
+        _service = None

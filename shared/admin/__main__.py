@@ -1,0 +1,138 @@
+"""Operator CLI: tenants and their secret tokens.
+
+    python -m shared.admin tenant create NAME [--json]   # prints Tenant URL + Secret Token
+    python -m shared.admin tenant list
+    python -m shared.admin tenant disable|enable TENANT
+    python -m shared.admin token add TENANT [--json]
+    python -m shared.admin token list TENANT
+    python -m shared.admin token revoke TENANT TOKEN_ID
+
+Storage comes from SCIM_STORAGE_CONNECTION_STRING or SCIM_STORAGE_TABLE_ENDPOINT (Azure, with
+your `az login` identity), else from local.settings.json, else the local Azurite default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
+from ..settings import Settings, from_environ
+from ..store.connection import open_tables
+from ..store.tenants import TenantTable
+
+LOCAL_SETTINGS = Path("local.settings.json")
+
+
+def load_settings() -> Settings:
+    env = dict(os.environ)
+    if not env.get("SCIM_STORAGE_CONNECTION_STRING") and not env.get(
+        "SCIM_STORAGE_TABLE_ENDPOINT"
+    ):
+        if LOCAL_SETTINGS.exists():
+            values = json.loads(LOCAL_SETTINGS.read_text()).get("Values", {})
+            env = {**{k: str(v) for k, v in values.items()}, **env}
+        env.setdefault("SCIM_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true")
+    return from_environ(env)
+
+
+def _table(settings: Settings) -> TenantTable:
+    tables = open_tables(settings)
+    tables.ensure()
+    return TenantTable(tables.tenants)
+
+
+def _require(table: TenantTable, tenant_id: str) -> Tenant:
+    tenant = table.get(tenant_id)
+    if tenant is None:
+        raise SystemExit(f"error: no tenant {tenant_id!r}; see `python -m shared.admin tenant "
+                         "list`.")
+    return tenant
+
+
+def _print(payload: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(payload))
+        return
+    for key, value in payload.items():
+        print(f"{key}: {value}")
+
+
+def create_tenant(settings: Settings, name: str) -> dict[str, str]:
+    table = _table(settings)
+    tenant = Tenant(id=new_tenant_id(), name=name, created=now_iso())
+    token = issue_token(tenant)
+    table.create(tenant)
+    return {"tenant_id": tenant.id, "tenant_url": settings.tenant_url(tenant.id),
+            "token": token}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m shared.admin", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="area", required=True)
+    tenant = sub.add_parser("tenant", help="create and list tenants").add_subparsers(
+        dest="action", required=True)
+    create = tenant.add_parser("create", help="create a tenant; prints URL and token once")
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true", help="machine-readable output")
+    tenant.add_parser("list", help="list tenants")
+    for action in ("disable", "enable"):
+        tenant.add_parser(action).add_argument("tenant")
+    token = sub.add_parser("token", help="rotate secret tokens").add_subparsers(
+        dest="action", required=True)
+    add = token.add_parser("add", help="issue a second token (for rotation)")
+    add.add_argument("tenant")
+    add.add_argument("--json", action="store_true")
+    token.add_parser("list").add_argument("tenant")
+    revoke = token.add_parser("revoke")
+    revoke.add_argument("tenant")
+    revoke.add_argument("token_id")
+    args = parser.parse_args(argv)
+
+    settings = load_settings()
+    if args.area == "tenant" and args.action == "create":
+        _print(create_tenant(settings, args.name), args.json)
+        return 0
+    table = _table(settings)
+    if args.area == "tenant" and args.action == "list":
+        for t in table.all():
+            state = "disabled" if t.disabled else "active"
+            print(f"{t.id}  {state:8}  tokens={len(t.tokens)}  {t.name}  "
+                  f"{settings.tenant_url(t.id)}")
+        return 0
+    if args.area == "tenant":
+        record = _require(table, args.tenant)
+        record.disabled = args.action == "disable"
+        table.save(record)
+        print(f"tenant {record.id} {args.action}d")
+        return 0
+    record = _require(table, args.tenant)
+    if args.action == "add":
+        try:
+            secret = issue_token(record)
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
+        table.save(record)
+        _print({"tenant_id": record.id, "tenant_url": settings.tenant_url(record.id),
+                "token": secret, "token_id": record.tokens[-1].id}, args.json)
+        return 0
+    if args.action == "list":
+        for t in record.tokens:
+            print(f"{t.id}  {t.prefix}…  created {t.created}")
+        return 0
+    before = len(record.tokens)
+    record.tokens = [t for t in record.tokens if t.id != args.token_id]
+    if len(record.tokens) == before:
+        raise SystemExit(f"error: tenant {record.id} has no token {args.token_id!r}")
+    table.save(record)
+    print(f"revoked token {args.token_id} of tenant {record.id} (cached sessions end within 30 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

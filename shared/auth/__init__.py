@@ -1,0 +1,1 @@
+"""Tenants and their credentials: who may call which Tenant URL."""

@@ -1,0 +1,60 @@
+"""Tenant records: one per customer directory, each with up to two active secret tokens
+(two, so a token can be rotated without downtime)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, Field
+
+from . import tokens
+
+MAX_ACTIVE_TOKENS = 2
+
+
+class TokenRecord(BaseModel):
+    id: str
+    prefix: str
+    digest: str
+    created: str
+
+
+class Tenant(BaseModel):
+    id: str
+    name: str
+    created: str
+    disabled: bool = False
+    tokens: list[TokenRecord] = Field(default_factory=list)
+
+    def token_digests(self) -> list[str]:
+        return [t.digest for t in self.tokens]
+
+
+def new_tenant_id() -> str:
+    # Lower-case hex: safe in URLs and as a Table PartitionKey, unguessable enough that ids
+    # leak nothing, short enough to read out on a call.
+    return secrets.token_hex(8)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def issue_token(tenant: Tenant) -> str:
+    """Add a token to the tenant and return it in clear: the only time it exists in clear."""
+    if len(tenant.tokens) >= MAX_ACTIVE_TOKENS:
+        raise ValueError(
+            f"tenant {tenant.id} already has {MAX_ACTIVE_TOKENS} active tokens; revoke one "
+            "first (shared.admin token revoke TENANT TOKEN_ID)"
+        )
+    token = tokens.new_token()
+    tenant.tokens.append(
+        TokenRecord(
+            id=secrets.token_hex(4),
+            prefix=tokens.display_prefix(token),
+            digest=tokens.digest(token),
+            created=now_iso(),
+        )
+    )
+    return token

@@ -1,0 +1,34 @@
+"""Secret tokens: 256 random bits, shown once, stored only as SHA-256 digests, compared in
+constant time. A plain digest is enough: the token has full entropy, so there is nothing for
+a slow password hash to protect."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+PREFIX = "scim_"
+
+
+def new_token() -> str:
+    return PREFIX + secrets.token_urlsafe(32)
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def display_prefix(token: str) -> str:
+    """Enough of a token to recognise it in listings, too little to use it."""
+    return token[: len(PREFIX) + 6]
+
+
+def matches(token: str, digests: list[str]) -> bool:
+    """True when the token's digest equals one of `digests`. Every candidate is compared,
+    each in constant time, so timing says nothing about which (if any) matched."""
+    candidate = digest(token)
+    found = False
+    for d in digests:
+        found |= hmac.compare_digest(candidate, d)
+    return found

@@ -1,0 +1,211 @@
+"""The SCIM service: authenticates, dispatches and turns every outcome into a SCIM response.
+
+Nothing escapes `handle` as an exception: SCIM errors become their responses, storage
+outages become 503 with Retry-After (Entra retries), anything unexpected becomes a 500 with
+a request id to quote — never a traceback."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from ..auth.authenticator import Authenticator
+from ..scim import discovery, projection
+from ..scim.errors import ScimError
+from ..settings import Settings
+from ..store.connection import Tables
+from ..store.directory import Directory
+from ..store.errors import Unavailable
+from ..store.tenants import TenantTable
+from .body import json_body
+from .kinds import GROUPS, KINDS, Kind
+from .listing import Lister, Query, parse_paging
+from .messages import ScimRequest, ScimResponse
+from .resources import Resources, View
+
+log = logging.getLogger("scim")
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+DOCS = "https://github.com/entra-scim-connector#readme"
+
+
+class ScimService:
+    def __init__(self, settings: Settings, tables: Tables) -> None:
+        self.settings = settings
+        self.tables = tables
+        self.directory = Directory(tables.data)
+        self.tenants = TenantTable(tables.tenants)
+        self.auth = Authenticator(self.tenants.get)
+        self.resources = Resources(self.directory, settings.public_base_url)
+        self.lister = Lister(self.resources)
+
+    # -- entry point -------------------------------------------------------------------
+
+    def handle(self, request: ScimRequest) -> ScimResponse:
+        started = time.perf_counter()
+        request_id = request.request_id or uuid.uuid4().hex
+        try:
+            self.auth.authenticate(request.tenant, request.header("authorization"))
+            response = self._dispatch(request)
+        except ScimError as err:
+            response = ScimResponse.error(err)
+        except Unavailable:
+            log.warning("storage unavailable request_id=%s", request_id)
+            response = ScimResponse.error(ScimError(
+                503, "Storage is temporarily unavailable; the request was not applied. "
+                     "Retry after the indicated delay.", None, {"Retry-After": "5"}))
+        except Exception:
+            log.exception("unhandled error request_id=%s", request_id)
+            response = ScimResponse.error(ScimError(
+                500, f"Internal error; nothing was applied by this request. Quote request id "
+                     f"{request_id} when reporting it."))
+        response.headers.setdefault("X-Request-Id", request_id)
+        log.info("%s %s status=%s ms=%.1f request_id=%s", request.method, request.resource,
+                 response.status, (time.perf_counter() - started) * 1000, request_id)
+        return response
+
+    def _dispatch(self, request: ScimRequest) -> ScimResponse:
+        resource = request.resource.lower()
+        if resource in KINDS:
+            return self._resource(KINDS[resource], request)
+        if resource == "serviceproviderconfig" and request.id is None:
+            return self._get_only(request, discovery.service_provider_config(
+                documentation_uri=DOCS, max_results=self.settings.max_results,
+                max_payload_bytes=self.settings.max_payload_bytes))
+        base = self.settings.tenant_url(request.tenant)
+        if resource == "resourcetypes":
+            found = (discovery.resource_types(base) if request.id is None
+                     else discovery.resource_type(request.id, base))
+            return self._get_only(request, found, f"ResourceType {request.id}")
+        if resource == "schemas":
+            found = (discovery.schemas(base) if request.id is None
+                     else discovery.schema(request.id, base))
+            return self._get_only(request, found, f"Schema {request.id}")
+        if resource in ("bulk", "me", ".search"):
+            raise ScimError(501, f"/{request.resource} is not supported by this service "
+                                 "(see /ServiceProviderConfig). Use /Users and /Groups.")
+        raise ScimError(404, f"Unknown endpoint /{request.resource}; this service serves "
+                             "/Users, /Groups, /Schemas, /ResourceTypes, /ServiceProviderConfig.")
+
+    @staticmethod
+    def _get_only(request: ScimRequest, body: dict[str, Any] | None,
+                  what: str = "") -> ScimResponse:
+        if request.method != "GET":
+            raise _method_not_allowed(request)
+        if body is None:
+            raise ScimError(404, f"{what} not found.")
+        return ScimResponse(200, body)
+
+    # -- Users and Groups ------------------------------------------------------------------
+
+    def _resource(self, kind: Kind, request: ScimRequest) -> ScimResponse:
+        method, rid = request.method, request.id
+        if rid is None:
+            if method == "GET":
+                return ScimResponse(200, self.lister.run(kind, request.tenant,
+                                                         self._query(request)))
+            if method == "POST":
+                return self._create(kind, request)
+            raise _method_not_allowed(request)
+        if rid == ".search":
+            if method != "POST":
+                raise _method_not_allowed(request)
+            return self._search(kind, request)
+        view = _view(request)
+        if method == "GET":
+            stored = self.resources.get(kind, request.tenant, rid)
+            if request.header("if-none-match") in (stored.etag, "*"):
+                return ScimResponse(304, None, {"ETag": stored.etag})
+            return self._with_etag(200, self.resources.load_view(kind, request.tenant, stored,
+                                                                 view), stored.etag)
+        if method == "PUT":
+            body = json_body(request, self.settings.max_payload_bytes)
+            stored, _ = self.resources.replace(kind, request.tenant, rid, body,
+                                               request.header("if-match"))
+            return self._with_etag(200, self.resources.load_view(kind, request.tenant, stored,
+                                                                 view), stored.etag)
+        if method == "PATCH":
+            body = json_body(request, self.settings.max_payload_bytes)
+            patched = self.resources.patch(kind, request.tenant, rid, body,
+                                           request.header("if-match"))
+            if kind is GROUPS and not view.given:
+                return ScimResponse(204)  # Entra: group PATCH answers 204, no member list
+            stored = patched or self.resources.get(kind, request.tenant, rid)
+            return self._with_etag(200, self.resources.load_view(kind, request.tenant, stored,
+                                                                 view), stored.etag)
+        if method == "DELETE":
+            self.resources.delete(kind, request.tenant, rid, request.header("if-match"))
+            return ScimResponse(204)
+        raise _method_not_allowed(request)
+
+    def _create(self, kind: Kind, request: ScimRequest) -> ScimResponse:
+        body = json_body(request, self.settings.max_payload_bytes)
+        stored, members = self.resources.create(kind, request.tenant, body)
+        view = _view(request)
+        rendered = self.resources.render(kind, request.tenant, stored, view,
+                                         members if kind is GROUPS else None)
+        response = self._with_etag(201, rendered, stored.etag)
+        response.headers["Location"] = self.resources.location(kind, request.tenant, stored.id)
+        return response
+
+    def _search(self, kind: Kind, request: ScimRequest) -> ScimResponse:
+        body = json_body(request, self.settings.max_payload_bytes)
+        start, count = parse_paging(body.get("startIndex"), body.get("count"),
+                                    self.settings.max_results)
+        filt = body.get("filter")
+        if filt is not None and not isinstance(filt, str):
+            raise ScimError(400, "filter must be a string.", "invalidFilter")
+        if body.get("sortBy"):
+            raise _no_sort()
+        view = View(_names(body.get("attributes")), _names(body.get("excludedAttributes")))
+        return ScimResponse(200, self.lister.run(kind, request.tenant,
+                                                 Query(filt, start, count, view)))
+
+    def _query(self, request: ScimRequest) -> Query:
+        if request.param("sortBy"):
+            raise _no_sort()
+        start, count = parse_paging(request.param("startIndex"), request.param("count"),
+                                    self.settings.max_results)
+        return Query(request.param("filter"), start, count, _view(request))
+
+    @staticmethod
+    def _with_etag(status: int, body: dict[str, Any], etag: str) -> ScimResponse:
+        return ScimResponse(status, body, {"ETag": etag})
+
+    # -- health ----------------------------------------------------------------------------
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        try:
+            self.tenants.get("health-probe")
+            storage = "reachable"
+        except Exception as exc:  # any failure means "not healthy"; the type is the detail
+            storage = f"unreachable ({type(exc).__name__})"
+        ok = storage == "reachable"
+        return (200 if ok else 503), {"status": "ok" if ok else "degraded", "storage": storage}
+
+
+def _view(request: ScimRequest) -> View:
+    return View(projection.parse_attribute_list(request.param("attributes")),
+                projection.parse_attribute_list(request.param("excludedAttributes")))
+
+
+def _names(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return projection.parse_attribute_list(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [v.strip() for v in value if v.strip()]
+    raise ScimError(400, "attributes and excludedAttributes must be lists of attribute names.",
+                    "invalidValue")
+
+
+def _no_sort() -> ScimError:
+    return ScimError(400, "Sorting is not supported (ServiceProviderConfig sort.supported is "
+                          "false); omit sortBy and sortOrder.", "invalidValue")
+
+
+def _method_not_allowed(request: ScimRequest) -> ScimError:
+    return ScimError(405, f"{request.method} is not allowed on /{request.resource}"
+                          f"{'/' + request.id if request.id else ''}.")

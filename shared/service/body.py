@@ -1,0 +1,55 @@
+"""Reading a request body as JSON, with the errors a client can act on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..scim.errors import ScimError, invalid_syntax
+from .messages import ScimRequest
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise invalid_syntax(f"The JSON body has the key {key!r} twice; send it once.")
+        out[key] = value
+    return out
+
+
+def json_body(request: ScimRequest, max_bytes: int) -> dict[str, Any]:
+    if len(request.body) > max_bytes:
+        raise ScimError(
+            413,
+            f"The request body is {len(request.body)} bytes; the limit is {max_bytes} "
+            "(ServiceProviderConfig maxPayloadSize). Split the change into smaller requests.",
+        )
+    ctype = (request.header("content-type") or "").split(";")[0].strip().lower()
+    if ctype and "json" not in ctype:
+        raise ScimError(
+            415,
+            f"Content-Type {ctype!r} is not supported; send application/scim+json "
+            "or application/json.",
+            "invalidSyntax",
+        )
+    if not request.body.strip():
+        raise invalid_syntax("The request body is empty; send a JSON object.")
+    try:
+        text = request.body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise invalid_syntax(
+            f"The request body is not valid UTF-8 (byte {exc.start}); send UTF-8 JSON."
+        ) from exc
+    try:
+        value = json.loads(text, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise invalid_syntax(
+            f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}."
+        ) from exc
+    except RecursionError as exc:
+        raise invalid_syntax("The JSON body is nested too deeply.") from exc
+    if not isinstance(value, dict):
+        raise invalid_syntax(f"The request body must be a JSON object, not {type(value).__name__}.")
+    return value

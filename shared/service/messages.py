@@ -1,0 +1,54 @@
+"""Transport-neutral request and response: the adapter converts Functions' HttpRequest and
+HttpResponse to and from these, and the dev host and tests can build them directly."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..scim.errors import ScimError
+
+SCIM_JSON = "application/scim+json"
+
+
+@dataclass(frozen=True)
+class ScimRequest:
+    method: str
+    tenant: str
+    resource: str  # "Users", "Groups", "Schemas", … as routed (case as sent)
+    id: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
+    body: bytes = b""
+    request_id: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+    def param(self, name: str) -> str | None:
+        """Query parameters are matched case-insensitively: clients differ (`startindex`)."""
+        if name in self.params:
+            return self.params[name]
+        low = name.lower()
+        for key, value in self.params.items():
+            if key.lower() == low:
+                return value
+        return None
+
+
+@dataclass
+class ScimResponse:
+    status: int
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        if self.body is None:
+            return b""
+        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+    @classmethod
+    def error(cls, err: ScimError) -> ScimResponse:
+        return cls(err.status, err.to_body(), dict(err.headers))

@@ -1,0 +1,280 @@
+"""Create, read, replace, patch and delete of Users and Groups: engine + store, nothing else.
+
+Round trips are counted and kept to the minimum (design.md §11): a create is one transaction,
+a user PATCH is one read and one conditional write, a member-only group PATCH is one
+transaction (the group's own row is merged in it, which also proves the group exists).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ..scim import dialect, patch, projection, resource
+from ..scim.errors import ScimError, not_found, uniqueness
+from ..scim.schemas import GROUP_URN
+from ..store.directory import Directory, Stored
+from ..store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
+from .kinds import GROUPS, Kind
+
+log = logging.getLogger(__name__)
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="scim-read")
+_WRITE_ATTEMPTS = 8
+
+
+def new_id() -> str:
+    """32 hex characters: a millisecond timestamp, then 80 random bits. Ids sort by creation
+    time, so a startIndex walk is not shifted by users created while it runs."""
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+@dataclass(frozen=True)
+class View:
+    """What the client asked to see (attributes / excludedAttributes)."""
+
+    attributes: list[str] | None = None
+    excluded: list[str] | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.attributes is not None or self.excluded is not None
+
+    def wants(self, attribute: str) -> bool:
+        """Whether an expensive attribute (members, groups) must be loaded for this view."""
+        low = attribute.lower()
+
+        def names(items: list[str]) -> set[str]:
+            return {i.lower().split(".")[0].rsplit(":", 1)[-1] for i in items}
+
+        if self.attributes is not None:
+            return low in names(self.attributes)
+        if self.excluded is not None and low in names(self.excluded):
+            return False
+        return attribute == "members"  # groups' members are returned by default; user groups on request
+
+
+def conflict_error(kind: Kind, doc: dict[str, Any], index: str) -> ScimError:
+    if index == kind.unique_index:
+        value = doc.get(kind.unique_attr)
+        return uniqueness(
+            f"{kind.unique_attr} {value!r} is already used by another {kind.noun} in this "
+            f"tenant ({kind.unique_attr} is unique, compared case-insensitively). Match the "
+            f"existing {kind.noun} instead of creating it, or choose another value."
+        )
+    return uniqueness(f"The {kind.noun} conflicts with an existing one ({index}).")
+
+
+def too_large(exc: TooLarge) -> ScimError:
+    return ScimError(
+        400,
+        f"The {exc} — the resource is too large to store. Send fewer or shorter values.",
+        "invalidValue",
+    )
+
+
+class Resources:
+    def __init__(self, directory: Directory, base_url: str) -> None:
+        self.directory = directory
+        self.base_url = base_url.rstrip("/")
+
+    # -- rendering -------------------------------------------------------------------
+
+    def render(self, kind: Kind, tenant: str, stored: Stored, view: View,
+               members: list[str] | None = None, groups: list[str] | None = None
+               ) -> dict[str, Any]:
+        doc = stored.doc
+        base = f"{self.base_url}/scim/v2/{tenant}"
+        out: dict[str, Any] = {"schemas": doc.get("schemas") or [kind.rtype.schema.id],
+                               "id": stored.id}
+        out.update((k, v) for k, v in doc.items() if k != "schemas")
+        if members is not None:
+            out["members"] = [{"value": m} for m in members]
+        if groups is not None:
+            out["groups"] = [{"value": g, "$ref": f"{base}/Groups/{g}", "type": "direct"}
+                             for g in groups]
+        out["meta"] = {
+            "resourceType": kind.rtype.name,
+            "created": stored.created,
+            "lastModified": stored.last_modified,
+            "location": f"{base}{kind.endpoint}/{stored.id}",
+            "version": stored.etag,
+        }
+        return projection.project(out, kind.rtype, view.attributes, view.excluded)
+
+    def location(self, kind: Kind, tenant: str, rid: str) -> str:
+        return f"{self.base_url}/scim/v2/{tenant}{kind.endpoint}/{rid}"
+
+    def load_view(self, kind: Kind, tenant: str, stored: Stored, view: View) -> dict[str, Any]:
+        """Render with the expensive attributes the view asks for (and only those)."""
+        members = groups = None
+        if kind is GROUPS and view.wants("members"):
+            members = self.directory.members(tenant, stored.id)
+        elif kind is not GROUPS and view.attributes is not None and view.wants("groups"):
+            groups = self.directory.groups_of(tenant, stored.id)
+        return self.render(kind, tenant, stored, view, members, groups)
+
+    # -- operations ------------------------------------------------------------------
+
+    def get(self, kind: Kind, tenant: str, rid: str) -> Stored:
+        stored = self.directory.get(tenant, kind.rows, rid)
+        if stored is None:
+            raise not_found(f"{kind.rtype.name} {rid} not found in this tenant.")
+        return stored
+
+    def create(self, kind: Kind, tenant: str, body: dict[str, Any]) -> tuple[Stored, list[str]]:
+        doc = resource.prepare_create(body, kind.rtype)
+        members = _member_ids(doc.pop("members", None)) if kind is GROUPS else []
+        rid = new_id()
+        now = now_iso()
+        try:
+            stored = self.directory.create(tenant, kind.rows, rid, doc, kind.indexes(doc),
+                                           columns=kind.columns(doc), now=now)
+        except Conflict as exc:
+            raise conflict_error(kind, doc, exc.index) from exc
+        except TooLarge as exc:
+            raise too_large(exc) from exc
+        if members:
+            self.directory.change_members(tenant, rid, add=members, now=now)
+            stored = self.get(kind, tenant, rid)
+        return stored, members
+
+    def replace(self, kind: Kind, tenant: str, rid: str, body: dict[str, Any],
+                if_match: str | None) -> tuple[Stored, list[str] | None]:
+        for _ in range(_WRITE_ATTEMPTS):
+            current = self.get(kind, tenant, rid)
+            _check_if_match(if_match, current)
+            doc = resource.prepare_replace(current.doc, body, kind.rtype)
+            members = None
+            if kind is GROUPS and "members" in doc:
+                members = _member_ids(doc.pop("members"))
+            try:
+                stored = self._write(kind, tenant, current, doc)
+            except PreconditionFailed:
+                if if_match:
+                    raise _stale(kind, rid) from None
+                continue
+            if members is not None:
+                self._set_members(tenant, rid, members)
+                stored = self.get(kind, tenant, rid)
+            return stored, members
+        raise _busy(kind, rid)
+
+    def patch(self, kind: Kind, tenant: str, rid: str, body: dict[str, Any],
+              if_match: str | None) -> Stored | None:
+        """Apply a PATCH. Returns the stored resource after it, or None when only
+        memberships changed and nothing had to be read (group PATCH answers 204)."""
+        ops = dialect.normalize_patch(body, kind.rtype)
+        if kind is GROUPS and not if_match and all(_is_member_op(op) for op in ops):
+            result = patch.apply_patch({}, ops, kind.rtype)
+            if result.members is not None:
+                self._apply_member_changes(tenant, rid, result.members)
+            return None
+        for _ in range(_WRITE_ATTEMPTS):
+            current = self.get(kind, tenant, rid)
+            _check_if_match(if_match, current)
+            result = patch.apply_patch(current.doc, ops, kind.rtype)
+            doc = resource.check_update(current.doc, result.doc, kind.rtype)
+            try:
+                stored = self._write(kind, tenant, current, doc) if doc != current.doc else current
+            except PreconditionFailed:
+                if if_match:
+                    raise _stale(kind, rid) from None
+                continue
+            if result.members is not None:
+                self._apply_member_changes(tenant, rid, result.members,
+                                           etag=None)
+                stored = self.get(kind, tenant, rid)
+            return stored
+        raise _busy(kind, rid)
+
+    def delete(self, kind: Kind, tenant: str, rid: str, if_match: str | None) -> None:
+        current = self.get(kind, tenant, rid)
+        _check_if_match(if_match, current)
+        try:
+            self.directory.delete(tenant, kind.rows, rid, kind.indexes(current.doc),
+                                  etag=current.etag if if_match else None)
+        except PreconditionFailed as exc:
+            raise _stale(kind, rid) from exc
+        except NotFound as exc:
+            raise not_found(f"{kind.rtype.name} {rid} not found in this tenant.") from exc
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _write(self, kind: Kind, tenant: str, current: Stored, doc: dict[str, Any]) -> Stored:
+        try:
+            return self.directory.replace(
+                tenant, kind.rows, current.id, doc,
+                old=kind.indexes(current.doc), new=kind.indexes(doc),
+                columns=kind.columns(doc), created=current.created, now=now_iso(),
+                etag=current.etag,
+            )
+        except Conflict as exc:
+            raise conflict_error(kind, doc, exc.index) from exc
+        except NotFound as exc:
+            raise not_found(f"{kind.rtype.name} {current.id} not found in this tenant.") from exc
+        except TooLarge as exc:
+            raise too_large(exc) from exc
+
+    def _apply_member_changes(self, tenant: str, gid: str, changes: patch.MemberChanges,
+                              etag: str | None = None) -> None:
+        if changes.replace is not None:
+            self._set_members(tenant, gid, changes.replace)
+            return
+        try:
+            self.directory.change_members(tenant, gid, add=changes.add, remove=changes.remove,
+                                          now=now_iso(), etag=etag)
+        except NotFound as exc:
+            raise not_found(f"Group {gid} not found in this tenant.") from exc
+
+    def _set_members(self, tenant: str, gid: str, wanted: list[str]) -> None:
+        current = set(self.directory.members(tenant, gid))
+        target = list(dict.fromkeys(wanted))
+        try:
+            self.directory.change_members(
+                tenant, gid, add=[m for m in target if m not in current],
+                remove=sorted(current - set(target)), now=now_iso())
+        except NotFound as exc:
+            raise not_found(f"Group {gid} not found in this tenant.") from exc
+
+
+def _is_member_op(op: dialect.PatchOperation) -> bool:
+    return op.path is not None and op.path.attr.urn in (None, GROUP_URN) and (
+        op.path.attr.attr.lower() == "members")
+
+
+def _member_ids(members: Any) -> list[str]:
+    if not members:
+        return []
+    return [str(m["value"]) for m in members if isinstance(m, dict) and m.get("value")]
+
+
+def _check_if_match(if_match: str | None, current: Stored) -> None:
+    if not if_match or if_match.strip() == "*":
+        return
+    wanted = {t.strip() for t in if_match.split(",")}
+    if current.etag not in wanted:
+        raise ScimError(
+            412,
+            f"If-Match {if_match} does not match the current version {current.etag}: the "
+            "resource changed since you read it. GET it again and retry.",
+        )
+
+
+def _stale(kind: Kind, rid: str) -> ScimError:
+    return ScimError(412, f"{kind.rtype.name} {rid} changed while this request was applied "
+                          "(If-Match). GET it again and retry.")
+
+
+def _busy(kind: Kind, rid: str) -> ScimError:
+    return ScimError(
+        503, f"{kind.rtype.name} {rid} is being changed by many requests at once; retry shortly.",
+        None, {"Retry-After": "1"})

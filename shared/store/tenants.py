@@ -1,0 +1,52 @@
+"""The tenants table: one row per tenant (PartitionKey = tenant id, RowKey = "tenant")."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
+
+from ..auth.tenants import Tenant
+from .errors import Conflict, NotFound
+
+_ROW = "tenant"
+
+
+class TenantTable:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    def get(self, tenant_id: str) -> Tenant | None:
+        try:
+            entity = self.table.get_entity(tenant_id, _ROW)
+        except ResourceNotFoundError:
+            return None
+        return Tenant.model_validate(json.loads(entity["record"]))
+
+    def create(self, tenant: Tenant) -> None:
+        try:
+            self.table.create_entity(self._entity(tenant))
+        except ResourceExistsError as exc:
+            raise Conflict("tenant") from exc
+
+    def save(self, tenant: Tenant) -> None:
+        try:
+            self.table.update_entity(self._entity(tenant), mode=UpdateMode.REPLACE,
+                                     match_condition=MatchConditions.Unconditionally)
+        except ResourceNotFoundError as exc:
+            raise NotFound(tenant.id) from exc
+
+    def delete(self, tenant_id: str) -> None:
+        self.table.delete_entity(tenant_id, _ROW)
+
+    def all(self) -> Iterator[Tenant]:
+        for entity in self.table.query_entities("RowKey eq @rk", parameters={"rk": _ROW}):
+            yield Tenant.model_validate(json.loads(entity["record"]))
+
+    @staticmethod
+    def _entity(tenant: Tenant) -> dict[str, str]:
+        return {"PartitionKey": tenant.id, "RowKey": _ROW, "name": tenant.name,
+                "record": tenant.model_dump_json()}
