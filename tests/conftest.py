@@ -10,6 +10,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -34,3 +35,69 @@ def storage_connection_string() -> Iterator[str]:
 def tenant_id() -> str:
     """A fresh tenant (= partition) per test keeps tests independent on one shared table."""
     return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+def app_env(storage_connection_string: str) -> Iterator[dict[str, str]]:
+    """Point the app (settings, runtime singleton) at the test storage for the session."""
+    from shared import settings
+    from shared.adapter import runtime
+
+    env = {
+        "SCIM_STORAGE_CONNECTION_STRING": storage_connection_string,
+        "SCIM_PUBLIC_BASE_URL": "http://127.0.0.1:7071",
+        "RECONCILE_SCHEDULE": "0 0 0 1 1 *",
+        "SCIM_TABLE_PREFIX": "scim",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    settings.current.cache_clear()
+    runtime.reset()
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    settings.current.cache_clear()
+    runtime.reset()
+
+
+@pytest.fixture(scope="session")
+def scim_service(app_env: dict[str, str]):  # type: ignore[no-untyped-def]
+    from shared.adapter import runtime
+
+    return runtime.service()
+
+
+@pytest.fixture
+def tenant(scim_service) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A fresh tenant: (tenant_id, secret token)."""
+    from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
+
+    record = Tenant(id=new_tenant_id(), name="test", created=now_iso())
+    token = issue_token(record)
+    scim_service.tenants.create(record)
+    return record.id, token
+
+
+@pytest.fixture(scope="session")
+def served(app_env: dict[str, str]) -> Iterator[str]:
+    """The real function_app.app served over HTTP by the local host; yields the base URL."""
+    import function_app
+    from shared.adapter.devhost import running
+
+    with running(function_app.app, host="127.0.0.1", port=0,
+                 host_json_path=str(ROOT / "host.json")) as base_url:
+        yield base_url.rstrip("/")
+
+
+@pytest.fixture
+def client(served: str, tenant: tuple[str, str]) -> Iterator[Any]:
+    """httpx client bound to a fresh tenant's Tenant URL with its bearer token."""
+    import httpx
+
+    tenant_id, token = tenant
+    with httpx.Client(base_url=f"{served}/scim/v2/{tenant_id}",
+                      headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        yield c

@@ -47,21 +47,27 @@ def _port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 @contextlib.contextmanager
-def running(port: int | None = None, log: Path | None = None) -> Iterator[str]:
-    """Run Azurite's Table service in memory on loopback; yield its connection string."""
+def running(
+    port: int | None = None, log: Path | None = None, location: Path | None = None
+) -> Iterator[str]:
+    """Run Azurite's Table service on loopback (in memory unless `location` is given, where
+    it persists its data); yield its connection string."""
     if not AZURITE_BIN.exists():
         raise SystemExit(
             f"Azurite is not installed at {AZURITE_BIN}. Run `npm ci` (or `make test`) first."
         )
     port = port or free_port()
-    workdir = tempfile.mkdtemp(prefix="azurite-")
+    workdir = str(location) if location else tempfile.mkdtemp(prefix="azurite-")
+    if location:
+        location.mkdir(parents=True, exist_ok=True)
+    persistence = ["--location", workdir] if location else ["--inMemoryPersistence"]
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [
             str(AZURITE_BIN),
             "--tableHost", "127.0.0.1",
             "--tablePort", str(port),
-            "--inMemoryPersistence",
+            *persistence,
             "--disableTelemetry",
             "--skipApiVersionCheck",
             "--silent",
@@ -88,7 +94,8 @@ def running(port: int | None = None, log: Path | None = None) -> Iterator[str]:
             proc.kill()
         if log:
             out.close()  # type: ignore[union-attr]
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not location:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> int:

@@ -1,0 +1,52 @@
+# The two commands: `make run` (local server + Azurite) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV := .venv
+PEERS := .venv-peers
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint bench clean help
+
+help:
+	@echo "make run    - start Azurite and the SCIM app on http://127.0.0.1:7071 (Ctrl-C stops)"
+	@echo "make test   - install what is missing, run lint checks and the whole test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make clean  - remove virtualenvs, node_modules and caches"
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@echo "==> Creating $(VENV) and installing Python dependencies (first run takes a minute)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
+	@$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt | grep -v "^Requirement already satisfied" || true
+	@$(PY) -c "import azure.functions, azure.data.tables, pytest, hypothesis" || (echo "Python dependencies failed to install; see the pip output above"; exit 1)
+	@touch $@
+
+$(PEERS)/.installed: requirements-peers.txt
+	@echo "==> Creating $(PEERS) with the black-box SCIM testers (scim2-tester, scim-sanity)"
+	@test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	@$(PEERS)/bin/python -m pip install --disable-pip-version-check -q --upgrade pip
+	@$(PEERS)/bin/python -m pip install --disable-pip-version-check -q -r requirements-peers.txt
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> Installing Azurite from npm (pinned in package-lock.json)"
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.PHONY: deps
+deps: $(VENV)/.installed $(PEERS)/.installed node_modules/.installed
+
+run: $(VENV)/.installed node_modules/.installed
+	@$(PY) tools/run_local.py
+
+lint: $(VENV)/.installed
+	@echo "==> ruff"
+	@$(VENV)/bin/ruff check .
+	@echo "==> mypy"
+	@$(VENV)/bin/mypy
+
+test: deps lint
+	@echo "==> pytest (Azurite is started and stopped by the tests)"
+	@$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) $(PEERS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .run
