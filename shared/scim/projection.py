@@ -1,0 +1,242 @@
+"""Which attributes a response carries: `attributes` / `excludedAttributes` (RFC 7644
+§3.4.2.5, §3.9) combined with each attribute's `returned` characteristic (RFC 7643 §2.4).
+
+- `always` (id; `schemas` is treated the same) is in every response, whatever was asked;
+- `never` (password) is in none;
+- `request` (User `groups`) only when named in `attributes`;
+- `default` (everything else, including `meta`) unless `attributes` lists others, or
+  `excludedAttributes` names it.
+
+Names are matched case-insensitively; names the schema does not know are ignored (RFC 7644
+allows this, and Entra's reads must never fail on a projection). `schemas` in the output lists
+the core URN and only the extensions that still have attributes in the output.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .schema import ALWAYS, COMPLEX, NEVER, REQUEST, Attribute, ResourceType, Schema
+
+# A selection of paths as a tree: top-level key (core attribute name or extension URN) ->
+# None for "the whole thing", or a nested selection of its attributes / sub-attributes.
+_Tree = dict[str, "_Tree | None"]
+_Keep = Callable[[Attribute], bool]
+
+# `emails[type eq "work"]` is not an attribute name (RFC 7644 allows none in `attributes`),
+# but clients send it (AzureAD/SCIMReferenceCode Postman #40-41): read it as `emails`.
+_VALUE_FILTER = re.compile(r"\[[^\]]*\]")
+
+
+def parse_attribute_list(value: str | None) -> list[str] | None:
+    """The comma-separated `attributes` / `excludedAttributes` query parameter as a list of
+    names, spaces stripped, empties ignored; None when the parameter names nothing."""
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",")]
+    return [name for name in names if name] or None
+
+
+def project(
+    doc: dict[str, Any],
+    rtype: ResourceType,
+    attributes: list[str] | None = None,
+    excluded: list[str] | None = None,
+) -> dict[str, Any]:
+    """The response form of the canonical document `doc`. When `attributes` names anything it
+    decides alone (RFC 7644 §3.9 gives the two parameters as alternatives); otherwise the
+    default set minus `excluded`. The result shares nothing mutable with `doc`."""
+    if attributes:
+        body = _pick(doc, rtype, _tree(attributes, rtype))
+    else:
+        body = _defaults(doc, rtype)
+        if excluded:
+            _drop(body, rtype, _tree(excluded, rtype))
+    schemas = [rtype.schema.id, *(s.id for s, _ in rtype.extensions if s.id in body)]
+    return {"schemas": schemas, **body}
+
+
+# --------------------------------------------------------------------------------------------
+# Building the selection tree
+# --------------------------------------------------------------------------------------------
+
+
+def _tree(paths: list[str], rtype: ResourceType) -> _Tree:
+    tree: _Tree = {}
+    for raw in paths:
+        resolved = rtype.resolve(_VALUE_FILTER.sub("", raw.strip()))
+        if resolved is None:
+            continue  # unknown name: ignored, not an error
+        if resolved.attribute is None:  # a bare extension URN: the whole extension
+            tree[resolved.schema.id] = None
+            continue
+        node = tree
+        if resolved.is_extension:
+            extension = tree.get(resolved.schema.id, {})
+            if extension is None:
+                continue  # the whole extension is already selected
+            node = tree[resolved.schema.id] = extension
+        _add(node, resolved.attribute.name, resolved.sub.name if resolved.sub else None)
+    return tree
+
+
+def _add(node: _Tree, name: str, sub: str | None) -> None:
+    if sub is None:
+        node[name] = None  # whole attribute; wins over any sub-attribute selection
+        return
+    child = node.get(name, {})
+    if child is not None:  # None: the whole attribute is already selected
+        child[sub] = None
+        node[name] = child
+
+
+# --------------------------------------------------------------------------------------------
+# Default set (+ excludedAttributes)
+# --------------------------------------------------------------------------------------------
+
+
+def _defaults(doc: dict[str, Any], rtype: ResourceType) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if key == "schemas":
+            continue
+        extension = rtype.extension_by_urn(key)
+        if extension is None:
+            out.update(_default_part(rtype.schema, {key: value}))
+        elif isinstance(value, dict) and (part := _default_part(extension, value)):
+            out[extension.id] = part
+    return out
+
+
+def _default_part(schema: Schema, part: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in part.items():
+        attr = schema.attribute(key)
+        if attr is None:
+            out[key] = _copy(value)  # not in the schema: nothing says to hide it
+        elif attr.returned not in (NEVER, REQUEST):
+            _put(out, attr.name, _whole(attr, value))
+    return out
+
+
+def _drop(body: dict[str, Any], rtype: ResourceType, tree: _Tree) -> None:
+    for key, node in tree.items():
+        extension = rtype.extension_by_urn(key)
+        if extension is not None:
+            part = body.get(extension.id)
+            if node is None or not isinstance(part, dict):
+                body.pop(extension.id, None)
+                continue
+            _drop_in(part, extension, node)
+            if not part:
+                del body[extension.id]
+        else:
+            _drop_in(body, rtype.schema, {key: node})
+
+
+def _drop_in(obj: dict[str, Any], schema: Schema, tree: _Tree) -> None:
+    for name, subs in tree.items():
+        attr = schema.attribute(name)
+        if attr is None or attr.returned == ALWAYS or name not in obj:
+            continue  # `always` attributes cannot be excluded (RFC 7644 §3.9)
+        if subs is None:
+            del obj[name]
+            continue
+        _put(obj, name, _map_subs(attr, obj[name], _not_excluded(subs)))
+
+
+# --------------------------------------------------------------------------------------------
+# attributes=
+# --------------------------------------------------------------------------------------------
+
+
+def _pick(doc: dict[str, Any], rtype: ResourceType, tree: _Tree) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        extension = rtype.extension_by_urn(key)
+        if extension is not None:
+            if isinstance(value, dict):
+                # Not named: only its `always` attributes; named bare: all of it (None).
+                node = tree.get(extension.id, {})
+                part = _pick_in(value, extension, node)
+                if part:
+                    out[extension.id] = part
+            continue
+        picked = _pick_in({key: value}, rtype.schema, tree)
+        out.update(picked)
+    return out
+
+
+def _pick_in(obj: dict[str, Any], schema: Schema, tree: _Tree | None) -> dict[str, Any]:
+    """The members of `obj` selected by `tree` (None = all of them), plus `always` ones."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        attr = schema.attribute(key)
+        if attr is None or attr.returned == NEVER:
+            continue
+        if tree is None:
+            if attr.returned != REQUEST:  # a whole extension still hides `request` ones
+                _put(out, attr.name, _whole(attr, value))
+        elif attr.returned == ALWAYS or (attr.name in tree and tree[attr.name] is None):
+            _put(out, attr.name, _whole(attr, value))
+        elif attr.name in tree:
+            _put(out, attr.name, _map_subs(attr, value, _selected(tree[attr.name] or {})))
+    return out
+
+
+def _selected(subs: _Tree) -> _Keep:
+    return lambda sub: sub.returned == ALWAYS or sub.name in subs
+
+
+def _not_excluded(subs: _Tree) -> _Keep:
+    return lambda sub: sub.returned == ALWAYS or sub.name not in subs
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------------
+
+
+def _whole(attr: Attribute, value: Any) -> Any:
+    """The attribute's value with `never`/`request` sub-attributes removed, copied."""
+    return _map_subs(attr, value, lambda sub: sub.returned not in (NEVER, REQUEST))
+
+
+def _map_subs(attr: Attribute, value: Any, keep: _Keep) -> Any:
+    """A copy keeping the sub-attributes for which `keep(sub)` holds, in every element of a
+    multi-valued attribute; elements left empty are dropped. Canonical documents hold no
+    sub-keys outside the schema; any that appear are dropped with the rest."""
+    if attr.type != COMPLEX:
+        return _copy(value)
+    if isinstance(value, list):
+        elements = [_filter_object(attr, v, keep) for v in value]
+        return [e for e in elements if e]
+    return _filter_object(attr, value, keep)
+
+
+def _filter_object(attr: Attribute, value: Any, keep: _Keep) -> Any:
+    if not isinstance(value, dict):
+        return _copy(value)
+    out = {}
+    for key, sub_value in value.items():
+        sub = attr.sub(key)
+        if sub is not None and keep(sub):
+            out[key] = _copy(sub_value)
+    return out
+
+
+def _put(obj: dict[str, Any], name: str, value: Any) -> None:
+    if value in ({}, [], None):
+        obj.pop(name, None)
+    else:
+        obj[name] = value
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value

@@ -1,0 +1,666 @@
+"""Client JSON bodies -> the canonical stored resource document (RFC 7643 layout).
+
+`normalize` is the single gate every POST/PUT body and every PATCH result passes through:
+
+- attribute names are matched case-insensitively and written canonically (`UserName` ->
+  `userName`), extension attributes live in an object under the extension's URN;
+- values are coerced per the schema (`"True"` -> true, numbers -> their JSON text for string
+  attributes) and otherwise stored exactly as sent (phone numbers, whitespace, case untouched);
+- what the client may not or need not send is dropped silently: unknown attributes, `null`s,
+  empty objects and lists, readOnly attributes (`id`, `meta`, `groups`, `manager.displayName`,
+  `members.display`), unknown schema URIs;
+- Entra's documented quirks are turned into RFC shapes (see entra-scim.md (a) 13, 27, 36 and
+  (b)): URN-qualified top-level keys, bare-string / list / empty `manager`, JSON-encoded `roles`.
+
+`prepare_create`, `prepare_replace` and `check_update` add the required-attribute and
+mutability rules for POST, PUT and PATCH. `diff_attributes` names what changed, for change
+events. Nothing here does I/O; every client error is a `ScimError` with an actionable detail.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+from typing import Any, Final
+
+from .errors import invalid_syntax, invalid_value, mutability
+from .schema import (
+    BOOLEAN,
+    COMPLEX,
+    DATETIME,
+    DECIMAL,
+    IMMUTABLE,
+    INTEGER,
+    READ_ONLY,
+    Attribute,
+    ResourceType,
+    Schema,
+)
+
+# Table Storage keeps a string property as UTF-16 in at most 64 KiB, i.e. 32,767 characters;
+# a round, slightly lower limit leaves room for the scalar filter columns built from values.
+MAX_VALUE_CHARS: Final = 32_000
+# An entity is at most 1 MiB; the document must leave room for index columns and metadata.
+MAX_DOCUMENT_BYTES: Final = 900_000
+
+# Multi-valued attributes whose elements Entra may send as JSON-encoded role objects in PATCH
+# (SingleAppRoleAssignment mapping, entra-scim.md b.5): {"value": "{\"id\":…,\"value\":\"25\",
+# \"displayName\":\"Role1234\"}"}. Limited to `roles` so that no other value that merely
+# looks like JSON is ever rewritten.
+_ROLE_ATTRIBUTES: Final = frozenset({"roles"})
+
+# Top-level keys that are not attributes a client changes: skipped by `diff_attributes`.
+_STRUCTURAL_KEYS: Final = frozenset({"schemas", "id", "meta"})
+
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+class _Absent:
+    """Marks a value that normalizes to "not present" (null, {}, [], a readOnly attribute)."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+_ABSENT: Final = _Absent()
+
+# Working form while normalizing: schema id -> {canonical attribute name: coerced value}.
+_Parts = dict[str, dict[str, Any]]
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+
+def normalize(body: dict[str, Any], rtype: ResourceType) -> dict[str, Any]:
+    """The canonical document for `body`: canonical names, coerced values, Entra quirks
+    resolved, readOnly/unknown/empty values dropped, `schemas` = core URN + extensions with
+    data. Raises ScimError (400) for values that cannot be stored."""
+    doc = _assemble(_parse(body, rtype), rtype)
+    _check_size(doc)
+    return doc
+
+
+def prepare_create(body: dict[str, Any], rtype: ResourceType) -> dict[str, Any]:
+    """POST: `normalize` + required attributes present and non-blank. The result has no
+    `id`/`meta` (the service assigns them); Group `members` stay as [{"value": id, …}]."""
+    doc = normalize(body, rtype)
+    _check_required(doc, rtype, removed_is_mutability=False)
+    return doc
+
+
+def prepare_replace(
+    current: dict[str, Any], body: dict[str, Any], rtype: ResourceType
+) -> dict[str, Any]:
+    """PUT: like `prepare_create`, and an immutable attribute that has a value in `current`
+    keeps it: sending the same value (or omitting it) is fine, a different value is 400
+    `mutability`."""
+    parts = _parse(body, rtype)
+    _enforce_immutable(_split(current, rtype), parts, rtype, omitted_keeps_current=True)
+    doc = _assemble(parts, rtype)
+    _check_size(doc)
+    _check_required(doc, rtype, removed_is_mutability=False)
+    return doc
+
+
+def check_update(
+    current: dict[str, Any], updated: dict[str, Any], rtype: ResourceType
+) -> dict[str, Any]:
+    """After PATCH produced `updated` from `current`: normalize it and apply the mutability
+    and required rules. Unlike PUT, a PATCH that removes an immutable value or a required
+    attribute is an explicit change and is refused (RFC 7644 §3.5.2, §3.5.2.2)."""
+    parts = _parse(updated, rtype)
+    _enforce_immutable(_split(current, rtype), parts, rtype, omitted_keeps_current=False)
+    doc = _assemble(parts, rtype)
+    _check_size(doc)
+    _check_required(doc, rtype, removed_is_mutability=True)
+    return doc
+
+
+def diff_attributes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Canonical names of the top-level attributes whose values differ between two canonical
+    documents; extension attributes as `urn:…:attr`. `schemas`, `id` and `meta` are ignored."""
+    changed: list[str] = []
+    for key in _union_keys(old, new):
+        if key in _STRUCTURAL_KEYS:
+            continue
+        a, b = old.get(key), new.get(key)
+        if key.lower().startswith("urn:") and (isinstance(a, dict) or isinstance(b, dict)):
+            ext_a = a if isinstance(a, dict) else {}
+            ext_b = b if isinstance(b, dict) else {}
+            changed.extend(
+                f"{key}:{name}"
+                for name in _union_keys(ext_a, ext_b)
+                if not _same(ext_a.get(name), ext_b.get(name))
+            )
+        elif not _same(a, b):
+            changed.append(key)
+    return changed
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing a body into parts
+# --------------------------------------------------------------------------------------------
+
+
+def _parse(body: Any, rtype: ResourceType) -> _Parts:
+    if not isinstance(body, dict):
+        raise invalid_syntax(
+            f"The request body must be a JSON object (a {rtype.name} resource), "
+            f"not a JSON {_json_kind(body)}."
+        )
+    parts: _Parts = {s.id: {} for s in rtype.all_schemas}
+    for key, value in body.items():
+        if isinstance(key, str):
+            _absorb(parts, rtype, key, value)
+    return parts
+
+
+def _absorb(parts: _Parts, rtype: ResourceType, key: str, value: Any) -> None:
+    """Route one top-level member of the body to the schema part it belongs to."""
+    if key.lower() == "schemas":
+        _check_schemas(value, rtype)
+        return
+    extension = rtype.extension_by_urn(key)
+    if extension is not None:
+        _absorb_extension_object(parts[extension.id], extension, value)
+        return
+    # Entra sends extension attributes as top-level URN-qualified keys too
+    # ("urn:…:enterprise:2.0:User:department": "x"); a fully qualified core name works alike.
+    schema, local = rtype.split_urn(key)
+    if key.lower().startswith("urn:") and (schema is None or not local):
+        return  # an unknown URN (e.g. the "…enterprise:2.0User" typo): not ours, dropped
+    schema = schema or rtype.schema
+    _absorb_local(parts[schema.id], schema, local, value, _label(schema, rtype, ""))
+
+
+def _absorb_extension_object(part: dict[str, Any], extension: Schema, value: Any) -> None:
+    if value is None or value == []:
+        return  # "no value", like null and {} (which the loop below handles)
+    if not isinstance(value, dict):
+        raise invalid_value(
+            f"{extension.id} must be a JSON object of {extension.name} attributes, "
+            f'e.g. {{"{extension.attributes[0].name}": "…"}}; got a JSON {_json_kind(value)}.'
+        )
+    for key, sub_value in value.items():
+        if isinstance(key, str):
+            _absorb_local(part, extension, key, sub_value, f"{extension.id}:")
+
+
+def _absorb_local(
+    part: dict[str, Any], schema: Schema, local: str, value: Any, prefix: str
+) -> None:
+    """Set `attr` or `attr.sub` (a dotted key, as in Entra's path-less PATCH values).
+    `prefix` is "" for core attributes and "urn:…:" for extension ones (error details)."""
+    head, _, tail = local.partition(".")
+    attr = schema.attribute(head)
+    if attr is None:
+        return  # unknown attribute (e.g. Postman's misspelled "adreses"): dropped silently
+    label = prefix + attr.name
+    if not tail:
+        coerced = _coerce_attribute(attr, value, label)
+        if coerced is _ABSENT:
+            part.pop(attr.name, None)
+        else:
+            part[attr.name] = coerced
+        return
+    sub = attr.sub(tail)
+    if sub is None:
+        return
+    if attr.multi_valued:
+        raise invalid_value(
+            f"{label} names a sub-attribute of the multi-valued attribute {attr.name} without "
+            f"saying which element: send {attr.name} as a list of objects, e.g. "
+            f'"{attr.name}": [{{"{sub.name}": "…"}}].'
+        )
+    current = part.get(attr.name)
+    merged = dict(current) if isinstance(current, dict) else {}
+    coerced = _coerce_attribute(sub, value, f"{label}.{sub.name}")
+    if coerced is _ABSENT:
+        merged.pop(sub.name, None)
+    else:
+        merged[sub.name] = coerced
+    if merged:
+        part[attr.name] = _in_schema_order(attr, merged)
+    else:
+        part.pop(attr.name, None)
+
+
+def _check_schemas(value: Any, rtype: ResourceType) -> None:
+    # The URIs themselves are not trusted: the output lists the schemas that have data.
+    # Unknown URIs (Entra's ADSCIM Group URI, typos) are therefore harmless and ignored.
+    if value is None:
+        return
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise invalid_syntax(
+            f'schemas must be a JSON array of schema URI strings, e.g. ["{rtype.schema.id}"]; '
+            f"got {_show(value)}."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Coercing values per attribute definition
+# --------------------------------------------------------------------------------------------
+
+
+def _coerce_attribute(attr: Attribute, value: Any, label: str) -> Any:
+    if value is None or value == {} or value == [] or attr.mutability == READ_ONLY:
+        # null, {} and [] mean "no value" (Entra sends "roles": [], "addresses": null).
+        # readOnly values belong to the service (id, meta, groups, manager.displayName, …);
+        # clients echo them back, so they are ignored rather than refused.
+        return _ABSENT
+    if attr.multi_valued:
+        return _coerce_multi(attr, value, label)
+    if attr.type == COMPLEX:
+        return _coerce_complex(attr, value, label)
+    return _coerce_scalar(attr, value, label)
+
+
+def _coerce_multi(attr: Attribute, value: Any, label: str) -> Any:
+    # A single value for a multi-valued attribute is read as a one-element list.
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for index, item in enumerate(items):
+        coerced = _coerce_element(attr, item, f"{label}[{index}]")
+        if coerced is not _ABSENT:
+            out.append(coerced)
+    return out or _ABSENT
+
+
+def _coerce_element(attr: Attribute, item: Any, label: str) -> Any:
+    if item is None:
+        return _ABSENT
+    if attr.type != COMPLEX:
+        return _coerce_scalar(attr, item, label)
+    if _is_scalar(item) and attr.sub("value") is not None:
+        # "emails": ["a@b"], "members": ["<id>"]: a bare value is the element's `value`.
+        item = {"value": item}
+    if not isinstance(item, dict):
+        raise invalid_value(
+            f"{label} must be a JSON object such as {_example_object(attr)}; "
+            f"got a JSON {_json_kind(item)}."
+        )
+    if attr.name in _ROLE_ATTRIBUTES:
+        item = _role_element(item)
+    return _coerce_sub_object(attr, item, label)
+
+
+def _coerce_complex(attr: Attribute, value: Any, label: str) -> Any:
+    if isinstance(value, list):
+        # Entra's manager PATCH sends [{"$ref": …, "value": "<id>"}] (entra-scim.md b.4 ex. 5).
+        if not value:
+            return _ABSENT
+        if len(value) > 1:
+            raise invalid_value(
+                f"{label} takes a single object, but the request sent a list of "
+                f"{len(value)}; send one object, e.g. "
+                f'"{attr.name}": {_example_object(attr)}.'
+            )
+        value = value[0]
+        if value is None:
+            return _ABSENT
+    if _is_scalar(value) and attr.sub("value") is not None:
+        # A reference-like complex (manager) sent as the bare id, as Entra sometimes does.
+        value = {"value": value}
+    if not isinstance(value, dict):
+        raise invalid_value(
+            f"{label} must be a JSON object, e.g. \"{attr.name}\": {_example_object(attr)}; "
+            f"got a JSON {_json_kind(value)}."
+        )
+    return _coerce_sub_object(attr, value, label)
+
+
+def _coerce_sub_object(attr: Attribute, obj: dict[str, Any], label: str) -> Any:
+    collected: dict[str, Any] = {}
+    for key, value in obj.items():
+        sub = attr.sub(key) if isinstance(key, str) else None
+        if sub is None:
+            continue  # unknown sub-attribute (e.g. a role's `id`): dropped silently
+        coerced = _coerce_attribute(sub, value, f"{label}.{sub.name}")
+        if coerced is _ABSENT:
+            collected.pop(sub.name, None)
+        else:
+            collected[sub.name] = coerced
+    return _in_schema_order(attr, collected) if collected else _ABSENT
+
+
+def _coerce_scalar(attr: Attribute, value: Any, label: str) -> Any:
+    if isinstance(value, dict | list):
+        raise invalid_value(
+            f"{label} must be a single {attr.type} value, not a JSON {_json_kind(value)}."
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise invalid_value(f"{label} must be a finite number, not {value!r}.")
+    if attr.type == BOOLEAN:
+        return _to_bool(value, label)
+    if attr.type == INTEGER:
+        return _to_int(value, label)
+    if attr.type == DECIMAL:
+        return _to_decimal(value, label)
+    if attr.type == DATETIME:
+        return _to_datetime(value, label)
+    return _to_string(value, label)  # string, reference, binary
+
+
+def _to_bool(value: Any, label: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    # Entra without the aadOptscim062020 flag sends "True"/"False" (entra-scim.md a.28).
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise invalid_value(
+        f"{label} must be a boolean: send true or false (the strings \"true\"/\"false\" in "
+        f"any case are accepted too); got {_show(value)}."
+    )
+
+
+def _to_int(value: Any, label: str) -> int:
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+        try:
+            number = int(value.strip())
+        except ValueError:  # longer than Python's int-parsing digit limit
+            number = None
+    if number is not None and _INT64_MIN <= number <= _INT64_MAX:
+        return number
+    raise invalid_value(
+        f"{label} must be a whole number between {_INT64_MIN} and {_INT64_MAX} (Table Storage "
+        f"Int64) such as 42; got {_show(value)}."
+    )
+
+
+def _to_decimal(value: Any, label: str) -> int | float:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if _INT64_MIN <= value <= _INT64_MAX:  # what Table Storage and JSON readers keep
+            return value
+    elif isinstance(value, float):
+        return value
+    if isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value.strip()):
+        number = float(value.strip())
+        if math.isfinite(number):
+            return number
+    raise invalid_value(f"{label} must be a number such as 4.5; got {_show(value)}.")
+
+
+def _to_datetime(value: Any, label: str) -> str:
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            return _checked_length(value, label)  # stored as sent, only validated
+    raise invalid_value(
+        f"{label} must be an ISO 8601 date-time such as \"2025-01-31T09:30:00Z\"; "
+        f"got {_show(value)}."
+    )
+
+
+def _to_string(value: Any, label: str) -> str:
+    if isinstance(value, str):
+        return _checked_length(value, label)
+    if isinstance(value, bool | int | float):
+        # Lenient: a number or boolean sent for a string attribute is kept as its JSON text
+        # (5 -> "5", true -> "true"), so a mapping from a numeric source still provisions.
+        try:
+            return _checked_length(json.dumps(value), label)
+        except ValueError:  # an integer beyond Python's int-to-text digit limit
+            raise invalid_value(
+                f"{label} is a number too long to store; send a string of at most "
+                f"{MAX_VALUE_CHARS} characters."
+            ) from None
+    raise invalid_value(f"{label} must be a string; got {_show(value)}.")
+
+
+def _checked_length(text: str, label: str) -> str:
+    if len(text) > MAX_VALUE_CHARS:
+        raise invalid_value(
+            f"{label} is {len(text)} characters long; Table Storage cannot store a value longer "
+            f"than {MAX_VALUE_CHARS} characters. Send a shorter value."
+        )
+    return text
+
+
+# --------------------------------------------------------------------------------------------
+# Entra quirks on multi-valued elements
+# --------------------------------------------------------------------------------------------
+
+
+def _role_element(item: dict[str, Any]) -> dict[str, Any]:
+    """Entra's role element -> a plain one. {"value": "{\"id\":…,\"value\":\"25\",
+    \"displayName\":\"R\"}"} becomes {"id": …, "value": "25", "display": "R"} (the unknown
+    `id` is dropped later). Keys are folded to lower case first so that the last spelling of
+    `value` wins, exactly as it does for the stored element; decoding repeats while the value
+    is still an encoded object, so normalizing twice gives the same result."""
+    item = _folded(item)
+    while True:  # ends: every round replaces `value` with a strictly shorter string or stops
+        encoded = item.get("value")
+        if not isinstance(encoded, str) or not encoded.lstrip().startswith("{"):
+            break
+        try:
+            decoded = json.loads(encoded)
+        except (ValueError, RecursionError):
+            break  # a value that merely starts with "{": kept as sent
+        if not isinstance(decoded, dict):
+            break
+        item = {k: v for k, v in item.items() if k != "value"} | _folded(decoded)
+    if "displayname" in item:
+        # Role objects say `displayName` where SCIM's multi-valued shape has `display`;
+        # an explicit `display` wins.
+        display = item.pop("displayname")
+        item.setdefault("display", display)
+    return item
+
+
+def _folded(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
+
+
+# --------------------------------------------------------------------------------------------
+# Assembling, required attributes, mutability, size
+# --------------------------------------------------------------------------------------------
+
+
+def _assemble(parts: _Parts, rtype: ResourceType) -> dict[str, Any]:
+    """Parts -> document: `schemas` first, then attributes in schema order, then extensions."""
+    doc: dict[str, Any] = {"schemas": [rtype.schema.id]}
+    for schema in rtype.all_schemas:
+        finished = _finish_part(schema, parts.get(schema.id, {}))
+        if schema is rtype.schema:
+            doc.update(finished)
+        elif finished:
+            doc["schemas"].append(schema.id)
+            doc[schema.id] = finished
+    return doc
+
+
+def _finish_part(schema: Schema, part: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for attr in schema.attributes:
+        if attr.name not in part:
+            continue
+        value = part[attr.name]
+        if _is_empty_reference(attr, value):
+            # manager {"value": ""} / "" is how Entra and the SCIM Validator remove a manager.
+            continue
+        out[attr.name] = value
+    return out
+
+
+def _is_empty_reference(attr: Attribute, value: Any) -> bool:
+    """A single-valued complex with a `value` sub-attribute (a reference such as manager)
+    means nothing without its value."""
+    return (
+        attr.type == COMPLEX
+        and not attr.multi_valued
+        and attr.sub("value") is not None
+        and isinstance(value, dict)
+        and value.get("value") in (None, "")
+    )
+
+
+def _split(doc: dict[str, Any], rtype: ResourceType) -> _Parts:
+    """A stored canonical document -> parts, without coercion (it is ours already)."""
+    parts: _Parts = {s.id: {} for s in rtype.all_schemas}
+    extension_ids = {s.id for s, _ in rtype.extensions}
+    for key, value in doc.items():
+        if key in extension_ids:
+            if isinstance(value, dict):
+                parts[key] = dict(value)
+        elif key != "schemas":
+            parts[rtype.schema.id][key] = value
+    return parts
+
+
+def _enforce_immutable(
+    current: _Parts, new: _Parts, rtype: ResourceType, *, omitted_keeps_current: bool
+) -> None:
+    """An immutable attribute may be set once (RFC 7644 §3.5.2: "a client MAY 'add' a value
+    to an 'immutable' attribute if the attribute had no previous value"), never changed.
+    Equal values keep the stored spelling, so immutability holds byte for byte."""
+    for schema in rtype.all_schemas:
+        old_part, new_part = current[schema.id], new[schema.id]
+        for attr in schema.attributes:
+            # Immutable sub-attributes of multi-valued attributes (members.value) identify
+            # elements that are added and removed whole; they are not checked here.
+            if attr.mutability != IMMUTABLE or old_part.get(attr.name) is None:
+                continue
+            old = old_part[attr.name]
+            label = _label(schema, rtype, attr.name)
+            if attr.name not in new_part:
+                if not omitted_keeps_current:
+                    raise mutability(
+                        f"{label} is immutable: it was set to {_show(old)} at creation and "
+                        f"cannot be removed; in Entra set 'Apply this mapping' to 'Only during "
+                        f"object creation' for this attribute."
+                    )
+                new_part[attr.name] = old
+            elif _same_under_case_rules(attr, old, new_part[attr.name]):
+                new_part[attr.name] = old
+            else:
+                raise mutability(
+                    f"{label} is immutable: it was set to {_show(old)} at creation and cannot "
+                    f"be changed to {_show(new_part[attr.name])}; in Entra set 'Apply this "
+                    f"mapping' to 'Only during object creation' for this attribute."
+                )
+
+
+def _check_required(
+    doc: dict[str, Any], rtype: ResourceType, *, removed_is_mutability: bool
+) -> None:
+    for schema in rtype.all_schemas:
+        part = doc if schema is rtype.schema else doc.get(schema.id)
+        if not isinstance(part, dict):
+            continue
+        for attr in schema.attributes:
+            if not attr.required:
+                continue
+            label = _label(schema, rtype, attr.name)
+            value = part.get(attr.name)
+            if value is None and removed_is_mutability:
+                # RFC 7644 §3.5.2.2: removing a required attribute is a mutability error.
+                raise mutability(
+                    f"{label} is required and cannot be removed; replace it with a new "
+                    f"non-empty value instead."
+                )
+            if value is None or (isinstance(value, str) and not value.strip()):
+                raise invalid_value(
+                    f"{label} is required: the request has no non-empty {label}. Send "
+                    f'"{label}" as a non-empty string; if Entra sent this, check that the '
+                    f"source attribute mapped to {label} has a value for this object."
+                )
+
+
+def _check_size(doc: dict[str, Any]) -> None:
+    size = len(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise invalid_value(
+            f"The resource is {size} bytes as JSON; the store accepts at most "
+            f"{MAX_DOCUMENT_BYTES} bytes per resource. Send fewer or shorter values "
+            f"(for Groups, add members with PATCH rather than in the body)."
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _in_schema_order(attr: Attribute, obj: dict[str, Any]) -> dict[str, Any]:
+    return {s.name: obj[s.name] for s in attr.sub_attributes if s.name in obj}
+
+
+def _label(schema: Schema, rtype: ResourceType, local: str) -> str:
+    """How error details name an attribute: `userName`, `urn:…:8x8:1.1:User:site`."""
+    return local if schema is rtype.schema else f"{schema.id}:{local}"
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _example_object(attr: Attribute) -> str:
+    names = [n for n in ("value", "type") if attr.sub(n) is not None]
+    names = names or [s.name for s in attr.sub_attributes[:1]] or ["value"]
+    return "{" + ", ".join(f'"{n}": "…"' for n in names) + "}"
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return "null" if value is None else type(value).__name__
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # not JSON, or an integer too long to print
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _union_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    return list(dict.fromkeys([*a, *b]))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """JSON equality: unlike Python's ==, true is not 1 (numbers compare by value)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    return type(a) is type(b) and bool(a == b)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _same_under_case_rules(attr: Attribute, a: Any, b: Any) -> bool:
+    # A caseExact=false string ("site") compares case-insensitively (RFC 7643 §2.2): sending
+    # "paris" for a stored "Paris" is the same value, not a change.
+    if isinstance(a, str) and isinstance(b, str) and attr.type != COMPLEX and not attr.case_exact:
+        return a.casefold() == b.casefold()
+    return _same(a, b)
