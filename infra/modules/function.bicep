@@ -1,0 +1,163 @@
+// Flex Consumption (FC1, Linux) plan and the Python function app. The app runs as a user-assigned
+// managed identity: host storage, the deployment package, the connector's tables and Application
+// Insights ingestion all authenticate with Entra ID; no keys or connection strings with secrets.
+
+param planName string
+
+param appName string
+
+param location string
+
+param tags object = {}
+
+@description('Resource id of the user-assigned managed identity.')
+param identityId string
+
+@description('Client id of the user-assigned managed identity.')
+param identityClientId string
+
+param storageAccountName string
+
+@description('Primary blob endpoint of the storage account, ending with a slash.')
+param storageBlobEndpoint string
+
+@description('Primary table endpoint of the storage account (SCIM_STORAGE_TABLE_ENDPOINT).')
+param storageTableEndpoint string
+
+param deploymentContainerName string
+
+param applicationInsightsName string
+
+@description('SCIM_TABLE_PREFIX: tables are <prefix>data, <prefix>tenants, <prefix>audit, <prefix>runs.')
+param tablePrefix string
+
+@description('RECONCILE_SCHEDULE: NCRONTAB schedule (UTC, six fields) of the reconciler timer.')
+param reconcileSchedule string
+
+@description('Python version on Flex Consumption; the project is tested on 3.11.')
+@allowed([
+  '3.11'
+])
+param pythonVersion string = '3.11'
+
+@description('Memory of each instance in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound of instances the app may scale out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Concurrent HTTP requests per instance.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 4
+
+@description('Always-ready instances for the HTTP group (0 = scale to zero; each one is billed all the time).')
+@minValue(0)
+param alwaysReadyInstanceCount int = 0
+
+@description('Zone-redundant plan (needs at least 2 always-ready instances per group to be effective).')
+param zoneRedundant bool = false
+
+// 0 (the default) means scale to zero: no always-ready instance, no baseline charge.
+// (Single-line form with parentheses: the offline Bicep parser mis-reads it otherwise.)
+var alwaysReady = (alwaysReadyInstanceCount > 0) ? [{ name: 'http', instanceCount: alwaysReadyInstanceCount }] : []
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
+  name: applicationInsightsName
+}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+    zoneRedundant: zoneRedundant
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: appName
+  location: location
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    clientAffinityEnabled: false
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+      http20Enabled: true
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        alwaysReady: alwaysReady
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
+      }
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+    }
+  }
+}
+
+// App settings live in their own resource so they can use the app's own default host name.
+// Only documented settings: the identity-based host storage trio, Application Insights with Entra
+// auth, and the settings the connector reads (shared/settings.py).
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: functionApp
+  name: 'appsettings'
+  properties: {
+    AzureWebJobsStorage__accountName: storageAccountName
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identityClientId
+    APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    AZURE_CLIENT_ID: identityClientId
+    SCIM_STORAGE_TABLE_ENDPOINT: storageTableEndpoint
+    SCIM_PUBLIC_BASE_URL: 'https://${functionApp.properties.defaultHostName}'
+    SCIM_TABLE_PREFIX: tablePrefix
+    RECONCILE_SCHEDULE: reconcileSchedule
+  }
+}
+
+output name string = functionApp.name
+output defaultHostName string = functionApp.properties.defaultHostName
