@@ -9,11 +9,9 @@ from .schema import (
     COMPLEX,
     DATETIME,
     IMMUTABLE,
-    NEVER,
     READ_ONLY,
     REFERENCE,
     REQUEST,
-    WRITE_ONLY,
     Attribute,
     ResourceType,
     Schema,
@@ -124,8 +122,8 @@ USER_SCHEMA = Schema(
         Attribute("locale", description="The User's default location (e.g. en-US)."),
         Attribute("timezone", description="The User's time zone in IANA format."),
         Attribute("active", type=BOOLEAN, description="The User's administrative status."),
-        Attribute("password", mutability=WRITE_ONLY, returned=NEVER,
-                  description="The User's cleartext password; never returned."),
+        # No `password`: a provisioning connector has no use for one and must not store it.
+        # Without a definition, a password sent by a client is dropped as unknown.
         _multi("emails", "Email addresses for the user."),
         _multi("phoneNumbers", "Phone numbers for the User, stored exactly as sent.",
                types=("work", "home", "mobile", "fax", "pager", "other")),

@@ -113,15 +113,18 @@ class Lister:
             for path, cmp in terms:
                 if not _attr_is(path, kind, name) or path.sub is not None:
                     continue
-                if not isinstance(cmp.value, str):
-                    return []  # `userName eq 5` or `eq null` matches nothing indexed
+                if cmp.value is None:
+                    return []  # `eq null` means "absent": nothing in an index
+                # Unquoted values (`externalId eq 12345`) parse as numbers; the index holds
+                # the text the client sent.
+                value = scim_filter.value_text(cmp.value)
                 if name == "id":
-                    return self.directory.get_many(tenant, kind.rows, [cmp.value])
+                    return self.directory.get_many(tenant, kind.rows, [value])
                 if name == kind.unique_attr:
                     rid = self.directory.lookup_unique(tenant, kind.unique_index,
-                                                       keys.fold(cmp.value))
+                                                       keys.fold(value))
                     return self.directory.get_many(tenant, kind.rows, [rid]) if rid else []
-                rids = self.directory.lookup_multi(tenant, kind.external_index, cmp.value)
+                rids = self.directory.lookup_multi(tenant, kind.external_index, value)
                 return self.directory.get_many(tenant, kind.rows, rids)
         return None
 

@@ -255,15 +255,15 @@ def test_type_canonical_values_cover_entra_filters() -> None:
     assert {"work", "mobile"} <= set(phone_type["canonicalValues"])
 
 
-def test_site_is_advertised_immutable_and_password_never_returned() -> None:
+def test_site_is_advertised_immutable_and_password_not_accepted() -> None:
     eight = schema(EIGHT_BY_EIGHT_URN, BASE)
     user = schema(USER_URN, BASE)
     assert eight is not None
     assert user is not None
     [site] = eight["attributes"]
     assert (site["name"], site["mutability"]) == ("site", "immutable")
-    password = next(a for a in user["attributes"] if a["name"] == "password")
-    assert (password["mutability"], password["returned"]) == ("writeOnly", "never")
+    # The connector stores no passwords: the attribute is not offered at all.
+    assert "password" not in {a["name"] for a in user["attributes"]}
 
 
 @pytest.mark.parametrize("urn", [USER_URN, USER_URN.upper(), ENTERPRISE_URN.lower()])
