@@ -1,0 +1,373 @@
+"""Microsoft Entra ID's PATCH dialect, normalised to RFC 7644 §3.5.2 operations in one place.
+
+`normalize_patch(body, rtype)` validates the PatchOp envelope and returns `PatchOperation`s that
+`shared.scim.patch.apply_patch` applies with plain RFC semantics. Every deviation Entra (or the
+tools that certify against it) is known to send is handled here, each with its source in
+/work/shared/docs/entra-scim.md ("a.N" = part (a) item N, "b.N" = section (b.N)):
+
+1. `op` in any case: `Add`, `Replace`, `Remove`, `REPLACE` (a.8; b.1 sends `Replace`, b.3
+   lower case with the aadOptscim062020 flag). Member names of the envelope and of each
+   operation (`Operations`, `op`, `path`, `value`) are matched case-insensitively too.
+2. Path-less add/replace whose value has dotted and URN-qualified keys: `{"name.givenName":
+   "Kkom", "urn:…:enterprise:2.0:User:employeeNumber": "Aklq"}` (a.27, b.3) -> one operation
+   per key, with that key as its path. An extension URN key with an object value -> one
+   operation per attribute of the object. Whole-extension paths are expanded the same way.
+3. `"True"`/`"False"` strings (any case) for boolean targets such as `active` and `primary`
+   (a.28, b.3 "Requests made to disable users") -> booleans.
+4. `manager` (a.27, b.4 example 5, b.6): the path may lack the enterprise URN (`"path":
+   "manager"`, generalised: an unqualified name that only an extension defines is that
+   extension's attribute); the value may be `"id"`, `{"value": "id"}` or `[{"$ref": …,
+   "value": "id"}]` -> `{"value": "id"}`, written as remove-then-add so a stale `$ref` or
+   `displayName` never survives a manager change. `{"value": ""}`, `""`, `null`, `[]` or
+   `op: remove` -> the manager is removed.
+5. `roles` values that are JSON-encoded role objects (b.5, SingleAppRoleAssignment):
+   `{"value": "{\"id\":…,\"value\":\"25\",\"displayName\":\"Role1234\"}"}` ->
+   `{"value": "25", "display": "Role1234"}`.
+6. Group `members` (a.38-a.40, b.2, b.3; peers.md §3.1): add/remove/replace values arrive as
+   `[{"$ref": null, "value": "id"}]`, `{"value": "id"}`, a bare `"id"` (Postman rows 67-68) or
+   a list of bare ids -> `[{"value": "id"}, …]`. The legacy `Remove` of `members` *with* a value
+   list removes only those members — never everyone. An element that names no member id is a
+   400, not a silent success and not "remove all". An add naming nobody (`[]`, `null`) is a
+   no-op; a replace with `null` means "no members".
+7. `null` (a.13, b.4 example 2) and `""` (gallery test SCIM_Null_Update, entra-scim.md (f)) as
+   the value of add/replace mean "no value": the operation becomes a remove of its path.
+   A replace with `[]` of a whole multi-valued attribute likewise removes it.
+
+The envelope: the body must be an object; `schemas`, when present, must be a list, and a
+non-empty list must include the PatchOp URN (Entra always sends it, so a missing `schemas` is
+tolerated rather than failing a provisioning cycle); `Operations` must be a non-empty list.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace as dc_replace
+from typing import Any, Final
+
+from .errors import invalid_syntax, invalid_value, no_target
+from .patch import (
+    ADD,
+    OPS,
+    REMOVE,
+    REPLACE,
+    PatchOperation,
+    Target,
+    coerce_boolean,
+    expand_pathless,
+    is_absent,
+    member_ids,
+    resolve_target,
+)
+from .path import AttrPath, PatchPath, parse_patch_path
+from .schema import BOOLEAN, COMPLEX, READ_ONLY, ResourceType, Schema
+from .schemas import ENTERPRISE_URN, USER_URN
+
+PATCH_OP_URN: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+# Guards against hostile bodies: Entra sends a handful of operations per request and at most a
+# few hundred members per group PATCH (entra-scim.md (h) 1: no documented maximum).
+MAX_OPERATIONS: Final = 1000
+
+_MISSING: Final = object()
+
+
+def normalize_patch(body: Any, rtype: ResourceType) -> list[PatchOperation]:
+    """Validate a PatchOp request body and return its operations in RFC 7644 shapes.
+
+    Raises ScimError 400: invalidSyntax for a malformed envelope or op, noTarget for a remove
+    without a path, invalidPath/invalidFilter for bad paths, invalidValue for values that
+    cannot be what the target needs."""
+    if not isinstance(body, dict):
+        raise invalid_syntax(
+            "A PATCH body must be a JSON object with \"schemas\": "
+            f"[\"{PATCH_OP_URN}\"] and an \"Operations\" array"
+        )
+    schemas = _member(body, "schemas")
+    if schemas is not _MISSING:
+        if not isinstance(schemas, list):
+            raise invalid_syntax(f"'schemas' must be an array such as [\"{PATCH_OP_URN}\"]")
+        if schemas and not any(
+            isinstance(s, str) and s.strip().lower() == PATCH_OP_URN.lower() for s in schemas
+        ):
+            raise invalid_syntax(
+                f"'schemas' must contain \"{PATCH_OP_URN}\" for a PATCH request; got "
+                f"{_show(schemas)}"
+            )
+    raw_ops = _member(body, "operations")
+    if raw_ops is _MISSING:
+        raise invalid_syntax("A PATCH body needs an 'Operations' array of operations")
+    if not isinstance(raw_ops, list) or not raw_ops:
+        raise invalid_syntax(
+            "'Operations' must be a non-empty array such as "
+            "[{\"op\": \"replace\", \"path\": \"active\", \"value\": false}]"
+        )
+    if len(raw_ops) > MAX_OPERATIONS:
+        raise invalid_syntax(
+            f"'Operations' has {len(raw_ops)} entries; at most {MAX_OPERATIONS} are accepted "
+            "per request"
+        )
+    out: list[PatchOperation] = []
+    for index, raw in enumerate(raw_ops):
+        out.extend(_normalize_op(index, raw, rtype))
+    return out
+
+
+def _normalize_op(index: int, raw: Any, rtype: ResourceType) -> list[PatchOperation]:
+    where = f"Operations[{index}]"
+    if not isinstance(raw, dict):
+        raise invalid_syntax(
+            f"{where} must be an object with 'op', 'path' and 'value'; got {_kind(raw)}"
+        )
+    op_raw = _member(raw, "op")
+    op = op_raw.strip().lower() if isinstance(op_raw, str) else None
+    if op not in OPS:
+        shown = "missing" if op_raw is _MISSING else _show(op_raw)
+        raise invalid_syntax(
+            f"{where}: unsupported op {shown}; expected \"add\", \"remove\" or \"replace\""
+        )
+    path_raw = _member(raw, "path")
+    if path_raw is _MISSING or path_raw is None or (
+        isinstance(path_raw, str) and not path_raw.strip()
+    ):
+        path_text: str | None = None
+    elif isinstance(path_raw, str):
+        path_text = path_raw.strip()
+    else:
+        raise invalid_syntax(f"{where}: 'path' must be a string, got {_kind(path_raw)}")
+    value = _member(raw, "value")
+    if value is _MISSING:
+        value = None
+
+    if path_text is None:
+        if op == REMOVE:
+            raise no_target(f"{where}: 'remove' needs a 'path' naming what to remove")
+        return _quirks_all(expand_pathless(op, value, rtype), rtype)
+    extension = rtype.extension_by_urn(path_text)
+    if extension is not None:
+        # Quirk 2: a whole extension as the path, e.g. add `urn:…:enterprise:2.0:User` with
+        # {"department": "x"} -> one operation per attribute, so the other quirks apply.
+        if op == REMOVE:
+            return [PatchOperation(REMOVE, _extension_attr_path(extension, a.name))
+                    for a in extension.attributes if a.mutability != READ_ONLY]
+        return _quirks_all(expand_pathless(op, {extension.id: value}, rtype), rtype)
+    return _quirks(PatchOperation(op, parse_patch_path(path_text), value), rtype)
+
+
+def _quirks_all(ops: list[PatchOperation], rtype: ResourceType) -> list[PatchOperation]:
+    return [q for op in ops for q in _quirks(op, rtype)]
+
+
+def _quirks(op: PatchOperation, rtype: ResourceType) -> list[PatchOperation]:
+    """One operation with a path -> its RFC equivalent (zero, one or two operations)."""
+    assert op.path is not None
+    path = _qualify(op.path, rtype)
+    if path is not op.path:
+        op = PatchOperation(op.op, path, op.value)
+    target = resolve_target(path, rtype)
+    if target is None:
+        return []  # `schemas`: derived by the resource layer
+    if target.is_members:
+        return _members(op, target)
+    if target.attribute is None:
+        # `urn:…:User` spelled unusually (so not caught before parsing): expand like quirk 2.
+        if op.op == REMOVE:
+            return [op]
+        return _quirks_all(expand_pathless(op.op, {target.schema.id: op.value}, rtype), rtype)
+    if target.schema.id == ENTERPRISE_URN and target.attribute.name == "manager":
+        return _manager(op, target)
+    value = op.value
+    if target.schema.id == USER_URN and target.attribute.name == "roles" \
+            and target.sub is None and target.value_filter is None:
+        value = _decode_roles(value)
+    value = _coerce_booleans(value, target)
+    if op.op != REMOVE and is_absent(value):
+        return [PatchOperation(REMOVE, path)]  # quirk 7
+    return [PatchOperation(op.op, path, value)]
+
+
+def _qualify(path: PatchPath, rtype: ResourceType) -> PatchPath:
+    """Quirk 4 (generalised): `manager` without its URN -> `urn:…:enterprise:2.0:User:manager`.
+    Only when the core schema has no such attribute and exactly one extension does."""
+    ap = path.attr
+    if ap.urn is not None or rtype.schema.attribute(ap.attr) is not None \
+            or ap.attr.lower() == "schemas":
+        return path
+    owners = [s for s, _ in rtype.extensions if s.attribute(ap.attr) is not None]
+    if len(owners) != 1:
+        return path
+    return dc_replace(path, attr=AttrPath(owners[0].id, ap.attr, ap.sub))
+
+
+def _extension_attr_path(extension: Schema, name: str) -> PatchPath:
+    return PatchPath(AttrPath(extension.id, name))
+
+
+# -- manager -------------------------------------------------------------------------------
+
+
+def _manager(op: PatchOperation, target: Target) -> list[PatchOperation]:
+    manager = PatchPath(AttrPath(target.schema.id, "manager"))
+    sub = target.sub.name if target.sub is not None else None
+    if sub not in (None, "value"):
+        return [op]  # `manager.$ref` / `manager.displayName`: plain RFC (readOnly is refused)
+    if op.op == REMOVE:
+        # Dropping only `manager.value` would leave a manager that names nobody.
+        return [PatchOperation(REMOVE, manager)]
+    manager_id = _manager_id(op.value)
+    if manager_id is None:
+        return [PatchOperation(REMOVE, manager)]
+    return [PatchOperation(REMOVE, manager), PatchOperation(ADD, manager, {"value": manager_id})]
+
+
+def _manager_id(value: Any) -> str | None:
+    """The manager's id from `"id"`, `{"value": "id"}` or `[{"$ref": …, "value": "id"}]`;
+    None when the value names no manager (`""`, `{"value": ""}`, `null`, `[]`)."""
+    if isinstance(value, list):
+        if not value:
+            return None
+        if len(value) > 1:
+            raise invalid_value(
+                f"manager is single-valued, but the request sent a list of {len(value)}; send "
+                "{\"value\": \"<manager id>\"}"
+            )
+        value = value[0]
+    if isinstance(value, dict):
+        value = next((v for k, v in value.items()
+                      if isinstance(k, str) and k.lower() == "value"), None)
+    if is_absent(value):
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = json.dumps(value)
+    if not isinstance(value, str):
+        raise invalid_value(
+            "manager must be the manager's id, as \"<id>\" or {\"value\": \"<id>\"}; got "
+            f"{_show(value)}"
+        )
+    return value
+
+
+# -- roles ---------------------------------------------------------------------------------
+
+_ROLE_KEYS: Final = {"value": "value", "display": "display", "displayname": "display",
+                     "type": "type", "primary": "primary"}
+
+
+def _decode_roles(value: Any) -> Any:
+    """Quirk 5: decode JSON-encoded role elements; anything else is left as sent."""
+    if isinstance(value, list):
+        return [_decode_role(v) for v in value]
+    return _decode_role(value)
+
+
+def _decode_role(element: Any) -> Any:
+    if isinstance(element, str):
+        element = {"value": element}
+    if not isinstance(element, dict):
+        return element
+    key = next((k for k in element if isinstance(k, str) and k.lower() == "value"), None)
+    encoded = element.get(key) if key is not None else None
+    if not isinstance(encoded, str) or not encoded.lstrip().startswith("{"):
+        return element
+    try:
+        decoded = json.loads(encoded)
+    except (ValueError, RecursionError):
+        return element  # a role value that merely starts with "{": kept as sent
+    if not isinstance(decoded, dict):
+        return element
+    # The encoded object's `id` is Entra's app-role id, not a SCIM sub-attribute: dropped.
+    out = {k: v for k, v in element.items() if k != key}
+    for k, v in decoded.items():
+        canonical = _ROLE_KEYS.get(k.lower()) if isinstance(k, str) else None
+        if canonical is not None and not (canonical == "display" and "display" in out):
+            out[canonical] = v
+    return out
+
+
+# -- members -------------------------------------------------------------------------------
+
+
+def _members(op: PatchOperation, target: Target) -> list[PatchOperation]:
+    """Quirk 6. Filtered member paths (`members[value eq "id"]`) pass through unchanged."""
+    if target.value_filter is not None or target.sub is not None:
+        return [op]
+    value = op.value
+    if op.op == REMOVE:
+        if value is None:
+            return [op]  # RFC 7644 §3.5.2.2: no value, no filter = remove all members
+        ids = member_ids(value) if value != [] else []
+        if not ids:
+            return []  # names no one: removes no one
+        return [PatchOperation(REMOVE, op.path, [{"value": i} for i in ids])]
+    if op.op == ADD:
+        if value is None or value == []:
+            return []
+        return [PatchOperation(ADD, op.path, [{"value": i} for i in member_ids(value)])]
+    ids = [] if value is None or value == [] else member_ids(value)
+    return [PatchOperation(REPLACE, op.path, [{"value": i} for i in ids])]
+
+
+# -- booleans ------------------------------------------------------------------------------
+
+
+def _coerce_booleans(value: Any, target: Target) -> Any:
+    """Quirk 3, for the target itself or the boolean sub-attributes of object values."""
+    leaf = target.leaf
+    if leaf is None:
+        return value
+    if leaf.type == BOOLEAN:
+        return [coerce_boolean(v) for v in value] if isinstance(value, list) \
+            else coerce_boolean(value)
+    if leaf.type != COMPLEX:
+        return value
+
+    def element(item: Any) -> Any:
+        if not isinstance(item, dict):
+            return item
+        out = {}
+        for k, v in item.items():
+            sub = leaf.sub(k) if isinstance(k, str) else None
+            out[k] = coerce_boolean(v) if sub is not None and sub.type == BOOLEAN else v
+        return out
+
+    return [element(v) for v in value] if isinstance(value, list) else element(value)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _member(obj: dict[str, Any], name: str) -> Any:
+    """`obj[name]` matched case-insensitively (a.8: structural elements are case-insensitive);
+    an exact-case key wins over other spellings."""
+    if name in obj:
+        return obj[name]
+    for key, value in obj.items():
+        if isinstance(key, str) and key.lower() == name:
+            return value
+    return _MISSING
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
+
+
+def _show(value: Any) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+__all__ = ["PATCH_OP_URN", "PatchOperation", "normalize_patch"]
