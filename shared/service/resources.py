@@ -8,9 +8,10 @@ transaction (the group's own row is merged in it, which also proves the group ex
 from __future__ import annotations
 
 import logging
+import random
 import secrets
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,8 +24,18 @@ from ..store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
 from .kinds import GROUPS, Kind
 
 log = logging.getLogger(__name__)
-_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="scim-read")
-_WRITE_ATTEMPTS = 8
+_WRITE_BUDGET_SECONDS = 20.0  # well inside Entra's 60 s; then 503 + Retry-After
+
+
+def _attempts() -> Iterator[int]:
+    """Optimistic-concurrency retries: jittered exponential backoff within a time budget.
+    Many writers on one resource each win a round in turn, so no request starves for long."""
+    deadline = time.monotonic() + _WRITE_BUDGET_SECONDS
+    attempt = 0
+    while time.monotonic() < deadline:
+        yield attempt
+        attempt += 1
+        time.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))  # noqa: S311 - jitter
 
 
 def new_id() -> str:
@@ -149,7 +160,7 @@ class Resources:
 
     def replace(self, kind: Kind, tenant: str, rid: str, body: dict[str, Any],
                 if_match: str | None) -> tuple[Stored, list[str] | None]:
-        for _ in range(_WRITE_ATTEMPTS):
+        for _ in _attempts():
             current = self.get(kind, tenant, rid)
             _check_if_match(if_match, current)
             doc = resource.prepare_replace(current.doc, body, kind.rtype)
@@ -178,7 +189,7 @@ class Resources:
             if result.members is not None:
                 self._apply_member_changes(tenant, rid, result.members)
             return None
-        for _ in range(_WRITE_ATTEMPTS):
+        for _ in _attempts():
             current = self.get(kind, tenant, rid)
             _check_if_match(if_match, current)
             result = patch.apply_patch(current.doc, ops, kind.rtype)
