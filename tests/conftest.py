@@ -10,8 +10,8 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,9 +43,11 @@ def app_env(storage_connection_string: str) -> Iterator[dict[str, str]]:
     from shared import settings
     from shared.adapter import runtime
 
+    port = azurite.free_port()  # the served app's port, known up front for SCIM_PUBLIC_BASE_URL
     env = {
         "SCIM_STORAGE_CONNECTION_STRING": storage_connection_string,
-        "SCIM_PUBLIC_BASE_URL": "http://127.0.0.1:7071",
+        "SCIM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "SCIM_TEST_APP_PORT": str(port),
         "RECONCILE_SCHEDULE": "0 0 0 1 1 *",
         "SCIM_TABLE_PREFIX": "scim",
     }
@@ -87,7 +89,7 @@ def served(app_env: dict[str, str]) -> Iterator[str]:
     import function_app
     from shared.adapter.devhost import running
 
-    with running(function_app.app, host="127.0.0.1", port=0,
+    with running(function_app.app, host="127.0.0.1", port=int(app_env["SCIM_TEST_APP_PORT"]),
                  host_json_path=str(ROOT / "host.json")) as base_url:
         yield base_url.rstrip("/")
 

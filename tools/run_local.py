@@ -84,8 +84,9 @@ def main() -> int:
             conn = azurite.connection_string(AZURITE_PORT)
         else:
             step(f"Starting Azurite (Table) on 127.0.0.1:{AZURITE_PORT}, data in .run/azurite")
+            run_dir = ROOT / ".run"
             conn = stack.enter_context(azurite.running(
-                AZURITE_PORT, log=ROOT / ".run" / "azurite.log", location=ROOT / ".run" / "azurite"))
+                AZURITE_PORT, log=run_dir / "azurite.log", location=run_dir / "azurite"))
         env = app_environment(conn)
         step("Creating tables and the development tenant")
         info = development_tenant(env)

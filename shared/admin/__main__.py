@@ -122,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                 "token": secret, "token_id": record.tokens[-1].id}, args.json)
         return 0
     if args.action == "list":
-        for t in record.tokens:
-            print(f"{t.id}  {t.prefix}…  created {t.created}")
+        for tok in record.tokens:
+            print(f"{tok.id}  {tok.prefix}…  created {tok.created}")
         return 0
     before = len(record.tokens)
     record.tokens = [t for t in record.tokens if t.id != args.token_id]

@@ -56,6 +56,7 @@ from .patch import (
     expand_pathless,
     is_absent,
     member_ids,
+    member_types,
     resolve_target,
 )
 from .path import AttrPath, PatchPath, parse_patch_path
@@ -216,7 +217,22 @@ def _manager(op: PatchOperation, target: Target) -> list[PatchOperation]:
     manager_id = _manager_id(op.value)
     if manager_id is None:
         return [PatchOperation(REMOVE, manager)]
-    return [PatchOperation(REMOVE, manager), PatchOperation(ADD, manager, {"value": manager_id})]
+    new: dict[str, Any] = {"value": manager_id}
+    ref = _manager_ref(op.value)
+    if ref:
+        new["$ref"] = ref  # kept as sent: clients compare what they wrote with what they read
+    return [PatchOperation(REMOVE, manager), PatchOperation(ADD, manager, new)]
+
+
+def _manager_ref(value: Any) -> str | None:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, dict):
+        ref = next((v for k, v in value.items() if isinstance(k, str) and k.lower() == "$ref"),
+                   None)
+        if isinstance(ref, str) and ref.strip():
+            return ref
+    return None
 
 
 def _manager_id(value: Any) -> str | None:
@@ -301,9 +317,17 @@ def _members(op: PatchOperation, target: Target) -> list[PatchOperation]:
     if op.op == ADD:
         if value is None or value == []:
             return []
-        return [PatchOperation(ADD, op.path, [{"value": i} for i in member_ids(value)])]
-    ids = [] if value is None or value == [] else member_ids(value)
-    return [PatchOperation(REPLACE, op.path, [{"value": i} for i in ids])]
+        return [PatchOperation(ADD, op.path, _member_values(value))]
+    if value is None or value == []:
+        return [PatchOperation(REPLACE, op.path, [])]
+    return [PatchOperation(REPLACE, op.path, _member_values(value))]
+
+
+def _member_values(value: Any) -> list[dict[str, str]]:
+    """`[{"value": id}]`, keeping a stated member `type` (User/Group)."""
+    types = member_types(value)
+    return [{"value": i, "type": types[i]} if i in types else {"value": i}
+            for i in member_ids(value)]
 
 
 # -- booleans ------------------------------------------------------------------------------

@@ -103,6 +103,9 @@ class MemberChanges:
     add: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     replace: list[str] | None = None
+    # Member type ("User"/"Group") where the client said it, for ids in add/replace: the
+    # store keeps it so members can be rendered with the right `$ref`.
+    types: dict[str, str] = field(default_factory=dict)
 
     def apply_to(self, current: set[str]) -> set[str]:
         """The member set after these changes (the reference model for the store's rows)."""
@@ -263,9 +266,12 @@ def _expand_schema_object(
         )
     if schema is rtype.schema:
         return expand_pathless(op, item, rtype)
+    # An extension object may carry its own `schemas` (clients serialise the extension as a
+    # sub-resource); like `schemas` at the top level, it is not an attribute to set.
     return expand_pathless(
         op,
-        {f"{schema.id}:{k}" if isinstance(k, str) else k: v for k, v in item.items()},
+        {f"{schema.id}:{k}" if isinstance(k, str) else k: v for k, v in item.items()
+         if not (isinstance(k, str) and k.lower() == "schemas")},
         rtype,
     )
 
@@ -313,6 +319,7 @@ class _Members:
         self.add: dict[str, None] = {}
         self.remove: dict[str, None] = {}
         self.replace: dict[str, None] | None = None
+        self.types: dict[str, str] = {}
 
     def add_ids(self, ids: list[str]) -> None:
         for mid in ids:
@@ -335,11 +342,16 @@ class _Members:
         self.add.clear()
         self.remove.clear()
 
+    def note_types(self, value: Any) -> None:
+        self.types.update(member_types(value))
+
     def result(self) -> MemberChanges:
+        kept = set(self.add) | set(self.replace or ())
         return MemberChanges(
             list(self.add),
             list(self.remove),
             list(self.replace) if self.replace is not None else None,
+            {mid: t for mid, t in self.types.items() if mid in kept},
         )
 
 
@@ -361,6 +373,19 @@ def member_ids(value: Any) -> list[str]:
                 f"id), e.g. {{\"value\": \"2819c223\"}}; got {_short(item)}"
             )
         out.append(mid)
+    return out
+
+
+def member_types(value: Any) -> dict[str, str]:
+    """{id: "User" | "Group"} for member elements that state a known `type`."""
+    out: dict[str, str] = {}
+    for item in value if isinstance(value, list) else [value]:
+        if not isinstance(item, dict):
+            continue
+        low = {k.lower(): v for k, v in item.items() if isinstance(k, str)}
+        mid, kind = low.get("value"), low.get("type")
+        if isinstance(mid, str) and isinstance(kind, str) and kind.lower() in ("user", "group"):
+            out[mid] = kind.capitalize()
     return out
 
 
@@ -669,10 +694,12 @@ class _Patcher:
             return
         if op.op == REPLACE:
             self.members.replace_ids([] if op.value is None else member_ids(op.value))
+            self.members.note_types(op.value)
         elif op.op == ADD:
             if op.value is None:
                 raise invalid_value("An 'add' of members needs a value: [{\"value\": \"id\"}]")
             self.members.add_ids(member_ids(op.value))
+            self.members.note_types(op.value)
         elif op.value is None:
             # RFC 7644 §3.5.2.2: remove of a multi-valued attribute without a filter removes
             # all its values. Only reachable with neither a value nor a filter.
@@ -813,5 +840,6 @@ __all__ = [
     "is_absent",
     "member_filter_ids",
     "member_ids",
+    "member_types",
     "resolve_target",
 ]

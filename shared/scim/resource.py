@@ -113,8 +113,9 @@ def check_update(
     current: dict[str, Any], updated: dict[str, Any], rtype: ResourceType
 ) -> dict[str, Any]:
     """After PATCH produced `updated` from `current`: normalize it and apply the mutability
-    and required rules. Unlike PUT, a PATCH that removes an immutable value or a required
-    attribute is an explicit change and is refused (RFC 7644 §3.5.2, §3.5.2.2)."""
+    and required rules. Unlike PUT (where omission keeps the value), a PATCH may remove an
+    immutable value, but never change it; removing a required attribute is refused
+    (RFC 7644 §3.5.2.2)."""
     parts = _parse(updated, rtype)
     _enforce_immutable(_split(current, rtype), parts, rtype, omitted_keeps_current=False)
     doc = _assemble(parts, rtype)
@@ -538,13 +539,11 @@ def _enforce_immutable(
             old = old_part[attr.name]
             label = _label(schema, rtype, attr.name)
             if attr.name not in new_part:
-                if not omitted_keeps_current:
-                    raise mutability(
-                        f"{label} is immutable: it was set to {_show(old)} at creation and "
-                        f"cannot be removed; in Entra set 'Apply this mapping' to 'Only during "
-                        f"object creation' for this attribute."
-                    )
-                new_part[attr.name] = old
+                # PUT omitting it keeps it. A PATCH `remove` clears it: RFC 7643 forbids
+                # *updating* an immutable value, and clearing is an explicit, visible act
+                # (scim2-tester expects an extension to be removable as a whole).
+                if omitted_keeps_current:
+                    new_part[attr.name] = old
             elif _same_under_case_rules(attr, old, new_part[attr.name]):
                 new_part[attr.name] = old
             else:

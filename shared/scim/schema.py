@@ -47,6 +47,10 @@ class Attribute:
     canonical_values: tuple[str, ...] = ()
     reference_types: tuple[str, ...] = ()
     sub_attributes: tuple[Attribute, ...] = ()
+    # False for RFC 7643 §3.1 common attributes that belong to no schema (`id`, `meta`): they
+    # resolve like any attribute but are left out of /Schemas, where clients that build models
+    # from it (scim2-models) would otherwise shadow their own `Meta` type.
+    advertised: bool = True
     _by_lower: dict[str, Attribute] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
@@ -102,7 +106,7 @@ class Schema:
             "id": self.id,
             "name": self.name,
             "description": self.description,
-            "attributes": [a.to_scim() for a in self.attributes],
+            "attributes": [a.to_scim() for a in self.attributes if a.advertised],
             "meta": {"resourceType": "Schema", "location": f"{base_url}/Schemas/{self.id}"},
         }
 

@@ -58,6 +58,7 @@ def _multi(
 
 ID = Attribute(
     "id", case_exact=True, mutability=READ_ONLY, returned=ALWAYS, uniqueness="server",
+    advertised=False,
     description="Unique identifier for the resource, assigned by the service provider.",
 )
 EXTERNAL_ID = Attribute(
@@ -65,7 +66,7 @@ EXTERNAL_ID = Attribute(
     description="An identifier for the resource as defined by the provisioning client.",
 )
 META = Attribute(
-    "meta", type=COMPLEX, mutability=READ_ONLY, description="Resource metadata.",
+    "meta", type=COMPLEX, mutability=READ_ONLY, description="Resource metadata.", advertised=False,
     sub_attributes=(
         Attribute("resourceType", case_exact=True, mutability=READ_ONLY,
                   description="The name of the resource type of the resource."),

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..scim import discovery, filter as scim_filter
+from ..scim import discovery
+from ..scim import filter as scim_filter
 from ..scim.errors import ScimError
 from ..scim.path import AttrPath
 from ..store import keys
@@ -47,8 +48,8 @@ def parse_paging(start_index: Any, count: Any, max_results: int) -> tuple[int, i
 def _attr_is(path: AttrPath, kind: Kind, name: str) -> bool:
     if path.urn is not None and path.urn.lower() != kind.rtype.schema.id.lower():
         return False
-    return path.attr.lower() == name.lower() and (path.sub is None or path.sub.lower() == "value"
-                                                  and name == "members")
+    return path.attr.lower() == name.lower() and (path.sub is None or (path.sub.lower() == "value"
+                                                  and name == "members"))
 
 
 class Lister:

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..scim import dialect, patch, projection, resource
+from ..scim import dialect, projection, resource
 from ..scim.errors import ScimError, not_found, uniqueness
+from ..scim.patch import MemberChanges, apply_patch, member_types
 from ..scim.schemas import GROUP_URN
 from ..store.directory import Directory, Stored
 from ..store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
@@ -70,7 +71,8 @@ class View:
             return low in names(self.attributes)
         if self.excluded is not None and low in names(self.excluded):
             return False
-        return attribute == "members"  # groups' members are returned by default; user groups on request
+        # A group's members are returned by default; a user's groups only on request.
+        return attribute == "members"
 
 
 def conflict_error(kind: Kind, doc: dict[str, Any], index: str) -> ScimError:
@@ -100,15 +102,15 @@ class Resources:
     # -- rendering -------------------------------------------------------------------
 
     def render(self, kind: Kind, tenant: str, stored: Stored, view: View,
-               members: list[str] | None = None, groups: list[str] | None = None
-               ) -> dict[str, Any]:
+               members: list[tuple[str, str | None]] | None = None,
+               groups: list[str] | None = None) -> dict[str, Any]:
         doc = stored.doc
         base = f"{self.base_url}/scim/v2/{tenant}"
         out: dict[str, Any] = {"schemas": doc.get("schemas") or [kind.rtype.schema.id],
                                "id": stored.id}
         out.update((k, v) for k, v in doc.items() if k != "schemas")
         if members is not None:
-            out["members"] = [{"value": m} for m in members]
+            out["members"] = [_member(base, mid, kind) for mid, kind in members]
         if groups is not None:
             out["groups"] = [{"value": g, "$ref": f"{base}/Groups/{g}", "type": "direct"}
                              for g in groups]
@@ -128,7 +130,7 @@ class Resources:
         """Render with the expensive attributes the view asks for (and only those)."""
         members = groups = None
         if kind is GROUPS and view.wants("members"):
-            members = self.directory.members(tenant, stored.id)
+            members = self.directory.member_rows(tenant, stored.id)
         elif kind is not GROUPS and view.attributes is not None and view.wants("groups"):
             groups = self.directory.groups_of(tenant, stored.id)
         return self.render(kind, tenant, stored, view, members, groups)
@@ -141,9 +143,12 @@ class Resources:
             raise not_found(f"{kind.rtype.name} {rid} not found in this tenant.")
         return stored
 
-    def create(self, kind: Kind, tenant: str, body: dict[str, Any]) -> tuple[Stored, list[str]]:
+    def create(self, kind: Kind, tenant: str, body: dict[str, Any]
+               ) -> tuple[Stored, list[tuple[str, str | None]]]:
         doc = resource.prepare_create(body, kind.rtype)
-        members = _member_ids(doc.pop("members", None)) if kind is GROUPS else []
+        given = doc.pop("members", None) if kind is GROUPS else None
+        members = _member_ids(given)
+        types = member_types(given or [])
         rid = new_id()
         now = now_iso()
         try:
@@ -154,9 +159,9 @@ class Resources:
         except TooLarge as exc:
             raise too_large(exc) from exc
         if members:
-            self.directory.change_members(tenant, rid, add=members, now=now)
+            self.directory.change_members(tenant, rid, add=members, types=types, now=now)
             stored = self.get(kind, tenant, rid)
-        return stored, members
+        return stored, [(m, types.get(m)) for m in members]
 
     def replace(self, kind: Kind, tenant: str, rid: str, body: dict[str, Any],
                 if_match: str | None) -> tuple[Stored, list[str] | None]:
@@ -166,7 +171,9 @@ class Resources:
             doc = resource.prepare_replace(current.doc, body, kind.rtype)
             members = None
             if kind is GROUPS and "members" in doc:
-                members = _member_ids(doc.pop("members"))
+                given = doc.pop("members")
+                members = _member_ids(given)
+                types = member_types(given)
             try:
                 stored = self._write(kind, tenant, current, doc)
             except PreconditionFailed:
@@ -174,7 +181,7 @@ class Resources:
                     raise _stale(kind, rid) from None
                 continue
             if members is not None:
-                self._set_members(tenant, rid, members)
+                self._set_members(tenant, rid, members, types)
                 stored = self.get(kind, tenant, rid)
             return stored, members
         raise _busy(kind, rid)
@@ -185,14 +192,14 @@ class Resources:
         memberships changed and nothing had to be read (group PATCH answers 204)."""
         ops = dialect.normalize_patch(body, kind.rtype)
         if kind is GROUPS and not if_match and all(_is_member_op(op) for op in ops):
-            result = patch.apply_patch({}, ops, kind.rtype)
+            result = apply_patch({}, ops, kind.rtype)
             if result.members is not None:
                 self._apply_member_changes(tenant, rid, result.members)
             return None
         for _ in _attempts():
             current = self.get(kind, tenant, rid)
             _check_if_match(if_match, current)
-            result = patch.apply_patch(current.doc, ops, kind.rtype)
+            result = apply_patch(current.doc, ops, kind.rtype)
             doc = resource.check_update(current.doc, result.doc, kind.rtype)
             try:
                 stored = self._write(kind, tenant, current, doc) if doc != current.doc else current
@@ -235,26 +242,36 @@ class Resources:
         except TooLarge as exc:
             raise too_large(exc) from exc
 
-    def _apply_member_changes(self, tenant: str, gid: str, changes: patch.MemberChanges,
+    def _apply_member_changes(self, tenant: str, gid: str, changes: MemberChanges,
                               etag: str | None = None) -> None:
         if changes.replace is not None:
-            self._set_members(tenant, gid, changes.replace)
+            self._set_members(tenant, gid, changes.replace, changes.types)
             return
         try:
             self.directory.change_members(tenant, gid, add=changes.add, remove=changes.remove,
-                                          now=now_iso(), etag=etag)
+                                          types=changes.types, now=now_iso(), etag=etag)
         except NotFound as exc:
             raise not_found(f"Group {gid} not found in this tenant.") from exc
 
-    def _set_members(self, tenant: str, gid: str, wanted: list[str]) -> None:
-        current = set(self.directory.members(tenant, gid))
+    def _set_members(self, tenant: str, gid: str, wanted: list[str],
+                     types: dict[str, str]) -> None:
+        current = dict(self.directory.member_rows(tenant, gid))
         target = list(dict.fromkeys(wanted))
         try:
+            # Re-written when new, or when the client now states a different type.
             self.directory.change_members(
-                tenant, gid, add=[m for m in target if m not in current],
-                remove=sorted(current - set(target)), now=now_iso())
+                tenant, gid,
+                add=[m for m in target if m not in current or
+                     (m in types and types[m] != current[m])],
+                remove=sorted(set(current) - set(target)), types=types, now=now_iso())
         except NotFound as exc:
             raise not_found(f"Group {gid} not found in this tenant.") from exc
+
+
+def _member(base: str, mid: str, kind: str | None) -> dict[str, str]:
+    if kind is None:
+        return {"value": mid}
+    return {"value": mid, "$ref": f"{base}/{kind}s/{mid}", "type": kind}
 
 
 def _is_member_op(op: dialect.PatchOperation) -> bool:

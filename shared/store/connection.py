@@ -4,8 +4,8 @@ DefaultAzureCredential (managed identity) in Azure. One client set per process."
 from __future__ import annotations
 
 import threading
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from azure.core.pipeline.transport import RequestsTransport

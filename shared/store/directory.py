@@ -317,6 +317,12 @@ class Directory:
         return [keys.unescape(e["RowKey"][len(prefix):])
                 for e in self._range(tenant, prefix, ["RowKey"])]
 
+    def member_rows(self, tenant: str, gid: str) -> list[tuple[str, str | None]]:
+        """(member id, type) pairs; the type is what the client stated, if anything."""
+        prefix = f"M:{keys.escape(gid)}:"
+        return [(keys.unescape(e["RowKey"][len(prefix):]), e.get("type") or None)
+                for e in self._range(tenant, prefix, ["RowKey", "type"])]
+
     def groups_of(self, tenant: str, uid: str) -> list[str]:
         prefix = f"R:{keys.escape(uid)}:"
         return [keys.unescape(e["RowKey"][len(prefix):])
@@ -336,6 +342,7 @@ class Directory:
         *,
         add: Iterable[str] = (),
         remove: Iterable[str] = (),
+        types: dict[str, str] | None = None,
         now: str,
         etag: str | None = None,
         extra: Sequence[Op] = (),
@@ -354,8 +361,10 @@ class Directory:
         )
         member_ops: list[Op] = []
         for uid in add_set:
-            member_ops.append(("upsert", {"PartitionKey": tenant,
-                                          "RowKey": keys.member_key(gid, uid)}))
+            row = {"PartitionKey": tenant, "RowKey": keys.member_key(gid, uid)}
+            if types and uid in types:
+                row["type"] = types[uid]
+            member_ops.append(("upsert", row))
             member_ops.append(("upsert", {"PartitionKey": tenant,
                                           "RowKey": keys.reverse_member_key(uid, gid)}))
         for uid in remove_set:
@@ -398,8 +407,9 @@ class Directory:
             rk = str(failed[1].get("RowKey", ""))
             index = rk.split(":", 1)[0]
             return Conflict(index)
-        if code == 413 or str(getattr(exc, "error_code", "")) in ("EntityTooLarge", "PropertyValueTooLarge"):
-            return TooLarge(str(getattr(exc, "error_code", "")))
+        error_code = str(getattr(exc, "error_code", ""))
+        if code == 413 or error_code in ("EntityTooLarge", "PropertyValueTooLarge"):
+            return TooLarge(error_code)
         if _is_unavailable(exc):
             return _unavailable(exc)
         return exc

@@ -104,7 +104,8 @@ def test_create_user_verbatim(client: httpx.Client) -> None:
                                "Test_User_11bb11bb-cc22-dd33-ee44-55ff55ff55ff@testuser.com"}]
     assert body["name"]["familyName"] == "familyName"
     assert body["meta"]["resourceType"] == "User"
-    assert body["meta"]["created"] and body["meta"]["lastModified"]
+    assert body["meta"]["created"]
+    assert body["meta"]["lastModified"]
     assert USER in body["schemas"]
     got = client.get(f"/Users/{body['id']}")
     assert got.status_code == 200
@@ -298,7 +299,7 @@ def test_membership_check_query(client: httpx.Client) -> None:
                                           "attributes": "id"})
         assert r.json()["totalResults"] == expected
         if expected:
-            assert set(r.json()["Resources"][0]) <= {"id", "schemas"}
+            assert set(r.json()["Resources"][0]) <= {"id", "schemas", "meta"}
 
 
 def test_schemas_discovery(client: httpx.Client) -> None:
@@ -427,7 +428,7 @@ def test_examples_4_and_5_manager_reference(client: httpx.Client) -> None:
     assert r.json()[ENTERPRISE]["manager"]["value"] == manager
     found = client.get("/Users", params=query).json()
     assert found["totalResults"] == 1
-    assert set(found["Resources"][0]) <= {"id", "schemas"}
+    assert set(found["Resources"][0]) <= {"id", "schemas", "meta"}
 
 
 # -- b.5 roles, b.6 manager shapes -----------------------------------------------------------

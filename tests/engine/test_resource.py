@@ -839,11 +839,13 @@ def test_patch_changing_site_is_400_mutability() -> None:
     assert "Only during object creation" in excinfo.value.detail
 
 
-def test_patch_removing_site_is_400_mutability() -> None:
+def test_patch_removing_site_clears_it_but_changing_it_stays_refused() -> None:
     current = created_with_site()
     updated = {k: v for k, v in current.items() if k != EIGHT_BY_EIGHT_URN}
+    cleared = check_update(current, updated, USER)
+    assert EIGHT_BY_EIGHT_URN not in cleared
     with pytest.raises(ScimError) as excinfo:
-        check_update(current, updated, USER)
+        check_update(current, {**current, EIGHT_BY_EIGHT_URN: {"site": "Elsewhere"}}, USER)
     assert scim_error(excinfo) == (400, "mutability")
 
 
