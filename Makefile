@@ -16,7 +16,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@echo "==> Creating $(VENV) and installing Python dependencies (first run takes a minute)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
-	@$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt | grep -v "^Requirement already satisfied" || true
+	@$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
 	@$(PY) -c "import azure.functions, azure.data.tables, pytest, hypothesis" || (echo "Python dependencies failed to install; see the pip output above"; exit 1)
 	@touch $@
 

@@ -61,6 +61,8 @@ def running(
     if location:
         location.mkdir(parents=True, exist_ok=True)
     persistence = ["--location", workdir] if location else ["--inMemoryPersistence"]
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..scim.errors import invalid_value
 from ..scim.schema import ResourceType
 from ..scim.schemas import GROUP, USER
 from ..store import keys
@@ -22,6 +23,7 @@ class Kind:
     unique_attr: str  # the attribute with a unique index (userName / displayName)
     unique_index: str
     external_index: str
+    email_index: str | None = None  # work emails (Entra's other documented matching attribute)
 
     @property
     def endpoint(self) -> str:
@@ -32,10 +34,18 @@ class Kind:
         value = doc.get(self.unique_attr)
         if isinstance(value, str):
             unique[self.unique_index] = keys.fold(value)
-        multi = {}
+        multi: dict[str, tuple[str, ...]] = {}
         ext = doc.get("externalId")
         if isinstance(ext, str) and ext:
-            multi[self.external_index] = ext  # externalId is caseExact: not folded
+            multi[self.external_index] = (ext,)  # externalId is caseExact: not folded
+        if self.email_index:
+            emails = work_emails(doc)
+            if len(emails) > MAX_WORK_EMAILS:
+                raise invalid_value(
+                    f"A user may have at most {MAX_WORK_EMAILS} work email addresses (this one "
+                    f"has {len(emails)}); they are indexed for Entra's email matching.")
+            if emails:
+                multi[self.email_index] = tuple(keys.fold(e) for e in emails)
         return Indexes(unique=unique, multi=multi)
 
     def columns(self, doc: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +58,19 @@ class Kind:
         return cols
 
 
-USERS = Kind(USER, USER_ROWS, "user", "userName", "UN", "UX")
+MAX_WORK_EMAILS = 20  # each is an index row in the user's create transaction (max 100 rows)
+
+
+def work_emails(doc: dict[str, Any]) -> list[str]:
+    """Values of emails whose type is "work" (case-insensitive), in order, without repeats."""
+    emails = doc.get("emails")
+    if not isinstance(emails, list):
+        return []
+    out = [e["value"] for e in emails if isinstance(e, dict) and isinstance(e.get("value"), str)
+           and isinstance(e.get("type"), str) and e["type"].lower() == "work"]
+    return list(dict.fromkeys(out))
+
+
+USERS = Kind(USER, USER_ROWS, "user", "userName", "UN", "UX", "UE")
 GROUPS = Kind(GROUP, GROUP_ROWS, "group", "displayName", "GN", "GX")
 KINDS = {"users": USERS, "groups": GROUPS}

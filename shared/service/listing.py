@@ -15,6 +15,7 @@ from ..scim import discovery
 from ..scim import filter as scim_filter
 from ..scim.errors import ScimError
 from ..scim.path import AttrPath
+from ..scim.schemas import USER_URN
 from ..store import keys
 from ..store.directory import Stored
 from .kinds import GROUPS, Kind
@@ -88,7 +89,7 @@ class Lister:
         terms = scim_filter.equality_terms(parsed) or []
         member_values = [str(c.value) for p, c in terms
                          if kind is GROUPS and _attr_is(p, kind, "members")]
-        found = self._indexed(kind, tenant, terms)
+        found = self._indexed(kind, tenant, parsed, terms)
         if found is None:
             found = list(self.directory.scan(tenant, kind.rows))
         out = []
@@ -107,9 +108,13 @@ class Lister:
                 out.append(stored)
         return out
 
-    def _indexed(self, kind: Kind, tenant: str,
+    def _indexed(self, kind: Kind, tenant: str, parsed: Any,
                  terms: list[tuple[AttrPath, Any]]) -> list[Stored] | None:
         """Candidates from the most selective indexed equality, or None (scan needed)."""
+        email = _work_email_equality(parsed) if kind.email_index else None
+        if email is not None and not terms:
+            rids = self.directory.lookup_multi(tenant, kind.email_index or "", keys.fold(email))
+            return self.directory.get_many(tenant, kind.rows, rids)
         for name in ("id", kind.unique_attr, "externalId"):
             for path, cmp in terms:
                 if not _attr_is(path, kind, name) or path.sub is not None:
@@ -128,6 +133,27 @@ class Lister:
                 rids = self.directory.lookup_multi(tenant, kind.external_index, value)
                 return self.directory.get_many(tenant, kind.rows, rids)
         return None
+
+
+def _conjuncts(node: Any) -> list[Any]:
+    if isinstance(node, scim_filter.And):
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
+def _work_email_equality(parsed: Any) -> str | None:
+    """X when the filter requires `emails[type eq "work" and value eq X]` (how Entra's
+    `emails[type eq "work"].value eq X` parses): the work-email index can answer it."""
+    for node in _conjuncts(parsed):
+        if not (isinstance(node, scim_filter.ValuePath) and node.path.attr.lower() == "emails"
+                and node.path.urn in (None, USER_URN)):
+            continue
+        inner = scim_filter.equality_terms(node.filter) or []
+        values = {p.attr.lower(): c.value for p, c in inner if p.sub is None}
+        kind, value = values.get("type"), values.get("value")
+        if isinstance(kind, str) and kind.lower() == "work" and value is not None:
+            return scim_filter.value_text(value)
+    return None
 
 
 def _walk(node: Any) -> list[Any]:

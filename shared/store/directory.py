@@ -49,14 +49,15 @@ Op = tuple[Any, ...]
 @dataclass(frozen=True)
 class Indexes:
     """The index rows a resource owns: unique ones (index name -> key value, already folded
-    where the attribute is case-insensitive) and non-unique ones."""
+    where the attribute is case-insensitive) and non-unique ones (index name -> key values)."""
 
     unique: dict[str, str] = field(default_factory=dict)
-    multi: dict[str, str] = field(default_factory=dict)
+    multi: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def rows(self, rid: str) -> list[str]:
         out = [keys.unique_key(i, v) for i, v in self.unique.items()]
-        out += [keys.multi_key(i, v, rid) for i, v in self.multi.items()]
+        out += [keys.multi_key(i, v, rid) for i, values in self.multi.items()
+                for v in dict.fromkeys(values)]
         return out
 
 

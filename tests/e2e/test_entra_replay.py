@@ -612,3 +612,128 @@ def test_health_needs_no_auth_and_reveals_no_data(served: str) -> None:
     r = httpx.get(f"{served}/health")
     assert r.status_code == 200
     assert r.json() == {"status": "ok", "storage": "reachable"}
+
+
+# -- more of part (a) and the reference Postman collection --------------------------------------
+
+def test_work_email_matching_filter_uses_index_and_is_case_insensitive(
+        client: httpx.Client) -> None:
+    user = create(client, "/Users", b1_create_user())
+    other = b1_create_user("-2")
+    other["emails"] = [{"type": "home", "value": "Test_User_11bb11bb-cc22-dd33-ee44-"
+                                                 "55ff55ff55ff@testuser.com"}]
+    create(client, "/Users", other)
+    email = user["emails"][0]["value"]
+    for value in (email, email.upper()):
+        r = client.get("/Users", params={"filter": f'emails[type eq "work"].value eq "{value}"'})
+        assert r.status_code == 200
+        assert [u["id"] for u in r.json()["Resources"]] == [user["id"]]
+    # After the work email changes, the old address no longer matches and the new one does.
+    patch(client, f"/Users/{user['id']}", {"op": "replace", "path": 'emails[type eq "work"].value',
+                                           "value": "new@contoso.com"})
+    old = client.get("/Users", params={"filter": f'emails[type eq "work"].value eq "{email}"'})
+    assert old.json()["totalResults"] == 0
+    new = client.get("/Users",
+                     params={"filter": 'emails[type eq "work"].value eq "NEW@contoso.com"'})
+    assert new.json()["totalResults"] == 1
+
+
+@pytest.mark.parametrize("name", ["R&D / Ops #1", "Ünïcode — Group", "50% \"quoted\" team",
+                                  "back\\slash?x"])
+def test_group_names_with_special_characters(client: httpx.Client, name: str) -> None:
+    group = create(client, "/Groups", b2_create_group(name))
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"')
+    r = client.get("/Groups", params={"filter": f'displayName eq "{escaped}"',
+                                      "excludedAttributes": "members"})
+    assert r.json()["totalResults"] == 1
+    assert r.json()["Resources"][0]["id"] == group["id"]
+
+
+def test_group_create_with_members_list_and_nested_group(client: httpx.Client) -> None:
+    uid = create(client, "/Users", b1_create_user())["id"]
+    child = create(client, "/Groups", b2_create_group("child"))["id"]
+    body = b2_create_group("parent")
+    body["members"] = []
+    parent = create(client, "/Groups", body)
+    assert parent.get("members", []) == []
+    r = patch(client, f"/Groups/{parent['id']}", {"op": "Add", "path": "members", "value": [
+        {"value": uid}, {"value": child, "type": "Group"}]})
+    assert r.status_code == 204
+    members = client.get(f"/Groups/{parent['id']}").json()["members"]
+    assert {m["value"] for m in members} == {uid, child}
+    nested = next(m for m in members if m["value"] == child)
+    assert nested["type"] == "Group"
+    assert nested["$ref"].endswith(f"/Groups/{child}")
+    groups = client.get(f"/Users/{uid}", params={"attributes": "groups"}).json()["groups"]
+    assert [g["value"] for g in groups] == [parent["id"]]
+    assert "groups" not in client.get(f"/Users/{uid}").json()
+
+
+def test_deleting_a_user_removes_it_from_its_groups(client: httpx.Client) -> None:
+    uid = create(client, "/Users", b1_create_user())["id"]
+    gid = create(client, "/Groups", b2_create_group())["id"]
+    patch(client, f"/Groups/{gid}", {"op": "Add", "path": "members", "value": [{"value": uid}]})
+    assert client.delete(f"/Users/{uid}").status_code == 204
+    assert client.get(f"/Groups/{gid}").json().get("members", []) == []
+
+
+def test_put_user_replaces_and_ignores_unknown_attributes(client: httpx.Client) -> None:
+    # Postman rows 54 and 59: misspelled attributes are ignored; PUT replaces the resource.
+    user = create(client, "/Users", b1_create_user())
+    body = {"schemas": [USER], "id": user["id"], "userName": "OMalley", "active": False,
+            "displayName": "Kimberly Baker", "adreses": [{"country": "Germany"}],
+            "addresses": [{"type": "work", "country": "Germany"}]}
+    r = client.put(f"/Users/{user['id']}", json=body)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["userName"] == "OMalley"
+    assert got["active"] is False
+    assert "adreses" not in got
+    assert got["addresses"] == [{"type": "work", "country": "Germany"}]
+    assert "emails" not in got  # replaced, not merged
+    assert r.headers["ETag"] == got["meta"]["version"]
+    assert_scim_error(client.put(f"/Users/{user['id']}", json={"userame": "x"}), 400)
+
+
+def test_post_search(client: httpx.Client) -> None:
+    user = create(client, "/Users", b1_create_user())
+    r = client.post("/Users/.search", json={
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": f'userName eq "{user["userName"]}"', "attributes": ["userName"],
+        "startIndex": 1, "count": 10})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["totalResults"] == 1
+    assert body["Resources"][0]["userName"] == user["userName"]
+    assert "emails" not in body["Resources"][0]
+
+
+def test_postman_filters(client: httpx.Client) -> None:
+    for n, (family, email) in enumerate([("Employee", "a@example.com"),
+                                         ("Employee", "b@example.org"),
+                                         ("Employee", "c@example.net"),
+                                         ("Other", "d@example.com")]):
+        body = {"userName": f"{'O' if n == 0 else 'p'}user{n}", "name": {"familyName": family},
+                "emails": [{"type": "work", "value": email}]}
+        create(client, "/Users", body)
+    base = str(client.base_url).rstrip("/")
+    r = client.get(f"{base}/Users?filter=name.FamilyName eq Employee and "
+                   f"(emails.Value co example.com or emails.Value co example.org)")
+    assert r.json()["totalResults"] == 2
+    assert client.get(f"{base}/Users?filter=userName sw O").json()["totalResults"] == 1
+    r = client.get(f"{base}/Users?filter=meta.Created gt 2015-10-10T14:38:21.8617979-07:00")
+    assert r.json()["totalResults"] == 4
+
+
+def test_count_zero_and_paging_bounds(client: httpx.Client) -> None:
+    for n in range(3):
+        create(client, "/Users", b1_create_user(f"-c{n}"))
+    r = client.get("/Users", params={"count": 0}).json()
+    assert r["totalResults"] == 3
+    assert r["Resources"] == []
+    r = client.get("/Users", params={"startIndex": 0, "count": 2}).json()
+    assert r["startIndex"] == 1
+    assert len(r["Resources"]) == 2
+    r = client.get("/Users", params={"startIndex": 10}).json()
+    assert r["totalResults"] == 3
+    assert r["Resources"] == []

@@ -15,7 +15,7 @@ LATER = "2026-01-02T00:00:00.000Z"
 
 
 def _user(directory: Directory, tenant: str, rid: str, name: str, ext: str | None = None):
-    idx = Indexes(unique={"UN": keys.fold(name)}, multi={"UX": ext} if ext else {})
+    idx = Indexes(unique={"UN": keys.fold(name)}, multi={"UX": (ext,)} if ext else {})
     return directory.create(tenant, USER, rid, {"userName": name}, idx,
                             columns={"userName": name}, now=NOW), idx
 
@@ -64,7 +64,7 @@ def test_racing_creates_exactly_one_wins(directory: Directory, tenant_id: str) -
 
 def test_replace_moves_index_and_checks_etag(directory: Directory, tenant_id: str) -> None:
     stored, old = _user(directory, tenant_id, "u1", "Alice", "e1")
-    new = Indexes(unique={"UN": "bob"}, multi={"UX": "e2"})
+    new = Indexes(unique={"UN": "bob"}, multi={"UX": ("e2",)})
     updated = directory.replace(tenant_id, USER, "u1", {"userName": "Bob"}, old=old, new=new,
                                 columns={}, created=stored.created, now=LATER, etag=stored.etag)
     assert updated.etag != stored.etag
