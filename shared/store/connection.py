@@ -4,6 +4,7 @@ DefaultAzureCredential (managed identity) in Azure. One client set per process."
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,25 @@ _CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 
+# Middleware around the SDK transport of every client this process creates: each hook is
+# called as `hook(request, send)` for every attempt the SDK's pipeline makes (after its retry
+# policy) and must return `send(request)` or raise / return something else. Benchmarks count
+# storage round trips and reliability tests inject faults here, so both exercise the real
+# SDK pipeline (retries, error mapping) instead of patching our own code.
+TransportHook = Callable[[Any, Callable[[Any], Any]], Any]
+TRANSPORT_HOOKS: list[TransportHook] = []
+
+
+class _HookedTransport(RequestsTransport):  # type: ignore[misc]  # untyped base
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        def call(index: int, req: Any) -> Any:
+            if index == len(TRANSPORT_HOOKS):
+                return super(_HookedTransport, self).send(req, **kwargs)
+            return TRANSPORT_HOOKS[index](req, lambda r: call(index + 1, r))
+
+        return call(0, request)
+
+
 def _transport() -> RequestsTransport:
     session = requests.Session()
     # requests otherwise re-reads proxy settings from the environment on every call
@@ -34,7 +54,7 @@ def _transport() -> RequestsTransport:
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return RequestsTransport(session=session, session_owner=False)
+    return _HookedTransport(session=session, session_owner=False)
 
 
 @dataclass(frozen=True)
@@ -52,9 +72,10 @@ class Tables:
 
 def open_tables(settings: Settings) -> Tables:
     transport = _transport()
+    options = _CLIENT_OPTIONS
     if settings.storage_connection_string:
         service = TableServiceClient.from_connection_string(
-            settings.storage_connection_string, transport=transport, **_CLIENT_OPTIONS
+            settings.storage_connection_string, transport=transport, **options
         )
     elif settings.storage_table_endpoint:
         from azure.identity import DefaultAzureCredential  # only needed in Azure
@@ -64,7 +85,7 @@ def open_tables(settings: Settings) -> Tables:
             endpoint=settings.storage_table_endpoint,
             credential=credential,
             transport=transport,
-            **_CLIENT_OPTIONS,
+            **options,
         )
     else:
         raise StoreError(
