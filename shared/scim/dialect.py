@@ -44,7 +44,7 @@ import json
 from dataclasses import replace as dc_replace
 from typing import Any, Final
 
-from .errors import invalid_syntax, invalid_value, no_target
+from .errors import invalid_syntax, invalid_value, kind_of, no_target, show
 from .patch import (
     ADD,
     OPS,
@@ -92,7 +92,7 @@ def normalize_patch(body: Any, rtype: ResourceType) -> list[PatchOperation]:
         ):
             raise invalid_syntax(
                 f"'schemas' must contain \"{PATCH_OP_URN}\" for a PATCH request; got "
-                f"{_show(schemas)}"
+                f"{show(schemas)}"
             )
     raw_ops = _member(body, "operations")
     if raw_ops is _MISSING:
@@ -117,12 +117,12 @@ def _normalize_op(index: int, raw: Any, rtype: ResourceType) -> list[PatchOperat
     where = f"Operations[{index}]"
     if not isinstance(raw, dict):
         raise invalid_syntax(
-            f"{where} must be an object with 'op', 'path' and 'value'; got {_kind(raw)}"
+            f"{where} must be an object with 'op', 'path' and 'value'; got {kind_of(raw)}"
         )
     op_raw = _member(raw, "op")
     op = op_raw.strip().lower() if isinstance(op_raw, str) else None
     if op not in OPS:
-        shown = "missing" if op_raw is _MISSING else _show(op_raw)
+        shown = "missing" if op_raw is _MISSING else show(op_raw)
         raise invalid_syntax(
             f"{where}: unsupported op {shown}; expected \"add\", \"remove\" or \"replace\""
         )
@@ -134,7 +134,7 @@ def _normalize_op(index: int, raw: Any, rtype: ResourceType) -> list[PatchOperat
     elif isinstance(path_raw, str):
         path_text = path_raw.strip()
     else:
-        raise invalid_syntax(f"{where}: 'path' must be a string, got {_kind(path_raw)}")
+        raise invalid_syntax(f"{where}: 'path' must be a string, got {kind_of(path_raw)}")
     value = _member(raw, "value")
     if value is _MISSING:
         value = None
@@ -257,7 +257,7 @@ def _manager_id(value: Any) -> str | None:
     if not isinstance(value, str):
         raise invalid_value(
             "manager must be the manager's id, as \"<id>\" or {\"value\": \"<id>\"}; got "
-            f"{_show(value)}"
+            f"{show(value)}"
         )
     return value
 
@@ -370,28 +370,8 @@ def _member(obj: dict[str, Any], name: str) -> Any:
     return _MISSING
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    return type(value).__name__
 
 
-def _show(value: Any) -> str:
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 __all__ = ["PATCH_OP_URN", "PatchOperation", "normalize_patch"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
@@ -67,3 +68,31 @@ def uniqueness(detail: str) -> ScimError:
 
 def not_found(detail: str) -> ScimError:
     return ScimError(404, detail)
+
+
+def kind_of(value: Any, article: bool = True) -> str:
+    """A JSON value's kind for an error detail: "a string", "an object", … (or bare)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        kind = "a boolean"
+    elif isinstance(value, dict):
+        kind = "an object"
+    elif isinstance(value, list):
+        kind = "an array"
+    elif isinstance(value, str):
+        kind = "a string"
+    elif isinstance(value, int | float):
+        kind = "a number"
+    else:
+        return type(value).__name__
+    return kind if article else kind.split(" ", 1)[1]
+
+
+def show(value: Any, limit: int = 80) -> str:
+    """A value quoted in an error detail: JSON, cut to `limit` characters."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):  # not JSON, or an integer too long to print
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

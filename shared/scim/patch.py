@@ -56,7 +56,9 @@ from .errors import (
     invalid_path,
     invalid_syntax,
     invalid_value,
+    kind_of,
     no_target,
+    show,
 )
 from .errors import mutability as mutability_error
 from .filter import And, Compare, Filter, Or, matches_element, to_text
@@ -226,7 +228,7 @@ def expand_pathless(op: str, value: Any, rtype: ResourceType) -> list[PatchOpera
     if not isinstance(value, dict):
         raise invalid_value(
             f"A PATCH '{op}' without a path needs an object of attributes as its value, "
-            f"got {_kind(value)}"
+            f"got {kind_of(value)}"
         )
     out: list[PatchOperation] = []
     for key, item in value.items():
@@ -262,7 +264,7 @@ def _expand_schema_object(
         ]
     if not isinstance(item, dict):
         raise invalid_value(
-            f"The value of '{schema.id}' must be an object of its attributes, got {_kind(item)}"
+            f"The value of '{schema.id}' must be an object of its attributes, got {kind_of(item)}"
         )
     if schema is rtype.schema:
         return expand_pathless(op, item, rtype)
@@ -284,20 +286,6 @@ def _readonly(target: Target) -> bool:
     )
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, int | float):
-        return "a number"
-    return type(value).__name__
 
 
 def apply_patch(
@@ -370,7 +358,7 @@ def member_ids(value: Any) -> list[str]:
         if not isinstance(mid, str) or not mid.strip():
             raise invalid_value(
                 "Each member must be an object with a non-empty string 'value' (the member's "
-                f"id), e.g. {{\"value\": \"2819c223\"}}; got {_short(item)}"
+                f"id), e.g. {{\"value\": \"2819c223\"}}; got {show(item)}"
             )
         out.append(mid)
     return out
@@ -389,9 +377,6 @@ def member_types(value: Any) -> dict[str, str]:
     return out
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 class _Patcher:
@@ -541,7 +526,7 @@ class _Patcher:
             if not c:
                 raise invalid_value(
                     f"A 'remove' of '{attr.name}' with a value must name the values to remove; "
-                    f"got {_short(value)}. Omit 'value' to remove the attribute."
+                    f"got {show(value)}. Omit 'value' to remove the attribute."
                 )
         return criteria
 
@@ -650,7 +635,7 @@ class _Patcher:
             else:
                 raise invalid_value(
                     f"'{attr.name}' takes an object of sub-attributes "
-                    f"({', '.join(a.name for a in attr.sub_attributes)}), got {_kind(value)}"
+                    f"({', '.join(a.name for a in attr.sub_attributes)}), got {kind_of(value)}"
                 )
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -768,7 +753,7 @@ def _scalar(value: Any, attr: Attribute, where: str) -> Any:
     if is_absent(value):
         return None
     if isinstance(value, dict | list):
-        raise invalid_value(f"'{where}' takes a single {attr.type} value, got {_kind(value)}")
+        raise invalid_value(f"'{where}' takes a single {attr.type} value, got {kind_of(value)}")
     if attr.type == BOOLEAN:
         return coerce_boolean(value)
     if attr.type in _TEXT_TYPES and isinstance(value, bool | int | float):

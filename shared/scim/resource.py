@@ -25,7 +25,7 @@ import re
 from datetime import datetime
 from typing import Any, Final
 
-from .errors import invalid_syntax, invalid_value, mutability
+from .errors import invalid_syntax, invalid_value, kind_of, mutability, show
 from .schema import (
     BOOLEAN,
     COMPLEX,
@@ -154,7 +154,7 @@ def _parse(body: Any, rtype: ResourceType) -> _Parts:
     if not isinstance(body, dict):
         raise invalid_syntax(
             f"The request body must be a JSON object (a {rtype.name} resource), "
-            f"not a JSON {_json_kind(body)}."
+            f"not a JSON {kind_of(body, article=False)}."
         )
     parts: _Parts = {s.id: {} for s in rtype.all_schemas}
     for key, value in body.items():
@@ -187,7 +187,8 @@ def _absorb_extension_object(part: dict[str, Any], extension: Schema, value: Any
     if not isinstance(value, dict):
         raise invalid_value(
             f"{extension.id} must be a JSON object of {extension.name} attributes, "
-            f'e.g. {{"{extension.attributes[0].name}": "…"}}; got a JSON {_json_kind(value)}.'
+            f'e.g. {{"{extension.attributes[0].name}": "…"}}; got a JSON '
+            f"{kind_of(value, article=False)}."
         )
     for key, sub_value in value.items():
         if isinstance(key, str):
@@ -241,7 +242,7 @@ def _check_schemas(value: Any, rtype: ResourceType) -> None:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise invalid_syntax(
             f'schemas must be a JSON array of schema URI strings, e.g. ["{rtype.schema.id}"]; '
-            f"got {_show(value)}."
+            f"got {show(value)}."
         )
 
 
@@ -285,7 +286,7 @@ def _coerce_element(attr: Attribute, item: Any, label: str) -> Any:
     if not isinstance(item, dict):
         raise invalid_value(
             f"{label} must be a JSON object such as {_example_object(attr)}; "
-            f"got a JSON {_json_kind(item)}."
+            f"got a JSON {kind_of(item, article=False)}."
         )
     if attr.name in _ROLE_ATTRIBUTES:
         item = _role_element(item)
@@ -312,7 +313,7 @@ def _coerce_complex(attr: Attribute, value: Any, label: str) -> Any:
     if not isinstance(value, dict):
         raise invalid_value(
             f"{label} must be a JSON object, e.g. \"{attr.name}\": {_example_object(attr)}; "
-            f"got a JSON {_json_kind(value)}."
+            f"got a JSON {kind_of(value, article=False)}."
         )
     return _coerce_sub_object(attr, value, label)
 
@@ -334,7 +335,8 @@ def _coerce_sub_object(attr: Attribute, obj: dict[str, Any], label: str) -> Any:
 def _coerce_scalar(attr: Attribute, value: Any, label: str) -> Any:
     if isinstance(value, dict | list):
         raise invalid_value(
-            f"{label} must be a single {attr.type} value, not a JSON {_json_kind(value)}."
+            f"{label} must be a single {attr.type} value, not a JSON "
+            f"{kind_of(value, article=False)}."
         )
     if isinstance(value, float) and not math.isfinite(value):
         raise invalid_value(f"{label} must be a finite number, not {value!r}.")
@@ -357,7 +359,7 @@ def _to_bool(value: Any, label: str) -> bool:
         return value.strip().lower() == "true"
     raise invalid_value(
         f"{label} must be a boolean: send true or false (the strings \"true\"/\"false\" in "
-        f"any case are accepted too); got {_show(value)}."
+        f"any case are accepted too); got {show(value)}."
     )
 
 
@@ -376,7 +378,7 @@ def _to_int(value: Any, label: str) -> int:
         return number
     raise invalid_value(
         f"{label} must be a whole number between {_INT64_MIN} and {_INT64_MAX} (Table Storage "
-        f"Int64) such as 42; got {_show(value)}."
+        f"Int64) such as 42; got {show(value)}."
     )
 
 
@@ -390,7 +392,7 @@ def _to_decimal(value: Any, label: str) -> int | float:
         number = float(value.strip())
         if math.isfinite(number):
             return number
-    raise invalid_value(f"{label} must be a number such as 4.5; got {_show(value)}.")
+    raise invalid_value(f"{label} must be a number such as 4.5; got {show(value)}.")
 
 
 def _to_datetime(value: Any, label: str) -> str:
@@ -403,7 +405,7 @@ def _to_datetime(value: Any, label: str) -> str:
             return _checked_length(value, label)  # stored as sent, only validated
     raise invalid_value(
         f"{label} must be an ISO 8601 date-time such as \"2025-01-31T09:30:00Z\"; "
-        f"got {_show(value)}."
+        f"got {show(value)}."
     )
 
 
@@ -420,7 +422,7 @@ def _to_string(value: Any, label: str) -> str:
                 f"{label} is a number too long to store; send a string of at most "
                 f"{MAX_VALUE_CHARS} characters."
             ) from None
-    raise invalid_value(f"{label} must be a string; got {_show(value)}.")
+    raise invalid_value(f"{label} must be a string; got {show(value)}.")
 
 
 def _checked_length(text: str, label: str) -> str:
@@ -548,8 +550,8 @@ def _enforce_immutable(
                 new_part[attr.name] = old
             else:
                 raise mutability(
-                    f"{label} is immutable: it was set to {_show(old)} at creation and cannot "
-                    f"be changed to {_show(new_part[attr.name])}; in Entra set 'Apply this "
+                    f"{label} is immutable: it was set to {show(old)} at creation and cannot "
+                    f"be changed to {show(new_part[attr.name])}; in Entra set 'Apply this "
                     f"mapping' to 'Only during object creation' for this attribute."
                 )
 
@@ -614,26 +616,8 @@ def _example_object(attr: Attribute) -> str:
     return "{" + ", ".join(f'"{n}": "…"' for n in names) + "}"
 
 
-def _json_kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    return "null" if value is None else type(value).__name__
 
 
-def _show(value: Any) -> str:
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):  # not JSON, or an integer too long to print
-        text = f"a {type(value).__name__}"
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _union_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
