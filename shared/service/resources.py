@@ -222,8 +222,11 @@ class Resources:
                                   etag=current.etag if if_match else None)
         except PreconditionFailed as exc:
             raise _stale(kind, rid) from exc
-        except NotFound as exc:
-            raise not_found(f"{kind.rtype.name} {rid} not found in this tenant.") from exc
+        except NotFound:
+            # It existed when read just now and is gone: either the SDK retried our own
+            # committed delete after a lost 5xx/timeout response, or a concurrent delete won.
+            # Both leave what the client asked for, so the answer is 204, not 404.
+            return
 
     # -- helpers -----------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,12 +32,19 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from . import keys
+from . import faults, keys
 from .errors import Conflict, NotFound, PreconditionFailed, TooLarge, Unavailable
+from .faults import unavailable_on_failure
 
 USER = "U"
 GROUP = "G"
 MAX_BATCH = 100
+# Journalled chunks hold whole membership pairs (M + R), so a change cut between two chunks
+# never leaves a membership row without its twin.
+_CHUNK = MAX_BATCH - 2
+# A batch POST that failed in transport is not retried by the SDK (its outcome is unknown);
+# we retry it, and `landed` checks tell a retry that fails on our own committed write.
+_WRITE_ATTEMPTS = 3
 _DOC_CHUNK = 30_000  # characters per string property (Table limit: 64 KiB of UTF-16)
 _MAX_DOC = 400_000  # characters; an entity holds at most 1 MiB
 _JOURNAL_CHUNK = 30_000
@@ -103,11 +110,11 @@ def _stored(rid: str, entity: Any) -> Stored:
 
 
 def _unavailable(exc: Exception) -> Unavailable:
-    return Unavailable(f"{type(exc).__name__}: {getattr(exc, 'status_code', '')}")
+    return faults.unavailable(exc)
 
 
 def _is_unavailable(exc: HttpResponseError) -> bool:
-    return exc.status_code is None or exc.status_code >= 500 or exc.status_code == 429
+    return faults.is_transient(exc)
 
 
 class Directory:
@@ -120,15 +127,10 @@ class Directory:
 
     def get(self, tenant: str, kind: str, rid: str) -> Stored | None:
         try:
-            entity = self.table.get_entity(tenant, keys.resource_key(kind, rid))
+            with unavailable_on_failure():
+                entity = self.table.get_entity(tenant, keys.resource_key(kind, rid))
         except ResourceNotFoundError:
             return None
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise _unavailable(exc) from exc
-        except HttpResponseError as exc:
-            if _is_unavailable(exc):
-                raise _unavailable(exc) from exc
-            raise
         return _stored(rid, entity)
 
     def get_many(self, tenant: str, kind: str, rids: Sequence[str]) -> list[Stored]:
@@ -141,13 +143,12 @@ class Directory:
 
     def lookup_unique(self, tenant: str, index: str, value: str) -> str | None:
         try:
-            entity = self.table.get_entity(
-                tenant, keys.unique_key(index, value), select=["ref"]
-            )
+            with unavailable_on_failure():
+                entity = self.table.get_entity(
+                    tenant, keys.unique_key(index, value), select=["ref"]
+                )
         except ResourceNotFoundError:
             return None
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise _unavailable(exc) from exc
         return str(entity["ref"])
 
     def lookup_multi(self, tenant: str, index: str, value: str) -> list[str]:
@@ -157,15 +158,13 @@ class Directory:
         self, tenant: str, prefix: str, select: list[str] | None = None, page: int = 1000
     ) -> Iterator[Any]:
         low, high = keys.prefix_range(prefix)
-        try:
+        with unavailable_on_failure():
             yield from self.table.query_entities(
                 "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
                 parameters={"pk": tenant, "lo": low, "hi": high},
                 select=select,
                 results_per_page=page,
             )
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise _unavailable(exc) from exc
 
     def scan(
         self, tenant: str, kind: str, *, page: int = 1000, after: str | None = None
@@ -175,15 +174,13 @@ class Directory:
         low, high = keys.prefix_range(f"{kind}:")
         if after is not None:
             low = keys.resource_key(kind, after) + "\x00"
-        try:
+        with unavailable_on_failure():
             for entity in self.table.query_entities(
                 "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
                 parameters={"pk": tenant, "lo": low, "hi": high},
                 results_per_page=page,
             ):
                 yield _stored(keys.unescape(entity["RowKey"][2:]), entity)
-        except (ServiceRequestError, ServiceResponseError) as exc:
-            raise _unavailable(exc) from exc
 
     def count(self, tenant: str, kind: str) -> int:
         return sum(1 for _ in self._range(tenant, f"{kind}:", ["RowKey"]))
@@ -231,7 +228,14 @@ class Directory:
     ) -> Stored:
         entity = self._resource_entity(tenant, kind, rid, doc, columns, now, now)
         ops: list[Op] = [("create", entity), *self._index_ops(tenant, rid, idx, "create"), *extra]
-        results = self._submit(ops, idx)
+
+        def landed() -> list[Any] | None:
+            # Ids are generated per request: if our row exists, our transaction committed
+            # (its response was lost and the retry collided with our own rows).
+            mine = self._entity(tenant, keys.resource_key(kind, rid))
+            return [mine.metadata] if mine is not None else None
+
+        results = self._submit(ops, idx, landed)
         return Stored(rid, doc, _etag(results[0]), now, now)
 
     def replace(
@@ -262,17 +266,27 @@ class Directory:
         ops += [("create", {"PartitionKey": tenant, "RowKey": rk, "ref": rid})
                 for rk in sorted(new_rows - old_rows)]
         ops += list(extra)
-        results = self._submit(ops, new)
+
+        def landed() -> list[Any] | None:
+            # A retry of our own committed write fails its ETag condition: it landed if the
+            # row holds exactly our document and our timestamp.
+            row = self._entity(tenant, keys.resource_key(kind, rid))
+            if row is None or row.get("lastModified") != now or _join_doc(row) != doc:
+                return None
+            return [row.metadata]
+
+        results = self._submit(ops, new, landed)
         return Stored(rid, doc, _etag(results[0]), created, now)
 
     def touch(self, tenant: str, kind: str, rid: str, now: str) -> str:
         """Bump lastModified (and so the ETag) without reading: used by member changes."""
         try:
-            meta = self.table.update_entity(
-                {"PartitionKey": tenant, "RowKey": keys.resource_key(kind, rid),
-                 "lastModified": now},
-                mode=UpdateMode.MERGE,
-            )
+            with unavailable_on_failure():
+                meta = self.table.update_entity(
+                    {"PartitionKey": tenant, "RowKey": keys.resource_key(kind, rid),
+                     "lastModified": now},
+                    mode=UpdateMode.MERGE,
+                )
         except ResourceNotFoundError as exc:
             raise NotFound(rid) from exc
         return _etag(meta)
@@ -331,7 +345,8 @@ class Directory:
 
     def has_member(self, tenant: str, gid: str, uid: str) -> bool:
         try:
-            self.table.get_entity(tenant, keys.member_key(gid, uid), select=["RowKey"])
+            with unavailable_on_failure():
+                self.table.get_entity(tenant, keys.member_key(gid, uid), select=["RowKey"])
         except ResourceNotFoundError:
             return False
         return True
@@ -377,10 +392,24 @@ class Directory:
 
     # -- transactions --------------------------------------------------------------------
 
-    def _submit(self, ops: list[Op], idx: Indexes) -> list[Any]:
+    def _entity(self, tenant: str, row_key: str) -> Any:
+        try:
+            with unavailable_on_failure():
+                return self.table.get_entity(tenant, row_key)
+        except ResourceNotFoundError:
+            return None
+
+    def _submit(self, ops: list[Op], idx: Indexes,
+                landed: Callable[[], list[Any] | None] | None = None) -> list[Any]:
         """One EGT. Deletes of rows that are already gone are dropped and the batch retried,
-        so removal stays idempotent; any other failure maps to a store error."""
+        so removal stays idempotent; any other failure maps to a store error.
+
+        A transport failure (timeout, reset) leaves the outcome unknown, so the batch is
+        retried up to _WRITE_ATTEMPTS times. A retry - ours or the SDK's after a 5xx - may
+        then fail on rows our own first attempt wrote (409/412/404): `landed` tells whether
+        that attempt committed, and if so its results are returned instead of the error."""
         pending = list(ops)
+        attempts = 0
         while True:
             try:
                 return list(self.table.submit_transaction(pending))
@@ -393,9 +422,21 @@ class Directory:
                     if not pending:
                         return []
                     continue
-                raise self._translate(exc, failed, idx) from exc
+                error = self._translate(exc, failed, idx)
+                if landed is not None and isinstance(error, Conflict | NotFound |
+                                                     PreconditionFailed):
+                    done = landed()
+                    if done is not None:
+                        return done
+                raise error from exc
             except (ServiceRequestError, ServiceResponseError) as exc:
-                raise _unavailable(exc) from exc
+                attempts += 1
+                if attempts >= _WRITE_ATTEMPTS:
+                    raise _unavailable(exc) from exc
+            except HttpResponseError as exc:  # the batch itself refused (throttled, 5xx)
+                if _is_unavailable(exc):
+                    raise _unavailable(exc) from exc
+                raise
 
     def _translate(self, exc: TableTransactionError, failed: Op | None,
                    idx: Indexes) -> Exception:
@@ -423,10 +464,16 @@ class Directory:
         if len(head) + len(tail) <= MAX_BATCH:
             return self._submit(head + tail, idx)
         journal_id = uuid.uuid4().hex
-        chunks = [tail[i : i + MAX_BATCH - 1] for i in range(0, len(tail), MAX_BATCH - 1)]
+        chunks = [tail[i : i + _CHUNK] for i in range(0, len(tail), _CHUNK)]
         journal = {"PartitionKey": tenant, "RowKey": f"J:{journal_id}", "done": 0,
                    **_encode_journal(tail)}
-        results = self._submit([*head, ("create", journal)], idx)
+
+        def head_landed() -> list[Any] | None:
+            # The journal id is ours alone: its row exists iff our head transaction committed.
+            mine = self._entity(tenant, f"J:{journal_id}")
+            return [] if mine is not None else None
+
+        results = self._submit([*head, ("create", journal)], idx, head_landed)
         self._apply_journal(tenant, journal_id, chunks, start=0)
         return results
 
@@ -448,7 +495,7 @@ class Directory:
         done = 0
         for entity in list(self._range(tenant, "J:")):
             ops = _decode_journal(entity)
-            chunks = [ops[i : i + MAX_BATCH - 1] for i in range(0, len(ops), MAX_BATCH - 1)]
+            chunks = [ops[i : i + _CHUNK] for i in range(0, len(ops), _CHUNK)]
             self._apply_journal(tenant, entity["RowKey"][2:], chunks, int(entity["done"]))
             done += 1
         return done

@@ -11,6 +11,7 @@ from azure.data.tables import TableClient, UpdateMode
 
 from ..auth.tenants import Tenant
 from .errors import Conflict, NotFound
+from .faults import unavailable_on_failure
 
 _ROW = "tenant"
 
@@ -21,7 +22,8 @@ class TenantTable:
 
     def get(self, tenant_id: str) -> Tenant | None:
         try:
-            entity = self.table.get_entity(tenant_id, _ROW)
+            with unavailable_on_failure():  # auth reads this: an outage is a 503, not a 500
+                entity = self.table.get_entity(tenant_id, _ROW)
         except ResourceNotFoundError:
             return None
         return Tenant.model_validate(json.loads(entity["record"]))

@@ -131,11 +131,11 @@ def test_interrupted_chunked_change_is_completed(directory: Directory, tenant_id
     real = Directory._submit
     calls = {"n": 0}
 
-    def crash_on_third_transaction(self, ops, idx):  # type: ignore[no-untyped-def]
+    def crash_on_third_transaction(self, ops, idx, *rest):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] == 3:  # journal+touch, first chunk, then the process "dies"
             raise RuntimeError("simulated crash")
-        return real(self, ops, idx)
+        return real(self, ops, idx, *rest)
 
     monkeypatch.setattr(Directory, "_submit", crash_on_third_transaction)
     with pytest.raises(RuntimeError):
