@@ -1,0 +1,280 @@
+"""The store's invariants (design.md §4), checked and repaired per tenant.
+
+Invariants of one tenant partition:
+
+- no journalled change is pending (`J:` rows: a change a crash cut in half);
+- every resource (`U:`/`G:`) has every index row its document calls for, pointing to it;
+- every index row points to an existing resource that still owns it (its indexed value matches);
+- every membership row `M:{gid}:{mid}` has its reverse `R:{mid}:{gid}` and vice versa;
+- every `M:` row belongs to an existing group, and a member id that this service generated
+  still names a user or a group (a member that was deleted while being added, say).
+
+Member ids that this service did not generate (Entra may add ids we do not know; README:
+members are not checked for existence) are never reported or removed: only ids in the format
+of `shared.service.resources.new_id` whose resource is gone are known to be dangling, because
+ids are never reused. Nested groups are members too, so a member id is looked up as a user and
+as a group.
+
+`repair` first finishes pending journals, then fixes what `check` reports. It runs while SCIM
+requests write, so every fix is re-verified and conditional: a row is removed only if it has
+not changed since it was read (ETag), and a row is added only in a transaction that also
+proves the resource it belongs to is unchanged. A fix that loses such a race is reported as
+unrepaired and tried again by the next run.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.data.tables import UpdateMode
+
+from . import keys
+from .directory import GROUP, USER, Directory, Indexes, Op
+from .errors import StoreError
+
+# Which index rows a document calls for is the service's knowledge (shared/service/kinds.py);
+# `check` takes it as a function so the store does not depend on the service.
+Indexer = Callable[[str, dict[str, Any]], Indexes]
+
+PENDING_CHANGE = "pending_change"
+MISSING_INDEX = "missing_index"
+ORPHAN_INDEX = "orphan_index"
+STALE_INDEX = "stale_index"
+MISSING_TWIN = "missing_twin"
+ORPHAN_MEMBERSHIP = "orphan_membership"
+MEMBER_GONE = "member_gone"
+
+# RowKey prefixes that are not index rows (outbox events, dead letters, journals, …).
+_NOT_INDEX = frozenset({USER, GROUP, "M", "R", "J", "E", "DL"})
+_GENERATED_ID = re.compile(r"[0-9a-f]{32}")
+_EPOCH_2024_MS = 1_704_067_200_000
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken invariant: which, the RowKey concerned, and ids only (never values)."""
+
+    kind: str
+    row: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.row}{' (' + self.detail + ')' if self.detail else ''}"
+
+
+@dataclass
+class RepairReport:
+    tenant: str
+    journals_completed: int = 0
+    index_rows_removed: int = 0
+    index_rows_restored: int = 0
+    memberships_removed: int = 0
+    twins_restored: int = 0
+    found: int = 0
+    unrepaired: list[Violation] = field(default_factory=list)
+
+    @property
+    def repaired(self) -> int:
+        return (self.journals_completed + self.index_rows_removed + self.index_rows_restored
+                + self.memberships_removed + self.twins_restored)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tenant": self.tenant, "journals_completed": self.journals_completed,
+                "index_rows_removed": self.index_rows_removed,
+                "index_rows_restored": self.index_rows_restored,
+                "memberships_removed": self.memberships_removed,
+                "twins_restored": self.twins_restored, "found": self.found,
+                "repaired": self.repaired, "unrepaired": [str(v) for v in self.unrepaired]}
+
+
+def default_indexer(kind: str, doc: dict[str, Any]) -> Indexes:
+    from ..service.kinds import GROUPS, USERS  # lazy: the service layer sits above the store
+
+    return (USERS if kind == USER else GROUPS).indexes(doc)
+
+
+def is_generated_id(value: str) -> bool:
+    """Whether `value` has the shape of an id this service issues (resources.new_id: a
+    millisecond timestamp since 2024, then random bits), as opposed to a foreign member id."""
+    if not _GENERATED_ID.fullmatch(value):
+        return False
+    millis = int(value[:12], 16)
+    return _EPOCH_2024_MS <= millis <= int(time.time() * 1000) + 86_400_000
+
+
+@dataclass
+class _Snapshot:
+    resources: dict[tuple[str, str], tuple[dict[str, Any], str]] = field(default_factory=dict)
+    index: dict[str, tuple[str, str]] = field(default_factory=dict)  # rk -> (ref, etag)
+    members: dict[tuple[str, str], str] = field(default_factory=dict)  # (gid, mid) -> etag
+    reverse: dict[tuple[str, str], str] = field(default_factory=dict)  # (mid, gid) -> etag
+    journals: list[str] = field(default_factory=list)
+
+
+def _snapshot(directory: Directory, tenant: str) -> _Snapshot:
+    from .directory import _join_doc  # the document layout is the directory's
+
+    snap = _Snapshot()
+    for entity in directory.table.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": tenant}, results_per_page=1000):
+        rk: str = entity["RowKey"]
+        etag = str(entity.metadata.get("etag", ""))
+        prefix, _, rest = rk.partition(":")
+        if prefix in (USER, GROUP):
+            snap.resources[(prefix, keys.unescape(rest))] = (_join_doc(entity), etag)
+        elif prefix == "J":
+            snap.journals.append(rk)
+        elif prefix in ("M", "R"):
+            first, _, second = rest.partition(":")
+            pair = (keys.unescape(first), keys.unescape(second))
+            (snap.members if prefix == "M" else snap.reverse)[pair] = etag
+        elif prefix not in _NOT_INDEX and "ref" in entity:
+            snap.index[rk] = (str(entity["ref"]), etag)
+    return snap
+
+
+def _expected(snap: _Snapshot, indexer: Indexer) -> dict[tuple[str, str], set[str]]:
+    return {(kind, rid): set(indexer(kind, doc).rows(rid))
+            for (kind, rid), (doc, _) in snap.resources.items()}
+
+
+def _violations(snap: _Snapshot, expected: dict[tuple[str, str], set[str]]) -> list[Violation]:
+    out = [Violation(PENDING_CHANGE, rk) for rk in snap.journals]
+    for (kind, rid), rows in expected.items():
+        for rk in sorted(rows):
+            held = snap.index.get(rk)
+            if held is None:
+                out.append(Violation(MISSING_INDEX, rk, f"{kind}:{rid}"))
+            elif held[0] != rid:
+                out.append(Violation(MISSING_INDEX, rk, f"{kind}:{rid}, held by {held[0]}"))
+    for rk, (ref, _) in snap.index.items():
+        owner = (rk[0], ref)  # index names start with their kind's letter (UN, UX, UE, GN, GX)
+        if owner not in expected:
+            out.append(Violation(ORPHAN_INDEX, rk, f"{owner[0]}:{ref} does not exist"))
+        elif rk not in expected[owner]:
+            out.append(Violation(STALE_INDEX, rk, f"{owner[0]}:{ref} does not own it"))
+    for gid, mid in snap.members:
+        rk = keys.member_key(gid, mid)
+        if (GROUP, gid) not in snap.resources:
+            out.append(Violation(ORPHAN_MEMBERSHIP, rk, f"group {gid} does not exist"))
+        elif (mid, gid) not in snap.reverse:
+            out.append(Violation(MISSING_TWIN, rk, "no R row"))
+        elif (is_generated_id(mid) and (USER, mid) not in snap.resources
+              and (GROUP, mid) not in snap.resources):
+            out.append(Violation(MEMBER_GONE, rk, f"member {mid} does not exist"))
+    for mid, gid in snap.reverse:
+        if (gid, mid) not in snap.members:
+            out.append(Violation(MISSING_TWIN, keys.reverse_member_key(mid, gid), "no M row"))
+    return out
+
+
+def check(directory: Directory, tenant: str, *,
+          indexer: Indexer | None = None) -> list[Violation]:
+    """Every broken invariant of a tenant's partition, from one read of it (empty: healthy).
+    A snapshot, not a transaction: a write in flight can show up as a violation."""
+    snap = _snapshot(directory, tenant)
+    return _violations(snap, _expected(snap, indexer or default_indexer))
+
+
+# -- repair ------------------------------------------------------------------------------------
+
+def _if_unchanged(etag: str) -> dict[str, Any]:
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def _guard(tenant: str, rk: str, etag: str) -> Op:
+    """An empty MERGE conditional on the ETag: makes a transaction commit only if this row is
+    unchanged since the snapshot (it bumps the row's ETag, nothing else)."""
+    return ("update", {"PartitionKey": tenant, "RowKey": rk},
+            {"mode": UpdateMode.MERGE, **_if_unchanged(etag)})
+
+
+def _delete(tenant: str, rk: str, etag: str | None = None) -> Op:
+    return ("delete", {"PartitionKey": tenant, "RowKey": rk}, _if_unchanged(etag) if etag else {})
+
+
+def _exists(directory: Directory, tenant: str, kinds: Iterable[str], rid: str) -> bool:
+    return any(directory.get(tenant, kind, rid) is not None for kind in kinds)
+
+
+def repair(directory: Directory, tenant: str, *,
+           indexer: Indexer | None = None) -> RepairReport:
+    """Finish interrupted changes, then fix every violation `check` reports (see the module
+    docstring for what is removed, what is restored and why each fix is race-safe)."""
+    report = RepairReport(tenant, journals_completed=directory.complete_pending(tenant))
+    snap = _snapshot(directory, tenant)
+    expected = _expected(snap, indexer or default_indexer)
+    found = _violations(snap, expected)
+    report.found = len(found)
+
+    def attempt(violation: Violation, ops: list[Op]) -> list[Any] | None:
+        try:
+            return directory._submit(ops, Indexes())  # deletes of rows already gone: dropped
+        except StoreError:  # changed meanwhile (412), taken (409), gone (404): next run
+            report.unrepaired.append(violation)
+            return None
+
+    # Removals first, so that a missing index row held by a stale one can be restored after.
+    for v in found:
+        if v.kind == ORPHAN_INDEX:
+            ref, etag = snap.index[v.row]
+            if _exists(directory, tenant, [v.row[0]], ref):  # created since the snapshot
+                report.unrepaired.append(v)
+            elif attempt(v, [_delete(tenant, v.row, etag)]):
+                report.index_rows_removed += 1
+        elif v.kind == STALE_INDEX:
+            ref, etag = snap.index[v.row]
+            owner_etag = snap.resources[(v.row[0], ref)][1]
+            if attempt(v, [_guard(tenant, keys.resource_key(v.row[0], ref), owner_etag),
+                           _delete(tenant, v.row, etag)]):
+                report.index_rows_removed += 1
+        elif v.kind in (ORPHAN_MEMBERSHIP, MEMBER_GONE):
+            gid, mid = _pair(v.row)
+            gone = (not _exists(directory, tenant, [GROUP], gid) if v.kind == ORPHAN_MEMBERSHIP
+                    else not _exists(directory, tenant, [USER, GROUP], mid))
+            if not gone:
+                report.unrepaired.append(v)
+            elif attempt(v, [_delete(tenant, v.row, snap.members[(gid, mid)]),
+                             _delete(tenant, keys.reverse_member_key(mid, gid))]):
+                report.memberships_removed += 1
+        elif v.kind == MISSING_TWIN and v.row.startswith("R:"):
+            mid, gid = _pair(v.row)
+            if attempt(v, [_delete(tenant, v.row, snap.reverse[(mid, gid)])]):
+                report.memberships_removed += 1
+        elif v.kind == MISSING_TWIN:
+            # M is what the group lists (what Entra was told); R is only its reverse index.
+            gid, mid = _pair(v.row)
+            if attempt(v, [_guard(tenant, v.row, snap.members[(gid, mid)]),
+                           ("upsert", {"PartitionKey": tenant,
+                                       "RowKey": keys.reverse_member_key(mid, gid)})]):
+                report.twins_restored += 1
+    for (kind, rid), rows in expected.items():
+        etag = snap.resources[(kind, rid)][1]
+        for rk in sorted(rows):
+            if snap.index.get(rk, ("", ""))[0] == rid:
+                continue
+            # One row per transaction: a create fails (409) while another resource still
+            # holds the row, and that must not keep this resource's other rows from coming back.
+            done = attempt(Violation(MISSING_INDEX, rk, f"{kind}:{rid}"),
+                           [_guard(tenant, keys.resource_key(kind, rid), etag),
+                            ("create", {"PartitionKey": tenant, "RowKey": rk, "ref": rid})])
+            if done:
+                report.index_rows_restored += 1
+                etag = _etag_of(done[0]) or etag  # the guard bumped it
+    # A journal found now was started after complete_pending by a request that is running it.
+    report.unrepaired += [v for v in found if v.kind == PENDING_CHANGE]
+    return report
+
+
+def _etag_of(result: Any) -> str:
+    return str(result.get("etag", "")) if isinstance(result, dict) else ""
+
+
+def _pair(rk: str) -> tuple[str, str]:
+    first, _, second = rk.split(":", 1)[1].partition(":")
+    return keys.unescape(first), keys.unescape(second)

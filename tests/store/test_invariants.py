@@ -1,0 +1,145 @@
+"""Store invariants: `check` finds each kind of damage, `repair` fixes it (and nothing else)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from shared.service.kinds import GROUPS, USERS
+from shared.service.resources import new_id
+from shared.store import connection, invariants, keys
+from shared.store.directory import GROUP, USER, Directory
+
+NOW = "2026-01-01T00:00:00.000Z"
+
+
+def _user(directory: Directory, tenant: str, name: str, **attrs: Any) -> str:
+    rid = new_id()
+    doc = {"userName": name, **attrs}
+    directory.create(tenant, USER, rid, doc, USERS.indexes(doc), columns={}, now=NOW)
+    return rid
+
+
+def _group(directory: Directory, tenant: str, name: str) -> str:
+    rid = new_id()
+    doc = {"displayName": name}
+    directory.create(tenant, GROUP, rid, doc, GROUPS.indexes(doc), columns={}, now=NOW)
+    return rid
+
+
+def _put(directory: Directory, tenant: str, rk: str, **props: Any) -> None:
+    directory.table.upsert_entity({"PartitionKey": tenant, "RowKey": rk, **props})
+
+
+def _drop(directory: Directory, tenant: str, rk: str) -> None:
+    directory.table.delete_entity(tenant, rk)
+
+
+def _kinds(found: list[invariants.Violation]) -> list[tuple[str, str]]:
+    return sorted((v.kind, v.row) for v in found)
+
+
+def test_healthy_tenant_has_no_violations(directory: Directory, tenant_id: str) -> None:
+    alice = _user(directory, tenant_id, "Alice", externalId="e1",
+                  emails=[{"value": "a@x.test", "type": "work"}])
+    group = _group(directory, tenant_id, "Staff")
+    nested = _group(directory, tenant_id, "Nested")
+    directory.change_members(tenant_id, group, add=[alice, nested, "foreign-id"], now=NOW)
+    _put(directory, tenant_id, "E:0001", subject="x")  # outbox rows are not index rows
+    assert invariants.check(directory, tenant_id) == []
+
+
+def test_index_damage_is_found_and_repaired(directory: Directory, tenant_id: str) -> None:
+    alice = _user(directory, tenant_id, "Alice", externalId="e1")
+    bob = _user(directory, tenant_id, "Bob")
+    ghost = new_id()
+    _drop(directory, tenant_id, keys.unique_key("UN", "alice"))          # missing
+    _put(directory, tenant_id, keys.unique_key("UN", "zed"), ref=ghost)  # orphan
+    _put(directory, tenant_id, keys.multi_key("UX", "old", bob), ref=bob)  # stale
+    assert _kinds(invariants.check(directory, tenant_id)) == [
+        ("missing_index", "UN:alice"),
+        ("orphan_index", "UN:zed"),
+        ("stale_index", f"UX:old:{bob}"),
+    ]
+    report = invariants.repair(directory, tenant_id)
+    assert (report.index_rows_removed, report.index_rows_restored) == (2, 1)
+    assert report.unrepaired == []
+    assert invariants.check(directory, tenant_id) == []
+    assert directory.lookup_unique(tenant_id, "UN", "alice") == alice
+    assert directory.get(tenant_id, USER, alice) is not None
+
+
+def test_membership_damage_is_found_and_repaired(directory: Directory, tenant_id: str) -> None:
+    alice = _user(directory, tenant_id, "Alice")
+    bob = _user(directory, tenant_id, "Bob")
+    staff = _group(directory, tenant_id, "Staff")
+    nested = _group(directory, tenant_id, "Nested")
+    gone_group, gone_user = new_id(), new_id()
+    directory.change_members(tenant_id, staff, add=[alice, bob, nested, "entra-unknown"],
+                             now=NOW)
+    _drop(directory, tenant_id, keys.reverse_member_key(alice, staff))  # lone M: restore R
+    _drop(directory, tenant_id, keys.member_key(staff, bob))            # lone R: remove it
+    _put(directory, tenant_id, keys.member_key(gone_group, alice))      # group gone
+    _put(directory, tenant_id, keys.reverse_member_key(alice, gone_group))
+    _put(directory, tenant_id, keys.member_key(staff, gone_user))       # member gone
+    _put(directory, tenant_id, keys.reverse_member_key(gone_user, staff))
+    assert _kinds(invariants.check(directory, tenant_id)) == sorted([
+        ("missing_twin", keys.member_key(staff, alice)),
+        ("missing_twin", keys.reverse_member_key(bob, staff)),
+        ("orphan_membership", keys.member_key(gone_group, alice)),
+        ("member_gone", keys.member_key(staff, gone_user)),
+    ])
+    report = invariants.repair(directory, tenant_id)
+    assert (report.memberships_removed, report.twins_restored) == (3, 1)
+    assert invariants.check(directory, tenant_id) == []
+    # Kept: a nested group and a member id Entra sent that we never issued.
+    assert sorted(directory.members(tenant_id, staff)) == sorted([alice, nested, "entra-unknown"])
+    assert directory.groups_of(tenant_id, alice) == [staff]
+
+
+def test_interrupted_chunked_change_is_pending_then_repaired(
+        directory: Directory, tenant_id: str) -> None:
+    group = _group(directory, tenant_id, "Big")
+    members = [f"m{n:03d}" for n in range(250)]
+    posts = {"n": 0}
+
+    def die_after_first_chunk(request: Any, send: Any) -> Any:
+        if request.method == "POST" and "$batch" in request.url:
+            posts["n"] += 1
+            if posts["n"] == 3:  # journal + head, first chunk, then the process "dies"
+                raise RuntimeError("injected crash between chunks")
+        return send(request)
+
+    connection.TRANSPORT_HOOKS.append(die_after_first_chunk)
+    try:
+        with pytest.raises(RuntimeError):
+            directory.change_members(tenant_id, group, add=members, now=NOW)
+    finally:
+        connection.TRANSPORT_HOOKS.remove(die_after_first_chunk)
+    found = {v.kind for v in invariants.check(directory, tenant_id)}
+    assert invariants.PENDING_CHANGE in found
+    report = invariants.repair(directory, tenant_id)
+    assert report.journals_completed == 1
+    assert invariants.check(directory, tenant_id) == []
+    assert sorted(directory.members(tenant_id, group)) == members
+
+
+def test_repair_does_not_remove_an_index_row_whose_resource_appears(
+        directory: Directory, tenant_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A resource created after the snapshot was read is not an orphan: re-verified first."""
+    late = new_id()
+    _put(directory, tenant_id, keys.unique_key("UN", "late"), ref=late)
+    real = invariants._snapshot
+
+    def snapshot_then_create(d: Directory, t: str) -> Any:
+        snap = real(d, t)
+        d.table.upsert_entity({"PartitionKey": t, "RowKey": keys.resource_key(USER, late),
+                               "doc": '{"userName":"late"}'})
+        return snap
+
+    monkeypatch.setattr(invariants, "_snapshot", snapshot_then_create)
+    report = invariants.repair(directory, tenant_id)
+    assert report.index_rows_removed == 0
+    assert [v.kind for v in report.unrepaired] == ["orphan_index"]
+    assert directory.lookup_unique(tenant_id, "UN", "late") == late
