@@ -41,8 +41,8 @@ def list_response(
 def service_provider_config(
     *, documentation_uri: str, max_results: int, max_payload_bytes: int, etag: bool = True
 ) -> dict[str, Any]:
-    """/ServiceProviderConfig: PATCH and filter supported; bulk, sort and changePassword not;
-    bearer-token authentication."""
+    """/ServiceProviderConfig: PATCH, filter and cursor/index pagination (RFC 9865) supported;
+    bulk, sort and changePassword not; bearer-token authentication."""
     return {
         "schemas": [SERVICE_PROVIDER_CONFIG],
         "documentationUri": documentation_uri,
@@ -54,6 +54,15 @@ def service_provider_config(
         "changePassword": {"supported": False},
         "sort": {"supported": False},
         "etag": {"supported": etag},
+        # RFC 9865: cursors (over RowKey order) and startIndex; a page holds maxResults
+        # unless `count` asks for fewer. Cursors never expire, so no cursorTimeout.
+        "pagination": {
+            "cursor": True,
+            "index": True,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": max_results,
+            "maxPageSize": max_results,
+        },
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",

@@ -160,14 +160,16 @@ class ScimService:
             raise _no_sort()
         view = View(_names(body.get("attributes")), _names(body.get("excludedAttributes")))
         return ScimResponse(200, self.lister.run(kind, request.tenant,
-                                                 Query(filt, start, count, view)))
+                                                 Query(filt, start, count, view,
+                                                       cursor=_text(body.get("cursor")))))
 
     def _query(self, request: ScimRequest) -> Query:
         if request.param("sortBy"):
             raise _no_sort()
         start, count = parse_paging(request.param("startIndex"), request.param("count"),
                                     self.settings.max_results)
-        return Query(request.param("filter"), start, count, _view(request))
+        return Query(request.param("filter"), start, count, _view(request),
+                     cursor=request.param("cursor"))
 
     @staticmethod
     def _with_etag(status: int, body: dict[str, Any], etag: str) -> ScimResponse:
@@ -199,6 +201,10 @@ def _names(value: Any) -> list[str] | None:
         return [v.strip() for v in value if v.strip()]
     raise ScimError(400, "attributes and excludedAttributes must be lists of attribute names.",
                     "invalidValue")
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value is not None else None
 
 
 def _no_sort() -> ScimError:

@@ -4,10 +4,23 @@ Entra's queries are conjunctions of `eq` on indexed attributes (userName, extern
 displayName, and `members eq` for the membership check); they are answered by point reads or
 index range reads, never by a scan. Anything else is evaluated in memory over a scan of the
 tenant's rows: correct, but O(tenant).
+
+Pagination: `startIndex`/`count` (RFC 7644) and cursors (RFC 9865), both over RowKey order
+(ids are time-ordered, so resources created during a walk append at the end). A cursor is the
+base64url of `{kind}:{last id on the page}`; the next page is a range read starting after that
+id, so each cursor page costs O(page) whatever the tenant's size, and cursors never expire.
+Cursor pages leave out `totalResults` (RFC 9865 §2.2 allows it): counting is a keys-only walk
+of the whole tenant, the O(tenant) cost cursors exist to avoid. Unfiltered `startIndex` pages
+still need that count (RFC 7644 requires totalResults there) except on a short last page; they
+also carry `nextCursor`, so a client can switch to cursors (the Functions host drops empty
+query values, so `?cursor=` for the first page never reaches us).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +41,7 @@ class Query:
     start_index: int
     count: int
     view: View
+    cursor: str | None = None  # RFC 9865: None = index paging; "" = first cursor page
 
 
 def parse_paging(start_index: Any, count: Any, max_results: int) -> tuple[int, int]:
@@ -46,6 +60,32 @@ def parse_paging(start_index: Any, count: Any, max_results: int) -> tuple[int, i
     return start, size
 
 
+_CURSOR_ID = re.compile(r"[0-9A-Za-z_.-]{1,128}")
+
+
+def encode_cursor(kind: Kind, last_id: str) -> str:
+    """The opaque cursor continuing after `last_id` (RFC 9865 `nextCursor`)."""
+    raw = f"{kind.rows}:{last_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(kind: Kind, cursor: str) -> str | None:
+    """The id a cursor continues after; None for an empty cursor (the first page). Anything
+    not made by `encode_cursor` for this resource type is 400 `invalidCursor`."""
+    if not cursor:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError):
+        text = ""
+    rows, _, last = text.partition(":")
+    if rows != kind.rows or not _CURSOR_ID.fullmatch(last):
+        raise ScimError(400, f"The cursor {cursor[:64]!r} is not one this service issued for "
+                             f"/{kind.rtype.name}s; start again without a cursor (or with the "
+                             "nextCursor of the previous page).", "invalidCursor")
+    return last
+
+
 def _attr_is(path: AttrPath, kind: Kind, name: str) -> bool:
     if path.urn is not None and path.urn.lower() != kind.rtype.schema.id.lower():
         return False
@@ -59,11 +99,19 @@ class Lister:
         self.directory = resources.directory
 
     def run(self, kind: Kind, tenant: str, query: Query) -> dict[str, Any]:
+        after = decode_cursor(kind, query.cursor) if query.cursor is not None else None
         if query.filter is None or not query.filter.strip():
+            if query.cursor is not None:
+                return self._cursor_page(kind, tenant, query, after)
             return self._page(kind, tenant, query)
         parsed = scim_filter.parse_filter(query.filter)
         scim_filter.validate_filter(parsed, kind.rtype)
         matches = self._candidates(kind, tenant, parsed)
+        if query.cursor is not None:  # matches are in id order (scan or index order)
+            rest = sorted((m for m in matches if after is None or m.id > after),
+                          key=lambda m: m.id)
+            return self._cursor_response(kind, tenant, query, rest[: query.count],
+                                         more=len(rest) > query.count)
         total = len(matches)
         window = matches[query.start_index - 1 : query.start_index - 1 + query.count]
         return discovery.list_response(
@@ -72,18 +120,57 @@ class Lister:
         )
 
     def _page(self, kind: Kind, tenant: str, query: Query) -> dict[str, Any]:
-        total = self.directory.count(tenant, kind.rows)
+        """startIndex paging: the page's documents come from one range read starting after
+        the id before the page, so only O(page) documents are read (not O(startIndex)).
+        totalResults needs a keys-only walk of the tenant, except for a first page that is
+        also the last one."""
+        skip, total, before = query.start_index - 1, None, None
+        if skip or not query.count:
+            total = 0
+            for n, rid in enumerate(self.directory.ids(tenant, kind.rows)):
+                total = n + 1
+                if n == skip - 1:
+                    before = rid
         page: list[Stored] = []
-        if query.count:
-            for n, stored in enumerate(self.directory.scan(tenant, kind.rows)):
-                if n >= query.start_index - 1:
-                    page.append(stored)
-                if len(page) >= query.count:
-                    break
+        if query.count and (total is None or total > skip):
+            page = self._range_after(kind, tenant, before, query.count + 1)
+            if total is None:
+                total = (len(page) if len(page) <= query.count
+                         else self.directory.count(tenant, kind.rows))
+            page = page[: query.count]
+        total = total or 0
         return discovery.list_response(
             [self.resources.load_view(kind, tenant, s, query.view) for s in page],
             total=total, start_index=query.start_index,
+            next_cursor=encode_cursor(kind, page[-1].id) if page and total > skip + len(page)
+            else None,
         )
+
+    def _range_after(self, kind: Kind, tenant: str, after: str | None,
+                     limit: int) -> list[Stored]:
+        out: list[Stored] = []
+        for stored in self.directory.scan(tenant, kind.rows, page=limit, after=after):
+            out.append(stored)
+            if len(out) >= limit:
+                break
+        return out
+
+    def _cursor_page(self, kind: Kind, tenant: str, query: Query,
+                     after: str | None) -> dict[str, Any]:
+        """One range read of count+1 rows after the cursor's id: O(page) whatever the size."""
+        rows = self._range_after(kind, tenant, after, query.count + 1) if query.count else []
+        return self._cursor_response(kind, tenant, query, rows[: query.count],
+                                     more=len(rows) > query.count)
+
+    def _cursor_response(self, kind: Kind, tenant: str, query: Query, page: list[Stored],
+                         *, more: bool) -> dict[str, Any]:
+        body = discovery.list_response(
+            [self.resources.load_view(kind, tenant, s, query.view) for s in page],
+            total=0, start_index=1,
+            next_cursor=encode_cursor(kind, page[-1].id) if more and page else None,
+        )
+        del body["totalResults"], body["startIndex"]  # RFC 9865: optional with cursors
+        return body
 
     def _candidates(self, kind: Kind, tenant: str, parsed: Any) -> list[Stored]:
         terms = scim_filter.equality_terms(parsed) or []

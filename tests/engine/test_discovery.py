@@ -128,6 +128,15 @@ def test_service_provider_config() -> None:
     assert body["meta"] == {"resourceType": "ServiceProviderConfig"}
 
 
+def test_service_provider_config_advertises_rfc9865_pagination() -> None:
+    body = service_provider_config(documentation_uri="d", max_results=200,
+                                   max_payload_bytes=1)
+    assert body["pagination"] == {"cursor": True, "index": True,
+                                  "defaultPaginationMethod": "index",
+                                  "defaultPageSize": 200, "maxPageSize": 200}
+    assert "cursorTimeout" not in body["pagination"]  # cursors never expire
+
+
 def test_service_provider_config_etag_flag() -> None:
     body = service_provider_config(documentation_uri="d", max_results=1, max_payload_bytes=1,
                                    etag=False)
