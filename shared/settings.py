@@ -35,6 +35,33 @@ class Settings(BaseModel):
     reconcile_schedule: str = Field(
         "0 */15 * * * *", description="RECONCILE_SCHEDULE: NCRONTAB (UTC) of the reconciler."
     )
+    # Change feed, reconciler and audit log (README: "Change feed, reconciler and audit").
+    reconcile_budget_seconds: float = Field(
+        240.0, description="SCIM_RECONCILE_BUDGET_SECONDS: a run stops starting work after this "
+        "long and the next tick resumes (keep it well below the schedule interval).")
+    webhook_max_attempts: int = Field(
+        12, ge=1, description="SCIM_WEBHOOK_MAX_ATTEMPTS: delivery attempts before an event is "
+        "dead-lettered.")
+    webhook_backoff_seconds: float = Field(
+        60.0, gt=0, description="SCIM_WEBHOOK_BACKOFF_SECONDS: delay after the first failed "
+        "attempt; doubles per attempt, with jitter.")
+    webhook_backoff_max_seconds: float = Field(
+        21_600.0, gt=0, description="SCIM_WEBHOOK_BACKOFF_MAX_SECONDS: longest delay between "
+        "attempts.")
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="SCIM_WEBHOOK_TIMEOUT_SECONDS: timeout of one webhook request.")
+    feed_hold_days: float = Field(
+        7.0, ge=0, description="SCIM_FEED_HOLD_DAYS: events of a tenant without a webhook are "
+        "kept this long, then discarded.")
+    repair_interval_hours: float = Field(
+        24.0, ge=0, description="SCIM_REPAIR_INTERVAL_HOURS: how often each tenant's store "
+        "invariants are checked and repaired (a full read of its partition); 0 = every run.")
+    retention_days: float = Field(
+        0.0, ge=0, description="SCIM_RETENTION_DAYS: hard-delete users deactivated longer than "
+        "this; 0 = off.")
+    audit_retention_days: float = Field(
+        90.0, ge=0, description="SCIM_AUDIT_RETENTION_DAYS: audit entries older than this are "
+        "purged; 0 = kept forever.")
 
     @property
     def data_table(self) -> str:
@@ -65,6 +92,15 @@ _ENV = {
     "max_results": "SCIM_MAX_RESULTS",
     "max_payload_bytes": "SCIM_MAX_PAYLOAD_BYTES",
     "reconcile_schedule": "RECONCILE_SCHEDULE",
+    "reconcile_budget_seconds": "SCIM_RECONCILE_BUDGET_SECONDS",
+    "webhook_max_attempts": "SCIM_WEBHOOK_MAX_ATTEMPTS",
+    "webhook_backoff_seconds": "SCIM_WEBHOOK_BACKOFF_SECONDS",
+    "webhook_backoff_max_seconds": "SCIM_WEBHOOK_BACKOFF_MAX_SECONDS",
+    "webhook_timeout_seconds": "SCIM_WEBHOOK_TIMEOUT_SECONDS",
+    "feed_hold_days": "SCIM_FEED_HOLD_DAYS",
+    "repair_interval_hours": "SCIM_REPAIR_INTERVAL_HOURS",
+    "retention_days": "SCIM_RETENTION_DAYS",
+    "audit_retention_days": "SCIM_AUDIT_RETENTION_DAYS",
 }
 
 
