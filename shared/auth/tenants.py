@@ -26,6 +26,11 @@ class Tenant(BaseModel):
     created: str
     disabled: bool = False
     tokens: list[TokenRecord] = Field(default_factory=list)
+    # Change feed endpoint (README: "Change feed, reconciler and audit"). Defaults keep rows
+    # written before these fields existed valid. The signing secret must be usable to sign, so
+    # it is stored as is (the tenants table is as sensitive as the data); never in a repr.
+    webhook_url: str | None = None
+    webhook_secret: str | None = Field(default=None, repr=False)
 
     def token_digests(self) -> list[str]:
         return [t.digest for t in self.tokens]
