@@ -1,0 +1,101 @@
+"""Storage faults injected through `shared.store.connection.TRANSPORT_HOOKS`, i.e. inside the
+real Azure SDK pipeline (after its retry policy, so the SDK retries them like real ones).
+
+Each fault is what Table Storage or the network really does:
+
+- `throttle`: 503 ServerBusy, the request never reached storage;
+- `error500`: the request reached storage (and may have committed), then a 500 came back;
+- `timeout`: the request reached storage (and may have committed), the response was lost;
+- `reset`: the connection was reset before the request reached storage.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from azure.core.exceptions import ServiceRequestError, ServiceResponseTimeoutError
+from azure.core.pipeline._tools import handle_non_stream_rest_response, is_rest
+from azure.core.pipeline.transport import RequestsTransportResponse
+from azure.core.rest._requests_basic import RestRequestsTransportResponse
+
+from shared.store import connection
+
+Send = Callable[[Any], Any]
+KINDS = ("throttle", "error500", "timeout", "reset")
+
+
+def synthesized(request: Any, status: int, code: str, message: str) -> Any:
+    """A storage error response built the way azure.core's RequestsTransport builds one."""
+    raw = requests.Response()
+    raw.status_code = status
+    raw.reason = message
+    raw.headers.update({"Content-Type": "application/json;odata=minimalmetadata",
+                        "x-ms-error-code": code})
+    raw._content = json.dumps({"odata.error": {"code": code, "message": {
+        "lang": "en-US", "value": message}}}).encode()
+    raw.raw = io.BytesIO(raw._content)  # what the transport closes after reading
+    raw.url = request.url
+    raw.request = requests.Request(request.method, request.url).prepare()
+    if is_rest(request):
+        response = RestRequestsTransportResponse(request=request, internal_response=raw)
+        handle_non_stream_rest_response(response)
+        return response
+    return RequestsTransportResponse(request, raw)
+
+
+def inject(kind: str, request: Any, send: Send) -> Any:
+    if kind == "throttle":
+        return synthesized(request, 503, "ServerBusy", "The server is busy.")
+    if kind == "error500":
+        send(request)
+        return synthesized(request, 500, "InternalError", "The server encountered an error.")
+    if kind == "timeout":
+        send(request)
+        raise ServiceResponseTimeoutError("injected: read timed out after the request was sent")
+    if kind == "reset":
+        raise ServiceRequestError("injected: connection reset by peer")
+    raise ValueError(kind)
+
+
+class Injector:
+    """Counts storage attempts; with `arm(kind, at)` fails attempt number `at` (1-based) and,
+    when `outage` is set, every attempt after it too."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls = 0
+        self.injected = 0
+        self.kind: str | None = None
+        self.at = 0
+        self.outage = False
+
+    def arm(self, kind: str | None, at: int = 0, outage: bool = False) -> None:
+        with self._lock:
+            self.calls, self.kind, self.at, self.outage = 0, kind, at, outage
+
+    def __call__(self, request: Any, send: Send) -> Any:
+        with self._lock:
+            self.calls += 1
+            hit = self.kind is not None and (
+                self.calls == self.at or (self.outage and self.calls > self.at))
+            if hit:
+                self.injected += 1
+            kind = self.kind
+        if hit and kind is not None:
+            return inject(kind, request, send)
+        return send(request)
+
+
+@contextmanager
+def hooked(hook: Any) -> Iterator[Any]:
+    connection.TRANSPORT_HOOKS.append(hook)
+    try:
+        yield hook
+    finally:
+        connection.TRANSPORT_HOOKS.remove(hook)
