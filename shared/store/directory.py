@@ -75,6 +75,8 @@ class Stored:
     etag: str
     created: str
     last_modified: str
+    # When `active` last became false (the `deactivatedAt` column; retention reads it).
+    deactivated_at: str | None = None
 
 
 def _split_doc(doc: dict[str, Any]) -> dict[str, str]:
@@ -106,6 +108,7 @@ def _stored(rid: str, entity: Any) -> Stored:
         etag=_etag(entity.metadata),
         created=str(entity.get("created", "")),
         last_modified=str(entity.get("lastModified", "")),
+        deactivated_at=entity.get("deactivatedAt") or None,
     )
 
 
@@ -316,14 +319,17 @@ class Directory:
         self._submit_chunked(tenant, head, tail, idx)
 
     def _memberships(self, tenant: str, kind: str, rid: str) -> list[tuple[str, str]]:
-        """(row, twin) pairs of every membership row that names this resource."""
+        """(row, twin) pairs of every membership row that names this resource: a group's own
+        members, and (users and nested groups alike) its memberships in other groups."""
+        pairs: list[tuple[str, str]] = []
         if kind == GROUP:
             prefix = f"M:{keys.escape(rid)}:"
-            return [(e["RowKey"], "R:" + e["RowKey"][len(prefix):] + ":" + keys.escape(rid))
-                    for e in self._range(tenant, prefix, ["RowKey"])]
+            pairs += [(e["RowKey"], "R:" + e["RowKey"][len(prefix):] + ":" + keys.escape(rid))
+                      for e in self._range(tenant, prefix, ["RowKey"])]
         prefix = f"R:{keys.escape(rid)}:"
-        return [(e["RowKey"], "M:" + e["RowKey"][len(prefix):] + ":" + keys.escape(rid))
-                for e in self._range(tenant, prefix, ["RowKey"])]
+        pairs += [(e["RowKey"], "M:" + e["RowKey"][len(prefix):] + ":" + keys.escape(rid))
+                  for e in self._range(tenant, prefix, ["RowKey"])]
+        return pairs
 
     # -- membership ----------------------------------------------------------------------
 

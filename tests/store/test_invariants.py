@@ -143,3 +143,16 @@ def test_repair_does_not_remove_an_index_row_whose_resource_appears(
     assert report.index_rows_removed == 0
     assert [v.kind for v in report.unrepaired] == ["orphan_index"]
     assert directory.lookup_unique(tenant_id, "UN", "late") == late
+
+
+def test_deleting_a_nested_group_removes_its_membership_in_the_parent(
+        directory: Directory, tenant_id: str) -> None:
+    parent = _group(directory, tenant_id, "Parent")
+    child = _group(directory, tenant_id, "Child")
+    alice = _user(directory, tenant_id, "Alice")
+    directory.change_members(tenant_id, parent, add=[child, alice], now=NOW)
+    directory.change_members(tenant_id, child, add=[alice], now=NOW)
+    directory.delete(tenant_id, GROUP, child, GROUPS.indexes({"displayName": "Child"}))
+    assert directory.members(tenant_id, parent) == [alice]
+    assert directory.groups_of(tenant_id, alice) == [parent]
+    assert invariants.check(directory, tenant_id) == []
