@@ -6,6 +6,7 @@ bursts of requests and a tenant read per request would double storage round trip
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,9 @@ from . import tokens
 from .tenants import Tenant
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="scim"'}
+# Tenant ids are generated (lower-case hex); anything that could not be one - or could not be
+# a Table PartitionKey at all ('/', '#', control characters) - is refused without a lookup.
+_TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def unauthorized(detail: str) -> ScimError:
@@ -36,6 +40,8 @@ class Authenticator:
 
     def authenticate(self, tenant_id: str, authorization: str | None) -> Tenant:
         token = _bearer(authorization)
+        if not _TENANT_ID.fullmatch(tenant_id):
+            raise _invalid()
         key = (tenant_id, tokens.digest(token))
         now = self._clock()
         with self._lock:
@@ -44,11 +50,7 @@ class Authenticator:
             return hit[0]
         tenant = self._load(tenant_id)
         if tenant is None or tenant.disabled or not tokens.matches(token, tenant.token_digests()):
-            raise unauthorized(
-                "The bearer token is not valid for this Tenant URL. In Entra, check that the "
-                "Tenant URL and Secret Token are the pair issued for this tenant (or issue a "
-                "new token with `python -m shared.admin token add TENANT`)."
-            )
+            raise _invalid()
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
@@ -60,6 +62,15 @@ class Authenticator:
         with self._lock:
             for key in [k for k in self._cache if k[0] == tenant_id]:
                 del self._cache[key]
+
+
+def _invalid() -> ScimError:
+    # One answer for an unknown tenant, a malformed tenant id and a wrong token.
+    return unauthorized(
+        "The bearer token is not valid for this Tenant URL. In Entra, check that the "
+        "Tenant URL and Secret Token are the pair issued for this tenant (or issue a "
+        "new token with `python -m shared.admin token add TENANT`)."
+    )
 
 
 def _bearer(authorization: str | None) -> str:

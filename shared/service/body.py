@@ -50,6 +50,16 @@ def json_body(request: ScimRequest, max_bytes: int) -> dict[str, Any]:
         ) from exc
     except RecursionError as exc:
         raise invalid_syntax("The JSON body is nested too deeply.") from exc
+    except ValueError as exc:  # Python refuses integer literals of more than 4,300 digits
+        raise invalid_syntax("The request body has a number with too many digits; send "
+                             "numbers of ordinary size.") from exc
+    try:
+        # JSON may escape half of a UTF-16 surrogate pair ("\ud800"): valid JSON, but not
+        # text that can be stored or answered, so refuse it here instead of failing later.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise invalid_syntax("The JSON body contains an unpaired UTF-16 surrogate escape "
+                             "(\\uD800-\\uDFFF); send valid Unicode text.") from exc
     if not isinstance(value, dict):
         raise invalid_syntax(f"The request body must be a JSON object, not {type(value).__name__}.")
     return value

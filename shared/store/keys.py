@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import hashlib
 
-_MAX_COMPONENT = 400  # characters; keeps a whole RowKey well under 1 KiB (UTF-16)
+# UTF-8 bytes (so also at most 400 UTF-16 code units): a RowKey of two components
+# (M:{gid}:{uid}) stays under Table Storage's 1 KiB key limit whatever the script. Counting
+# characters instead let 300 emoji (1,200 bytes) through, which storage refused (a 500).
+_MAX_COMPONENT = 400
 _UNSAFE = frozenset("%/\\#?:'")
 
 
@@ -19,7 +22,7 @@ def escape(value: str) -> str:
         else:
             out.append(ch)
     escaped = "".join(out)
-    if len(escaped) > _MAX_COMPONENT:
+    if len(escaped.encode("utf-8")) > _MAX_COMPONENT:
         # Long values are indexed by digest: still unique, still a point read.
         return "~" + hashlib.sha256(value.encode("utf-8")).hexdigest()
     return escaped
