@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.pipeline.transport import RequestsTransport
 from azure.data.tables import TableClient, TableServiceClient
 from requests.adapters import HTTPAdapter
@@ -57,6 +58,36 @@ def _transport() -> RequestsTransport:
     return _HookedTransport(session=session, session_owner=False)
 
 
+def _prepare_parts(request: Any) -> None:
+    """Apply a batch's per-part policies (storage headers, signing) one part after another.
+
+    azure-core does this on a new ThreadPoolExecutor per batch and per changeset: two of the
+    three thread pools (and their threads) that every entity-group transaction creates (the
+    third parses the response parts). Every create, PATCH and member change pays for them;
+    doing the same work in the calling thread saved ~1.2 ms of CPU and ~1.9 ms of wall time
+    per 2-operation transaction on Azurite (`benchmarks/multipart.py`, both side by side)."""
+    info = request.multipart_mixed_info
+    if not info:
+        return
+    parts, policies, options = info[0], info[1], info[3]
+    for part in parts:
+        if part.multipart_mixed_info:
+            _prepare_parts(part)
+        pipeline_request = PipelineRequest(part, PipelineContext(None, **options))
+        for policy in policies:
+            policy.on_request(pipeline_request)
+
+
+def _sequential_batches(table: TableClient) -> TableClient:
+    """Use `_prepare_parts` for this client's batches (only where azure-core still has the
+    hook this replaces; otherwise the SDK's own behaviour stays)."""
+    pipeline = getattr(getattr(getattr(table, "_client", None), "_client", None),
+                       "_pipeline", None)
+    if pipeline is not None and hasattr(type(pipeline), "_prepare_multipart_mixed_request"):
+        pipeline._prepare_multipart_mixed_request = _prepare_parts
+    return table
+
+
 @dataclass(frozen=True)
 class Tables:
     data: TableClient
@@ -94,7 +125,7 @@ def open_tables(settings: Settings) -> Tables:
             "(https://ACCOUNT.table.core.windows.net, with a managed identity) in app settings."
         )
     return Tables(
-        data=service.get_table_client(settings.data_table),
+        data=_sequential_batches(service.get_table_client(settings.data_table)),
         tenants=service.get_table_client(settings.tenants_table),
         audit=service.get_table_client(settings.audit_table),
         runs=service.get_table_client(settings.runs_table),

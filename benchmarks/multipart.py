@@ -1,0 +1,82 @@
+"""Entity-group transaction cost: azure-core's per-batch thread pools vs the sequential part
+preparation that shared/store/connection.py installs, side by side in one process on Azurite.
+
+    .venv/bin/python benchmarks/multipart.py [--reps 200]
+
+Prints process CPU and wall time (median) per transaction of 2 and of 99 operations for both
+variants, alternating rounds so machine noise hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+
+import azurite  # noqa: E402
+
+from shared.settings import Settings  # noqa: E402
+from shared.store.connection import _prepare_parts, open_tables  # noqa: E402
+
+
+def measure(table: Any, size: int, reps: int) -> tuple[list[float], list[float]]:
+    cpus, walls = [], []
+    for _ in range(reps):
+        pk = "p" + uuid.uuid4().hex[:12]
+        ops = [("upsert", {"PartitionKey": pk, "RowKey": f"r{j}", "x": j}) for j in range(size)]
+        cpu, wall = time.process_time(), time.perf_counter()
+        table.submit_transaction(ops)
+        cpus.append((time.process_time() - cpu) * 1000)
+        walls.append((time.perf_counter() - wall) * 1000)
+    return cpus, walls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    pools = 0
+    original_init = concurrent.futures.ThreadPoolExecutor.__init__
+
+    def counting_init(self: Any, *a: Any, **kw: Any) -> None:
+        nonlocal pools
+        pools += 1
+        original_init(self, *a, **kw)
+
+    concurrent.futures.ThreadPoolExecutor.__init__ = counting_init  # type: ignore[method-assign]
+    results: dict[tuple[str, int], tuple[list[float], list[float], int]] = {}
+    with azurite.running() as conn:
+        tables = open_tables(Settings(storage_connection_string=conn, table_prefix="mp"))
+        tables.ensure()
+        pipeline = tables.data._client._client._pipeline
+        for _ in range(args.rounds):
+            for variant in ("sdk thread pools", "sequential"):
+                if variant == "sequential":
+                    pipeline._prepare_multipart_mixed_request = _prepare_parts
+                else:
+                    pipeline.__dict__.pop("_prepare_multipart_mixed_request", None)
+                for size, reps in ((2, args.reps), (99, max(1, args.reps // 10))):
+                    before = pools
+                    cpus, walls = measure(tables.data, size, reps)
+                    old = results.get((variant, size), ([], [], 0))
+                    results[(variant, size)] = (old[0] + cpus, old[1] + walls,
+                                                old[2] + pools - before)
+    print(f"| {'variant':<17} | ops | CPU ms p50 | wall ms p50 | thread pools / txn |")
+    print("|---|---|---|---|---|")
+    for (variant, size), (cpus, walls, n) in sorted(results.items(), key=lambda kv: kv[0][1]):
+        print(f"| {variant:<17} | {size:>3} | {statistics.median(cpus):10.2f} | "
+              f"{statistics.median(walls):11.2f} | {n / len(cpus):18.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
