@@ -48,5 +48,16 @@ test: deps lint
 	@echo "==> pytest (Azurite is started and stopped by the tests)"
 	@$(VENV)/bin/pytest
 
+# Entra-cycle benchmark (not part of `make test`): ours on Azurite vs scim2-server, 1k and 10k
+# users; README "Performance". Extra options: make bench BENCH_ARGS="--huge --big-group 50000"
+bench: $(VENV)/.installed node_modules/.installed
+	@if [ ! -f .venv-bench/.installed ] || [ benchmarks/requirements-bench.txt -nt .venv-bench/.installed ]; then \
+		echo "==> Creating .venv-bench (scim2-server peer, py-spy, matplotlib; pinned)"; \
+		test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench; \
+		.venv-bench/bin/python -m pip install --disable-pip-version-check -q -r benchmarks/requirements-bench.txt && touch .venv-bench/.installed; \
+	fi
+	@$(PY) benchmarks/entra_bench.py --profile $(BENCH_ARGS)
+	@.venv-bench/bin/python benchmarks/plot.py -o benchmarks/results/perf-scale.png
+
 clean:
 	rm -rf $(VENV) $(PEERS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .run
