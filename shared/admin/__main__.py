@@ -6,6 +6,7 @@
     python -m shared.admin token add TENANT [--json]
     python -m shared.admin token list TENANT
     python -m shared.admin token revoke TENANT TOKEN_ID
+    python -m shared.admin webhook|deadletter|audit|reconcile …   (see shared/admin/feed.py)
 
 Storage comes from SCIM_STORAGE_CONNECTION_STRING or SCIM_STORAGE_TABLE_ENDPOINT (Azure, with
 your `az login` identity), else from local.settings.json, else the local Azurite default.
@@ -24,6 +25,7 @@ from ..auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
 from ..settings import Settings, from_environ
 from ..store.connection import open_tables
 from ..store.tenants import TenantTable
+from . import feed
 
 LOCAL_SETTINGS = Path("local.settings.json")
 
@@ -92,9 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     revoke = token.add_parser("revoke")
     revoke.add_argument("tenant")
     revoke.add_argument("token_id")
+    feed.add_parsers(sub)
     args = parser.parse_args(argv)
 
     settings = load_settings()
+    if args.area in feed.AREAS:
+        return feed.dispatch(args, settings)
     if args.area == "tenant" and args.action == "create":
         _print(create_tenant(settings, args.name), args.json)
         return 0

@@ -15,10 +15,13 @@ from ..auth.authenticator import Authenticator
 from ..scim import discovery, projection
 from ..scim.errors import ScimError
 from ..settings import Settings
+from ..store.audit import AuditTable
 from ..store.connection import Tables
 from ..store.directory import Directory
 from ..store.errors import Unavailable
+from ..store.runs import RunLog
 from ..store.tenants import TenantTable
+from . import audit
 from .body import json_body
 from .kinds import GROUPS, KINDS, Kind
 from .listing import Lister, Query, parse_paging
@@ -39,6 +42,8 @@ class ScimService:
         self.auth = Authenticator(self.tenants.get)
         self.resources = Resources(self.directory, settings.public_base_url)
         self.lister = Lister(self.resources)
+        self.audit = audit.AuditWriter(AuditTable(tables.audit).insert_many)
+        self.runs = RunLog(tables.runs)
 
     # -- entry point -------------------------------------------------------------------
 
@@ -61,9 +66,22 @@ class ScimService:
                 500, f"Internal error; nothing was applied by this request. Quote request id "
                      f"{request_id} when reporting it."))
         response.headers.setdefault("X-Request-Id", request_id)
+        elapsed_ms = (time.perf_counter() - started) * 1000
         log.info("%s %s status=%s ms=%.1f request_id=%s", request.method, request.resource,
-                 response.status, (time.perf_counter() - started) * 1000, request_id)
+                 response.status, elapsed_ms, request_id)
+        self._audit(request, response, elapsed_ms, request_id)
         return response
+
+    def _audit(self, request: ScimRequest, response: ScimResponse, elapsed_ms: float,
+               request_id: str) -> None:
+        """Queue the audit entry (shared/service/audit.py); never fails the request."""
+        try:
+            if audit.audited(request, response.status):
+                self.audit.record(audit.entry(request, response, latency_ms=elapsed_ms,
+                                              request_id=request_id))
+        except Exception as exc:
+            log.warning("audit entry not recorded (%s) request_id=%s", type(exc).__name__,
+                        request_id)
 
     def _dispatch(self, request: ScimRequest) -> ScimResponse:
         resource = request.resource.lower()
@@ -184,7 +202,21 @@ class ScimService:
         except Exception as exc:  # any failure means "not healthy"; the type is the detail
             storage = f"unreachable ({type(exc).__name__})"
         ok = storage == "reachable"
-        return (200 if ok else 503), {"status": "ok" if ok else "degraded", "storage": storage}
+        body: dict[str, Any] = {"status": "ok" if ok else "degraded", "storage": storage}
+        if ok:
+            body["reconcile"] = self._last_run()
+        return (200 if ok else 503), body
+
+    def _last_run(self) -> dict[str, Any] | None:
+        """The last reconciler run of this deployment (None before the first one)."""
+        try:
+            last = self.runs.last()
+        except Exception as exc:  # health reports, it does not fail on its details
+            return {"error": type(exc).__name__}
+        if last is None:
+            return None
+        return {k: last.get(k) for k in ("time", "delivered", "failed", "dead_lettered",
+                                         "repaired", "backlog", "incomplete", "errors")}
 
 
 def _view(request: ScimRequest) -> View:

@@ -48,13 +48,20 @@ class Kind:
                 multi[self.email_index] = tuple(keys.fold(e) for e in emails)
         return Indexes(unique=unique, multi=multi)
 
-    def columns(self, doc: dict[str, Any]) -> dict[str, Any]:
-        """Scalar copies of filterable attributes, for operators and monitoring queries."""
+    def columns(self, doc: dict[str, Any], *, deactivated_at: str | None = None,
+                now: str | None = None) -> dict[str, Any]:
+        """Scalar copies of filterable attributes, for operators and monitoring queries.
+        `deactivatedAt` records since when `active` is false (kept from `deactivated_at`, the
+        stored row's value, or else `now`); the row is replaced on every write, so it
+        disappears when the user is reactivated. Retention (SCIM_RETENTION_DAYS) reads it."""
         cols: dict[str, Any] = {}
         for name in (self.unique_attr, "externalId", "active"):
             value = doc.get(name)
             if isinstance(value, str | bool):
                 cols[name] = value
+        since = deactivated_at or now
+        if doc.get("active") is False and since:
+            cols["deactivatedAt"] = since
         return cols
 
 

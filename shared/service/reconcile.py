@@ -1,16 +1,171 @@
-"""One reconciler run: finish every journalled change that a crash cut in half."""
+"""One reconciler run (design.md §8), bounded by SCIM_RECONCILE_BUDGET_SECONDS; whatever it
+does not reach, the next tick does. Per tenant, in this order:
+
+1. finish journalled changes a crash cut in half, and every SCIM_REPAIR_INTERVAL_HOURS (or
+   right after finishing one) check and repair the store invariants (store/invariants.py);
+2. retention: hard-delete users deactivated longer than SCIM_RETENTION_DAYS (off by default),
+   through the same path as a DELETE, so the same events are emitted;
+3. deliver the outbox to the tenant's webhook (feed/delivery.py), including step 2's events.
+
+Then audit entries older than SCIM_AUDIT_RETENTION_DAYS are purged, and the run's summary is
+written to the runs table (/health shows it) and logged as one structured record.
+Every step is idempotent: a run cut short, or two overlapping runs, leave nothing wrong.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..auth.tenants import Tenant
+from ..feed.delivery import Deliverer, DeliveryStats, Sender, iso, parse_iso
+from ..scim.errors import ScimError
+from ..store import invariants
+from ..store.audit import AuditTable
+from ..store.outbox import Outbox
 from .app import ScimService
+from .kinds import USERS
+
+log = logging.getLogger("scim.reconcile")
+_AUDIT_SWEEP = "audit-sweep"
+_SWEEP_EVERY = timedelta(days=1)
 
 
-def run(service: ScimService) -> dict[str, Any]:
-    completed = 0
-    tenants = 0
-    for tenant in service.tenants.all():
-        tenants += 1
-        completed += service.directory.complete_pending(tenant.id)
-    return {"tenants": tenants, "journals_completed": completed}
+@dataclass
+class _Run:
+    service: ScimService
+    deadline: float
+    now: datetime
+    marks: dict[str, str]
+    deliverer: Deliverer
+    delivery: DeliveryStats
+    repaired: int = 0
+    unrepaired: int = 0
+    retention_deleted: int = 0
+    errors: int = 0
+
+    def over(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def due(self, mark: str, every: timedelta) -> bool:
+        last = self.marks.get(mark)
+        return not last or parse_iso(last) <= self.now - every
+
+
+def run(service: ScimService, *, tenants: Iterable[str] | None = None,
+        sender: Sender | None = None) -> dict[str, Any]:
+    """One run over every tenant (or the given tenant ids). Returns the summary it records."""
+    settings = service.settings
+    ids = list(tenants) if tenants is not None else None
+    started = time.monotonic()
+    now = datetime.now(UTC)
+    own_sender = sender is None
+    sender = sender or Sender(settings.webhook_timeout_seconds)
+    state = _Run(service, started + settings.reconcile_budget_seconds, now,
+                 service.runs.marks(), Deliverer(Outbox(service.directory), settings, sender),
+                 DeliveryStats())
+    visited = 0
+    audit_purged = 0
+    try:
+        for tenant in _tenants(service, ids):
+            if state.over():
+                state.delivery.incomplete = True
+                break
+            visited += 1
+            try:
+                _tenant(state, tenant)
+            except Exception as exc:  # one tenant's failure must not stop the others
+                state.errors += 1
+                log.warning("reconcile tenant=%s failed (%s)", tenant.id, type(exc).__name__)
+        if not state.over():
+            audit_purged = _purge_audit(state, ids)
+    finally:
+        if own_sender:
+            sender.close()
+    d = state.delivery
+    summary: dict[str, Any] = {
+        "time": iso(now), "duration_s": round(time.monotonic() - started, 3),
+        "tenants": visited, "delivered": d.delivered, "failed": d.failed,
+        "dead_lettered": d.dead_lettered, "discarded": d.discarded, "backlog": d.backlog,
+        "repaired": state.repaired, "unrepaired": state.unrepaired,
+        "retention_deleted": state.retention_deleted, "audit_purged": audit_purged,
+        "errors": state.errors, "incomplete": d.incomplete,
+    }
+    try:
+        service.runs.record(summary)
+    except Exception as exc:
+        state.errors += 1
+        log.warning("reconcile summary not recorded (%s)", type(exc).__name__)
+    log.info("reconcile run %s", json.dumps(summary), extra={"reconcile": summary})
+    return summary
+
+
+def _tenants(service: ScimService, ids: Iterable[str] | None) -> Iterable[Tenant]:
+    if ids is None:
+        return service.tenants.all()
+    return [t for t in (service.tenants.get(i) for i in ids) if t is not None]
+
+
+def _tenant(state: _Run, tenant: Tenant) -> None:
+    service, settings = state.service, state.service.settings
+    journals = service.directory.complete_pending(tenant.id)
+    state.repaired += journals
+    mark = f"repair:{tenant.id}"
+    if journals or state.due(mark, timedelta(hours=settings.repair_interval_hours)):
+        report = invariants.repair(service.directory, tenant.id)
+        state.repaired += report.repaired
+        state.unrepaired += len(report.unrepaired)
+        if report.repaired or report.unrepaired:
+            log.warning("store repaired %s", json.dumps(report.as_dict()))
+        service.runs.mark(mark, iso(state.now))
+    if settings.retention_days > 0 and not state.over():
+        state.retention_deleted += purge_deactivated(
+            service, tenant.id, state.now - timedelta(days=settings.retention_days), state)
+    if not state.over():
+        state.delivery.add(state.deliverer.deliver(tenant, state.deadline))
+    else:
+        state.delivery.incomplete = True
+
+
+def purge_deactivated(service: ScimService, tenant: str, cutoff: datetime,
+                      state: _Run | None = None) -> int:
+    """Hard-delete users deactivated before `cutoff`, each conditionally on the version that
+    was read: a user reactivated (or changed) meanwhile is left alone."""
+    deleted = 0
+    for stored in service.directory.deactivated_users(tenant, iso(cutoff)):
+        if state is not None and state.over():
+            break
+        if stored.doc.get("active") is not False:
+            continue
+        try:
+            service.resources.remove(USERS, tenant, stored, etag=stored.etag)
+        except ScimError:  # 412: changed since read; the next run looks again
+            continue
+        deleted += 1
+    return deleted
+
+
+def _purge_audit(state: _Run, tenants: list[str] | None) -> int:
+    """Per-tenant range deletes every run; once a day a sweep of the whole table (partitions
+    of tenant ids that do not exist, from failed authentications)."""
+    days = state.service.settings.audit_retention_days
+    if days <= 0:
+        return 0
+    table = AuditTable(state.service.tables.audit)
+    before = state.now - timedelta(days=days)
+    if tenants is None and state.due(_AUDIT_SWEEP, _SWEEP_EVERY):
+        removed = table.purge(before, deadline_check=state.over)
+        if not state.over():
+            state.service.runs.mark(_AUDIT_SWEEP, iso(state.now))
+        return removed
+    removed = 0
+    for tenant in tenants if tenants is not None else (t.id for t in state.service.tenants.all()):
+        if state.over():
+            break
+        removed += table.purge(before, tenant=tenant, deadline_check=state.over)
+    return removed

@@ -22,6 +22,7 @@ from ..scim.patch import MemberChanges, apply_patch, member_types
 from ..scim.schemas import GROUP_URN
 from ..store.directory import Directory, Stored
 from ..store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
+from .changes import ChangeFeed
 from .kinds import GROUPS, Kind
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class Resources:
     def __init__(self, directory: Directory, base_url: str) -> None:
         self.directory = directory
         self.base_url = base_url.rstrip("/")
+        self.changes = ChangeFeed(self.base_url)  # events written with each write
 
     # -- rendering -------------------------------------------------------------------
 
@@ -152,14 +154,18 @@ class Resources:
         rid = new_id()
         now = now_iso()
         try:
-            stored = self.directory.create(tenant, kind.rows, rid, doc, kind.indexes(doc),
-                                           columns=kind.columns(doc), now=now)
+            stored = self.directory.create(
+                tenant, kind.rows, rid, doc, kind.indexes(doc),
+                columns=kind.columns(doc, now=now), now=now,
+                extra=self.changes.created(kind, tenant, rid, doc, now))
         except Conflict as exc:
             raise conflict_error(kind, doc, exc.index) from exc
         except TooLarge as exc:
             raise too_large(exc) from exc
         if members:
-            self.directory.change_members(tenant, rid, add=members, types=types, now=now)
+            self.directory.change_members(
+                tenant, rid, add=members, types=types, now=now,
+                extra=self.changes.members(tenant, rid, added=members, removed=[], now=now))
             stored = self.get(kind, tenant, rid)
         return stored, [(m, types.get(m)) for m in members]
 
@@ -217,9 +223,15 @@ class Resources:
     def delete(self, kind: Kind, tenant: str, rid: str, if_match: str | None) -> None:
         current = self.get(kind, tenant, rid)
         _check_if_match(if_match, current)
+        self.remove(kind, tenant, current, etag=current.etag if if_match else None)
+
+    def remove(self, kind: Kind, tenant: str, current: Stored, *, etag: str | None) -> None:
+        """Delete a resource that was just read (DELETE, and retention's purge of long
+        deactivated users: same events), conditionally on `etag` when given."""
+        rid = current.id
         try:
-            self.directory.delete(tenant, kind.rows, rid, kind.indexes(current.doc),
-                                  etag=current.etag if if_match else None)
+            self.directory.delete(tenant, kind.rows, rid, kind.indexes(current.doc), etag=etag,
+                                  extra=self.changes.deleted(kind, tenant, rid, now_iso()))
         except PreconditionFailed as exc:
             raise _stale(kind, rid) from exc
         except NotFound:
@@ -231,12 +243,14 @@ class Resources:
     # -- helpers -----------------------------------------------------------------------
 
     def _write(self, kind: Kind, tenant: str, current: Stored, doc: dict[str, Any]) -> Stored:
+        now = now_iso()
         try:
             return self.directory.replace(
                 tenant, kind.rows, current.id, doc,
                 old=kind.indexes(current.doc), new=kind.indexes(doc),
-                columns=kind.columns(doc), created=current.created, now=now_iso(),
-                etag=current.etag,
+                columns=kind.columns(doc, deactivated_at=current.deactivated_at, now=now),
+                created=current.created, now=now, etag=current.etag,
+                extra=self.changes.updated(kind, tenant, current, doc, now),
             )
         except Conflict as exc:
             raise conflict_error(kind, doc, exc.index) from exc
@@ -250,9 +264,15 @@ class Resources:
         if changes.replace is not None:
             self._set_members(tenant, gid, changes.replace, changes.types)
             return
+        now = now_iso()
         try:
-            self.directory.change_members(tenant, gid, add=changes.add, remove=changes.remove,
-                                          types=changes.types, now=now_iso(), etag=etag)
+            # The ids as requested: adding a present member (or removing an absent one) is a
+            # no-op that is not read first, so such an id is listed in the event too.
+            self.directory.change_members(
+                tenant, gid, add=changes.add, remove=changes.remove, types=changes.types,
+                now=now, etag=etag, extra=self.changes.members(
+                    tenant, gid, added=list(changes.add), removed=list(changes.remove),
+                    now=now))
         except NotFound as exc:
             raise not_found(f"Group {gid} not found in this tenant.") from exc
 
@@ -260,13 +280,18 @@ class Resources:
                      types: dict[str, str]) -> None:
         current = dict(self.directory.member_rows(tenant, gid))
         target = list(dict.fromkeys(wanted))
+        remove = sorted(set(current) - set(target))
+        now = now_iso()
         try:
-            # Re-written when new, or when the client now states a different type.
+            # Re-written when new, or when the client now states a different type; the event
+            # lists only members that are new.
             self.directory.change_members(
                 tenant, gid,
                 add=[m for m in target if m not in current or
                      (m in types and types[m] != current[m])],
-                remove=sorted(set(current) - set(target)), types=types, now=now_iso())
+                remove=remove, types=types, now=now,
+                extra=self.changes.members(tenant, gid, now=now, removed=remove,
+                                           added=[m for m in target if m not in current]))
         except NotFound as exc:
             raise not_found(f"Group {gid} not found in this tenant.") from exc
 

@@ -185,6 +185,20 @@ class Directory:
             ):
                 yield _stored(keys.unescape(entity["RowKey"][2:]), entity)
 
+    def deactivated_users(self, tenant: str, before: str) -> Iterator[Stored]:
+        """Users whose `active` is false since before `before` (ISO time): the deactivatedAt
+        column, or lastModified for rows written before that column existed (never earlier
+        than the real deactivation). `active` is filtered by the service, the time here."""
+        low, high = keys.prefix_range(f"{USER}:")
+        with unavailable_on_failure():
+            for entity in self.table.query_entities(
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and active eq @off",
+                parameters={"pk": tenant, "lo": low, "hi": high, "off": False},
+            ):
+                since = str(entity.get("deactivatedAt") or entity.get("lastModified") or "")
+                if since and since < before:
+                    yield _stored(keys.unescape(entity["RowKey"][2:]), entity)
+
     def count(self, tenant: str, kind: str) -> int:
         return sum(1 for _ in self._range(tenant, f"{kind}:", ["RowKey"]))
 

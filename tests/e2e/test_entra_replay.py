@@ -611,7 +611,13 @@ def test_authentication_required_and_tenant_isolated(served: str, client: httpx.
 def test_health_needs_no_auth_and_reveals_no_data(served: str) -> None:
     r = httpx.get(f"{served}/health")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "storage": "reachable"}
+    body = r.json()
+    assert {k: body[k] for k in ("status", "storage")} == {"status": "ok",
+                                                           "storage": "reachable"}
+    # Besides that only the last reconciler run: counts and a time, no tenant data.
+    assert set(body) <= {"status", "storage", "reconcile"}
+    run = body.get("reconcile")
+    assert run is None or all(isinstance(v, int | bool | str | None) for v in run.values())
 
 
 # -- more of part (a) and the reference Postman collection --------------------------------------

@@ -1,0 +1,89 @@
+"""The audit table: one row per state-changing SCIM request and per authentication failure.
+
+PartitionKey = tenant id (as given in the URL, escaped), RowKey = inverted timestamp, so a
+tenant's partition reads newest first; entries hold ids, never tokens or attribute values
+(shared/service/audit.py decides what goes in).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from azure.data.tables import TableClient
+
+from . import keys
+
+_MAX_MICROS = 10**16  # inverted microseconds since the epoch stay 16 digits until 2286
+_BATCH = 100
+
+
+def _inverted(at: datetime) -> str:
+    return f"{_MAX_MICROS - int(at.timestamp() * 1_000_000):016d}"
+
+
+def row_key(at: datetime) -> str:
+    return f"{_inverted(at)}-{secrets.token_hex(4)}"  # suffix: two entries in one microsecond
+
+
+def partition(tenant: str) -> str:
+    return keys.escape(tenant)[:200] or "-"
+
+
+class AuditTable:
+    def __init__(self, table: TableClient) -> None:
+        self.table = table
+
+    def insert_many(self, entries: Sequence[dict[str, Any]]) -> None:
+        """Entries (with PartitionKey and RowKey) as batch transactions of one partition."""
+        by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for entry in entries:
+            by_tenant[entry["PartitionKey"]].append(entry)
+        for rows in by_tenant.values():
+            for i in range(0, len(rows), _BATCH):
+                self.table.submit_transaction([("create", r) for r in rows[i : i + _BATCH]])
+
+    def query(self, tenant: str, *, since: datetime | None = None,
+              limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """A tenant's entries, newest first, optionally only those at or after `since`."""
+        flt, params = "PartitionKey eq @pk", {"pk": partition(tenant)}
+        if since is not None:
+            flt += " and RowKey le @hi"
+            params["hi"] = _inverted(since) + "~"
+        for n, entity in enumerate(self.table.query_entities(flt, parameters=params)):
+            if limit is not None and n >= limit:
+                return
+            yield dict(entity)
+
+    def purge(self, before: datetime, *, tenant: str | None = None,
+              deadline_check: Callable[[], bool] | None = None) -> int:
+        """Delete entries older than `before`: of one tenant (a range read at the end of its
+        partition), or with no tenant of every partition (a table scan, also reaching the
+        tenant ids that never existed: failed authentications are recorded under the URL's
+        id)."""
+        removed = 0
+        batch: dict[str, list[str]] = defaultdict(list)
+        flt, params = "RowKey gt @lo", {"lo": _inverted(before) + "~"}
+        if tenant is not None:
+            flt, params["pk"] = "PartitionKey eq @pk and " + flt, partition(tenant)
+        for entity in self.table.query_entities(flt, parameters=params,
+                                                select=["PartitionKey", "RowKey"]):
+            rows = batch[entity["PartitionKey"]]
+            rows.append(entity["RowKey"])
+            if len(rows) == _BATCH:
+                removed += self._delete(entity["PartitionKey"], rows)
+                batch[entity["PartitionKey"]] = []
+                if deadline_check is not None and deadline_check():
+                    return removed
+        for pk, rows in batch.items():
+            if rows:
+                removed += self._delete(pk, rows)
+        return removed
+
+    def _delete(self, pk: str, rows: list[str]) -> int:
+        self.table.submit_transaction(
+            [("delete", {"PartitionKey": pk, "RowKey": rk}) for rk in rows])
+        return len(rows)

@@ -1,0 +1,113 @@
+"""Fixtures for the change feed: a reconciler service with short backoffs, and a real HTTP
+receiver on loopback that verifies Standard Webhooks signatures."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from shared.feed import signing
+from shared.service.app import ScimService
+from shared.store.outbox import Outbox
+
+SECRET = signing.new_secret()
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    valid: bool
+
+    @property
+    def event(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+@dataclass
+class Receiver:
+    url: str
+    # Decides the answer to each request: a status code, or None to stall past the timeout.
+    answer: Callable[[Received], int | None] = lambda _: 204
+    received: list[Received] = field(default_factory=list)
+    stall_seconds: float = 1.5
+
+    def accepted(self) -> list[dict[str, Any]]:
+        return [r.event for r in self.received if r.headers.get("x-answer") == "2xx"]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            valid = signing.verify(SECRET, headers.get("webhook-id", ""),
+                                   headers.get("webhook-timestamp", ""),
+                                   headers.get("webhook-signature", ""), body,
+                                   now=int(time.time()))
+            got = Received(headers, body, valid)
+            state.received.append(got)
+            status = state.answer(got)
+            if status is None:
+                time.sleep(state.stall_seconds)
+                status = 204
+            elif 200 <= status < 300:
+                got.headers["x-answer"] = "2xx"
+            self.send_response(status)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/scim"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def feed_service(scim_service: ScimService) -> ScimService:
+    """The reconciler's service: same tables, settings for a fast test (short backoff, few
+    attempts, 1 s webhook timeout, invariants checked every run)."""
+    settings = scim_service.settings.model_copy(update={
+        "webhook_backoff_seconds": 0.2, "webhook_backoff_max_seconds": 0.4,
+        "webhook_max_attempts": 3, "webhook_timeout_seconds": 1.0,
+        "repair_interval_hours": 0.0, "reconcile_budget_seconds": 30.0})
+    return ScimService(settings, scim_service.tables)
+
+
+@pytest.fixture
+def outbox(scim_service: ScimService) -> Outbox:
+    return Outbox(scim_service.directory)
+
+
+def events_of(outbox: Outbox, tenant: str) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in outbox.pending(tenant)]
+
+
+def short(event: dict[str, Any]) -> str:
+    return str(event["type"]).rsplit(".", 1)[-1] if ".members." not in event["type"] else (
+        "members." + str(event["type"]).rsplit(".", 1)[-1])
+
+
+def use_webhook(service: ScimService, tenant: str, url: str, secret: str = SECRET) -> None:
+    record = service.tenants.get(tenant)
+    assert record is not None
+    record.webhook_url, record.webhook_secret = url, secret
+    service.tenants.save(record)
