@@ -1,0 +1,144 @@
+"""The audit log: writes (whatever their outcome) and authentication failures are recorded,
+newest first, with ids but no tokens or attribute values; recording never fails or slows a
+request; the CLI shows it; the reconciler purges old entries."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.admin.__main__ import main as admin
+from shared.service import audit
+from shared.service.app import ScimService
+from shared.service.reconcile import run
+from shared.store.audit import AuditTable, partition, row_key
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def _entries(service: ScimService, tenant: str) -> list[dict[str, Any]]:
+    assert service.audit.flush()
+    return list(AuditTable(service.tables.audit).query(tenant))
+
+
+def test_writes_and_auth_failures_are_recorded_without_secrets_or_values(
+        served: str, client: httpx.Client, scim_service: ScimService,
+        tenant: tuple[str, str]) -> None:
+    tid, token = tenant
+    r = client.post("/Users", json={"schemas": [USER], "userName": "secret.name@x.test",
+                                    "title": "Secret Title"})
+    uid = r.json()["id"]
+    assert client.patch(f"/Users/{uid}", json={"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "title", "value": "Other Secret"}]}).status_code == 200
+    assert client.post("/Users", json={"schemas": [USER], "userName": "secret.name@x.test"}
+                       ).status_code == 409
+    assert client.get("/Users", params={"filter": 'userName eq "secret.name@x.test"'}
+                      ).status_code == 200  # a read: not audited
+    assert client.post("/Users/.search", json={"filter": 'userName eq "x"'}).status_code == 200
+    assert client.delete(f"/Users/{uid}").status_code == 204
+    base = f"{served}/scim/v2/{tid}"
+    wrong = "scim_" + "A" * 43
+    assert httpx.get(f"{base}/Users", headers={"Authorization": f"Bearer {wrong}"}
+                     ).status_code == 401
+    assert httpx.post(f"{base}/Users", json={"userName": "nobody@x.test"}).status_code == 401
+
+    got = _entries(scim_service, tid)
+    assert [(e["method"], e["status"]) for e in got] == [
+        ("POST", 401), ("GET", 401), ("DELETE", 204), ("POST", 409), ("PATCH", 200),
+        ("POST", 201)]
+    created = got[-1]
+    assert created["resourceId"] == uid  # the new id, though the URL had none
+    assert created["path"] == "/Users"
+    assert got[2]["path"] == f"/Users/{uid}"
+    assert got[3]["scimType"] == "uniqueness"
+    assert all(e["requestId"] and e["latencyMs"] >= 0 and e["time"] for e in got)
+    assert [e["time"] for e in got] == sorted((e["time"] for e in got), reverse=True)
+    text = json.dumps(got)
+    for secret in (token, wrong, "secret.name", "Secret Title", "Other Secret", "Bearer"):
+        assert secret not in text
+
+
+def test_unknown_tenants_are_recorded_under_the_url_id(served: str,
+                                                       scim_service: ScimService) -> None:
+    unknown = f"no-such-{uuid.uuid4().hex[:8]}"
+    r = httpx.delete(f"{served}/scim/v2/{unknown}/Users/abc",
+                     headers={"Authorization": "Bearer scim_guess"})
+    assert r.status_code == 401
+    got = _entries(scim_service, unknown)
+    assert [(e["method"], e["path"], e["status"]) for e in got] == [
+        ("DELETE", "/Users/abc", 401)]
+
+
+def test_audit_failures_never_fail_or_slow_the_request(
+        client: httpx.Client, scim_service: ScimService, tenant: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="scim")
+
+    def slow_and_broken(entries: Sequence[dict[str, Any]]) -> None:
+        time.sleep(0.5)
+        raise RuntimeError("storage down")
+
+    monkeypatch.setattr(scim_service.audit, "_write", slow_and_broken)
+    started = time.perf_counter()
+    r = client.post("/Users", json={"schemas": [USER], "userName": "a@x.test"})
+    assert r.status_code == 201
+    assert time.perf_counter() - started < 0.4  # the write is off the request path
+    assert scim_service.audit.flush()
+    assert any("audit write failed" in m for m in caplog.messages)
+
+    def broken_entry(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise ValueError("bug")
+
+    monkeypatch.setattr(audit, "entry", broken_entry)
+    r = client.post("/Users", json={"schemas": [USER], "userName": "b@x.test"})
+    assert r.status_code == 201
+    assert any("audit entry not recorded" in m for m in caplog.messages)
+
+
+def test_cli_shows_the_audit_log_as_a_table(
+        client: httpx.Client, scim_service: ScimService, tenant: tuple[str, str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    tid = tenant[0]
+    client.post("/Users", json={"schemas": [USER], "userName": "c@x.test"})
+    client.post("/Users", json={"schemas": [USER], "userName": "c@x.test"})
+    client.delete("/Users/0000")
+    assert scim_service.audit.flush()
+    capsys.readouterr()
+    assert admin(["audit", tid]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:5] == ["time", "method", "path", "resource", "id"]
+    assert [line.split()[1] for line in lines[1:]] == ["DELETE", "POST", "POST"]
+    assert admin(["audit", tid, "--status", "4xx", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(r["status"] for r in rows) == [404, 409]
+    assert admin(["audit", tid, "--status", "201", "--since", "1h"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    assert admin(["audit", tid, "--since", future, "--json"]) == 0
+    assert capsys.readouterr().out == ""
+
+
+def test_reconciler_purges_entries_past_retention(
+        client: httpx.Client, scim_service: ScimService, feed_service: ScimService,
+        tenant: tuple[str, str]) -> None:
+    tid = tenant[0]
+    client.post("/Users", json={"schemas": [USER], "userName": "keep@x.test"})
+    assert scim_service.audit.flush()
+    old = datetime.now(UTC) - timedelta(days=31)
+    AuditTable(scim_service.tables.audit).insert_many([
+        {"PartitionKey": partition(tid), "RowKey": row_key(old), "method": "POST",
+         "status": 201} for _ in range(3)])
+    assert len(_entries(scim_service, tid)) == 4
+    service = ScimService(feed_service.settings.model_copy(
+        update={"audit_retention_days": 30.0}), feed_service.tables)
+    assert run(service, tenants=[tid])["audit_purged"] == 3
+    assert [e["status"] for e in _entries(scim_service, tid)] == [201]

@@ -1,0 +1,201 @@
+"""The reconciler run: a chunked change killed midway is completed (and its event delivered),
+after which every store invariant holds; retention deletes exactly the users past the limit
+(with DELETE's events); /health reports the last run."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.auth.tenants import now_iso
+from shared.service.app import ScimService
+from shared.service.kinds import GROUPS
+from shared.service.messages import ScimRequest
+from shared.service.reconcile import run
+from shared.store import connection, invariants, keys
+from shared.store.directory import USER
+from shared.store.outbox import Outbox
+
+from .conftest import Receiver, events_of, short, use_webhook
+
+USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
+GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+class Killed(BaseException):
+    """The process dies: not an Exception, so nothing on the way up handles it."""
+
+
+@pytest.fixture
+def kill_on_batch() -> Iterator[dict[str, int]]:
+    """Kill the process at the n-th entity-group transaction that this test's own thread
+    sends (set `state["at"]`); the served app's and the audit writer's threads are not
+    counted."""
+    state = {"at": 0, "seen": 0}
+    mine = threading.get_ident()
+
+    def hook(request: Any, send: Any) -> Any:
+        if (request.method == "POST" and "$batch" in request.url
+                and threading.get_ident() == mine):
+            state["seen"] += 1
+            if state["seen"] == state["at"]:
+                raise Killed
+        return send(request)
+
+    connection.TRANSPORT_HOOKS.append(hook)
+    yield state
+    connection.TRANSPORT_HOOKS.remove(hook)
+
+
+def _handle(service: ScimService, tenant: tuple[str, str], method: str, resource: str,
+            rid: str | None, body: dict[str, Any]) -> int:
+    return service.handle(ScimRequest(
+        method=method, tenant=tenant[0], resource=resource, id=rid,
+        headers={"authorization": f"Bearer {tenant[1]}",
+                 "content-type": "application/scim+json"},
+        body=json.dumps(body).encode())).status
+
+
+def test_member_patch_killed_between_chunks_is_completed_by_the_next_run(
+        scim_service: ScimService, feed_service: ScimService, tenant: tuple[str, str],
+        kill_on_batch: dict[str, int], receiver: Receiver, outbox: Outbox) -> None:
+    tid = tenant[0]
+    gid = scim_service.resources.create(
+        GROUPS, tid, {"schemas": [GROUP_URN], "displayName": "Everyone"})[0].id
+    members = [f"m{n:04d}" for n in range(300)]
+    kill_on_batch["at"] = kill_on_batch["seen"] + 2  # head + journal commits, 1st chunk dies
+    with pytest.raises(Killed):
+        _handle(scim_service, tenant, "PATCH", "Groups", gid, {
+            "schemas": [PATCH], "Operations": [
+                {"op": "add", "path": "members", "value": [{"value": m} for m in members]}]})
+    kill_on_batch["at"] = 0
+    assert invariants.PENDING_CHANGE in {v.kind for v in invariants.check(
+        scim_service.directory, tid)}
+    assert len(scim_service.directory.members(tid, gid)) < len(members)
+    # The change committed (journalled), so its event did too: exactly one.
+    assert [short(e) for e in events_of(outbox, tid)] == ["created", "members.added"]
+
+    use_webhook(feed_service, tid, receiver.url)
+    summary = run(feed_service, tenants=[tid])
+    assert summary["repaired"] >= 1
+    assert summary["errors"] == 0
+    assert invariants.check(scim_service.directory, tid) == []
+    assert sorted(scim_service.directory.members(tid, gid)) == members
+    assert [short(e) for e in receiver.accepted()] == ["created", "members.added"]
+    assert receiver.accepted()[1]["data"]["members"] == members
+
+
+def test_user_delete_killed_between_chunks_is_completed(
+        scim_service: ScimService, feed_service: ScimService, client: httpx.Client,
+        tenant: tuple[str, str], kill_on_batch: dict[str, int], outbox: Outbox) -> None:
+    tid = tenant[0]
+    uid = client.post("/Users", json={"schemas": [USER_URN], "userName": "many@x.test"}
+                      ).json()["id"]
+
+    def group(n: int) -> str:
+        return str(client.post("/Groups", json={"schemas": [GROUP_URN], "displayName": f"g{n}",
+                                                "members": [{"value": uid}]}).json()["id"])
+
+    with ThreadPoolExecutor(8) as pool:  # 104 membership rows: more than one transaction
+        groups = list(pool.map(group, range(52)))
+    kill_on_batch["at"] = kill_on_batch["seen"] + 2  # head + journal commit, 1st chunk dies
+    with pytest.raises(Killed):
+        _handle(scim_service, tenant, "DELETE", "Users", uid, {})
+    kill_on_batch["at"] = 0
+    assert scim_service.directory.get(tid, USER, uid) is None
+    assert invariants.check(scim_service.directory, tid) != []
+    assert run(feed_service, tenants=[tid])["errors"] == 0
+    assert invariants.check(scim_service.directory, tid) == []
+    assert all(scim_service.directory.members(tid, g) == [] for g in groups)
+    assert [short(e) for e in events_of(outbox, tid)].count("deleted") == 1
+
+
+def _deactivate(client: httpx.Client, uid: str) -> None:
+    r = client.patch(f"/Users/{uid}", json={"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "active", "value": False}]})
+    assert r.status_code == 200
+
+
+def _age(service: ScimService, tid: str, uid: str, days: float, column: str) -> None:
+    at = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    service.directory.table.update_entity(
+        {"PartitionKey": tid, "RowKey": keys.resource_key(USER, uid), column: at},
+        mode="merge")
+
+
+def test_deactivated_at_is_recorded_kept_and_cleared(
+        scim_service: ScimService, client: httpx.Client, tenant: tuple[str, str]) -> None:
+    tid = tenant[0]
+    uid = client.post("/Users", json={"schemas": [USER_URN], "userName": "d@x.test"}
+                      ).json()["id"]
+    assert scim_service.directory.get(tid, USER, uid).deactivated_at is None  # type: ignore[union-attr]
+    _deactivate(client, uid)
+    since = scim_service.directory.get(tid, USER, uid).deactivated_at  # type: ignore[union-attr]
+    assert since is not None
+    assert since <= now_iso()
+    client.patch(f"/Users/{uid}", json={"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "title", "value": "still off"}]})
+    assert scim_service.directory.get(tid, USER, uid).deactivated_at == since  # type: ignore[union-attr]
+    client.patch(f"/Users/{uid}", json={"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "active", "value": True}]})
+    assert scim_service.directory.get(tid, USER, uid).deactivated_at is None  # type: ignore[union-attr]
+
+
+def test_retention_deletes_exactly_the_users_past_the_limit(
+        scim_service: ScimService, feed_service: ScimService, client: httpx.Client,
+        tenant: tuple[str, str], outbox: Outbox) -> None:
+    tid = tenant[0]
+
+    def user(name: str) -> str:
+        return str(client.post("/Users", json={"schemas": [USER_URN], "userName": name}
+                               ).json()["id"])
+
+    old, legacy, recent, active = (user(f"{n}@x.test") for n in
+                                   ("old", "legacy", "recent", "active"))
+    gid = client.post("/Groups", json={"schemas": [GROUP_URN], "displayName": "G",
+                                       "members": [{"value": old}, {"value": active}]}
+                      ).json()["id"]
+    for uid in (old, legacy, recent):
+        _deactivate(client, uid)
+    _age(scim_service, tid, old, 31, "deactivatedAt")
+    _age(scim_service, tid, recent, 29, "deactivatedAt")
+    _age(scim_service, tid, active, 400, "lastModified")
+    # A row deactivated before deactivatedAt existed: its lastModified stands in.
+    row = dict(scim_service.directory.table.get_entity(tid, keys.resource_key(USER, legacy)))
+    del row["deactivatedAt"]
+    scim_service.directory.table.update_entity(row, mode="replace")
+    _age(scim_service, tid, legacy, 45, "lastModified")
+    before = len(events_of(outbox, tid))
+
+    off = run(feed_service, tenants=[tid])
+    assert off["retention_deleted"] == 0  # off by default
+    service = ScimService(feed_service.settings.model_copy(update={"retention_days": 30.0}),
+                          feed_service.tables)
+    summary = run(service, tenants=[tid])
+    assert summary["retention_deleted"] == 2
+    left = sorted(scim_service.directory.ids(tid, USER))
+    assert left == sorted([recent, active])
+    assert scim_service.directory.members(tid, gid) == [active]
+    new = events_of(outbox, tid)[before:]
+    assert sorted((short(e), e["data"]["id"]) for e in new) == sorted(
+        [("deleted", old), ("deleted", legacy)])
+    assert invariants.check(scim_service.directory, tid) == []
+    assert run(service, tenants=[tid])["retention_deleted"] == 0
+
+
+def test_health_reports_the_last_run(served: str, feed_service: ScimService,
+                                     tenant: tuple[str, str]) -> None:
+    summary = run(feed_service, tenants=[tenant[0]])
+    body = httpx.get(f"{served}/health").json()
+    last = body["reconcile"]
+    assert last["time"] == summary["time"]
+    assert {k: last[k] for k in ("delivered", "failed", "repaired", "backlog")} == {
+        k: summary[k] for k in ("delivered", "failed", "repaired", "backlog")}
