@@ -3,6 +3,7 @@ DefaultAzureCredential (managed identity) in Azure. One client set per process."
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,7 +102,14 @@ class Tables:
             self.service.create_table_if_not_exists(name.table_name)
 
 
+# The SDK logs every storage request and response, headers included, at INFO; the Functions
+# worker passes INFO records on, so each SCIM request would log ~4 multi-line records per round
+# trip (CPU here, ingestion cost in Application Insights). Its warnings and errors still pass.
+HTTP_LOGGER = "azure.core.pipeline.policies.http_logging_policy"
+
+
 def open_tables(settings: Settings) -> Tables:
+    logging.getLogger(HTTP_LOGGER).setLevel(logging.WARNING)
     transport = _transport()
     options = _CLIENT_OPTIONS
     if settings.storage_connection_string:
