@@ -119,6 +119,20 @@ def _proc_peak_mb(pid: int) -> float:
 
 # -- targets -----------------------------------------------------------------------------
 
+def _azurite_pid() -> int | None:
+    """The Azurite child process of this process (its CPU is the storage emulator's)."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if fields[1] == me and b"azurite" in cmdline:
+            return int(stat.parent.name)
+    return None
+
+
 @dataclass
 class Target:
     name: str
@@ -127,6 +141,7 @@ class Target:
     pid: int
     cursor: bool
     probe: Probe | None = None
+    storage_pid: int | None = None
 
     def cpu_s(self) -> float:
         if self.pid == os.getpid():
@@ -170,7 +185,7 @@ def ours(app_log: Path) -> Iterator[Target]:
         with running(function_app.app, port=port, host_json_path=str(ROOT / "host.json"),
                      start_timers=False) as url:
             yield Target("ours", f"{url.rstrip('/')}/scim/v2/{record.id}", token, os.getpid(),
-                         cursor=True, probe=probe)
+                         cursor=True, probe=probe, storage_pid=_azurite_pid())
 
 
 @contextlib.contextmanager
@@ -216,8 +231,8 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
-def summarise(outcome: client.Outcome, server: list[tuple[str, int, int]],
-              cpu_s: float) -> dict[str, Any]:
+def summarise(outcome: client.Outcome, server: list[tuple[str, int, int]], cpu_s: float,
+              storage_cpu_s: float | None = None, background: int = 0) -> dict[str, Any]:
     kinds: dict[str, Any] = {}
     for kind, lat in sorted(outcome.latencies.items()):
         rts = [r for k, r, _ in server if k == kind]
@@ -243,6 +258,11 @@ def summarise(outcome: client.Outcome, server: list[tuple[str, int, int]],
         "wall_s": round(outcome.wall_s, 3),
         "ops_per_s": round(ops / outcome.wall_s, 1) if outcome.wall_s else None,
         "process_cpu_ms_per_op": round(cpu_s * 1000 / ops, 3) if ops else None,
+        # Azurite's own CPU (the emulator runs on the same cores; in Azure it is the service's)
+        "storage_emulator_cpu_ms_per_op": (round(storage_cpu_s * 1000 / ops, 3)
+                                           if ops and storage_cpu_s is not None else None),
+        # storage calls made outside a request's thread (the audit writer's batches)
+        "background_storage_calls_per_op": round(background / ops, 3) if ops else None,
         "kinds": kinds,
         **{k: v for k, v in outcome.data.items() if k != "ids"},
     }
@@ -263,6 +283,8 @@ class Runner:
               *fn_args: Any) -> tuple[client.Outcome, dict[str, Any]]:
         if target.probe:
             target.probe.take()
+        background0 = target.probe.unattributed if target.probe else 0
+        storage0 = _proc_cpu_s(target.storage_pid) if target.storage_pid else None
         cpu0 = target.cpu_s()
         started = time.perf_counter()
         sent0 = self.counter.value
@@ -283,10 +305,15 @@ class Runner:
         outcome = future.result()
         cpu = target.cpu_s() - cpu0
         server = target.probe.take() if target.probe else []
-        summary = summarise(outcome, server, cpu)
+        storage = (_proc_cpu_s(target.storage_pid) - storage0
+                   if target.storage_pid and storage0 is not None else None)
+        background = (target.probe.unattributed - background0) if target.probe else 0
+        summary = summarise(outcome, server, cpu, storage, background)
         errors = sum(v["errors"] for v in summary["kinds"].values())
         log(f"  {target.name} {name}: {summary['ops']} ops in {summary['wall_s']} s = "
             f"{summary['ops_per_s']} ops/s, {summary['process_cpu_ms_per_op']} CPU ms/op"
+            + (f" (+{summary['storage_emulator_cpu_ms_per_op']} Azurite)"
+               if summary["storage_emulator_cpu_ms_per_op"] is not None else "")
             + (f", {errors} errors" if errors else ""))
         return outcome, summary
 
@@ -369,10 +396,15 @@ def profiled(enabled: bool, out: Path) -> Iterator[None]:
             proc.kill()
 
 
-def summarise_profile(path: Path, top: int = 25) -> dict[str, Any]:
-    """Inclusive and self share of request-handling samples per function (py-spy raw)."""
+_FRAMEWORK = ("threading.py", "socketserver.py", "server.py", "entra_bench.py", "devhost.py",
+              "blueprints/", "decorator.py", "app.py)")
+
+
+def summarise_profile(path: Path, top: int = 30) -> dict[str, Any]:
+    """Share of request-handling samples (py-spy --gil: threads holding the GIL, i.e. Python
+    CPU) per function, inclusive, and per module, self."""
     inclusive: dict[str, int] = {}
-    own: dict[str, int] = {}
+    modules: dict[str, int] = {}
     total = 0
     if not path.exists():
         return {}
@@ -385,17 +417,21 @@ def summarise_profile(path: Path, top: int = 25) -> dict[str, Any]:
         total += count
         for f in set(frames):
             inclusive[f] = inclusive.get(f, 0) + count
-        own[frames[-1]] = own.get(frames[-1], 0) + count
+        where = frames[-1].rsplit(" (", 1)[-1].rstrip(")")
+        module = "/".join(where.split("/")[:2]) if "/" in where else where
+        modules[module] = modules.get(module, 0) + count
 
-    def table(d: dict[str, int]) -> list[tuple[str, float]]:
-        return [(f, round(100 * c / total, 1)) for f, c in
-                sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+    def table(d: dict[str, int], skip: tuple[str, ...] = ()) -> list[tuple[str, float]]:
+        rows = [(f, c) for f, c in sorted(d.items(), key=lambda kv: -kv[1])
+                if not any(x in f for x in skip)]
+        return [(f, round(100 * c / total, 1)) for f, c in rows[:top]]
 
-    return {"samples": total, "inclusive_pct": table(inclusive), "self_pct": table(own)}
+    return {"samples": total, "inclusive_pct": table(inclusive, _FRAMEWORK),
+            "self_by_module_pct": table(modules)}
 
 
 def _frame(text: str) -> str:
-    """`func (path/to/file.py:123)` -> `func (file.py)`: lines merged per function."""
+    """`func (path/to/file.py:123)` -> `func (package/file.py)`: lines merged per function."""
     name, _, where = text.partition(" (")
     where = where.rstrip(")").rsplit(":", 1)[0]
     parts = where.split("/")
@@ -403,7 +439,9 @@ def _frame(text: str) -> str:
         where = "/".join(parts[parts.index("site-packages") + 1 :])
     elif "shared" in parts:
         where = "/".join(parts[parts.index("shared") :])
-    else:
+    elif "python3.11" in parts:
+        where = "/".join(parts[parts.index("python3.11") + 1 :])
+    elif where.startswith("/"):
         where = parts[-1]
     return f"{name} ({where})"
 
@@ -480,6 +518,9 @@ def print_tables(result: dict[str, Any]) -> None:
                       f"| {k.get('app_cpu_p50_ms', '-'):>10} | {k['errors']:>3} |")
             print("phases: " + "; ".join(
                 f"{p}: {v['ops_per_s']} ops/s, {v['process_cpu_ms_per_op']} process CPU ms/op"
+                + (f" + {v['storage_emulator_cpu_ms_per_op']} Azurite CPU ms/op, "
+                   f"{v['background_storage_calls_per_op']} background storage calls/op"
+                   if v.get("storage_emulator_cpu_ms_per_op") is not None else "")
                 for p, v in level["phases"].items()))
     print("\n## targets")
     for c in result["checks"]:
@@ -562,8 +603,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n## profile (share of request-handling samples, inclusive)")
         for f, p in result["profile"]["inclusive_pct"]:
             print(f"{p:5.1f}%  {f}")
-        print("\n## profile (self)")
-        for f, p in result["profile"]["self_pct"][:15]:
+        print("\n## profile (self, by module)")
+        for f, p in result["profile"]["self_by_module_pct"][:15]:
             print(f"{p:5.1f}%  {f}")
     print(f"\nresult: {out.relative_to(ROOT)}")
     return 0
