@@ -593,6 +593,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.profile:
             result["profile"] = summarise_profile(RESULTS / f"profile-{stamp}.txt")
         result["unattributed_storage_calls"] = mine.probe.unattributed if mine.probe else 0
+    result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     result["checks"] = checks(result)
     result["finished"] = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = RESULTS / f"bench-{stamp}.json"
