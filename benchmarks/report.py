@@ -26,7 +26,7 @@ def cpu(level: dict[str, Any], key: str) -> float | None:
     """Per-operation figure over the workload's phases, weighted by their operations."""
     phases = ("initial_users", "initial_groups", "incremental")
     ph = [level["phases"][p] for p in phases if p in level.get("phases", {})]
-    ops = sum(p["ops"] for p in ph)
+    ops: int = sum(int(p["ops"]) for p in ph)
     if not ops or any(p.get(key) is None for p in ph):
         return None
     total: float = sum(float(p[key]) * p["ops"] for p in ph)
