@@ -1,10 +1,22 @@
-"""Reports the suite's figures (see figures.py) at the end of the run."""
+"""Reports the suite's figures (see figures.py) at the end of the run; skips the long
+variants (marker `slow`) unless they are selected with `-m slow`."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.reliability import figures
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="long variant: run with `pytest -m slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

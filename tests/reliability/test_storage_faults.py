@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,17 +169,19 @@ OPERATIONS = {"create_user": create_user, "patch_user": patch_user,
 
 
 @pytest.fixture
-def ctx(service: ScimService) -> Iterator[Ctx]:
+def ctx(service: ScimService) -> Ctx:
     record = Tenant(id=new_tenant_id(), name="faults", created=now_iso())
     token = issue_token(record)
     service.tenants.create(record)
-    yield Ctx(service, record.id, token)
+    return Ctx(service, record.id, token)
 
 
 def _assert_answer(r: ScimResponse, expected: int, outage: bool) -> None:
     if r.status == 503 and outage:
         assert r.headers.get("Retry-After"), r.headers
-        assert r.body and r.body["schemas"] == [ERROR_SCHEMA] and r.body["status"] == "503"
+        assert r.body is not None
+        assert r.body["schemas"] == [ERROR_SCHEMA]
+        assert r.body["status"] == "503"
         return
     assert r.status == expected, r.body
 
