@@ -32,6 +32,11 @@ class Settings(BaseModel):
     max_payload_bytes: int = Field(
         1_048_576, description="SCIM_MAX_PAYLOAD_BYTES: largest accepted request body."
     )
+    entra_jwks_url: str = Field(
+        "https://login.microsoftonline.com/{tid}/discovery/keys",
+        description="SCIM_ENTRA_JWKS_URL: where Entra's token signing keys are fetched for "
+        "tenants that accept Entra-issued JWTs ({tid} = their Entra tenant id).",
+    )
     reconcile_schedule: str = Field(
         "0 */15 * * * *", description="RECONCILE_SCHEDULE: NCRONTAB (UTC) of the reconciler."
     )
@@ -92,6 +97,7 @@ _ENV = {
     "max_results": "SCIM_MAX_RESULTS",
     "max_payload_bytes": "SCIM_MAX_PAYLOAD_BYTES",
     "reconcile_schedule": "RECONCILE_SCHEDULE",
+    "entra_jwks_url": "SCIM_ENTRA_JWKS_URL",
     "reconcile_budget_seconds": "SCIM_RECONCILE_BUDGET_SECONDS",
     "webhook_max_attempts": "SCIM_WEBHOOK_MAX_ATTEMPTS",
     "webhook_backoff_seconds": "SCIM_WEBHOOK_BACKOFF_SECONDS",

@@ -6,6 +6,7 @@ bursts of requests and a tenant read per request would double storage round trip
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -13,12 +14,17 @@ from collections.abc import Callable
 
 from ..scim.errors import ScimError
 from . import tokens
-from .tenants import Tenant
+from .entra_jwt import EntraJwtVerifier, InvalidToken, KeysUnavailable, looks_like_jwt
+from .tenants import Tenant, now_iso
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="scim"'}
 # Tenant ids are generated (lower-case hex); anything that could not be one - or could not be
 # a Table PartitionKey at all ('/', '#', control characters) - is refused without a lookup.
 _TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# "Last use" of a token is written at most this often per token and instance, and only when
+# the cache is filled - never a write per request.
+USE_RECORD_INTERVAL = 3600.0
+log = logging.getLogger(__name__)
 
 
 def unauthorized(detail: str) -> ScimError:
@@ -31,12 +37,18 @@ class Authenticator:
         load_tenant: Callable[[str], Tenant | None],
         ttl_seconds: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        record_use: Callable[[str, str, str], None] | None = None,
+        jwt: EntraJwtVerifier | None = None,
     ) -> None:
         self._load = load_tenant
         self._ttl = ttl_seconds
         self._clock = clock
         self._cache: dict[tuple[str, str], tuple[Tenant, float]] = {}
         self._lock = threading.Lock()
+        self._record_use = record_use
+        self._recorded: dict[tuple[str, str], float] = {}
+        self._jwt = jwt
 
     def authenticate(self, tenant_id: str, authorization: str | None) -> Tenant:
         token = _bearer(authorization)
@@ -49,13 +61,48 @@ class Authenticator:
         if hit and hit[1] > now:
             return hit[0]
         tenant = self._load(tenant_id)
-        if tenant is None or tenant.disabled or not tokens.matches(token, tenant.token_digests()):
+        if tenant is None or tenant.disabled:
+            raise _invalid()
+        expires = now + self._ttl
+        matched = tokens.match(token, tenant.token_digests())
+        if matched is not None:
+            self._note_use(tenant, tenant.tokens[matched].id, now)
+        elif tenant.entra_tenant_id and self._jwt is not None and looks_like_jwt(token):
+            expires = min(expires, now + self._verify_jwt(token, tenant.entra_tenant_id))
+        else:
             raise _invalid()
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
-            self._cache[key] = (tenant, now + self._ttl)
+            self._cache[key] = (tenant, expires)
         return tenant
+
+    def _verify_jwt(self, token: str, entra_tenant_id: str) -> float:
+        """Seconds the verified JWT stays valid (the cache must not outlive it)."""
+        assert self._jwt is not None
+        try:
+            claims = self._jwt.verify(token, entra_tenant_id)
+        except InvalidToken as exc:
+            log.info("entra jwt rejected: %s", exc)  # the reason only, never the token
+            raise _invalid() from None
+        except KeysUnavailable:
+            raise ScimError(503, "Entra's token signing keys could not be fetched to verify "
+                                 "the bearer token; retry shortly.", None,
+                            {"Retry-After": "30"}) from None
+        return max(0.0, float(claims["exp"]) - time.time())
+
+    def _note_use(self, tenant: Tenant, token_id: str, now: float) -> None:
+        if self._record_use is None:
+            return
+        with self._lock:
+            last = self._recorded.get((tenant.id, token_id))
+            if last is not None and now - last < USE_RECORD_INTERVAL:
+                return
+            self._recorded[(tenant.id, token_id)] = now
+        try:
+            self._record_use(tenant.id, token_id, now_iso())
+        except Exception as exc:  # bookkeeping: never fails the request it is recorded for
+            log.warning("token last-use not recorded (%s)", type(exc).__name__)
 
     def forget(self, tenant_id: str) -> None:
         """Drop cached results of a tenant (after a token is revoked in this process)."""

@@ -31,6 +31,9 @@ class Tenant(BaseModel):
     # it is stored as is (the tenants table is as sensitive as the data); never in a repr.
     webhook_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)
+    # When set, Entra-issued JWTs for this Entra tenant are accepted besides the secret tokens
+    # (design.md §7; shared/auth/entra_jwt.py). Off (None) by default.
+    entra_tenant_id: str | None = None
 
     def token_digests(self) -> list[str]:
         return [t.digest for t in self.tokens]

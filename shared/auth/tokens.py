@@ -24,6 +24,17 @@ def display_prefix(token: str) -> str:
     return token[: len(PREFIX) + 6]
 
 
+def match(token: str, digests: list[str]) -> int | None:
+    """The index of the digest the token matches, or None. Like `matches`, every candidate
+    is compared in constant time whatever the outcome."""
+    candidate = digest(token)
+    found: int | None = None
+    for n, d in enumerate(digests):
+        if hmac.compare_digest(candidate, d):
+            found = n
+    return found
+
+
 def matches(token: str, digests: list[str]) -> bool:
     """True when the token's digest equals one of `digests`. Every candidate is compared,
     each in constant time, so timing says nothing about which (if any) matched."""

@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 from ..auth.authenticator import Authenticator
+from ..auth.entra_jwt import EntraJwtVerifier
 from ..scim import discovery, projection
 from ..scim.errors import ScimError
 from ..settings import Settings
@@ -39,7 +40,8 @@ class ScimService:
         self.tables = tables
         self.directory = Directory(tables.data)
         self.tenants = TenantTable(tables.tenants)
-        self.auth = Authenticator(self.tenants.get)
+        self.auth = Authenticator(self.tenants.get, record_use=self.tenants.record_use,
+                                  jwt=EntraJwtVerifier(settings.entra_jwks_url))
         self.resources = Resources(self.directory, settings.public_base_url)
         self.lister = Lister(self.resources)
         self.audit = audit.AuditWriter(AuditTable(tables.audit).insert_many)

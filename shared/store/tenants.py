@@ -44,6 +44,20 @@ class TenantTable:
     def delete(self, tenant_id: str) -> None:
         self.table.delete_entity(tenant_id, _ROW)
 
+    # Last use of each token: a row of its own (RowKey "use:{token id}"), so recording it never
+    # races with an operator's change of the tenant record (a revoke must not be undone).
+    def record_use(self, tenant_id: str, token_id: str, when: str) -> None:
+        with unavailable_on_failure():
+            self.table.upsert_entity({"PartitionKey": tenant_id, "RowKey": f"use:{token_id}",
+                                      "lastUsed": when}, mode=UpdateMode.MERGE)
+
+    def last_uses(self, tenant_id: str) -> dict[str, str]:
+        with unavailable_on_failure():
+            rows = self.table.query_entities(
+                "PartitionKey eq @pk and RowKey ge 'use:' and RowKey lt 'use;'",
+                parameters={"pk": tenant_id})
+            return {str(r["RowKey"])[4:]: str(r["lastUsed"]) for r in rows}
+
     def all(self) -> Iterator[Tenant]:
         for entity in self.table.query_entities("RowKey eq @rk", parameters={"rk": _ROW}):
             yield Tenant.model_validate(json.loads(entity["record"]))
