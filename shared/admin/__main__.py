@@ -3,8 +3,10 @@
     python -m shared.admin tenant create NAME [--json]   # prints Tenant URL + Secret Token
     python -m shared.admin tenant list
     python -m shared.admin tenant disable|enable TENANT
+    python -m shared.admin tenant jwt-enable TENANT ENTRA_TENANT_ID   # also accept Entra JWTs
+    python -m shared.admin tenant jwt-disable TENANT
     python -m shared.admin token add TENANT [--json]
-    python -m shared.admin token list TENANT
+    python -m shared.admin token list TENANT [--prefix scim_AbC] [--json]   # with last use
     python -m shared.admin token revoke TENANT TOKEN_ID
     python -m shared.admin webhook|deadletter|audit|reconcile …   (see shared/admin/feed.py)
 
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +76,14 @@ def create_tenant(settings: Settings, name: str) -> dict[str, str]:
             "token": token}
 
 
+def _entra_tenant_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise SystemExit(f"error: {value!r} is not an Entra tenant id (a GUID; Entra admin "
+                         "center > Overview > Tenant ID)") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -85,12 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     tenant.add_parser("list", help="list tenants")
     for action in ("disable", "enable"):
         tenant.add_parser(action).add_argument("tenant")
+    jwt_on = tenant.add_parser("jwt-enable", help="also accept Entra-issued JWTs (issuer "
+                               "https://sts.windows.net/ENTRA_TENANT_ID/)")
+    jwt_on.add_argument("tenant")
+    jwt_on.add_argument("entra_tenant_id", help="the customer's Entra (directory) tenant id")
+    tenant.add_parser("jwt-disable", help="accept secret tokens only").add_argument("tenant")
     token = sub.add_parser("token", help="rotate secret tokens").add_subparsers(
         dest="action", required=True)
     add = token.add_parser("add", help="issue a second token (for rotation)")
     add.add_argument("tenant")
     add.add_argument("--json", action="store_true")
-    token.add_parser("list").add_argument("tenant")
+    listing = token.add_parser("list", help="tokens with prefix, creation and last use")
+    listing.add_argument("tenant")
+    listing.add_argument("--prefix", default="", help="only tokens starting with this")
+    listing.add_argument("--json", action="store_true")
     revoke = token.add_parser("revoke")
     revoke.add_argument("tenant")
     revoke.add_argument("token_id")
@@ -110,6 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{t.id}  {state:8}  tokens={len(t.tokens)}  {t.name}  "
                   f"{settings.tenant_url(t.id)}")
         return 0
+    if args.area == "tenant" and args.action in ("jwt-enable", "jwt-disable"):
+        record = _require(table, args.tenant)
+        record.entra_tenant_id = (_entra_tenant_id(args.entra_tenant_id)
+                                  if args.action == "jwt-enable" else None)
+        table.save(record)
+        state = (f"accepted for Entra tenant {record.entra_tenant_id}"
+                 if record.entra_tenant_id else "not accepted")
+        print(f"tenant {record.id}: Entra-issued JWTs {state}")
+        return 0
     if args.area == "tenant":
         record = _require(table, args.tenant)
         record.disabled = args.action == "disable"
@@ -127,8 +155,16 @@ def main(argv: list[str] | None = None) -> int:
                 "token": secret, "token_id": record.tokens[-1].id}, args.json)
         return 0
     if args.action == "list":
-        for tok in record.tokens:
-            print(f"{tok.id}  {tok.prefix}…  created {tok.created}")
+        used = table.last_uses(record.id)  # recorded at most hourly per token (authenticator)
+        rows = [{"token_id": t.id, "prefix": t.prefix, "created": t.created,
+                 "last_used": used.get(t.id)} for t in record.tokens
+                if t.prefix.startswith(args.prefix) or args.prefix.startswith(t.prefix)]
+        for row in rows:
+            if not args.json:
+                print(f"{row['token_id']}  {row['prefix']}…  created {row['created']}  "
+                      f"last used {row['last_used'] or 'never'}")
+        if args.json:
+            print(json.dumps(rows))
         return 0
     before = len(record.tokens)
     record.tokens = [t for t in record.tokens if t.id != args.token_id]
