@@ -115,11 +115,13 @@ class Deliverer:
         hold_until = self.clock() - timedelta(days=self.settings.feed_hold_days)
         for row in self.outbox.pending(tenant.id):
             now = self.clock()
-            if stats.incomplete or failures_in_a_row >= _DOWN_AFTER:
-                stats.backlog += 1
-                continue
             if time.monotonic() + self.sender.timeout >= deadline:
-                stats.incomplete = True  # a request could outlast the budget: next tick
+                # A request could outlast the budget: the next tick goes on from here (the
+                # backlog counts what this pass saw, so it is then a lower bound).
+                stats.incomplete = True
+                stats.backlog += 1
+                break
+            if failures_in_a_row >= _DOWN_AFTER:
                 stats.backlog += 1
                 continue
             if url is None or secret is None:
