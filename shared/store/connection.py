@@ -29,6 +29,12 @@ _CLIENT_OPTIONS: dict[str, Any] = {
 }
 
 
+# Storage request URLs hold RowKeys, and index RowKeys hold attribute values (userName,
+# externalId, emails): urllib3 logs each URL at DEBUG, so a host or test running at DEBUG would
+# write them to the logs. Only its warnings pass (the SDK's own request log: HTTP_LOGGER below).
+logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
 # Middleware around the SDK transport of every client this process creates: each hook is
 # called as `hook(request, send)` for every attempt the SDK's pipeline makes (after its retry
 # policy) and must return `send(request)` or raise / return something else. Benchmarks count

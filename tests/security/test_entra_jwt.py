@@ -1,0 +1,185 @@
+"""Entra-issued JWTs (design.md §7), with keys generated here and a JWKS served from a loopback
+server: a tenant that enabled them accepts a valid token and rejects expired, not-yet-valid,
+wrong-issuer, wrong-audience, wrong-key, HS256-with-the-public-key and `alg: none` tokens; a
+tenant that did not enable them accepts none. Signing keys are cached; an unknown `kid`
+refreshes them, at most once a minute."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.auth.entra_jwt import AUDIENCE, EntraJwtVerifier
+from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
+from shared.service.app import ScimService
+from shared.service.messages import ScimRequest
+
+TID = str(uuid.uuid4())
+ISSUER = f"https://sts.windows.net/{TID}/"
+
+
+def _key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
+
+
+class Jwks:
+    """A loopback JWKS endpoint; counts fetches."""
+
+    def __init__(self) -> None:
+        self.keys: list[dict[str, Any]] = []
+        self.fetches = 0
+        jwks = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                jwks.fetches += 1
+                body = json.dumps({"keys": jwks.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/{{tid}}/discovery/keys"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def signing() -> Iterator[tuple[Jwks, rsa.RSAPrivateKey]]:
+    jwks, key = Jwks(), _key()
+    jwks.keys = [_jwk(key, "k1")]
+    yield jwks, key
+    jwks.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def service(app_env: dict[str, str], scim_service: ScimService,
+            signing: tuple[Jwks, rsa.RSAPrivateKey]) -> ScimService:
+    settings = scim_service.settings.model_copy(update={"entra_jwks_url": signing[0].url})
+    return ScimService(settings, scim_service.tables)
+
+
+@pytest.fixture(scope="module")
+def tenants(service: ScimService) -> dict[str, str]:
+    out = {}
+    for label, entra in (("enabled", TID), ("disabled", None)):
+        record = Tenant(id=new_tenant_id(), name=label, created=now_iso(), entra_tenant_id=entra)
+        issue_token(record)
+        service.tenants.create(record)
+        out[label] = record.id
+    return out
+
+
+def token(key: Any, kid: str = "k1", alg: str = "RS256", **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now - 10, "exp": now + 3600,
+               "tid": TID, "appid": "00000014-0000-0000-c000-000000000000", **claims}
+    payload = {k: v for k, v in payload.items() if v is not None}
+    return jwt.encode(payload, key, algorithm=alg, headers={"kid": kid})
+
+
+def status(service: ScimService, tenant: str, bearer: str) -> int:
+    service.auth.forget(tenant)
+    return service.handle(ScimRequest("GET", tenant, "Users",
+                                      headers={"authorization": f"Bearer {bearer}"})).status
+
+
+def test_valid_entra_token_is_accepted(service: ScimService, tenants: dict[str, str],
+                                       signing: tuple[Jwks, Any]) -> None:
+    assert status(service, tenants["enabled"], token(signing[1])) == 200
+
+
+def test_tenant_without_jwt_acceptance_refuses_a_valid_token(
+        service: ScimService, tenants: dict[str, str], signing: tuple[Jwks, Any]) -> None:
+    assert status(service, tenants["disabled"], token(signing[1])) == 401
+
+
+def _none_token() -> str:
+    def b64(d: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    return (b64({"alg": "none", "typ": "JWT", "kid": "k1"}) + "." +
+            b64({"iss": ISSUER, "aud": AUDIENCE, "exp": now + 3600, "nbf": now}) + ".")
+
+
+@pytest.mark.parametrize("case", ["expired", "not yet valid", "wrong issuer", "other tenant",
+                                  "wrong audience", "no expiry", "wrong key", "alg none",
+                                  "hs256 with public key", "garbage"])
+def test_invalid_entra_tokens_are_refused(service: ScimService, tenants: dict[str, str],
+                                          signing: tuple[Jwks, Any], case: str) -> None:
+    key = signing[1]
+    now = int(time.time())
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    bearer = {
+        "expired": lambda: token(key, exp=now - 3600, nbf=now - 7200, iat=now - 7200),
+        "not yet valid": lambda: token(key, nbf=now + 3600, exp=now + 7200),
+        "wrong issuer": lambda: token(key, iss="https://evil.example/"),
+        "other tenant": lambda: token(key, iss=f"https://sts.windows.net/{uuid.uuid4()}/"),
+        "wrong audience": lambda: token(key, aud="api://someone-else"),
+        "no expiry": lambda: token(key, exp=None),
+        "wrong key": lambda: token(_key()),  # same kid, another key
+        "alg none": _none_token,
+        "hs256 with public key": lambda: "eyJ" + _hs256(public_pem)[3:],
+        "garbage": lambda: "eyJhbGciOiJSUzI1NiJ9.e30.AAAA",
+    }[case]()
+    assert status(service, tenants["enabled"], bearer) == 401, case
+
+
+def _hs256(secret: bytes) -> str:
+    """An HS256 token keyed with the public key: the classic algorithm-confusion attack.
+    PyJWT refuses PEM keys as HMAC secrets, so it is assembled by hand."""
+    import hashlib
+    import hmac
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    now = int(time.time())
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+    body = b64(json.dumps({"iss": ISSUER, "aud": AUDIENCE, "exp": now + 3600}).encode())
+    sig = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def test_keys_are_cached_and_an_unknown_kid_refreshes_at_most_once_a_minute() -> None:
+    jwks, first, second = Jwks(), _key(), _key()
+    jwks.keys = [_jwk(first, "a")]
+    clock = [0.0]
+    verifier = EntraJwtVerifier(jwks.url, clock=lambda: clock[0])
+    try:
+        for _ in range(5):
+            verifier.verify(token(first, kid="a"), TID)
+        assert jwks.fetches == 1  # cached
+        jwks.keys.append(_jwk(second, "b"))  # Entra rolls a new key
+        clock[0] = 120.0
+        verifier.verify(token(second, kid="b"), TID)
+        assert jwks.fetches == 2  # unknown kid: one refresh
+        clock[0] = 130.0
+        for _ in range(5):  # a flood of unknown kids within the minute: no more fetches
+            with pytest.raises(Exception, match="unknown signing key"):
+                verifier.verify(token(_key(), kid="zz"), TID)
+        assert jwks.fetches == 2
+    finally:
+        jwks.server.shutdown()
