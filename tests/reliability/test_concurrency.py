@@ -1,18 +1,30 @@
 """Concurrency over HTTP against Azurite (issue acceptance): racing creates, parallel member
-PATCHes of one group, parallel attribute PATCHes of one user — nothing lost, no 5xx."""
+PATCHes of one group, parallel attribute PATCHes of one user, stale and racing If-Match, rename
+races on userName uniqueness — nothing lost, no 5xx, and the store invariants hold after each
+test (shared.store.invariants.check)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 
+from shared.store import invariants
+
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 
 pytestmark = pytest.mark.served
+
+
+@pytest.fixture(autouse=True)
+def invariants_hold_after(scim_service: Any, tenant: tuple[str, str]) -> Iterator[None]:
+    yield
+    found = invariants.check(scim_service.directory, tenant[0])
+    assert not found, [str(v) for v in found]
 
 
 def _fan_out(n: int, fn: Any) -> list[Any]:
@@ -111,3 +123,57 @@ def test_concurrent_renames_onto_one_username(client: httpx.Client) -> None:
     assert statuses.count(409) == 9, statuses
     assert client.get("/Users", params={"filter": 'userName eq "wanted"'}).json()[
         "totalResults"] == 1
+
+
+def test_stale_if_match_is_412_for_patch_put_and_delete(client: httpx.Client) -> None:
+    created = client.post("/Users", json={"userName": "etag@example.com"})
+    uid, first = created.json()["id"], created.headers["ETag"]
+    changed = client.patch(f"/Users/{uid}", headers={"If-Match": first}, json={
+        "schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "a"}]})
+    assert changed.status_code == 200
+    assert changed.headers["ETag"] != first
+    stale = {"If-Match": first}
+    r = client.patch(f"/Users/{uid}", headers=stale, json={
+        "schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "title", "value": "b"}]})
+    assert r.status_code == 412
+    r = client.put(f"/Users/{uid}", headers=stale, json={"userName": "etag@example.com"})
+    assert r.status_code == 412
+    assert client.delete(f"/Users/{uid}", headers=stale).status_code == 412
+    assert client.get(f"/Users/{uid}").json()["title"] == "a"  # nothing stale was applied
+
+
+def test_concurrent_patches_with_one_if_match_let_exactly_one_win(client: httpx.Client) -> None:
+    created = client.post("/Users", json={"userName": "one-winner@example.com"})
+    uid, etag = created.json()["id"], created.headers["ETag"]
+
+    def set_title(n: int) -> int:
+        with _client(client) as c:
+            return c.patch(f"/Users/{uid}", headers={"If-Match": etag}, json={
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "path": "title", "value": f"t{n}"}]}).status_code
+
+    statuses = _fan_out(10, set_title)
+    assert statuses.count(200) == 1, statuses
+    assert statuses.count(412) == 9, statuses
+
+
+def test_concurrent_renames_swapping_usernames_keep_the_index_exact(
+        client: httpx.Client) -> None:
+    """Ten users rename themselves in a ring (r0 -> r1's name, ...) while the names are taken:
+    each rename either wins or gets 409, and every userName index row points at the user who
+    holds that name afterwards."""
+    uids = [client.post("/Users", json={"userName": f"ring{n}"}).json()["id"] for n in range(10)]
+
+    def rename(n: int) -> int:
+        with _client(client) as c:
+            return c.patch(f"/Users/{uids[n]}", json={"schemas": [PATCH_OP], "Operations": [
+                {"op": "Replace", "path": "userName", "value": f"ring{(n + 1) % 10}"}]}
+                          ).status_code
+
+    statuses = _fan_out(10, rename)
+    assert set(statuses) <= {200, 409}, statuses
+    names = {u: client.get(f"/Users/{u}").json()["userName"] for u in uids}
+    assert len(set(names.values())) == 10  # still unique
+    for uid, name in names.items():
+        found = client.get("/Users", params={"filter": f'userName eq "{name}"'}).json()
+        assert [r["id"] for r in found["Resources"]] == [uid]
