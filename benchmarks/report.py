@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ORDER = ("match_user_miss", "create_user", "match_user_hit", "patch_user", "deactivate_user",
          "get_user", "delete_user", "match_group_miss", "create_group", "match_group_hit",
          "member_add_50", "member_remove_2", "list_cursor_page", "list_index_page",
-         "get_big_group_excluded", "get_big_group_full")
+         "big_member_add_50", "get_big_group_excluded", "get_big_group_full")
 
 
 def _get(d: dict[str, Any], key: str) -> str:
