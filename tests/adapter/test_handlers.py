@@ -118,6 +118,7 @@ ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     ("schemas", "scim/v2/{tenant}/Schemas/{id?}", ALL),
     ("other", "scim/v2/{tenant}/{resource}/{*rest}", ALL),
     ("health", "health", ["GET"]),
+    ("openapi", "scim/v2/openapi.json", ["GET"]),
 ])
 def test_http_function_metadata(name: str, route: str, methods: list[str]) -> None:
     binding = _bindings()[name]
@@ -138,7 +139,7 @@ def test_timer_function_metadata() -> None:
 def test_function_names_are_unique_and_complete() -> None:
     assert sorted(_bindings()) == sorted([
         "users", "user", "groups", "group", "service_provider_config", "resource_types",
-        "schemas", "other", "health", "reconcile"])
+        "schemas", "other", "health", "openapi", "reconcile"])
 
 
 def test_host_json_route_prefix_is_empty() -> None:

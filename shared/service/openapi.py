@@ -1,0 +1,254 @@
+"""The OpenAPI 3.1 description of the SCIM surface, generated from the schema definitions in
+`shared.scim.schemas` (the same data that drives validation and /Schemas), so it cannot
+drift from what the service accepts. Served without authentication at
+`GET /scim/v2/openapi.json` (it holds no tenant data: the tenant is a server variable) and
+checked into the repository as docs/openapi.json (a test keeps the two equal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..scim import schema as s
+from ..scim.discovery import LIST_RESPONSE, SERVICE_PROVIDER_CONFIG
+from ..scim.errors import ERROR_SCHEMA
+from ..scim.schemas import GROUP, USER
+from .app import SEARCH_REQUEST
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+SCIM_JSON = "application/scim+json"
+VERSION = "1.0.0"
+
+_TYPES: dict[str, dict[str, Any]] = {
+    s.STRING: {"type": "string"},
+    s.BOOLEAN: {"type": "boolean"},
+    s.DECIMAL: {"type": "number"},
+    s.INTEGER: {"type": "integer"},
+    s.DATETIME: {"type": "string", "format": "date-time"},
+    s.REFERENCE: {"type": "string"},
+    s.BINARY: {"type": "string", "contentEncoding": "base64"},
+}
+
+
+def _attribute(attr: s.Attribute) -> dict[str, Any]:
+    if attr.type == s.COMPLEX:
+        one: dict[str, Any] = {"type": "object",
+                               "properties": {a.name: _attribute(a) for a in attr.sub_attributes}}
+    else:
+        one = dict(_TYPES[attr.type])
+    if attr.description:
+        one["description"] = attr.description
+    if attr.mutability == s.READ_ONLY:
+        one["readOnly"] = True
+    if attr.multi_valued:
+        return {"type": "array", "items": one,
+                **({"readOnly": True} if attr.mutability == s.READ_ONLY else {})}
+    return one
+
+
+def _resource(rtype: s.ResourceType) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "schemas": {"type": "array", "items": {"type": "string"},
+                    "examples": [[rtype.schema.id]]},
+        "id": {"type": "string", "readOnly": True},
+        "externalId": {"type": "string"},
+        "meta": {"type": "object", "readOnly": True, "properties": {
+            "resourceType": {"type": "string"}, "created": {"type": "string"},
+            "lastModified": {"type": "string"}, "location": {"type": "string"},
+            "version": {"type": "string"}}},
+    }
+    for attr in rtype.schema.attributes:
+        if attr.advertised:
+            properties[attr.name] = _attribute(attr)
+    for ext, _required in rtype.extensions:
+        properties[ext.id] = {"type": "object", "description": ext.description,
+                              "properties": {a.name: _attribute(a) for a in ext.attributes}}
+    return {"type": "object", "description": rtype.description, "properties": properties,
+            "additionalProperties": True}
+
+
+def _input(rtype: s.ResourceType, name: str) -> dict[str, Any]:
+    """What a create or replace must send: the resource with its required attributes. Kept
+    apart from the response schema, where `attributes=` may leave required ones out."""
+    required = [a.name for a in rtype.schema.attributes if a.required and a.advertised]
+    return {"allOf": [_ref(name)], "required": required}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {SCIM_JSON: {"schema": schema}, "application/json": {"schema": schema}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _json(_ref("Error"))}
+
+
+_ERRORS = {
+    "400": _error("Invalid request (scimType names why: invalidValue, invalidFilter, "
+                  "invalidSyntax, invalidPath, noTarget, mutability, invalidCursor)"),
+    "401": _error("Missing or invalid bearer token (the same answer for an unknown tenant)"),
+    "404": _error("No such resource in this tenant"),
+    "405": _error("Method not allowed on this endpoint"),
+    "409": _error("uniqueness: userName / displayName already used in this tenant"),
+    "412": _error("If-Match does not match the current meta.version"),
+    "413": _error("Body larger than ServiceProviderConfig bulk.maxPayloadSize"),
+    "415": _error("Content-Type is not JSON"),
+    "503": _error("Storage temporarily unavailable; retry after the Retry-After delay"),
+}
+
+
+def _responses(ok: dict[str, Any], *codes: str) -> dict[str, Any]:
+    return {**ok, **{c: _ERRORS[c] for c in ("400", "401", "405", "503", *codes)}}
+
+
+def _params(*names: str) -> list[dict[str, Any]]:
+    known = {
+        "filter": ("RFC 7644 filter, e.g. userName eq \"a@b.c\"", {"type": "string"}),
+        "startIndex": ("1-based index of the first result", {"type": "integer"}),
+        "count": ("page size (capped at maxResults)", {"type": "integer"}),
+        "cursor": ("RFC 9865 cursor from a previous page's nextCursor", {"type": "string"}),
+        "attributes": ("comma-separated attributes to return", {"type": "string"}),
+        "excludedAttributes": ("comma-separated attributes to omit", {"type": "string"}),
+    }
+    return [{"name": n, "in": "query", "required": False, "description": known[n][0],
+             "schema": known[n][1]} for n in names]
+
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_IF_MATCH = {"name": "If-Match", "in": "header", "required": False,
+             "description": "meta.version the client last read; 412 when stale",
+             "schema": {"type": "string"}}
+
+
+def _resource_paths(rtype: s.ResourceType, name: str) -> dict[str, Any]:
+    ep = rtype.endpoint
+    one = _json(_ref(name))
+    given = _json(_ref(f"{name}Input"))
+    listing = {"description": "ListResponse", "content": _json(_ref("ListResponse"))}
+    view = _params("attributes", "excludedAttributes")
+    patch_ok = {"200": {"description": f"The {name} after the change", "content": one}}
+    if rtype is GROUP:
+        patch_ok["204"] = {"description": "Applied (Entra's expectation for groups)"}
+    return {
+        ep: {
+            "get": {"summary": f"List or filter {name}s", "operationId": f"list{name}s",
+                    "parameters": _params("filter", "startIndex", "count", "cursor",
+                                          "attributes", "excludedAttributes"),
+                    "responses": _responses({"200": listing})},
+            "post": {"summary": f"Create a {name}", "operationId": f"create{name}",
+                     "requestBody": {"required": True, "content": given},
+                     "responses": _responses({"201": {"description": "Created",
+                                                      "content": one}}, "409", "413", "415")},
+        },
+        f"{ep}/.search": {
+            "post": {"summary": f"Search {name}s (POST)", "operationId": f"search{name}s",
+                     "requestBody": {"required": True, "content": _json(_ref("SearchRequest"))},
+                     "responses": _responses({"200": listing}, "413", "415")},
+        },
+        f"{ep}/{{id}}": {
+            "parameters": [_ID],
+            "get": {"summary": f"Read a {name}", "operationId": f"get{name}",
+                    "parameters": view,
+                    "responses": _responses({"200": {"description": name, "content": one},
+                                             "304": {"description": "Not modified"}}, "404")},
+            "put": {"summary": f"Replace a {name}", "operationId": f"replace{name}",
+                    "parameters": [*view, _IF_MATCH],
+                    "requestBody": {"required": True, "content": given},
+                    "responses": _responses({"200": {"description": name, "content": one}},
+                                            "404", "409", "412", "413", "415")},
+            "patch": {"summary": f"Change a {name} (RFC 7644 PATCH)",
+                      "operationId": f"patch{name}", "parameters": [*view, _IF_MATCH],
+                      "requestBody": {"required": True, "content": _json(_ref("PatchOp"))},
+                      "responses": _responses(patch_ok, "404", "409", "412", "413", "415")},
+            "delete": {"summary": f"Delete a {name}", "operationId": f"delete{name}",
+                       "parameters": [_IF_MATCH],
+                       "responses": _responses({"204": {"description": "Deleted"}},
+                                               "404", "412")},
+        },
+    }
+
+
+def _discovery_paths() -> dict[str, Any]:
+    obj = {"type": "object", "additionalProperties": True}
+    ok = {"200": {"description": "OK", "content": _json(obj)}}
+    out: dict[str, Any] = {
+        "/ServiceProviderConfig": {"get": {
+            "summary": "Service provider configuration",
+            "operationId": "getServiceProviderConfig", "responses": _responses(ok)}},
+    }
+    for name in ("ResourceTypes", "Schemas"):
+        out[f"/{name}"] = {"get": {"summary": f"All {name}", "operationId": f"list{name}",
+                                   "responses": _responses(ok)}}
+        out[f"/{name}/{{id}}"] = {"parameters": [_ID], "get": {
+            "summary": f"One of {name}", "operationId": f"get{name}",
+            "responses": _responses(ok, "404")}}
+    return out
+
+
+def _components() -> dict[str, Any]:
+    strings = {"type": "array", "items": {"type": "string"}}
+    return {
+        "securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "The tenant's Secret Token (or, when enabled for the tenant, an "
+                           "Entra-issued JWT)."}},
+        "schemas": {
+            "User": _resource(USER),
+            "UserInput": _input(USER, "User"),
+            "Group": _resource(GROUP),
+            "GroupInput": _input(GROUP, "Group"),
+            "Error": {"type": "object", "required": ["schemas", "status"], "properties": {
+                "schemas": {**strings, "examples": [[ERROR_SCHEMA]]},
+                "status": {"type": "string"}, "detail": {"type": "string"},
+                "scimType": {"type": "string"}}},
+            "ListResponse": {"type": "object", "required": ["schemas"], "properties": {
+                "schemas": {**strings, "examples": [[LIST_RESPONSE]]},
+                "totalResults": {"type": "integer"}, "startIndex": {"type": "integer"},
+                "itemsPerPage": {"type": "integer"}, "nextCursor": {"type": "string"},
+                "previousCursor": {"type": "string"},
+                "Resources": {"type": "array", "items": {"type": "object"}}}},
+            "PatchOp": {"type": "object", "required": ["schemas", "Operations"], "properties": {
+                "schemas": {**strings, "examples": [[PATCH_OP]]},
+                "Operations": {"type": "array", "items": {
+                    "type": "object", "required": ["op"], "properties": {
+                        "op": {"type": "string", "examples": ["add", "replace", "remove"]},
+                        "path": {"type": "string"}, "value": {}}}}}},
+            "SearchRequest": {"type": "object", "properties": {
+                "schemas": {**strings, "examples": [[SEARCH_REQUEST]]},
+                "filter": {"type": "string"}, "startIndex": {"type": "integer"},
+                "count": {"type": "integer"}, "attributes": strings,
+                "excludedAttributes": strings}},
+        },
+    }
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (deterministic: the checked-in copy must equal it)."""
+    paths = {**_resource_paths(USER, "User"), **_resource_paths(GROUP, "Group"),
+             **_discovery_paths()}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Entra SCIM connector - SCIM 2.0 service provider",
+                 "version": VERSION,
+                 "description": "RFC 7643/7644 Users and Groups as provisioned by Microsoft "
+                                "Entra ID. One Tenant URL per customer: "
+                                "https://{host}/scim/v2/{tenant}. Discovery: "
+                                f"{SERVICE_PROVIDER_CONFIG}."},
+        "servers": [{"url": "/scim/v2/{tenant}",
+                     "variables": {"tenant": {"default": "TENANT",
+                                              "description": "the tenant id of the Tenant "
+                                                             "URL"}}}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": _components(),
+    }
+
+
+if __name__ == "__main__":  # regenerate the checked-in copy: python -m shared.service.openapi
+    import json
+    from pathlib import Path
+
+    Path("docs/openapi.json").write_text(json.dumps(document(), indent=2, ensure_ascii=False)
+                                         + "\n", encoding="utf-8")

@@ -1,0 +1,68 @@
+"""The published OpenAPI 3.1 description: generated from the schema definitions
+(shared/service/openapi.py), served without authentication at /scim/v2/openapi.json, checked
+in as docs/openapi.json - and schemathesis (pinned in requirements-peers.txt, run from
+.venv-peers) fuzzes the served app from it, bounded in examples and time."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.service.openapi import document
+from tests.reliability import figures
+
+ROOT = Path(__file__).resolve().parents[2]
+ST = ROOT / ".venv-peers" / "bin" / "st"
+
+
+def test_checked_in_copy_equals_the_generated_document() -> None:
+    checked_in = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
+    assert checked_in == document(), "regenerate it: python -m shared.service.openapi"
+
+
+def test_document_covers_every_endpoint_and_schema_attribute() -> None:
+    doc = document()
+    assert doc["openapi"] == "3.1.0"
+    assert set(doc["paths"]) >= {"/Users", "/Users/{id}", "/Users/.search", "/Groups",
+                                 "/Groups/{id}", "/Groups/.search", "/ServiceProviderConfig",
+                                 "/ResourceTypes", "/Schemas"}
+    user = doc["components"]["schemas"]["User"]["properties"]
+    assert {"userName", "name", "emails", "active",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:8x8:1.1:User"} <= set(user)
+
+
+@pytest.mark.served
+def test_served_without_auth_and_without_tenant_data(served: str,
+                                                     tenant: tuple[str, str]) -> None:
+    r = httpx.get(f"{served}/scim/v2/openapi.json")
+    assert r.status_code == 200
+    assert r.json() == document()
+    assert tenant[0] not in r.text
+
+
+@pytest.mark.served
+def test_schemathesis_finds_no_server_error_or_nonconformance(
+        served: str, tenant: tuple[str, str], tmp_path: Path) -> None:
+    if not ST.exists():
+        pytest.fail(f"{ST} is missing: run `make test` (it installs .venv-peers)")
+    tenant_id, token = tenant
+    run = subprocess.run(
+        [str(ST), "run", f"{served}/scim/v2/openapi.json", "--url", f"{served}/scim/v2/{tenant_id}",
+         "-H", f"Authorization: Bearer {token}",
+         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
+                     "response_schema_conformance",
+         "--max-examples", "12", "--seed", "20261126", "--workers", "2",
+         "--max-time", "20", "--request-timeout", "30", "--generation-database", "none",
+         "--no-color", "--report", "json", "--report-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path, check=False)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-6000:]
+    found = re.search(r"(\d+) generated", output)
+    if found:
+        figures.add("schemathesis test cases", int(found.group(1)))
