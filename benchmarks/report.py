@@ -87,6 +87,13 @@ def main() -> int:
         rt_text = f"{rt:g}" if isinstance(rt, float | int) else rt
         print(f"| {kind} | {small_ms}{k_big['p50_ms']} | {k_big['p99_ms']} | {rt_text} | "
               f"{k_big.get('app_cpu_p50_ms', '-')} | {peer_ms} | {errors or ''} |")
+    print("\nListing every user (pages of 100):\n")
+    for name, target in r["targets"].items():
+        for size, level in sorted(target["levels"].items(), key=lambda kv: int(kv[0])):
+            walk = level["phases"].get("list_all_users")
+            if walk:
+                print(f"- {name}, {int(size):,} users: {walk['ops']} pages in {walk['wall_s']} s, "
+                      f"{walk.get('listed')} listed, {walk.get('distinct')} distinct")
     print("\nTargets (checked by the harness):\n")
     for c in r["checks"]:
         print(f"- {'PASS' if c['ok'] else '**FAIL**'} {c['target']}: {c['detail']}")
