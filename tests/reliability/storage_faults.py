@@ -64,8 +64,9 @@ def inject(kind: str, request: Any, send: Send) -> Any:
 
 
 class Injector:
-    """Counts storage attempts; with `arm(kind, at)` fails attempt number `at` (1-based) and,
-    when `outage` is set, every attempt after it too."""
+    """Counts the storage attempts of the thread that armed it (the request under test; the
+    audit log's background writer is left alone); with `arm(kind, at)` fails attempt number
+    `at` (1-based) and, when `outage` is set, every attempt after it too."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -74,12 +75,16 @@ class Injector:
         self.kind: str | None = None
         self.at = 0
         self.outage = False
+        self.thread = threading.get_ident()
 
     def arm(self, kind: str | None, at: int = 0, outage: bool = False) -> None:
         with self._lock:
             self.calls, self.kind, self.at, self.outage = 0, kind, at, outage
+            self.thread = threading.get_ident()
 
     def __call__(self, request: Any, send: Send) -> Any:
+        if threading.get_ident() != self.thread:
+            return send(request)
         with self._lock:
             self.calls += 1
             hit = self.kind is not None and (
