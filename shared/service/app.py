@@ -65,8 +65,9 @@ class ScimService:
         except Exception:
             log.exception("unhandled error request_id=%s", request_id)
             response = ScimResponse.error(ScimError(
-                500, f"Internal error; nothing was applied by this request. Quote request id "
-                     f"{request_id} when reporting it."))
+                500, f"Internal error (request id {request_id}, logged). GET the resource to "
+                     "see whether the change was applied before retrying; quote the request id "
+                     "when reporting it."))
         response.headers.setdefault("X-Request-Id", request_id)
         elapsed_ms = (time.perf_counter() - started) * 1000
         log.info("%s %s status=%s ms=%.1f request_id=%s", request.method, request.resource,
