@@ -243,21 +243,25 @@ def _work_email_equality(parsed: Any) -> str | None:
     return None
 
 
-def _walk(node: Any) -> list[Any]:
-    out = [node]
-    for child in ("left", "right", "inner", "filter"):
-        if hasattr(node, child):
-            out += _walk(getattr(node, child))
-    return out
+def _walk(node: scim_filter.Filter) -> list[scim_filter.Filter]:
+    """Every node of a filter tree (a value path's inner filter included)."""
+    if isinstance(node, scim_filter.And | scim_filter.Or):
+        return [node, *_walk(node.left), *_walk(node.right)]
+    if isinstance(node, scim_filter.Not):
+        return [node, *_walk(node.inner)]
+    if isinstance(node, scim_filter.ValuePath):
+        return [node, *_walk(node.filter)]
+    return [node]
 
 
-def _mentions_members(parsed: Any) -> bool:
-    return any(getattr(n, "path", None) is not None and n.path.attr.lower() == "members"
-               for n in _walk(parsed))
+def _mentions_members(parsed: scim_filter.Filter) -> bool:
+    return any(isinstance(n, scim_filter.Compare | scim_filter.Present | scim_filter.ValuePath)
+               and n.path.attr.lower() == "members" for n in _walk(parsed))
 
 
-def _only_member_equalities(parsed: Any) -> bool:
-    terms = scim_filter.equality_terms(parsed)
-    if terms is None:
+def _only_member_equalities(parsed: scim_filter.Filter) -> bool:
+    """True when `members` appears only as `eq` terms of a plain conjunction, so membership
+    can be checked with point reads of the named members instead of reading the group."""
+    if scim_filter.equality_terms(parsed) is None:
         return False
-    return all(n.__class__.__name__ != "ValuePath" for n in _walk(parsed))
+    return not any(isinstance(n, scim_filter.ValuePath) for n in _walk(parsed))
