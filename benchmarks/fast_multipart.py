@@ -16,8 +16,6 @@ import argparse
 import contextlib
 import statistics
 import sys
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 import azurite  # noqa: E402
 
+from benchmarks.multipart import measure  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store.connection import open_tables  # noqa: E402
 
@@ -121,17 +120,8 @@ def check_identical(tables: Any) -> None:
     print("bodies identical to azure-core's for 1, 2, 5 and 99 operations")
 
 
-def measure(table: Any, size: int, reps: int) -> tuple[list[float], list[float]]:
-    cpus, walls = [], []
-    for _ in range(reps):
-        pk = "p" + uuid.uuid4().hex[:12]
-        ops = [("upsert", {"PartitionKey": pk, "RowKey": f"r{j}", "doc": '{"a":1}'})
-               for j in range(size)]
-        cpu, wall = time.process_time(), time.perf_counter()
-        table.submit_transaction(ops)
-        cpus.append((time.process_time() - cpu) * 1000)
-        walls.append((time.perf_counter() - wall) * 1000)
-    return cpus, walls
+def _doc_row(pk: str, j: int) -> dict[str, Any]:
+    return {"PartitionKey": pk, "RowKey": f"r{j}", "doc": '{"a":1}'}
 
 
 def main() -> int:
@@ -153,7 +143,7 @@ def main() -> int:
                 else:
                     pipeline.__dict__.pop("_prepare_multipart", None)
                 for size, reps in ((2, args.reps), (99, max(1, args.reps // 10))):
-                    cpus, walls = measure(tables.data, size, reps)
+                    cpus, walls = measure(tables.data, size, reps, row=_doc_row)
                     old = results.get((variant, size), ([], []))
                     results[(variant, size)] = (old[0] + cpus, old[1] + walls)
     print(f"| {'multipart body':<25} | ops | CPU ms p50 | wall ms p50 |")
