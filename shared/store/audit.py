@@ -13,9 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from azure.data.tables import TableClient
-
 from . import keys
+from .table import Table
 
 _MAX_MICROS = 10**16  # inverted microseconds since the epoch stay 16 digits until 2286
 _BATCH = 100
@@ -34,7 +33,7 @@ def partition(tenant: str) -> str:
 
 
 class AuditTable:
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
 
     def insert_many(self, entries: Sequence[dict[str, Any]]) -> None:

@@ -30,11 +30,12 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import TableTransactionError, UpdateMode
 
 from . import faults, keys
 from .errors import Conflict, NotFound, PreconditionFailed, TooLarge, Unavailable
 from .faults import unavailable_on_failure
+from .table import Table
 
 USER = "U"
 GROUP = "G"
@@ -123,7 +124,7 @@ def _is_unavailable(exc: HttpResponseError) -> bool:
 class Directory:
     """Users, groups, their indexes and memberships for every tenant in one table."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
 
     # -- reads -------------------------------------------------------------------------

@@ -16,11 +16,12 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import UpdateMode
 
 from . import keys
 from .directory import MAX_BATCH, Directory, Indexes, Op
 from .errors import NotFound, StoreError
+from .table import Table
 
 PENDING = "E:"
 DEAD = "DL:"
@@ -80,7 +81,7 @@ class Outbox:
     def __init__(self, directory: Directory) -> None:
         # The data table, through the directory: outbox rows share its transactions.
         self.directory = directory
-        self.table: TableClient = directory.table
+        self.table: Table = directory.table
 
     def _range(self, tenant: str, prefix: str, select: list[str] | None = None,
                page: int = 100) -> Iterator[Any]:

@@ -12,14 +12,16 @@ import json
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import UpdateMode
+
+from .table import Table
 
 _RUN = ("reconcile", "last")
 _MARKS = "marks"
 
 
 class RunLog:
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
 
     def record(self, summary: dict[str, Any]) -> None:

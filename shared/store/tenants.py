@@ -7,17 +7,18 @@ from collections.abc import Iterator
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import UpdateMode
 
 from ..auth.tenants import Tenant
 from .errors import Conflict, NotFound
 from .faults import unavailable_on_failure
+from .table import Table
 
 _ROW = "tenant"
 
 
 class TenantTable:
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
 
     def get(self, tenant_id: str) -> Tenant | None:

@@ -1,5 +1,5 @@
 """Storage faults injected through `shared.store.connection.TRANSPORT_HOOKS`, i.e. inside the
-real Azure SDK pipeline (after its retry policy, so the SDK retries them like real ones).
+store's storage calls (after their retry rules, so they are retried like real ones).
 
 Each fault is what Table Storage or the network really does:
 
@@ -11,42 +11,27 @@ Each fault is what Table Storage or the network really does:
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import requests
 from azure.core.exceptions import ServiceRequestError, ServiceResponseTimeoutError
-from azure.core.pipeline._tools import handle_non_stream_rest_response, is_rest
-from azure.core.pipeline.transport import RequestsTransportResponse
-from azure.core.rest._requests_basic import RestRequestsTransportResponse
 
 from shared.store import connection
+from shared.store.wire import Response
 
 Send = Callable[[Any], Any]
 KINDS = ("throttle", "error500", "timeout", "reset")
 
 
-def synthesized(request: Any, status: int, code: str, message: str) -> Any:
-    """A storage error response built the way azure.core's RequestsTransport builds one."""
-    raw = requests.Response()
-    raw.status_code = status
-    raw.reason = message
-    raw.headers.update({"Content-Type": "application/json;odata=minimalmetadata",
-                        "x-ms-error-code": code})
-    raw._content = json.dumps({"odata.error": {"code": code, "message": {
-        "lang": "en-US", "value": message}}}).encode()
-    raw.raw = io.BytesIO(raw._content)  # what the transport closes after reading
-    raw.url = request.url
-    raw.request = requests.Request(request.method, request.url).prepare()
-    if is_rest(request):
-        response = RestRequestsTransportResponse(request=request, internal_response=raw)
-        handle_non_stream_rest_response(response)
-        return response
-    return RequestsTransportResponse(request, raw)
+def synthesized(request: Any, status: int, code: str, message: str) -> Response:
+    """A storage error response as Table Storage sends one."""
+    return Response(status, message, {
+        "content-type": "application/json;odata=minimalmetadata", "x-ms-error-code": code},
+        json.dumps({"odata.error": {"code": code, "message": {
+            "lang": "en-US", "value": message}}}).encode())
 
 
 def inject(kind: str, request: Any, send: Send) -> Any:

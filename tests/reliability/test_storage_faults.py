@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
 from shared.scim.errors import ERROR_SCHEMA
 from shared.service.app import ScimService
 from shared.service.messages import ScimRequest, ScimResponse
-from shared.store import connection, invariants
+from shared.store import connection, invariants, wire
 from tests.reliability import figures
 from tests.reliability.storage_faults import KINDS, Injector, hooked
 
@@ -32,17 +32,17 @@ BIG = 60  # members in one PATCH: 120 membership rows, more than one transaction
 
 
 @pytest.fixture(scope="module")
-def service(app_env: dict[str, str]) -> ScimService:
-    """The app's service on its own clients whose SDK retry backoff is shortened (the same
-    retry policy and counts, milliseconds instead of seconds between attempts), so an outage
-    at each of ~80 calls runs in seconds."""
+def service(app_env: dict[str, str]) -> Iterator[ScimService]:
+    """The app's service with the storage retry back-off shortened while this module runs (the
+    same retry rules and counts, milliseconds instead of seconds between attempts), so an
+    outage at each of ~80 calls runs in seconds."""
     from shared.settings import current
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(connection._CLIENT_OPTIONS, "retry_backoff_factor", 0.001)
+        mp.setattr(wire, "BACKOFF_FACTOR", 0.001)
         tables = connection.open_tables(current())
-    tables.ensure()
-    return ScimService(current(), tables)
+        tables.ensure()
+        yield ScimService(current(), tables)
 
 
 @dataclass

@@ -1,0 +1,386 @@
+"""One table's entity operations over `wire.Wire`, with azure-data-tables' contract.
+
+The methods, arguments, results (`TableEntity` with `.metadata`) and exceptions are the
+`TableClient` subset the store uses, so the store reads as SDK code while its requests skip the
+SDK's pipeline (see `wire.py` for why). Entity-group transactions are written and read as plain
+multipart bytes; the SDK routes both through the `email` package, which was the largest single
+CPU cost of every write.
+
+Property types: str, bool, int (Edm.Int32, or Edm.Int64 beyond 32 bits) and float (Edm.Double),
+as the store writes them; anything else raises TypeError before a request is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import (
+    RequestTooLargeError,
+    TableEntity,
+    TableTransactionError,
+    UpdateMode,
+)
+
+from .wire import Response, Wire
+
+_JSON = "application/json"
+_READ_HEADERS = {"Accept": "application/json;odata=minimalmetadata"}
+_WRITE_HEADERS = {"Accept": _JSON, "Content-Type": _JSON}
+_PARAMETER = re.compile(r"@(\w+)")
+_INT32 = 2**31
+_INT64 = 2**63
+
+
+class Table:
+    """Entity operations on one table (thread-safe; share one per process)."""
+
+    def __init__(self, wire: Wire, table_name: str) -> None:
+        self.wire = wire
+        self.table_name = table_name
+        self._path = f"{wire.base_path}/{table_name}"
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get_entity(self, partition_key: str, row_key: str, *,
+                   select: Sequence[str] | None = None) -> TableEntity:
+        path = self._entity_path(partition_key, row_key)
+        if select:
+            path += "?" + urlencode({"$select": ",".join(select)}, quote_via=quote)
+        response = self.wire.request("GET", path, headers=_READ_HEADERS)
+        if response.status_code != 200:
+            raise _error(response)
+        return _entity(json.loads(response.body))
+
+    def query_entities(self, query_filter: str, *, parameters: Mapping[str, Any] | None = None,
+                       select: Sequence[str] | None = None,
+                       results_per_page: int | None = None) -> Iterator[TableEntity]:
+        """Entities matching an OData filter, page by page. `@name` in the filter is replaced
+        by the typed literal of `parameters[name]` (strings quoted, quotes doubled): values
+        never reach the filter text any other way."""
+        query = {"$filter": substitute(query_filter, parameters or {})}
+        if select:
+            query["$select"] = ",".join(select)
+        if results_per_page:
+            query["$top"] = str(results_per_page)
+        while True:
+            path = f"{self._path}()?{urlencode(query, quote_via=quote)}"
+            response = self.wire.request("GET", path, headers=_READ_HEADERS)
+            if response.status_code != 200:
+                raise _error(response)
+            for raw in json.loads(response.body).get("value", []):
+                yield _entity(raw)
+            next_pk = response.header("x-ms-continuation-nextpartitionkey")
+            if not next_pk:
+                return
+            query["NextPartitionKey"] = next_pk
+            next_rk = response.header("x-ms-continuation-nextrowkey")
+            if next_rk:
+                query["NextRowKey"] = next_rk
+            else:
+                query.pop("NextRowKey", None)
+
+    # -- single-entity writes --------------------------------------------------------------
+
+    def create_entity(self, entity: Mapping[str, Any]) -> dict[str, Any]:
+        response = self.wire.request(
+            "POST", self._path, headers={**_WRITE_HEADERS, "Prefer": "return-no-content"},
+            body=_json_entity(entity))
+        if response.status_code not in (201, 204):
+            raise _error(response)
+        return _metadata(response)
+
+    def update_entity(self, entity: Mapping[str, Any], mode: str = UpdateMode.MERGE, *,
+                      etag: str | None = None,
+                      match_condition: MatchConditions | None = None) -> dict[str, Any]:
+        """Change an existing entity (404 if it is gone); with IfNotModified, only while it
+        still has `etag` (412 otherwise)."""
+        return self._write(entity, mode, _if_match(etag, match_condition))
+
+    def upsert_entity(self, entity: Mapping[str, Any],
+                      mode: str = UpdateMode.MERGE) -> dict[str, Any]:
+        return self._write(entity, mode, None)
+
+    def delete_entity(self, partition_key: str, row_key: str, *, etag: str | None = None,
+                      match_condition: MatchConditions | None = None) -> None:
+        """Delete an entity; one that is already gone is not an error (as in the SDK)."""
+        response = self.wire.request(
+            "DELETE", self._entity_path(partition_key, row_key),
+            headers={**_READ_HEADERS, "If-Match": _if_match(etag, match_condition)})
+        if response.status_code not in (204, 404):
+            raise _error(response)
+
+    def _write(self, entity: Mapping[str, Any], mode: str, if_match: str | None
+               ) -> dict[str, Any]:
+        headers = dict(_WRITE_HEADERS)
+        if if_match:
+            headers["If-Match"] = if_match
+        response = self.wire.request(
+            _verb(mode), self._entity_path(entity["PartitionKey"], entity["RowKey"]),
+            headers=headers, body=_json_entity(entity))
+        if response.status_code != 204:
+            raise _error(response)
+        return _metadata(response)
+
+    # -- entity-group transactions ---------------------------------------------------------
+
+    def submit_transaction(self, operations: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+        """Apply ("create" | "update" | "upsert" | "delete", entity[, options]) operations of
+        one partition atomically. Returns each operation's metadata (its new ETag); a refused
+        operation raises TableTransactionError whose `index` names it, and nothing is
+        written."""
+        ops = list(operations)
+        batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
+        body = _multipart(batch, changeset, [self._part(op) for op in ops])
+        response = self.wire.request(
+            "POST", f"{self.wire.base_path}/$batch", body=body, headers={
+                "MaxDataServiceVersion": "3.0;NetFx", "Accept": _JSON,
+                "Content-Type": f"multipart/mixed; boundary={batch}"})
+        if response.status_code == 413:
+            raise _error(response, RequestTooLargeError)
+        if response.status_code != 202:
+            raise _error(response)
+        parts = _http_parts(response.body, response.header("content-type") or "")
+        for part in parts:
+            if not 200 <= part.status_code < 300:
+                raise _error(part, RequestTooLargeError if part.status_code == 413
+                             else TableTransactionError)
+        if len(parts) != len(ops):
+            raise HttpResponseError(
+                f"storage answered {len(parts)} parts for {len(ops)} transaction operations")
+        return [_metadata(part) for part in parts]
+
+    def _part(self, op: Sequence[Any]) -> bytes:
+        verb, entity = op[0], op[1]
+        options: Mapping[str, Any] = op[2] if len(op) > 2 else {}
+        url = self.wire.origin
+        headers = ["x-ms-version: 2019-02-02", "DataServiceVersion: 3.0"]
+        body = b""
+        if verb == "create":
+            line = f"POST {url}{self._path} HTTP/1.1"
+            body = _json_entity(entity)
+        else:
+            target = f"{url}{self._entity_path(entity['PartitionKey'], entity['RowKey'])}"
+            if verb == "delete":
+                line = f"DELETE {target} HTTP/1.1"
+                headers.append("If-Match: " + _if_match(options.get("etag"),
+                                                         options.get("match_condition")))
+            elif verb in ("update", "upsert"):
+                line = f"{_verb(options.get('mode', UpdateMode.MERGE))} {target} HTTP/1.1"
+                body = _json_entity(entity)
+                if verb == "update":
+                    headers.append("If-Match: " + _if_match(options.get("etag"),
+                                                             options.get("match_condition")))
+            else:
+                raise ValueError(f"unknown transaction operation {verb!r}")
+        if body:
+            headers += [f"Content-Type: {_JSON}", f"Content-Length: {len(body)}"]
+        headers.append(f"Accept: {_JSON}")
+        return "\r\n".join([line, *headers, "", ""]).encode() + body
+
+    def _entity_path(self, partition_key: str, row_key: str) -> str:
+        return f"{self._path}(PartitionKey='{_key(partition_key)}',RowKey='{_key(row_key)}')"
+
+    def create_table(self) -> None:
+        """Create this table unless it exists."""
+        response = self.wire.request(
+            "POST", f"{self.wire.base_path}/Tables",
+            headers={**_WRITE_HEADERS, "Prefer": "return-no-content"},
+            body=json.dumps({"TableName": self.table_name}).encode())
+        if response.status_code not in (201, 204, 409):
+            raise _error(response)
+
+
+# -- OData values ----------------------------------------------------------------------------
+
+def substitute(query_filter: str, parameters: Mapping[str, Any]) -> str:
+    def literal(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in parameters:
+            return match.group(0)
+        value = parameters[name]
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(value) if -_INT32 <= value < _INT32 else f"{value}L"
+        if isinstance(value, float):
+            return repr(value)
+        if isinstance(value, str):
+            return "'" + value.replace("'", "''") + "'"
+        raise TypeError(f"filter parameter {name!r} has unsupported type {type(value).__name__}")
+
+    return _PARAMETER.sub(literal, query_filter)
+
+
+def _key(value: str) -> str:
+    return quote(value.replace("'", "''"), safe="")
+
+
+def _json_entity(entity: Mapping[str, Any]) -> bytes:
+    out: dict[str, Any] = {}
+    for name, value in entity.items():
+        if value is None:
+            continue
+        if isinstance(value, bool | str):
+            out[name] = value
+        elif isinstance(value, int):
+            if -_INT32 <= value < _INT32:
+                out[name] = value
+            elif -_INT64 <= value < _INT64:
+                out[name], out[name + "@odata.type"] = str(value), "Edm.Int64"
+            else:
+                raise TypeError(f"property {name!r}: {value} does not fit in 64 bits")
+        elif isinstance(value, float):
+            out[name], out[name + "@odata.type"] = value, "Edm.Double"
+        else:
+            raise TypeError(f"property {name!r} has unsupported type {type(value).__name__}")
+    return json.dumps(out, separators=(",", ":")).encode()
+
+
+def _entity(raw: dict[str, Any]) -> TableEntity:
+    entity = TableEntity()
+    for name, value in raw.items():
+        if name.startswith("odata.") or name.endswith("@odata.type") or name == "Timestamp":
+            continue
+        edm = raw.get(name + "@odata.type")
+        if edm == "Edm.Int64":
+            value = int(value)
+        elif edm == "Edm.Double":
+            value = float(value)
+        entity[name] = value
+    entity._metadata = {"etag": raw.get("odata.etag"), "timestamp": raw.get("Timestamp")}
+    return entity
+
+
+def _metadata(response: Response) -> dict[str, Any]:
+    return {"etag": response.header("etag"), "date": response.header("date")}
+
+
+def _verb(mode: str) -> str:
+    if mode == UpdateMode.REPLACE:
+        return "PUT"
+    if mode == UpdateMode.MERGE:
+        return "PATCH"
+    raise ValueError(f"unknown update mode {mode!r}")
+
+
+def _if_match(etag: str | None, condition: MatchConditions | None) -> str:
+    if condition == MatchConditions.IfNotModified:
+        if not etag:
+            raise ValueError("IfNotModified needs an etag")
+        return etag
+    return "*"
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+_BY_CODE: dict[str, type[HttpResponseError]] = {
+    "ConditionNotMet": ResourceModifiedError,
+    "UpdateConditionNotSatisfied": ResourceModifiedError,
+    "InvalidAuthenticationInfo": ClientAuthenticationError,
+    "AuthenticationFailed": ClientAuthenticationError,
+    "ResourceNotFound": ResourceNotFoundError,
+    "TableNotFound": ResourceNotFoundError,
+    "EntityNotFound": ResourceNotFoundError,
+    "ResourceAlreadyExists": ResourceExistsError,
+    "TableAlreadyExists": ResourceExistsError,
+    "EntityAlreadyExists": ResourceExistsError,
+}
+_BY_STATUS: dict[int, type[HttpResponseError]] = {
+    401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError,
+    412: ResourceModifiedError,
+}
+
+
+def _error(response: Response,
+           kind: type[HttpResponseError] | None = None) -> HttpResponseError:
+    """The SDK's exception for an error response: its type from the storage error code (or
+    the status), with `status_code`, `error_code` and `reason` set; a transaction's message
+    starts with the failed operation's index, which TableTransactionError reads."""
+    code = response.header("x-ms-error-code") or ""
+    message = ""
+    try:
+        error = json.loads(response.body).get("odata.error", {})
+        code = error.get("code") or code
+        message = error.get("message", {}).get("value", "")
+    except (ValueError, AttributeError):
+        message = response.body[:200].decode("utf-8", "replace")
+    if kind is None:
+        kind = _BY_CODE.get(code) or _BY_STATUS.get(response.status_code, HttpResponseError)
+    exc = kind(message=message or f"{response.status_code} {response.reason}")
+    exc.status_code = response.status_code
+    exc.reason = response.reason
+    exc.error_code = code or None  # type: ignore[attr-defined]  # set by the SDK as well
+    return exc
+
+
+# -- multipart (RFC 2046) as Table Storage writes it -------------------------------------------
+
+def _multipart(batch: str, changeset: str, parts: list[bytes]) -> bytes:
+    out = [f"--{batch}\r\nContent-Type: multipart/mixed; boundary={changeset}\r\n\r\n".encode()]
+    for n, part in enumerate(parts):
+        out.append(f"--{changeset}\r\nContent-Type: application/http\r\n"
+                   f"Content-Transfer-Encoding: binary\r\nContent-ID: {n}\r\n\r\n".encode())
+        out.append(part)
+        out.append(b"\r\n")
+    out.append(f"--{changeset}--\r\n\r\n--{batch}--\r\n".encode())
+    return b"".join(out)
+
+
+def _boundary(content_type: str) -> str | None:
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.strip().partition("=")
+        if name.lower() == "boundary":
+            return value.strip('"')
+    return None
+
+
+def _http_parts(body: bytes, content_type: str) -> list[Response]:
+    """The HTTP responses inside a (nested) multipart/mixed batch response, in order."""
+    boundary = _boundary(content_type)
+    if boundary is None:
+        raise HttpResponseError(f"storage batch response is not multipart: {content_type!r}")
+    out: list[Response] = []
+    delimiter = b"--" + boundary.encode()
+    for chunk in body.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break  # the closing delimiter
+        head, _, content = chunk.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        headers = _headers(head)
+        inner_type = headers.get("content-type", "")
+        if inner_type.lower().startswith("multipart/"):
+            out += _http_parts(content, inner_type)
+        else:
+            out.append(_http_message(content))
+    return out
+
+
+def _http_message(data: bytes) -> Response:
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, _, header_block = head.partition(b"\r\n")
+    _, _, rest = status_line.decode("latin-1").partition(" ")
+    status, _, reason = rest.partition(" ")
+    if body.endswith(b"\r\n"):
+        body = body[:-2]  # the CRLF before the next delimiter belongs to the delimiter
+    return Response(int(status), reason, _headers(header_block), body)
+
+
+def _headers(block: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in block.decode("latin-1").split("\r\n"):
+        name, sep, value = line.partition(":")
+        if sep:
+            out[name.strip().lower()] = value.strip()
+    return out
