@@ -70,8 +70,12 @@ class ScimService:
                      "when reporting it."))
         response.headers.setdefault("X-Request-Id", request_id)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        log.info("%s %s status=%s ms=%.1f request_id=%s", request.method, request.resource,
-                 response.status, elapsed_ms, request_id)
+        # The Functions host already records every invocation with its status and duration;
+        # a line per success would double the log volume (and its CPU and ingestion cost), so
+        # only refusals are logged at INFO: they are what an operator looks for.
+        log.log(logging.INFO if response.status >= 400 else logging.DEBUG,
+                "%s %s status=%s ms=%.1f request_id=%s", request.method, request.resource,
+                response.status, elapsed_ms, request_id)
         self._audit(request, response, elapsed_ms, request_id)
         return response
 

@@ -3,10 +3,11 @@
 This replaces azure-core's pipeline and `requests` transport on the store's path. Measured side
 by side on Azurite (`benchmarks/wire.py`), the SDK spent ~1.6 ms of CPU on a point read and
 ~4.5 ms on a 2-operation transaction, mostly in `requests`/urllib3 and in building and parsing
-the batch as `email` MIME messages; a point read over `http.client` costs ~0.4 ms. The Functions
+the batch as `email` MIME messages; a point read over a plain socket costs ~0.3 ms. The Functions
 bill is CPU-time, so this module keeps only what a storage call needs:
 
-- one `http.client` connection per concurrent call, reused while the server keeps it alive;
+- one keep-alive connection (`http11.py`) per concurrent call, reused while the server keeps
+  it alive;
 - Shared Key Lite signing (connection strings, Azurite) or a bearer token from azure-identity
   (managed identity in Azure), refreshed five minutes before it expires;
 - azure-core's retry rules as the SDK applied them (same exceptions, statuses and methods, so
@@ -37,6 +38,8 @@ from azure.core.exceptions import (
     ServiceResponseError,
     ServiceResponseTimeoutError,
 )
+
+from .http11 import Connection
 
 log = logging.getLogger(__name__)
 
@@ -131,11 +134,11 @@ class _Pool:
 
     def __init__(self, scheme: str, host: str, port: int | None) -> None:
         self._scheme, self._host, self._port = scheme, host, port
-        self._idle: list[tuple[http.client.HTTPConnection, float]] = []
+        self._idle: list[tuple[Connection, float]] = []
         self._lock = threading.Lock()
         self._tls = ssl.create_default_context() if scheme == "https" else None
 
-    def take(self) -> http.client.HTTPConnection:
+    def take(self) -> Connection:
         now = time.monotonic()
         while True:
             with self._lock:
@@ -145,12 +148,9 @@ class _Pool:
             if now - since < IDLE_LIMIT and not _dropped(conn):
                 return conn
             conn.close()
-        if self._tls is not None:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=CONNECT_TIMEOUT,
-                                               context=self._tls)
-        return http.client.HTTPConnection(self._host, self._port, timeout=CONNECT_TIMEOUT)
+        return Connection(self._host, self._port, timeout=CONNECT_TIMEOUT, tls=self._tls)
 
-    def give_back(self, conn: http.client.HTTPConnection) -> None:
+    def give_back(self, conn: Connection) -> None:
         with self._lock:
             self._idle.append((conn, time.monotonic()))
 
@@ -161,7 +161,7 @@ class _Pool:
             conn.close()
 
 
-def _dropped(conn: http.client.HTTPConnection) -> bool:
+def _dropped(conn: Connection) -> bool:
     """An idle connection is readable only when the server closed it (or broke protocol)."""
     sock = conn.sock
     if sock is None:
@@ -194,7 +194,7 @@ class Wire:
         while True:
             request = Request(method, self.origin + path, {
                 "x-ms-version": API_VERSION, "DataServiceVersion": "3.0",
-                "x-ms-date": formatdate(usegmt=True), **(headers or {})}, body)
+                "x-ms-date": _http_date(), **(headers or {})}, body)
             self._signer.sign(request, path.split("?", 1)[0])
             try:
                 response = _through_hooks(request, self._transmit)
@@ -218,16 +218,14 @@ class Wire:
         conn = self._pool.take()
         target = request.url[len(self.origin):]
         try:
-            conn.request(request.method, target, body=request.body or None,
-                         headers=request.headers)
+            conn.request(request.method, target, request.body, request.headers)
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise ServiceRequestError(f"storage connection failed: {exc}", error=exc) from exc
         try:
             if conn.sock is not None:
                 conn.sock.settimeout(READ_TIMEOUT)
-            raw = conn.getresponse()
-            body = raw.read()
+            raw = conn.getresponse(request.method)
         except TimeoutError as exc:
             conn.close()
             raise ServiceResponseTimeoutError(
@@ -235,8 +233,7 @@ class Wire:
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise ServiceResponseError(f"storage response lost: {exc}", error=exc) from exc
-        response = Response(raw.status, raw.reason,
-                            {k.lower(): v for k, v in raw.getheaders()}, body)
+        response = Response(raw.status, raw.reason, raw.headers, raw.body)
         if raw.will_close:
             conn.close()
         else:
@@ -247,6 +244,18 @@ class Wire:
 
     def close(self) -> None:
         self._pool.close()
+
+
+_date: tuple[int, str] = (0, "")
+
+
+def _http_date() -> str:
+    """RFC 1123 date of this second (formatted once per second, not per call)."""
+    global _date
+    now = int(time.time())
+    if _date[0] != now:
+        _date = (now, formatdate(now, usegmt=True))
+    return _date[1]
 
 
 def _through_hooks(request: Request, transmit: Send) -> Response:

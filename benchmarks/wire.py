@@ -1,0 +1,124 @@
+"""The store's Table Storage client (`shared/store/table.py` over `wire.py`) against the
+azure-data-tables SDK it replaced, side by side in one process on Azurite: CPU and wall time
+(medians) per point read, per 100-row query page, and per entity-group transaction of 2 and of
+99 operations. Rounds alternate between the two clients so machine noise hits both alike.
+
+The SDK is set up as the store used it before: `requests` transport with `trust_env` off, its
+per-request HTTP logging at WARNING, and batch parts prepared in the calling thread.
+
+    .venv/bin/python benchmarks/wire.py [--reps 200] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+from azure.core.pipeline import PipelineContext, PipelineRequest
+from azure.core.pipeline.transport import RequestsTransport
+from azure.data.tables import TableClient
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+
+import azurite  # noqa: E402
+
+from shared.settings import Settings  # noqa: E402
+from shared.store.connection import open_tables  # noqa: E402
+
+DOC = '{"userName":"' + "x" * 600 + '"}'
+
+
+def _sdk_client(conn: str, table: str) -> TableClient:
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+    session = requests.Session()
+    session.trust_env = False
+    client = TableClient.from_connection_string(
+        conn, table, transport=RequestsTransport(session=session, session_owner=False))
+
+    def prepare_parts(request: Any) -> None:  # the store's former sequential part preparation
+        info = request.multipart_mixed_info
+        if not info:
+            return
+        for part in info[0]:
+            if part.multipart_mixed_info:
+                prepare_parts(part)
+            pipeline_request = PipelineRequest(part, PipelineContext(None, **info[3]))
+            for policy in info[1]:
+                policy.on_request(pipeline_request)
+
+    client._client._client._pipeline._prepare_multipart_mixed_request = prepare_parts
+    return client
+
+
+def _timed(call: Callable[[], Any], reps: int) -> tuple[list[float], list[float]]:
+    cpus, walls = [], []
+    for _ in range(reps):
+        cpu, wall = time.thread_time(), time.perf_counter()
+        call()
+        cpus.append((time.thread_time() - cpu) * 1000)
+        walls.append((time.perf_counter() - wall) * 1000)
+    return cpus, walls
+
+
+def _cases(table: Any) -> dict[str, tuple[Callable[[], Any], int]]:
+    def txn(size: int) -> Callable[[], Any]:
+        def run() -> Any:
+            pk = "t" + uuid.uuid4().hex[:12]
+            return table.submit_transaction(
+                [("upsert", {"PartitionKey": pk, "RowKey": f"r{j}", "doc": DOC})
+                 for j in range(size)])
+        return run
+
+    return {
+        "point read": (lambda: table.get_entity("read", "r0"), 1),
+        "query page of 100": (lambda: list(table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo", parameters={"pk": "read", "lo": "r"},
+            results_per_page=100)), 1),
+        "transaction, 2 ops": (txn(2), 1),
+        "transaction, 99 ops": (txn(99), 10),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    results: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+    with azurite.running() as conn:
+        ours = open_tables(Settings.model_validate(
+            {"storage_connection_string": conn, "table_prefix": "wire"}))
+        ours.ensure()
+        ours.data.submit_transaction(
+            [("upsert", {"PartitionKey": "read", "RowKey": f"r{j}", "doc": DOC})
+             for j in range(100)])
+        clients = {"azure-data-tables 12.7.0": _sdk_client(conn, ours.data.table_name),
+                   "ours (shared/store/table.py)": ours.data}
+        for _ in range(args.rounds):
+            for name, client in clients.items():
+                for case, (call, divisor) in _cases(client).items():
+                    cpus, walls = _timed(call, max(1, args.reps // divisor))
+                    old = results.get((case, name), ([], []))
+                    results[(case, name)] = (old[0] + cpus, old[1] + walls)
+    print(f"| {'call':<20} | {'client':<28} | CPU ms p50 | wall ms p50 | CPU ratio |")
+    print("|---|---|---|---|---|")
+    for case in _cases(None):
+        base = statistics.median(results[(case, "azure-data-tables 12.7.0")][0])
+        for name in clients:
+            cpus, walls = results[(case, name)]
+            print(f"| {case:<20} | {name:<28} | {statistics.median(cpus):10.2f} | "
+                  f"{statistics.median(walls):11.2f} | {statistics.median(cpus) / base:8.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
