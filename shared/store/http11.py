@@ -69,9 +69,18 @@ class Connection:
         if reader is None:
             raise http.client.RemoteDisconnected("not connected")
         while True:
-            line = reader.readline(_MAX_LINE + 1)
+            try:
+                line = reader.readline(_MAX_LINE + 1)
+            except ConnectionResetError as exc:
+                line = b""
+                cause: Exception | None = exc
+            else:
+                cause = None
             if not line:
-                raise http.client.RemoteDisconnected("connection closed without a response")
+                # Nothing of a response arrived: what a server closing an idle keep-alive
+                # connection looks like (callers may retry on a new connection).
+                raise http.client.RemoteDisconnected(
+                    "connection closed without a response") from cause
             version, _, rest = line.decode("latin-1").rstrip("\r\n").partition(" ")
             code, _, reason = rest.partition(" ")
             if not version.startswith("HTTP/1.") or not code.isdigit():

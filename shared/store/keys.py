@@ -5,15 +5,22 @@ and prefix ranges (`UX:{value}:`) cannot run into each other."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 # UTF-8 bytes (so also at most 400 UTF-16 code units): a RowKey of two components
 # (M:{gid}:{uid}) stays under Table Storage's 1 KiB key limit whatever the script. Counting
 # characters instead let 300 emoji (1,200 bytes) through, which storage refused (a 500).
 _MAX_COMPONENT = 400
 _UNSAFE = frozenset("%/\\#?:'")
+# Any character `escape` rewrites; most values (ids, plain userNames) have none.
+_NEEDS_ESCAPE = re.compile("[%/\\\\#?:'\x00-\x1f\x7f-\x9f]")
 
 
 def escape(value: str) -> str:
+    if _NEEDS_ESCAPE.search(value) is None:
+        if len(value) <= _MAX_COMPONENT // 4 or len(value.encode("utf-8")) <= _MAX_COMPONENT:
+            return value
+        return "~" + hashlib.sha256(value.encode("utf-8")).hexdigest()
     out: list[str] = []
     for ch in value:
         code = ord(ch)

@@ -13,6 +13,7 @@ as the store writes them; anything else raises TypeError before a request is sen
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -40,6 +41,8 @@ _JSON = "application/json"
 _READ_HEADERS = {"Accept": "application/json;odata=minimalmetadata"}
 _WRITE_HEADERS = {"Accept": _JSON, "Content-Type": _JSON}
 _PARAMETER = re.compile(r"@(\w+)")
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.~:-]*")
 _INT32 = 2**31
 _INT64 = 2**63
 
@@ -142,6 +145,11 @@ class Table:
         operation raises TableTransactionError whose `index` names it, and nothing is
         written."""
         ops = list(operations)
+        if not ops:
+            return []
+        if len({op[1]["PartitionKey"] for op in ops}) > 1:
+            # Azure refuses such a batch; Azurite would commit it.
+            raise ValueError("Partition Keys in the batch must all be the same.")
         batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
         body = _multipart(batch, changeset, [self._part(op) for op in ops])
         response = self.wire.request(
@@ -225,6 +233,9 @@ def substitute(query_filter: str, parameters: Mapping[str, Any]) -> str:
 
 
 def _key(value: str) -> str:
+    """A key as it appears in an entity URL: quotes doubled, then percent-encoded."""
+    if _PLAIN_KEY.fullmatch(value):  # ids and most escaped keys: skip `quote` (~10 µs)
+        return value.replace(":", "%3A")
     return quote(value.replace("'", "''"), safe="")
 
 
@@ -243,7 +254,9 @@ def _json_entity(entity: Mapping[str, Any]) -> bytes:
             else:
                 raise TypeError(f"property {name!r}: {value} does not fit in 64 bits")
         elif isinstance(value, float):
-            out[name], out[name + "@odata.type"] = value, "Edm.Double"
+            # JSON has no NaN or infinities; Table Storage takes them as strings.
+            out[name] = value if math.isfinite(value) else _NON_FINITE[repr(value)]
+            out[name + "@odata.type"] = "Edm.Double"
         else:
             raise TypeError(f"property {name!r} has unsupported type {type(value).__name__}")
     return json.dumps(out, separators=(",", ":")).encode()

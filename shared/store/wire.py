@@ -129,6 +129,11 @@ class BearerToken:
         request.headers["Authorization"] = f"Bearer {self._token}"
 
 
+class _ClosedIdle(ServiceResponseError):
+    """The connection closed before any byte of a response arrived. On a pooled connection
+    that is a server closing it while idle, and the request is sent again on a new one."""
+
+
 class _Pool:
     """Idle connections to one origin; a connection is used by one call at a time."""
 
@@ -138,9 +143,9 @@ class _Pool:
         self._lock = threading.Lock()
         self._tls = ssl.create_default_context() if scheme == "https" else None
 
-    def take(self) -> Connection:
+    def take(self, *, fresh: bool = False) -> Connection:
         now = time.monotonic()
-        while True:
+        while not fresh:
             with self._lock:
                 if not self._idle:
                     break
@@ -216,9 +221,23 @@ class Wire:
 
     def _transmit(self, request: Request) -> Response:
         conn = self._pool.take()
+        reused = conn.sock is not None
+        try:
+            return self._exchange(conn, request)
+        except _ClosedIdle:
+            if not reused:
+                raise
+        # The server closed this pooled connection while it sat idle (it read nothing of the
+        # request: no byte of a response came back), so sending again on a new one is safe.
+        return self._exchange(self._pool.take(fresh=True), request)
+
+    def _exchange(self, conn: Connection, request: Request) -> Response:
         target = request.url[len(self.origin):]
         try:
             conn.request(request.method, target, request.body, request.headers)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            conn.close()
+            raise _ClosedIdle(f"storage connection closed: {exc}", error=exc) from exc
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise ServiceRequestError(f"storage connection failed: {exc}", error=exc) from exc
@@ -226,6 +245,9 @@ class Wire:
             if conn.sock is not None:
                 conn.sock.settimeout(READ_TIMEOUT)
             raw = conn.getresponse(request.method)
+        except http.client.RemoteDisconnected as exc:
+            conn.close()
+            raise _ClosedIdle(f"storage closed the connection: {exc}", error=exc) from exc
         except TimeoutError as exc:
             conn.close()
             raise ServiceResponseTimeoutError(
