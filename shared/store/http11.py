@@ -51,8 +51,6 @@ class Connection:
         self._reader = sock.makefile("rb")
 
     def request(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> None:
-        if self.sock is None:
-            self.connect()
         lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host_header}"]
         for name, value in headers.items():
             if "\r" in value or "\n" in value:
@@ -61,6 +59,8 @@ class Connection:
         if body or method in ("POST", "PUT", "PATCH", "MERGE"):
             lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if self.sock is None:
+            self.connect()
         assert self.sock is not None
         self.sock.sendall(head + body)
 
