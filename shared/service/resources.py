@@ -235,7 +235,7 @@ class Resources:
         except PreconditionFailed as exc:
             raise _stale(kind, rid) from exc
         except NotFound:
-            # It existed when read just now and is gone: either the SDK retried our own
+            # It existed when read just now and is gone: either a storage retry repeated our own
             # committed delete after a lost 5xx/timeout response, or a concurrent delete won.
             # Both leave what the client asked for, so the answer is 204, not 404.
             return

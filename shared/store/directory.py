@@ -43,7 +43,7 @@ MAX_BATCH = 100
 # Journalled chunks hold whole membership pairs (M + R), so a change cut between two chunks
 # never leaves a membership row without its twin.
 _CHUNK = MAX_BATCH - 2
-# A batch POST that failed in transport is not retried by the SDK (its outcome is unknown);
+# A batch POST that failed in transport is not retried by `wire` (its outcome is unknown);
 # we retry it, and `landed` checks tell a retry that fails on our own committed write.
 _WRITE_ATTEMPTS = 3
 _DOC_CHUNK = 30_000  # characters per string property (Table limit: 64 KiB of UTF-16)
@@ -426,7 +426,7 @@ class Directory:
         so removal stays idempotent; any other failure maps to a store error.
 
         A transport failure (timeout, reset) leaves the outcome unknown, so the batch is
-        retried up to _WRITE_ATTEMPTS times. A retry - ours or the SDK's after a 5xx - may
+        retried up to _WRITE_ATTEMPTS times. A retry - ours or `wire`'s after a 5xx - may
         then fail on rows our own first attempt wrote (409/412/404): `landed` tells whether
         that attempt committed, and if so its results are returned instead of the error."""
         pending = list(ops)

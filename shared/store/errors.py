@@ -29,4 +29,4 @@ class TooLarge(StoreError):
 
 
 class Unavailable(StoreError):
-    """Storage did not answer successfully after the SDK's retries (throttling, timeouts)."""
+    """Storage did not answer successfully after our retries (throttling, timeouts)."""

@@ -1,8 +1,9 @@
-"""Azure SDK failures that mean "storage did not answer usefully" -> `Unavailable`.
+"""Storage failures that mean "storage did not answer usefully" -> `Unavailable` (the
+exceptions are azure-core's types, raised by `wire` and `table`).
 
 Every storage call of the store runs inside `unavailable_on_failure()`, so a throttled,
-timed-out or reset call (after the SDK's own retries) reaches the service as `Unavailable`
-(a SCIM 503 with Retry-After) instead of an unmapped SDK exception (a 500)."""
+timed-out or reset call (after `wire`'s retries) reaches the service as `Unavailable`
+(a SCIM 503 with Retry-After) instead of an unmapped storage exception (a 500)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def unavailable(exc: BaseException) -> Unavailable:
-    # The type and status only: SDK messages can quote keys, which hold attribute values.
+    # The type and status only: storage messages can quote keys, which hold attribute values.
     return Unavailable(f"{type(exc).__name__}: {getattr(exc, 'status_code', '')}")
 
 
