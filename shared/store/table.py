@@ -147,7 +147,7 @@ class Table:
         ops = list(operations)
         if not ops:
             return []
-        if len({op[1]["PartitionKey"] for op in ops}) > 1:
+        if len({op[1].get("PartitionKey") for op in ops}) > 1:
             # Azure refuses such a batch; Azurite would commit it.
             raise ValueError("Partition Keys in the batch must all be the same.")
         batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
@@ -217,11 +217,13 @@ def substitute(query_filter: str, parameters: Mapping[str, Any]) -> str:
     def literal(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in parameters:
-            return match.group(0)
+            raise ValueError(f"filter parameter @{name} has no value")
         value = parameters[name]
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, int):
+            if not -_INT64 <= value < _INT64:
+                raise TypeError(f"filter parameter {name!r}: {value} does not fit in 64 bits")
             return str(value) if -_INT32 <= value < _INT32 else f"{value}L"
         if isinstance(value, float):
             return repr(value)

@@ -130,8 +130,7 @@ class BearerToken:
 
 
 class _ClosedIdle(ServiceResponseError):
-    """The connection closed before any byte of a response arrived. On a pooled connection
-    that is a server closing it while idle, and the request is sent again on a new one."""
+    """The connection closed before any byte of a response arrived."""
 
 
 class _Pool:
@@ -225,10 +224,12 @@ class Wire:
         try:
             return self._exchange(conn, request)
         except _ClosedIdle:
-            if not reused:
+            if not reused or request.method not in _IDEMPOTENT:
                 raise
-        # The server closed this pooled connection while it sat idle (it read nothing of the
-        # request: no byte of a response came back), so sending again on a new one is safe.
+        # A pooled connection closed without a byte of a response: most likely the server
+        # closed it while idle, just before our request left. An idempotent request is sent
+        # again at once on a new connection; anything else may have been applied, so its
+        # caller decides (the store's transactions check whether their write landed).
         return self._exchange(self._pool.take(fresh=True), request)
 
     def _exchange(self, conn: Connection, request: Request) -> Response:

@@ -173,23 +173,31 @@ class _Unsigned:
         request.headers["Authorization"] = "test"
 
 
-def test_wire_resends_once_on_a_new_connection_when_the_pooled_one_was_closed_idle() -> None:
-    """The server answers, then closes the connection without telling (as a server closing an
-    idle keep-alive connection does); the next POST goes out on a new connection."""
+@pytest.mark.parametrize(("method", "resent"), [("PUT", True), ("POST", False)])
+def test_wire_resends_only_idempotent_requests_when_a_pooled_connection_closes_unanswered(
+        method: str, resent: bool) -> None:
+    """The server answers, then reads the next request and hangs up without a byte (as a
+    server closing an idle keep-alive connection at that instant looks): a PUT goes out again
+    on a new connection; a POST may have been applied, so it is not resent."""
     ok = b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok"
 
     def answer_then_vanish(sock: Peer) -> None:
         sock.request()
         sock.send(ok)
-        sock.request()  # reads the next request, then drops it unanswered
+        sock.request()
         sock.close()
 
     with server(answer_then_vanish, answer(ok)) as (port, received):
         w = wire.Wire(f"http://127.0.0.1:{port}/acct", _Unsigned())
-        assert w.request("POST", "/acct/$batch", body=b"1").status_code == 202
-        assert w.request("POST", "/acct/$batch", body=b"2").status_code == 202
+        assert w.request(method, "/acct/x", body=b"1").status_code == 202
+        if resent:
+            assert w.request(method, "/acct/x", body=b"2").status_code == 202
+        else:
+            with pytest.raises(ServiceResponseError):
+                w.request(method, "/acct/x", body=b"2")
         w.close()
-    assert [r.rsplit(b"\r\n\r\n", 1)[1] for r in received] == [b"1", b"2", b"2"]
+    assert [r.rsplit(b"\r\n\r\n", 1)[1] for r in received] == (
+        [b"1", b"2", b"2"] if resent else [b"1", b"2"])
 
 
 def test_wire_does_not_resend_a_post_whose_response_broke_off() -> None:
