@@ -1,0 +1,76 @@
+"""How Azurite itself scales with table size, without our app: the latency of a point read and
+of a 100-row RowKey-range query (the shapes a cursor page and a delete's membership read use)
+in a table of 1,000 to 500,000 rows, through the store's own client.
+
+Azurite evaluates a query's filter over every entity of the table (LokiJS `where`, see
+`node_modules/azurite/dist/src/table/persistence/LokiTableMetadataStore.js`,
+`queryTableEntities`), while point reads use its key index; Table Storage serves both from
+its index. This separates the emulator's growth from ours in the `make bench` scale curves.
+
+    .venv/bin/python benchmarks/azurite_scaling.py [--sizes 1000,10000,100000,500000] [--reps 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from itertools import islice
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+
+import azurite  # noqa: E402
+
+from shared.settings import Settings  # noqa: E402
+from shared.store.connection import open_tables  # noqa: E402
+
+DOC = '{"userName":"' + "x" * 400 + '"}'
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="1000,10000,100000,500000")
+    parser.add_argument("--reps", type=int, default=50)
+    args = parser.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    rows: list[tuple[int, float, float]] = []
+    with azurite.running() as conn:
+        table = open_tables(Settings.model_validate(
+            {"storage_connection_string": conn, "table_prefix": "scale"})).data
+        table.create_table()
+        have = 0
+        for size in sizes:
+            started = time.perf_counter()
+            while have < size:
+                batch = min(100, size - have)
+                table.submit_transaction([
+                    ("upsert", {"PartitionKey": "t", "RowKey": f"U:{n:08d}", "doc": DOC})
+                    for n in range(have, have + batch)])
+                have += batch
+            print(f"{size} rows ({time.perf_counter() - started:.0f} s to fill)",
+                  file=sys.stderr, flush=True)
+            point, page = [], []
+            for rep in range(args.reps):
+                key = f"U:{(rep * 7919) % size:08d}"
+                t = time.perf_counter()
+                table.get_entity("t", key)
+                point.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                got = list(islice(table.query_entities(
+                    "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                    parameters={"pk": "t", "lo": key, "hi": "U;"}, results_per_page=100), 100))
+                page.append((time.perf_counter() - t) * 1000)
+                assert got  # at least the row itself
+            rows.append((size, statistics.median(point), statistics.median(page)))
+    print("| rows in the table | point read p50 ms | range query (page of 100) p50 ms |")
+    print("|---|---|---|")
+    for size, p, q in rows:
+        print(f"| {size:,} | {p:.2f} | {q:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
