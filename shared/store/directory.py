@@ -49,6 +49,9 @@ _WRITE_ATTEMPTS = 3
 _DOC_CHUNK = 30_000  # characters per string property (Table limit: 64 KiB of UTF-16)
 _MAX_DOC = 400_000  # characters; an entity holds at most 1 MiB
 _JOURNAL_CHUNK = 30_000
+# Built once: json.dumps with options builds a new encoder per call.
+_doc_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_journal_json = json.JSONEncoder(separators=(",", ":")).encode
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="store")
 
 Op = tuple[Any, ...]
@@ -81,7 +84,7 @@ class Stored:
 
 
 def _split_doc(doc: dict[str, Any]) -> dict[str, str]:
-    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    text = _doc_json(doc)
     if len(text) > _MAX_DOC:
         raise TooLarge(f"document is {len(text)} characters; at most {_MAX_DOC} can be stored")
     parts = [text[i : i + _DOC_CHUNK] for i in range(0, len(text), _DOC_CHUNK)] or [""]
@@ -528,7 +531,7 @@ def _is_resource(op: Op) -> bool:
 
 
 def _encode_journal(ops: list[Op]) -> dict[str, str]:
-    text = json.dumps([[op[0], op[1]["RowKey"]] for op in ops], separators=(",", ":"))
+    text = _journal_json([[op[0], op[1]["RowKey"]] for op in ops])
     if len(text) > _JOURNAL_CHUNK * 30:
         raise TooLarge(f"change of {len(ops)} row operations is too large for one request")
     return {f"ops{n}": text[i : i + _JOURNAL_CHUNK]

@@ -41,6 +41,8 @@ _JSON = "application/json"
 _READ_HEADERS = {"Accept": "application/json;odata=minimalmetadata"}
 _WRITE_HEADERS = {"Accept": _JSON, "Content-Type": _JSON}
 _PARAMETER = re.compile(r"@(\w+)")
+# One encoder for every entity: json.dumps with options builds a new encoder per call.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.~:-]*")
 _INT32 = 2**31
@@ -261,7 +263,7 @@ def _json_entity(entity: Mapping[str, Any]) -> bytes:
             out[name + "@odata.type"] = "Edm.Double"
         else:
             raise TypeError(f"property {name!r} has unsupported type {type(value).__name__}")
-    return json.dumps(out, separators=(",", ":")).encode()
+    return _compact_json(out).encode()
 
 
 def _entity(raw: dict[str, Any]) -> TableEntity:

@@ -2,8 +2,8 @@
 
 This replaces azure-core's pipeline and `requests` transport on the store's path. Measured side
 by side on Azurite (`benchmarks/wire.py`), the SDK spent ~1.6 ms of CPU on a point read and
-~4.5 ms on a 2-operation transaction, mostly in `requests`/urllib3 and in building and parsing
-the batch as `email` MIME messages; a point read over a plain socket costs ~0.3 ms. The Functions
+~5.9 ms on a 2-operation transaction, mostly in `requests`/urllib3 and in building and parsing
+the batch as `email` MIME messages; here they cost ~0.2 and ~0.35 ms. The Functions
 bill is CPU-time, so this module keeps only what a storage call needs:
 
 - one keep-alive connection (`http11.py`) per concurrent call, reused while the server keeps
