@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from .errors import ScimError, invalid_path
@@ -66,9 +67,12 @@ def parse_attr_path(text: str) -> AttrPath:
     return split_attr_path(text, 0, invalid_path, f" in path {text!r}")
 
 
+@lru_cache(maxsize=1024)
 def parse_patch_path(text: str) -> PatchPath:
-    """Parse a PATCH path. A malformed path raises ScimError(400, invalidPath); a malformed filter
-    inside `[...]` raises invalidFilter, as RFC 7644 §3.12 (Table 9) assigns it to path filters."""
+    """Parse a PATCH path. A malformed path raises ScimError(400, invalidPath); a malformed
+    filter inside `[...]` raises invalidFilter, as RFC 7644 §3.12 (Table 9) assigns it to path
+    filters. Cached: Entra sends the same few paths all day and the result is immutable
+    (errors are raised each time, never cached)."""
     from .filter import parse_value_filter  # filter imports this module at load time
 
     if len(text) > MAX_LENGTH:
