@@ -171,6 +171,10 @@ def _dropped(conn: Connection) -> bool:
     if sock is None:
         return True
     try:
+        if hasattr(select, "poll"):  # select() fails on descriptors above 1023
+            poller = select.poll()
+            poller.register(sock, select.POLLIN)
+            return bool(poller.poll(0))
         return bool(select.select([sock], [], [], 0)[0])
     except (OSError, ValueError):
         return True

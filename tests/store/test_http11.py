@@ -59,7 +59,10 @@ def server(*scripts: Script) -> Iterator[tuple[int, list[bytes]]]:
 
     def serve() -> None:
         for script in scripts:
-            conn, _ = listener.accept()
+            try:
+                conn, _ = listener.accept()
+            except OSError:  # closed: the client made fewer connections than scripted
+                return
             with conn:
                 script(Peer(conn, received))
 
@@ -187,7 +190,8 @@ def test_wire_resends_only_idempotent_requests_when_a_pooled_connection_closes_u
         sock.request()
         sock.close()
 
-    with server(answer_then_vanish, answer(ok)) as (port, received):
+    scripts = (answer_then_vanish, answer(ok)) if resent else (answer_then_vanish,)
+    with server(*scripts) as (port, received):
         w = wire.Wire(f"http://127.0.0.1:{port}/acct", _Unsigned())
         assert w.request(method, "/acct/x", body=b"1").status_code == 202
         if resent:
