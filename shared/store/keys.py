@@ -18,18 +18,18 @@ _NEEDS_ESCAPE = re.compile("[%/\\\\#?:'\x00-\x1f\x7f-\x9f]")
 
 def escape(value: str) -> str:
     if _NEEDS_ESCAPE.search(value) is None:
-        if len(value) <= _MAX_COMPONENT // 4 or len(value.encode("utf-8")) <= _MAX_COMPONENT:
-            return value
-        return "~" + hashlib.sha256(value.encode("utf-8")).hexdigest()
-    out: list[str] = []
-    for ch in value:
-        code = ord(ch)
-        if ch in _UNSAFE or code < 0x20 or 0x7F <= code <= 0x9F:
-            out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
-        else:
-            out.append(ch)
-    escaped = "".join(out)
-    if len(escaped.encode("utf-8")) > _MAX_COMPONENT:
+        escaped = value
+    else:
+        out: list[str] = []
+        for ch in value:
+            code = ord(ch)
+            if ch in _UNSAFE or code < 0x20 or 0x7F <= code <= 0x9F:
+                out.extend(f"%{b:02X}" for b in ch.encode("utf-8"))
+            else:
+                out.append(ch)
+        escaped = "".join(out)
+    # At most 4 UTF-8 bytes per character: short keys skip the encoding.
+    if len(escaped) * 4 > _MAX_COMPONENT and len(escaped.encode("utf-8")) > _MAX_COMPONENT:
         # Long values are indexed by digest: still unique, still a point read.
         return "~" + hashlib.sha256(value.encode("utf-8")).hexdigest()
     return escaped

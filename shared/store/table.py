@@ -35,7 +35,7 @@ from azure.data.tables import (
     UpdateMode,
 )
 
-from .wire import Response, Wire
+from .wire import API_VERSION, Response, Wire
 
 _JSON = "application/json"
 _READ_HEADERS = {"Accept": "application/json;odata=minimalmetadata"}
@@ -175,26 +175,24 @@ class Table:
     def _part(self, op: Sequence[Any]) -> bytes:
         verb, entity = op[0], op[1]
         options: Mapping[str, Any] = op[2] if len(op) > 2 else {}
-        url = self.wire.origin
-        headers = ["x-ms-version: 2019-02-02", "DataServiceVersion: 3.0"]
+        headers = [f"x-ms-version: {API_VERSION}", "DataServiceVersion: 3.0"]
         body = b""
         if verb == "create":
-            line = f"POST {url}{self._path} HTTP/1.1"
+            line = f"POST {self.wire.origin}{self._path} HTTP/1.1"
             body = _json_entity(entity)
         else:
-            target = f"{url}{self._entity_path(entity['PartitionKey'], entity['RowKey'])}"
+            target = self.wire.origin + self._entity_path(entity["PartitionKey"],
+                                                          entity["RowKey"])
             if verb == "delete":
                 line = f"DELETE {target} HTTP/1.1"
-                headers.append("If-Match: " + _if_match(options.get("etag"),
-                                                         options.get("match_condition")))
             elif verb in ("update", "upsert"):
                 line = f"{_verb(options.get('mode', UpdateMode.MERGE))} {target} HTTP/1.1"
                 body = _json_entity(entity)
-                if verb == "update":
-                    headers.append("If-Match: " + _if_match(options.get("etag"),
-                                                             options.get("match_condition")))
             else:
                 raise ValueError(f"unknown transaction operation {verb!r}")
+            if verb != "upsert":  # upserts apply whatever exists; the others need a match
+                headers.append("If-Match: " + _if_match(options.get("etag"),
+                                                         options.get("match_condition")))
         if body:
             headers += [f"Content-Type: {_JSON}", f"Content-Length: {len(body)}"]
         headers.append(f"Accept: {_JSON}")

@@ -137,7 +137,7 @@ class _Pool:
     """Idle connections to one origin; a connection is used by one call at a time."""
 
     def __init__(self, scheme: str, host: str, port: int | None) -> None:
-        self._scheme, self._host, self._port = scheme, host, port
+        self._host, self._port = host, port
         self._idle: list[tuple[Connection, float]] = []
         self._lock = threading.Lock()
         self._tls = ssl.create_default_context() if scheme == "https" else None
@@ -187,7 +187,6 @@ class Wire:
         parts = urlsplit(endpoint.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not a table endpoint URL: {endpoint!r}")
-        self.endpoint = endpoint.rstrip("/")
         self.base_path = parts.path  # "/devstoreaccount1" for Azurite, "" in Azure
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self._signer = signer
