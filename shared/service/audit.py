@@ -9,8 +9,9 @@ attribute value.
 Entries are queued and written by one background thread, several per batch transaction, so a
 SCIM request pays for a queue append instead of a storage round trip (README: "Change feed,
 reconciler and audit" has the measurement). The price: entries still queued when the process
-dies are lost, and a full queue (storage down for long) drops entries; both are logged as
-warnings. An audit failure never fails or delays the SCIM request.
+dies are lost, and a full queue or a batch still failing after the store's retries (storage
+down for long) drops entries; both are logged as warnings. An audit failure never fails or
+delays the SCIM request.
 """
 
 from __future__ import annotations

@@ -7,17 +7,25 @@ tenant's partition reads newest first; entries hold ids, never tokens or attribu
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from . import keys
+from .faults import is_transient
 from .table import Table
 
+log = logging.getLogger(__name__)
 _MAX_MICROS = 10**16  # inverted microseconds since the epoch stay 16 digits until 2286
 _BATCH = 100
+# A batch whose response was lost may have committed; rows are written with insert-or-replace
+# (every RowKey is unique to its entry), so sending it again cannot fail on itself or duplicate.
+_ATTEMPTS = 4
+_RETRY_DELAY = 0.5
 
 
 def _inverted(at: datetime) -> str:
@@ -43,7 +51,18 @@ class AuditTable:
             by_tenant[entry["PartitionKey"]].append(entry)
         for rows in by_tenant.values():
             for i in range(0, len(rows), _BATCH):
-                self.table.submit_transaction([("create", r) for r in rows[i : i + _BATCH]])
+                self._submit([("upsert", r) for r in rows[i : i + _BATCH]])
+
+    def _submit(self, ops: list[tuple[str, dict[str, Any]]]) -> None:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                self.table.submit_transaction(ops)
+                return
+            except Exception as exc:
+                if attempt == _ATTEMPTS or not is_transient(exc):
+                    raise
+                log.warning("audit batch failed (%s); retry %d", type(exc).__name__, attempt)
+                time.sleep(_RETRY_DELAY * attempt)
 
     def query(self, tenant: str, *, since: datetime | None = None,
               limit: int | None = None) -> Iterator[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -19,7 +20,9 @@ from shared.admin.__main__ import main as admin
 from shared.service import audit
 from shared.service.app import ScimService
 from shared.service.reconcile import run
+from shared.store import audit as audit_store
 from shared.store.audit import AuditTable, partition, row_key
+from tests.reliability.storage_faults import hooked, inject
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -65,6 +68,34 @@ def test_writes_and_auth_failures_are_recorded_without_secrets_or_values(
     text = json.dumps(got)
     for secret in (token, wrong, "secret.name", "Secret Title", "Other Secret", "Bearer"):
         assert secret not in text
+
+
+def test_an_audit_batch_whose_response_was_lost_is_sent_again_and_lands_once(
+        client: httpx.Client, scim_service: ScimService, tenant: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer's batch reaches storage and commits, then its response is lost (a timeout,
+    or a pooled connection the server closed): the batch is retried, not dropped, and the
+    retry of rows that already landed neither fails nor duplicates them."""
+    tid, _ = tenant
+    monkeypatch.setattr(audit_store, "_RETRY_DELAY", 0.01)
+    lost: list[str] = []
+    dropped_before = scim_service.audit.dropped
+
+    def lose_first_response(request: Any, send: Any) -> Any:
+        if threading.current_thread().name == "audit-writer" and not lost:
+            lost.append(request.method)
+            return inject("timeout", request, send)
+        return send(request)
+
+    with hooked(lose_first_response):
+        for n in range(3):
+            assert client.post("/Users", json={"schemas": [USER],
+                                               "userName": f"lost{n}@x.test"}).status_code == 201
+        got = _entries(scim_service, tid)
+    assert lost == ["POST"]
+    assert scim_service.audit.dropped == dropped_before
+    assert sorted((e["method"], e["status"]) for e in got) == [("POST", 201)] * 3
+    assert len({e["RowKey"] for e in got}) == 3
 
 
 def test_unknown_tenants_are_recorded_under_the_url_id(served: str,

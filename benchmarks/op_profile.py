@@ -1,0 +1,154 @@
+"""CPU per SCIM operation in one process, without HTTP: each Entra request shape is sent
+through the Functions handlers (`azure.functions.HttpRequest` in, `HttpResponse` out) against
+Azurite, timed by thread CPU, and optionally profiled with cProfile. The quick loop for
+working on the "app CPU per operation" target of `make bench` (which measures the same
+handler work behind the dev host's HTTP server).
+
+    .venv/bin/python benchmarks/op_profile.py [--reps 200] [--profile patch_user] [--top 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tools"), str(ROOT / "benchmarks")]
+
+import azurite  # noqa: E402
+import client  # noqa: E402
+
+PATCH_OP = client.PATCH_OP
+ENTERPRISE = client.ENTERPRISE
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=200, help="requests per operation kind")
+    parser.add_argument("--profile", default="", help="operation kind to run under cProfile")
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args()
+
+    with azurite.running() as conn:
+        os.environ.update({"SCIM_STORAGE_CONNECTION_STRING": conn,
+                           "SCIM_PUBLIC_BASE_URL": "http://127.0.0.1:7071",
+                           "SCIM_TABLE_PREFIX": "prof"})
+        import azure.functions as func
+
+        from shared import settings
+        from shared.adapter import runtime
+        from shared.adapter.blueprints import scim
+        from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
+
+        settings.current.cache_clear()
+        runtime.reset()
+        service = runtime.service()
+        tenant = Tenant(id=new_tenant_id(), name="prof", created=now_iso())
+        token = issue_token(tenant)
+        service.tenants.create(tenant)
+        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
+        handlers: dict[tuple[str, bool], Callable[[Any], Any]] = {
+            ("Users", False): scim.users, ("Users", True): scim.user,
+            ("Groups", False): scim.groups, ("Groups", True): scim.group,
+        }
+
+        def call(method: str, resource: str, rid: str | None = None,
+                 body: Any = None, params: dict[str, str] | None = None) -> Any:
+            route = {"tenant": tenant.id, **({"id": rid} if rid else {})}
+            url = f"http://127.0.0.1:7071/scim/v2/{tenant.id}/{resource}"
+            req = func.HttpRequest(method=method, url=url + (f"/{rid}" if rid else ""),
+                                   headers=auth, params=params or {}, route_params=route,
+                                   body=json.dumps(body).encode() if body is not None else b"")
+            resp = handlers[(resource, rid is not None)](req)
+            if resp.status_code >= 300:
+                raise SystemExit(f"{method} {resource} {rid}: {resp.status_code} "
+                                 f"{resp.get_body()[:300]!r}")
+            return json.loads(resp.get_body()) if resp.get_body() else None
+
+        n = args.reps
+        users = [client._user(i, "p") for i in range(n * 3)]
+        ops: dict[str, list[Callable[[], Any]]] = {}
+        ids: list[str] = []
+        ops["match_user_miss"] = [
+            (lambda u=u: call("GET", "Users", params={"filter": f'userName eq "{u["userName"]}"'}))
+            for u in users[:n]]
+        ops["create_user"] = [(lambda u=u: ids.append(call("POST", "Users", body=u)["id"]))
+                              for u in users]
+        timings: dict[str, list[float]] = {}
+        profiler = cProfile.Profile()
+
+        def run(kind: str, fns: list[Callable[[], Any]]) -> None:
+            out = timings.setdefault(kind, [])
+            for fn in fns:
+                if kind == args.profile:
+                    profiler.enable()
+                start = time.thread_time()
+                fn()
+                out.append((time.thread_time() - start) * 1000)
+                if kind == args.profile:
+                    profiler.disable()
+
+        run("match_user_miss", ops["match_user_miss"])
+        run("create_user", ops["create_user"])
+        gid = call("POST", "Groups", body={"schemas": [client.GROUP_URN],
+                                           "displayName": "prof group"})["id"]
+        later = {
+            "match_user_hit": [
+                (lambda u=u: call("GET", "Users",
+                                  params={"filter": f'userName eq "{u["userName"]}"'}))
+                for u in users[:n]],
+            "get_user": [(lambda i=i: call("GET", "Users", i)) for i in ids[:n]],
+            "patch_user": [
+                (lambda i=i, k=k: call("PATCH", "Users", i, body={
+                    "schemas": [PATCH_OP], "Operations": [
+                        {"op": "Replace", "path": 'emails[type eq "work"].value',
+                         "value": f"new{k}@contoso.example"},
+                        {"op": "Replace", "path": "name.familyName", "value": f"C{k}"},
+                        {"op": "Add", "path": "nickName", "value": f"N{k}"}]}))
+                for k, i in enumerate(ids[:n])],
+            "patch_user_flag": [
+                (lambda i=i, k=k: call("PATCH", "Users", i, body={
+                    "schemas": [PATCH_OP], "Operations": [
+                        {"op": "replace", "value": {"displayName": f"R {k}",
+                                                    "name.givenName": f"G{k}",
+                                                    f"{ENTERPRISE}:department": "Sales"}}]}))
+                for k, i in enumerate(ids[:n])],
+            "deactivate_user": [
+                (lambda i=i: call("PATCH", "Users", i, body={
+                    "schemas": [PATCH_OP], "Operations": [
+                        {"op": "Replace", "path": "active", "value": "False"}]}))
+                for i in ids[n : 2 * n]],
+            "member_add_50": [
+                (lambda c=c: call("PATCH", "Groups", gid,
+                                  body=client._members_patch(ids[c : c + 50])))
+                for c in range(0, min(len(ids), 50 * (n // 10 or 1)), 50)],
+            "list_cursor_page": [
+                (lambda: call("GET", "Users", params={"count": "100", "cursor": ""}))
+                for _ in range(max(n // 10, 1))],
+            "delete_user": [(lambda i=i: call("DELETE", "Users", i)) for i in ids[2 * n :]],
+        }
+        for kind, fns in later.items():
+            run(kind, fns)
+
+    print(f"{'operation':<20} {'n':>5} {'CPU p50 ms':>11} {'mean':>8}")
+    for kind, values in timings.items():
+        print(f"{kind:<20} {len(values):>5} {statistics.median(values):>11.3f} "
+              f"{statistics.fmean(values):>8.3f}")
+    if args.profile:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats("tottime").print_stats(args.top)
+        stats.sort_stats("cumulative").print_stats(args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
