@@ -18,7 +18,6 @@ import re
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -63,7 +62,7 @@ class Table:
                    select: Sequence[str] | None = None) -> TableEntity:
         path = self._entity_path(partition_key, row_key)
         if select:
-            path += "?" + urlencode({"$select": ",".join(select)}, quote_via=quote)
+            path += "?$select=" + _quote(",".join(select))
         response = self.wire.request("GET", path, headers=_READ_HEADERS)
         if response.status_code != 200:
             raise _error(response)
@@ -81,7 +80,8 @@ class Table:
         if results_per_page:
             query["$top"] = str(results_per_page)
         while True:
-            path = f"{self._path}()?{urlencode(query, quote_via=quote)}"
+            path = f"{self._path}()?" + "&".join(f"{_quote(k)}={_quote(v)}"
+                                                 for k, v in query.items())
             response = self.wire.request("GET", path, headers=_READ_HEADERS)
             if response.status_code != 200:
                 raise _error(response)
@@ -162,6 +162,9 @@ class Table:
             raise _error(response, RequestTooLargeError)
         if response.status_code != 202:
             raise _error(response)
+        fast = _committed(response.body, len(ops))
+        if fast is not None:
+            return fast
         parts = _http_parts(response.body, response.header("content-type") or "")
         for part in parts:
             if not 200 <= part.status_code < 300:
@@ -238,7 +241,18 @@ def _key(value: str) -> str:
     """A key as it appears in an entity URL: quotes doubled, then percent-encoded."""
     if _PLAIN_KEY.fullmatch(value):  # ids and most escaped keys: skip `quote` (~10 µs)
         return value.replace(":", "%3A")
-    return quote(value.replace("'", "''"), safe="")
+    return _quote(value.replace("'", "''"))
+
+
+# Percent-encoding of every byte but RFC 3986's unreserved characters, as urllib's
+# `quote(text, safe="")` does, by table lookup: urllib calls a Python function per byte, which
+# was a tenth of a range query's CPU (its filter is all quotes and spaces).
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_ESCAPED = [chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256)]
+
+
+def _quote(text: str) -> str:
+    return "".join(map(_ESCAPED.__getitem__, text.encode()))
 
 
 def _json_entity(entity: Mapping[str, Any]) -> bytes:
@@ -352,6 +366,26 @@ def _multipart(batch: str, changeset: str, parts: list[bytes]) -> bytes:
         out.append(b"\r\n")
     out.append(f"--{changeset}--\r\n\r\n--{batch}--\r\n".encode())
     return b"".join(out)
+
+
+# An inner response's status code, and the ETag and Date headers, in order of appearance. Bodies
+# are JSON, which cannot hold a raw line break, so neither matches inside one.
+_INNER = re.compile(rb"\r\n\r\nHTTP/1\.[01] (\d{3})|\r\n(etag|date):[ \t]*([^\r\n]*)", re.I)
+
+
+def _committed(body: bytes, expected: int) -> list[dict[str, Any]] | None:
+    """The operations' metadata when the response holds `expected` inner responses and all
+    succeeded; None otherwise (an error to read, or a shape the full parser should judge).
+    One scan instead of parsing every part's headers: ~6x less CPU per part."""
+    out: list[dict[str, Any]] = []
+    for status, name, value in _INNER.findall(body):
+        if status:
+            if status[:1] != b"2":
+                return None
+            out.append({"etag": None, "date": None})
+        elif out:
+            out[-1][name.decode().lower()] = value.strip().decode("latin-1")
+    return out if len(out) == expected else None
 
 
 def _boundary(content_type: str) -> str | None:

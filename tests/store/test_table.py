@@ -34,12 +34,15 @@ from shared.store import wire
 from shared.store.connection import _from_connection_string
 from shared.store.table import (
     Table,
+    _committed,
     _entity,
     _error,
     _http_parts,
     _json_entity,
     _key,
+    _metadata,
     _multipart,
+    _quote,
     substitute,
 )
 from shared.store.wire import Request, Response, Wire
@@ -383,6 +386,39 @@ def test_transaction_returns_etags_later_conditions_accept(table: Table, pk: str
     assert _rows(table, pk) == ["c", "m", "s", "u"]
 
 
+def test_the_quick_reading_of_a_committed_batch_equals_the_full_parse(
+        table: Table, pk: str) -> None:
+    """Successful transactions are read by one scan for status codes and ETags; it must give
+    what parsing every inner response gives, and decline (None) whenever that parse would
+    raise, so errors always get the full reading."""
+    answers: list[Response] = []
+
+    def keep(request: Request, send: wire.Send) -> Response:
+        response = send(request)
+        answers.append(response)
+        return response
+
+    table.create_entity({"PartitionKey": pk, "RowKey": "dup"})
+    wire.TRANSPORT_HOOKS.append(keep)
+    try:
+        table.submit_transaction(
+            [("create", {"PartitionKey": pk, "RowKey": f"c{i}", "v": "x\r\nHTTP/1.1 500 no"})
+             for i in range(3)]
+            + [("upsert", {"PartitionKey": pk, "RowKey": "s", "etag": "not a header"}),
+               ("delete", {"PartitionKey": pk, "RowKey": "dup"})])
+        with pytest.raises(TableTransactionError):
+            table.submit_transaction([("create", {"PartitionKey": pk, "RowKey": "c0"})])
+    finally:
+        wire.TRANSPORT_HOOKS.remove(keep)
+    ok, failed = answers
+    content_type = ok.header("content-type") or ""
+    full = [_metadata(part) for part in _http_parts(ok.body, content_type)]
+    assert _committed(ok.body, 5) == full
+    assert [bool(m["etag"]) for m in full] == [True, True, True, True, False]
+    assert _committed(ok.body, 4) is None  # a count that does not match is not trusted
+    assert _committed(failed.body, 1) is None
+
+
 @pytest.mark.parametrize("k", [0, 2, 4])
 def test_failing_operation_names_its_index_and_nothing_is_written(
         table: Table, pk: str, k: int) -> None:
@@ -501,6 +537,17 @@ def test_key_in_entity_urls(value: str) -> None:
     """Quotes doubled, then everything but unreserved characters percent-encoded (the fast
     path for plain keys must give the same)."""
     assert _key(value) == quote(value.replace("'", "''"), safe="")
+
+
+def test_query_strings_are_encoded_as_urllib_would() -> None:
+    rng = random.Random(7)
+    samples = ["".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x80, 0x800),
+                                       rng.randrange(0, 0x110000)]))
+                       for _ in range(rng.randrange(0, 40))) for _ in range(2000)]
+    samples = [s for s in samples if not any(0xD800 <= ord(c) < 0xE000 for c in s)]
+    samples += ["".join(map(chr, range(256)))]
+    for text in samples:
+        assert _quote(text) == quote(text, safe=""), text
 
 
 # -- entity JSON (pure) ----------------------------------------------------------------------------
