@@ -17,7 +17,7 @@ import pstats
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,20 +38,33 @@ def _clock_store() -> None:
     """Add the thread CPU spent inside the storage client's calls to `_store_cpu`."""
     from shared.store.table import Table
 
-    def timed(fn: Callable[..., Any], generator: bool) -> Callable[..., Any]:
+    def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             start = time.thread_time()
             try:
-                result = fn(*args, **kwargs)
-                return iter(list(result)) if generator else result
+                return fn(*args, **kwargs)
             finally:
                 _store_cpu[0] += time.thread_time() - start
         return call
 
+    def timed_pages(fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+        def call(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            rows = fn(*args, **kwargs)
+            while True:  # only the rows the caller takes are read (and timed)
+                start = time.thread_time()
+                try:
+                    row = next(rows)
+                except StopIteration:
+                    return
+                finally:
+                    _store_cpu[0] += time.thread_time() - start
+                yield row
+        return call
+
     for name in ("get_entity", "submit_transaction", "update_entity", "upsert_entity",
                  "create_entity", "delete_entity"):
-        setattr(Table, name, timed(getattr(Table, name), False))
-    Table.query_entities = timed(Table.query_entities, True)  # type: ignore[method-assign]
+        setattr(Table, name, timed(getattr(Table, name)))
+    Table.query_entities = timed_pages(Table.query_entities)  # type: ignore[method-assign]
 
 
 def main() -> int:

@@ -104,21 +104,22 @@ def _defaults(doc: dict[str, Any], rtype: ResourceType) -> dict[str, Any]:
             continue
         extension = rtype.extension_by_urn(key)
         if extension is None:
-            out.update(_default_part(rtype.schema, {key: value}))
-        elif isinstance(value, dict) and (part := _default_part(extension, value)):
-            out[extension.id] = part
+            _default_into(out, rtype.schema, key, value)
+        elif isinstance(value, dict):
+            part: dict[str, Any] = {}
+            for sub_key, sub_value in value.items():
+                _default_into(part, extension, sub_key, sub_value)
+            if part:
+                out[extension.id] = part
     return out
 
 
-def _default_part(schema: Schema, part: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in part.items():
-        attr = schema.attribute(key)
-        if attr is None:
-            out[key] = _copy(value)  # not in the schema: nothing says to hide it
-        elif attr.returned not in (NEVER, REQUEST):
-            _put(out, attr.name, _whole(attr, value))
-    return out
+def _default_into(out: dict[str, Any], schema: Schema, key: str, value: Any) -> None:
+    attr = schema.attribute(key)
+    if attr is None:
+        out[key] = _copy(value)  # not in the schema: nothing says to hide it
+    elif attr.returned not in (NEVER, REQUEST):
+        _put(out, attr.name, _whole(attr, value))
 
 
 def _drop(body: dict[str, Any], rtype: ResourceType, tree: _Tree) -> None:
@@ -201,7 +202,24 @@ def _not_excluded(subs: _Tree) -> _Keep:
 
 def _whole(attr: Attribute, value: Any) -> Any:
     """The attribute's value with `never`/`request` sub-attributes removed, copied."""
-    return _map_subs(attr, value, lambda sub: sub.returned not in (NEVER, REQUEST))
+    if attr.type != COMPLEX:
+        return _copy(value)
+    if isinstance(value, list):
+        elements = [_shown(attr, v) for v in value]
+        return [e for e in elements if e]
+    return _shown(attr, value)
+
+
+def _shown(attr: Attribute, value: Any) -> Any:
+    # Canonical objects name only default-returned sub-attributes, exactly spelled: copied
+    # whole, without a schema lookup per key (the bulk of rendering a list page).
+    if isinstance(value, dict) and value.keys() <= attr.default_subs:
+        return {k: _copy(v) for k, v in value.items()}
+    return _filter_object(attr, value, _default_returned)
+
+
+def _default_returned(sub: Attribute) -> bool:
+    return sub.returned not in (NEVER, REQUEST)
 
 
 def _map_subs(attr: Attribute, value: Any, keep: _Keep) -> Any:

@@ -51,16 +51,24 @@ class Attribute:
     # resolve like any attribute but are left out of /Schemas, where clients that build models
     # from it (scim2-models) would otherwise shadow their own `Meta` type.
     advertised: bool = True
-    _by_lower: dict[str, Attribute] = field(
+    _by_name: dict[str, Attribute] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    # The exact names of the sub-attributes a response shows by default (projection.py).
+    default_subs: frozenset[str] = field(
+        default=frozenset(), init=False, repr=False, compare=False, hash=False
     )
 
     def __post_init__(self) -> None:
-        self._by_lower.update({a.name.lower(): a for a in self.sub_attributes})
+        # Exact names too: canonical documents spell them so, and skip the lower-casing.
+        self._by_name.update({a.name: a for a in self.sub_attributes})
+        self._by_name.update({a.name.lower(): a for a in self.sub_attributes})
+        object.__setattr__(self, "default_subs", frozenset(
+            a.name for a in self.sub_attributes if a.returned not in (NEVER, REQUEST)))
 
     def sub(self, name: str) -> Attribute | None:
         """The sub-attribute called `name`, matched case-insensitively (RFC 7643 §2.1)."""
-        return self._by_lower.get(name.lower())
+        return self._by_name.get(name) or self._by_name.get(name.lower())
 
     def to_scim(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -90,15 +98,16 @@ class Schema:
     name: str
     description: str
     attributes: tuple[Attribute, ...]
-    _by_lower: dict[str, Attribute] = field(
+    _by_name: dict[str, Attribute] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
 
     def __post_init__(self) -> None:
-        self._by_lower.update({a.name.lower(): a for a in self.attributes})
+        self._by_name.update({a.name: a for a in self.attributes})  # exact names: see sub()
+        self._by_name.update({a.name.lower(): a for a in self.attributes})
 
     def attribute(self, name: str) -> Attribute | None:
-        return self._by_lower.get(name.lower())
+        return self._by_name.get(name) or self._by_name.get(name.lower())
 
     def to_scim(self, base_url: str = "") -> dict[str, Any]:
         return {
@@ -160,6 +169,8 @@ class ResourceType:
         return None
 
     def extension_by_urn(self, urn: str) -> Schema | None:
+        if urn[:1] not in ("u", "U"):  # every document key is asked; most are not URNs
+            return None
         low = urn.lower()
         for s, _ in self.extensions:
             if s.id.lower() == low:
