@@ -353,8 +353,9 @@ def member_ids(value: Any) -> list[str]:
     for item in items:
         mid: Any = item
         if isinstance(item, dict):
-            mid = next((v for k, v in item.items() if isinstance(k, str)
-                        and k.lower() == "value"), None)
+            mid = item["value"] if "value" in item else next(
+                (v for k, v in item.items() if isinstance(k, str) and k.lower() == "value"),
+                None)
         if not isinstance(mid, str) or not mid.strip():
             raise invalid_value(
                 "Each member must be an object with a non-empty string 'value' (the member's "
@@ -364,12 +365,15 @@ def member_ids(value: Any) -> list[str]:
     return out
 
 
+_UNTYPED_MEMBER_KEYS = frozenset({"value", "$ref", "display"})
+
+
 def member_types(value: Any) -> dict[str, str]:
     """{id: "User" | "Group"} for member elements that state a known `type`."""
     out: dict[str, str] = {}
     for item in value if isinstance(value, list) else [value]:
-        if not isinstance(item, dict):
-            continue
+        if not isinstance(item, dict) or item.keys() <= _UNTYPED_MEMBER_KEYS:
+            continue  # Entra's `{"value": id, "$ref": null}` states no type
         low = {k.lower(): v for k, v in item.items() if isinstance(k, str)}
         mid, kind = low.get("value"), low.get("type")
         if isinstance(mid, str) and isinstance(kind, str) and kind.lower() in ("user", "group"):

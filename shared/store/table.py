@@ -40,8 +40,10 @@ _JSON = "application/json"
 _READ_HEADERS = {"Accept": "application/json;odata=minimalmetadata"}
 _WRITE_HEADERS = {"Accept": _JSON, "Content-Type": _JSON}
 _PARAMETER = re.compile(r"@(\w+)")
+_PART_HEADERS = f"x-ms-version: {API_VERSION}\r\nDataServiceVersion: 3.0\r\n"
 # One encoder for every entity: json.dumps with options builds a new encoder per call.
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode
+_json_string = json.encoder.encode_basestring_ascii  # C; what the encoder above applies
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.~:-]*")
 _INT32 = 2**31
@@ -178,8 +180,7 @@ class Table:
     def _part(self, op: Sequence[Any]) -> bytes:
         verb, entity = op[0], op[1]
         options: Mapping[str, Any] = op[2] if len(op) > 2 else {}
-        headers = [f"x-ms-version: {API_VERSION}", "DataServiceVersion: 3.0"]
-        body = b""
+        condition = ""
         if verb == "create":
             line = f"POST {self.wire.origin}{self._path} HTTP/1.1"
             body = _json_entity(entity)
@@ -187,19 +188,18 @@ class Table:
             target = self.wire.origin + self._entity_path(entity["PartitionKey"],
                                                           entity["RowKey"])
             if verb == "delete":
-                line = f"DELETE {target} HTTP/1.1"
+                line, body = f"DELETE {target} HTTP/1.1", b""
             elif verb in ("update", "upsert"):
                 line = f"{_verb(options.get('mode', UpdateMode.MERGE))} {target} HTTP/1.1"
                 body = _json_entity(entity)
             else:
                 raise ValueError(f"unknown transaction operation {verb!r}")
             if verb != "upsert":  # upserts apply whatever exists; the others need a match
-                headers.append("If-Match: " + _if_match(options.get("etag"),
-                                                         options.get("match_condition")))
-        if body:
-            headers += [f"Content-Type: {_JSON}", f"Content-Length: {len(body)}"]
-        headers.append(f"Accept: {_JSON}")
-        return "\r\n".join([line, *headers, "", ""]).encode() + body
+                condition = "If-Match: " + _if_match(options.get("etag"),
+                                                     options.get("match_condition")) + "\r\n"
+        length = f"Content-Type: {_JSON}\r\nContent-Length: {len(body)}\r\n" if body else ""
+        return (f"{line}\r\n{_PART_HEADERS}{condition}{length}Accept: {_JSON}\r\n\r\n".encode()
+                + body)
 
     def _entity_path(self, partition_key: str, row_key: str) -> str:
         return f"{self._path}(PartitionKey='{_key(partition_key)}',RowKey='{_key(row_key)}')"
@@ -256,6 +256,9 @@ def _quote(text: str) -> str:
 
 
 def _json_entity(entity: Mapping[str, Any]) -> bytes:
+    if all(type(value) is str for value in entity.values()):  # keys, index and member rows
+        return ("{" + ",".join([_json_string(k) + ":" + _json_string(v)
+                                for k, v in entity.items()]) + "}").encode()
     out: dict[str, Any] = {}
     for name, value in entity.items():
         if value is None:
