@@ -6,15 +6,22 @@ azure-data-tables SDK it replaced, side by side in one process on Azurite: CPU a
 The SDK is set up as the store used it before: `requests` transport with `trust_env` off, its
 per-request HTTP logging at WARNING, and batch parts prepared in the calling thread.
 
-    .venv/bin/python benchmarks/wire.py [--reps 200] [--rounds 3]
+    .venv/bin/python benchmarks/wire.py [--reps 200] [--rounds 3] [--base REV]
+
+`--base REV` adds the store client as it was at git revision REV (its `shared/store` files,
+imported as a separate package), so a change to the client is measured against its previous
+version in the same process and rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -32,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 import azurite  # noqa: E402
 
 from shared.settings import Settings  # noqa: E402
-from shared.store.connection import open_tables  # noqa: E402
+from shared.store.connection import _from_connection_string, open_tables  # noqa: E402
 
 DOC = '{"userName":"' + "x" * 600 + '"}'
 
@@ -57,6 +64,26 @@ def _sdk_client(conn: str, table: str) -> TableClient:
 
     client._client._client._pipeline._prepare_multipart_mixed_request = prepare_parts
     return client
+
+
+def _client_at(rev: str, conn: str, table_name: str, into: Path) -> Any:
+    """The store's Table client from revision `rev`, as package `store_<rev>` under `into`
+    (its modules import each other relatively; an empty __init__ keeps the rest out)."""
+    package = into / f"store_{rev}"
+    package.mkdir()
+    names = subprocess.run(["git", "ls-tree", "--name-only", rev, "shared/store/"], cwd=ROOT,
+                           check=True, capture_output=True, text=True).stdout.split()
+    for name in names:
+        if name.endswith(".py") and not name.endswith("__init__.py"):
+            source = subprocess.run(["git", "show", f"{rev}:{name}"], cwd=ROOT, check=True,
+                                    capture_output=True, text=True).stdout
+            (package / Path(name).name).write_text(source)
+    (package / "__init__.py").write_text("")
+    sys.path.insert(0, str(into))
+    wire = importlib.import_module(f"store_{rev}.wire")
+    table = importlib.import_module(f"store_{rev}.table")
+    endpoint, signer = _from_connection_string(conn)  # signing is the same in both
+    return table.Table(wire.Wire(endpoint, signer), table_name)
 
 
 def _timed(call: Callable[[], Any], reps: int) -> tuple[list[float], list[float]]:
@@ -92,7 +119,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--base", default="", help="git revision of the store to compare")
     args = parser.parse_args()
+    scratch = tempfile.TemporaryDirectory()
     results: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     with azurite.running() as conn:
         ours = open_tables(Settings.model_validate(
@@ -103,6 +132,9 @@ def main() -> int:
              for j in range(100)])
         clients = {"azure-data-tables 12.7.0": _sdk_client(conn, ours.data.table_name),
                    "ours (shared/store/table.py)": ours.data}
+        if args.base:
+            clients[f"ours at {args.base}"] = _client_at(args.base, conn, ours.data.table_name,
+                                                         Path(scratch.name))
         for _ in range(args.rounds):
             for name, client in clients.items():
                 for case, (call, divisor) in _cases(client).items():
