@@ -1,6 +1,6 @@
 """Property-based tests for the filter engine: render/parse round trips, robustness against
 arbitrary input, and the boolean algebra of evaluation. Plus an optional differential test
-against scim2-models' parser when its virtualenv (/tmp/peers) is present."""
+against scim2-models' parser in the .venv-peers virtualenv that `make test` builds."""
 
 from __future__ import annotations
 
