@@ -34,6 +34,7 @@ from azure.data.tables import (
     UpdateMode,
 )
 
+from .http11 import parse_headers
 from .wire import API_VERSION, Response, Wire
 
 _JSON = "application/json"
@@ -239,14 +240,13 @@ def substitute(query_filter: str, parameters: Mapping[str, Any]) -> str:
 
 def _key(value: str) -> str:
     """A key as it appears in an entity URL: quotes doubled, then percent-encoded."""
-    if _PLAIN_KEY.fullmatch(value):  # ids and most escaped keys: skip `quote` (~10 µs)
+    if _PLAIN_KEY.fullmatch(value):  # ids and most escaped keys: nothing to encode
         return value.replace(":", "%3A")
     return _quote(value.replace("'", "''"))
 
 
 # Percent-encoding of every byte but RFC 3986's unreserved characters, as urllib's
-# `quote(text, safe="")` does, by table lookup: urllib calls a Python function per byte, which
-# was a tenth of a range query's CPU (its filter is all quotes and spaces).
+# `quote(text, safe="")` does, by table lookup instead of a Python call per byte.
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 _ESCAPED = [chr(b) if b in _UNRESERVED else f"%{b:02X}" for b in range(256)]
 
@@ -379,7 +379,7 @@ _INNER = re.compile(rb"\r\n\r\nHTTP/1\.[01] (\d{3})|\r\n(etag|date):[ \t]*([^\r\
 def _committed(body: bytes, expected: int) -> list[dict[str, Any]] | None:
     """The operations' metadata when the response holds `expected` inner responses and all
     succeeded; None otherwise (an error to read, or a shape the full parser should judge).
-    One scan instead of parsing every part's headers: ~6x less CPU per part."""
+    One scan instead of parsing every part's headers: 99 parts in 0.16 ms instead of 0.39."""
     out: list[dict[str, Any]] = []
     for status, name, value in _INNER.findall(body):
         if status:
@@ -430,9 +430,4 @@ def _http_message(data: bytes) -> Response:
 
 
 def _headers(block: bytes) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for line in block.decode("latin-1").split("\r\n"):
-        name, sep, value = line.partition(":")
-        if sep:
-            out[name.strip().lower()] = value.strip()
-    return out
+    return parse_headers(block.decode("latin-1"))
