@@ -67,9 +67,11 @@ def _sdk_client(conn: str, table: str) -> TableClient:
 
 
 def _client_at(rev: str, conn: str, table_name: str, into: Path) -> Any:
-    """The store's Table client from revision `rev`, as package `store_<rev>` under `into`
+    """The store's Table client from revision `rev`, as package `store_<commit>` under `into`
     (its modules import each other relatively; an empty __init__ keeps the rest out)."""
-    package = into / f"store_{rev}"
+    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
+                            capture_output=True, text=True).stdout.strip()  # HEAD~1 -> a name
+    package = into / f"store_{commit}"
     package.mkdir()
     names = subprocess.run(["git", "ls-tree", "--name-only", rev, "shared/store/"], cwd=ROOT,
                            check=True, capture_output=True, text=True).stdout.split()
@@ -80,8 +82,8 @@ def _client_at(rev: str, conn: str, table_name: str, into: Path) -> Any:
             (package / Path(name).name).write_text(source)
     (package / "__init__.py").write_text("")
     sys.path.insert(0, str(into))
-    wire = importlib.import_module(f"store_{rev}.wire")
-    table = importlib.import_module(f"store_{rev}.table")
+    wire = importlib.import_module(f"store_{commit}.wire")
+    table = importlib.import_module(f"store_{commit}.table")
     endpoint, signer = _from_connection_string(conn)  # signing is the same in both
     return table.Table(wire.Wire(endpoint, signer), table_name)
 
