@@ -115,8 +115,9 @@ def check_update(
     """After PATCH produced `updated` from `current`: normalize it and apply the mutability
     and required rules. Unlike PUT (where omission keeps the value), a PATCH may remove an
     immutable value, but never change it; removing a required attribute is refused
-    (RFC 7644 §3.5.2.2)."""
-    parts = _parse(updated, rtype)
+    (RFC 7644 §3.5.2.2). `current` is canonical (as stored); values PATCH left alone are
+    the same objects in `updated` and are taken as they are (see `_parse_changes`)."""
+    parts = _parse_changes(current, updated, rtype)
     _enforce_immutable(_split(current, rtype), parts, rtype, omitted_keeps_current=False)
     doc = _assemble(parts, rtype)
     _check_size(doc)
@@ -161,6 +162,44 @@ def _parse(body: Any, rtype: ResourceType) -> _Parts:
         if isinstance(key, str):
             _absorb(parts, rtype, key, value)
     return parts
+
+
+def _parse_changes(current: dict[str, Any], updated: dict[str, Any], rtype: ResourceType
+                   ) -> _Parts:
+    """`_parse(updated)` for a PATCH result. apply_patch copies only what it writes, so an
+    attribute it did not touch is the very object `current` holds, and `current` is canonical:
+    coercing it again would only reproduce it. Only the touched attributes are parsed, which
+    keeps a PATCH's cost to what it changes rather than to the size of the resource."""
+    if not isinstance(updated, dict):
+        return _parse(updated, rtype)
+    parts: _Parts = {s.id: {} for s in rtype.all_schemas}
+    for key, value in updated.items():
+        if not isinstance(key, str):
+            continue
+        old = current.get(key)
+        if old is value and _as_stored(rtype.schema, key, value):
+            parts[rtype.schema.id][key] = value
+            continue
+        extension = rtype.extension_by_urn(key)
+        if extension is not None and extension.id == key and isinstance(old, dict) \
+                and isinstance(value, dict):
+            part = parts[key]
+            for sub_key, sub_value in value.items():
+                if old.get(sub_key) is sub_value and _as_stored(extension, sub_key, sub_value):
+                    part[sub_key] = sub_value
+                elif isinstance(sub_key, str):
+                    _absorb_local(part, extension, sub_key, sub_value, f"{key}:")
+            continue
+        _absorb(parts, rtype, key, value)
+    return parts
+
+
+def _as_stored(schema: Schema, key: str, value: Any) -> bool:
+    """Whether coercing a canonical `value` of `key` would return it unchanged: a schema
+    attribute spelled canonically, with a value, and not readOnly (which coercion drops)."""
+    attr = schema.attribute(key)
+    return (attr is not None and attr.name == key and value is not None
+            and attr.mutability != READ_ONLY)
 
 
 def _absorb(parts: _Parts, rtype: ResourceType, key: str, value: Any) -> None:
@@ -626,6 +665,8 @@ def _union_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 def _same(a: Any, b: Any) -> bool:
     """JSON equality: unlike Python's ==, true is not 1 (numbers compare by value)."""
+    if a is b:  # what a PATCH left alone is the stored object itself
+        return True
     if isinstance(a, bool) or isinstance(b, bool):
         return isinstance(a, bool) and isinstance(b, bool) and a == b
     if isinstance(a, dict) and isinstance(b, dict):

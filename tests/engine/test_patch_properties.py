@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from shared.scim.dialect import PATCH_OP_URN, normalize_patch
 from shared.scim.errors import ScimError
 from shared.scim.patch import MemberChanges, apply_patch
-from shared.scim.resource import check_update
+from shared.scim.resource import check_update, normalize
 from shared.scim.schemas import EIGHT_BY_EIGHT_URN, ENTERPRISE_URN, GROUP, GROUP_URN, USER, USER_URN
 
 FAST = settings(max_examples=150, deadline=None,
@@ -260,6 +260,32 @@ def test_well_formed_operations_only_raise_scim_errors_and_never_mutate(
     doc: dict[str, Any], ops: list[dict[str, Any]], as_group: bool
 ) -> None:
     _check_pipeline(_as_group(doc) if as_group else doc, body(*ops), GROUP if as_group else USER)
+
+
+def _outcome(fn: Callable[[], dict[str, Any]]) -> Any:
+    try:
+        return fn()
+    except ScimError as exc:
+        return (exc.status, exc.scim_type, exc.detail)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(doc=user_docs(), ops=st.lists(valid_ops, min_size=1, max_size=4), as_group=st.booleans())
+def test_check_update_reuses_untouched_values_with_the_same_result(
+    doc: dict[str, Any], ops: list[dict[str, Any]], as_group: bool
+) -> None:
+    """check_update takes the values a PATCH left alone (the same objects as in the stored
+    document) without coercing them again. A deep copy of the stored document shares nothing,
+    so every value is parsed again: both must give the same document or the same error."""
+    rtype = GROUP if as_group else USER
+    try:
+        current = normalize(_as_group(doc) if as_group else doc, rtype)
+        updated = apply_patch(current, normalize_patch(body(*ops), rtype), rtype).doc
+    except ScimError:
+        return
+    reused = _outcome(lambda: check_update(current, updated, rtype))
+    parsed = _outcome(lambda: check_update(copy.deepcopy(current), updated, rtype))
+    assert json.dumps(reused) == json.dumps(parsed)
 
 
 # -- members against a set model -----------------------------------------------------------
