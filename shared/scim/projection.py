@@ -212,9 +212,10 @@ def _whole(attr: Attribute, value: Any) -> Any:
 
 def _shown(attr: Attribute, value: Any) -> Any:
     # Canonical objects name only default-returned sub-attributes, exactly spelled: copied
-    # whole, without a schema lookup per key (the bulk of rendering a list page).
+    # whole, without a schema lookup per key (the bulk of rendering a list page). default_subs
+    # is only set when every sub-attribute holds a scalar, so a shallow copy shares nothing.
     if isinstance(value, dict) and value.keys() <= attr.default_subs:
-        return {k: _copy(v) for k, v in value.items()}
+        return dict(value)
     return _filter_object(attr, value, _default_returned)
 
 

@@ -133,6 +133,8 @@ def diff_attributes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if key in _STRUCTURAL_KEYS:
             continue
         a, b = old.get(key), new.get(key)
+        if a is b:  # untouched by a PATCH: the stored object itself
+            continue
         if key.lower().startswith("urn:") and (isinstance(a, dict) or isinstance(b, dict)):
             ext_a = a if isinstance(a, dict) else {}
             ext_b = b if isinstance(b, dict) else {}

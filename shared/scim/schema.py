@@ -54,7 +54,9 @@ class Attribute:
     _by_name: dict[str, Attribute] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
-    # The exact names of the sub-attributes a response shows by default (projection.py).
+    # The exact names of the sub-attributes a response shows by default, when all of them
+    # hold single scalar values (an object of only these is copied shallowly by
+    # projection.py); empty when a sub-attribute is complex or multi-valued.
     default_subs: frozenset[str] = field(
         default=frozenset(), init=False, repr=False, compare=False, hash=False
     )
@@ -63,8 +65,10 @@ class Attribute:
         # Exact names too: canonical documents spell them so, and skip the lower-casing.
         self._by_name.update({a.name: a for a in self.sub_attributes})
         self._by_name.update({a.name.lower(): a for a in self.sub_attributes})
+        scalar = all(a.type != COMPLEX and not a.multi_valued for a in self.sub_attributes)
         object.__setattr__(self, "default_subs", frozenset(
-            a.name for a in self.sub_attributes if a.returned not in (NEVER, REQUEST)))
+            a.name for a in self.sub_attributes
+            if scalar and a.returned not in (NEVER, REQUEST)))
 
     def sub(self, name: str) -> Attribute | None:
         """The sub-attribute called `name`, matched case-insensitively (RFC 7643 §2.1)."""

@@ -7,8 +7,8 @@ a request id to quote — never a traceback."""
 from __future__ import annotations
 
 import logging
+import secrets
 import time
-import uuid
 from typing import Any
 
 from ..auth.authenticator import Authenticator
@@ -51,7 +51,7 @@ class ScimService:
 
     def handle(self, request: ScimRequest) -> ScimResponse:
         started = time.perf_counter()
-        request_id = request.request_id or uuid.uuid4().hex
+        request_id = request.request_id or secrets.token_hex(16)
         try:
             self.auth.authenticate(request.tenant, request.header("authorization"))
             response = self._dispatch(request)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
-import uuid
+import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -155,7 +155,7 @@ class Table:
         if len({op[1].get("PartitionKey") for op in ops}) > 1:
             # Azure refuses such a batch; Azurite would commit it.
             raise ValueError("Partition Keys in the batch must all be the same.")
-        batch, changeset = f"batch_{uuid.uuid4()}", f"changeset_{uuid.uuid4()}"
+        batch, changeset = f"batch_{secrets.token_hex(16)}", f"changeset_{secrets.token_hex(16)}"
         body = _multipart(batch, changeset, [self._part(op) for op in ops])
         response = self.wire.request(
             "POST", f"{self.wire.base_path}/$batch", body=body, headers={

@@ -98,6 +98,33 @@ def test_an_audit_batch_whose_response_was_lost_is_sent_again_and_lands_once(
     assert len({e["RowKey"] for e in got}) == 3
 
 
+def test_entries_of_requests_in_quick_succession_share_one_batch(
+        client: httpx.Client, scim_service: ScimService, tenant: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sequential requests (Entra's cycle is mostly that) must not cost the writer a storage
+    transaction each: it lingers after the first entry of a batch and collects the rest.
+    (A linger of a second here, so that a slow machine cannot split the five requests.)"""
+    tid, _ = tenant
+    assert scim_service.audit.flush()
+    assert audit.AuditWriter(lambda batch: None)._linger > 0  # the default lingers too
+    monkeypatch.setattr(scim_service, "audit", audit.AuditWriter(
+        AuditTable(scim_service.tables.audit).insert_many, linger=1.0))
+    batches: list[str] = []
+
+    def count_audit_batches(request: Any, send: Any) -> Any:
+        if threading.current_thread().name == "audit-writer":
+            batches.append(request.method)
+        return send(request)
+
+    with hooked(count_audit_batches):
+        for n in range(5):
+            assert client.post("/Users", json={"schemas": [USER],
+                                               "userName": f"quick{n}@x.test"}).status_code == 201
+        got = _entries(scim_service, tid)
+    assert sorted((e["method"], e["status"]) for e in got) == [("POST", 201)] * 5
+    assert batches == ["POST"]
+
+
 def test_unknown_tenants_are_recorded_under_the_url_id(served: str,
                                                        scim_service: ScimService) -> None:
     unknown = f"no-such-{uuid.uuid4().hex[:8]}"
