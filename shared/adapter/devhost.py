@@ -302,6 +302,12 @@ class _Segment:
     optional: bool = False
     default: str | None = None
     catch_all: bool = False
+    # The literal upper-cased once (matching is OrdinalIgnoreCase, segment by segment).
+    folded: str | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.literal is not None:
+            object.__setattr__(self, "folded", self.literal.upper())
 
 
 _GUID = re.compile(
@@ -514,8 +520,12 @@ class RouteTemplate:
     def __repr__(self) -> str:
         return f"RouteTemplate({self.template!r})"
 
-    def match(self, path: Sequence[str]) -> dict[str, str] | None:
-        """Route values if the decoded path segments match, else None."""
+    def match(self, path: Sequence[str], folded: Sequence[str] | None = None
+              ) -> dict[str, str] | None:
+        """Route values if the decoded path segments match, else None. `folded`: the same
+        segments upper-cased (the host folds them once for all its routes)."""
+        if folded is None:
+            folded = [part.upper() for part in path]
         values: dict[str, str] = {}
         for i, seg in enumerate(self.segments):
             if seg.catch_all:
@@ -537,8 +547,8 @@ class RouteTemplate:
                         return None
                 return values
             part = path[i]
-            if seg.literal is not None:
-                if part.upper() != seg.literal.upper():
+            if seg.folded is not None:
+                if folded[i] != seg.folded:
                     return None
             else:
                 if part == "" or not all(c.check(part) for c in seg.constraints):
@@ -573,6 +583,8 @@ def _compare_templates(x: RouteTemplate, y: RouteTemplate) -> int:
 
 def _decode_segment(raw: str) -> str:
     """Percent-decode one path segment but keep ``%2F`` as is (Kestrel does not decode it)."""
+    if "%" not in raw:
+        return raw
     pieces = re.split(r"(%2[fF])", raw)
     return "".join(p if i % 2 else unquote(p) for i, p in enumerate(pieces))
 
@@ -597,6 +609,8 @@ def _path_segments(raw_path: str) -> list[str]:
 def _host_query(query: str) -> dict[str, str]:
     """Query params as the host hands them to the Python worker: ``+`` is a space, repeated
     keys (case-insensitive) joined with ``,``, params whose value is empty left out."""
+    if not query:
+        return {}
     merged: dict[str, tuple[str, list[str]]] = {}
     for key, value in parse_qsl(query, keep_blank_values=True):
         merged.setdefault(key.lower(), (key, []))[1].append(value)
@@ -959,10 +973,11 @@ class DevHost:
         """Route and invoke one request. ``target`` is the origin-form path with query."""
         raw_path, _, query = target.partition("?")
         segments = _path_segments(raw_path)
+        folded = [segment.upper() for segment in segments]
         method = method.upper()
         allowed: set[str] = set()
         for route in self.routes:
-            values = route.template.match(segments)
+            values = route.template.match(segments, folded)
             if values is None:
                 continue
             if route.methods is not None and method not in route.methods:
