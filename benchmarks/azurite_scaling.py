@@ -6,8 +6,11 @@ Azurite evaluates a query's filter over every entity of the table (LokiJS `where
 `node_modules/azurite/dist/src/table/persistence/LokiTableMetadataStore.js`,
 `queryTableEntities`), while point reads use its key index; Table Storage serves both from
 its index. This separates the emulator's growth from ours in the `make bench` scale curves.
+`indexed` is Azurite with tools/azurite_range_index.js preloaded, which serves these range
+queries from Loki's RowKey index (what `entra_bench.py --emulator indexed` uses).
 
     .venv/bin/python benchmarks/azurite_scaling.py [--sizes 1000,10000,100000,500000] [--reps 50]
+        [--emulators stock,indexed]
 """
 
 from __future__ import annotations
@@ -34,10 +37,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="1000,10000,100000,500000")
     parser.add_argument("--reps", type=int, default=50)
+    parser.add_argument("--emulators", default="stock,indexed")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    rows: list[tuple[int, float, float]] = []
-    with azurite.running() as conn:
+    emulators = [e.strip() for e in args.emulators.split(",") if e.strip()]
+    results = {e: _measure(e == "indexed", sizes, args.reps) for e in emulators}
+    print("| rows in the table | " + " | ".join(
+        f"{e}: point read p50 ms | {e}: range query (page of 100) p50 ms" for e in emulators)
+        + " |")
+    print("|---|" + "---|---|" * len(emulators))
+    for n, size in enumerate(sizes):
+        cells = " | ".join(f"{results[e][n][0]:.2f} | {results[e][n][1]:.2f}"
+                           for e in emulators)
+        print(f"| {size:,} | {cells} |")
+    return 0
+
+
+def _measure(indexed: bool, sizes: list[int], reps: int) -> list[tuple[float, float]]:
+    rows: list[tuple[float, float]] = []
+    with azurite.running(indexed=indexed) as conn:
         table = open_tables(Settings.model_validate(
             {"storage_connection_string": conn, "table_prefix": "scale"})).data
         table.create_table()
@@ -50,10 +68,10 @@ def main() -> int:
                     ("upsert", {"PartitionKey": "t", "RowKey": f"U:{n:08d}", "doc": DOC})
                     for n in range(have, have + batch)])
                 have += batch
-            print(f"{size} rows ({time.perf_counter() - started:.0f} s to fill)",
-                  file=sys.stderr, flush=True)
+            print(f"{'indexed' if indexed else 'stock'}: {size} rows "
+                  f"({time.perf_counter() - started:.0f} s to fill)", file=sys.stderr, flush=True)
             point, page = [], []
-            for rep in range(args.reps):
+            for rep in range(reps):
                 key = f"U:{(rep * 7919) % size:08d}"
                 t = time.perf_counter()
                 table.get_entity("t", key)
@@ -64,12 +82,8 @@ def main() -> int:
                     parameters={"pk": "t", "lo": key, "hi": "U;"}, results_per_page=100), 100))
                 page.append((time.perf_counter() - t) * 1000)
                 assert got  # at least the row itself
-            rows.append((size, statistics.median(point), statistics.median(page)))
-    print("| rows in the table | point read p50 ms | range query (page of 100) p50 ms |")
-    print("|---|---|---|")
-    for size, p, q in rows:
-        print(f"| {size:,} | {p:.2f} | {q:.2f} |")
-    return 0
+            rows.append((statistics.median(point), statistics.median(page)))
+    return rows
 
 
 if __name__ == "__main__":

@@ -46,12 +46,21 @@ def _port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+RANGE_INDEX = Path(__file__).resolve().parent / "azurite_range_index.js"
+
+
 @contextlib.contextmanager
 def running(
-    port: int | None = None, log: Path | None = None, location: Path | None = None
+    port: int | None = None, log: Path | None = None, location: Path | None = None,
+    *, indexed: bool | None = None,
 ) -> Iterator[str]:
     """Run Azurite's Table service on loopback (in memory unless `location` is given, where
-    it persists its data); yield its connection string."""
+    it persists its data); yield its connection string. `indexed`: with
+    tools/azurite_range_index.js preloaded, which answers RowKey range queries from an index
+    as Table Storage does, instead of scanning the whole table (for benchmarks; None reads
+    AZURITE_RANGE_INDEX=1 from the environment, so a whole test run can use it)."""
+    if indexed is None:
+        indexed = os.environ.get("AZURITE_RANGE_INDEX") == "1"
     if not AZURITE_BIN.exists():
         raise SystemExit(
             f"Azurite is not installed at {AZURITE_BIN}. Run `npm ci` (or `make test`) first."
@@ -78,6 +87,7 @@ def running(
         stdout=out,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env=_node_env(indexed),
     )
     try:
         deadline = time.monotonic() + 30
@@ -98,6 +108,13 @@ def running(
             out.close()  # type: ignore[union-attr]
         if not location:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _node_env(indexed: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    if indexed:
+        env["NODE_OPTIONS"] = f"{env.get('NODE_OPTIONS', '')} --require {RANGE_INDEX}".strip()
+    return env
 
 
 def main() -> int:

@@ -1,0 +1,109 @@
+// Preloaded into Azurite (node --require) by `tools/azurite.py` when asked for an indexed
+// emulator (`running(indexed=True)`, `benchmarks/entra_bench.py --emulator indexed`).
+//
+// Why: Azurite 3.37 answers every entity query by running the filter over the whole table and
+// sorting what matched (LokiTableMetadataStore.queryTableEntities: `.where(filter)` over the
+// collection, then `.sort`), so a 100-row range query costs O(rows in the table). Azure Table
+// Storage serves `PartitionKey eq … and RowKey ge … and RowKey lt …` from its (PartitionKey,
+// RowKey) index. This patch gives Azurite that complexity for exactly that query shape (what
+// the store sends for every range read), so the benchmark can show how latency scales with
+// the tenant's size rather than with the emulator's scan. Everything else (point reads,
+// writes, batches, other filters) is Azurite's own code.
+//
+// How: Loki's binary index on RowKey is walked from the lower bound, in key order, applying
+// the predicates Azurite applies (the partition, the exact RowKey bounds in JavaScript string
+// order, the full OData filter, the continuation token) until $top + 1 rows matched, which
+// Azurite's own code then turns into the page and its continuation token. Loki's index orders
+// keys that read as numbers ("12", "Infinity") and "" before all others; the shortcut is only
+// taken when both bounds start with a letter, so the other keys between them are ordered
+// alike by Loki and by JavaScript, and the numeric-looking ones (none in our tables: keys
+// start with "U:", "M:", …) are checked apart. tests/store/test_range_index.py compares its
+// answers with stock Azurite's.
+"use strict";
+
+const path = require("path");
+
+const persistence = path.join(__dirname, "..", "node_modules", "azurite", "dist", "src", "table",
+                              "persistence");
+const Store = require(path.join(persistence, "LokiTableMetadataStore.js")).default;
+const Generator = require(path.join(persistence, "LokiTableStoreQueryGenerator.js")).default;
+
+const LITERAL = "'((?:[^']|'')*)'";
+const RANGE = new RegExp(
+  `^\\s*PartitionKey eq ${LITERAL} and RowKey ge ${LITERAL} and RowKey lt ${LITERAL}` +
+  "(?:\\s+and\\s+[^]*)?$");
+const STARTS_WITH_LETTER = /^[A-Za-z]/;
+
+function unquote(text) {
+  return text.replace(/''/g, "'");
+}
+
+// The keys Loki's comparator sorts before all others: "" and those that read as numbers.
+function numberLike(key) {
+  return key === "" || Number(key) === Number(key);
+}
+
+function byRowKey(a, b) {
+  return a.RowKey < b.RowKey ? -1 : a.RowKey > b.RowKey ? 1 : 0;
+}
+
+const stockQuery = Store.prototype.queryTableEntities;
+
+Store.prototype.queryTableEntities = async function (context, account, table, queryOptions,
+                                                     nextPartitionKey, nextRowKey) {
+  const match = RANGE.exec(queryOptions.filter || "");
+  if (!match || /\bor\b/.test(queryOptions.filter)) {
+    return stockQuery.apply(this, arguments);
+  }
+  const partition = unquote(match[1]);
+  let low = unquote(match[2]);
+  const high = unquote(match[3]);
+  if (!STARTS_WITH_LETTER.test(low) || !STARTS_WITH_LETTER.test(high)) {
+    return stockQuery.apply(this, arguments);
+  }
+  const collection = this.getEntityCollection(account, table, context);
+  const filter = Generator.generateQueryForPersistenceLayer(queryOptions, context);
+  const maxResults = this.getMaxResultsOption(queryOptions);
+  const nextPk = this.decodeContinuationHeader(nextPartitionKey);
+  const nextRk = this.decodeContinuationHeader(nextRowKey);
+  if (nextPk !== undefined) {
+    if (nextPk > partition) {
+      return [[], undefined, undefined];
+    }
+    if (nextPk === partition && nextRk !== undefined && nextRk > low) {
+      low = nextRk; // Azurite's continuation: rows from the token's key on, inclusive
+    }
+  }
+  const matches = (entity) => entity.PartitionKey === partition && entity.RowKey >= low &&
+    entity.RowKey < high && filter(entity);
+  // Walk the RowKey index from `low` in key order and stop once the page (+1, which Azurite
+  // turns into the continuation token) is full: O(log n + rows read), not O(n).
+  let result = [];
+  if (low < high && collection.data.length) {
+    collection.ensureIndex("RowKey");
+    const order = collection.binaryIndices.RowKey.values;
+    const [first, last] = collection.calculateRange("$between", "RowKey", [low, high]);
+    for (let i = first; i <= last && i >= 0 && result.length <= maxResults; i++) {
+      const entity = collection.data[order[i]];
+      if (!numberLike(entity.RowKey) && matches(entity)) {
+        result.push(entity);
+      }
+    }
+    // Loki sorts keys that read as numbers ("12", "Infinity") and "" before every other key;
+    // any of them within the bounds in string order joins the page in its string place.
+    const head = [];
+    for (let i = 0; i < order.length; i++) {
+      if (!numberLike(collection.data[order[i]].RowKey)) {
+        break;
+      }
+      if (matches(collection.data[order[i]])) {
+        head.push(collection.data[order[i]]);
+      }
+    }
+    if (head.length) {
+      result = result.concat(head).sort(byRowKey).slice(0, maxResults + 1);
+    }
+  }
+  const response = this.adjustQueryResultforTop(result, maxResults);
+  return [result, response.nextPartitionKeyResponse, response.nextRowKeyResponse];
+};
