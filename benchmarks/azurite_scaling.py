@@ -1,11 +1,14 @@
-"""How Azurite itself scales with table size, without our app: the latency of a point read and
-of a 100-row RowKey-range query (the shapes a cursor page and a delete's membership read use)
-in a table of 1,000 to 500,000 rows, through the store's own client.
+"""How Azurite itself scales with table size, without our app: the latency of a point read, of
+a 100-row RowKey-range query (the shapes a cursor page and a delete's membership read use), and
+of a transaction inserting 6 rows and one deleting them (a user create and delete write about as
+many) in a table of 1,000 to 500,000 rows, through the store's own client.
 
 Azurite evaluates a query's filter over every entity of the table (LokiJS `where`, see
 `node_modules/azurite/dist/src/table/persistence/LokiTableMetadataStore.js`,
 `queryTableEntities`), while point reads use its key index; Table Storage serves both from
 its index. This separates the emulator's growth from ours in the `make bench` scale curves.
+Writes grow too: LokiJS keeps each collection and its binary indexes as arrays, and inserting
+or removing an entity moves (and, for removals, renumbers) entries of every one of them.
 `indexed` is Azurite with tools/azurite_range_index.js preloaded, which serves these range
 queries from Loki's RowKey index (what `entra_bench.py --emulator indexed` uses).
 
@@ -42,19 +45,19 @@ def main() -> int:
     sizes = sorted(int(s) for s in args.sizes.split(","))
     emulators = [e.strip() for e in args.emulators.split(",") if e.strip()]
     results = {e: _measure(e == "indexed", sizes, args.reps) for e in emulators}
+    columns = ("point read", "range query (page of 100)", "insert 6 rows", "delete 6 rows")
+    print(f"p50 ms per call; emulators: {', '.join(emulators)}")
     print("| rows in the table | " + " | ".join(
-        f"{e}: point read p50 ms | {e}: range query (page of 100) p50 ms" for e in emulators)
-        + " |")
-    print("|---|" + "---|---|" * len(emulators))
+        f"{e}: {c}" for e in emulators for c in columns) + " |")
+    print("|---|" + "---|" * len(columns) * len(emulators))
     for n, size in enumerate(sizes):
-        cells = " | ".join(f"{results[e][n][0]:.2f} | {results[e][n][1]:.2f}"
-                           for e in emulators)
+        cells = " | ".join(f"{v:.2f}" for e in emulators for v in results[e][n])
         print(f"| {size:,} | {cells} |")
     return 0
 
 
-def _measure(indexed: bool, sizes: list[int], reps: int) -> list[tuple[float, float]]:
-    rows: list[tuple[float, float]] = []
+def _measure(indexed: bool, sizes: list[int], reps: int) -> list[tuple[float, ...]]:
+    rows: list[tuple[float, ...]] = []
     with azurite.running(indexed=indexed) as conn:
         table = open_tables(Settings.model_validate(
             {"storage_connection_string": conn, "table_prefix": "scale"})).data
@@ -70,7 +73,7 @@ def _measure(indexed: bool, sizes: list[int], reps: int) -> list[tuple[float, fl
                 have += batch
             print(f"{'indexed' if indexed else 'stock'}: {size} rows "
                   f"({time.perf_counter() - started:.0f} s to fill)", file=sys.stderr, flush=True)
-            point, page = [], []
+            point, page, insert, delete = [], [], [], []
             for rep in range(reps):
                 key = f"U:{(rep * 7919) % size:08d}"
                 t = time.perf_counter()
@@ -82,7 +85,16 @@ def _measure(indexed: bool, sizes: list[int], reps: int) -> list[tuple[float, fl
                     parameters={"pk": "t", "lo": key, "hi": "U;"}, results_per_page=100), 100))
                 page.append((time.perf_counter() - t) * 1000)
                 assert got  # at least the row itself
-            rows.append((statistics.median(point), statistics.median(page)))
+                extra = [f"X:{size}:{rep}:{n}" for n in range(6)]
+                t = time.perf_counter()
+                table.submit_transaction([("create", {"PartitionKey": "t", "RowKey": k,
+                                                      "doc": DOC}) for k in extra])
+                insert.append((time.perf_counter() - t) * 1000)
+                t = time.perf_counter()
+                table.submit_transaction([("delete", {"PartitionKey": "t", "RowKey": k})
+                                          for k in extra])
+                delete.append((time.perf_counter() - t) * 1000)
+            rows.append(tuple(statistics.median(v) for v in (point, page, insert, delete)))
     return rows
 
 
