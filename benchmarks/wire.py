@@ -16,10 +16,8 @@ version in the same process and rounds.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 import azurite  # noqa: E402
+import revision  # noqa: E402
 
 from shared.settings import Settings  # noqa: E402
 from shared.store.connection import _from_connection_string, open_tables  # noqa: E402
@@ -67,23 +66,10 @@ def _sdk_client(conn: str, table: str) -> TableClient:
 
 
 def _client_at(rev: str, conn: str, table_name: str, into: Path) -> Any:
-    """The store's Table client from revision `rev`, as package `store_<commit>` under `into`
-    (its modules import each other relatively; an empty __init__ keeps the rest out)."""
-    commit = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
-                            capture_output=True, text=True).stdout.strip()  # HEAD~1 -> a name
-    package = into / f"store_{commit}"
-    package.mkdir()
-    names = subprocess.run(["git", "ls-tree", "--name-only", rev, "shared/store/"], cwd=ROOT,
-                           check=True, capture_output=True, text=True).stdout.split()
-    for name in names:
-        if name.endswith(".py") and not name.endswith("__init__.py"):
-            source = subprocess.run(["git", "show", f"{rev}:{name}"], cwd=ROOT, check=True,
-                                    capture_output=True, text=True).stdout
-            (package / Path(name).name).write_text(source)
-    (package / "__init__.py").write_text("")
-    sys.path.insert(0, str(into))
-    wire = importlib.import_module(f"store_{commit}.wire")
-    table = importlib.import_module(f"store_{commit}.table")
+    """The store's Table client from revision `rev`, as package `store_<commit>` under `into`."""
+    package, _ = revision.package_at(rev, "shared/store", into)
+    wire = revision.module(package, "wire")
+    table = revision.module(package, "table")
     endpoint, signer = _from_connection_string(conn)  # signing is the same in both
     return table.Table(wire.Wire(endpoint, signer), table_name)
 

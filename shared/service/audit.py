@@ -12,8 +12,7 @@ reconciler and audit" has the measurement). The writer waits 50 ms after the fir
 batch, so that back-to-back requests share a transaction instead of costing one each. The
 price: entries still queued when the process dies are lost, and a full queue or a batch still
 failing after the store's retries (storage down for long) drops entries; both are logged as
-warnings. An audit failure never fails or
-delays the SCIM request.
+warnings. An audit failure never fails or delays the SCIM request.
 """
 
 from __future__ import annotations
