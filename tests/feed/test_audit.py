@@ -33,6 +33,12 @@ def _entries(service: ScimService, tenant: str) -> list[dict[str, Any]]:
     return list(AuditTable(service.tables.audit).query(tenant))
 
 
+def _create_users(client: httpx.Client, prefix: str, count: int) -> None:
+    for n in range(count):
+        assert client.post("/Users", json={"schemas": [USER], "userName": f"{prefix}{n}@x.test"}
+                           ).status_code == 201
+
+
 def test_writes_and_auth_failures_are_recorded_without_secrets_or_values(
         served: str, client: httpx.Client, scim_service: ScimService,
         tenant: tuple[str, str]) -> None:
@@ -88,9 +94,7 @@ def test_an_audit_batch_whose_response_was_lost_is_sent_again_and_lands_once(
         return send(request)
 
     with hooked(lose_first_response):
-        for n in range(3):
-            assert client.post("/Users", json={"schemas": [USER],
-                                               "userName": f"lost{n}@x.test"}).status_code == 201
+        _create_users(client, "lost", 3)
         got = _entries(scim_service, tid)
     assert lost == ["POST"]
     assert scim_service.audit.dropped == dropped_before
@@ -117,9 +121,7 @@ def test_entries_of_requests_in_quick_succession_share_one_batch(
         return send(request)
 
     with hooked(count_audit_batches):
-        for n in range(5):
-            assert client.post("/Users", json={"schemas": [USER],
-                                               "userName": f"quick{n}@x.test"}).status_code == 201
+        _create_users(client, "quick", 5)
         got = _entries(scim_service, tid)
     assert sorted((e["method"], e["status"]) for e in got) == [("POST", 201)] * 5
     assert batches == ["POST"]
