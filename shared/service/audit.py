@@ -31,6 +31,7 @@ from .messages import ScimRequest, ScimResponse
 log = logging.getLogger("scim.audit")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _MAX_PATH = 300
+_BATCH = 100  # entries per transaction (Table Storage's limit)
 
 
 def audited(request: ScimRequest, status: int) -> bool:
@@ -101,16 +102,20 @@ class AuditWriter:
         threading.Thread(target=wait, daemon=True).start()
         return done.wait(timeout)
 
+    def _take_queued(self, batch: list[dict[str, Any]]) -> None:
+        while len(batch) < _BATCH:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
-            if self._linger:
+            self._take_queued(batch)
+            if len(batch) < _BATCH and self._linger:  # under load batches fill without it
                 time.sleep(self._linger)
-            while len(batch) < 100:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+                self._take_queued(batch)
             try:
                 self._write(batch)
             except Exception as exc:  # never let the writer die; the type is the detail
