@@ -8,8 +8,8 @@ attribute value.
 
 Entries are queued and written by one background thread, several per batch transaction, so a
 SCIM request pays for a queue append instead of a storage round trip (README: "Change feed,
-reconciler and audit" has the measurement). The writer waits 50 ms after the first entry of a
-batch, so that back-to-back requests share a transaction instead of costing one each. The
+reconciler and audit" has the measurement). A batch not full at once waits 50 ms for more
+entries, so that back-to-back requests share a transaction instead of costing one each. The
 price: entries still queued when the process dies are lost, and a full queue or a batch still
 failing after the store's retries (storage down for long) drops entries; both are logged as
 warnings. An audit failure never fails or delays the SCIM request.
