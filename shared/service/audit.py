@@ -69,8 +69,8 @@ class AuditWriter:
     def __init__(self, write: Callable[[Sequence[dict[str, Any]]], None],
                  max_queue: int = 10_000, linger: float = 0.05) -> None:
         self._write = write
-        # After the first entry of a batch, wait this long for more: sequential requests would
-        # otherwise cost a storage transaction each, instead of one per batch.
+        # How long a batch that is not full at once waits for more entries: sequential requests
+        # would otherwise cost a storage transaction each, instead of one per batch.
         self._linger = linger
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(max_queue)
         self._thread: threading.Thread | None = None
