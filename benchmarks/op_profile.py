@@ -2,24 +2,29 @@
 through the Functions handlers (`azure.functions.HttpRequest` in, `HttpResponse` out) against
 Azurite, timed by thread CPU, and optionally profiled with cProfile. The quick loop for
 working on the "app CPU per operation" target of `make bench` (which measures the same
-handler work behind the dev host's HTTP server).
+handler work behind the dev host's HTTP server). `--base REV` runs the whole `shared` package
+as it was at git revision REV next to today's, in the same process and against the same
+Azurite, rounds alternating: the way to judge a change of the request path on a noisy machine.
 
-    .venv/bin/python benchmarks/op_profile.py [--reps 200] [--profile patch_user] [--top 40]
+    .venv/bin/python benchmarks/op_profile.py [--reps 200] [--base REV] [--profile patch_user]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib
 import json
 import os
 import pstats
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,166 +32,205 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools"), str(ROOT / "benchmarks")]
 
 import azurite  # noqa: E402
 import client  # noqa: E402
+import revision  # noqa: E402
 
 PATCH_OP = client.PATCH_OP
 ENTERPRISE = client.ENTERPRISE
 
 
-_store_cpu = [0.0]
+class Stack:
+    """The Functions handlers of one `shared` package (today's, or a copy at a revision) with a
+    tenant of their own, called in-process; thread CPU of the storage client's calls is added
+    up in `store_cpu` (only the main thread's: the audit writer has its own)."""
 
+    def __init__(self, package: str) -> None:
+        import azure.functions as func
 
-def _clock_store() -> None:
-    """Add the thread CPU spent inside the storage client's calls to `_store_cpu`: only the
-    calls of the main thread, which runs the requests (the audit writer has its own)."""
-    from shared.store.table import Table
+        def mod(name: str) -> ModuleType:
+            return importlib.import_module(f"{package}.{name}")
 
-    main = threading.main_thread()
+        settings, runtime = mod("settings"), mod("adapter.runtime")
+        scim, tenants = mod("adapter.blueprints.scim"), mod("auth.tenants")
+        settings.current.cache_clear()
+        runtime.reset()
+        self.store_cpu = 0.0
+        self._clock_store(mod("store.table").Table)
+        service = runtime.service()
+        tenant = tenants.Tenant(id=tenants.new_tenant_id(), name="prof",
+                                created=tenants.now_iso())
+        token = tenants.issue_token(tenant)
+        service.tenants.create(tenant)
+        self._tenant, self._func = tenant.id, func
+        self._auth = {"Authorization": f"Bearer {token}",
+                      "Content-Type": "application/scim+json"}
+        self._handlers: dict[tuple[str, bool], Callable[[Any], Any]] = {
+            ("Users", False): scim.users, ("Users", True): scim.user,
+            ("Groups", False): scim.groups, ("Groups", True): scim.group,
+        }
+        self.group = self.call("POST", "Groups", body={"schemas": [client.GROUP_URN],
+                                                       "displayName": "prof group"})["id"]
 
-    def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            if threading.current_thread() is not main:
-                return fn(*args, **kwargs)
-            start = time.thread_time()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                _store_cpu[0] += time.thread_time() - start
-        return call
+    def call(self, method: str, resource: str, rid: str | None = None,
+             body: Any = None, params: dict[str, str] | None = None) -> Any:
+        route = {"tenant": self._tenant, **({"id": rid} if rid else {})}
+        url = f"http://127.0.0.1:7071/scim/v2/{self._tenant}/{resource}"
+        req = self._func.HttpRequest(
+            method=method, url=url + (f"/{rid}" if rid else ""), headers=self._auth,
+            params=params or {}, route_params=route,
+            body=json.dumps(body).encode() if body is not None else b"")
+        resp = self._handlers[(resource, rid is not None)](req)
+        if resp.status_code >= 300:
+            raise SystemExit(f"{method} {resource} {rid}: {resp.status_code} "
+                             f"{resp.get_body()[:300]!r}")
+        return json.loads(resp.get_body()) if resp.get_body() else None
 
-    def timed_pages(fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-        def call(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            rows = fn(*args, **kwargs)
-            if threading.current_thread() is not main:
-                yield from rows
-                return
-            while True:  # only the rows the caller takes are read (and timed)
+    def match(self, user: dict[str, Any]) -> Any:  # Entra's lookup before every change
+        return self.call("GET", "Users",
+                         params={"filter": f'userName eq "{user["userName"]}"'})
+
+    def _clock_store(self, table: Any) -> None:
+        main = threading.main_thread()
+
+        def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def call(*args: Any, **kwargs: Any) -> Any:
+                if threading.current_thread() is not main:
+                    return fn(*args, **kwargs)
                 start = time.thread_time()
                 try:
-                    row = next(rows)
-                except StopIteration:
-                    return
+                    return fn(*args, **kwargs)
                 finally:
-                    _store_cpu[0] += time.thread_time() - start
-                yield row
-        return call
+                    self.store_cpu += time.thread_time() - start
+            return call
 
-    for name in ("get_entity", "submit_transaction", "update_entity", "upsert_entity",
-                 "create_entity", "delete_entity"):
-        setattr(Table, name, timed(getattr(Table, name)))
-    Table.query_entities = timed_pages(Table.query_entities)  # type: ignore[method-assign]
+        def timed_pages(fn: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+            def call(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                rows = fn(*args, **kwargs)
+                if threading.current_thread() is not main:
+                    yield from rows
+                    return
+                while True:  # only the rows the caller takes are read (and timed)
+                    start = time.thread_time()
+                    try:
+                        row = next(rows)
+                    except StopIteration:
+                        return
+                    finally:
+                        self.store_cpu += time.thread_time() - start
+                    yield row
+            return call
+
+        for name in ("get_entity", "submit_transaction", "update_entity", "upsert_entity",
+                     "create_entity", "delete_entity"):
+            setattr(table, name, timed(getattr(table, name)))
+        table.query_entities = timed_pages(table.query_entities)
+
+
+def _requests(stack: Stack, n: int, prefix: str) -> Iterator[tuple[str, Callable[[], Any]]]:
+    """(kind, request) for each Entra request shape, n of each (fewer for the multi-row ones),
+    in an order that leaves the tenant as it found it: every user created is deleted."""
+    users = [client._user(i, prefix) for i in range(n * 3)]
+    ids: list[str] = []
+    for u in users[:n]:
+        yield "match_user_miss", lambda u=u: stack.match(u)
+    for u in users:
+        yield "create_user", lambda u=u: ids.append(stack.call("POST", "Users", body=u)["id"])
+    for u in users[:n]:
+        yield "match_user_hit", lambda u=u: stack.match(u)
+    for i in ids[:n]:
+        yield "get_user", lambda i=i: stack.call("GET", "Users", i)
+    for k, i in enumerate(ids[:n]):
+        yield "patch_user", lambda i=i, k=k: stack.call("PATCH", "Users", i, body={
+            "schemas": [PATCH_OP], "Operations": [
+                {"op": "Replace", "path": 'emails[type eq "work"].value',
+                 "value": f"new{k}@contoso.example"},
+                {"op": "Replace", "path": "name.familyName", "value": f"C{k}"},
+                {"op": "Add", "path": "nickName", "value": f"N{k}"}]})
+    for k, i in enumerate(ids[:n]):
+        yield "patch_user_flag", lambda i=i, k=k: stack.call("PATCH", "Users", i, body={
+            "schemas": [PATCH_OP], "Operations": [
+                {"op": "replace", "value": {"displayName": f"R {k}", "name.givenName": f"G{k}",
+                                            f"{ENTERPRISE}:department": "Sales"}}]})
+    for i in ids[n : 2 * n]:
+        yield "deactivate_user", lambda i=i: stack.call("PATCH", "Users", i, body={
+            "schemas": [PATCH_OP], "Operations": [
+                {"op": "Replace", "path": "active", "value": "False"}]})
+    for c in range(0, 50 * max(n // 10, 1), 50):
+        yield "member_add_50", lambda c=c: stack.call(
+            "PATCH", "Groups", stack.group, body=client._members_patch(ids[c : c + 50]))
+    for _ in range(max(n // 10, 1)):
+        yield "list_cursor_page", lambda: stack.call("GET", "Users",
+                                                     params={"count": "100", "cursor": ""})
+    for c in range(0, len(ids), 1):
+        yield "delete_user", lambda c=c: stack.call("DELETE", "Users", ids[c])
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--reps", type=int, default=200, help="requests per operation kind")
+    parser.add_argument("--reps", type=int, default=200,
+                        help="requests per operation kind and round")
+    parser.add_argument("--rounds", type=int, default=0,
+                        help="rounds (default 1, or 3 with --base)")
+    parser.add_argument("--base", default="",
+                        help="git revision whose `shared` package runs in the same process, "
+                             "rounds alternating, for an A/B of a change")
     parser.add_argument("--profile", default="", help="operation kind to run under cProfile")
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
+    rounds = args.rounds or (3 if args.base else 1)
 
     with azurite.running() as conn:
         os.environ.update({"SCIM_STORAGE_CONNECTION_STRING": conn,
                            "SCIM_PUBLIC_BASE_URL": "http://127.0.0.1:7071",
                            "SCIM_TABLE_PREFIX": "prof"})
-        import azure.functions as func
-
-        from shared import settings
-        from shared.adapter import runtime
-        from shared.adapter.blueprints import scim
-        from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
-
-        settings.current.cache_clear()
-        runtime.reset()
-        _clock_store()
-        service = runtime.service()
-        tenant = Tenant(id=new_tenant_id(), name="prof", created=now_iso())
-        token = issue_token(tenant)
-        service.tenants.create(tenant)
-        auth = {"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"}
-        handlers: dict[tuple[str, bool], Callable[[Any], Any]] = {
-            ("Users", False): scim.users, ("Users", True): scim.user,
-            ("Groups", False): scim.groups, ("Groups", True): scim.group,
-        }
-
-        def call(method: str, resource: str, rid: str | None = None,
-                 body: Any = None, params: dict[str, str] | None = None) -> Any:
-            route = {"tenant": tenant.id, **({"id": rid} if rid else {})}
-            url = f"http://127.0.0.1:7071/scim/v2/{tenant.id}/{resource}"
-            req = func.HttpRequest(method=method, url=url + (f"/{rid}" if rid else ""),
-                                   headers=auth, params=params or {}, route_params=route,
-                                   body=json.dumps(body).encode() if body is not None else b"")
-            resp = handlers[(resource, rid is not None)](req)
-            if resp.status_code >= 300:
-                raise SystemExit(f"{method} {resource} {rid}: {resp.status_code} "
-                                 f"{resp.get_body()[:300]!r}")
-            return json.loads(resp.get_body()) if resp.get_body() else None
-
-        def match(user: dict[str, Any]) -> Any:  # Entra's lookup before every change
-            return call("GET", "Users", params={"filter": f'userName eq "{user["userName"]}"'})
-
-        n = args.reps
-        users = [client._user(i, "p") for i in range(n * 3)]
-        ids: list[str] = []
-        timings: dict[str, list[float]] = {}
-        store: dict[str, list[float]] = {}
+        stacks = {"now": Stack("shared")}
+        if args.base:
+            package, commit = revision.package_at(args.base, "shared",
+                                                  Path(tempfile.mkdtemp(prefix="op-profile-")))
+            stacks[commit] = Stack(package)
+        timings: dict[tuple[str, str], list[float]] = {}
+        store: dict[tuple[str, str], list[float]] = {}
         profiler = cProfile.Profile(time.thread_time)  # CPU, not time waiting for storage
+        for round_number in range(rounds):
+            order = list(stacks.items())
+            if round_number % 2:
+                order.reverse()  # neither goes first every time
+            # Request by request, the stacks take turns: both meet the same Azurite (its table
+            # grows) and the same machine load, which drift far more than a change moves.
+            streams = [_requests(stack, args.reps, f"p{round_number}") for _, stack in order]
+            for turn in zip(*streams, strict=True):
+                for (name, stack), (kind, request) in zip(order, turn, strict=True):
+                    profiled = kind == args.profile and name == "now"
+                    if profiled:
+                        profiler.enable()
+                    stack.store_cpu = 0.0
+                    start = time.thread_time()
+                    request()
+                    timings.setdefault((name, kind), []).append(
+                        (time.thread_time() - start) * 1000)
+                    store.setdefault((name, kind), []).append(stack.store_cpu * 1000)
+                    if profiled:
+                        profiler.disable()
 
-        def run(kind: str, fns: list[Callable[[], Any]]) -> None:
-            out, in_store = timings.setdefault(kind, []), store.setdefault(kind, [])
-            for fn in fns:
-                if kind == args.profile:
-                    profiler.enable()
-                _store_cpu[0] = 0.0
-                start = time.thread_time()
-                fn()
-                out.append((time.thread_time() - start) * 1000)
-                in_store.append(_store_cpu[0] * 1000)
-                if kind == args.profile:
-                    profiler.disable()
-
-        run("match_user_miss", [(lambda u=u: match(u)) for u in users[:n]])
-        run("create_user", [(lambda u=u: ids.append(call("POST", "Users", body=u)["id"]))
-                            for u in users])
-        gid = call("POST", "Groups", body={"schemas": [client.GROUP_URN],
-                                           "displayName": "prof group"})["id"]
-        later = {
-            "match_user_hit": [(lambda u=u: match(u)) for u in users[:n]],
-            "get_user": [(lambda i=i: call("GET", "Users", i)) for i in ids[:n]],
-            "patch_user": [
-                (lambda i=i, k=k: call("PATCH", "Users", i, body={
-                    "schemas": [PATCH_OP], "Operations": [
-                        {"op": "Replace", "path": 'emails[type eq "work"].value',
-                         "value": f"new{k}@contoso.example"},
-                        {"op": "Replace", "path": "name.familyName", "value": f"C{k}"},
-                        {"op": "Add", "path": "nickName", "value": f"N{k}"}]}))
-                for k, i in enumerate(ids[:n])],
-            "patch_user_flag": [
-                (lambda i=i, k=k: call("PATCH", "Users", i, body={
-                    "schemas": [PATCH_OP], "Operations": [
-                        {"op": "replace", "value": {"displayName": f"R {k}",
-                                                    "name.givenName": f"G{k}",
-                                                    f"{ENTERPRISE}:department": "Sales"}}]}))
-                for k, i in enumerate(ids[:n])],
-            "deactivate_user": [
-                (lambda i=i: call("PATCH", "Users", i, body={
-                    "schemas": [PATCH_OP], "Operations": [
-                        {"op": "Replace", "path": "active", "value": "False"}]}))
-                for i in ids[n : 2 * n]],
-            "member_add_50": [
-                (lambda c=c: call("PATCH", "Groups", gid,
-                                  body=client._members_patch(ids[c : c + 50])))
-                for c in range(0, min(len(ids), 50 * (n // 10 or 1)), 50)],
-            "list_cursor_page": [
-                (lambda: call("GET", "Users", params={"count": "100", "cursor": ""}))
-                for _ in range(max(n // 10, 1))],
-            "delete_user": [(lambda i=i: call("DELETE", "Users", i)) for i in ids[2 * n :]],
-        }
-        for kind, fns in later.items():
-            run(kind, fns)
-
-    print(f"{'operation':<20} {'n':>5} {'CPU p50 ms':>11} {'mean':>8} {'in store p50':>13}")
-    for kind, values in timings.items():
-        print(f"{kind:<20} {len(values):>5} {statistics.median(values):>11.3f} "
-              f"{statistics.fmean(values):>8.3f} {statistics.median(store[kind]):>13.3f}")
+    kinds = list(dict.fromkeys(kind for _, kind in timings))
+    if len(stacks) == 1:
+        print(f"{'operation':<20} {'n':>5} {'CPU p50 ms':>11} {'mean':>8} {'in store p50':>13}")
+        for kind in kinds:
+            values, in_store = timings[("now", kind)], store[("now", kind)]
+            print(f"{kind:<20} {len(values):>5} {statistics.median(values):>11.3f} "
+                  f"{statistics.fmean(values):>8.3f} {statistics.median(in_store):>13.3f}")
+    else:
+        base = next(name for name in stacks if name != "now")
+        print(f"CPU p50 ms per request, {rounds} alternating rounds in one process "
+              f"(in store: the storage client's share)")
+        print(f"{'operation':<20} {'n':>5} {'now':>8} {base:>10} {'now/base':>9} "
+              f"{'in store now':>13} {base:>10}")
+        for kind in kinds:
+            now, then = timings[("now", kind)], timings[(base, kind)]
+            ratio = statistics.median(now) / statistics.median(then)
+            print(f"{kind:<20} {len(now):>5} {statistics.median(now):>8.3f} "
+                  f"{statistics.median(then):>10.3f} {ratio:>9.2f} "
+                  f"{statistics.median(store[('now', kind)]):>13.3f} "
+                  f"{statistics.median(store[(base, kind)]):>10.3f}")
     if args.profile:
         stats = pstats.Stats(profiler)
         by_area: dict[str, float] = {}
