@@ -177,7 +177,8 @@ def ours(app_log: Path, indexed: bool) -> Iterator[Target]:
         probe.install()
         import function_app
         from shared.adapter.devhost import running
-        from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
+        from shared.auth.tenants import Tenant, issue_token, new_tenant_id
+        from shared.timestamps import now_iso
 
         service = runtime.service()
         record = Tenant(id=new_tenant_id(), name="bench", created=now_iso())

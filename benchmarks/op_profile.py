@@ -57,7 +57,7 @@ class Stack:
         self._clock_store(mod("store.table").Table)
         service = runtime.service()
         tenant = tenants.Tenant(id=tenants.new_tenant_id(), name="prof",
-                                created=tenants.now_iso())
+                                created="2026-01-01T00:00:00.000Z")
         token = tenants.issue_token(tenant)
         service.tenants.create(tenant)
         self._tenant, self._func = tenant.id, func

@@ -24,10 +24,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
+from ..auth.tenants import Tenant, issue_token, new_tenant_id
 from ..settings import Settings, from_environ
 from ..store.connection import open_tables
 from ..store.tenants import TenantTable
+from ..timestamps import now_iso
 from . import feed
 
 LOCAL_SETTINGS = Path("local.settings.json")

@@ -21,13 +21,14 @@ from urllib.parse import urlsplit
 
 from ..auth.tenants import Tenant
 from ..feed import events, signing
-from ..feed.delivery import Sender, iso
+from ..feed.delivery import Sender
 from ..settings import Settings
 from ..store.audit import AuditTable
 from ..store.connection import Tables, open_tables
 from ..store.errors import NotFound
 from ..store.outbox import Outbox, OutboxRow
 from ..store.tenants import TenantTable
+from ..timestamps import iso
 
 AREAS = ("webhook", "deadletter", "audit", "reconcile")
 _RELATIVE = re.compile(r"(\d+)([smhd])")

@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable
 
 from ..scim.errors import ScimError
+from ..timestamps import now_iso
 from . import tokens
 from .entra_jwt import EntraJwtVerifier, InvalidToken, KeysUnavailable, looks_like_jwt
-from .tenants import Tenant, now_iso
+from .tenants import Tenant
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="scim"'}
 # Tenant ids are generated (lower-case hex); anything that could not be one - or could not be

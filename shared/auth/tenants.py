@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
 
 from pydantic import BaseModel, Field
 
+from ..timestamps import now_iso
 from . import tokens
 
 MAX_ACTIVE_TOKENS = 2
@@ -45,8 +45,6 @@ def new_tenant_id() -> str:
     return secrets.token_hex(8)
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def issue_token(tenant: Tenant) -> str:

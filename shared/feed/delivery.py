@@ -22,6 +22,7 @@ import httpx
 from ..auth.tenants import Tenant
 from ..settings import Settings
 from ..store.outbox import Outbox, OutboxRow
+from ..timestamps import iso, parse_iso
 from . import signing
 
 log = logging.getLogger("scim.feed")
@@ -32,12 +33,6 @@ _DOWN_AFTER = 10
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 
 
-def iso(at: datetime) -> str:
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass

@@ -37,6 +37,8 @@ WEBHOOK_TEST = TYPE_PREFIX + "webhook.test"
 # referenced by id (the receiver GETs them) instead of copied.
 MAX_EVENT_CHARS = 300_000
 MEMBER_IDS_PER_EVENT_CHARS = 100_000
+# Built once: json.dumps with options builds a new encoder per call.
+_event_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,7 @@ def _event(etype: str, tenant: str, source: str, subject: str, now: str,
         "tenant": tenant,  # CloudEvents extension attribute: routing without parsing data
         "data": data,
     }
-    return ChangeEvent(eid, etype, subject, json.dumps(envelope, separators=(",", ":"),
-                                                       ensure_ascii=False))
+    return ChangeEvent(eid, etype, subject, _event_json(envelope))
 
 
 def resource_event(etype: str, *, tenant: str, source: str, resource_type: str, rid: str,

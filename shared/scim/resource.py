@@ -31,7 +31,6 @@ from .schema import (
     COMPLEX,
     DATETIME,
     DECIMAL,
-    IMMUTABLE,
     INTEGER,
     READ_ONLY,
     Attribute,
@@ -44,6 +43,8 @@ from .schema import (
 MAX_VALUE_CHARS: Final = 32_000
 # An entity is at most 1 MiB; the document must leave room for index columns and metadata.
 MAX_DOCUMENT_BYTES: Final = 900_000
+# Built once: json.dumps with options builds a new encoder per call.
+_compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 # Multi-valued attributes whose elements Entra may send as JSON-encoded role objects in PATCH
 # (SingleAppRoleAssignment mapping, entra-scim.md b.5): {"value": "{\"id\":…,\"value\":\"25\",
@@ -556,9 +557,8 @@ def _is_empty_reference(attr: Attribute, value: Any) -> bool:
 def _split(doc: dict[str, Any], rtype: ResourceType) -> _Parts:
     """A stored canonical document -> parts, without coercion (it is ours already)."""
     parts: _Parts = {s.id: {} for s in rtype.all_schemas}
-    extension_ids = {s.id for s, _ in rtype.extensions}
     for key, value in doc.items():
-        if key in extension_ids:
+        if key in parts and key != rtype.schema.id:  # an extension's URN, spelled as stored
             if isinstance(value, dict):
                 parts[key] = dict(value)
         elif key != "schemas":
@@ -574,10 +574,10 @@ def _enforce_immutable(
     Equal values keep the stored spelling, so immutability holds byte for byte."""
     for schema in rtype.all_schemas:
         old_part, new_part = current[schema.id], new[schema.id]
-        for attr in schema.attributes:
+        for attr in schema.immutable:
             # Immutable sub-attributes of multi-valued attributes (members.value) identify
             # elements that are added and removed whole; they are not checked here.
-            if attr.mutability != IMMUTABLE or old_part.get(attr.name) is None:
+            if old_part.get(attr.name) is None:
                 continue
             old = old_part[attr.name]
             label = _label(schema, rtype, attr.name)
@@ -604,9 +604,7 @@ def _check_required(
         part = doc if schema is rtype.schema else doc.get(schema.id)
         if not isinstance(part, dict):
             continue
-        for attr in schema.attributes:
-            if not attr.required:
-                continue
+        for attr in schema.required:
             label = _label(schema, rtype, attr.name)
             value = part.get(attr.name)
             if value is None and removed_is_mutability:
@@ -624,7 +622,7 @@ def _check_required(
 
 
 def _check_size(doc: dict[str, Any]) -> None:
-    size = len(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    size = len(_compact_json(doc).encode("utf-8"))
     if size > MAX_DOCUMENT_BYTES:
         raise invalid_value(
             f"The resource is {size} bytes as JSON; the store accepts at most "

@@ -105,10 +105,16 @@ class Schema:
     _by_name: dict[str, Attribute] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
+    # The attributes each rule applies to, so that checking a document visits only those.
+    required: tuple[Attribute, ...] = field(default=(), init=False, repr=False, compare=False)
+    immutable: tuple[Attribute, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._by_name.update({a.name: a for a in self.attributes})  # exact names: see sub()
         self._by_name.update({a.name.lower(): a for a in self.attributes})
+        object.__setattr__(self, "required", tuple(a for a in self.attributes if a.required))
+        object.__setattr__(self, "immutable", tuple(
+            a for a in self.attributes if a.mutability == IMMUTABLE))
 
     def attribute(self, name: str) -> Attribute | None:
         return self._by_name.get(name) or self._by_name.get(name.lower())
@@ -160,10 +166,16 @@ class ResourceType:
     description: str
     schema: Schema
     extensions: tuple[tuple[Schema, bool], ...] = ()
+    # The core schema, then the extensions; and the extensions by URN, exact and lower-cased.
+    all_schemas: tuple[Schema, ...] = field(default=(), init=False, repr=False, compare=False)
+    _extension_ids: dict[str, Schema] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
-    @property
-    def all_schemas(self) -> tuple[Schema, ...]:
-        return (self.schema, *(s for s, _ in self.extensions))
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "all_schemas", (self.schema, *(s for s, _ in self.extensions)))
+        self._extension_ids.update({s.id: s for s, _ in self.extensions})
+        self._extension_ids.update({s.id.lower(): s for s, _ in self.extensions})
 
     def schema_by_urn(self, urn: str) -> Schema | None:
         low = urn.lower()
@@ -175,11 +187,7 @@ class ResourceType:
     def extension_by_urn(self, urn: str) -> Schema | None:
         if urn[:1] not in ("u", "U"):  # every document key is asked; most are not URNs
             return None
-        low = urn.lower()
-        for s, _ in self.extensions:
-            if s.id.lower() == low:
-                return s
-        return None
+        return self._extension_ids.get(urn) or self._extension_ids.get(urn.lower())
 
     def split_urn(self, path: str) -> tuple[Schema | None, str]:
         """Split a possibly URN-qualified path into (schema, local part).

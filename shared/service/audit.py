@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..store import audit as audit_store
+from ..timestamps import iso
 from .messages import ScimRequest, ScimResponse
 
 log = logging.getLogger("scim.audit")
@@ -51,7 +52,7 @@ def entry(request: ScimRequest, response: ScimResponse, *, latency_ms: float,
     return {
         "PartitionKey": audit_store.partition(request.tenant),
         "RowKey": audit_store.row_key(at),
-        "time": at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "time": iso(at),
         "tenant": request.tenant[:200],
         "method": request.method,
         "path": path[:_MAX_PATH],

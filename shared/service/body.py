@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..scim.errors import ScimError, invalid_syntax
 from .messages import ScimRequest
+
+# How JSON text spells half of a UTF-16 surrogate pair; a body without it cannot hold one.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -56,7 +60,8 @@ def json_body(request: ScimRequest, max_bytes: int) -> dict[str, Any]:
     try:
         # JSON may escape half of a UTF-16 surrogate pair ("\ud800"): valid JSON, but not
         # text that can be stored or answered, so refuse it here instead of failing later.
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
+        if _SURROGATE_ESCAPE.search(text):
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError as exc:
         raise invalid_syntax("The JSON body contains an unpaired UTF-16 surrogate escape "
                              "(\\uD800-\\uDFFF); send valid Unicode text.") from exc

@@ -11,6 +11,8 @@ from typing import Any
 from ..scim.errors import ScimError
 
 SCIM_JSON = "application/scim+json"
+# Built once: json.dumps with options builds a new encoder per call.
+_response_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,7 @@ class ScimResponse:
     def encode(self) -> bytes:
         if self.body is None:
             return b""
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return _response_json(self.body).encode("utf-8")
 
     @classmethod
     def error(cls, err: ScimError) -> ScimResponse:

@@ -23,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..auth.tenants import Tenant
-from ..feed.delivery import Deliverer, DeliveryStats, Sender, iso, parse_iso
+from ..feed.delivery import Deliverer, DeliveryStats, Sender
 from ..scim.errors import ScimError
 from ..store import invariants
 from ..store.audit import AuditTable
 from ..store.outbox import Outbox
+from ..timestamps import iso, parse_iso
 from .app import ScimService
 from .kinds import USERS
 

@@ -13,7 +13,6 @@ import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ..scim import dialect, projection, resource
@@ -22,6 +21,7 @@ from ..scim.patch import MemberChanges, apply_patch, member_types
 from ..scim.schemas import GROUP_URN
 from ..store.directory import Directory, Stored
 from ..store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
+from ..timestamps import now_iso
 from .changes import ChangeFeed
 from .kinds import GROUPS, Kind
 
@@ -46,8 +46,6 @@ def new_id() -> str:
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ bill is CPU-time, so this module keeps only what a storage call needs:
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import http.client
 import logging
@@ -101,7 +100,7 @@ class SharedKeyLite:
     def sign(self, request: Request, path: str) -> None:
         date = request.headers["x-ms-date"]
         to_sign = f"{date}\n/{self.account}{path}".encode()
-        digest = hmac.new(self._key, to_sign, hashlib.sha256).digest()
+        digest = hmac.digest(self._key, to_sign, "sha256")
         request.headers["Authorization"] = (
             f"SharedKeyLite {self.account}:{base64.b64encode(digest).decode()}")
 

@@ -39,7 +39,7 @@ def _title(client: httpx.Client, uid: str, title: str) -> None:
 
 
 def _wait_until_due(outbox: Outbox, tenant: str) -> None:
-    from shared.feed.delivery import parse_iso
+    from shared.timestamps import parse_iso
 
     due = [parse_iso(r.next_attempt).timestamp() for r in outbox.pending(tenant)
            if r.next_attempt]

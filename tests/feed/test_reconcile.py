@@ -14,7 +14,6 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.auth.tenants import now_iso
 from shared.service.app import ScimService
 from shared.service.kinds import GROUPS
 from shared.service.messages import ScimRequest
@@ -22,6 +21,7 @@ from shared.service.reconcile import run
 from shared.store import connection, invariants, keys
 from shared.store.directory import USER
 from shared.store.outbox import Outbox
+from shared.timestamps import now_iso
 
 from .conftest import Receiver, events_of, short, use_webhook
 

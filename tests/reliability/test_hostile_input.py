@@ -24,9 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
+from shared.auth.tenants import Tenant, issue_token, new_tenant_id
 from shared.scim.schemas import GROUP, USER
 from shared.service.app import ScimService
+from shared.timestamps import now_iso
 from tests.reliability import figures
 from tests.reliability.hostile import (
     GROUP_PATHS,

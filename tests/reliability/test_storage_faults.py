@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 
-from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
+from shared.auth.tenants import Tenant, issue_token, new_tenant_id
 from shared.scim.errors import ERROR_SCHEMA
 from shared.service.app import ScimService
 from shared.service.messages import ScimRequest, ScimResponse
 from shared.store import connection, invariants, wire
+from shared.timestamps import now_iso
 from tests.reliability import figures
 from tests.reliability.storage_faults import KINDS, Injector, hooked
 
