@@ -30,6 +30,19 @@ _Keep = Callable[[Attribute], bool]
 _VALUE_FILTER = re.compile(r"\[[^\]]*\]")
 
 
+def default_view(doc: dict[str, Any], rtype: ResourceType) -> dict[str, Any] | None:
+    """`project(doc, rtype)` for a canonical document (no empty values) whose every key the
+    default view shows whole (`rtype.shown_whole`: a user without `groups`, a group and its
+    members), else None.
+    Nothing is copied: the result holds the document's own values, so it is for encoding,
+    and neither may be changed afterwards. What a list page or a large group costs to render
+    is mostly those copies."""
+    if not doc.keys() - {"schemas"} <= rtype.shown_whole:
+        return None
+    schemas = [rtype.schema.id, *(s.id for s, _ in rtype.extensions if s.id in doc)]
+    return {"schemas": schemas, **{k: v for k, v in doc.items() if k != "schemas"}}
+
+
 def parse_attribute_list(value: str | None) -> list[str] | None:
     """The comma-separated `attributes` / `excludedAttributes` query parameter as a list of
     names, spaces stripped, empties ignored; None when the parameter names nothing."""

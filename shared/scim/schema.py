@@ -130,6 +130,10 @@ class Schema:
         }
 
 
+def _shown_whole(attr: Attribute) -> bool:
+    return all(a.returned not in (NEVER, REQUEST) for a in (attr, *attr.sub_attributes))
+
+
 @dataclass(frozen=True)
 class Resolved:
     """An attribute path resolved against a resource type: `schema` owns `attribute`;
@@ -171,11 +175,19 @@ class ResourceType:
     _extension_ids: dict[str, Schema] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
+    # The top-level keys (core attribute names, extension URNs) whose values in a canonical
+    # document the default view shows whole: no `never` or `request` attribute inside them.
+    shown_whole: frozenset[str] = field(
+        default=frozenset(), init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "all_schemas", (self.schema, *(s for s, _ in self.extensions)))
         self._extension_ids.update({s.id: s for s, _ in self.extensions})
         self._extension_ids.update({s.id.lower(): s for s, _ in self.extensions})
+        object.__setattr__(self, "shown_whole", frozenset(
+            [a.name for a in self.schema.attributes if _shown_whole(a)]
+            + [s.id for s, _ in self.extensions if all(map(_shown_whole, s.attributes))]))
 
     def schema_by_urn(self, urn: str) -> Schema | None:
         low = urn.lower()

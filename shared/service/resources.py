@@ -109,7 +109,7 @@ class Resources:
         out: dict[str, Any] = {"schemas": doc.get("schemas") or [kind.rtype.schema.id],
                                "id": stored.id}
         out.update((k, v) for k, v in doc.items() if k != "schemas")
-        if members is not None:
+        if members:  # no members: no attribute, as SCIM shows no empty values
             out["members"] = [_member(base, mid, kind) for mid, kind in members]
         if groups is not None:
             out["groups"] = [{"value": g, "$ref": f"{base}/Groups/{g}", "type": "direct"}
@@ -121,6 +121,10 @@ class Resources:
             "location": f"{base}{kind.endpoint}/{stored.id}",
             "version": stored.etag,
         }
+        if not view.given:  # encoded at once: the documents are canonical, read for this call
+            shown = projection.default_view(out, kind.rtype)
+            if shown is not None:
+                return shown
         return projection.project(out, kind.rtype, view.attributes, view.excluded)
 
     def location(self, kind: Kind, tenant: str, rid: str) -> str:

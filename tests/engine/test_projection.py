@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from shared.scim.errors import ScimError
-from shared.scim.projection import parse_attribute_list, project
+from shared.scim.projection import default_view, parse_attribute_list, project
 from shared.scim.resource import normalize
 from shared.scim.schemas import (
     EIGHT_BY_EIGHT_URN,
@@ -391,3 +392,40 @@ def test_projection_only_narrows(body: dict[str, Any], paths: list[str]) -> None
         assert "password" not in out
         assert set(out) <= set(doc)
         assert out["schemas"] == [USER_URN, *(k for k in out if k.startswith("urn:"))]
+
+
+# --------------------------------------------------------------------------------------------
+# default_view: the default set without copies, for encoding
+
+
+@_SETTINGS
+@given(plausible_user_bodies(), st.booleans(), st.booleans())
+def test_default_view_is_the_default_projection_or_declines(
+        body: dict[str, Any], with_groups: bool, stale_schemas: bool) -> None:
+    doc = {**_stored(body), "meta": META}
+    if with_groups:
+        doc["groups"] = USER_DOC["groups"]
+    if stale_schemas:
+        doc["schemas"] = [USER_URN]  # both recompute the list from what is shown
+    shown = default_view(doc, USER)
+    if "password" in doc or with_groups:  # `never` / `request`: only project() hides them
+        assert shown is None
+    else:
+        assert shown is not None
+        assert json.dumps(shown) == json.dumps(project(doc, USER))  # key order included
+
+
+@pytest.mark.parametrize("members", [[], [{"value": "u1", "$ref": "https://x/Users/u1",
+                                           "type": "User"}, {"value": "u2"}]])
+def test_default_view_of_a_group_with_and_without_members(members: list[Any]) -> None:
+    doc = {"schemas": [GROUP_URN], "id": "g1", "displayName": "Ops", "meta": META,
+           **({"members": members} if members else {})}
+    assert json.dumps(default_view(doc, GROUP)) == json.dumps(project(doc, GROUP))
+
+
+def test_default_view_shares_the_documents_values() -> None:
+    # What makes it cheap, and why its result is only for encoding (project() copies).
+    doc = {k: v for k, v in USER_DOC.items() if k != "groups"}
+    shown = default_view(doc, USER)
+    assert shown is not None
+    assert shown["emails"] is doc["emails"]
