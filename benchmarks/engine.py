@@ -13,7 +13,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import time
 import timeit
 from collections.abc import Callable
@@ -68,11 +67,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--base", default="", help="git revision of the engine to compare")
     args = parser.parse_args()
-    engines = {"now": _engine("shared.scim")}
-    if args.base:
-        package, commit = revision.package_at(args.base, "shared/scim",
-                                              Path(tempfile.mkdtemp(prefix="engine-")))
-        engines[commit] = _engine(package)
+    engines = revision.variants("shared/scim", args.base, _engine)
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.rounds):
         for name, calls in engines.items():

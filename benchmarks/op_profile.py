@@ -19,7 +19,6 @@ import os
 import pstats
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -182,11 +181,7 @@ def main() -> int:
         os.environ.update({"SCIM_STORAGE_CONNECTION_STRING": conn,
                            "SCIM_PUBLIC_BASE_URL": "http://127.0.0.1:7071",
                            "SCIM_TABLE_PREFIX": "prof"})
-        stacks = {"now": Stack("shared")}
-        if args.base:
-            package, commit = revision.package_at(args.base, "shared",
-                                                  Path(tempfile.mkdtemp(prefix="op-profile-")))
-            stacks[commit] = Stack(package)
+        stacks = revision.variants("shared", args.base, Stack)
         timings: dict[tuple[str, str], list[float]] = {}
         store: dict[tuple[str, str], list[float]] = {}
         profiler = cProfile.Profile(time.thread_time)  # CPU, not time waiting for storage

@@ -6,8 +6,13 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+from typing import TypeVar
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +41,16 @@ def package_at(rev: str, folder: str, into: Path) -> tuple[str, str]:
     if str(into) not in sys.path:
         sys.path.insert(0, str(into))
     return name, commit
+
+
+def variants(folder: str, base: str, make: Callable[[str], T]) -> dict[str, T]:
+    """`make(package)` for today's package of `folder` as "now" and, when `base` names a
+    revision, for its copy at that revision under the short commit: what an A/B compares."""
+    out = {"now": make(folder.replace("/", "."))}
+    if base:
+        package, commit = package_at(base, folder, Path(tempfile.mkdtemp(prefix="revision-")))
+        out[commit] = make(package)
+    return out
 
 
 def module(package: str, name: str) -> ModuleType:
