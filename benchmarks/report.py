@@ -61,9 +61,11 @@ def main() -> int:
               f"{a['peak_memory_mb']} / {_get(b, 'peak_memory_mb')} |")
     print(f"\nPer operation at {int(sizes[0]):,} → {int(big):,} users (p50 latency; ours: "
           "storage round trips and app CPU per request, median):\n")
+    # The peer may stop short of the largest size (--peer-max): its columns span what it ran.
+    peer_big = max(peer, key=int) if peer else big
     print(f"| operation | ours p50 ms {int(sizes[0]):,} → {int(big):,} | ours p99 ms at "
           f"{int(big):,} | round trips | app CPU ms | scim2-server p50 ms "
-          f"{int(sizes[0]):,} → {int(big):,} | scim2-server errors |")
+          f"{int(sizes[0]):,} → {int(peer_big):,} | scim2-server errors |")
     print("|---|---|---|---|---|---|---|")
     for kind in ORDER:
         k_big = ours[big]["kinds"].get(kind)
@@ -71,12 +73,12 @@ def main() -> int:
             continue
         k_small = ours[sizes[0]]["kinds"].get(kind)
         p_small = peer.get(sizes[0], {}).get("kinds", {}).get(kind)
-        p_big = peer.get(big, {}).get("kinds", {}).get(kind)
+        p_big = peer.get(peer_big, {}).get("kinds", {}).get(kind)
         peer_kind = kind
         if p_big is None and kind == "list_cursor_page":
             peer_kind = "list_index_page"
             p_small = peer.get(sizes[0], {}).get("kinds", {}).get(peer_kind)
-            p_big = peer.get(big, {}).get("kinds", {}).get(peer_kind)
+            p_big = peer.get(peer_big, {}).get("kinds", {}).get(peer_kind)
         small_ms = f"{k_small['p50_ms']} → " if k_small else ""
         peer_ms = (f"{p_small['p50_ms'] if p_small else '-'} → {p_big['p50_ms']}"
                    if p_big else "-")
