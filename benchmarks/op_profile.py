@@ -159,8 +159,8 @@ def _requests(stack: Stack, n: int, prefix: str) -> Iterator[tuple[str, Callable
     for _ in range(max(n // 10, 1)):
         yield "list_cursor_page", lambda: stack.call("GET", "Users",
                                                      params={"count": "100", "cursor": ""})
-    for c in range(0, len(ids), 1):
-        yield "delete_user", lambda c=c: stack.call("DELETE", "Users", ids[c])
+    for i in ids:
+        yield "delete_user", lambda i=i: stack.call("DELETE", "Users", i)
 
 
 def main() -> int:
@@ -171,7 +171,7 @@ def main() -> int:
                         help="rounds (default 1, or 3 with --base)")
     parser.add_argument("--base", default="",
                         help="git revision whose `shared` package runs in the same process, "
-                             "rounds alternating, for an A/B of a change")
+                             "the two taking turns request by request: an A/B of a change")
     parser.add_argument("--profile", default="", help="operation kind to run under cProfile")
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
