@@ -2,11 +2,18 @@
 through the Functions handlers (`azure.functions.HttpRequest` in, `HttpResponse` out) against
 Azurite, timed by thread CPU, and optionally profiled with cProfile. The quick loop for
 working on the "app CPU per operation" target of `make bench` (which measures the same
-handler work behind the dev host's HTTP server). `--base REV` runs the whole `shared` package
-as it was at git revision REV next to today's, in the same process and against the same
-Azurite, rounds alternating: the way to judge a change of the request path on a noisy machine.
+handler work behind the dev host's HTTP server).
 
-    .venv/bin/python benchmarks/op_profile.py [--reps 200] [--base REV] [--profile patch_user]
+Two stacks can be measured side by side in one process, taking turns request by request, so
+that both meet the same machine load (which drifts far more than a change moves):
+`--base REV` runs the whole `shared` package as it was at git revision REV next to today's,
+against the same tenant table: the way to judge a change of the request path. `--sizes S,B`
+runs today's code for two tenants of S and B users, each in tables of its own (filled first,
+through the same handlers): how a request's CPU depends on the tenant's size, without the
+run-to-run drift that blurs the same comparison across the phases of `make bench`.
+
+    .venv/bin/python benchmarks/op_profile.py [--reps 200] [--profile patch_user]
+        [--base REV | --sizes 1000,100000] [--emulator stock|indexed]
 """
 
 from __future__ import annotations
@@ -17,11 +24,14 @@ import importlib
 import json
 import os
 import pstats
+import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -163,25 +173,62 @@ def _requests(stack: Stack, n: int, prefix: str) -> Iterator[tuple[str, Callable
         yield "delete_user", lambda i=i: stack.call("DELETE", "Users", i)
 
 
+def _sized_stacks(sizes: str) -> dict[str, Stack]:
+    """Today's code twice (a second copy of `shared`, so each has its own settings and
+    service), for tenants of the two sizes in tables of their own: the larger first."""
+    small, big = sorted(int(n) for n in sizes.split(","))
+    copy = Path(tempfile.mkdtemp(prefix="op-profile-")) / "shared_sized"
+    shutil.copytree(ROOT / "shared", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, str(copy.parent))
+    stacks: dict[str, Stack] = {}
+    for size, package in ((big, "shared"), (small, "shared_sized")):
+        os.environ["SCIM_TABLE_PREFIX"] = f"prof{size}"
+        stacks[f"{size:,} users"] = stack = Stack(package)
+        _fill(stack, size)
+    return stacks
+
+
+def _fill(stack: Stack, users: int) -> None:
+    """Create `users` users through the handlers, 8 at a time, showing progress."""
+    started, step = time.monotonic(), max(users // 10, 1)
+
+    def create(n: int) -> None:
+        stack.call("POST", "Users", body=client._user(n, "fill"))
+
+    with ThreadPoolExecutor(8) as pool:
+        for done, _ in enumerate(pool.map(create, range(users)), 1):
+            if done % step == 0:
+                print(f"  filled {done:,} of {users:,} users "
+                      f"({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reps", type=int, default=200,
                         help="requests per operation kind and round")
     parser.add_argument("--rounds", type=int, default=0,
                         help="rounds (default 1, or 3 with --base)")
-    parser.add_argument("--base", default="",
-                        help="git revision whose `shared` package runs in the same process, "
-                             "the two taking turns request by request: an A/B of a change")
+    pair = parser.add_mutually_exclusive_group()
+    pair.add_argument("--base", default="",
+                      help="git revision whose `shared` package runs in the same process, "
+                           "the two taking turns request by request: an A/B of a change")
+    pair.add_argument("--sizes", default="",
+                      help="SMALL,BIG: two tenants of that many users (today's code, tables "
+                           "of their own), taking turns request by request")
+    parser.add_argument("--emulator", choices=["stock", "indexed"], default="stock",
+                        help="indexed: Azurite serving range reads from an index (README)")
     parser.add_argument("--profile", default="", help="operation kind to run under cProfile")
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
-    rounds = args.rounds or (3 if args.base else 1)
+    rounds = args.rounds or (3 if args.base or args.sizes else 1)
 
-    with azurite.running() as conn:
+    with azurite.running(indexed=args.emulator == "indexed") as conn:
         os.environ.update({"SCIM_STORAGE_CONNECTION_STRING": conn,
                            "SCIM_PUBLIC_BASE_URL": "http://127.0.0.1:7071",
                            "SCIM_TABLE_PREFIX": "prof"})
-        stacks = revision.variants("shared", args.base, Stack)
+        stacks = (_sized_stacks(args.sizes) if args.sizes
+                  else revision.variants("shared", args.base, Stack))
+        first = next(iter(stacks))  # "now", or the larger tenant
         timings: dict[tuple[str, str], list[float]] = {}
         store: dict[tuple[str, str], list[float]] = {}
         profiler = cProfile.Profile(time.thread_time)  # CPU, not time waiting for storage
@@ -194,7 +241,7 @@ def main() -> int:
             streams = [_requests(stack, args.reps, f"p{round_number}") for _, stack in order]
             for turn in zip(*streams, strict=True):
                 for (name, stack), (kind, request) in zip(order, turn, strict=True):
-                    profiled = kind == args.profile and name == "now"
+                    profiled = kind == args.profile and name == first
                     if profiled:
                         profiler.enable()
                     stack.store_cpu = 0.0
@@ -212,22 +259,23 @@ def main() -> int:
     if len(stacks) == 1:
         print(f"{'operation':<20} {'n':>5} {'CPU p50 ms':>11} {'mean':>8} {'in store p50':>13}")
         for kind in kinds:
-            values, in_store = timings[("now", kind)], store[("now", kind)]
+            values, in_store = timings[(first, kind)], store[(first, kind)]
             print(f"{kind:<20} {len(values):>5} {statistics.median(values):>11.3f} "
                   f"{statistics.fmean(values):>8.3f} {statistics.median(in_store):>13.3f}")
     else:
-        base = next(name for name in stacks if name != "now")
-        print(f"CPU p50 ms per request, {rounds} alternating rounds in one process "
+        other = next(name for name in stacks if name != first)
+        print(f"CPU p50 ms per request, {rounds} rounds in one process, the two taking turns "
               f"(in store: the storage client's share)")
-        print(f"{'operation':<20} {'n':>5} {'now':>8} {base:>10} {'now/base':>9} "
-              f"{'in store now':>13} {base:>10}")
+        print(f"{'operation':<20} {'n':>5} {first:>14} {other:>14} {'ratio':>6} "
+              f"{'in store':>9} {'in store':>9}")
         for kind in kinds:
-            now, then = timings[("now", kind)], timings[(base, kind)]
-            ratio = statistics.median(now) / statistics.median(then)
-            print(f"{kind:<20} {len(now):>5} {statistics.median(now):>8.3f} "
-                  f"{statistics.median(then):>10.3f} {ratio:>9.2f} "
-                  f"{statistics.median(store[('now', kind)]):>13.3f} "
-                  f"{statistics.median(store[(base, kind)]):>10.3f}")
+            a, b = timings[(first, kind)], timings[(other, kind)]
+            ratio = statistics.median(a) / statistics.median(b)
+            print(f"{kind:<20} {len(a):>5} {statistics.median(a):>14.3f} "
+                  f"{statistics.median(b):>14.3f} {ratio:>6.2f} "
+                  f"{statistics.median(store[(first, kind)]):>9.3f} "
+                  f"{statistics.median(store[(other, kind)]):>9.3f}")
+        print(f"ratio: {first} / {other}")
     if args.profile:
         stats = pstats.Stats(profiler)
         by_area: dict[str, float] = {}
