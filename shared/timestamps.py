@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 
 def iso(at: datetime) -> str:
-    # isoformat, not strftime: the same text without a round trip through the C library's
-    # locale-aware formatter, on every write.
+    # isoformat gives the text strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" gave, without a
+    # format string to get wrong: "+00:00" (UTC) becomes "Z".
     return at.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 

@@ -39,8 +39,12 @@ def default_view(doc: dict[str, Any], rtype: ResourceType) -> dict[str, Any] | N
     is mostly those copies."""
     if not doc.keys() - {"schemas"} <= rtype.shown_whole:
         return None
-    schemas = [rtype.schema.id, *(s.id for s, _ in rtype.extensions if s.id in doc)]
-    return {"schemas": schemas, **{k: v for k, v in doc.items() if k != "schemas"}}
+    return {"schemas": _schemas(doc, rtype), **{k: v for k, v in doc.items() if k != "schemas"}}
+
+
+def _schemas(shown: dict[str, Any], rtype: ResourceType) -> list[str]:
+    """The core URN and the extensions that still have attributes in what is shown."""
+    return [rtype.schema.id, *(s.id for s, _ in rtype.extensions if s.id in shown)]
 
 
 def parse_attribute_list(value: str | None) -> list[str] | None:
@@ -67,8 +71,7 @@ def project(
         body = _defaults(doc, rtype)
         if excluded:
             _drop(body, rtype, _tree(excluded, rtype))
-    schemas = [rtype.schema.id, *(s.id for s, _ in rtype.extensions if s.id in body)]
-    return {"schemas": schemas, **body}
+    return {"schemas": _schemas(body, rtype), **body}
 
 
 # --------------------------------------------------------------------------------------------

@@ -46,8 +46,6 @@ def new_id() -> str:
     return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
 
 
-
-
 @dataclass(frozen=True)
 class View:
     """What the client asked to see (attributes / excludedAttributes)."""

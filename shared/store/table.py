@@ -48,8 +48,8 @@ _json_string = json.encoder.encode_basestring_ascii  # C; what the encoder above
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.~:-]*")
 _INT32 = 2**31
-_ANNOTATION = "@odata.type"
 _INT64 = 2**63
+_ANNOTATION = "@odata.type"  # suffix of a property's type annotation
 
 
 class Table:
