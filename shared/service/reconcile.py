@@ -24,9 +24,9 @@ from typing import Any
 
 from ..auth.tenants import Tenant
 from ..feed.delivery import Deliverer, DeliveryStats, Sender
-from ..scim.errors import ScimError
 from ..store import invariants
 from ..store.audit import AuditTable
+from ..store.errors import PreconditionFailed
 from ..store.outbox import Outbox
 from ..timestamps import iso, parse_iso
 from .app import ScimService
@@ -144,8 +144,8 @@ def purge_deactivated(service: ScimService, tenant: str, cutoff: datetime,
         if stored.doc.get("active") is not False:
             continue
         try:
-            service.resources.remove(USERS, tenant, stored, etag=stored.etag)
-        except ScimError:  # 412: changed since read; the next run looks again
+            service.resources.remove(USERS, tenant, stored)
+        except PreconditionFailed:  # changed since read; the next run looks again
             continue
         deleted += 1
     return deleted

@@ -153,20 +153,20 @@ class Resources:
         types = member_types(given or [])
         rid = new_id()
         now = now_iso()
+        extra = self.changes.created(kind, tenant, rid, doc, now)
+        if members:
+            extra += self.changes.members(tenant, rid, added=members, removed=[], now=now)
         try:
             stored = self.directory.create(
                 tenant, kind.rows, rid, doc, kind.indexes(doc),
-                columns=kind.columns(doc, now=now), now=now,
-                extra=self.changes.created(kind, tenant, rid, doc, now))
+                columns=kind.columns(doc, now=now), now=now, extra=extra,
+                members=members, types=types)
         except Conflict as exc:
             raise conflict_error(kind, doc, exc.index) from exc
         except TooLarge as exc:
             raise too_large(exc) from exc
-        if members:
-            self.directory.change_members(
-                tenant, rid, add=members, types=types, now=now,
-                extra=self.changes.members(tenant, rid, added=members, removed=[], now=now))
-            stored = self.get(kind, tenant, rid)
+        if members:  # member guards moved the ETag
+            stored = self.directory.get(tenant, kind.rows, rid) or stored
         return stored, [(m, types.get(m)) for m in members]
 
     def replace(self, kind: Kind, tenant: str, rid: str, body: dict[str, Any],
@@ -182,13 +182,15 @@ class Resources:
                 types = member_types(given)
             try:
                 stored = self._write(kind, tenant, current, doc)
+                if members is not None:
+                    # Conditional on the version just written: a member change in between
+                    # would make the computed difference wrong.
+                    self._set_members(tenant, rid, members, types, etag=stored.etag)
+                    stored = self.get(kind, tenant, rid)
             except PreconditionFailed:
                 if if_match:
                     raise _stale(kind, rid) from None
                 continue
-            if members is not None:
-                self._set_members(tenant, rid, members, types)
-                stored = self.get(kind, tenant, rid)
             return stored, members
         raise _busy(kind, rid)
 
@@ -214,26 +216,37 @@ class Resources:
                     raise _stale(kind, rid) from None
                 continue
             if result.members is not None:
-                self._apply_member_changes(tenant, rid, result.members,
-                                           etag=None)
+                self._apply_member_changes(tenant, rid, result.members)
                 stored = self.get(kind, tenant, rid)
             return stored
         raise _busy(kind, rid)
 
     def delete(self, kind: Kind, tenant: str, rid: str, if_match: str | None) -> None:
-        current = self.get(kind, tenant, rid)
-        _check_if_match(if_match, current)
-        self.remove(kind, tenant, current, etag=current.etag if if_match else None)
+        for attempt in _attempts():
+            current = self.directory.get(tenant, kind.rows, rid)
+            if current is None:
+                if attempt == 0:
+                    raise not_found(f"{kind.rtype.name} {rid} not found in this tenant.")
+                return  # deleted by a concurrent request after our first read: done as asked
+            _check_if_match(if_match, current)
+            try:
+                self.remove(kind, tenant, current)
+            except PreconditionFailed:
+                if if_match:
+                    raise _stale(kind, rid) from None
+                continue  # changed since read: its index rows or members may differ now
+            return
+        raise _busy(kind, rid)
 
-    def remove(self, kind: Kind, tenant: str, current: Stored, *, etag: str | None) -> None:
-        """Delete a resource that was just read (DELETE, and retention's purge of long
-        deactivated users: same events), conditionally on `etag` when given."""
+    def remove(self, kind: Kind, tenant: str, current: Stored) -> None:
+        """Delete a resource as just read (DELETE, and retention's purge of long deactivated
+        users: same events), conditionally on that version: its index rows and memberships
+        were derived from it. Raises PreconditionFailed when it changed since."""
         rid = current.id
         try:
-            self.directory.delete(tenant, kind.rows, rid, kind.indexes(current.doc), etag=etag,
+            self.directory.delete(tenant, kind.rows, rid, kind.indexes(current.doc),
+                                  etag=current.etag,
                                   extra=self.changes.deleted(kind, tenant, rid, now_iso()))
-        except PreconditionFailed as exc:
-            raise _stale(kind, rid) from exc
         except NotFound:
             # It existed when read just now and is gone: either a storage retry repeated our own
             # committed delete after a lost 5xx/timeout response, or a concurrent delete won.
@@ -259,25 +272,33 @@ class Resources:
         except TooLarge as exc:
             raise too_large(exc) from exc
 
-    def _apply_member_changes(self, tenant: str, gid: str, changes: MemberChanges,
-                              etag: str | None = None) -> None:
+    def _apply_member_changes(self, tenant: str, gid: str, changes: MemberChanges) -> None:
         if changes.replace is not None:
-            self._set_members(tenant, gid, changes.replace, changes.types)
-            return
+            for _ in _attempts():
+                group = self.get(GROUPS, tenant, gid)
+                try:
+                    self._set_members(tenant, gid, changes.replace, changes.types,
+                                      etag=group.etag)
+                except PreconditionFailed:
+                    continue  # members changed while we computed the difference
+                return
+            raise _busy(GROUPS, gid)
         now = now_iso()
         try:
             # The ids as requested: adding a present member (or removing an absent one) is a
             # no-op that is not read first, so such an id is listed in the event too.
             self.directory.change_members(
                 tenant, gid, add=changes.add, remove=changes.remove, types=changes.types,
-                now=now, etag=etag, extra=self.changes.members(
+                now=now, extra=self.changes.members(
                     tenant, gid, added=list(changes.add), removed=list(changes.remove),
                     now=now))
         except NotFound as exc:
             raise not_found(f"Group {gid} not found in this tenant.") from exc
 
     def _set_members(self, tenant: str, gid: str, wanted: list[str],
-                     types: dict[str, str]) -> None:
+                     types: dict[str, str], *, etag: str) -> None:
+        """Make the members exactly `wanted`, if the group still has `etag` (read before its
+        members were): otherwise PreconditionFailed, and the caller reads again."""
         current = dict(self.directory.member_rows(tenant, gid))
         target = list(dict.fromkeys(wanted))
         remove = sorted(set(current) - set(target))
@@ -289,7 +310,7 @@ class Resources:
                 tenant, gid,
                 add=[m for m in target if m not in current or
                      (m in types and types[m] != current[m])],
-                remove=remove, types=types, now=now,
+                remove=remove, types=types, now=now, etag=etag,
                 extra=self.changes.members(tenant, gid, now=now, removed=remove,
                                            added=[m for m in target if m not in current]))
         except NotFound as exc:

@@ -1,23 +1,23 @@
-"""Users and groups in one table: one partition per tenant (design.md §4).
+"""Users and groups in one table: one partition per tenant.
 
 Row layout (RowKey):
   U:{id} / G:{id}            the resource document (JSON) + scalar columns for filter pushdown
   UN:{value} / GN:{value}    unique index (folded userName / group displayName) -> id
+  UE:{value}:{id}            work email index (folded) -> id
   UX:{value}:{id} / GX:…     non-unique index (externalId) -> id
   M:{gid}:{uid}, R:{uid}:{gid}   membership row and its reverse
-  J:{id}                     journal of a change too large for one entity-group transaction
+  J:{id}, J:{id}:{n}         journal of a change too large for one transaction (journal.py)
 
 Every change of a resource and its index rows is one entity-group transaction (EGT), so a
-duplicate index row fails the whole write (409) and nothing is half-written. Changes larger
-than one EGT are journalled first and then applied in idempotent chunks; the journal row
-records progress in the same transaction as each chunk, so `complete_pending` can finish a
-change that a crash cut in half.
+duplicate index row fails the whole write (409) and nothing is half-written. Every write is
+conditional on the ETag its caller read, so a write based on a stale read fails (412) instead
+of leaving index or membership rows behind. Changes larger than one EGT are journalled in their
+first transaction and applied in chunks (journal.py).
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,25 +33,27 @@ from azure.core.exceptions import (
 from azure.data.tables import TableTransactionError, UpdateMode
 
 from . import faults, keys
-from .errors import Conflict, NotFound, PreconditionFailed, TooLarge, Unavailable
+from .errors import (
+    Conflict,
+    NotFound,
+    PreconditionFailed,
+    StoreError,
+    TooLarge,
+    Unavailable,
+)
 from .faults import unavailable_on_failure
+from .journal import Journal, chunked, join_text, member_guard, split_text
 from .table import Table
 
 USER = "U"
 GROUP = "G"
 MAX_BATCH = 100
-# Journalled chunks hold whole membership pairs (M + R), so a change cut between two chunks
-# never leaves a membership row without its twin.
-_CHUNK = MAX_BATCH - 2
 # A batch POST that failed in transport is not retried by `wire` (its outcome is unknown);
 # we retry it, and `landed` checks tell a retry that fails on our own committed write.
 _WRITE_ATTEMPTS = 3
-_DOC_CHUNK = 30_000  # characters per string property (Table limit: 64 KiB of UTF-16)
 _MAX_DOC = 400_000  # characters; an entity holds at most 1 MiB
-_JOURNAL_CHUNK = 30_000
 # Built once: json.dumps with options builds a new encoder per call.
 _doc_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_journal_json = json.JSONEncoder(separators=(",", ":")).encode
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="store")
 
 Op = tuple[Any, ...]
@@ -87,16 +89,11 @@ def _split_doc(doc: dict[str, Any]) -> dict[str, str]:
     text = _doc_json(doc)
     if len(text) > _MAX_DOC:
         raise TooLarge(f"document is {len(text)} characters; at most {_MAX_DOC} can be stored")
-    parts = [text[i : i + _DOC_CHUNK] for i in range(0, len(text), _DOC_CHUNK)] or [""]
-    return {("doc" if n == 0 else f"doc{n}"): p for n, p in enumerate(parts)}
+    return split_text(text, "doc")
 
 
 def _join_doc(entity: dict[str, Any]) -> dict[str, Any]:
-    text = entity.get("doc", "")
-    n = 1
-    while f"doc{n}" in entity:
-        text += entity[f"doc{n}"]
-        n += 1
+    text = join_text(entity, "doc")
     doc: dict[str, Any] = json.loads(text) if text else {}
     return doc
 
@@ -129,6 +126,8 @@ class Directory:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+        self.journal = Journal(lambda ops: self._submit(ops, Indexes()), self._range,
+                               self._memberships)
 
     # -- reads -------------------------------------------------------------------------
 
@@ -246,7 +245,11 @@ class Directory:
         columns: dict[str, Any],
         now: str,
         extra: Sequence[Op] = (),
+        members: Sequence[str] = (),
+        types: dict[str, str] | None = None,
     ) -> Stored:
+        """Create a resource with its index rows and events (and a group's `members`) in one
+        transaction, or journalled when the members don't fit one."""
         entity = self._resource_entity(tenant, kind, rid, doc, columns, now, now)
         ops: list[Op] = [("create", entity), *self._index_ops(tenant, rid, idx, "create"), *extra]
 
@@ -256,7 +259,9 @@ class Directory:
             mine = self._entity(tenant, keys.resource_key(kind, rid))
             return [mine.metadata] if mine is not None else None
 
-        results = self._submit(ops, idx, landed)
+        units = self._member_units(tenant, rid, add=members, remove=(), types=types)
+        results = self._submit_chunked(tenant, ops, units, idx, guard=(
+            keys.resource_key(GROUP, rid) if kind == GROUP else None), landed=landed)
         return Stored(rid, doc, _etag(results[0]), now, now)
 
     def replace(
@@ -322,7 +327,9 @@ class Directory:
         etag: str | None = None,
         extra: Sequence[Op] = (),
     ) -> None:
-        """Delete a resource, its index rows and its membership rows (both directions)."""
+        """Delete a resource, its index rows and its membership rows (both directions), if it
+        still has `etag`: the index rows and memberships were derived from that version, and
+        a member added since moved the ETag (the group's touch, the member's guard)."""
         pairs = self._memberships(tenant, kind, rid)
         head: list[Op] = [
             ("delete", {"PartitionKey": tenant, "RowKey": keys.resource_key(kind, rid)},
@@ -330,11 +337,20 @@ class Directory:
             *self._index_ops(tenant, rid, idx, "delete"),
             *extra,
         ]
-        tail: list[Op] = []
-        for row, twin in pairs:
-            tail.append(("delete", {"PartitionKey": tenant, "RowKey": row}))
-            tail.append(("delete", {"PartitionKey": tenant, "RowKey": twin}))
-        self._submit_chunked(tenant, head, tail, idx)
+        tail = [op for row, twin in pairs for op in (
+            ("delete", {"PartitionKey": tenant, "RowKey": row}),
+            ("delete", {"PartitionKey": tenant, "RowKey": twin}))]
+        if len(head) + len(tail) <= MAX_BATCH:
+            self._submit(head + tail, idx)
+            return
+        journal = self.journal.purge_head(tenant, keys.resource_key(kind, rid))
+
+        def head_landed() -> list[Any] | None:
+            mine = self._entity(tenant, journal["RowKey"])
+            return [mine.metadata] if mine is not None else None
+
+        results = self._submit([*head, ("create", journal)], idx, head_landed)
+        self.journal.run_purge(tenant, journal["RowKey"], _etag(results[-1]), pairs)
 
     def _memberships(self, tenant: str, kind: str, rid: str) -> list[tuple[str, str]]:
         """(row, twin) pairs of every membership row that names this resource: a group's own
@@ -388,9 +404,9 @@ class Directory:
         extra: Sequence[Op] = (),
     ) -> None:
         """Add and remove members. Adding a present member and removing an absent one are
-        no-ops. The group's lastModified is bumped in the first transaction, which also
-        proves the group exists (a MERGE of a missing entity fails the whole batch)."""
-        add_set, remove_set = list(dict.fromkeys(add)), list(dict.fromkeys(remove))
+        no-ops; adding a member id this service issued whose resource is gone is dropped. The
+        group's lastModified is bumped in the first transaction (conditional on `etag` when
+        given), which also proves the group exists (a MERGE of a missing entity fails)."""
         touch: Op = (
             "update",
             {"PartitionKey": tenant, "RowKey": keys.resource_key(GROUP, gid),
@@ -399,20 +415,36 @@ class Directory:
              "match_condition": MatchConditions.IfNotModified} if etag
             else {"mode": UpdateMode.MERGE},
         )
-        member_ops: list[Op] = []
-        for uid in add_set:
+        units = self._member_units(tenant, gid, add=add, remove=remove, types=types)
+        self._submit_chunked(tenant, [touch, *extra], units, Indexes(),
+                             guard=keys.resource_key(GROUP, gid))
+
+    @staticmethod
+    def _member_units(tenant: str, gid: str, *, add: Iterable[str], remove: Iterable[str],
+                      types: dict[str, str] | None) -> list[list[Op]]:
+        """The operations of each member change, as units no chunk boundary may split: an
+        M row with its R twin, and for an id this service issued, the guard proving that the
+        member exists (ids of other systems are stored as given; nothing can be known of
+        them)."""
+        units: list[list[Op]] = []
+        for uid in dict.fromkeys(add):
             row = {"PartitionKey": tenant, "RowKey": keys.member_key(gid, uid)}
             if types and uid in types:
                 row["type"] = types[uid]
-            member_ops.append(("upsert", row))
-            member_ops.append(("upsert", {"PartitionKey": tenant,
-                                          "RowKey": keys.reverse_member_key(uid, gid)}))
-        for uid in remove_set:
-            member_ops.append(("delete", {"PartitionKey": tenant,
-                                          "RowKey": keys.member_key(gid, uid)}))
-            member_ops.append(("delete", {"PartitionKey": tenant,
-                                          "RowKey": keys.reverse_member_key(uid, gid)}))
-        self._submit_chunked(tenant, [touch, *extra], member_ops, Indexes())
+            unit: list[Op] = [("upsert", row), ("upsert", {
+                "PartitionKey": tenant, "RowKey": keys.reverse_member_key(uid, gid)})]
+            if uid != gid and keys.is_generated_id(uid):
+                first, other = ((GROUP, USER) if types and types.get(uid) == "Group"
+                                else (USER, GROUP))
+                unit.insert(0, member_guard(tenant, keys.resource_key(first, uid),
+                                            keys.resource_key(other, uid), 3))
+            units.append(unit)
+        for uid in dict.fromkeys(remove):
+            units.append([("delete", {"PartitionKey": tenant,
+                                      "RowKey": keys.member_key(gid, uid)}),
+                          ("delete", {"PartitionKey": tenant,
+                                      "RowKey": keys.reverse_member_key(uid, gid)})])
+        return units
 
     # -- transactions --------------------------------------------------------------------
 
@@ -439,10 +471,8 @@ class Directory:
                 return list(self.table.submit_transaction(pending))
             except TableTransactionError as exc:
                 failed = pending[exc.index] if 0 <= exc.index < len(pending) else None
-                code = exc.status_code
-                if (code == 404 and failed is not None and failed[0] == "delete"
-                        and not _is_resource(failed)):
-                    pending.pop(exc.index)
+                if exc.status_code == 404 and failed is not None and _skip_missing(
+                        pending, exc.index):
                     if not pending:
                         return []
                     continue
@@ -480,70 +510,62 @@ class Directory:
             return _unavailable(exc)
         return exc
 
-    def _submit_chunked(self, tenant: str, head: list[Op], tail: list[Op],
-                        idx: Indexes) -> list[Any]:
-        """Run `head` and `tail` atomically when they fit one EGT; otherwise journal `tail`,
-        commit `head` with the journal row, then apply `tail` in chunks that each advance
-        the journal, and drop the journal with the last chunk."""
+    def _submit_chunked(self, tenant: str, head: list[Op], units: list[list[Op]],
+                        idx: Indexes, *, guard: str | None,
+                        landed: Callable[[], list[Any] | None] | None = None) -> list[Any]:
+        """Run `head` and the `units` in one EGT when they fit; otherwise journal the units
+        in the head's transaction and apply them in chunks (journal.py). Returns the head's
+        results."""
+        tail = [op for unit in units for op in unit]
         if len(head) + len(tail) <= MAX_BATCH:
-            return self._submit(head + tail, idx)
-        journal_id = uuid.uuid4().hex
-        chunks = [tail[i : i + _CHUNK] for i in range(0, len(tail), _CHUNK)]
-        journal = {"PartitionKey": tenant, "RowKey": f"J:{journal_id}", "done": 0,
-                   **_encode_journal(tail)}
+            return self._submit(head + tail, idx, landed)
+        # Each chunk also holds the group guard and the journal's progress marker.
+        chunks = chunked(units, MAX_BATCH - 2)
+        journal, parts = self.journal.stage(tenant, chunks, guard)
 
         def head_landed() -> list[Any] | None:
             # The journal id is ours alone: its row exists iff our head transaction committed.
-            mine = self._entity(tenant, f"J:{journal_id}")
-            return [] if mine is not None else None
+            mine = self._entity(tenant, journal["RowKey"])
+            if mine is None:
+                return None
+            return [*((landed and landed()) or []), mine.metadata]
 
-        results = self._submit([*head, ("create", journal)], idx, head_landed)
-        self._apply_journal(tenant, journal_id, chunks, start=0)
+        try:
+            results = self._submit([*head, ("create", journal)], idx, head_landed)
+        except StoreError:
+            self.journal.drop(tenant, parts)
+            raise
+        self.journal.run(tenant, journal["RowKey"], _etag(results[-1]), chunks, guard=guard,
+                         parts=parts)
         return results
-
-    def _apply_journal(self, tenant: str, journal_id: str, chunks: list[list[Op]],
-                       start: int) -> None:
-        for n in range(start, len(chunks)):
-            last = n == len(chunks) - 1
-            marker: Op = (
-                ("delete", {"PartitionKey": tenant, "RowKey": f"J:{journal_id}"}) if last else
-                ("update", {"PartitionKey": tenant, "RowKey": f"J:{journal_id}", "done": n + 1},
-                 {"mode": UpdateMode.MERGE})
-            )
-            self._submit([*chunks[n], marker], Indexes())
 
     def complete_pending(self, tenant: str) -> int:
         """Finish every journalled change of a tenant (the reconciler calls this). Returns the
-        number of journals completed. Chunks are idempotent, so a journal being finished
-        concurrently by its own request is harmless."""
-        done = 0
-        for entity in list(self._range(tenant, "J:")):
-            ops = _decode_journal(entity)
-            chunks = [ops[i : i + _CHUNK] for i in range(0, len(ops), _CHUNK)]
-            self._apply_journal(tenant, entity["RowKey"][2:], chunks, int(entity["done"]))
-            done += 1
-        return done
+        number of journals completed. A journal being finished concurrently by its own request
+        is harmless: chunks are conditional on the journal's progress."""
+        return self.journal.complete(tenant)
+
+
+def _skip_missing(pending: list[Op], index: int) -> bool:
+    """A transaction failed on a row that does not exist (404): change `pending` so that it
+    can be retried, or return False when the 404 is the outcome. A delete of a row other than
+    a resource is dropped (removal is idempotent); a member guard tries the member's other
+    kind, then drops its unit (the member is gone, so it is not added)."""
+    verb, entity = pending[index][0], pending[index][1]
+    options: dict[str, Any] = pending[index][2] if len(pending[index]) > 2 else {}
+    if verb == "delete" and not options and not _is_resource(pending[index]):
+        pending.pop(index)
+        return True
+    if verb == "update" and "unit" in options:
+        if options.get("alt"):
+            pending[index] = member_guard(entity["PartitionKey"], options["alt"], None,
+                                          options["unit"])
+        else:
+            del pending[index : index + options["unit"]]
+        return True
+    return False
 
 
 def _is_resource(op: Op) -> bool:
     rk = str(op[1].get("RowKey", ""))
     return rk.startswith(("U:", "G:"))
-
-
-def _encode_journal(ops: list[Op]) -> dict[str, str]:
-    text = _journal_json([[op[0], op[1]["RowKey"]] for op in ops])
-    if len(text) > _JOURNAL_CHUNK * 30:
-        raise TooLarge(f"change of {len(ops)} row operations is too large for one request")
-    return {f"ops{n}": text[i : i + _JOURNAL_CHUNK]
-            for n, i in enumerate(range(0, len(text), _JOURNAL_CHUNK))}
-
-
-def _decode_journal(entity: dict[str, Any]) -> list[Op]:
-    text, n = "", 0
-    while f"ops{n}" in entity:
-        text += entity[f"ops{n}"]
-        n += 1
-    pk = entity["PartitionKey"]
-    return [(verb, {"PartitionKey": pk, "RowKey": rk}) for verb, rk in json.loads(text)]
-
-

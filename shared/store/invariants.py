@@ -24,8 +24,6 @@ unrepaired and tried again by the next run.
 
 from __future__ import annotations
 
-import re
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,8 +49,6 @@ MEMBER_GONE = "member_gone"
 
 # RowKey prefixes that are not index rows (outbox events, dead letters, journals, …).
 _NOT_INDEX = frozenset({USER, GROUP, "M", "R", "J", "E", "DL"})
-_GENERATED_ID = re.compile(r"[0-9a-f]{32}")
-_EPOCH_2024_MS = 1_704_067_200_000
 
 
 @dataclass(frozen=True)
@@ -96,15 +92,6 @@ def default_indexer(kind: str, doc: dict[str, Any]) -> Indexes:
     from ..service.kinds import GROUPS, USERS  # lazy: the service layer sits above the store
 
     return (USERS if kind == USER else GROUPS).indexes(doc)
-
-
-def is_generated_id(value: str) -> bool:
-    """Whether `value` has the shape of an id this service issues (resources.new_id: a
-    millisecond timestamp since 2024, then random bits), as opposed to a foreign member id."""
-    if not _GENERATED_ID.fullmatch(value):
-        return False
-    millis = int(value[:12], 16)
-    return _EPOCH_2024_MS <= millis <= int(time.time() * 1000) + 86_400_000
 
 
 @dataclass
@@ -164,7 +151,7 @@ def _violations(snap: _Snapshot, expected: dict[tuple[str, str], set[str]]) -> l
             out.append(Violation(ORPHAN_MEMBERSHIP, rk, f"group {gid} does not exist"))
         elif (mid, gid) not in snap.reverse:
             out.append(Violation(MISSING_TWIN, rk, "no R row"))
-        elif (is_generated_id(mid) and (USER, mid) not in snap.resources
+        elif (keys.is_generated_id(mid) and (USER, mid) not in snap.resources
               and (GROUP, mid) not in snap.resources):
             out.append(Violation(MEMBER_GONE, rk, f"member {mid} does not exist"))
     for mid, gid in snap.reverse:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 
 # UTF-8 bytes (so also at most 400 UTF-16 code units): a RowKey of two components
 # (M:{gid}:{uid}) stays under Table Storage's 1 KiB key limit whatever the script. Counting
@@ -82,3 +83,17 @@ def unescape(value: str) -> str:
             raw.extend(value[i].encode("utf-8"))
             i += 1
     return raw.decode("utf-8")
+
+
+_GENERATED_ID = re.compile(r"[0-9a-f]{32}")
+_EPOCH_2024_MS = 1_704_067_200_000
+
+
+def is_generated_id(value: str) -> bool:
+    """Whether `value` has the shape of an id this service issues (a millisecond timestamp
+    since 2024, then random bits: shared.service.resources.new_id), as opposed to a member id
+    of another system. Ids are never reused, so a missing resource with such an id is gone."""
+    if len(value) != 32 or not _GENERATED_ID.fullmatch(value):
+        return False
+    millis = int(value[:12], 16)
+    return _EPOCH_2024_MS <= millis <= int(time.time() * 1000) + 86_400_000

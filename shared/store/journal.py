@@ -1,0 +1,268 @@
+"""Changes too large for one entity-group transaction (EGT): journalled, then applied in chunks.
+
+A journal is a row `J:{id}` written in the same transaction as the change's head (the resource
+row, its index rows and its events), so the change exists exactly when its journal does. Two
+kinds:
+
+- **operations** (member changes): the chunks' operations, as JSON text in the head row and,
+  when longer than one row holds, in part rows `J:{id}:{n}` staged *before* the head commits.
+  Any request within the body limit fits, whatever the group's size. `guard` names the group:
+  every chunk re-proves it exists, so a group deleted mid-change stops the journal instead of
+  gaining member rows after its own purge read them.
+- **purge** (deletes): `purge` names the deleted resource; its membership rows are found by a
+  range read (again on resumption), so the journal is the same size for any group.
+
+Each chunk moves the head's `done` counter in its own transaction, conditional on the head's
+ETag: two workers (the request and the reconciler) never both apply one chunk, so a chunk
+applied late can't resurrect a member that a later request removed. Every chunk holds whole
+membership pairs (M + R) and whole member guards, so a chunk boundary never breaks a pair.
+
+The request applies chunks until done or until storage fails or its deadline passes; whatever
+is left, `complete` (the reconciler) finishes. The change is committed from the head on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.data.tables import UpdateMode
+
+from ..timestamps import now_iso, parse_iso
+from . import keys
+from .errors import NotFound, PreconditionFailed, StoreError, Unavailable
+
+log = logging.getLogger(__name__)
+
+Op = tuple[Any, ...]
+Submit = Callable[[list[Op]], list[Any]]
+
+MAX_BATCH = 100
+PREFIX = "J:"
+_TEXT_PROPERTY = 30_000  # characters per string property (Table limit: 64 KiB of UTF-16)
+# Characters of journal text per row: 10 properties, 600 KB of UTF-16 (an entity holds 1 MiB).
+_ROW_TEXT = 10 * _TEXT_PROPERTY
+# Part rows whose head never committed (their request failed between staging and arming) are
+# removed once older than this: far longer than any request, so never under a live one.
+STAGED_PARTS_EXPIRE = timedelta(minutes=10)
+_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def split_text(text: str, name: str) -> dict[str, str]:
+    """`text` as properties name, name1, name2, … of at most 30,000 characters each."""
+    parts = [text[i : i + _TEXT_PROPERTY] for i in range(0, len(text), _TEXT_PROPERTY)] or [""]
+    return {(name if n == 0 else f"{name}{n}"): p for n, p in enumerate(parts)}
+
+
+def join_text(entity: dict[str, Any], name: str) -> str:
+    text, n = str(entity.get(name, "")), 1
+    while f"{name}{n}" in entity:
+        text += entity[f"{name}{n}"]
+        n += 1
+    return text
+
+
+def chunked(units: Sequence[Sequence[Op]], room: int) -> list[list[Op]]:
+    """Consecutive units packed into chunks of at most `room` operations, no unit split."""
+    chunks: list[list[Op]] = []
+    current: list[Op] = []
+    for unit in units:
+        if current and len(current) + len(unit) > room:
+            chunks.append(current)
+            current = []
+        current.extend(unit)
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+# -- encoding of member operations ------------------------------------------------------------
+# Only the operations member changes are made of can be journalled: upserts and deletes of rows
+# (with their properties) and member guards (an empty MERGE with an alternative row).
+
+def _encode(chunks: list[list[Op]]) -> str:
+    out: list[list[list[Any]]] = []
+    for chunk in chunks:
+        encoded: list[list[Any]] = []
+        for op in chunk:
+            verb, entity = op[0], op[1]
+            options = op[2] if len(op) > 2 else {}
+            props = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
+            if verb == "update" and "unit" in options:
+                encoded.append(["g", entity["RowKey"], options.get("alt"), options["unit"]])
+            elif verb in ("upsert", "delete") and not options:
+                encoded.append([verb[0], entity["RowKey"], props] if props
+                               else [verb[0], entity["RowKey"]])
+            else:
+                raise ValueError(f"operation {verb!r} with {sorted(options)} is not journalled")
+        out.append(encoded)
+    return _json(out)
+
+
+def _decode(tenant: str, text: str) -> list[list[Op]]:
+    chunks: list[list[Op]] = []
+    for encoded in json.loads(text):
+        chunk: list[Op] = []
+        for item in encoded:
+            code, row_key = item[0], item[1]
+            if code == "g":
+                chunk.append(member_guard(tenant, row_key, item[2], item[3]))
+            else:
+                entity = {"PartitionKey": tenant, "RowKey": row_key,
+                          **(item[2] if len(item) > 2 else {})}
+                chunk.append(("upsert" if code == "u" else "delete", entity))
+        chunks.append(chunk)
+    return chunks
+
+
+def member_guard(tenant: str, row_key: str, alt: str | None, unit: int) -> Op:
+    """An empty MERGE of a member's own row: the member-row upserts that follow it (`unit`
+    operations with it) commit only while the member exists, and its ETag moves, so a delete
+    of the member that read its memberships before is refused and reads again. A 404 makes the
+    store try `alt` (the member may be a group), then drop the unit: the member is gone."""
+    options: dict[str, Any] = {"mode": UpdateMode.MERGE, "unit": unit}
+    if alt:
+        options["alt"] = alt
+    return ("update", {"PartitionKey": tenant, "RowKey": row_key}, options)
+
+
+def _conditional(etag: str) -> dict[str, Any]:
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def _head_etag(result: Any) -> str:
+    return str(result.get("etag", "")) if isinstance(result, dict) else ""
+
+
+class Journal:
+    """Writes, applies and resumes the journals of one table. `submit` is the store's EGT
+    (Directory._submit: deletes of rows already gone are dropped, errors are store errors);
+    `rows` range-reads a tenant's rows by RowKey prefix; `memberships` lists the (row, twin)
+    membership pairs that name a resource."""
+
+    def __init__(self, submit: Submit, rows: Callable[[str, str], Iterator[Any]],
+                 memberships: Callable[[str, str, str], list[tuple[str, str]]]) -> None:
+        self._submit = submit
+        self._rows = rows
+        self._memberships = memberships
+
+    # -- member changes -------------------------------------------------------------------
+
+    def stage(self, tenant: str, chunks: list[list[Op]], guard: str | None
+              ) -> tuple[dict[str, Any], list[str]]:
+        """Write the part rows of a change's operations; returns the head row to create in the
+        change's head transaction, and the part RowKeys (to drop if that transaction fails)."""
+        text = _encode(chunks)
+        rows = [text[i : i + _ROW_TEXT] for i in range(0, len(text), _ROW_TEXT)] or [""]
+        head_key = PREFIX + uuid.uuid4().hex
+        created = now_iso()
+        parts = []
+        for n, piece in enumerate(rows[1:], start=1):
+            key = f"{head_key}:{n:04d}"
+            self._submit([("create", {"PartitionKey": tenant, "RowKey": key,
+                                      "created": created, **split_text(piece, "ops")})])
+            parts.append(key)
+        head = {"PartitionKey": tenant, "RowKey": head_key, "done": 0, "created": created,
+                "parts": len(parts), **split_text(rows[0], "ops")}
+        if guard:
+            head["guard"] = guard
+        return head, parts
+
+    def drop(self, tenant: str, keys: Sequence[str]) -> None:
+        """Best effort: rows left behind are removed by `complete` once they expire."""
+        try:
+            for i in range(0, len(keys), MAX_BATCH):
+                self._submit([("delete", {"PartitionKey": tenant, "RowKey": k})
+                              for k in keys[i : i + MAX_BATCH]])
+        except StoreError:
+            pass
+
+    def purge_head(self, tenant: str, resource_key: str) -> dict[str, Any]:
+        return {"PartitionKey": tenant, "RowKey": PREFIX + uuid.uuid4().hex, "done": 0,
+                "created": now_iso(), "purge": resource_key}
+
+    # -- applying -------------------------------------------------------------------------
+
+    def run(self, tenant: str, head_key: str, etag: str, chunks: list[list[Op]], *,
+            guard: str | None, parts: Sequence[str], start: int = 0) -> bool:
+        """Apply chunks[start:], then remove the journal. True when it is finished (or was
+        finished by another worker); False when storage failed and it is left for `complete`.
+        """
+        guard_op: list[Op] = ([("update", {"PartitionKey": tenant, "RowKey": guard},
+                                {"mode": UpdateMode.MERGE})] if guard else [])
+        try:
+            for n in range(start, len(chunks)):
+                marker: Op = ("update", {"PartitionKey": tenant, "RowKey": head_key,
+                                         "done": n + 1},
+                              {"mode": UpdateMode.MERGE, **_conditional(etag)})
+                try:
+                    results = self._submit([*guard_op, *chunks[n], marker])
+                except NotFound:
+                    # The guarded group is gone (its purge read the rows committed so far), or
+                    # another worker finished and removed the journal: either way, no more.
+                    self.drop(tenant, [head_key, *parts])
+                    return True
+                except PreconditionFailed:
+                    return True  # another worker moved the journal on; it finishes it
+                etag = _head_etag(results[-1])
+            self._submit([("delete", {"PartitionKey": tenant, "RowKey": head_key},
+                           _conditional(etag)),
+                          *[("delete", {"PartitionKey": tenant, "RowKey": k}) for k in parts]])
+        except (PreconditionFailed, NotFound):
+            return True
+        except Unavailable as exc:
+            log.warning("journal %s left for the reconciler (%s)", head_key, exc)
+            return False
+        return True
+
+    def run_purge(self, tenant: str, head_key: str, etag: str,
+                  pairs: Sequence[tuple[str, str]]) -> bool:
+        return self.run(tenant, head_key, etag, _pair_chunks(tenant, pairs), guard=None,
+                        parts=[])
+
+    def complete(self, tenant: str, now: datetime | None = None) -> int:
+        """Finish every journal of a tenant a request left (crash, outage, deadline); remove
+        part rows whose head never committed once they expire. Returns the journals seen."""
+        heads: dict[str, Any] = {}
+        parts: dict[str, list[Any]] = {}
+        for entity in self._rows(tenant, PREFIX):
+            key: str = entity["RowKey"]
+            head_key, sep, _ = key[len(PREFIX):].partition(":")
+            if sep:
+                parts.setdefault(PREFIX + head_key, []).append(entity)
+            else:
+                heads[key] = entity
+        for key, head in heads.items():
+            etag = _head_etag(head.metadata)
+            own = sorted(parts.get(key, []), key=lambda e: str(e["RowKey"]))
+            if "purge" in head:
+                kind, _, rid = str(head["purge"]).partition(":")
+                self.run_purge(tenant, key, etag,
+                               self._memberships(tenant, kind, keys.unescape(rid)))
+                continue
+            text = join_text(head, "ops") + "".join(join_text(p, "ops") for p in own)
+            self.run(tenant, key, etag, _decode(tenant, text), guard=head.get("guard"),
+                     parts=[p["RowKey"] for p in own], start=int(head.get("done", 0)))
+        cutoff = (now or datetime.now(UTC)) - STAGED_PARTS_EXPIRE
+        for key, own in parts.items():
+            if key not in heads and all(_created(p) < cutoff for p in own):
+                self.drop(tenant, [p["RowKey"] for p in own])
+        return len(heads)
+
+
+def _created(entity: Any) -> datetime:
+    try:
+        return parse_iso(str(entity.get("created", "")))
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+
+
+def _pair_chunks(tenant: str, pairs: Sequence[tuple[str, str]]) -> list[list[Op]]:
+    units = [[("delete", {"PartitionKey": tenant, "RowKey": row}),
+              ("delete", {"PartitionKey": tenant, "RowKey": twin})] for row, twin in pairs]
+    return chunked(units, MAX_BATCH - 1)
