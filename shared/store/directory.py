@@ -363,7 +363,9 @@ class Directory:
         prefix = f"R:{keys.escape(rid)}:"
         pairs += [(e["RowKey"], "M:" + e["RowKey"][len(prefix):] + ":" + keys.escape(rid))
                   for e in self._range(tenant, prefix, ["RowKey"])]
-        return pairs
+        # A group that is its own member is listed from both sides; a row may appear only once
+        # in a transaction.
+        return list({frozenset(pair): pair for pair in pairs}.values())
 
     # -- membership ----------------------------------------------------------------------
 
