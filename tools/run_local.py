@@ -130,7 +130,10 @@ def main() -> int:
                   "AZURITE_QUEUE_PORT", file=sys.stderr)
             return 1
         else:
-            step(f"Starting Azurite on 127.0.0.1 ({described}), data in {RUN_DIR / 'azurite'}")
+            shown = RUN_DIR / "azurite"
+            if shown.is_relative_to(ROOT):
+                shown = shown.relative_to(ROOT)
+            step(f"Starting Azurite on 127.0.0.1 ({described}), data in {shown}")
             run_dir = RUN_DIR
             stack.enter_context(azurite.running(
                 AZURITE_PORT, log=run_dir / "azurite.log", location=run_dir / "azurite",
