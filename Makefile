@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 .PHONY: run test lint bench clean help
 
 help:
-	@echo "make run    - start Azurite and the SCIM app on http://127.0.0.1:7071 (Ctrl-C stops)"
+	@echo "make run    - start Azurite and the SCIM app on http://127.0.0.1:7071 (PORT=..., AZURITE_PORT=...; Ctrl-C stops)"
 	@echo "make test   - install what is missing, run lint checks and the whole test suite"
 	@echo "make lint   - ruff and mypy"
 	@echo "make clean  - remove virtualenvs, node_modules and caches"

@@ -12,7 +12,7 @@ param baseName string = 'scim'
 @description('Azure region; defaults to the resource group\'s region. Pick one that offers Flex Consumption.')
 param location string = resourceGroup().location
 
-@description('SCIM_TABLE_PREFIX (letters and digits): tables <prefix>data, <prefix>tenants, <prefix>audit, <prefix>runs.')
+@description('SCIM_TABLE_PREFIX (letters and digits, starting with a letter): tables <prefix>data, <prefix>tenants, <prefix>audit, <prefix>runs.')
 @minLength(1)
 @maxLength(20)
 param tablePrefix string = 'scim'
@@ -25,8 +25,8 @@ param reconcileSchedule string = '0 */15 * * * *'
 @maxValue(10)
 param alwaysReadyInstanceCount int = 0
 
-@description('Upper bound of instances the app may scale out to.')
-@minValue(40)
+@description('Upper bound of instances the app may scale out to (Flex Consumption accepts 1-1000).')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
@@ -57,6 +57,25 @@ param storageSkuName string = 'Standard_LRS'
 @description('Zone-redundant Flex plan (Microsoft requires at least 2 always-ready instances per group with it).')
 param zoneRedundant bool = false
 
+@description('App settings to add to the function app (name -> value); kept on every re-provisioning. The template\'s own settings win on a name clash.')
+param extraAppSettings object = {}
+
+@description('Object id of the operator granted Storage Table Data Contributor for the admin CLI; azd fills it from AZURE_PRINCIPAL_ID. Empty = no grant.')
+param operatorPrincipalId string = ''
+
+@description('Kind of principal operatorPrincipalId names.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param operatorPrincipalType string = 'User'
+
+@description('Log Analytics daily ingestion cap in GB.')
+@minValue(1)
+@maxValue(1000)
+param logAnalyticsDailyCapGb int = 1
+
 param tags object = {}
 
 var resourceToken = toLower(uniqueString(resourceGroup().id, baseName, location))
@@ -64,8 +83,14 @@ var allTags = union(tags, {
   app: 'entra-scim-connector'
 })
 var functionAppName = 'func-${baseName}-${resourceToken}'
-var storageAccountName = take('st${replace(baseName, '-', '')}${resourceToken}', 24)
-var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+// Storage account names allow lowercase letters and digits only; baseName may carry capitals.
+var storageAccountName = toLower(take('st${replace(baseName, '-', '')}${resourceToken}', 24))
+// Table names must start with a letter and Bicep has no regular expressions, so the first
+// character (@minLength(1) guarantees one) is checked against the alphabet; the storage module
+// accepts only `true` here, which stops the deployment before any table or account is created.
+// (Not fail(): checkov's pinned Bicep parser cannot read it.)
+var letters = 'abcdefghijklmnopqrstuvwxyz'
+var tablePrefixStartsWithLetter = contains(letters, toLower(first(tablePrefix)))
 var tableNames = [
   '${tablePrefix}data'
   '${tablePrefix}tenants'
@@ -88,7 +113,10 @@ module storage 'modules/storage.bicep' = {
     skuName: storageSkuName
     deploymentContainerName: deploymentContainerName
     tableNames: tableNames
+    tablePrefixStartsWithLetter: tablePrefixStartsWithLetter
     principalId: identity.properties.principalId
+    operatorPrincipalId: operatorPrincipalId
+    operatorPrincipalType: operatorPrincipalType
   }
 }
 
@@ -100,6 +128,7 @@ module monitoring 'modules/monitoring.bicep' = {
     location: location
     tags: allTags
     principalId: identity.properties.principalId
+    dailyCapGb: logAnalyticsDailyCapGb
   }
 }
 
@@ -124,6 +153,7 @@ module function 'modules/function.bicep' = {
     httpPerInstanceConcurrency: httpPerInstanceConcurrency
     alwaysReadyInstanceCount: alwaysReadyInstanceCount
     zoneRedundant: zoneRedundant
+    extraAppSettings: extraAppSettings
   }
 }
 

@@ -1,7 +1,9 @@
-"""Start the Azurite Table emulator (from node_modules) on loopback, for tests and `make run`.
+"""Start the Azurite emulator (from node_modules) on loopback, for tests and `make run`.
 
+Table only by default (what the app and the tests need); Blob and Queue on request, for the
+Functions host (`func start`), whose timer keeps its schedule and locks in Blob storage.
 Used as a library by tests/conftest.py and the local run script, and as a command:
-    python tools/azurite.py [--port 10002]      # runs until Ctrl-C
+    python tools/azurite.py [--port 10002] [--all]     # runs until Ctrl-C
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite-table"
+# One process serving Blob, Queue and Table (the npm package's `azurite` command).
+AZURITE_ALL_BIN = ROOT / "node_modules" / ".bin" / "azurite"
+SERVICES = ("table", "blob", "queue")
 # Azurite's well-known development account (public, documented; not a secret).
 ACCOUNT = "devstoreaccount1"
 ACCOUNT_KEY = (
@@ -27,11 +32,27 @@ ACCOUNT_KEY = (
 )
 
 
-def connection_string(port: int, host: str = "127.0.0.1") -> str:
+def connection_string(
+    port: int, host: str = "127.0.0.1", *, blob_port: int | None = None,
+    queue_port: int | None = None,
+) -> str:
+    """Connection string for Azurite's well-known account; `port` is the Table port, and Blob and
+    Queue endpoints are included when their ports are given."""
+    endpoints = f"TableEndpoint=http://{host}:{port}/{ACCOUNT};"
+    if blob_port is not None:
+        endpoints += f"BlobEndpoint=http://{host}:{blob_port}/{ACCOUNT};"
+    if queue_port is not None:
+        endpoints += f"QueueEndpoint=http://{host}:{queue_port}/{ACCOUNT};"
     return (
         f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
-        f"TableEndpoint=http://{host}:{port}/{ACCOUNT};"
+        + endpoints
     )
+
+
+def default_side_ports(table_port: int) -> tuple[int, int]:
+    """Blob and Queue ports next to a Table port, as Azurite's defaults sit (10000, 10001 below
+    10002): AZURITE_PORT=10192 gives 10190 and 10191."""
+    return table_port - 2, table_port - 1
 
 
 def free_port() -> int:
@@ -52,20 +73,41 @@ RANGE_INDEX = Path(__file__).resolve().parent / "azurite_range_index.js"
 @contextlib.contextmanager
 def running(
     port: int | None = None, log: Path | None = None, location: Path | None = None,
-    *, indexed: bool | None = None,
+    *, indexed: bool | None = None, services: Sequence[str] = ("table",),
+    blob_port: int | None = None, queue_port: int | None = None,
 ) -> Iterator[str]:
-    """Run Azurite's Table service on loopback (in memory unless `location` is given, where
-    it persists its data); yield its connection string. `indexed`: with
-    tools/azurite_range_index.js preloaded, which answers RowKey range queries from an index
-    as Table Storage does, instead of scanning the whole table (for benchmarks; None reads
-    AZURITE_RANGE_INDEX=1 from the environment, so a whole test run can use it)."""
+    """Run Azurite on loopback (in memory unless `location` is given, where it persists its
+    data); yield the connection string. `port` is the Table port. `services`: ("table",), the
+    default, runs the Table service alone; ("table", "blob", "queue") also runs Blob and Queue,
+    on `blob_port`/`queue_port` (free ports when not given), and the connection string names
+    all three endpoints. `indexed`: with tools/azurite_range_index.js preloaded, which answers
+    RowKey range queries from an index as Table Storage does, instead of scanning the whole
+    table (for benchmarks; None reads AZURITE_RANGE_INDEX=1 from the environment, so a whole
+    test run can use it)."""
+    wanted = set(services)
+    if wanted - set(SERVICES) or "table" not in wanted:
+        raise ValueError(f"services must include 'table' and be among {SERVICES}: {services}")
+    if wanted not in ({"table"}, set(SERVICES)):
+        raise ValueError("run Table alone or all three services (the azurite command has no "
+                         "switch to leave one out)")
+    everything = wanted == set(SERVICES)
     if indexed is None:
         indexed = os.environ.get("AZURITE_RANGE_INDEX") == "1"
-    if not AZURITE_BIN.exists():
+    binary = AZURITE_ALL_BIN if everything else AZURITE_BIN
+    if not binary.exists():
         raise SystemExit(
-            f"Azurite is not installed at {AZURITE_BIN}. Run `npm ci` (or `make test`) first."
+            f"Azurite is not installed at {binary}. Run `npm ci` (or `make test`) first."
         )
     port = port or free_port()
+    ports = {"table": port}
+    extra: list[str] = []
+    if everything:
+        ports["blob"] = blob_port or free_port()
+        ports["queue"] = queue_port or free_port()
+        extra = [
+            "--blobHost", "127.0.0.1", "--blobPort", str(ports["blob"]),
+            "--queueHost", "127.0.0.1", "--queuePort", str(ports["queue"]),
+        ]
     workdir = str(location) if location else tempfile.mkdtemp(prefix="azurite-")
     if location:
         location.mkdir(parents=True, exist_ok=True)
@@ -75,9 +117,10 @@ def running(
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [
-            str(AZURITE_BIN),
+            str(binary),
             "--tableHost", "127.0.0.1",
             "--tablePort", str(port),
+            *extra,
             *persistence,
             "--disableTelemetry",
             "--skipApiVersionCheck",
@@ -91,13 +134,17 @@ def running(
     )
     try:
         deadline = time.monotonic() + 30
-        while not _port_open(port):
-            if proc.poll() is not None:
-                raise RuntimeError(f"Azurite exited early with code {proc.returncode}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"Azurite did not listen on 127.0.0.1:{port} within 30 s")
-            time.sleep(0.1)
-        yield connection_string(port)
+        for service, service_port in ports.items():
+            while not _port_open(service_port):
+                if proc.poll() is not None:
+                    raise RuntimeError(f"Azurite exited early with code {proc.returncode}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"Azurite ({service}) did not listen on 127.0.0.1:{service_port} "
+                        "within 30 s"
+                    )
+                time.sleep(0.1)
+        yield connection_string(port, blob_port=ports.get("blob"), queue_port=ports.get("queue"))
     finally:
         proc.terminate()
         try:
@@ -119,10 +166,16 @@ def _node_env(indexed: bool) -> dict[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--port", type=int, default=int(os.environ.get("AZURITE_PORT", "10002")))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("AZURITE_PORT", "10002")),
+                        help="Table port (AZURITE_PORT)")
+    parser.add_argument("--all", action="store_true",
+                        help="also Blob and Queue, on the two ports below the Table port")
     args = parser.parse_args()
-    with running(args.port) as conn:
-        print(f"Azurite Table service on 127.0.0.1:{args.port} (in memory). Ctrl-C stops it.")
+    blob, queue = default_side_ports(args.port)
+    services = SERVICES if args.all else ("table",)
+    with running(args.port, services=services, blob_port=blob, queue_port=queue) as conn:
+        what = f"Table {args.port}" + (f", Blob {blob}, Queue {queue}" if args.all else "")
+        print(f"Azurite on 127.0.0.1 ({what}; in memory). Ctrl-C stops it.")
         print(f"Connection string: {conn}")
         sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):

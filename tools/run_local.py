@@ -1,10 +1,14 @@
-"""`make run`: Azurite + the SCIM app on http://127.0.0.1:7071, and a development tenant.
+"""`make run`: Azurite + the SCIM app on http://127.0.0.1:$PORT (7071), and a development tenant.
 
-Starts Azurite's Table service on 127.0.0.1:10002 (data kept in .run/azurite), creates the
+Starts Azurite on loopback (data kept in .run/azurite): the Table service on $AZURITE_PORT
+(10002), and, when Azure Functions Core Tools will run the app, Blob and Queue too, for the
+Functions host (timer schedule and locks), on $AZURITE_BLOB_PORT / $AZURITE_QUEUE_PORT (default:
+the two ports below the Table port, 10000 and 10001 as in Azurite's defaults). Then creates the
 tables, creates the tenant "development" when there is none (or issues it a fresh token), prints
-the Tenant URL and Secret Token to paste into Entra (or curl), then runs `func start` when Azure
-Functions Core Tools are installed, otherwise the project's local host serving the same
-function_app.app. Ctrl-C stops everything it started.
+the Tenant URL and Secret Token to paste into Entra (or curl), and runs `func start` when Core
+Tools are installed, otherwise the project's local host serving the same function_app.app.
+Tenant URLs, `Location` and `meta.location` use $PORT unless SCIM_PUBLIC_BASE_URL is set in the
+environment. Ctrl-C stops everything it started.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -27,21 +33,50 @@ import azurite  # noqa: E402
 
 AZURITE_PORT = int(os.environ.get("AZURITE_PORT", "10002"))
 APP_PORT = int(os.environ.get("PORT", "7071"))
+_SIDE_PORTS = azurite.default_side_ports(AZURITE_PORT)
+AZURITE_BLOB_PORT = int(os.environ.get("AZURITE_BLOB_PORT", str(_SIDE_PORTS[0])))
+AZURITE_QUEUE_PORT = int(os.environ.get("AZURITE_QUEUE_PORT", str(_SIDE_PORTS[1])))
 DEV_TENANT = "development"
+# Where Azurite keeps its data between runs (SCIM_RUN_DIR lets a test use a scratch folder).
+RUN_DIR = Path(os.environ.get("SCIM_RUN_DIR", str(ROOT / ".run")))
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def app_environment(connection_string: str) -> dict[str, str]:
-    env = dict(os.environ)
+def local_settings() -> dict[str, str]:
     settings_file = ROOT / "local.settings.json"
     source = settings_file if settings_file.exists() else ROOT / "local.settings.example.json"
-    for key, value in json.loads(source.read_text())["Values"].items():
-        env.setdefault(key, str(value))
+    values = json.loads(source.read_text(encoding="utf-8"))["Values"]
+    return {str(k): str(v) for k, v in values.items()}
+
+
+def app_environment(
+    connection_string: str, *, app_port: int, host_storage: str | None = None,
+    base: Mapping[str, str] | None = None, settings: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Environment for the app (local host or `func start`).
+
+    `base` (the process environment) wins over `settings` (local.settings*.json), except:
+    - SCIM_STORAGE_CONNECTION_STRING is the Azurite this run uses;
+    - SCIM_PUBLIC_BASE_URL, unless set in `base`, follows `app_port` when the settings name a
+      loopback URL (the example's 7071 would send clients following Location to whatever
+      else listens there); a non-loopback one (a tunnel) is kept;
+    - AzureWebJobsStorage, unless set in `base`, is `host_storage` (Blob, Queue and Table of
+      this run's Azurite) when given, instead of UseDevelopmentStorage=true's fixed ports.
+    """
+    base = dict(os.environ if base is None else base)
+    settings = dict(local_settings() if settings is None else settings)
+    env = {**settings, **base}
     env["SCIM_STORAGE_CONNECTION_STRING"] = connection_string
-    env.setdefault("SCIM_PUBLIC_BASE_URL", f"http://127.0.0.1:{APP_PORT}")
+    if "SCIM_PUBLIC_BASE_URL" not in base:
+        configured = settings.get("SCIM_PUBLIC_BASE_URL", "")
+        if not configured or urlsplit(configured).hostname in LOOPBACK_HOSTS:
+            env["SCIM_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{app_port}"
+    if host_storage is not None and "AzureWebJobsStorage" not in base:
+        env["AzureWebJobsStorage"] = host_storage
     return env
 
 
@@ -78,16 +113,36 @@ def main() -> int:
         print(f"Port {APP_PORT} is already in use: stop the other server or set PORT=...",
               file=sys.stderr)
         return 1
+    func = shutil.which("func")
+    # The Functions host keeps timer schedules and locks in Blob storage (and queue-triggered
+    # functions need Queue); the local host needs Table only.
+    services = azurite.SERVICES if func else ("table",)
+    ports = {"table": AZURITE_PORT, "blob": AZURITE_BLOB_PORT, "queue": AZURITE_QUEUE_PORT}
+    wanted = {name: ports[name] for name in services}
     with contextlib.ExitStack() as stack:
-        if port_in_use(AZURITE_PORT):
-            step(f"Using the Azurite already listening on 127.0.0.1:{AZURITE_PORT}")
-            conn = azurite.connection_string(AZURITE_PORT)
+        described = ", ".join(f"{name.capitalize()} {port}" for name, port in wanted.items())
+        listening = [name for name, port in wanted.items() if port_in_use(port)]
+        if listening == list(wanted):
+            step(f"Using the Azurite already listening on 127.0.0.1 ({described})")
+        elif listening:
+            print(f"Azurite ports in use ({', '.join(listening)}) but not all of {described}: "
+                  "stop that Azurite or set AZURITE_PORT / AZURITE_BLOB_PORT / "
+                  "AZURITE_QUEUE_PORT", file=sys.stderr)
+            return 1
         else:
-            step(f"Starting Azurite (Table) on 127.0.0.1:{AZURITE_PORT}, data in .run/azurite")
-            run_dir = ROOT / ".run"
-            conn = stack.enter_context(azurite.running(
-                AZURITE_PORT, log=run_dir / "azurite.log", location=run_dir / "azurite"))
-        env = app_environment(conn)
+            shown = RUN_DIR / "azurite"
+            if shown.is_relative_to(ROOT):
+                shown = shown.relative_to(ROOT)
+            step(f"Starting Azurite on 127.0.0.1 ({described}), data in {shown}")
+            run_dir = RUN_DIR
+            stack.enter_context(azurite.running(
+                AZURITE_PORT, log=run_dir / "azurite.log", location=run_dir / "azurite",
+                services=services, blob_port=AZURITE_BLOB_PORT, queue_port=AZURITE_QUEUE_PORT))
+        conn = azurite.connection_string(AZURITE_PORT)
+        host_storage = azurite.connection_string(
+            AZURITE_PORT, blob_port=AZURITE_BLOB_PORT, queue_port=AZURITE_QUEUE_PORT
+        ) if func else None
+        env = app_environment(conn, app_port=APP_PORT, host_storage=host_storage)
         step("Creating tables and the development tenant")
         info = development_tenant(env)
         print()
@@ -96,7 +151,6 @@ def main() -> int:
         print()
         print("  Try: curl -H 'Authorization: Bearer <Secret Token>' '<Tenant URL>/Users'")
         print()
-        func = shutil.which("func")
         if func:
             step(f"Starting Azure Functions Core Tools (func start) on port {APP_PORT}")
             proc = subprocess.Popen([func, "start", "--port", str(APP_PORT)], cwd=ROOT, env=env)

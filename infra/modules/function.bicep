@@ -48,8 +48,8 @@ param pythonVersion string = '3.11'
 ])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound of instances the app may scale out to.')
-@minValue(40)
+@description('Upper bound of instances the app may scale out to (Flex Consumption accepts 1-1000).')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
@@ -64,6 +64,9 @@ param alwaysReadyInstanceCount int = 0
 
 @description('Zone-redundant plan (needs at least 2 always-ready instances per group to be effective).')
 param zoneRedundant bool = false
+
+@description('App settings the operator adds (name -> value). Merged into the settings below, so they survive re-provisioning; on a name clash the template\'s value wins.')
+param extraAppSettings object = {}
 
 // 0 (the default) means scale to zero: no always-ready instance, no baseline charge.
 // (Single-line form with parentheses: the offline Bicep parser mis-reads it otherwise.)
@@ -105,9 +108,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     clientAffinityEnabled: false
+    // No FTP setting: Flex Consumption has no FTP/FTPS endpoint and ARM rejects the property on
+    // Flex sites (tests/infra/test_flex_deprecations.py forbids Microsoft's whole list).
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
       http20Enabled: true
     }
     functionAppConfig: {
@@ -141,11 +145,13 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 
 // App settings live in their own resource so they can use the app's own default host name.
 // Only documented settings: the identity-based host storage trio, Application Insights with Entra
-// auth, and the settings the connector reads (shared/settings.py).
+// auth, and the settings the connector reads (shared/settings.py). This resource replaces the
+// app's whole settings list on every deployment, so anything an operator adds must come in
+// through extraAppSettings or it is lost on the next `azd provision`.
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: {
+  properties: union(extraAppSettings, {
     AzureWebJobsStorage__accountName: storageAccountName
     AzureWebJobsStorage__credential: 'managedidentity'
     AzureWebJobsStorage__clientId: identityClientId
@@ -156,7 +162,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SCIM_PUBLIC_BASE_URL: 'https://${functionApp.properties.defaultHostName}'
     SCIM_TABLE_PREFIX: tablePrefix
     RECONCILE_SCHEDULE: reconcileSchedule
-  }
+  })
 }
 
 output name string = functionApp.name

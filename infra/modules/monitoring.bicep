@@ -18,6 +18,11 @@ param principalId string
 @maxValue(730)
 param retentionInDays int = 30
 
+@description('Log Analytics daily ingestion cap in GB; ingestion stops for the rest of the UTC day once reached.')
+@minValue(1)
+@maxValue(1000)
+param dailyCapGb int = 1
+
 var monitoringMetricsPublisherRoleId = '3913510d-42f4-4e42-8a64-420c390055eb'
 
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
@@ -31,6 +36,10 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
     }
     features: {
       searchVersion: 1
+    }
+    // Bounds the bill if something floods the logs (a retry storm, a noisy dependency).
+    workspaceCapping: {
+      dailyQuotaGb: dailyCapGb
     }
   }
 }

@@ -20,8 +20,25 @@ param deploymentContainerName string
 @description('Tables the connector uses: <prefix>data, <prefix>tenants, <prefix>audit, <prefix>runs.')
 param tableNames array
 
+@description('Whether the table prefix starts with a letter, as table names must. Only true is allowed, so a bad prefix stops the deployment here, before anything is created.')
+@allowed([
+  true
+])
+param tablePrefixStartsWithLetter bool
+
 @description('Principal (object) id of the function app\'s user-assigned managed identity.')
 param principalId string
+
+@description('Principal (object) id of the operator who runs the admin CLI (azd passes AZURE_PRINCIPAL_ID); empty = no grant.')
+param operatorPrincipalId string = ''
+
+@description('Kind of principal operatorPrincipalId names.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param operatorPrincipalType string = 'User'
 
 @description('Replication. LRS is the cheapest; ZRS/GZRS survive a zone outage.')
 @allowed([
@@ -142,6 +159,23 @@ resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributorRoleId)
     principalId: principalId
     principalType: 'ServicePrincipal'
+  }
+}
+
+// The operator's admin CLI (tenant create, token rotation) talks to the tables with the operator's
+// own Entra identity, since shared keys are off. Granting it here makes the CLI work right after
+// `azd up`. A value still reading `${...}` is an azd placeholder that nothing substituted (the
+// parameters file used with plain `az deployment group create`): treated as "no operator".
+// (Each negation in parentheses: the offline Bicep parser binds a bare `!` to the whole `&&`.)
+var grantOperator = (!empty(operatorPrincipalId)) && (!startsWith(operatorPrincipalId, '$'))
+
+resource operatorTableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantOperator) {
+  name: guid(storage.id, operatorPrincipalId, storageTableDataContributorRoleId)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributorRoleId)
+    principalId: operatorPrincipalId
+    principalType: operatorPrincipalType
   }
 }
 

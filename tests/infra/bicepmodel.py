@@ -52,8 +52,9 @@ class Resource:
     type: str
     api_version: str
     existing: bool
-    config: dict[str, Any]  # the body; for a loop, the per-item body
+    config: dict[str, Any]  # the body; for a loop, the per-item body; for `if (...)`, the body
     loop: dict[str, Any] | None
+    condition: Any = None  # the expression of `resource x '...' = if (condition) {...}`
 
     @property
     def properties(self) -> dict[str, Any]:
@@ -65,11 +66,18 @@ def resources(path: Path) -> list[Resource]:
     for symbol, res in template(path).get("resources", {}).items():
         config = res["config"]
         loop = None
+        condition = None
         if "loop_type" in config:
             loop = config["loop_type"]
             config = config["config"]
+        if "condition" in config and "config" in config:
+            condition = config["condition"]
+            config = config["config"]
         out.append(
-            Resource(path, symbol, res["type"], res["api_version"], res["existing"], config, loop)
+            Resource(
+                path, symbol, res["type"], res["api_version"], res["existing"], config, loop,
+                condition,
+            )
         )
     return out
 

@@ -88,6 +88,43 @@ def test_the_four_tables_are_declared() -> None:
         f"${{tablePrefix}}{suffix}" for suffix in ("data", "tenants", "audit", "runs")
     )
     assert main_value("tablePrefix") == "scim"
+    # the app reads the same prefix the tables were created with
+    assert module_args("function")["tablePrefix"] == "tablePrefix"
+
+
+def test_table_prefix_must_start_with_a_letter() -> None:
+    """Bicep has no regular expressions: @minLength(1) guarantees a first character, main.bicep
+    checks it against the alphabet (case-insensitively), and the storage module's parameter for
+    the result allows only `true`, so ARM stops a bad prefix before any table is created."""
+    param = template(MAIN)["parameters"]["tablePrefix"]
+    decorators = {d["type"]: d.get("argument") for d in param["decorators"]}
+    assert decorators["min_length"] == 1
+    check = resolve(MAIN, "tablePrefixStartsWithLetter")["function"]
+    assert check["type"] == "contains"
+    assert resolve(MAIN, check["parameters"]["container"]) == "abcdefghijklmnopqrstuvwxyz"
+    lowered = check["parameters"]["item_to_find"]["function"]
+    assert lowered["type"] == "to_lower"
+    first = lowered["parameters"]["string_to_change"]["function"]
+    assert first == {"type": "first", "parameters": {"arg_1": "tablePrefix"}}
+    assert module_args("storage")["tablePrefixStartsWithLetter"] == "tablePrefixStartsWithLetter"
+    gate = template(STORAGE)["parameters"]["tablePrefixStartsWithLetter"]
+    assert gate["type"] == "bool"
+    assert gate.get("default") is None  # no default: main.bicep must pass the result
+    allowed = [d["argument"] for d in gate["decorators"] if d["type"] == "allowed"]
+    assert allowed == [[True]]
+    # the tables hang off the storage module, so the gate runs before any of them exists
+    tables = one("Microsoft.Storage/storageAccounts/tableServices/tables")
+    assert tables.file == STORAGE
+
+
+def test_storage_account_name_is_lowercase() -> None:
+    """Storage account names allow lowercase letters and digits only; baseName may have capitals."""
+    assert module_args("storage")["name"] == "storageAccountName"
+    expr = resolve(MAIN, "storageAccountName")["function"]
+    assert expr["type"] == "to_lower"
+    inner = expr["parameters"]["string_to_change"]["function"]
+    assert inner["type"] == "take"
+    assert inner["parameters"]["number_to_take"] == 24
 
 
 def test_deployment_container_is_private_and_used_by_the_app() -> None:
@@ -142,7 +179,6 @@ def test_function_app_is_https_only_python_311() -> None:
     props = app.properties
     assert props["httpsOnly"] is True
     assert props["siteConfig"]["minTlsVersion"] == "1.2"
-    assert props["siteConfig"]["ftpsState"] == "Disabled"
     runtime = props["functionAppConfig"]["runtime"]
     assert runtime["name"] == "python"
     assert effective("function", FUNCTION, runtime["version"]) == "3.11"
@@ -161,7 +197,7 @@ def test_scale_settings() -> None:
         return effective("function", FUNCTION, expr)
 
     assert value(scale["instanceMemoryMB"]) == 2048
-    assert 40 <= value(scale["maximumInstanceCount"]) <= 1000
+    assert 1 <= value(scale["maximumInstanceCount"]) <= 1000
     concurrency = value(scale["triggers"]["http"]["perInstanceConcurrency"])
     assert isinstance(concurrency, int)
     assert 1 <= concurrency <= 16
@@ -180,6 +216,17 @@ def test_scale_settings() -> None:
     assert operands["false_value"] == []
     assert value("alwaysReadyInstanceCount") == 0
     assert template(MAIN)["parameters"]["alwaysReadyInstanceCount"]["default"] == 0
+
+
+def test_maximum_instance_count_accepts_the_documented_range() -> None:
+    """Flex Consumption takes any maximum from 1 to 1000; 40 was a preview-era floor."""
+    for path in (MAIN, FUNCTION):
+        decorators = {
+            d["type"]: d.get("argument")
+            for d in template(path)["parameters"]["maximumInstanceCount"]["decorators"]
+        }
+        assert (decorators["min_value"], decorators["max_value"]) == (1, 1000), path.name
+    assert module_args("function")["maximumInstanceCount"] == "maximumInstanceCount"
 
 
 # --- app settings --------------------------------------------------------------------------------
@@ -205,7 +252,21 @@ def app_settings() -> dict[str, Any]:
     assert config.config["name"] == "appsettings"
     inline = one("Microsoft.Web/sites").properties["siteConfig"]
     assert "appSettings" not in inline, "settings belong in one place (the config resource)"
-    return config.properties
+    merged = config.config["properties"]["function"]
+    assert merged["type"] == "union"
+    # union(extraAppSettings, ours): the operator's settings are kept, ours win on a clash
+    assert merged["parameters"]["arg_1"] == "extraAppSettings"
+    ours: dict[str, Any] = merged["parameters"]["arg_2"]
+    return ours
+
+
+def test_operator_settings_survive_reprovisioning() -> None:
+    """The appsettings resource replaces the whole list on every deployment, so operator-added
+    settings must flow in through the extraAppSettings parameter, from main.bicep down."""
+    assert template(FUNCTION)["parameters"]["extraAppSettings"]["default"] == {}
+    assert module_args("function")["extraAppSettings"] == "extraAppSettings"
+    assert template(MAIN)["parameters"]["extraAppSettings"]["default"] == {}
+    assert parameters_file()["extraAppSettings"] == {}
 
 
 def test_only_known_settings(app_settings: dict[str, Any]) -> None:
@@ -263,7 +324,12 @@ def test_application_insights_uses_entra_auth(app_settings: dict[str, Any]) -> N
 
 def test_role_assignments_are_the_documented_roles_on_the_narrowest_scope() -> None:
     found: dict[str, tuple[str, str]] = {}
-    for ra in all_resources("Microsoft.Authorization/roleAssignments"):
+    app_assignments = [
+        ra
+        for ra in all_resources("Microsoft.Authorization/roleAssignments")
+        if ra.symbol != "operatorTableDataContributor"
+    ]
+    for ra in app_assignments:
         guid = role_definition_guid(ra.file, ra.properties["roleDefinitionId"])
         assert guid, f"{ra.symbol}: roleDefinitionId is not a subscriptionResourceId(...)"
         scope = ra.config.get("scope")
@@ -287,6 +353,63 @@ def test_role_assignments_are_the_documented_roles_on_the_narrowest_scope() -> N
         assert module_args(module)["principalId"] == accessor(
             identity.symbol, "properties", "principalId"
         )
+
+
+def test_operator_gets_table_access_only_when_named() -> None:
+    """azd's AZURE_PRINCIPAL_ID (the signed-in operator) gets Storage Table Data Contributor on
+    the account, so `python -m shared.admin tenant create` works right after `azd up`; with no
+    principal (or azd's placeholder left unsubstituted by plain `az deployment`) nothing is
+    granted."""
+    ra = next(
+        r
+        for r in all_resources("Microsoft.Authorization/roleAssignments")
+        if r.symbol == "operatorTableDataContributor"
+    )
+    assert ra.file == STORAGE
+    assert ra.config["scope"] == "storage"
+    assert role_definition_guid(ra.file, ra.properties["roleDefinitionId"]) == (
+        TABLE_DATA_CONTRIBUTOR
+    )
+    assert ra.properties["principalId"] == "operatorPrincipalId"
+    assert ra.properties["principalType"] == "operatorPrincipalType"
+    assert ra.condition == "grantOperator"
+    grant = resolve(STORAGE, "grantOperator")["operator"]
+    assert grant["type"] == "and"
+    left, right = grant["operands"]["operand_1"], grant["operands"]["operand_2"]
+    assert left == {
+        "operator": {
+            "type": "not",
+            "operands": {
+                "bool_value": {
+                    "function": {
+                        "type": "empty",
+                        "parameters": {"item_to_test": "operatorPrincipalId"},
+                    }
+                }
+            },
+        }
+    }
+    assert right["operator"]["type"] == "not"
+    starts = right["operator"]["operands"]["bool_value"]["function"]
+    assert starts["type"] == "starts_with"
+    assert list(starts["parameters"].values()) == ["operatorPrincipalId", "$"]
+    # the role name is unique per operator, and differs from the app identity's assignment
+    assert "operatorPrincipalId" in ra.config["name"]["function"]["parameters"].values()
+    assert template(STORAGE)["parameters"]["operatorPrincipalId"]["default"] == ""
+    assert module_args("storage")["operatorPrincipalId"] == "operatorPrincipalId"
+    assert module_args("storage")["operatorPrincipalType"] == "operatorPrincipalType"
+    assert template(MAIN)["parameters"]["operatorPrincipalId"]["default"] == ""
+    assert parameters_file()["operatorPrincipalId"] == "${AZURE_PRINCIPAL_ID}"
+
+
+def test_log_analytics_has_a_daily_cap() -> None:
+    ws = one("Microsoft.OperationalInsights/workspaces")
+    assert ws.file == MONITORING
+    cap = ws.properties["workspaceCapping"]["dailyQuotaGb"]
+    assert cap == "dailyCapGb"
+    assert effective("monitoring", MONITORING, cap) == 1
+    assert module_args("monitoring")["dailyCapGb"] == "logAnalyticsDailyCapGb"
+    assert main_value("logAnalyticsDailyCapGb") == 1
 
 
 # --- outputs and secrets ------------------------------------------------------------------------
@@ -333,8 +456,10 @@ def test_main_outputs() -> None:
 def test_parameters_file_matches_main() -> None:
     params = template(MAIN)["parameters"]
     given = parameters_file()
-    raw = (INFRA / "main.parameters.json").read_text(encoding="utf-8")
-    assert "${" not in raw, "literal values only, so `az deployment group create -p` works too"
+    # Literal values, so `az deployment group create -p` works too; the one azd placeholder is
+    # harmless there (storage.bicep treats an unsubstituted `${...}` as no operator).
+    placeholders = {n: v for n, v in given.items() if isinstance(v, str) and "${" in v}
+    assert placeholders == {"operatorPrincipalId": "${AZURE_PRINCIPAL_ID}"}
     for name, value in given.items():
         assert name in params, f"{name} is not a parameter of main.bicep"
         decorators = {d["type"]: d.get("argument") for d in params[name]["decorators"]}

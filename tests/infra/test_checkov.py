@@ -83,7 +83,6 @@ def test_every_skip_is_still_needed(checkov_report: dict[str, Any]) -> None:
         ),
         ("CKV_AZURE_70", "Microsoft.Web/sites.functionApp"),  # function app HTTPS only
         ("CKV_AZURE_145", "Microsoft.Web/sites.functionApp"),  # latest TLS
-        ("CKV_AZURE_78", "Microsoft.Web/sites.functionApp"),  # FTP disabled
         ("CKV_AZURE_71", "Microsoft.Web/sites.functionApp"),  # managed identity
         ("CKV_AZURE_67", "Microsoft.Web/sites.functionApp"),  # latest HTTP version
     ],
