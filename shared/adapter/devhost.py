@@ -58,6 +58,7 @@ import logging
 import os
 import queue
 import re
+import selectors
 import signal
 import socket
 import socketserver
@@ -1311,9 +1312,48 @@ class _Server(socketserver.TCPServer):
         self._lingering: collections.deque[tuple[float, socket.socket]] = collections.deque()
         self._next_drain = 0.0
         self._date = (0, "")
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
         super().__init__(address, socketserver.BaseRequestHandler)
 
     # -- accepting (the serve_forever thread) -------------------------------------------------
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        # Unlike socketserver's loop (one accept per wake-up), accept everything pending: the
+        # acceptor must outpace a flood of connections, or the listen backlog overflows and
+        # the kernel drops the connections of well-behaved clients too.
+        self.socket.setblocking(False)
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.socket, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    if selector.select(poll_interval) and not self._accept_pending():
+                        self._stopping.wait(poll_interval)  # e.g. out of file descriptors
+                    self.service_actions()
+        finally:
+            self._stopped.set()
+
+    def _accept_pending(self) -> bool:
+        """Accept the connections waiting in the backlog; False if accepting failed."""
+        for _ in range(self.request_queue_size):
+            try:
+                sock, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                _log.warning("accepting a connection failed", exc_info=True)
+                return False
+            try:
+                self.process_request(sock, address)
+            except Exception:
+                self.handle_error(sock, address)
+                self.shutdown_request(sock)
+        return True
+
+    def shutdown(self) -> None:
+        """Stop serve_forever() and wait for it to return."""
+        self._stopping.set()
+        self._stopped.wait()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         sock: socket.socket = request
@@ -1672,7 +1712,10 @@ class _Connection:
                 raise _RequestError(400, "Transfer-Encoding is not allowed in HTTP/1.0")
             if codings == ["chunked"]:
                 return None
-            if codings[-1] == "chunked" and all(_TOKEN.fullmatch(c) for c in codings[:-1]):
+            others = codings[:-1]
+            if codings[-1] == "chunked" and "chunked" not in others and all(
+                _TOKEN.fullmatch(c) for c in others
+            ):
                 raise _RequestError(501, "only the chunked transfer coding is supported")
             raise _RequestError(400, "Transfer-Encoding must be exactly 'chunked'")
         if not lengths:
