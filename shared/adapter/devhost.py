@@ -1687,7 +1687,10 @@ class _Connection:
         self.close = "close" in connection or (http10 and "keep-alive" not in connection)
         length = self._framing(lengths, codings, http10)
         if not target.startswith("/"):  # absolute-form (proxies) or '*'
-            parts = urlsplit(target)
+            try:
+                parts = urlsplit(target)
+            except ValueError:
+                raise _RequestError(400, "the request target is not a valid URL") from None
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if len(target) > MAX_URL_CHARS:
             raise _RequestError(414, f"the URL is longer than {MAX_URL_CHARS} characters")

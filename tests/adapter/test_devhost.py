@@ -527,6 +527,7 @@ def test_transfer_encoding_in_http10_is_a_framing_error(served: Served) -> None:
         (b"POST /count HTTP/1.1x", 400),
         (b"POST /count", 400),
         (b"P(ST /count HTTP/1.1", 400),
+        (b"POST http://[bad/count HTTP/1.1", 400),
         (b"POST /count HTTP/2.0", 505),
         (b"POST /" + b"a" * 9000 + b" HTTP/1.1", 414),
     ],
