@@ -1232,7 +1232,7 @@ class _RequestError(Exception):
 
 
 class _ClientGone(Exception):
-    """The client closed the connection (or stayed silent) before starting a request."""
+    """The client closed the connection before (or while) sending a request."""
 
 
 @dataclass(frozen=True)
