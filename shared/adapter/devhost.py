@@ -47,16 +47,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import email.utils
 import functools
 import importlib
 import inspect
 import json
 import logging
 import os
+import queue
 import re
+import selectors
 import signal
 import socket
+import socketserver
 import sys
 import threading
 import time
@@ -66,7 +71,6 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
@@ -82,6 +86,7 @@ __all__ = [
     "HostResponse",
     "HttpRoute",
     "RouteTemplate",
+    "ServerLimits",
     "TimerFunction",
     "load_local_settings",
     "main",
@@ -93,11 +98,18 @@ __all__ = [
 LIMITATIONS = """\
 - Method mismatch: a path that matches a route but not its methods is answered 405 with an
   Allow header (the real host answers 404: its method check is a route constraint).
-- 404/405/413/414/500 bodies are small JSON documents (the real host sends empty bodies).
+- 404/405/500 and the host's own 400/408/413/414/431/501/503/505 bodies are small JSON
+  documents (the real host sends empty bodies).
+- Every request whose framing is in doubt (Content-Length with Transfer-Encoding, a coding
+  other than chunked, a bad or repeated Content-Length, a bad chunk, obsolete line folding, a
+  malformed request or header line, oversize headers) is answered and the connection closed.
 - A function returning None (or anything but HttpResponse/str) gets a 500 and an error log.
 - authLevel is ignored (as with `func start`: local runs disable authorization).
-- Sync functions run on the connection's thread (no PYTHON_THREADPOOL_THREAD_COUNT limit);
-  async functions run on ONE shared event loop thread, like the worker's single loop.
+- Connections are served by at most ServerLimits.workers threads (default 64), each serving
+  one connection at a time; sync functions run on that thread (the worker's own
+  PYTHON_THREADPOOL_THREAD_COUNT does not apply); async functions run on ONE shared event
+  loop thread, like the worker's single loop. Connections beyond the workers wait (up to
+  ServerLimits.waiting), beyond that they get 503.
 - Only `context` (a minimal func.Context) and the trigger argument are injected; functions
   with other bindings or required parameters are skipped with an error log.
 - Chunked request bodies are decoded and passed on (the host only forwards bodies that
@@ -818,9 +830,13 @@ def _route_prefix(host_json: Mapping[str, Any] | None) -> str:
     return prefix.strip().strip("/")
 
 
-def _json_error(status: int, extra: Sequence[tuple[str, str]] = ()) -> HostResponse:
-    phrase = _reason(status)
-    body = json.dumps({"status": status, "error": phrase}).encode()
+def _json_error(
+    status: int, extra: Sequence[tuple[str, str]] = (), *, detail: str | None = None
+) -> HostResponse:
+    document: dict[str, Any] = {"status": status, "error": _reason(status)}
+    if detail is not None:
+        document["detail"] = detail
+    body = json.dumps(document).encode()
     return HostResponse(status, [("Content-Type", "application/json"), *extra], body)
 
 
@@ -840,7 +856,8 @@ class DevHost:
     """Routes and invokes the functions of a ``func.FunctionApp`` like the Functions host.
 
     ``handle()`` dispatches one request without any socket; ``start()``/``stop()`` run the HTTP
-    server (a thread per connection, HTTP/1.1 keep-alive) and the timer threads.
+    server (HTTP/1.1 keep-alive, a bounded pool of worker threads: see ``ServerLimits``) and the
+    timer threads.
     """
 
     def __init__(
@@ -1059,13 +1076,20 @@ class DevHost:
         host = str(host)
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-    def start(self, host: str = "127.0.0.1", port: int = 0, *, start_timers: bool = True) -> str:
+    def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        start_timers: bool = True,
+        limits: ServerLimits | None = None,
+    ) -> str:
         """Bind, serve in the background, start timers; returns the base URL."""
         if self._server is not None:
             raise RuntimeError("the dev host is already started")
         _ensure_log_output()
         self._stop.clear()
-        server = _Server((host, port), self)
+        server = _Server((host, port), self, limits or ServerLimits())
         self._server = server
         self._server_thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1},
@@ -1195,22 +1219,226 @@ class _TimerThread(threading.Thread):
 
 
 class _RequestError(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
+    """A request the host answers itself and then closes the connection after.
+
+    ``linger``: keep reading (and discarding) what the client still sends for a moment after
+    the answer, so that closing with unread data does not reset the connection before the
+    client has read the answer. Not for timeouts: a client that is too slow gets no grace.
+    """
+
+    def __init__(self, status: int, detail: str, *, linger: bool = True) -> None:
+        super().__init__(status, detail)
+        self.status, self.detail, self.linger = status, detail, linger
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _ClientGone(Exception):
+    """The client closed the connection before (or while) sending a request."""
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """How many connections the host serves at once and how long it waits for slow clients.
+
+    ``workers`` threads serve connections; up to ``waiting`` more accepted connections wait for
+    a free worker, and any beyond that are answered 503 at once. A connection must deliver its
+    request line and headers within ``header_timeout`` seconds (counted from its acceptance,
+    then from the first byte of each later request); an idle keep-alive connection is closed
+    after ``keep_alive_timeout`` seconds, or as soon as another connection waits for a worker.
+    Defaults are Kestrel's where it has one (RequestHeadersTimeout, KeepAliveTimeout).
+    """
+
+    workers: int = 64
+    waiting: int = 256
+    header_timeout: float = 30.0
+    keep_alive_timeout: float = KEEP_ALIVE_SECONDS
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.waiting < 0:
+            raise ValueError(
+                f"ServerLimits: workers must be >= 1 and waiting >= 0, got workers="
+                f"{self.workers}, waiting={self.waiting}"
+            )
+        if not (self.header_timeout > 0 and self.keep_alive_timeout > 0):
+            raise ValueError("ServerLimits: header_timeout and keep_alive_timeout must be > 0")
+
+
+MAX_REQUEST_LINE_BYTES = 8 * 1024  # Kestrel's MaxRequestLineSize
+MAX_HEADER_BYTES = 32 * 1024  # Kestrel's MaxRequestHeadersTotalSize
+MAX_HEADER_COUNT = 100  # Kestrel's MaxRequestHeaderCount
+MAX_CHUNK_LINE_BYTES = 4 * 1024
+MIN_BODY_BYTES_PER_SECOND = 240.0  # Kestrel's MinRequestBodyDataRate ...
+BODY_GRACE_SECONDS = 5.0  # ... and its grace period
+SEND_TIMEOUT_SECONDS = 30.0  # a client that does not read its answer frees the worker
+LINGER_SECONDS = 2.0
+MAX_LINGERING = 1024  # closing sockets kept draining at once; beyond, the oldest is closed
+_RECV_BYTES = 65536
+_IDLE_POLL_SECONDS = 0.25  # how soon an idle keep-alive connection yields under pressure
+
+_REQUEST_LINE = re.compile(
+    rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e\x80-\xff]+) HTTP/([0-9])\.([0-9])"
+)
+# RFC 9112 §5: no whitespace between name and colon, no obs-fold, no CTL but HTAB in a value.
+_FIELD_LINE = re.compile(
+    rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*"
+    rb"((?:[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?)?)[ \t]*"
+)
+_CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[\t\x20-\x7e\x80-\xff]*)?")
+_BUSY = HostResponse(
+    503, [("Content-Type", "application/json"), ("Retry-After", "1")],
+    json.dumps({"status": 503, "error": "Service Unavailable",
+                "detail": "the dev host is serving as many connections as it allows"}).encode(),
+)  # fmt: skip
+
+
+class _Server(socketserver.TCPServer):
+    """Accepts on one thread and serves connections on a bounded pool of worker threads."""
+
+    allow_reuse_address = True
     request_queue_size = 128  # the default of 5 drops bursts of concurrent connections
 
-    def __init__(self, address: tuple[str, int], devhost: DevHost) -> None:
+    def __init__(self, address: tuple[str, int], devhost: DevHost, limits: ServerLimits) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         self.devhost = devhost
+        self.limits = limits
         self.lock = threading.Lock()
         self.connections: dict[threading.Thread, socket.socket] = {}
-        super().__init__(address, _Handler)
+        self.workers: list[threading.Thread] = []
+        self.admitted = 0  # connections waiting for a worker or being served
+        self.closing = False
+        self._queue: queue.SimpleQueue[tuple[socket.socket, float] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lingering: collections.deque[tuple[float, socket.socket]] = collections.deque()
+        self._next_drain = 0.0
+        self._date = (0, "")
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        super().__init__(address, socketserver.BaseRequestHandler)
+
+    # -- accepting (the serve_forever thread) -------------------------------------------------
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        # Unlike socketserver's loop (one accept per wake-up), accept everything pending: the
+        # acceptor must outpace a flood of connections, or the listen backlog overflows and
+        # the kernel drops the connections of well-behaved clients too.
+        self.socket.setblocking(False)
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(self.socket, selectors.EVENT_READ)
+                while not self._stopping.is_set():
+                    if selector.select(poll_interval) and not self._accept_pending():
+                        self._stopping.wait(poll_interval)  # e.g. out of file descriptors
+                    self.service_actions()
+        finally:
+            self._stopped.set()
+
+    def _accept_pending(self) -> bool:
+        """Accept the connections waiting in the backlog; False if accepting failed."""
+        for _ in range(self.request_queue_size):
+            try:
+                sock, address = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError:
+                _log.warning("accepting a connection failed", exc_info=True)
+                return False
+            try:
+                self.process_request(sock, address)
+            except Exception:
+                self.handle_error(sock, address)
+                self.shutdown_request(sock)
+        return True
+
+    def shutdown(self) -> None:
+        """Stop serve_forever() and wait for it to return."""
+        self._stopping.set()
+        self._stopped.wait()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        sock: socket.socket = request
+        with self.lock:
+            admit = not self.closing and self.admitted < self.limits.workers + self.limits.waiting
+            if admit:
+                self.admitted += 1
+                if self.admitted > len(self.workers) < self.limits.workers:
+                    worker = threading.Thread(
+                        target=self._work, name=f"devhost-worker-{len(self.workers)}",
+                        daemon=True,
+                    )  # fmt: skip
+                    self.workers.append(worker)
+                    worker.start()
+        if admit:
+            self._queue.put((sock, time.monotonic()))
+        else:
+            self.reject(sock)
+
+    def reject(self, sock: socket.socket) -> None:
+        """Answer 503 without reading the request (the acceptor must never block)."""
+        with contextlib.suppress(OSError):
+            sock.setblocking(False)
+            sock.send(_wire(_BUSY, "GET", close=True, date=self.date()))
+        self.linger(sock)
+
+    def linger(self, sock: socket.socket) -> None:
+        """Close after the answer: FIN now, drain what the client still sends, close later."""
+        with contextlib.suppress(OSError):
+            sock.setblocking(False)
+            sock.shutdown(socket.SHUT_WR)
+        self._lingering.append((time.monotonic() + LINGER_SECONDS, sock))
+        while len(self._lingering) > MAX_LINGERING:
+            with contextlib.suppress(IndexError):
+                self._lingering.popleft()[1].close()
+
+    def service_actions(self) -> None:
+        now = time.monotonic()
+        if now < self._next_drain:
+            return
+        self._next_drain = now + 0.05
+        for _ in range(len(self._lingering)):
+            try:
+                expires, sock = self._lingering.popleft()
+            except IndexError:
+                break
+            if _drained(sock) or now >= expires:
+                sock.close()
+            else:
+                self._lingering.append((expires, sock))
+
+    def date(self) -> str:
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, email.utils.formatdate(now, usegmt=True))
+        return self._date[1]
+
+    # -- serving (worker threads) -------------------------------------------------------------
+
+    def pressed(self) -> bool:
+        """True when a connection waits for a worker (idle keep-alive connections yield)."""
+        return self.admitted > self.limits.workers
+
+    def _work(self) -> None:
+        me = threading.current_thread()
+        while (item := self._queue.get()) is not None:
+            sock, accepted = item
+            linger = False
+            try:
+                with self.lock:
+                    if self.closing:
+                        continue
+                    self.connections[me] = sock
+                linger = _Connection(sock, self, accepted).serve()
+            except Exception as exc:  # one broken connection must not end a worker
+                if not isinstance(exc, (ConnectionError, TimeoutError)):
+                    _log.exception("unexpected error on a connection")
+            finally:
+                with self.lock:
+                    self.connections.pop(me, None)
+                    self.admitted -= 1
+                if linger:
+                    self.linger(sock)
+                else:
+                    self.shutdown_request(sock)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         exc = sys.exc_info()[1]
@@ -1219,137 +1447,343 @@ class _Server(ThreadingHTTPServer):
         _log.exception("unexpected error on a connection")
 
     def close_connections(self, deadline: float) -> None:
-        """End keep-alive connections: idle ones now, busy ones after their response."""
+        """End all connections: waiting ones now, idle ones now, busy ones after their response;
+        then end the workers."""
         with self.lock:
-            items = list(self.connections.items())
-        for _, conn in items:
+            self.closing = True
+            active = list(self.connections.values())
+            workers = list(self.workers)
+        for sock in active:
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RD)
-        for thread, _ in items:
-            thread.join(max(0.0, deadline - time.monotonic()))
+                sock.shutdown(socket.SHUT_RD)
+        for _ in workers:
+            self._queue.put(None)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        while True:  # connections still queued when the workers left
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None:
+                self.shutdown_request(item[0])
+        while self._lingering:
+            self._lingering.popleft()[1].close()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+def _drained(sock: socket.socket) -> bool:
+    """Discard what a closing connection has received; True once the client has closed."""
+    try:
+        for _ in range(16):
+            if not sock.recv(_RECV_BYTES):
+                return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return False
+
+
+def _wire(response: HostResponse, method: str, *, close: bool, date: str) -> bytes:
+    status = response.status
+    bodyless = status in (204, 304) or status < 200
+    given = {name.lower() for name, _ in response.headers}
+    lines = [f"HTTP/1.1 {status} {_reason(status)}"]
+    if "date" not in given:
+        lines.append(f"Date: {date}")
+    if "server" not in given:
+        lines.append(f"Server: {_Connection.server_version}")
+    lines.extend(f"{name}: {value}" for name, value in response.headers)
+    if not bodyless:
+        lines.append(f"Content-Length: {len(response.body)}")
+    if close:
+        lines.append("Connection: close")
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    if not bodyless and method != "HEAD":
+        data += response.body
+    return data
+
+
+class _Connection:
+    """One client connection: reads requests with strict HTTP/1.1 framing (RFC 9112) and
+    bounded waits, answers them through the DevHost. Any framing error is answered and the
+    connection closed, so nothing the client sent after it is ever taken as a request."""
+
     server_version = "devhost"
-    sys_version = ""
-    timeout = KEEP_ALIVE_SECONDS
-    server: _Server
 
-    def setup(self) -> None:
-        super().setup()
+    def __init__(self, sock: socket.socket, server: _Server, accepted: float) -> None:
+        self.sock, self.server, self.limits = sock, server, server.limits
+        # The first request's headers are due header_timeout after acceptance, not after its
+        # first byte: a connection that waited for a worker has had that time already.
+        self.first_deadline: float | None = accepted + self.limits.header_timeout
+        self.buf = bytearray()
+        self.received = 0  # bytes received on the connection (for the body data rate)
+        self.close = False
         with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        with self.server.lock:
-            self.server.connections[threading.current_thread()] = self.connection
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-    def finish(self) -> None:
+    def serve(self) -> bool:
+        """Serve requests until the connection ends; True if it must linger when closed."""
+        first = True
+        while True:
+            try:
+                if not self._await_request(first):
+                    return False
+                first = False
+                self._handle_one()
+            except _ClientGone:
+                return False
+            except _RequestError as exc:
+                _log.info("- <rejected request> %d %s", exc.status, exc.detail)
+                self._send(_json_error(exc.status, detail=exc.detail), "GET", close=True)
+                return exc.linger
+            if self.close:
+                return bool(self.buf)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _recv(self, timeout: float) -> bool:
+        """One receive into the buffer; False on timeout; _ClientGone at end of stream."""
+        self.sock.settimeout(timeout)
         try:
-            super().finish()
-        finally:
-            with self.server.lock:
-                self.server.connections.pop(threading.current_thread(), None)
+            data = self.sock.recv(_RECV_BYTES)
+        except TimeoutError:
+            return False
+        if not data:
+            raise _ClientGone
+        self.buf += data
+        self.received += len(data)
+        return True
 
-    def __getattr__(self, name: str) -> Callable[[], None]:
-        # BaseHTTPRequestHandler looks up do_<METHOD>; accept every method, as Kestrel does.
-        if name.startswith("do_"):
-            return self._dispatch
-        raise AttributeError(name)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Silenced: the stdlib messages contain the request line, query string included."""
-
-    def send_error(
-        self, code: int, message: str | None = None, explain: str | None = None
-    ) -> None:
-        # Only used by the stdlib for requests it cannot parse.
-        self.close_connection = True
-        self._write(_json_error(code), "GET")
-        _log.info("- <unparsable request> %d", code)
-
-    def _dispatch(self) -> None:
-        started = time.perf_counter()
-        method, target = self.command, self.path
-        if not target.startswith("/"):  # absolute-form (proxies) or '*'
-            parts = urlsplit(target)
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        path = target.split("?", 1)[0]
+    def _fill(self, deadline: float, what: str) -> None:
+        remaining = deadline - time.monotonic()
         try:
-            if len(target) > MAX_URL_CHARS:
-                raise _RequestError(414)
-            body = self._read_body()
-        except _RequestError as exc:
-            self.close_connection = True  # the body was not (fully) read
-            response = _json_error(exc.status)
+            if remaining > 0 and self._recv(remaining):
+                return
+        except _ClientGone:
+            raise _RequestError(400, f"the connection ended in the middle of {what}",
+                                linger=False) from None
+        raise _RequestError(408, f"{what} did not arrive in time", linger=False)
+
+    def _await_request(self, first: bool) -> bool:
+        """Wait for the first byte of a request; False when the connection should be closed."""
+        if self.buf:
+            return True
+        if first and self.first_deadline is not None:
+            deadline, patience = self.first_deadline, False
         else:
-            host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
-            response = self.server.devhost.handle(
-                method, target, list(self.headers.items()), body, host=host
-            )
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        _log.info("%s %s %d %.1fms", method, path, response.status, elapsed_ms)
-        self._write(response, method)
+            deadline, patience = time.monotonic() + self.limits.keep_alive_timeout, True
+        while (remaining := deadline - time.monotonic()) > 0:
+            if self._recv(min(remaining, _IDLE_POLL_SECONDS) if patience else remaining):
+                return True
+            if patience and self.server.pressed():
+                return False
+        return False
 
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding") is not None:
-            if self.headers["Transfer-Encoding"].strip().lower() != "chunked":
-                raise _RequestError(501)
-            return self._read_chunked()
-        lengths = self.headers.get_all("Content-Length") or []
+    def _read_head(self) -> list[bytes]:
+        """Request line and field lines (line ends removed), without the empty line."""
+        if self.first_deadline is not None:
+            deadline, self.first_deadline = self.first_deadline, None
+        else:
+            deadline = time.monotonic() + self.limits.header_timeout
+        lines: list[bytes] = []
+        start = 0
+        size = 0
+        while True:
+            end = self.buf.find(b"\n", start)
+            if end < 0:
+                pending = len(self.buf) - start
+                if not lines and pending > MAX_REQUEST_LINE_BYTES:
+                    raise _RequestError(414, "the request line is too long")
+                if lines and size + pending > MAX_HEADER_BYTES:
+                    raise _RequestError(431, "the request headers are too large")
+                self._fill(deadline, "the request headers")
+                continue
+            line = bytes(self.buf[start : end - 1 if end > start and self.buf[end - 1] == 13
+                                  else end])  # fmt: skip
+            start = end + 1
+            if not lines:
+                if not line and start <= 8:  # RFC 9112 §2.2: ignore an empty line or two
+                    continue
+                if len(line) > MAX_REQUEST_LINE_BYTES:
+                    raise _RequestError(414, "the request line is too long")
+                lines.append(line)
+                continue
+            if not line:
+                del self.buf[:start]
+                return lines
+            size += len(line) + 2
+            if size > MAX_HEADER_BYTES or len(lines) > MAX_HEADER_COUNT:
+                raise _RequestError(431, "the request headers are too large or too many")
+            lines.append(line)
+
+    def _take(self, n: int, deadline: Callable[[], float], what: str) -> bytes:
+        while len(self.buf) < n:
+            self._fill(deadline(), what)
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def _line(self, limit: int, deadline: Callable[[], float], what: str) -> bytes:
+        start = 0
+        while (end := self.buf.find(b"\n", start)) < 0:
+            if len(self.buf) > limit:
+                raise _RequestError(400, f"{what} is too long")
+            start = len(self.buf)
+            self._fill(deadline(), what)
+        if end > limit:
+            raise _RequestError(400, f"{what} is too long")
+        line = bytes(self.buf[: end - 1 if end and self.buf[end - 1] == 13 else end])
+        del self.buf[: end + 1]
+        return line
+
+    def _crlf(self, deadline: Callable[[], float]) -> None:
+        while len(self.buf) < 2 and self.buf[:1] != b"\n":
+            self._fill(deadline(), "the end of a chunk")
+        if self.buf[:2] == b"\r\n":
+            del self.buf[:2]
+        elif self.buf[:1] == b"\n":
+            del self.buf[:1]
+        else:
+            raise _RequestError(400, "a chunk is not followed by CRLF")
+
+    # -- one request --------------------------------------------------------------------------
+
+    def _handle_one(self) -> None:
+        started = time.perf_counter()
+        head = self._read_head()
+        m = _REQUEST_LINE.fullmatch(head[0])
+        if m is None:
+            raise _RequestError(400, "the request line is not 'METHOD target HTTP/1.1'")
+        if m[3] != b"1":
+            raise _RequestError(505, "only HTTP/1.x is served")
+        method, target = m[1].decode("ascii"), m[2].decode("latin-1")
+        http10 = m[4] == b"0"
+        headers: list[tuple[str, str]] = []
+        lengths: list[str] = []
+        codings: list[str] = []
+        connection: list[str] = []
+        expect = host = None
+        for line in head[1:]:
+            f = _FIELD_LINE.fullmatch(line)
+            if f is None:
+                raise _RequestError(
+                    400, "obsolete line folding is not accepted" if line[:1] in (b" ", b"\t")
+                    else "a header line is not 'name: value' with a valid name and value"
+                )  # fmt: skip
+            name, value = f[1].decode("ascii"), f[2].decode("latin-1")
+            headers.append((name, value))
+            key = name.lower()
+            if key == "content-length":
+                lengths.append(value)
+            elif key == "transfer-encoding":
+                codings.extend(c.strip().lower() for c in value.split(","))
+            elif key == "connection":
+                connection.extend(c.strip().lower() for c in value.split(","))
+            elif key == "expect":
+                expect = value.lower()
+            elif key == "host" and host is None:
+                host = value
+        self.close = "close" in connection or (http10 and "keep-alive" not in connection)
+        length = self._framing(lengths, codings, http10)
+        if not target.startswith("/"):  # absolute-form (proxies) or '*'
+            try:
+                parts = urlsplit(target)
+            except ValueError:
+                raise _RequestError(400, "the request target is not a valid URL") from None
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        if len(target) > MAX_URL_CHARS:
+            raise _RequestError(414, f"the URL is longer than {MAX_URL_CHARS} characters")
+        if length != 0 and expect == "100-continue" and not http10 and not self.buf:
+            self._send_raw(b"HTTP/1.1 100 Continue\r\n\r\n")
+        body = self._read_chunked() if length is None else self._read_body(length)
+        if host is None:
+            host = "{}:{}".format(*self.server.server_address[:2])
+        response = self.server.devhost.handle(method, target, headers, body, host=host)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        _log.info("%s %s %d %.1fms", method, target.split("?", 1)[0], response.status, elapsed_ms)
+        self._send(response, method, close=self.close)
+
+    @staticmethod
+    def _framing(lengths: list[str], codings: list[str], http10: bool) -> int | None:
+        """The body length, None for chunked; _RequestError for anything ambiguous (RFC 9112
+        §6.3: a request whose framing is in doubt is answered 400 and the connection closed)."""
+        if codings:
+            if lengths:
+                raise _RequestError(400, "both Content-Length and Transfer-Encoding are present")
+            if http10:
+                raise _RequestError(400, "Transfer-Encoding is not allowed in HTTP/1.0")
+            if codings == ["chunked"]:
+                return None
+            others = codings[:-1]
+            if codings[-1] == "chunked" and "chunked" not in others and all(
+                _TOKEN.fullmatch(c) for c in others
+            ):
+                raise _RequestError(501, "only the chunked transfer coding is supported")
+            raise _RequestError(400, "Transfer-Encoding must be exactly 'chunked'")
         if not lengths:
+            return 0
+        if len(lengths) > 1:
+            raise _RequestError(400, "Content-Length is given more than once")
+        value = lengths[0]
+        if not value.isascii() or not value.isdigit():
+            raise _RequestError(400, "Content-Length must be a decimal number")
+        if len(value.lstrip("0")) > 12 or int(value) > MAX_BODY_BYTES:
+            raise _RequestError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        return int(value)
+
+    def _body_deadline(self) -> Callable[[], float]:
+        """Like Kestrel's minimum request body data rate: a grace period, then 240 bytes/s."""
+        started, received = time.monotonic(), self.received
+        return lambda: (
+            started + BODY_GRACE_SECONDS
+            + (self.received - received) / MIN_BODY_BYTES_PER_SECOND
+        )  # fmt: skip
+
+    def _read_body(self, length: int) -> bytes:
+        if not length:
             return b""
-        if len({v.strip() for v in lengths}) != 1 or not _DIGITS.fullmatch(lengths[0].strip()):
-            raise _RequestError(400)
-        length = int(lengths[0])
-        if length > MAX_BODY_BYTES:
-            raise _RequestError(413)
-        body = self.rfile.read(length)
-        if len(body) != length:
-            raise _RequestError(400)
-        return body
+        return self._take(length, self._body_deadline(), "the request body")
 
     def _read_chunked(self) -> bytes:
+        deadline = self._body_deadline()
         chunks: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(65537)
-            size_text = line.split(b";", 1)[0].strip()
-            if not line.endswith(b"\n") or not re.fullmatch(rb"[0-9A-Fa-f]+", size_text):
-                raise _RequestError(400)
-            size = int(size_text, 16)
+            line = self._line(MAX_CHUNK_LINE_BYTES, deadline, "a chunk size line")
+            m = _CHUNK_LINE.fullmatch(line)
+            if m is None:
+                raise _RequestError(400, "a chunk size is not a hexadecimal number")
+            size = int(m[1], 16)
             if size == 0:
-                while True:  # trailers
-                    trailer = self.rfile.readline(65537)
-                    if trailer in (b"\r\n", b"\n"):
-                        return b"".join(chunks)
-                    if not trailer.endswith(b"\n"):
-                        raise _RequestError(400)
+                break
             total += size
             if total > MAX_BODY_BYTES:
-                raise _RequestError(413)
-            chunk = self.rfile.read(size)
-            if len(chunk) != size or self.rfile.readline(3) not in (b"\r\n", b"\n"):
-                raise _RequestError(400)
-            chunks.append(chunk)
+                raise _RequestError(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+            chunks.append(self._take(size, deadline, "a chunk"))
+            self._crlf(deadline)
+        trailers = 0
+        while line := self._line(MAX_CHUNK_LINE_BYTES, deadline, "a trailer"):
+            trailers += len(line)
+            if trailers > MAX_HEADER_BYTES:
+                raise _RequestError(431, "the trailers are too large")
+            if _FIELD_LINE.fullmatch(line) is None:
+                raise _RequestError(400, "a trailer line is not 'name: value'")
+        return b"".join(chunks)
 
-    def _write(self, response: HostResponse, method: str) -> None:
-        status = response.status
-        bodyless = status in (204, 304) or status < 200
-        given = {name.lower() for name, _ in response.headers}
-        lines = [f"HTTP/1.1 {status} {_reason(status)}"]
-        if "date" not in given:
-            lines.append(f"Date: {self.date_time_string()}")
-        if "server" not in given:
-            lines.append(f"Server: {self.server_version}")
-        lines.extend(f"{name}: {value}" for name, value in response.headers)
-        if not bodyless:
-            lines.append(f"Content-Length: {len(response.body)}")
-        if self.close_connection:
-            lines.append("Connection: close")
-        data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        if not bodyless and method != "HEAD":
-            data += response.body
-        self.wfile.write(data)
+    # -- writing ------------------------------------------------------------------------------
+
+    def _send_raw(self, data: bytes) -> None:
+        self.sock.settimeout(SEND_TIMEOUT_SECONDS)
+        self.sock.sendall(data)
+
+    def _send(self, response: HostResponse, method: str, *, close: bool) -> None:
+        data = _wire(response, method, close=close, date=self.server.date())
+        if close:
+            with contextlib.suppress(OSError):  # the client may be gone already
+                self._send_raw(data)
+        else:
+            self._send_raw(data)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1399,12 +1833,13 @@ def running(
     host_json: Mapping[str, Any] | None = None,
     host_json_path: str | os.PathLike[str] | None = None,
     start_timers: bool = True,
+    limits: ServerLimits | None = None,
 ) -> Iterator[str]:
     """Serve ``app`` in background threads; yields the base URL (port 0: a free port)."""
     if host_json is None:
         host_json = _load_host_json(host_json_path)
     devhost = DevHost(app, host_json)
-    url = devhost.start(host, port, start_timers=start_timers)
+    url = devhost.start(host, port, start_timers=start_timers, limits=limits)
     try:
         yield url
     finally:
@@ -1416,6 +1851,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 7071,
     host_json_path: str | os.PathLike[str] | None = None,
+    limits: ServerLimits | None = None,
 ) -> None:
     """Serve ``app`` until Ctrl-C or SIGTERM, then shut down cleanly.
 
@@ -1444,7 +1880,7 @@ def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, on_signal)
     try:
-        url = devhost.start(host, port)
+        url = devhost.start(host, port, limits=limits)
         for route in devhost.routes:
             methods = ",".join(sorted(route.methods)) if route.methods else "all"
             _log.info(
@@ -1474,6 +1910,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7071)
     parser.add_argument("--host-json", default=None, help="default: ./host.json if present")
+    defaults = ServerLimits()
+    parser.add_argument(
+        "--workers", type=int, default=defaults.workers,
+        help="threads serving connections (default %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--waiting", type=int, default=defaults.waiting,
+        help="connections that may wait for a worker; beyond them: 503 (default %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
         "--settings",
         default=None,
@@ -1481,6 +1926,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(default: ./local.settings.json if present; existing variables win)",
     )
     args = parser.parse_args(argv)
+    try:
+        limits = ServerLimits(workers=args.workers, waiting=args.waiting)
+    except ValueError as exc:
+        parser.error(str(exc))
     settings = args.settings
     if settings is None and Path("local.settings.json").is_file():
         settings = "local.settings.json"
@@ -1491,7 +1940,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.path.insert(0, os.getcwd())
     module_name, _, attribute = args.app.partition(":")
     app = getattr(importlib.import_module(module_name), attribute or "app")
-    serve(app, args.host, args.port, args.host_json)
+    serve(app, args.host, args.port, args.host_json, limits)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import logging
@@ -24,11 +25,14 @@ from pathlib import Path
 import azure.functions as func
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.adapter.devhost import (
     CronSchedule,
     DevHost,
     RouteTemplate,
+    ServerLimits,
     next_occurrence,
     running,
 )
@@ -41,6 +45,7 @@ NO_PREFIX = {"extensions": {"http": {"routePrefix": ""}}}
 TIMER_RUNS: list[tuple[float, float, bool, dict[str, str]]] = []
 TIMER_STATE = {"active": 0, "max_active": 0}
 TIMER_LOCK = threading.Lock()
+COUNTED: list[str] = []  # one entry per request that reached the `count` function
 
 
 def _echo(name: str, req: func.HttpRequest) -> func.HttpResponse:
@@ -114,6 +119,11 @@ def build_app() -> func.FunctionApp:
         resp.headers.add("Set-Cookie", "a=1")
         resp.headers.add("Set-Cookie", "b=2")
         return resp
+
+    @app.route(route="count", methods=["GET", "POST", "DELETE"])
+    def count(req: func.HttpRequest) -> func.HttpResponse:
+        COUNTED.append(req.method)
+        return func.HttpResponse("counted")
 
     @app.route(route="slow", methods=["GET"])
     def slow(req: func.HttpRequest) -> func.HttpResponse:
@@ -430,6 +440,268 @@ def test_concurrent_requests_are_all_answered(served: Served) -> None:
         elapsed = time.monotonic() - started
     assert statuses == [200] * 20
     assert elapsed < 1.5  # the 10 slow requests (0.3 s each) ran in parallel, not in 3 s
+
+
+# -- framing errors and request smuggling (RFC 9112 §6.3) -------------------------------------
+
+SMUGGLED = b"DELETE /count HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def _exchange(port: int, data: bytes, timeout: float = 3.0) -> bytes:
+    """Send ``data`` on a fresh connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        received = b""
+        while chunk := s.recv(65536):
+            received += chunk
+    return received
+
+
+def _assert_rejected_and_closed(served: Served, data: bytes, status: int) -> None:
+    port = int(served.url.rsplit(":", 1)[1])
+    before = len(COUNTED)
+    answer = _exchange(port, data)  # returns only once the server has closed the connection
+    head = answer.partition(b"\r\n\r\n")[0]
+    assert head.startswith(b"HTTP/1.1 %d " % status), answer[:200]
+    assert b"\r\nConnection: close" in head
+    assert answer.count(b"HTTP/1.1 ") == 1, answer  # nothing after the error was answered
+    assert len(COUNTED) == before  # neither the request nor the smuggled one ran
+
+
+POST = b"POST /count HTTP/1.1\r\nHost: x\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "rest", "status"),
+    [
+        # both framings: a front end using the other one would see a different request
+        (b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", b"0\r\n\r\n", 400),
+        (b"Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", b"0\r\n\r\n", 400),
+        # codings other than exactly chunked
+        (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: identity\r\n", b"0\r\n\r\n", 400),
+        (b"Transfer-Encoding: chunked, chunked\r\n", b"0\r\n\r\n", 400),
+        (b"Transfer-Encoding: gzip\r\n", b"0\r\n\r\n", 400),
+        (b"Transfer-Encoding: gzip, chunked\r\n", b"0\r\n\r\n", 501),
+        (b"Transfer-Encoding: \x0bchunked\r\n", b"0\r\n\r\n", 400),
+        # Content-Length: repeated, conflicting, not a number, too large
+        (b"Content-Length: 5\r\nContent-Length: 5\r\n", b"hello", 400),
+        (b"Content-Length: 5\r\nContent-Length: 6\r\n", b"hello!", 400),
+        (b"Content-Length: 5, 5\r\n", b"hello", 400),
+        (b"Content-Length: +5\r\n", b"hello", 400),
+        (b"Content-Length: 0x5\r\n", b"hello", 400),
+        (b"Content-Length: 99999999999999999999999999\r\n", b"hello", 413),
+        # chunks: bad size, no CRLF after the data, larger than the limit
+        (b"Transfer-Encoding: chunked\r\n", b"zz\r\nhello\r\n0\r\n\r\n", 400),
+        (b"Transfer-Encoding: chunked\r\n", b" 5\r\nhello\r\n0\r\n\r\n", 400),
+        (b"Transfer-Encoding: chunked\r\n", b"5\r\nhelloXX0\r\n\r\n", 400),
+        (b"Transfer-Encoding: chunked\r\n", b"FFFFFFFF\r\nhello\r\n", 413),
+        # header lines: obsolete folding, whitespace before the colon, no colon, bare CR
+        (b"X-Folded: a\r\n b\r\n", b"", 400),
+        (b"Content-Length : 5\r\n", b"hello", 400),
+        (b"Content-Length\r\n", b"", 400),
+        (b"X-Bad: a\rb\r\n", b"", 400),
+        # oversize headers
+        (b"X-Big: " + b"a" * 40_000 + b"\r\n", b"", 431),
+        (b"".join(b"X-%d: v\r\n" % i for i in range(120)), b"", 431),
+    ],
+    ids=lambda v: v.decode("latin-1")[:40] if isinstance(v, bytes) else str(v),
+)
+def test_framing_error_is_answered_and_closes_the_connection(
+    served: Served, head: bytes, rest: bytes, status: int
+) -> None:
+    _assert_rejected_and_closed(served, POST + head + b"\r\n" + rest + SMUGGLED, status)
+
+
+def test_transfer_encoding_in_http10_is_a_framing_error(served: Served) -> None:
+    data = (b"POST /count HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + SMUGGLED)  # fmt: skip
+    _assert_rejected_and_closed(served, data, 400)
+
+
+@pytest.mark.parametrize(
+    ("request_line", "status"),
+    [
+        (b"POST  /count HTTP/1.1", 400),
+        (b"POST /count HTTP/1.1 extra", 400),
+        (b"POST /co\x00unt HTTP/1.1", 400),
+        (b"POST /count HTTP/1.1x", 400),
+        (b"POST /count", 400),
+        (b"P(ST /count HTTP/1.1", 400),
+        (b"POST http://[bad/count HTTP/1.1", 400),
+        (b"POST /count HTTP/2.0", 505),
+        (b"POST /" + b"a" * 9000 + b" HTTP/1.1", 414),
+    ],
+    ids=lambda v: v.decode("latin-1")[:30] if isinstance(v, bytes) else str(v),
+)
+def test_bad_request_line_is_answered_and_closes_the_connection(
+    served: Served, request_line: bytes, status: int
+) -> None:
+    data = request_line + b"\r\nHost: x\r\nContent-Length: 0\r\n\r\n" + SMUGGLED
+    _assert_rejected_and_closed(served, data, status)
+
+
+_LENGTHS = ["5", "005", " 5", "5 ", "+5", "5,5", "5, 5", "0x5", "-5", "", "5.0", "\u0665",
+            "99999999999999999999"]  # fmt: skip
+_CODINGS = ["chunked", "Chunked", "CHUNKED", " chunked ", "chunked, chunked", "gzip",
+            "gzip, chunked", "chunked, gzip", "identity", "", "chunked;x=1", "x-chunked",
+            "chunked,"]  # fmt: skip
+_framing_fields = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["Content-Length", "content-length", "CONTENT-LENGTH"]),
+                  st.sampled_from(_LENGTHS)),
+        st.tuples(st.sampled_from(["Transfer-Encoding", "transfer-encoding"]),
+                  st.sampled_from(_CODINGS)),
+    ),
+    min_size=1,
+    max_size=3,
+)  # fmt: skip
+
+
+def _framing_is_unambiguous(fields: list[tuple[str, str]]) -> bool:
+    """The request model: exactly one decimal Content-Length, or Transfer-Encoding that is
+    exactly `chunked`, never both (RFC 9112 §6); the body sent is always `0\\r\\n\\r\\n`."""
+    lengths = [v for n, v in fields if n.lower() == "content-length"]
+    codings = [c.strip().lower() for n, v in fields if n.lower() == "transfer-encoding"
+               for c in v.split(",")]  # fmt: skip
+    if lengths and codings:
+        return False
+    if codings:
+        return codings == ["chunked"]
+    value = lengths[0].strip(" \t")
+    return len(lengths) == 1 and value.isascii() and value.isdigit() and int(value) == 5
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=_framing_fields)
+def test_framing_headers_either_frame_both_requests_or_close(
+    served: Served, fields: list[tuple[str, str]]
+) -> None:
+    port = int(served.url.rsplit(":", 1)[1])
+    head = b"".join(f"{n}: {v}\r\n".encode() for n, v in fields)
+    before = len(COUNTED)
+    answer = _exchange(port, POST + head + b"\r\n0\r\n\r\n" + SMUGGLED)
+    if _framing_is_unambiguous(fields):
+        assert answer.count(b"HTTP/1.1 200 OK") == 2, answer
+        assert COUNTED[before:] == ["POST", "DELETE"]
+    else:
+        assert answer.count(b"HTTP/1.1 ") == 1, answer
+        assert re.match(rb"HTTP/1.1 (400|413|501) ", answer), answer[:100]
+        assert b"\r\nConnection: close\r\n" in answer
+        assert len(COUNTED) == before
+
+
+# -- bounded workers and slow clients ---------------------------------------------------------
+
+
+def _ping_app() -> func.FunctionApp:
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="ping", methods=["GET"])
+    def ping(req: func.HttpRequest) -> func.HttpResponse:
+        COUNTED.append("ping")
+        return func.HttpResponse("pong")
+
+    return app
+
+
+def test_slow_connections_keep_the_thread_count_bounded_and_time_out() -> None:
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # Each slow connection costs this process two descriptors (client and server side).
+    n = min(800, (soft - 200) // 3)
+    if n < 200:
+        pytest.skip(f"the open file limit ({soft}) is too low for this test")
+    limits = ServerLimits(workers=8, waiting=8, header_timeout=1.0)
+    baseline = threading.active_count()
+    before = len(COUNTED)
+    slow: list[socket.socket] = []
+    with running(_ping_app(), host_json=NO_PREFIX, start_timers=False, limits=limits) as url:
+        port = int(url.rsplit(":", 1)[1])
+        started = time.monotonic()
+        for i in range(n):
+            if i % 32 == 0:
+                # Let the acceptor thread run: a client in this process that never sleeps
+                # keeps the GIL, and the listen backlog overflows (1 s SYN retries).
+                time.sleep(0.002)
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.setblocking(False)
+            with contextlib.suppress(OSError):
+                s.send(b"GET /ping HTTP/1.1\r\nHost: x\r\n")
+            slow.append(s)
+        peak = threading.active_count()
+
+        def dribble() -> None:  # one header byte per connection per round, never the end
+            for s in list(slow):
+                try:
+                    s.send(b"X")
+                except OSError:
+                    slow.remove(s)
+                    s.close()
+
+        # Meanwhile a normal request is answered: served, or a clean 503 (no reset).
+        dribble()
+        answer = _exchange(port, b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert re.match(rb"HTTP/1.1 (200|503) ", answer), answer[:100]
+        peak = max(peak, threading.active_count())
+
+        # Once the slow connections have timed out, requests are served again.
+        served_again = False
+        while not served_again and time.monotonic() - started < 10:
+            dribble()
+            peak = max(peak, threading.active_count())
+            time.sleep(0.1)
+            with httpx.Client(base_url=url, timeout=5) as c:
+                served_again = c.get("/ping").status_code == 200
+        assert served_again
+        assert time.monotonic() - started < 10
+        for s in slow:
+            s.close()
+    # workers + the accepting thread; nothing per connection
+    assert peak - baseline <= limits.workers + 2, (peak, baseline)
+    assert "ping" in COUNTED[before:]  # the normal requests ran ...
+    assert COUNTED[before:].count("ping") <= 2  # ... and no dribbled request ever did
+
+
+def test_idle_keep_alive_connections_yield_to_waiting_ones() -> None:
+    limits = ServerLimits(workers=2, waiting=4)
+    with running(_ping_app(), host_json=NO_PREFIX, start_timers=False, limits=limits) as url:
+        idle = [httpx.Client(base_url=url, timeout=5) for _ in range(limits.workers)]
+        try:
+            for c in idle:  # each keeps a keep-alive connection, holding a worker
+                assert c.get("/ping").text == "pong"
+            started = time.monotonic()
+            assert httpx.get(f"{url}/ping", timeout=5).text == "pong"
+            assert time.monotonic() - started < 2.0  # not after the keep-alive timeout
+        finally:
+            for c in idle:
+                c.close()
+
+
+def test_connections_beyond_workers_and_waiting_get_503() -> None:
+    limits = ServerLimits(workers=1, waiting=1, header_timeout=5.0)
+    with running(_ping_app(), host_json=NO_PREFIX, start_timers=False, limits=limits) as url:
+        port = int(url.rsplit(":", 1)[1])
+        held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(2)]
+        try:
+            time.sleep(0.2)  # one is being served (waiting for its headers), one waits
+            answer = _exchange(port, b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 503 "), answer[:100]
+            assert b"\r\nConnection: close\r\n" in answer
+            assert b"Retry-After: 1" in answer
+        finally:
+            for s in held:
+                s.close()
+        time.sleep(0.2)
+        assert httpx.get(f"{url}/ping", timeout=5).text == "pong"
+
+
+def test_server_limits_are_validated() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        ServerLimits(workers=0)
+    with pytest.raises(ValueError, match="timeout"):
+        ServerLimits(header_timeout=0)
 
 
 # -- timer ------------------------------------------------------------------------------------
