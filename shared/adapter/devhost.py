@@ -1194,6 +1194,14 @@ class _TimerThread(threading.Thread):
 # ---------------------------------------------------------------------------------------------
 
 
+def _loggable(text: str, limit: int) -> str:
+    """Request-line text (the client's) for the access log: one printable line, bounded."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    out = text[: limit + 1].encode("unicode_escape").decode("ascii")
+    return out if len(out) <= limit else out[: limit - 3] + "..."
+
+
 class _RequestError(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
@@ -1287,7 +1295,9 @@ class _Handler(BaseHTTPRequestHandler):
                 method, target, list(self.headers.items()), body, host=host
             )
         elapsed_ms = (time.perf_counter() - started) * 1000
-        _log.info("%s %s %d %.1fms", method, path, response.status, elapsed_ms)
+        # The request line is the client's text: one printable line, bounded.
+        _log.info("%s %s %d %.1fms", _loggable(method, 16), _loggable(path, 300),
+                  response.status, elapsed_ms)
         self._write(response, method)
 
     def _read_body(self) -> bytes:
