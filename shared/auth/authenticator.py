@@ -5,9 +5,11 @@ tenants exist. Successful checks are cached briefly per (tenant, token digest): 
 bursts of requests and a tenant read per request would double storage round trips.
 
 A refusal is an `AuthFailure`: besides the client's answer it carries a reason from a fixed
-vocabulary and whether the URL's tenant id names a tenant, learnt from the tenant read the
-check makes anyway, so that the audit can count failures per real tenant without a read of
-its own."""
+vocabulary and whether the URL's tenant id names a tenant, so that the audit can count
+failures per real tenant without a read of its own. That is learnt from the tenant read the
+check makes anyway; a request without a bearer token makes none, so for it the answer is
+whether this instance has read that tenant before (ids of existing tenants only: bounded by
+their number)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ _TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # "Last use" of a token is written at most this often per token and instance, and only when
 # the cache is filled - never a write per request.
 USE_RECORD_INTERVAL = 3600.0
+_MAX_KNOWN = 100_000
 log = logging.getLogger(__name__)
 
 
@@ -66,6 +69,7 @@ class Authenticator:
         self._record_use = record_use
         self._recorded: dict[tuple[str, str], float] = {}
         self._jwt = jwt
+        self._known: set[str] = set()  # tenant ids this instance read and found
 
     def authenticate(self, tenant_id: str, authorization: str | None) -> Tenant:
         """The tenant the request is authenticated for, or AuthFailure (401, or 503 when
@@ -79,9 +83,9 @@ class Authenticator:
         try:
             token = _bearer(authorization)
         except _BadHeader as err:
-            # The read a wrong token costs anyway: it tells the audit whether to count this.
-            tenant = self._load(tenant_id)
-            raise AuthFailure(err, err.reason, tenant is not None) from None
+            with self._lock:
+                known = tenant_id in self._known
+            raise AuthFailure(err, err.reason, known) from None
         key = (tenant_id, tokens.digest(token))
         now = self._clock()
         with self._lock:
@@ -91,6 +95,10 @@ class Authenticator:
         tenant = self._load(tenant_id)
         if tenant is None:
             raise AuthFailure(_invalid(), "unknown tenant", False)
+        with self._lock:
+            if len(self._known) >= _MAX_KNOWN:
+                self._known.clear()
+            self._known.add(tenant_id)
         if tenant.disabled:
             raise AuthFailure(_invalid(), "tenant disabled", True)
         expires = now + self._ttl
