@@ -113,15 +113,15 @@ class ScimService:
         if resource == "resourcetypes":
             found = (discovery.resource_types(base) if request.id is None
                      else discovery.resource_type(request.id, base))
-            return self._get_only(request, found, f"ResourceType {request.id}")
+            return self._get_only(request, found, f"ResourceType {_shown(request.id)}")
         if resource == "schemas":
             found = (discovery.schemas(base) if request.id is None
                      else discovery.schema(request.id, base))
-            return self._get_only(request, found, f"Schema {request.id}")
+            return self._get_only(request, found, f"Schema {_shown(request.id)}")
         if resource in ("bulk", "me", ".search"):
             raise ScimError(501, f"/{request.resource} is not supported by this service "
                                  "(see /ServiceProviderConfig). Use /Users and /Groups.")
-        raise ScimError(404, f"Unknown endpoint /{request.resource}; this service serves "
+        raise ScimError(404, f"Unknown endpoint /{_shown(request.resource)}; this service serves "
                              "/Users, /Groups, /Schemas, /ResourceTypes, /ServiceProviderConfig.")
 
     @staticmethod
@@ -263,5 +263,11 @@ def _no_sort() -> ScimError:
 
 
 def _method_not_allowed(request: ScimRequest) -> ScimError:
-    return ScimError(405, f"{request.method} is not allowed on /{request.resource}"
-                          f"{'/' + request.id if request.id else ''}.")
+    return ScimError(405, f"{_shown(request.method, 16)} is not allowed on "
+                          f"/{_shown(request.resource)}"
+                          f"{'/' + _shown(request.id) if request.id else ''}.")
+
+
+def _shown(text: str | None, limit: int = 100) -> str:
+    """Path text quoted back in an error detail: the client's, so one bounded line."""
+    return sanitize.clean(text or "", limit)

@@ -252,6 +252,8 @@ def test_client_text_never_reaches_a_log_audit_entry_or_header_unbounded(
     assert SAFE_REQUEST_ID.fullmatch(response.headers["X-Request-Id"])
     if request_id is not None and SAFE_REQUEST_ID.fullmatch(request_id):
         assert response.headers["X-Request-Id"] == request_id
+    detail = json.loads(response.get_body() or b"{}").get("detail", "")
+    assert len(detail) <= 1000  # path text quoted back in it is bounded too
     for name, value in response.headers.items():
         assert value.isprintable(), name
         assert len(value) <= 1000, name
