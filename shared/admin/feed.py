@@ -213,13 +213,14 @@ def _audit(args: argparse.Namespace, table: AuditTable, tenant: str) -> int:
             if len(rows) >= args.limit:
                 break
     fields = ["time", "method", "path", "resourceId", "status", "scimType", "latencyMs",
-              "requestId"]
+              "requestId", "count"]  # count: a row of authentication failures
     if args.json:
         for row in rows:
             print(json.dumps({f: row.get(f) for f in fields}))
         return 0
     print(_table(["time", "method", "path", "resource id", "status", "scimType", "ms",
-                  "request id"], [[str(row.get(f, "")) for f in fields] for row in rows]))
+                  "request id", "count"],
+                 [[str(row.get(f, "")) for f in fields] for row in rows]))
     return 0
 
 

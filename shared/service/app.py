@@ -7,11 +7,11 @@ a request id to quote — never a traceback."""
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from typing import Any
 
-from ..auth.authenticator import Authenticator
+from .. import sanitize
+from ..auth.authenticator import Authenticator, AuthFailure
 from ..auth.entra_jwt import EntraJwtVerifier
 from ..scim import discovery, projection
 from ..scim.errors import ScimError
@@ -51,10 +51,16 @@ class ScimService:
 
     def handle(self, request: ScimRequest) -> ScimResponse:
         started = time.perf_counter()
-        request_id = request.request_id or secrets.token_hex(16)
+        # Echoed in a header and logged: only a short safe token is kept (sanitize.py).
+        request_id = sanitize.request_id(request.request_id)
+        authenticated, failure = False, None
         try:
             self.auth.authenticate(request.tenant, request.header("authorization"))
+            authenticated = True
             response = self._dispatch(request)
+        except AuthFailure as err:
+            failure = err
+            response = ScimResponse.error(err)
         except ScimError as err:
             response = ScimResponse.error(err)
         except Unavailable:
@@ -74,16 +80,21 @@ class ScimService:
         # a line per success would double the log volume (and its CPU and ingestion cost), so
         # only refusals are logged at INFO: they are what an operator looks for.
         log.log(logging.INFO if response.status >= 400 else logging.DEBUG,
-                "%s %s status=%s ms=%.1f request_id=%s", request.method, request.resource,
-                response.status, elapsed_ms, request_id)
-        self._audit(request, response, elapsed_ms, request_id)
+                "%s %s status=%s ms=%.1f request_id=%s", sanitize.clean(request.method, 16),
+                sanitize.clean(request.resource, 64), response.status, elapsed_ms, request_id)
+        self._audit(request, response, elapsed_ms, request_id, authenticated, failure)
         return response
 
     def _audit(self, request: ScimRequest, response: ScimResponse, elapsed_ms: float,
-               request_id: str) -> None:
-        """Queue the audit entry (shared/service/audit.py); never fails the request."""
+               request_id: str, authenticated: bool, failure: AuthFailure | None) -> None:
+        """Queue the audit entry (shared/service/audit.py); never fails the request. Only an
+        authenticated request gets an entry of its own: refusals are counted per existing
+        tenant, so anonymous callers cannot fill the table or open partitions."""
         try:
-            if audit.audited(request, response.status):
+            if failure is not None:
+                self.audit.failure(request.tenant, failure.status, failure.reason,
+                                   known=failure.tenant_known)
+            elif authenticated and audit.audited(request, response.status):
                 self.audit.record(audit.entry(request, response, latency_ms=elapsed_ms,
                                               request_id=request_id))
         except Exception as exc:
@@ -102,15 +113,15 @@ class ScimService:
         if resource == "resourcetypes":
             found = (discovery.resource_types(base) if request.id is None
                      else discovery.resource_type(request.id, base))
-            return self._get_only(request, found, f"ResourceType {request.id}")
+            return self._get_only(request, found, f"ResourceType {_shown(request.id)}")
         if resource == "schemas":
             found = (discovery.schemas(base) if request.id is None
                      else discovery.schema(request.id, base))
-            return self._get_only(request, found, f"Schema {request.id}")
+            return self._get_only(request, found, f"Schema {_shown(request.id)}")
         if resource in ("bulk", "me", ".search"):
             raise ScimError(501, f"/{request.resource} is not supported by this service "
                                  "(see /ServiceProviderConfig). Use /Users and /Groups.")
-        raise ScimError(404, f"Unknown endpoint /{request.resource}; this service serves "
+        raise ScimError(404, f"Unknown endpoint /{_shown(request.resource)}; this service serves "
                              "/Users, /Groups, /Schemas, /ResourceTypes, /ServiceProviderConfig.")
 
     @staticmethod
@@ -252,5 +263,11 @@ def _no_sort() -> ScimError:
 
 
 def _method_not_allowed(request: ScimRequest) -> ScimError:
-    return ScimError(405, f"{request.method} is not allowed on /{request.resource}"
-                          f"{'/' + request.id if request.id else ''}.")
+    return ScimError(405, f"{_shown(request.method, 16)} is not allowed on "
+                          f"/{_shown(request.resource)}"
+                          f"{'/' + _shown(request.id) if request.id else ''}.")
+
+
+def _shown(text: str | None, limit: int = 100) -> str:
+    """Path text quoted back in an error detail: the client's, so one bounded line."""
+    return sanitize.clean(text or "", limit)

@@ -1,8 +1,9 @@
-"""The audit table: one row per state-changing SCIM request and per authentication failure.
+"""The audit table: one row per authenticated state-changing SCIM request, and rows counting
+authentication failures per existing tenant and minute.
 
-PartitionKey = tenant id (as given in the URL, escaped), RowKey = inverted timestamp, so a
-tenant's partition reads newest first; entries hold ids, never tokens or attribute values
-(shared/service/audit.py decides what goes in).
+PartitionKey = tenant id (escaped), RowKey = inverted timestamp, so a tenant's partition reads
+newest first; entries hold ids, never tokens or attribute values (shared/service/audit.py
+decides what goes in).
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ class AuditTable:
               deadline_check: Callable[[], bool] | None = None) -> int:
         """Delete entries older than `before`: of one tenant (a range read at the end of its
         partition), or with no tenant of every partition (a table scan, also reaching the
-        tenant ids that never existed: failed authentications are recorded under the URL's
-        id)."""
+        partitions of deleted tenants, and those that earlier versions wrote for any tenant id
+        a failed authentication named)."""
         removed = 0
         batch: dict[str, list[str]] = defaultdict(list)
         flt, params = "RowKey gt @lo", {"lo": _inverted(before) + "~"}

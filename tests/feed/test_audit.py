@@ -1,6 +1,7 @@
-"""The audit log: writes (whatever their outcome) and authentication failures are recorded,
-newest first, with ids but no tokens or attribute values; recording never fails or slows a
-request; the CLI shows it; the reconciler purges old entries."""
+"""The audit log: authenticated writes (whatever their outcome) are recorded, newest first, with
+ids but no tokens or attribute values; authentication failures are counted per existing tenant
+and minute, and leave no trace in the partitions of tenant ids that do not exist; recording
+never fails or slows a request; the CLI shows it; the reconciler purges old entries."""
 
 from __future__ import annotations
 
@@ -60,18 +61,22 @@ def test_writes_and_auth_failures_are_recorded_without_secrets_or_values(
                      ).status_code == 401
     assert httpx.post(f"{base}/Users", json={"userName": "nobody@x.test"}).status_code == 401
 
-    got = _entries(scim_service, tid)
+    everything = got = _entries(scim_service, tid)
+    failures = [e for e in got if "count" in e]
+    assert [(f["status"], f["count"], json.loads(f["reasons"])) for f in failures] == [
+        (401, 2, {"no authorization header": 1, "wrong token": 1})]
+    assert failures[0]["firstTime"] <= failures[0]["lastTime"]
+    got = [e for e in got if "count" not in e]
     assert [(e["method"], e["status"]) for e in got] == [
-        ("POST", 401), ("GET", 401), ("DELETE", 204), ("POST", 409), ("PATCH", 200),
-        ("POST", 201)]
+        ("DELETE", 204), ("POST", 409), ("PATCH", 200), ("POST", 201)]
     created = got[-1]
     assert created["resourceId"] == uid  # the new id, though the URL had none
     assert created["path"] == "/Users"
-    assert got[2]["path"] == f"/Users/{uid}"
-    assert got[3]["scimType"] == "uniqueness"
+    assert got[0]["path"] == f"/Users/{uid}"
+    assert got[1]["scimType"] == "uniqueness"
     assert all(e["requestId"] and e["latencyMs"] >= 0 and e["time"] for e in got)
     assert [e["time"] for e in got] == sorted((e["time"] for e in got), reverse=True)
-    text = json.dumps(got)
+    text = json.dumps(everything)
     for secret in (token, wrong, "secret.name", "Secret Title", "Other Secret", "Bearer"):
         assert secret not in text
 
@@ -127,15 +132,86 @@ def test_entries_of_requests_in_quick_succession_share_one_batch(
     assert batches == ["POST"]
 
 
-def test_unknown_tenants_are_recorded_under_the_url_id(served: str,
-                                                       scim_service: ScimService) -> None:
-    unknown = f"no-such-{uuid.uuid4().hex[:8]}"
-    r = httpx.delete(f"{served}/scim/v2/{unknown}/Users/abc",
-                     headers={"Authorization": "Bearer scim_guess"})
-    assert r.status_code == 401
-    got = _entries(scim_service, unknown)
-    assert [(e["method"], e["path"], e["status"]) for e in got] == [
-        ("DELETE", "/Users/abc", 401)]
+def _partitions_from(service: ScimService, prefix: str) -> list[str]:
+    rows = service.tables.audit.query_entities(
+        "PartitionKey ge @lo and PartitionKey lt @hi",
+        parameters={"lo": prefix, "hi": prefix + "~"}, select=["PartitionKey"])
+    return sorted({r["PartitionKey"] for r in rows})
+
+
+def test_failures_for_tenant_ids_that_do_not_exist_create_no_audit_partition(
+        served: str, scim_service: ScimService, caplog: pytest.LogCaptureFixture) -> None:
+    """500 refused requests, each under a tenant id of its own that names no tenant (with no
+    token, a wrong one, a JWT-shaped one; reads and writes): not one audit row for them."""
+    prefix = f"nx{uuid.uuid4().hex[:8]}"
+    bearers = [None, "Bearer scim_guess", "Bearer eyJhbGciOiJSUzI1NiJ9.e30.AAAA", "Basic eA=="]
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    caplog.set_level(logging.WARNING, logger="scim.audit")
+    with httpx.Client(base_url=f"{served}/scim/v2", timeout=30) as anon:
+        for n in range(500):
+            bearer = bearers[n % len(bearers)]
+            r = anon.request(methods[n % len(methods)], f"/{prefix}{n:04d}/Users/abc",
+                             headers={"Authorization": bearer} if bearer else {})
+            assert r.status_code == 401
+    assert scim_service.audit.flush()
+    assert _partitions_from(scim_service, prefix) == []
+    assert any("500 for unknown tenant ids" in m for m in caplog.messages)  # still counted
+    assert not any(prefix in m for m in caplog.messages)  # without their (client's) ids
+
+
+def test_failures_for_an_existing_tenant_are_one_counted_row_per_minute(
+        served: str, scim_service: ScimService, tenant: tuple[str, str]) -> None:
+    """(Half without any token: this instance knows the tenant exists because Entra's calls
+    made it read the tenant, as the first request here does.)"""
+    tid, token = tenant
+    with httpx.Client(base_url=f"{served}/scim/v2/{tid}", timeout=30,
+                      headers={"Authorization": f"Bearer {token}"}) as client:
+        assert client.get("/Users").status_code == 200  # a read: not audited
+    with httpx.Client(base_url=f"{served}/scim/v2/{tid}", timeout=30) as anon:
+        for n in range(500):
+            headers = {"Authorization": f"Bearer scim_wrong{n}"} if n % 2 else {}
+            assert anon.request("DELETE" if n % 3 else "GET", f"/Users/u{n}",
+                                headers=headers).status_code == 401
+    with httpx.Client(base_url=f"{served}/scim/v2/{tid}", timeout=30,
+                      headers={"Authorization": f"Bearer {token}"}) as client:
+        assert client.delete("/Users/nobody").status_code == 404  # authenticated: an entry
+    got = _entries(scim_service, tid)
+    failures = [e for e in got if "count" in e]
+    assert 1 <= len(failures) <= 2  # 2 when the requests straddle a minute
+    assert sum(f["count"] for f in failures) == 500
+    assert all(f["status"] == 401 and f["method"] == "" for f in failures)
+    reasons: dict[str, int] = {}
+    for f in failures:
+        for reason, count in json.loads(f["reasons"]).items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    assert reasons == {"no authorization header": 250, "wrong token": 250}
+    assert [(e["method"], e["path"], e["status"]) for e in got if "count" not in e] == [
+        ("DELETE", "/Users/nobody", 404)]
+
+
+def test_failure_counters_are_bounded_and_written_once_their_minute_is_over() -> None:
+    counts = audit.FailureCounts(max_keys=10)
+    at = datetime.now(UTC)
+    for n in range(1000):
+        counts.add(f"tenant{n}", 401, f"reason{n % 20}", at, known=True)
+        counts.add(f"random{n}", 401, "unknown tenant", at, known=False)
+    for n in range(100):
+        counts.add("tenant0", 401, f"reason{n}", at, known=True)
+    assert counts.report() == (1000, 990)
+    rows = counts.take(None)
+    assert len(rows) == 10
+    first = next(r for r in rows if r["tenant"] == "tenant0")
+    assert first["count"] == 101
+    assert len(json.loads(first["reasons"])) <= 9  # 8 reasons and "other"
+
+    written: list[dict[str, Any]] = []
+    writer = audit.AuditWriter(written.extend, linger=0, tick=0.05)
+    writer.failure("t1", 401, "wrong token", known=True, at=at - timedelta(minutes=2))
+    writer.failure("t1", 401, "wrong token", known=True)  # this minute: not yet
+    deadline = time.monotonic() + 5
+    while not written and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [(r["tenant"], r["count"]) for r in written] == [("t1", 1)]  # without a flush
 
 
 def test_audit_failures_never_fail_or_slow_the_request(

@@ -2,7 +2,9 @@
 server: a tenant that enabled them accepts a valid token and rejects expired, not-yet-valid,
 wrong-issuer, wrong-audience, wrong-key, HS256-with-the-public-key and `alg: none` tokens; a
 tenant that did not enable them accepts none. Signing keys are cached; an unknown `kid`
-refreshes them, at most once a minute."""
+refreshes them at most once per issuer per five minutes, a failing endpoint is asked again only
+after 30 s, so floods of forged tokens cost O(1) outbound fetches and answer 401 or 503 at
+once, never 500; rotated keys are still picked up."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,8 +22,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from shared.auth.entra_jwt import AUDIENCE, EntraJwtVerifier
+from shared.auth.entra_jwt import AUDIENCE, EntraJwtVerifier, InvalidToken, KeysUnavailable
 from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
 from shared.service.app import ScimService
 from shared.service.messages import ScimRequest
@@ -39,18 +44,21 @@ def _jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
 
 
 class Jwks:
-    """A loopback JWKS endpoint; counts fetches."""
+    """A loopback JWKS endpoint; counts fetches; answers `status` (200: the keys)."""
 
     def __init__(self) -> None:
         self.keys: list[dict[str, Any]] = []
         self.fetches = 0
-        jwks = self
+        self.status = 200
+        jwks, lock = self, threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                jwks.fetches += 1
-                body = json.dumps({"keys": jwks.keys}).encode()
-                self.send_response(200)
+                with lock:
+                    jwks.fetches += 1
+                body = json.dumps({"keys": jwks.keys} if jwks.status == 200
+                                  else {"error": "unavailable"}).encode()
+                self.send_response(jwks.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -163,7 +171,7 @@ def _hs256(secret: bytes) -> str:
     return f"{head}.{body}.{b64(sig)}"
 
 
-def test_keys_are_cached_and_an_unknown_kid_refreshes_at_most_once_a_minute() -> None:
+def test_keys_are_cached_and_an_unknown_kid_refreshes_at_most_once_per_interval() -> None:
     jwks, first, second = Jwks(), _key(), _key()
     jwks.keys = [_jwk(first, "a")]
     clock = [0.0]
@@ -174,12 +182,135 @@ def test_keys_are_cached_and_an_unknown_kid_refreshes_at_most_once_a_minute() ->
         assert jwks.fetches == 1  # cached
         jwks.keys.append(_jwk(second, "b"))  # Entra rolls a new key
         clock[0] = 120.0
+        with pytest.raises(InvalidToken, match="unknown signing key"):
+            verifier.verify(token(second, kid="b"), TID)  # within the interval: no refetch
+        assert jwks.fetches == 1
+        clock[0] = 301.0
         verifier.verify(token(second, kid="b"), TID)
-        assert jwks.fetches == 2  # unknown kid: one refresh
-        clock[0] = 130.0
-        for _ in range(5):  # a flood of unknown kids within the minute: no more fetches
-            with pytest.raises(Exception, match="unknown signing key"):
+        assert jwks.fetches == 2  # the interval is over: one refresh finds the new key
+        clock[0] = 310.0
+        for _ in range(5):  # a flood of unknown kids within the interval: no more fetches
+            with pytest.raises(InvalidToken, match="unknown signing key"):
                 verifier.verify(token(_key(), kid="zz"), TID)
+        verifier.verify(token(first, kid="a"), TID)
         assert jwks.fetches == 2
     finally:
         jwks.server.shutdown()
+
+
+@pytest.fixture
+def fresh(app_env: dict[str, str], scim_service: ScimService) -> Iterator[
+        tuple[Jwks, rsa.RSAPrivateKey, ScimService, str]]:
+    """A service with an empty key cache, its own loopback JWKS and a JWT-enabled tenant."""
+    jwks, key = Jwks(), _key()
+    jwks.keys = [_jwk(key, "k1")]
+    settings = scim_service.settings.model_copy(update={"entra_jwks_url": jwks.url})
+    service = ScimService(settings, scim_service.tables)
+    record = Tenant(id=new_tenant_id(), name="fresh", created=now_iso(), entra_tenant_id=TID)
+    issue_token(record)
+    service.tenants.create(record)
+    yield jwks, key, service, record.id
+    jwks.server.shutdown()
+
+
+def _flood(service: ScimService, tenant: str, bearers: list[str]) -> list[tuple[int, float]]:
+    """Each token sent from its own thread at once: (status, seconds) per request."""
+    def one(bearer: str) -> tuple[int, float]:
+        started = time.perf_counter()
+        response = service.handle(ScimRequest("GET", tenant, "Users",
+                                              headers={"authorization": f"Bearer {bearer}"}))
+        if response.status == 503:
+            assert response.headers["Retry-After"]
+        return response.status, time.perf_counter() - started
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(one, bearers))
+
+
+def test_a_flood_of_forged_and_unknown_kid_tokens_fetches_the_keys_at_most_twice(
+        fresh: tuple[Jwks, Any, ScimService, str]) -> None:
+    jwks, key, service, tenant = fresh
+    forged = [token(_key(), kid=f"forged-{n}") for n in range(40)]  # unknown kids
+    forged += [token(_key(), kid="k1") for _ in range(12)]  # a known kid, the wrong key
+    answers = _flood(service, tenant, forged)
+    assert [status for status, _ in answers] == [401] * len(forged)
+    assert jwks.fetches <= 2
+    assert status(service, tenant, token(key)) == 200  # the real keys are cached meanwhile
+    assert jwks.fetches <= 2
+
+
+def test_a_failing_jwks_endpoint_is_asked_at_most_twice_and_every_request_answers_503(
+        fresh: tuple[Jwks, Any, ScimService, str]) -> None:
+    jwks, key, service, tenant = fresh
+    jwks.status = 503
+    bearers = [token(key) for _ in range(25)] + [token(_key(), kid=f"x{n}") for n in range(25)]
+    answers = _flood(service, tenant, bearers)
+    assert [status for status, _ in answers] == [503] * len(bearers)
+    assert max(seconds for _, seconds in answers) < 5.0
+    assert jwks.fetches <= 2
+
+
+def test_a_failed_fetch_is_retried_after_the_failure_ttl_and_stale_keys_keep_serving() -> None:
+    jwks, key = Jwks(), _key()
+    jwks.keys = [_jwk(key, "k1")]
+    jwks.status = 503
+    clock = [0.0]
+    verifier = EntraJwtVerifier(jwks.url, clock=lambda: clock[0])
+    try:
+        for moment in (0.0, 10.0, 29.0):
+            clock[0] = moment
+            with pytest.raises(KeysUnavailable):
+                verifier.verify(token(key), TID)
+        assert jwks.fetches == 1  # the failure is remembered, not retried per token
+        jwks.status = 200
+        clock[0] = 31.0
+        verifier.verify(token(key), TID)
+        assert jwks.fetches == 2
+        jwks.status = 503  # a day later the keys are due again and the endpoint is down
+        for moment in (31.0 + 86_400, 31.0 + 86_410):
+            clock[0] = moment
+            verifier.verify(token(key), TID)  # Entra's keys outlive our cache: still valid
+        assert jwks.fetches == 3
+    finally:
+        jwks.server.shutdown()
+
+
+def test_rotated_keys_verify_through_the_service_once_the_rate_limit_allows(
+        fresh: tuple[Jwks, Any, ScimService, str]) -> None:
+    jwks, key, service, tenant = fresh
+    assert status(service, tenant, token(key)) == 200
+    new = _key()
+    jwks.keys = [_jwk(new, "k2")]  # Entra rotated: the old key is gone
+    clock = [time.monotonic()]
+    service.auth._jwt = EntraJwtVerifier(jwks.url, clock=lambda: clock[0])
+    assert status(service, tenant, token(new, kid="k2")) == 200  # first look: fetched
+    jwks.keys = [_jwk(new, "k2"), _jwk(newer := _key(), "k3")]
+    assert status(service, tenant, token(newer, kid="k3")) == 401  # rate-limited
+    clock[0] += 301
+    assert status(service, tenant, token(newer, kid="k3")) == 200
+    assert jwks.fetches == 3
+
+
+_headers = st.dictionaries(
+    st.sampled_from(["alg", "kid", "typ", "jku", "x5u", "crit"]),
+    st.none() | st.booleans() | st.integers() | st.text(max_size=50)
+    | st.sampled_from(["RS256", "HS256", "none", "k1", "\r\nforged", "x" * 3000])
+    | st.lists(st.text(max_size=5), max_size=3),
+    max_size=4)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=_headers, payload=st.dictionaries(st.sampled_from(["iss", "aud", "exp", "nbf"]),
+                                                st.integers() | st.text(max_size=20),
+                                                max_size=4),
+       signature=st.binary(max_size=300))
+def test_any_jwt_shaped_token_gets_401_or_503_never_500(
+        service: ScimService, tenants: dict[str, str], header: dict[str, Any],
+        payload: dict[str, Any], signature: bytes) -> None:
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    bearer = "eyJ" + b64(json.dumps(header).encode())[3:] if header else "eyJ9"
+    bearer += "." + b64(json.dumps(payload).encode()) + "." + b64(signature)
+    assert status(service, tenants["enabled"], bearer) in (401, 503)
