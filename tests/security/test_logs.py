@@ -195,8 +195,12 @@ def test_x_request_id_is_echoed_and_logged_only_as_a_short_safe_token(
         status, headers = _raw_request(served, [
             b"GET " + path + b" HTTP/1.1", b"Host: 127.0.0.1",
             b"Authorization: Bearer scim_wrong", b"X-Request-Id: " + sent])
-    assert status == 401
-    assert SAFE_REQUEST_ID.fullmatch(headers["x-request-id"])
+    if b"\r\n " in sent:
+        # Obsolete line folding: the host refuses the request itself (RFC 9112 §5.2).
+        assert status == 400
+    else:
+        assert status == 401
+        assert SAFE_REQUEST_ID.fullmatch(headers["x-request-id"])
     assert captured.records  # the refusal was logged
     assert_one_bounded_line(captured.records)
     assert not any("forged" in r.getMessage() for r in captured.records)
