@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
+# Half of a UTF-16 surrogate pair has no UTF-8 form: a detail quoting one (an id from a path,
+# say) could not be sent, so it shows U+FFFD in its place.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ScimError(Exception):
@@ -18,6 +22,7 @@ class ScimError(Exception):
         scim_type: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        detail = _SURROGATE.sub("\ufffd", detail)
         super().__init__(detail)
         self.status = status
         self.detail = detail

@@ -25,6 +25,7 @@ import re
 from datetime import datetime
 from typing import Any, Final
 
+from ..caseless import fold
 from .errors import invalid_syntax, invalid_value, kind_of, mutability, show
 from .schema import (
     BOOLEAN,
@@ -686,5 +687,5 @@ def _same_under_case_rules(attr: Attribute, a: Any, b: Any) -> bool:
     # A caseExact=false string ("site") compares case-insensitively (RFC 7643 §2.2): sending
     # "paris" for a stored "Paris" is the same value, not a change.
     if isinstance(a, str) and isinstance(b, str) and attr.type != COMPLEX and not attr.case_exact:
-        return a.casefold() == b.casefold()
+        return fold(a) == fold(b)
     return _same(a, b)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
-from ..scim.errors import ScimError, invalid_syntax
+from ..scim.errors import ScimError, invalid_syntax, invalid_value, show
 from .messages import ScimRequest
 
 # How JSON text spells half of a UTF-16 surrogate pair; a body without it cannot hold one.
@@ -14,12 +15,34 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Every object of the body, at any depth. SCIM attribute names (and so every key of a
+    SCIM message) are case-insensitive (RFC 7643 §2.1): `userName` and `USERNAME` name one
+    attribute, and which of two values wins must not depend on their order."""
     out: dict[str, Any] = {}
+    seen: dict[str, str] = {}
     for key, value in pairs:
+        first = seen.setdefault(key.lower(), key)
         if key in out:
-            raise invalid_syntax(f"The JSON body has the key {key!r} twice; send it once.")
+            raise invalid_syntax(f"The JSON body has the key {show(key)} twice; send it once.")
+        if first != key:
+            raise invalid_syntax(f"The JSON body has the keys {show(first)} and {show(key)} in "
+                                 "one object: SCIM attribute names are case-insensitive, so "
+                                 "both name the same attribute. Send it once.")
         out[key] = value
     return out
+
+
+def _no_constant(name: str) -> Any:
+    raise invalid_value(f"The request body has the number {name}, which JSON does not have; "
+                        "send a finite number (or null for no value).")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e400: valid JSON, but beyond a double (infinite)
+        raise invalid_value(f"The request body has the number {show(text, 40)}, too large to "
+                            "hold; send numbers of ordinary size.")
+    return number
 
 
 def json_body(request: ScimRequest, max_bytes: int) -> dict[str, Any]:
@@ -46,7 +69,10 @@ def json_body(request: ScimRequest, max_bytes: int) -> dict[str, Any]:
             f"The request body is not valid UTF-8 (byte {exc.start}); send UTF-8 JSON."
         ) from exc
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates)
+        # json.loads takes NaN and ±Infinity by default: not JSON (RFC 8259 §6), and no SCIM
+        # attribute or paging number can be one.
+        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant,
+                           parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise invalid_syntax(
             f"The request body is not valid JSON: {exc.msg} at line {exc.lineno} "

@@ -3,12 +3,13 @@ index rows and filter-pushdown columns. Everything else is shared."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..scim.errors import invalid_value
+from ..scim.errors import invalid_value, show
 from ..scim.schema import ResourceType
-from ..scim.schemas import GROUP, USER
+from ..scim.schemas import GROUP, GROUP_URN, USER
 from ..store import keys
 from ..store.directory import GROUP as GROUP_ROWS
 from ..store.directory import USER as USER_ROWS
@@ -66,6 +67,27 @@ class Kind:
 
 
 MAX_WORK_EMAILS = 20  # each is an index row in the user's create transaction (max 100 rows)
+
+
+def check_member_values(values: Iterable[str]) -> None:
+    """400 invalidValue for a member value too long for a membership row's key. Such rows
+    (`M:{group}:{member}`) are read back to list the members, so the value must be kept as
+    it is: storing it by digest (as long indexed values are) answered a changed member."""
+    for value in values:
+        if not keys.round_trips(value):
+            size = len(value.encode("utf-8", "surrogatepass"))
+            raise invalid_value(
+                f"The member value {show(value, 60)} is {size} bytes of "
+                f"UTF-8; member values (ids) may be at most {keys.MAX_COMPONENT_BYTES} bytes "
+                "(fewer with the characters /\\#?%:' and control characters, stored "
+                "escaped). Send the member's id.")
+
+
+def names_members(body: dict[str, Any]) -> bool:
+    """Whether a Group body states `members` at all (`[]` and null included): a PUT that
+    does replaces the members; one that leaves them out keeps them."""
+    qualified = f"{GROUP_URN}:members".lower()
+    return any(isinstance(k, str) and k.lower() in ("members", qualified) for k in body)
 
 
 def work_emails(doc: dict[str, Any]) -> list[str]:

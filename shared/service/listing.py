@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..scim import discovery
 from ..scim import filter as scim_filter
-from ..scim.errors import ScimError
+from ..scim.errors import ScimError, show
 from ..scim.path import AttrPath
 from ..scim.schemas import USER_URN
 from ..store import keys
@@ -46,18 +47,32 @@ class Query:
 
 def parse_paging(start_index: Any, count: Any, max_results: int) -> tuple[int, int]:
     """RFC 7644 §3.4.2.4: startIndex < 1 means 1; count < 0 means 0; count is capped."""
-    def as_int(value: Any, name: str, default: int) -> int:
-        if value is None or value == "":
-            return default
+    start = max(1, _paging_int(start_index, "startIndex", 1))
+    size = min(max(0, _paging_int(count, "count", max_results)), max_results)
+    return start, size
+
+
+# Query parameters are text: a decimal integer, optionally signed, nothing else (`int` alone
+# would also take `1_000` and other scripts' digits).
+_INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+def _paging_int(value: Any, name: str, default: int) -> int:
+    """startIndex and count are integers (RFC 7644 §3.4.2.4). JSON has one number type, so
+    a search body's `2.0` or `1e3` is the integer it equals; `2.5`, a boolean, a numeral
+    Python's float cannot hold (`1e400` is infinite) or anything else is 400 invalidValue."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
         try:
             return int(value)
-        except (TypeError, ValueError):
-            raise ScimError(400, f"{name} must be an integer, got {value!r}.",
-                            "invalidValue") from None
-
-    start = max(1, as_int(start_index, "startIndex", 1))
-    size = min(max(0, as_int(count, "count", max_results)), max_results)
-    return start, size
+        except ValueError:  # Python refuses more than 4,300 digits
+            pass
+    raise ScimError(400, f"{name} must be an integer, got {show(value)}.", "invalidValue")
 
 
 _CURSOR_ID = re.compile(r"[0-9A-Za-z_.-]{1,128}")
@@ -200,7 +215,7 @@ class Lister:
         """Candidates from the most selective indexed equality, or None (scan needed)."""
         email = _work_email_equality(parsed) if kind.email_index else None
         if email is not None and not terms:
-            rids = self.directory.lookup_multi(tenant, kind.email_index or "", keys.fold(email))
+            rids = self._lookup_multi_folded(tenant, kind.email_index or "", email)
             return self.directory.get_many(tenant, kind.rows, rids)
         for name in ("id", kind.unique_attr, "externalId"):
             for path, cmp in terms:
@@ -214,12 +229,29 @@ class Lister:
                 if name == "id":
                     return self.directory.get_many(tenant, kind.rows, [value])
                 if name == kind.unique_attr:
-                    rid = self.directory.lookup_unique(tenant, kind.unique_index,
-                                                       keys.fold(value))
+                    rid = self._lookup_unique_folded(tenant, kind.unique_index, value)
                     return self.directory.get_many(tenant, kind.rows, [rid]) if rid else []
                 rids = self.directory.lookup_multi(tenant, kind.external_index, value)
                 return self.directory.get_many(tenant, kind.rows, rids)
         return None
+
+    # Rows written before `keys.fold` replaced full case folding stay under their old key
+    # until the repair pass rewrites them; a miss retries that key, and `_candidates`
+    # re-checks the resource found with today's comparison, so `straße` cannot find a user
+    # whose old row was folded to `strasse`.
+    def _lookup_unique_folded(self, tenant: str, index: str, value: str) -> str | None:
+        folded, legacy = keys.fold(value), keys.legacy_fold(value)
+        found = self.directory.lookup_unique(tenant, index, folded)
+        if found is None and legacy != folded:
+            found = self.directory.lookup_unique(tenant, index, legacy)
+        return found
+
+    def _lookup_multi_folded(self, tenant: str, index: str, value: str) -> list[str]:
+        folded, legacy = keys.fold(value), keys.legacy_fold(value)
+        found = self.directory.lookup_multi(tenant, index, folded)
+        if legacy != folded:  # several resources share a value: some may not be rewritten yet
+            found = sorted({*found, *self.directory.lookup_multi(tenant, index, legacy)})
+        return found
 
 
 def _conjuncts(node: Any) -> list[Any]:

@@ -23,7 +23,7 @@ from ..store.directory import Directory, Stored
 from ..store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
 from ..timestamps import now_iso
 from .changes import ChangeFeed
-from .kinds import GROUPS, Kind
+from .kinds import GROUPS, Kind, check_member_values, names_members
 
 log = logging.getLogger(__name__)
 _WRITE_BUDGET_SECONDS = 20.0  # well inside Entra's 60 s; then 503 + Retry-After
@@ -176,8 +176,10 @@ class Resources:
             _check_if_match(if_match, current)
             doc = resource.prepare_replace(current.doc, body, kind.rtype)
             members = None
-            if kind is GROUPS and "members" in doc:
-                given = doc.pop("members")
+            # PUT replaces: an explicit `"members": []` (or null) clears them. Omitting the
+            # attribute keeps them, as for every other attribute a PUT leaves out.
+            if kind is GROUPS and ("members" in doc or names_members(body)):
+                given = doc.pop("members", None) or []
                 members = _member_ids(given)
                 types = member_types(given)
             try:
@@ -201,6 +203,7 @@ class Resources:
         ops = dialect.normalize_patch(body, kind.rtype)
         if kind is GROUPS and not if_match and all(_is_member_op(op) for op in ops):
             result = apply_patch({}, ops, kind.rtype)
+            _check_members(result.members)
             if result.members is not None:
                 self._apply_member_changes(tenant, rid, result.members)
             return None
@@ -208,6 +211,7 @@ class Resources:
             current = self.get(kind, tenant, rid)
             _check_if_match(if_match, current)
             result = apply_patch(current.doc, ops, kind.rtype)
+            _check_members(result.members)
             doc = resource.check_update(current.doc, result.doc, kind.rtype)
             try:
                 stored = self._write(kind, tenant, current, doc) if doc != current.doc else current
@@ -331,7 +335,14 @@ def _is_member_op(op: dialect.PatchOperation) -> bool:
 def _member_ids(members: Any) -> list[str]:
     if not members:
         return []
-    return [str(m["value"]) for m in members if isinstance(m, dict) and m.get("value")]
+    ids = [str(m["value"]) for m in members if isinstance(m, dict) and m.get("value")]
+    check_member_values(ids)
+    return ids
+
+
+def _check_members(changes: MemberChanges | None) -> None:
+    if changes is not None:
+        check_member_values([*changes.add, *changes.remove, *(changes.replace or [])])
 
 
 def _check_if_match(if_match: str | None, current: Stored) -> None:

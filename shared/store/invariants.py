@@ -198,6 +198,11 @@ def repair(directory: Directory, tenant: str, *,
     expected = _expected(snap, indexer or default_indexer)
     found = _violations(snap, expected)
     report.found = len(found)
+    # Each resource's ETag as this run last saw it: a fix guarded by it bumps it, and the
+    # resource's next fix (a second stale row, the rows to restore) must guard the new one.
+    # With the snapshot's, a resource with rows in an old key form (every caseExact=false
+    # index row, when `keys.fold` changed) got one fix per run.
+    owners = {key: etag for key, (_, etag) in snap.resources.items()}
 
     def attempt(violation: Violation, ops: list[Op]) -> list[Any] | None:
         try:
@@ -216,10 +221,12 @@ def repair(directory: Directory, tenant: str, *,
                 report.index_rows_removed += 1
         elif v.kind == STALE_INDEX:
             ref, etag = snap.index[v.row]
-            owner_etag = snap.resources[(v.row[0], ref)][1]
-            if attempt(v, [_guard(tenant, keys.resource_key(v.row[0], ref), owner_etag),
-                           _delete(tenant, v.row, etag)]):
+            owner = (v.row[0], ref)
+            done = attempt(v, [_guard(tenant, keys.resource_key(*owner), owners[owner]),
+                               _delete(tenant, v.row, etag)])
+            if done:
                 report.index_rows_removed += 1
+                owners[owner] = _etag_of(done[0]) or owners[owner]  # the guard bumped it
         elif v.kind in (ORPHAN_MEMBERSHIP, MEMBER_GONE):
             gid, mid = _pair(v.row)
             gone = (not _exists(directory, tenant, [GROUP], gid) if v.kind == ORPHAN_MEMBERSHIP
@@ -241,7 +248,7 @@ def repair(directory: Directory, tenant: str, *,
                                        "RowKey": keys.reverse_member_key(mid, gid)})]):
                 report.twins_restored += 1
     for (kind, rid), rows in expected.items():
-        etag = snap.resources[(kind, rid)][1]
+        etag = owners[(kind, rid)]
         for rk in sorted(rows):
             if snap.index.get(rk, ("", ""))[0] == rid:
                 continue

@@ -45,15 +45,37 @@ USER_PATHS = attribute_paths(USER)
 GROUP_PATHS = attribute_paths(GROUP)
 ALL_PATHS = sorted(set(USER_PATHS + GROUP_PATHS))
 
+# Half of a UTF-16 surrogate pair (hypothesis's text() leaves them out): JSON may escape one
+# ("\ud800"), a filter value decodes it, and used in a storage key it failed the request.
+lone_surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+with_surrogate = st.builds(lambda a, s, b: a + s + b, st.text(max_size=8), lone_surrogates,
+                           st.text(max_size=8))
+# Longer than a storage key component (400 UTF-8 bytes): values that must come back as sent
+# (member ids) cannot be stored by digest.
+over_long = st.sampled_from(["m" * 401, "\u00e9" * 201, "/" * 134, "\U0001F600" * 101])
+
 names = st.sampled_from(ALL_PATHS) | st.text(min_size=0, max_size=20)
-strings = st.sampled_from(INJECTIONS) | st.text(max_size=40)
+strings = (st.sampled_from(INJECTIONS) | st.text(max_size=40) | with_surrogate
+           | over_long)
 scalars = (strings | st.integers(-(2**70), 2**70) | st.booleans() | st.none()
            | st.floats(allow_nan=True, allow_infinity=True))
+# Number literals as JSON text, for paging and bodies: ones a double cannot hold (1e400 reads
+# as infinite), the NaN/Infinity literals Python's json accepts but JSON does not have,
+# fractions, integral floats, integers beyond 64 bits, and non-numbers.
+number_literals = st.sampled_from([
+    "1e400", "-1e400", "1E+999", "Infinity", "-Infinity", "NaN", "2.0", "2.5", "-0.0", "1e3",
+    "1e30", "9" * 40, "-" + "9" * 40, "0", "-1", "true", "null", '"5"', '"1e400"', '"x"', "[]",
+]) | st.integers(-(2**70), 2**70).map(str) | st.floats().map(json.dumps)
 json_values = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(names, inner, max_size=4),
     max_leaves=12,
 )
+
+
+# What listing answers from an index (point or range reads) rather than a scan.
+INDEXED = st.sampled_from(["userName", "id", "externalId", "displayName", "members",
+                           "members.value", "USERNAME", USER.schema.id + ":userName"])
 
 
 def _literal(value: Any) -> str:
@@ -66,7 +88,7 @@ def _literal(value: Any) -> str:
 @st.composite
 def filters(draw: st.DrawFn, depth: int = 0) -> str:
     choice = draw(st.integers(0, 9 if depth < 3 else 3))
-    path = draw(names)
+    path = draw(names | INDEXED)
     if choice == 0:
         return draw(st.text(max_size=60))
     if choice <= 2:
@@ -115,6 +137,19 @@ def resource_bodies(rtype: ResourceType) -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+@st.composite
+def case_variant_keys(draw: st.DrawFn) -> bytes:
+    """A JSON object with two spellings of one key (`userName` and `USERNAME`), at the top
+    or inside a nested object."""
+    key = draw(st.sampled_from(["userName", "displayName", "schemas", "Operations", "members",
+                                "givenName", "value", "filter", "count"]))
+    other = draw(st.sampled_from([key.upper(), key.lower(), key.swapcase(), key.title()])
+                 .filter(lambda k: k != key))
+    pair = f'"{key}": 1, "{other}": 2'
+    nested = draw(st.booleans())
+    return ('{"userName": "v", "name": {' + pair + "}}" if nested else "{" + pair + "}").encode()
+
+
 raw_bodies = st.one_of(
     st.binary(max_size=200),  # mostly invalid UTF-8 / invalid JSON
     st.builds(lambda n, c: (c * n + "1" + "]" * n if c == "[" else '{"a":' * n + "1"
@@ -123,6 +158,11 @@ raw_bodies = st.one_of(
     st.builds(lambda k, v: ('{"' + k + '": 1, "' + k + '": ' + json.dumps(v) + "}").encode(),
               st.sampled_from(["userName", "schemas", "Operations", "x"]), scalars),
     st.builds(lambda v: json.dumps(v).encode(), json_values),
+    case_variant_keys(),
+    st.builds(lambda k, n: ('{"' + k + '": ' + n + "}").encode(),
+              st.sampled_from(["userName", "title", "x", "count"]), number_literals),
+    st.builds(lambda n: ('{"userName": "n", "name": {"givenName": [' + n + "]}}").encode(),
+              number_literals),
 )
 
 METHODS = st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]) | st.sampled_from(
@@ -137,7 +177,8 @@ header_values = st.sampled_from(["application/scim+json", "application/json; cha
 params = st.dictionaries(
     st.sampled_from(["filter", "attributes", "excludedAttributes", "startIndex", "count",
                      "sortBy", "sortOrder", "cursor", "aadOptscim062020"]) | st.text(max_size=8),
-    st.text(max_size=30) | st.integers(-(2**40), 2**40).map(str), max_size=4)
+    st.text(max_size=30) | st.integers(-(2**40), 2**40).map(str) | number_literals
+    | with_surrogate, max_size=4)
 
 
 def check(response: ScimResponse, what: Any = None, figure: str = "hostile requests") -> None:

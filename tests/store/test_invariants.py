@@ -9,7 +9,7 @@ import pytest
 from shared.service.kinds import GROUPS, USERS
 from shared.service.resources import new_id
 from shared.store import connection, invariants, keys
-from shared.store.directory import GROUP, USER, Directory
+from shared.store.directory import GROUP, USER, Directory, Indexes
 
 NOW = "2026-01-01T00:00:00.000Z"
 
@@ -156,3 +156,47 @@ def test_deleting_a_nested_group_removes_its_membership_in_the_parent(
     assert directory.members(tenant_id, parent) == [alice]
     assert directory.groups_of(tenant_id, alice) == [parent]
     assert invariants.check(directory, tenant_id) == []
+
+
+def _legacy(indexes: Indexes) -> Indexes:
+    """The index rows as written before `keys.fold`: values under full case folding."""
+    return Indexes(unique={i: keys.legacy_fold(v) for i, v in indexes.unique.items()},
+                   multi={i: tuple(keys.legacy_fold(v) if i == "UE" else v for v in values)
+                          for i, values in indexes.multi.items()})
+
+
+def test_repair_migrates_index_rows_written_with_full_case_folding(
+        directory: Directory, tenant_id: str) -> None:
+    """Rows of the old key form (`Straße` under `UN:strasse`) are stale to the new indexer:
+    repair moves each to the key lookups now use, and leaves ASCII names (same key) alone."""
+    docs = {USER: [{"userName": "Stra\u00dfe@x.test",
+                    "emails": [{"type": "work", "value": "Stra\u00dfe@x.test"}]},
+                   {"userName": "Plain@x.test"}],
+            GROUP: [{"displayName": "\ufb01nance"}]}
+    ids: dict[str, str] = {}
+    for kind, batch in docs.items():
+        for doc in batch:
+            rid = new_id()
+            new = (USERS if kind == USER else GROUPS).indexes(doc)
+            directory.create(tenant_id, kind, rid, doc, _legacy(new), columns={}, now=NOW)
+            ids[str(doc.get("userName") or doc.get("displayName"))] = rid
+    sharp_s, finance = ids["Stra\u00dfe@x.test"], ids["\ufb01nance"]
+    assert directory.lookup_unique(tenant_id, "UN", keys.fold("Stra\u00dfe@x.test")) is None
+    assert directory.lookup_unique(tenant_id, "UN", "strasse@x.test") == sharp_s  # old form
+    assert _kinds(invariants.check(directory, tenant_id)) == sorted([
+        ("missing_index", keys.unique_key("UN", "stra\u00dfe@x.test")),
+        ("missing_index", keys.multi_key("UE", "stra\u00dfe@x.test", sharp_s)),
+        ("missing_index", keys.unique_key("GN", "\ufb01nance")),
+        ("stale_index", keys.unique_key("UN", "strasse@x.test")),
+        ("stale_index", keys.multi_key("UE", "strasse@x.test", sharp_s)),
+        ("stale_index", keys.unique_key("GN", "finance")),
+    ])
+    report = invariants.repair(directory, tenant_id)
+    assert (report.index_rows_removed, report.index_rows_restored) == (3, 3)
+    assert invariants.check(directory, tenant_id) == []
+    assert directory.lookup_unique(tenant_id, "UN", keys.fold("STRA\u00dfE@x.test")) == sharp_s
+    assert directory.lookup_multi(tenant_id, "UE", keys.fold("stra\u00dfe@X.test")) == [sharp_s]
+    assert directory.lookup_unique(tenant_id, "GN", keys.fold("\ufb01NANCE")) == finance
+    assert directory.lookup_unique(tenant_id, "UN", "strasse@x.test") is None
+    assert directory.lookup_unique(tenant_id, "GN", "finance") is None
+    assert directory.lookup_unique(tenant_id, "UN", "plain@x.test") == ids["Plain@x.test"]
