@@ -42,7 +42,7 @@ from .errors import (
     Unavailable,
 )
 from .faults import unavailable_on_failure
-from .journal import Journal, chunked, join_text, member_guard, split_text
+from .journal import Journal, chunked, join_text, member_guard, split_text, text_size
 from .table import Table
 
 USER = "U"
@@ -52,6 +52,10 @@ MAX_BATCH = 100
 # we retry it, and `landed` checks tell a retry that fails on our own committed write.
 _WRITE_ATTEMPTS = 3
 _MAX_DOC = 400_000  # characters; an entity holds at most 1 MiB
+# Characters of string properties in one transaction: a batch holds at most 4 MiB, and JSON
+# escaping may grow text (UTF-8, quoted); the journal's head row takes up to 300,000 of them.
+_TX_TEXT = 1_500_000
+_JOURNAL_ROW = 300_000
 # Built once: json.dumps with options builds a new encoder per call.
 _doc_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="store")
@@ -519,10 +523,18 @@ class Directory:
         in the head's transaction and apply them in chunks (journal.py). Returns the head's
         results."""
         tail = [op for unit in units for op in unit]
-        if len(head) + len(tail) <= MAX_BATCH:
+        if len(head) + len(tail) <= MAX_BATCH and sum(map(text_size, head + tail)) <= _TX_TEXT:
             return self._submit(head + tail, idx, landed)
+        # The events of a change of very many members may not fit its head transaction with
+        # the journal row: those that don't are journalled too, one to a chunk, and so are
+        # still written exactly when the change commits.
+        overflow: list[Op] = []
+        while len(head) > MAX_BATCH - 1 or sum(map(text_size, head)) > _TX_TEXT - _JOURNAL_ROW:
+            if not _is_event(head[-1]):
+                raise TooLarge(f"a change of {len(head)} operations in one transaction")
+            overflow.insert(0, head.pop())
         # Each chunk also holds the group guard and the journal's progress marker.
-        chunks = chunked(units, MAX_BATCH - 2)
+        chunks = [[event] for event in overflow] + chunked(units, MAX_BATCH - 2)
         journal, parts = self.journal.stage(tenant, chunks, guard)
 
         def head_landed() -> list[Any] | None:
@@ -546,6 +558,10 @@ class Directory:
         number of journals completed. A journal being finished concurrently by its own request
         is harmless: chunks are conditional on the journal's progress."""
         return self.journal.complete(tenant)
+
+
+def _is_event(op: Op) -> bool:
+    return str(op[1].get("RowKey", "")).startswith("E:")
 
 
 def _skip_missing(pending: list[Op], index: int) -> bool:

@@ -67,6 +67,12 @@ def join_text(entity: dict[str, Any], name: str) -> str:
     return text
 
 
+def text_size(op: Op) -> int:
+    """Characters of an operation's string properties: what its share of a transaction's
+    4 MiB is counted by."""
+    return sum(len(v) for v in op[1].values() if isinstance(v, str))
+
+
 def chunked(units: Sequence[Sequence[Op]], room: int) -> list[list[Op]]:
     """Consecutive units packed into chunks of at most `room` operations, no unit split."""
     chunks: list[list[Op]] = []
@@ -83,7 +89,8 @@ def chunked(units: Sequence[Sequence[Op]], room: int) -> list[list[Op]]:
 
 # -- encoding of member operations ------------------------------------------------------------
 # Only the operations member changes are made of can be journalled: upserts and deletes of rows
-# (with their properties) and member guards (an empty MERGE with an alternative row).
+# (with their properties), member guards (an empty MERGE with an alternative row) and the
+# change's events (REPLACE upserts) that did not fit its head transaction.
 
 def _encode(chunks: list[list[Op]]) -> str:
     out: list[list[list[Any]]] = []
@@ -95,6 +102,8 @@ def _encode(chunks: list[list[Op]]) -> str:
             props = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
             if verb == "update" and "unit" in options:
                 encoded.append(["g", entity["RowKey"], options.get("alt"), options["unit"]])
+            elif verb == "upsert" and options == {"mode": UpdateMode.REPLACE}:
+                encoded.append(["r", entity["RowKey"], props])  # an outbox event
             elif verb in ("upsert", "delete") and not options:
                 encoded.append([verb[0], entity["RowKey"], props] if props
                                else [verb[0], entity["RowKey"]])
@@ -112,6 +121,9 @@ def _decode(tenant: str, text: str) -> list[list[Op]]:
             code, row_key = item[0], item[1]
             if code == "g":
                 chunk.append(member_guard(tenant, row_key, item[2], item[3]))
+            elif code == "r":
+                chunk.append(("upsert", {"PartitionKey": tenant, "RowKey": row_key, **item[2]},
+                              {"mode": UpdateMode.REPLACE}))
             else:
                 entity = {"PartitionKey": tenant, "RowKey": row_key,
                           **(item[2] if len(item) > 2 else {})}

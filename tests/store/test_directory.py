@@ -221,3 +221,46 @@ def test_tenants_are_isolated(directory: Directory, tenant_id: str) -> None:
     assert directory.get(other, USER, "u1") is None
     assert directory.lookup_unique(other, "UN", "alice") is None
     assert list(directory.scan(other, USER)) == []
+
+
+def test_events_too_large_for_the_head_transaction_are_journalled(
+        directory: Directory, tenant_id: str) -> None:
+    """A change of very many members lists them in its events: 20 rows of 100,000 characters
+    don't fit one transaction (4 MiB) with the group's touch, so the ones that don't are
+    journalled and written by the chunks; all of them exist once the change is done."""
+    from shared.store.outbox import Outbox, insert_op
+
+    directory.create(tenant_id, GROUP, "g1", {"displayName": "G"},
+                     Indexes(unique={"GN": "g"}), columns={}, now=NOW)
+    events = [insert_op(tenant_id, f"{n:032x}", "Groups/g1", "t", "x" * 100_000, LATER)
+              for n in range(20)]
+    directory.change_members(tenant_id, "g1", add=["m1", "m2"], now=LATER, extra=events)
+    assert directory.members(tenant_id, "g1") == ["m1", "m2"]
+    pending = list(Outbox(directory).pending(tenant_id))
+    assert [row.id for row in pending] == [f"{n:032x}" for n in range(20)]
+    assert all(len(row.body) == 100_000 for row in pending)
+    assert list(directory._range(tenant_id, "J:")) == []
+
+
+def test_journal_rows_of_any_number(directory: Directory, tenant_id: str) -> None:
+    """Member ids of 400 bytes: 3,000 of them journal about 2.5 million characters, which
+    takes part rows besides the journal's head row."""
+    from shared.store import journal
+
+    directory.create(tenant_id, GROUP, "g1", {"displayName": "G"},
+                     Indexes(unique={"GN": "g"}), columns={}, now=NOW)
+    uids = [f"{n:06d}" + "x" * 394 for n in range(3_000)]
+    staged: list[int] = []
+    real = journal.Journal.stage
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        head, parts = real(self, *args, **kwargs)
+        staged.append(len(parts))
+        return head, parts
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(journal.Journal, "stage", counting)
+        directory.change_members(tenant_id, "g1", add=uids, now=LATER)
+    assert staged and staged[0] >= 2
+    assert sorted(directory.members(tenant_id, "g1")) == uids
+    assert list(directory._range(tenant_id, "J:")) == []
