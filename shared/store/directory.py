@@ -16,6 +16,7 @@ change that a crash cut in half.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -145,7 +146,10 @@ class Directory:
         if len(rids) == 1:
             found = self.get(tenant, kind, rids[0])
             return [found] if found else []
-        results = list(_pool.map(lambda r: self.get(tenant, kind, r), rids))
+        # Each read runs in a copy of the caller's context: its storage deadline applies.
+        futures = [_pool.submit(contextvars.copy_context().run, self.get, tenant, kind, r)
+                   for r in rids]
+        results = [f.result() for f in futures]
         return [r for r in results if r is not None]
 
     def lookup_unique(self, tenant: str, index: str, value: str) -> str | None:
