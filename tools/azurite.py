@@ -59,6 +59,17 @@ def running(
     tools/azurite_range_index.js preloaded, which answers RowKey range queries from an index
     as Table Storage does, instead of scanning the whole table (for benchmarks; None reads
     AZURITE_RANGE_INDEX=1 from the environment, so a whole test run can use it)."""
+    with process(port, log, location, indexed=indexed) as (conn, _):
+        yield conn
+
+
+@contextlib.contextmanager
+def process(
+    port: int | None = None, log: Path | None = None, location: Path | None = None,
+    *, indexed: bool | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`running`, also yielding the process; it leads its own process group (fault tests
+    stop and continue the whole group)."""
     if indexed is None:
         indexed = os.environ.get("AZURITE_RANGE_INDEX") == "1"
     if not AZURITE_BIN.exists():
@@ -97,7 +108,7 @@ def running(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"Azurite did not listen on 127.0.0.1:{port} within 30 s")
             time.sleep(0.1)
-        yield connection_string(port)
+        yield connection_string(port), proc
     finally:
         proc.terminate()
         try:
