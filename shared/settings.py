@@ -37,6 +37,11 @@ class Settings(BaseModel):
         description="SCIM_ENTRA_JWKS_URL: where Entra's token signing keys are fetched for "
         "tenants that accept Entra-issued JWTs ({tid} = their Entra tenant id).",
     )
+    storage_deadline_seconds: float = Field(
+        10.0, gt=0, le=50, description="SCIM_STORAGE_DEADLINE_SECONDS: the storage calls of one "
+        "SCIM request end by this long after it arrived; then it answers 503 with Retry-After. "
+        "Entra waits about a minute; a storage call that answers usually takes milliseconds, "
+        "and the retries of a throttled one sleep 2.4 s in all.")
     reconcile_schedule: str = Field(
         "0 */15 * * * *", description="RECONCILE_SCHEDULE: NCRONTAB (UTC) of the reconciler."
     )
@@ -96,6 +101,7 @@ _ENV = {
     "public_base_url": "SCIM_PUBLIC_BASE_URL",
     "max_results": "SCIM_MAX_RESULTS",
     "max_payload_bytes": "SCIM_MAX_PAYLOAD_BYTES",
+    "storage_deadline_seconds": "SCIM_STORAGE_DEADLINE_SECONDS",
     "reconcile_schedule": "RECONCILE_SCHEDULE",
     "entra_jwks_url": "SCIM_ENTRA_JWKS_URL",
     "reconcile_budget_seconds": "SCIM_RECONCILE_BUDGET_SECONDS",

@@ -84,6 +84,19 @@ def running(
     RowKey range queries from an index as Table Storage does, instead of scanning the whole
     table (for benchmarks; None reads AZURITE_RANGE_INDEX=1 from the environment, so a whole
     test run can use it)."""
+    with process(port, log, location, indexed=indexed, services=services,
+                 blob_port=blob_port, queue_port=queue_port) as (conn, _):
+        yield conn
+
+
+@contextlib.contextmanager
+def process(
+    port: int | None = None, log: Path | None = None, location: Path | None = None,
+    *, indexed: bool | None = None, services: Sequence[str] = ("table",),
+    blob_port: int | None = None, queue_port: int | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`running`, also yielding the process; it leads its own process group (fault tests
+    stop and continue the whole group)."""
     wanted = set(services)
     if wanted - set(SERVICES) or "table" not in wanted:
         raise ValueError(f"services must include 'table' and be among {SERVICES}: {services}")
@@ -144,7 +157,8 @@ def running(
                         "within 30 s"
                     )
                 time.sleep(0.1)
-        yield connection_string(port, blob_port=ports.get("blob"), queue_port=ports.get("queue"))
+        yield (connection_string(port, blob_port=ports.get("blob"), queue_port=ports.get("queue")),
+               proc)
     finally:
         proc.terminate()
         try:

@@ -22,12 +22,16 @@ def service() -> ScimService:
             if _service is None:
                 from ..service.app import ScimService
                 from ..settings import current
+                from ..store import deadline
                 from ..store.connection import tables_for
 
                 settings = current()
                 tables = tables_for(settings)
                 try:
-                    tables.ensure()
+                    # The first request waits for this: a hung storage must not hold it longer
+                    # than its own storage calls may take.
+                    with deadline.within(settings.storage_deadline_seconds):
+                        tables.ensure()
                 except Exception:  # Bicep declares the tables in Azure; carry on and let
                     log.warning("could not create tables", exc_info=True)  # requests report
                 _service = ScimService(settings, tables)

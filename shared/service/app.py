@@ -16,6 +16,7 @@ from ..auth.entra_jwt import EntraJwtVerifier
 from ..scim import discovery, projection
 from ..scim.errors import ScimError
 from ..settings import Settings
+from ..store import deadline
 from ..store.audit import AuditTable
 from ..store.connection import Tables
 from ..store.directory import Directory
@@ -32,6 +33,9 @@ from .resources import Resources, View
 log = logging.getLogger("scim")
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 DOCS = "https://github.com/entra-scim-connector#readme"
+# A health probe (App Service, a load balancer) wants an answer within seconds; a storage
+# endpoint that never answers is reported as unreachable after this long.
+HEALTH_DEADLINE_SECONDS = 2.0
 
 
 class ScimService:
@@ -55,9 +59,12 @@ class ScimService:
         request_id = sanitize.request_id(request.request_id)
         authenticated, failure = False, None
         try:
-            self.auth.authenticate(request.tenant, request.header("authorization"))
-            authenticated = True
-            response = self._dispatch(request)
+            # Every storage call of the request (authentication's tenant read included) ends
+            # by this deadline; a hung storage then costs a 503 instead of a held request.
+            with deadline.within(self.settings.storage_deadline_seconds):
+                self.auth.authenticate(request.tenant, request.header("authorization"))
+                authenticated = True
+                response = self._dispatch(request)
         except AuthFailure as err:
             failure = err
             response = ScimResponse.error(err)
@@ -214,15 +221,16 @@ class ScimService:
     # -- health ----------------------------------------------------------------------------
 
     def health(self) -> tuple[int, dict[str, Any]]:
-        try:
-            self.tenants.get("health-probe")
-            storage = "reachable"
-        except Exception as exc:  # any failure means "not healthy"; the type is the detail
-            storage = f"unreachable ({type(exc).__name__})"
-        ok = storage == "reachable"
-        body: dict[str, Any] = {"status": "ok" if ok else "degraded", "storage": storage}
-        if ok:
-            body["reconcile"] = self._last_run()
+        with deadline.within(HEALTH_DEADLINE_SECONDS):
+            try:
+                self.tenants.get("health-probe")
+                storage = "reachable"
+            except Exception as exc:  # any failure means "not healthy"; the type is the detail
+                storage = f"unreachable ({type(exc).__name__})"
+            ok = storage == "reachable"
+            body: dict[str, Any] = {"status": "ok" if ok else "degraded", "storage": storage}
+            if ok:
+                body["reconcile"] = self._last_run()
         return (200 if ok else 503), body
 
     def _last_run(self) -> dict[str, Any] | None:

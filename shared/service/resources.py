@@ -19,6 +19,7 @@ from ..scim import dialect, projection, resource
 from ..scim.errors import ScimError, not_found, uniqueness
 from ..scim.patch import MemberChanges, apply_patch, member_types
 from ..scim.schemas import GROUP_URN
+from ..store import deadline as storage_deadline
 from ..store.directory import Directory, Stored
 from ..store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
 from ..timestamps import now_iso
@@ -33,8 +34,11 @@ def _attempts() -> Iterator[int]:
     """Optimistic-concurrency retries: jittered exponential backoff within a time budget.
     Many writers on one resource each win a round in turn, so no request starves for long."""
     deadline = time.monotonic() + _WRITE_BUDGET_SECONDS
+    request_deadline = storage_deadline.expires_at()  # the request's, when shorter
+    if request_deadline is not None:
+        deadline = min(deadline, request_deadline)
     attempt = 0
-    while time.monotonic() < deadline:
+    while attempt == 0 or time.monotonic() < deadline:
         yield attempt
         attempt += 1
         time.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))  # noqa: S311 - jitter

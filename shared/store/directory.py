@@ -17,6 +17,7 @@ first transaction and applied in chunks (journal.py).
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -148,7 +149,10 @@ class Directory:
         if len(rids) == 1:
             found = self.get(tenant, kind, rids[0])
             return [found] if found else []
-        results = list(_pool.map(lambda r: self.get(tenant, kind, r), rids))
+        # Each read runs in a copy of the caller's context: its storage deadline applies.
+        futures = [_pool.submit(contextvars.copy_context().run, self.get, tenant, kind, r)
+                   for r in rids]
+        results = [f.result() for f in futures]
         return [r for r in results if r is not None]
 
     def lookup_unique(self, tenant: str, index: str, value: str) -> str | None:

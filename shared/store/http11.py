@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 
 _MAX_LINE = 65536
@@ -30,21 +31,39 @@ class Reply:
 
 
 class Connection:
-    """A keep-alive connection to one host; one request at a time."""
+    """A keep-alive connection to one host; one request at a time.
+
+    `timeout` bounds connecting and sending, `getresponse(timeout=)` each wait for response
+    bytes. `until` (a `time.monotonic()` value, set by the caller per exchange) bounds them
+    all together: every blocking operation waits at most until then, and one that would
+    start after it raises TimeoutError. A per-operation timeout alone lets a server that
+    answers slowly, or a request that waits for several operations, run far past it."""
 
     def __init__(self, host: str, port: int | None, *, timeout: float,
                  tls: ssl.SSLContext | None = None) -> None:
         self.host = host
         self.port = port or (443 if tls else 80)
         self.timeout = timeout
+        self.until: float | None = None
         self.sock: socket.socket | None = None
+        self._read_timeout: float | None = timeout
         self._tls = tls
         self._buffer = bytearray()  # received, not yet consumed
         default = 443 if tls else 80
         self._host_header = host if self.port == default else f"{host}:{self.port}"
 
+    def _bounded(self, timeout: float | None) -> float | None:
+        """`timeout`, shortened to what is left before `until`."""
+        if self.until is None:
+            return timeout
+        left = self.until - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        return left if timeout is None else min(timeout, left)
+
     def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        sock = socket.create_connection((self.host, self.port),
+                                        timeout=self._bounded(self.timeout))
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self._tls is not None:
             sock = self._tls.wrap_socket(sock, server_hostname=self.host)
@@ -63,11 +82,17 @@ class Connection:
         if self.sock is None:
             self.connect()
         assert self.sock is not None
+        self.sock.settimeout(self._bounded(self.timeout))
         self.sock.sendall(head + body)
 
-    def getresponse(self, method: str = "GET") -> Reply:
+    def getresponse(self, method: str = "GET", *, timeout: float | None = None) -> Reply:
+        """The next response; `timeout` bounds each wait for its bytes (default: the
+        connection's `timeout`)."""
         if self.sock is None:
             raise http.client.RemoteDisconnected("not connected")
+        self._read_timeout = self.timeout if timeout is None else timeout
+        if self.until is None:  # otherwise each read sets its own (`_fill`)
+            self.sock.settimeout(self._read_timeout)
         while True:
             try:
                 arrived = bool(self._buffer) or self._fill()
@@ -117,6 +142,8 @@ class Connection:
     def _fill(self) -> bool:
         """Append what the socket has; False at end of stream."""
         assert self.sock is not None
+        if self.until is not None:
+            self.sock.settimeout(self._bounded(self._read_timeout))
         data = self.sock.recv(_READ_SIZE)
         self._buffer += data
         return bool(data)

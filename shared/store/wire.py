@@ -13,7 +13,11 @@ bill is CPU-time, so this module keeps only what a storage call needs:
 - azure-core's retry rules as the SDK applied them (same exceptions, statuses and methods, so
   callers and `faults.py` see what they saw before): transport failures of idempotent methods
   and 408/429/500/502/503/504 are retried, POST only on 500/503/504; 3 retries, back-off
-  0, 0.8, 1.6 s (at most 4 s) or the server's `Retry-After`.
+  0, 0.8, 1.6 s (at most 4 s) or the server's `Retry-After`;
+- the caller's deadline (`deadline.within`, one per SCIM request): connecting, sending and
+  waiting for the answer each end by it, and no retry is started (or slept towards) that
+  could not end before it. A storage endpoint that accepts connections and never answers
+  would otherwise hold a request for READ_TIMEOUT times the attempts.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from azure.core.exceptions import (
     ServiceResponseTimeoutError,
 )
 
+from . import deadline
 from .http11 import Connection
 
 log = logging.getLogger(__name__)
@@ -132,6 +137,10 @@ class _ClosedIdle(ServiceResponseError):
     """The connection closed before any byte of a response arrived."""
 
 
+class DeadlinePassed(ServiceRequestError):
+    """The caller's storage deadline passed before this call was sent (so it was not)."""
+
+
 class _Pool:
     """Idle connections to one origin; a connection is used by one call at a time."""
 
@@ -198,6 +207,9 @@ class Wire:
         spent; error statuses are returned, not raised."""
         history = 0
         while True:
+            left = deadline.remaining()
+            if left is not None and left <= 0:
+                raise DeadlinePassed(f"storage deadline passed before {method} was sent")
             request = Request(method, self.origin + path, {
                 "x-ms-version": API_VERSION, "DataServiceVersion": "3.0",
                 "x-ms-date": _http_date(), **(headers or {})}, body)
@@ -205,15 +217,17 @@ class Wire:
             try:
                 response = _through_hooks(request, self._transmit)
             except (ServiceRequestError, ServiceResponseError) as exc:
-                if history >= RETRIES or method not in _IDEMPOTENT:
-                    raise
                 delay = _backoff(history + 1, None)
+                if history >= RETRIES or method not in _IDEMPOTENT or _too_late(delay):
+                    raise
                 log.warning("storage %s failed (%s); retry %d in %.1f s", method,
                             type(exc).__name__, history + 1, delay)
             else:
                 if history >= RETRIES or not _retry_status(method, response.status_code):
                     return response
                 delay = _backoff(history + 1, response.header("retry-after"))
+                if _too_late(delay):
+                    return response
                 log.warning("storage %s answered %d %s; retry %d in %.1f s", method,
                             response.status_code, response.header("x-ms-error-code") or "",
                             history + 1, delay)
@@ -236,6 +250,7 @@ class Wire:
 
     def _exchange(self, conn: Connection, request: Request) -> Response:
         target = request.url[len(self.origin):]
+        conn.until = deadline.expires_at()
         try:
             conn.request(request.method, target, request.body, request.headers)
         except (BrokenPipeError, ConnectionResetError) as exc:
@@ -245,16 +260,17 @@ class Wire:
             conn.close()
             raise ServiceRequestError(f"storage connection failed: {exc}", error=exc) from exc
         try:
-            if conn.sock is not None:
-                conn.sock.settimeout(READ_TIMEOUT)
-            raw = conn.getresponse(request.method)
+            raw = conn.getresponse(request.method, timeout=READ_TIMEOUT)
         except http.client.RemoteDisconnected as exc:
             conn.close()
             raise _ClosedIdle(f"storage closed the connection: {exc}", error=exc) from exc
         except TimeoutError as exc:
+            # The request was sent: whether it was applied is unknown (the connection is
+            # closed, so a late answer cannot be read as another request's).
             conn.close()
             raise ServiceResponseTimeoutError(
-                f"storage did not answer within {READ_TIMEOUT:.0f} s", error=exc) from exc
+                f"storage did not answer within {READ_TIMEOUT:.0f} s or the deadline",
+                error=exc) from exc
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise ServiceResponseError(f"storage response lost: {exc}", error=exc) from exc
@@ -262,8 +278,6 @@ class Wire:
         if raw.will_close:
             conn.close()
         else:
-            if conn.sock is not None:
-                conn.sock.settimeout(CONNECT_TIMEOUT)
             self._pool.give_back(conn)
         return response
 
@@ -290,6 +304,12 @@ def _through_hooks(request: Request, transmit: Send) -> Response:
         return TRANSPORT_HOOKS[index](req, lambda r: call(index + 1, r))
 
     return call(0, request)
+
+
+def _too_late(delay: float) -> bool:
+    """Whether a retry after `delay` seconds would start at or after the caller's deadline."""
+    left = deadline.remaining()
+    return left is not None and delay >= left
 
 
 def _retry_status(method: str, status: int) -> bool:
