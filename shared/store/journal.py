@@ -17,16 +17,20 @@ ETag: two workers (the request and the reconciler) never both apply one chunk, s
 applied late can't resurrect a member that a later request removed. Every chunk holds whole
 membership pairs (M + R) and whole member guards, so a chunk boundary never breaks a pair.
 
-The request applies chunks until done or until storage fails or its deadline passes; whatever
-is left, `complete` (the reconciler) finishes. The change is committed from the head on.
+The request applies chunks until done or until storage fails or its deadline passes. Past the
+deadline a background thread of the instance carries on at once (without the request's deadline:
+the answer has gone); after a storage failure, or if the instance stops, `complete` (the
+reconciler) finishes it. The change is committed from the head on.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +38,7 @@ from azure.core import MatchConditions
 from azure.data.tables import UpdateMode
 
 from ..timestamps import now_iso, parse_iso
-from . import keys
+from . import deadline, keys
 from .errors import NotFound, PreconditionFailed, StoreError, Unavailable
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,9 @@ _ROW_TEXT = 10 * _TEXT_PROPERTY
 # removed once older than this: far longer than any request, so never under a live one.
 STAGED_PARTS_EXPIRE = timedelta(minutes=10)
 _json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# One thread: journals left by requests' deadlines are finished one after another, so a burst
+# of large changes does not compete with requests for the partition's throughput.
+_finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
 
 
 def split_text(text: str, name: str) -> dict[str, str]:
@@ -162,6 +169,8 @@ class Journal:
         self._submit = submit
         self._rows = rows
         self._memberships = memberships
+        self._lock = threading.Lock()
+        self._later: set[Future[int]] = set()
 
     # -- member changes -------------------------------------------------------------------
 
@@ -228,9 +237,34 @@ class Journal:
         except (PreconditionFailed, NotFound):
             return True
         except Unavailable as exc:
-            log.warning("journal %s left for the reconciler (%s)", head_key, exc)
+            left = deadline.remaining()
+            if left is not None and left <= 0:
+                self._finish_later(tenant)
+                log.info("journal %s: the request's deadline passed; finishing it in the "
+                         "background", head_key)
+            else:
+                log.warning("journal %s left for the reconciler (%s)", head_key, exc)
             return False
         return True
+
+    def _finish_later(self, tenant: str) -> None:
+        future = _finisher.submit(self.complete, tenant)  # a fresh context: no deadline
+        with self._lock:
+            self._later.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[int]) -> None:
+        with self._lock:
+            self._later.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("background journal run failed (%s); the reconciler finishes it",
+                        type(future.exception()).__name__)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait for the journals being finished in the background (tests, shutdown)."""
+        with self._lock:
+            pending = set(self._later)
+        return not wait(pending, timeout=timeout).not_done
 
     def run_purge(self, tenant: str, head_key: str, etag: str,
                   pairs: Sequence[tuple[str, str]]) -> bool:

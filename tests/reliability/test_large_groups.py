@@ -76,8 +76,14 @@ def test_delete_a_50000_member_group_grown_by_legal_patches(caller: Caller) -> N
     assert len(r.body["members"]) == 50_000
     started = time.perf_counter()
     assert caller.call("DELETE", "Groups", gid).status == 204
-    _timed("delete a 50,000-member group", started)
+    answered = time.perf_counter() - started
+    figures.FIGURES["DELETE of a 50,000-member group answered (s)"] = round(answered, 1)
+    # The answer comes by the request's storage deadline; what the purge has left then is
+    # finished in the background (Azurite deletes slowly: every row moves on each delete).
+    assert answered < caller.service.settings.storage_deadline_seconds + 5
     assert caller.call("GET", "Groups", gid).status == 404
+    assert caller.service.directory.journal.wait_idle(timeout=300)
+    _timed("delete a 50,000-member group, purge included", started)
     # Its name is free again, and no membership row is left (the fixture checks invariants).
     caller.create("Groups", {"displayName": "Fifty thousand"})
 
