@@ -48,7 +48,8 @@ def hung() -> Iterator[Wire]:
 @pytest.fixture
 def trickling() -> Iterator[Wire]:
     """A Wire to an endpoint that answers a response head at once, then one body byte every
-    0.1 s: each socket read gets data well within any read timeout, the whole never ends."""
+    0.1 s: each socket read gets data well within any read timeout, the whole body takes
+    6 s."""
     stop = threading.Event()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -63,8 +64,10 @@ def trickling() -> Iterator[Wire]:
                 continue
             with conn:
                 conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-                while not stop.wait(0.1):
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 60\r\n\r\n")
+                for _ in range(60):
+                    if stop.wait(0.1):
+                        break
                     try:
                         conn.sendall(b"x")
                     except OSError:
