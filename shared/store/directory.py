@@ -43,7 +43,8 @@ from .errors import (
     Unavailable,
 )
 from .faults import unavailable_on_failure
-from .journal import Journal, chunked, join_text, member_guard, split_text, text_size
+from .journal import ROW_TEXT, Journal, chunked, member_guard
+from .long_text import join_text, split_text, text_size
 from .table import Table
 
 USER = "U"
@@ -54,9 +55,8 @@ MAX_BATCH = 100
 _WRITE_ATTEMPTS = 3
 _MAX_DOC = 400_000  # characters; an entity holds at most 1 MiB
 # Characters of string properties in one transaction: a batch holds at most 4 MiB, and JSON
-# escaping may grow text (UTF-8, quoted); the journal's head row takes up to 300,000 of them.
+# escaping may grow text (UTF-8, quoted); the journal's head row takes up to ROW_TEXT of them.
 _TX_TEXT = 1_500_000
-_JOURNAL_ROW = 300_000
 # Built once: json.dumps with options builds a new encoder per call.
 _doc_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="store")
@@ -533,7 +533,7 @@ class Directory:
         # the journal row: those that don't are journalled too, one to a chunk, and so are
         # still written exactly when the change commits.
         overflow: list[Op] = []
-        while len(head) > MAX_BATCH - 1 or sum(map(text_size, head)) > _TX_TEXT - _JOURNAL_ROW:
+        while len(head) > MAX_BATCH - 1 or sum(map(text_size, head)) > _TX_TEXT - ROW_TEXT:
             if not _is_event(head[-1]):
                 raise TooLarge(f"a change of {len(head)} operations in one transaction")
             overflow.insert(0, head.pop())

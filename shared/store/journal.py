@@ -40,6 +40,7 @@ from azure.data.tables import UpdateMode
 from ..timestamps import now_iso, parse_iso
 from . import deadline, keys
 from .errors import NotFound, PreconditionFailed, StoreError, Unavailable
+from .long_text import PROPERTY_CHARS, join_text, split_text
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,8 @@ Submit = Callable[[list[Op]], list[Any]]
 
 MAX_BATCH = 100
 PREFIX = "J:"
-_TEXT_PROPERTY = 30_000  # characters per string property (Table limit: 64 KiB of UTF-16)
 # Characters of journal text per row: 10 properties, 600 KB of UTF-16 (an entity holds 1 MiB).
-_ROW_TEXT = 10 * _TEXT_PROPERTY
+ROW_TEXT = 10 * PROPERTY_CHARS
 # Part rows whose head never committed (their request failed between staging and arming) are
 # removed once older than this: far longer than any request, so never under a live one.
 STAGED_PARTS_EXPIRE = timedelta(minutes=10)
@@ -58,26 +58,6 @@ _json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 # One thread: journals left by requests' deadlines are finished one after another, so a burst
 # of large changes does not compete with requests for the partition's throughput.
 _finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
-
-
-def split_text(text: str, name: str) -> dict[str, str]:
-    """`text` as properties name, name1, name2, … of at most 30,000 characters each."""
-    parts = [text[i : i + _TEXT_PROPERTY] for i in range(0, len(text), _TEXT_PROPERTY)] or [""]
-    return {(name if n == 0 else f"{name}{n}"): p for n, p in enumerate(parts)}
-
-
-def join_text(entity: dict[str, Any], name: str) -> str:
-    text, n = str(entity.get(name, "")), 1
-    while f"{name}{n}" in entity:
-        text += entity[f"{name}{n}"]
-        n += 1
-    return text
-
-
-def text_size(op: Op) -> int:
-    """Characters of an operation's string properties: what its share of a transaction's
-    4 MiB is counted by."""
-    return sum(len(v) for v in op[1].values() if isinstance(v, str))
 
 
 def chunked(units: Sequence[Sequence[Op]], room: int) -> list[list[Op]]:
@@ -179,7 +159,7 @@ class Journal:
         """Write the part rows of a change's operations; returns the head row to create in the
         change's head transaction, and the part RowKeys (to drop if that transaction fails)."""
         text = _encode(chunks)
-        rows = [text[i : i + _ROW_TEXT] for i in range(0, len(text), _ROW_TEXT)] or [""]
+        rows = [text[i : i + ROW_TEXT] for i in range(0, len(text), ROW_TEXT)] or [""]
         head_key = PREFIX + uuid.uuid4().hex
         created = now_iso()
         parts = []

@@ -21,11 +21,11 @@ from azure.data.tables import UpdateMode
 from . import keys
 from .directory import MAX_BATCH, Directory, Indexes, Op
 from .errors import NotFound, StoreError
+from .long_text import join_text, split_text
 from .table import Table
 
 PENDING = "E:"
 DEAD = "DL:"
-_CHUNK = 30_000  # characters per string property (Table limit: 64 KiB of UTF-16)
 _BODY = "body"
 
 
@@ -43,19 +43,6 @@ class OutboxRow:
     dead_at: str = ""
 
 
-def _split(text: str) -> dict[str, str]:
-    parts = [text[i : i + _CHUNK] for i in range(0, len(text), _CHUNK)] or [""]
-    return {(_BODY if n == 0 else f"{_BODY}{n}"): p for n, p in enumerate(parts)}
-
-
-def _join(entity: dict[str, Any]) -> str:
-    text, n = str(entity.get(_BODY, "")), 1
-    while f"{_BODY}{n}" in entity:
-        text += entity[f"{_BODY}{n}"]
-        n += 1
-    return text
-
-
 def insert_op(tenant: str, event_id: str, subject: str, etype: str, body: str,
               created: str) -> Op:
     """The transaction operation adding one event; the service passes these as `extra` to
@@ -64,14 +51,14 @@ def insert_op(tenant: str, event_id: str, subject: str, etype: str, body: str,
     the store; the retry must not fail on its own event."""
     return ("upsert", {"PartitionKey": tenant, "RowKey": PENDING + event_id,
                        "subject": subject, "type": etype, "created": created, "attempts": 0,
-                       "next": "", **_split(body)}, {"mode": UpdateMode.REPLACE})
+                       "next": "", **split_text(body, _BODY)}, {"mode": UpdateMode.REPLACE})
 
 
 def _row(entity: Any) -> OutboxRow:
     rk: str = entity["RowKey"]
     return OutboxRow(
         id=rk.split(":", 1)[1], subject=str(entity.get("subject", "")),
-        type=str(entity.get("type", "")), body=_join(entity),
+        type=str(entity.get("type", "")), body=join_text(entity, _BODY),
         created=str(entity.get("created", "")), attempts=int(entity.get("attempts", 0)),
         next_attempt=str(entity.get("next", "")), last_error=str(entity.get("lastError", "")),
         etag=str(entity.metadata.get("etag", "")), dead_at=str(entity.get("deadAt", "")))
@@ -121,7 +108,7 @@ class Outbox:
             ("upsert", {"PartitionKey": tenant, "RowKey": DEAD + row.id,
                         "subject": row.subject, "type": row.type, "created": row.created,
                         "attempts": attempts, "next": "", "lastError": error[:500],
-                        "deadAt": now, **_split(row.body)}),
+                        "deadAt": now, **split_text(row.body, _BODY)}),
         ], Indexes())
 
     def dead_letters(self, tenant: str) -> list[OutboxRow]:
