@@ -79,6 +79,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import azure.functions as func
 from azure.functions.timer import TimerRequest
 
+from ..sanitize import clean
+
 __all__ = [
     "LIMITATIONS",
     "CronSchedule",
@@ -1218,14 +1220,6 @@ class _TimerThread(threading.Thread):
 # ---------------------------------------------------------------------------------------------
 
 
-def _loggable(text: str, limit: int) -> str:
-    """Request-line text (the client's) for the access log: one printable line, bounded."""
-    if len(text) <= limit and text.isprintable():
-        return text
-    out = text[: limit + 1].encode("unicode_escape").decode("ascii")
-    return out if len(out) <= limit else out[: limit - 3] + "..."
-
-
 class _RequestError(Exception):
     """A request the host answers itself and then closes the connection after.
 
@@ -1710,7 +1704,7 @@ class _Connection:
         response = self.server.devhost.handle(method, target, headers, body, host=host)
         elapsed_ms = (time.perf_counter() - started) * 1000
         # The request line is the client's text: one printable line, bounded.
-        _log.info("%s %s %d %.1fms", _loggable(method, 16), _loggable(target.split("?", 1)[0], 300),
+        _log.info("%s %s %d %.1fms", clean(method, 16), clean(target.split("?", 1)[0], 300),
                   response.status, elapsed_ms)
         self._send(response, method, close=self.close)
 
