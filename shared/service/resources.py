@@ -169,7 +169,7 @@ class Resources:
             raise conflict_error(kind, doc, exc.index) from exc
         except TooLarge as exc:
             raise too_large(exc) from exc
-        if members:  # member guards moved the ETag
+        if members:  # a journalled member change's chunks re-prove the group (a MERGE): new ETag
             stored = self.directory.get(tenant, kind.rows, rid) or stored
         return stored, [(m, types.get(m)) for m in members]
 

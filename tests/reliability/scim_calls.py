@@ -37,6 +37,10 @@ class Caller:
         return self.call("PATCH", resource, rid, {"schemas": [PATCH_OP],
                                                   "Operations": list(operations)})
 
+    def add_members(self, gid: str, ids: list[str]) -> ScimResponse:
+        return self.patch("Groups", gid, {"op": "add", "path": "members",
+                                          "value": [{"value": i} for i in ids]})
+
     def matches(self, resource: str, attribute: str, value: str) -> list[str]:
         r = self.call("GET", resource, params={"filter": f'{attribute} eq "{value}"'})
         assert r.status == 200, r.body

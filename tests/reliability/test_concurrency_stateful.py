@@ -117,9 +117,7 @@ class Driver:
         pool = self.groups if rng.random() < 0.1 else self.users
         members = self.some(rng, pool, rng.randint(1, 3))
         if gid and members:
-            self.record("add members", self.caller.patch("Groups", gid, {
-                "op": "add", "path": "members", "value": [{"value": m} for m in members]}),
-                {204, 404})
+            self.record("add members", self.caller.add_members(gid, members), {204, 404})
 
     def remove_members(self, rng: random.Random) -> None:
         gid = self.one(rng, self.groups)

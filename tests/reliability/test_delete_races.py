@@ -79,8 +79,7 @@ def test_group_delete_racing_a_member_add(caller: Caller,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     uid = caller.create("Users", {"userName": "member@example.com"})
     gid = caller.create("Groups", {"displayName": "Team"})
-    _after_delete_reads(monkeypatch, lambda: _ok(caller.patch(
-        "Groups", gid, {"op": "add", "path": "members", "value": [{"value": uid}]})))
+    _after_delete_reads(monkeypatch, lambda: _ok(caller.add_members(gid, [uid])))
     assert caller.call("DELETE", "Groups", gid).status == 204
     r = caller.call("GET", "Users", uid, params={"attributes": "groups"})
     assert r.body is not None
@@ -91,8 +90,7 @@ def test_user_delete_racing_its_addition_to_a_group(caller: Caller,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     uid = caller.create("Users", {"userName": "leaving@example.com"})
     gid = caller.create("Groups", {"displayName": "Team"})
-    _after_delete_reads(monkeypatch, lambda: _ok(caller.patch(
-        "Groups", gid, {"op": "add", "path": "members", "value": [{"value": uid}]})))
+    _after_delete_reads(monkeypatch, lambda: _ok(caller.add_members(gid, [uid])))
     assert caller.call("DELETE", "Users", uid).status == 204
     assert caller.members(gid) == set()
 
@@ -101,16 +99,14 @@ def test_member_add_of_a_deleted_user_adds_nothing(caller: Caller) -> None:
     uid = caller.create("Users", {"userName": "gone@example.com"})
     gid = caller.create("Groups", {"displayName": "Team"})
     assert caller.call("DELETE", "Users", uid).status == 204
-    assert caller.patch("Groups", gid, {"op": "add", "path": "members",
-                                        "value": [{"value": uid}]}).status == 204
+    assert caller.add_members(gid, [uid]).status == 204
     assert caller.members(gid) == set()
 
 
 def test_nested_group_member_is_guarded_as_a_group(caller: Caller) -> None:
     child = caller.create("Groups", {"displayName": "Child"})
     parent = caller.create("Groups", {"displayName": "Parent"})
-    assert caller.patch("Groups", parent, {"op": "add", "path": "members",
-                                           "value": [{"value": child}]}).status == 204
+    assert caller.add_members(parent, [child]).status == 204
     assert caller.members(parent) == {child}
     assert caller.call("DELETE", "Groups", child).status == 204
     assert caller.members(parent) == set()
@@ -169,8 +165,7 @@ def test_delete_and_rename_race_over_http(client: httpx.Client, scim_service: Sc
 
 def test_group_that_is_its_own_member_can_be_deleted(caller: Caller) -> None:
     gid = caller.create("Groups", {"displayName": "Ouroboros"})
-    assert caller.patch("Groups", gid, {"op": "add", "path": "members",
-                                        "value": [{"value": gid}]}).status == 204
+    assert caller.add_members(gid, [gid]).status == 204
     assert caller.members(gid) == {gid}
     assert caller.call("DELETE", "Groups", gid).status == 204
     assert caller.call("GET", "Groups", gid).status == 404

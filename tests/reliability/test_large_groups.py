@@ -53,8 +53,7 @@ def _ids(prefix: str, n: int) -> list[str]:
 
 
 def _add(caller: Caller, gid: str, ids: list[str]) -> None:
-    r = caller.patch("Groups", gid, {"op": "add", "path": "members",
-                                     "value": [{"value": i} for i in ids]})
+    r = caller.add_members(gid, ids)
     assert r.status == 204, r.body
 
 
