@@ -31,11 +31,20 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import azurite  # noqa: E402
 
-AZURITE_PORT = int(os.environ.get("AZURITE_PORT", "10002"))
-APP_PORT = int(os.environ.get("PORT", "7071"))
+
+def _port(name: str, default: int) -> int:
+    text = os.environ.get(name, str(default))
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise SystemExit(f"{name}={text[:20]!r} is not a TCP port: set it to a number from 1 "
+                         f"to 65535, or unset it for {default}.")
+    return int(text)
+
+
+AZURITE_PORT = _port("AZURITE_PORT", 10002)
+APP_PORT = _port("PORT", 7071)
 _SIDE_PORTS = azurite.default_side_ports(AZURITE_PORT)
-AZURITE_BLOB_PORT = int(os.environ.get("AZURITE_BLOB_PORT", str(_SIDE_PORTS[0])))
-AZURITE_QUEUE_PORT = int(os.environ.get("AZURITE_QUEUE_PORT", str(_SIDE_PORTS[1])))
+AZURITE_BLOB_PORT = _port("AZURITE_BLOB_PORT", _SIDE_PORTS[0])
+AZURITE_QUEUE_PORT = _port("AZURITE_QUEUE_PORT", _SIDE_PORTS[1])
 DEV_TENANT = "development"
 # Where Azurite keeps its data between runs (SCIM_RUN_DIR lets a test use a scratch folder).
 RUN_DIR = Path(os.environ.get("SCIM_RUN_DIR", str(ROOT / ".run")))

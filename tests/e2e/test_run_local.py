@@ -224,3 +224,17 @@ def test_make_run_advertises_the_port_it_listens_on(
     assert not [pid for pid in children if _alive(pid)], "processes left behind"
     assert not _open(app_port)
     assert not _open(table_port)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("PORT", "abc"), ("PORT", "99999"), ("AZURITE_PORT", "0"),
+    ("PORT", "\uff17\uff10\uff17\uff11"),  # fullwidth digits: int() would take them
+])
+def test_a_bad_port_says_what_to_set(name: str, value: str) -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "run_local.py")],
+                          env={**os.environ, name: value}, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 1
+    assert f"{name}=" in done.stderr
+    assert "number from 1 to 65535" in done.stderr
+    assert "Traceback" not in done.stderr
