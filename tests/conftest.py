@@ -20,6 +20,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import azurite  # noqa: E402
 
+# The change-feed fixtures (webhook receiver, feed service) serve tests/feed and tests/service.
+pytest_plugins = ["tests.support.webhooks"]
+
 
 @pytest.fixture(scope="session")
 def storage_connection_string() -> Iterator[str]:

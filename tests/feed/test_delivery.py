@@ -14,8 +14,7 @@ from shared.feed import signing
 from shared.service.app import ScimService
 from shared.service.reconcile import run
 from shared.store.outbox import Outbox
-
-from .conftest import SECRET, Received, Receiver, events_of, use_webhook
+from tests.support.webhooks import SECRET, Received, Receiver, events_of, use_webhook
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

@@ -11,8 +11,7 @@ import pytest
 
 from shared.feed import events
 from shared.store.outbox import Outbox
-
-from .conftest import events_of, short
+from tests.support.webhooks import events_of, short
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .bicepmodel import (
+from tests.support.bicepmodel import (
     INFRA,
     MAIN,
     accessor,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from lark.exceptions import LarkError
 
-from .bicepmodel import INFRA, MAIN, bicep_files, declared_symbols, parse
+from tests.support.bicepmodel import INFRA, MAIN, bicep_files, declared_symbols, parse
 
 FILES = bicep_files()
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .bicepmodel import INFRA
+from tests.support.bicepmodel import INFRA
 
 SKIPS_FILE = INFRA / "checkov-skips.toml"
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from .bicepmodel import INFRA, PARAMETERS_FILE, bicep_files, parameters_file, parse
+from tests.support.bicepmodel import INFRA, PARAMETERS_FILE, bicep_files, parameters_file, parse
 
 # Site properties, as Microsoft lists them (path as written there -> reason given there).
 DEPRECATED_PROPERTIES = {

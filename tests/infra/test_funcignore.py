@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .funcignore import CoreToolsIgnore, GitIgnore, published_files
+from tests.support.funcignore import CoreToolsIgnore, GitIgnore, published_files
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCIGNORE = ROOT / ".funcignore"

@@ -13,7 +13,7 @@ import sys
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
-from .bicepmodel import ROOT
+from tests.support.bicepmodel import ROOT
 
 PUBLISHED = [ROOT / "function_app.py", *sorted((ROOT / "shared").rglob("*.py"))]
 # azure.functions' worker is supplied by the platform (see the note in requirements.txt).

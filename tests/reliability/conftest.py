@@ -1,4 +1,4 @@
-"""Reports the suite's figures (see figures.py) at the end of the run; skips the long
+"""Reports the suite's figures (tests/support/figures.py) at the end of the run; skips the long
 variants (marker `slow`) unless they are selected with `-m slow`."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.reliability import figures
+from tests.support import figures
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

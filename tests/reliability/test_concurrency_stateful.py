@@ -20,8 +20,8 @@ from concurrent.futures import ThreadPoolExecutor
 from shared.service.app import ScimService
 from shared.service.messages import ScimResponse
 from shared.store import invariants
-from tests.reliability import figures
-from tests.reliability.scim_calls import Caller
+from tests.support import figures
+from tests.support.scim_calls import Caller
 
 THREADS = 6
 OPERATIONS = int(os.environ.get("SCIM_STRESS_OPS", "3000"))

@@ -19,7 +19,7 @@ import pytest
 from shared.service.app import ScimService
 from shared.store import invariants
 from shared.store.directory import Directory
-from tests.reliability.scim_calls import PATCH_OP, Caller
+from tests.support.scim_calls import PATCH_OP, Caller
 
 
 @pytest.fixture

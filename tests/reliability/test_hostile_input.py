@@ -28,8 +28,8 @@ from shared.auth.tenants import Tenant, issue_token, new_tenant_id
 from shared.scim.schemas import GROUP, USER
 from shared.service.app import ScimService
 from shared.timestamps import now_iso
-from tests.reliability import figures
-from tests.reliability.hostile import (
+from tests.support import figures
+from tests.support.hostile import (
     GROUP_PATHS,
     INJECTIONS,
     METHODS,

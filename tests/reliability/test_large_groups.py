@@ -20,8 +20,8 @@ from shared.settings import from_environ
 from shared.store import invariants
 from shared.store.connection import open_tables
 from shared.timestamps import now_iso
-from tests.reliability import figures
-from tests.reliability.scim_calls import Caller
+from tests.support import figures
+from tests.support.scim_calls import Caller
 
 
 @pytest.fixture(scope="module")

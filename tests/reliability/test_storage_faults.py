@@ -25,8 +25,8 @@ from shared.service.app import ScimService
 from shared.service.messages import ScimRequest, ScimResponse
 from shared.store import connection, invariants, wire
 from shared.timestamps import now_iso
-from tests.reliability import figures
-from tests.reliability.storage_faults import KINDS, Injector, hooked
+from tests.support import figures
+from tests.support.storage_faults import KINDS, Injector, hooked
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BIG = 60  # members in one PATCH: 120 membership rows, more than one transaction (journalled)

@@ -15,7 +15,7 @@ import pytest
 from shared.auth import tokens
 from shared.service.app import ScimService
 from shared.service.messages import ScimRequest
-from tests.reliability.storage_faults import hooked
+from tests.support.storage_faults import hooked
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 ENDPOINTS = [("Users", None), ("Users", "0123456789abcdef0123456789abcdef"), ("Groups", None),

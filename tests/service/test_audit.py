@@ -23,7 +23,7 @@ from shared.service.app import ScimService
 from shared.service.reconcile import run
 from shared.store import audit as audit_store
 from shared.store.audit import AuditTable, partition, row_key
-from tests.reliability.storage_faults import hooked, inject
+from tests.support.storage_faults import hooked, inject
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

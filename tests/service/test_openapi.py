@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from shared.service.openapi import document
-from tests.reliability import figures
+from tests.support import figures
 
 ROOT = Path(__file__).resolve().parents[2]
 ST = ROOT / ".venv-peers" / "bin" / "st"

@@ -22,8 +22,7 @@ from shared.store import connection, invariants, keys
 from shared.store.directory import USER
 from shared.store.outbox import Outbox
 from shared.timestamps import now_iso
-
-from .conftest import Receiver, events_of, short, use_webhook
+from tests.support.webhooks import Receiver, events_of, short, use_webhook
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"

@@ -1,5 +1,5 @@
-"""Fixtures for the change feed: a reconciler service with short backoffs, and a real HTTP
-receiver on loopback that verifies Standard Webhooks signatures."""
+"""Fixtures for the change feed (registered by tests/conftest.py): a reconciler service with
+short backoffs, and a real HTTP receiver on loopback that verifies Standard Webhooks signatures."""
 
 from __future__ import annotations
 

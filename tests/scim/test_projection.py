@@ -22,7 +22,7 @@ from shared.scim.schemas import (
     USER,
     USER_URN,
 )
-from tests.engine.test_resource import plausible_user_bodies
+from tests.scim.test_resource import plausible_user_bodies
 
 META = {
     "resourceType": "User",

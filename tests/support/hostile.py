@@ -13,7 +13,7 @@ from shared.scim.errors import ERROR_SCHEMA
 from shared.scim.schema import ResourceType
 from shared.scim.schemas import GROUP, USER
 from shared.service.messages import ScimRequest, ScimResponse
-from tests.reliability import figures
+from tests.support import figures
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 # RFC 7644 §3.12 Table 9, plus RFC 9865's cursor errors (this service pages by cursor too).
