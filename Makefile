@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 help:
 	@echo "make run    - start Azurite and the SCIM app on http://127.0.0.1:7071 (PORT=..., AZURITE_PORT=...; Ctrl-C stops)"
 	@echo "make test   - install what is missing, run lint checks and the whole test suite"
-	@echo "make lint   - ruff and mypy"
+	@echo "make lint   - ruff, mypy and the import-layer contracts (lint-imports)"
 	@echo "make clean  - remove virtualenvs, node_modules and caches"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -43,6 +43,8 @@ lint: $(VENV)/.installed
 	@$(VENV)/bin/ruff check .
 	@echo "==> mypy"
 	@$(VENV)/bin/mypy
+	@echo "==> lint-imports (layer contracts in pyproject.toml)"
+	@$(VENV)/bin/lint-imports --no-cache
 
 test: deps lint
 	@echo "==> pytest (Azurite is started and stopped by the tests)"
