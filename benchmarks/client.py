@@ -20,7 +20,8 @@ PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_URN = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-# Entra's Create Group carries this second schema URI (entra-scim.md a.36)
+# Entra's Create Group carries this second schema URI (Microsoft's documented "Create Group"
+# request)
 ENTRA_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
 COUNTER: Any = None  # a multiprocessing.Value shared with the harness: requests sent (progress)
 
@@ -65,7 +66,7 @@ class Session:
 
 
 def _user(n: int, prefix: str) -> dict[str, Any]:
-    """A user as Entra creates it for the 8x8 profile (entra-scim.md b.1 Create User)."""
+    """A user as Entra creates it for the 8x8 profile (Microsoft's documented "Create User")."""
     return {
         "schemas": [USER_URN, ENTERPRISE],
         "externalId": f"{prefix}-ext-{n}",
@@ -157,7 +158,7 @@ def incremental(base: str, token: str, concurrency: int, prefix: str,
                 users: list[tuple[int, str]], deletes: list[str], groups: list[str],
                 removals: list[tuple[str, list[str]]]) -> Outcome:
     """Entra's incremental cycle: a GET precedes each change (match by userName), then one of
-    the documented PATCH shapes (entra-scim.md b.1/b.3), deactivations with the string
+    the documented PATCH shapes ("Update User", "Disable User"), deactivations with the string
     "False", deletes, group matches and legacy member removes."""
     def user_work(s: Session, item: tuple[int, int, str]) -> None:
         turn, n, uid = item

@@ -1,5 +1,8 @@
-"""Replay of Microsoft Entra's documented requests (../shared/docs/entra-scim.md, parts a and b)
-over HTTP against the served function_app, on Azurite. Bodies are copied from the document."""
+"""Replay of Microsoft Entra's documented requests over HTTP against the served function_app, on
+Azurite. Bodies are copied from Microsoft Learn's "Develop and plan provisioning for a SCIM
+endpoint" (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups)
+and "Known issues and resolutions with SCIM 2.0 protocol compliance"
+(https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility)."""
 
 from __future__ import annotations
 

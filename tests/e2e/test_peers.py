@@ -68,7 +68,7 @@ def test_scim_sanity_fails_only_on_entra_style_group_patch_204(served: str,
     report = json.loads(run.stdout)
     results = report["results"]
     failed = [r for r in results if r["status"] == "fail"]
-    # Entra wants 204 from group PATCH (entra-scim.md a.37); scim-sanity expects 200 + body.
+    # Entra's documented "Update Group" responses are 204; scim-sanity expects 200 + body.
     allowed = [r for r in failed if r["name"].startswith("PATCH /Groups/")
                and "204" in r["message"]]
     assert failed == allowed, json.dumps(failed, indent=1)
