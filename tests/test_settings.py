@@ -19,7 +19,6 @@ from shared.admin.__main__ import main as admin
 from shared.service.app import ScimService
 from shared.service.reconcile import run
 from shared.settings import (
-    DEFAULT_EVENT_TYPE_PREFIX,
     MAX_EVENT_TYPE_PREFIX,
     Settings,
     SettingsError,
