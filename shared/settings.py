@@ -1,77 +1,146 @@
-"""Configuration from app settings (environment variables). One place lists every setting."""
+"""Configuration from app settings (environment variables). One place lists every setting:
+each field of `Settings` names its variable once, as its `validation_alias`."""
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Mapping
 from functools import lru_cache
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .sanitize import clean
 
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:7071"
+# Webhook receivers filter on the event `type`; the prefix is the one the README has always
+# documented, so receivers written against it keep matching unless the operator changes it.
+DEFAULT_EVENT_TYPE_PREFIX = "com.github.entra-scim-connector"
+MAX_EVENT_TYPE_PREFIX = 100
+# Reverse-DNS-like: at least two dot-separated labels of letters, digits, '-' and '_', each
+# starting and ending with a letter or digit. The connector appends `.user.created` etc.
+_EVENT_TYPE_PREFIX = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)+")
+MAX_DOCUMENTATION_URI = 2048
 
 
 class Settings(BaseModel):
-    """Every app setting the connector reads; README's configuration reference mirrors this."""
+    """Every app setting the connector reads; README's configuration reference mirrors this.
+    Fields are read from their variable (`from_environ`) and can also be given by field name
+    (tests, tools: `Settings(storage_connection_string=...)`, `model_copy(update=...)`)."""
 
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+
+    # repr=False: the connection string holds the account key; it never appears in a repr or
+    # in a configuration error.
     storage_connection_string: str | None = Field(
-        None, description="SCIM_STORAGE_CONNECTION_STRING: local/Azurite connection string."
-    )
+        None, validation_alias="SCIM_STORAGE_CONNECTION_STRING", repr=False,
+        description="local/Azurite connection string (e.g. UseDevelopmentStorage=true).")
     storage_table_endpoint: str | None = Field(
-        None, description="SCIM_STORAGE_TABLE_ENDPOINT: https://ACCOUNT.table.core.windows.net "
-        "(used with managed identity when no connection string is set)."
-    )
+        None, validation_alias="SCIM_STORAGE_TABLE_ENDPOINT",
+        description="https://ACCOUNT.table.core.windows.net (used with managed identity when "
+        "no connection string is set).")
     azure_client_id: str | None = Field(
-        None, description="AZURE_CLIENT_ID: client id of the user-assigned managed identity."
-    )
-    table_prefix: str = Field("scim", description="SCIM_TABLE_PREFIX: prefix of table names.")
+        None, validation_alias="AZURE_CLIENT_ID",
+        description="client id of the user-assigned managed identity.")
+    table_prefix: str = Field(
+        "scim", validation_alias="SCIM_TABLE_PREFIX", description="prefix of table names.")
     public_base_url: str = Field(
-        DEFAULT_PUBLIC_BASE_URL,
-        description="SCIM_PUBLIC_BASE_URL: scheme://host[:port] that Entra uses to reach us.",
-    )
-    max_results: int = Field(200, description="SCIM_MAX_RESULTS: page size cap for list/filter.")
+        DEFAULT_PUBLIC_BASE_URL, validation_alias="SCIM_PUBLIC_BASE_URL",
+        description="scheme://host[:port] that Entra uses to reach us.")
+    max_results: int = Field(
+        200, validation_alias="SCIM_MAX_RESULTS",
+        description="page size cap for list/filter (an integer).")
     max_payload_bytes: int = Field(
-        1_048_576, description="SCIM_MAX_PAYLOAD_BYTES: largest accepted request body."
-    )
+        1_048_576, validation_alias="SCIM_MAX_PAYLOAD_BYTES",
+        description="largest accepted request body, in bytes (an integer).")
     entra_jwks_url: str = Field(
         "https://login.microsoftonline.com/{tid}/discovery/keys",
-        description="SCIM_ENTRA_JWKS_URL: where Entra's token signing keys are fetched for "
-        "tenants that accept Entra-issued JWTs ({tid} = their Entra tenant id).",
-    )
+        validation_alias="SCIM_ENTRA_JWKS_URL",
+        description="where Entra's token signing keys are fetched for tenants that accept "
+        "Entra-issued JWTs ({tid} = their Entra tenant id).")
     storage_deadline_seconds: float = Field(
-        10.0, gt=0, le=50, description="SCIM_STORAGE_DEADLINE_SECONDS: the storage calls of one "
-        "SCIM request end by this long after it arrived; then it answers 503 with Retry-After. "
-        "Entra waits about a minute; a storage call that answers usually takes milliseconds, "
-        "and the retries of a throttled one sleep 2.4 s in all.")
+        10.0, gt=0, le=50, validation_alias="SCIM_STORAGE_DEADLINE_SECONDS",
+        description="the storage calls of one SCIM request end by this long after it arrived; "
+        "then it answers 503 with Retry-After. Entra waits about a minute, so keep it well "
+        "below that (seconds, more than 0, at most 50).")
     reconcile_schedule: str = Field(
-        "0 */15 * * * *", description="RECONCILE_SCHEDULE: NCRONTAB (UTC) of the reconciler."
-    )
+        "0 */15 * * * *", validation_alias="RECONCILE_SCHEDULE",
+        description="NCRONTAB (UTC) of the reconciler.")
+    documentation_uri: str | None = Field(
+        None, validation_alias="SCIM_DOCUMENTATION_URI",
+        description="an absolute http(s) URL of this deployment's documentation, advertised "
+        "as documentationUri in /ServiceProviderConfig; unset, the attribute is left out.")
     # Change feed, reconciler and audit log (README: "Change feed, reconciler and audit").
+    event_type_prefix: str = Field(
+        DEFAULT_EVENT_TYPE_PREFIX, validation_alias="SCIM_EVENT_TYPE_PREFIX",
+        description="the CloudEvents `type` prefix of change events, a reverse-DNS name such "
+        "as com.example.scim (dot-separated labels of letters, digits, '-' and '_'; no "
+        f"trailing dot; at most {MAX_EVENT_TYPE_PREFIX} characters).")
     reconcile_budget_seconds: float = Field(
-        240.0, description="SCIM_RECONCILE_BUDGET_SECONDS: a run stops starting work after this "
-        "long and the next tick resumes (keep it well below the schedule interval).")
+        240.0, validation_alias="SCIM_RECONCILE_BUDGET_SECONDS",
+        description="a run stops starting work after this long and the next tick resumes "
+        "(seconds; keep it well below the schedule interval).")
     webhook_max_attempts: int = Field(
-        12, ge=1, description="SCIM_WEBHOOK_MAX_ATTEMPTS: delivery attempts before an event is "
-        "dead-lettered.")
+        12, ge=1, validation_alias="SCIM_WEBHOOK_MAX_ATTEMPTS",
+        description="delivery attempts before an event is dead-lettered (an integer, at "
+        "least 1).")
     webhook_backoff_seconds: float = Field(
-        60.0, gt=0, description="SCIM_WEBHOOK_BACKOFF_SECONDS: delay after the first failed "
-        "attempt; doubles per attempt, with jitter.")
+        60.0, gt=0, validation_alias="SCIM_WEBHOOK_BACKOFF_SECONDS",
+        description="delay after the first failed attempt; doubles per attempt, with jitter "
+        "(seconds, more than 0).")
     webhook_backoff_max_seconds: float = Field(
-        21_600.0, gt=0, description="SCIM_WEBHOOK_BACKOFF_MAX_SECONDS: longest delay between "
-        "attempts.")
+        21_600.0, gt=0, validation_alias="SCIM_WEBHOOK_BACKOFF_MAX_SECONDS",
+        description="longest delay between attempts (seconds, more than 0).")
     webhook_timeout_seconds: float = Field(
-        10.0, gt=0, description="SCIM_WEBHOOK_TIMEOUT_SECONDS: timeout of one webhook request.")
+        10.0, gt=0, validation_alias="SCIM_WEBHOOK_TIMEOUT_SECONDS",
+        description="timeout of one webhook request (seconds, more than 0).")
     feed_hold_days: float = Field(
-        7.0, ge=0, description="SCIM_FEED_HOLD_DAYS: events of a tenant without a webhook are "
-        "kept this long, then discarded.")
+        7.0, ge=0, validation_alias="SCIM_FEED_HOLD_DAYS",
+        description="events of a tenant without a webhook are kept this long, then discarded "
+        "(days, 0 or more).")
     repair_interval_hours: float = Field(
-        24.0, ge=0, description="SCIM_REPAIR_INTERVAL_HOURS: how often each tenant's store "
-        "invariants are checked and repaired (a full read of its partition); 0 = every run.")
+        24.0, ge=0, validation_alias="SCIM_REPAIR_INTERVAL_HOURS",
+        description="how often each tenant's store invariants are checked and repaired (a full "
+        "read of its partition); 0 = every run (hours, 0 or more).")
     retention_days: float = Field(
-        0.0, ge=0, description="SCIM_RETENTION_DAYS: hard-delete users deactivated longer than "
-        "this; 0 = off.")
+        0.0, ge=0, validation_alias="SCIM_RETENTION_DAYS",
+        description="hard-delete users deactivated longer than this; 0 = off (days, 0 or "
+        "more).")
     audit_retention_days: float = Field(
-        90.0, ge=0, description="SCIM_AUDIT_RETENTION_DAYS: audit entries older than this are "
-        "purged; 0 = kept forever.")
+        90.0, ge=0, validation_alias="SCIM_AUDIT_RETENTION_DAYS",
+        description="audit entries older than this are purged; 0 = kept forever (days, 0 or "
+        "more).")
+
+    @field_validator("documentation_uri")
+    @classmethod
+    def _absolute_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if len(value) > MAX_DOCUMENTATION_URI or any(c.isspace() or not c.isprintable()
+                                                     for c in value):
+            raise ValueError(f"must be one URL of at most {MAX_DOCUMENTATION_URI} characters, "
+                             "without spaces or control characters")
+        parts = urlsplit(value)
+        if parts.scheme not in ("https", "http") or not parts.hostname:
+            raise ValueError("must be an absolute http(s) URL such as "
+                             "https://docs.example.com/scim")
+        return value
+
+    @field_validator("event_type_prefix")
+    @classmethod
+    def _reverse_dns(cls, value: str) -> str:
+        if len(value) > MAX_EVENT_TYPE_PREFIX:
+            raise ValueError(f"is {len(value)} characters; at most {MAX_EVENT_TYPE_PREFIX}")
+        if value.endswith("."):
+            raise ValueError("must not end with '.' (the connector appends '.user.created' "
+                             "and the like)")
+        if not _EVENT_TYPE_PREFIX.fullmatch(value):
+            raise ValueError("must be a reverse-DNS name such as com.example.scim: at least "
+                             "two dot-separated labels of letters, digits, '-' and '_', "
+                             "without spaces")
+        return value
 
     @property
     def data_table(self) -> str:
@@ -93,33 +162,44 @@ class Settings(BaseModel):
         return f"{self.public_base_url.rstrip('/')}/scim/v2/{tenant_id}"
 
 
-_ENV = {
-    "storage_connection_string": "SCIM_STORAGE_CONNECTION_STRING",
-    "storage_table_endpoint": "SCIM_STORAGE_TABLE_ENDPOINT",
-    "azure_client_id": "AZURE_CLIENT_ID",
-    "table_prefix": "SCIM_TABLE_PREFIX",
-    "public_base_url": "SCIM_PUBLIC_BASE_URL",
-    "max_results": "SCIM_MAX_RESULTS",
-    "max_payload_bytes": "SCIM_MAX_PAYLOAD_BYTES",
-    "storage_deadline_seconds": "SCIM_STORAGE_DEADLINE_SECONDS",
-    "reconcile_schedule": "RECONCILE_SCHEDULE",
-    "entra_jwks_url": "SCIM_ENTRA_JWKS_URL",
-    "reconcile_budget_seconds": "SCIM_RECONCILE_BUDGET_SECONDS",
-    "webhook_max_attempts": "SCIM_WEBHOOK_MAX_ATTEMPTS",
-    "webhook_backoff_seconds": "SCIM_WEBHOOK_BACKOFF_SECONDS",
-    "webhook_backoff_max_seconds": "SCIM_WEBHOOK_BACKOFF_MAX_SECONDS",
-    "webhook_timeout_seconds": "SCIM_WEBHOOK_TIMEOUT_SECONDS",
-    "feed_hold_days": "SCIM_FEED_HOLD_DAYS",
-    "repair_interval_hours": "SCIM_REPAIR_INTERVAL_HOURS",
-    "retention_days": "SCIM_RETENTION_DAYS",
-    "audit_retention_days": "SCIM_AUDIT_RETENTION_DAYS",
-}
+def variables() -> dict[str, str]:
+    """Field name -> environment variable, for every setting."""
+    return {name: str(field.validation_alias) for name, field in Settings.model_fields.items()}
 
 
-def from_environ(environ: dict[str, str] | None = None) -> Settings:
+class SettingsError(ValueError):
+    """App settings that cannot be used; the message names each variable, the problem and
+    what to set instead."""
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `environ` (default: this process's environment). An empty variable counts
+    as unset (its default applies). Raises SettingsError for values that cannot be used."""
     env = os.environ if environ is None else environ
-    values = {field: env[name] for field, name in _ENV.items() if env.get(name)}
-    return Settings.model_validate(values)
+    values = {var: env[var] for var in variables().values() if env.get(var)}
+    try:
+        return Settings.model_validate(values, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise SettingsError(_explain(exc)) from None
+
+
+def _explain(exc: ValidationError) -> str:
+    fields = {str(f.validation_alias): f for f in Settings.model_fields.values()}
+    lines = []
+    for error in exc.errors():
+        var = str(error["loc"][0]) if error["loc"] else "?"
+        field = fields.get(var)
+        # pydantic prefixes a validator's own message with "Value error, ".
+        problem = str(error["msg"]).removeprefix("Value error, ")
+        if field is None:
+            lines.append(f"{var}: {problem}.")
+            continue
+        shown = f"{var}={clean(repr(error.get('input')), 80)}" if field.repr else var
+        default = ("remove the setting (it is optional)" if field.default is None
+                   else f"remove the setting to use the default ({field.default!r})")
+        lines.append(f"{shown} is not usable: {problem}. {var}: {field.description} Set a "
+                     f"valid value, or {default}.")
+    return "Invalid app settings:\n" + "\n".join(lines)
 
 
 @lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..auth.tenants import Tenant, issue_token, new_tenant_id
-from ..settings import Settings, from_environ
+from ..settings import Settings, SettingsError, from_environ
 from ..store.connection import open_tables
 from ..store.tenants import TenantTable
 from ..timestamps import now_iso
@@ -43,7 +43,10 @@ def load_settings() -> Settings:
             values = json.loads(LOCAL_SETTINGS.read_text()).get("Values", {})
             env = {**{k: str(v) for k, v in values.items()}, **env}
         env.setdefault("SCIM_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true")
-    return from_environ(env)
+    try:
+        return from_environ(env)
+    except SettingsError as exc:  # the operator's to fix: the message, not a traceback
+        raise SystemExit(f"error: {exc}") from None
 
 
 def _table(settings: Settings) -> TenantTable:

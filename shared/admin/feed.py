@@ -82,7 +82,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _webhook(args, settings, tenants, tenant)
     if args.area == "audit":
         return _audit(args, AuditTable(tables.audit), tenant.id)
-    return _deadletter(args, _outbox(tables), tenant.id)
+    return _deadletter(args, _outbox(tables), tenant.id, settings.event_type_prefix)
 
 
 def _outbox(tables: Tables) -> Outbox:
@@ -133,7 +133,8 @@ def _webhook(args: argparse.Namespace, settings: Settings, tenants: TenantTable,
         print(f"url: {tenant.webhook_url}\nsecret: {tenant.webhook_secret[:10]}…")
         return 0
     event = events.webhook_test_event(tenant.id, settings.tenant_url(tenant.id),
-                                      iso(datetime.now(UTC)))
+                                      iso(datetime.now(UTC)),
+                                      type_prefix=settings.event_type_prefix)
     sender = Sender(settings.webhook_timeout_seconds)
     try:
         attempt = sender.send(tenant.webhook_url, tenant.webhook_secret, event.id, event.body)
@@ -145,11 +146,13 @@ def _webhook(args: argparse.Namespace, settings: Settings, tenants: TenantTable,
 
 # -- dead letters ---------------------------------------------------------------------------
 
-def _deadletter(args: argparse.Namespace, outbox: Outbox, tenant: str) -> int:
+def _deadletter(args: argparse.Namespace, outbox: Outbox, tenant: str, type_prefix: str) -> int:
     if args.action == "list":
         rows = outbox.dead_letters(tenant)
+        # The type without this deployment's prefix (events stored under an earlier prefix
+        # keep theirs, so they stay recognisable).
         print(_table(["event id", "type", "subject", "attempts", "dead since", "last error"],
-                     [[r.id, r.type.removeprefix(events.TYPE_PREFIX), r.subject,
+                     [[r.id, r.type.removeprefix(type_prefix + "."), r.subject,
                        str(r.attempts), r.dead_at, r.last_error] for r in rows]))
         return 0
     if args.action == "show":

@@ -19,18 +19,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-TYPE_PREFIX = "com.github.entra-scim-connector."
-USER_CREATED = TYPE_PREFIX + "user.created"
-USER_UPDATED = TYPE_PREFIX + "user.updated"
-USER_DEACTIVATED = TYPE_PREFIX + "user.deactivated"
-USER_REACTIVATED = TYPE_PREFIX + "user.reactivated"
-USER_DELETED = TYPE_PREFIX + "user.deleted"
-GROUP_CREATED = TYPE_PREFIX + "group.created"
-GROUP_UPDATED = TYPE_PREFIX + "group.updated"
-GROUP_DELETED = TYPE_PREFIX + "group.deleted"
-MEMBERS_ADDED = TYPE_PREFIX + "group.members.added"
-MEMBERS_REMOVED = TYPE_PREFIX + "group.members.removed"
-WEBHOOK_TEST = TYPE_PREFIX + "webhook.test"
+# What changed: the end of an event's CloudEvents `type`, after the deployment's prefix
+# (SCIM_EVENT_TYPE_PREFIX, passed in by the service): `{prefix}.user.created`.
+USER_CREATED = "user.created"
+USER_UPDATED = "user.updated"
+USER_DEACTIVATED = "user.deactivated"
+USER_REACTIVATED = "user.reactivated"
+USER_DELETED = "user.deleted"
+GROUP_CREATED = "group.created"
+GROUP_UPDATED = "group.updated"
+GROUP_DELETED = "group.deleted"
+MEMBERS_ADDED = "group.members.added"
+MEMBERS_REMOVED = "group.members.removed"
+WEBHOOK_TEST = "webhook.test"
 
 # A whole event is one outbox row split into 30,000-character properties; an entity holds at
 # most 1 MiB (UTF-16), and the write's transaction at most 4 MiB. Larger resources are
@@ -67,6 +68,11 @@ def new_event_id() -> str:
     return f"{millis:012x}{seq:06x}{secrets.token_hex(7)}"
 
 
+def event_type(prefix: str, change: str) -> str:
+    """The CloudEvents `type` of a change (`USER_CREATED`...) under a deployment's prefix."""
+    return f"{prefix}.{change}"
+
+
 def _event(etype: str, tenant: str, source: str, subject: str, now: str,
            data: dict[str, Any]) -> ChangeEvent:
     eid = new_event_id()
@@ -87,8 +93,9 @@ def _event(etype: str, tenant: str, source: str, subject: str, now: str,
 def resource_event(etype: str, *, tenant: str, source: str, resource_type: str, rid: str,
                    attributes: list[str], resource: dict[str, Any] | None,
                    now: str) -> ChangeEvent:
-    """A created/updated/deactivated/reactivated/deleted event. `resource_type` is the SCIM
-    name ("User", "Group"); `attributes` the canonical names of what changed."""
+    """A created/updated/deactivated/reactivated/deleted event. `etype` is the whole CloudEvents
+    type (`event_type`); `resource_type` the SCIM name ("User", "Group"); `attributes` the
+    canonical names of what changed."""
     subject = f"{resource_type}s/{rid}"
     data: dict[str, Any] = {"tenant": tenant, "resourceType": resource_type, "id": rid,
                             "attributes": attributes, "resource": resource}
@@ -123,8 +130,9 @@ def member_events(etype: str, *, tenant: str, source: str, gid: str, members: li
 
 
 def user_change_type(old: dict[str, Any], new: dict[str, Any]) -> str:
-    """deactivated / reactivated when `active` flips (absent counts as active, RFC 7643's
-    reading of a user without the attribute), otherwise updated."""
+    """The change a user update is: deactivated / reactivated when `active` flips (absent
+    counts as active, RFC 7643's reading of a user without the attribute), otherwise
+    updated."""
     was, now = old.get("active", True) is not False, new.get("active", True) is not False
     if was and not now:
         return USER_DEACTIVATED
@@ -133,7 +141,7 @@ def user_change_type(old: dict[str, Any], new: dict[str, Any]) -> str:
     return USER_UPDATED
 
 
-def webhook_test_event(tenant: str, source: str, now: str) -> ChangeEvent:
+def webhook_test_event(tenant: str, source: str, now: str, *, type_prefix: str) -> ChangeEvent:
     """What `shared.admin webhook test` sends: signed like any event, never stored."""
-    return _event(WEBHOOK_TEST, tenant, source, "test", now,
+    return _event(event_type(type_prefix, WEBHOOK_TEST), tenant, source, "test", now,
                   {"tenant": tenant, "message": "Test event from the SCIM connector."})

@@ -39,13 +39,16 @@ def list_response(
 
 
 def service_provider_config(
-    *, documentation_uri: str, max_results: int, max_payload_bytes: int, etag: bool = True
+    *, documentation_uri: str | None, max_results: int, max_payload_bytes: int,
+    etag: bool = True
 ) -> dict[str, Any]:
     """/ServiceProviderConfig: PATCH, filter and cursor/index pagination (RFC 9865) supported;
-    bulk, sort and changePassword not; bearer-token authentication."""
+    bulk, sort and changePassword not; bearer-token authentication. `documentationUri` is
+    optional (RFC 7643 §5): without one it is left out, never sent as null or a placeholder."""
+    docs = {} if documentation_uri is None else {"documentationUri": documentation_uri}
     return {
         "schemas": [SERVICE_PROVIDER_CONFIG],
-        "documentationUri": documentation_uri,
+        **docs,
         "patch": {"supported": True},
         # Bulk is not offered; its limits are still advertised because RFC 7643 §5 makes
         # maxOperations and maxPayloadSize required members of `bulk`.
@@ -70,7 +73,7 @@ def service_provider_config(
                 "description": "Authentication with the tenant's secret token (or an Entra-"
                 "issued access token) sent as 'Authorization: Bearer <token>'.",
                 "specUri": "https://www.rfc-editor.org/info/rfc6750",
-                "documentationUri": documentation_uri,
+                **docs,
                 "primary": True,
             }
         ],

@@ -32,7 +32,6 @@ from .resources import Resources, View
 
 log = logging.getLogger("scim")
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-DOCS = "https://github.com/entra-scim-connector#readme"
 # A health probe (App Service, a load balancer) wants an answer within seconds; a storage
 # endpoint that never answers is reported as unreachable after this long.
 HEALTH_DEADLINE_SECONDS = 2.0
@@ -46,7 +45,8 @@ class ScimService:
         self.tenants = TenantTable(tables.tenants)
         self.auth = Authenticator(self.tenants.get, record_use=self.tenants.record_use,
                                   jwt=EntraJwtVerifier(settings.entra_jwks_url))
-        self.resources = Resources(self.directory, settings.public_base_url)
+        self.resources = Resources(self.directory, settings.public_base_url,
+                                   event_type_prefix=settings.event_type_prefix)
         self.lister = Lister(self.resources)
         self.audit = audit.AuditWriter(AuditTable(tables.audit).insert_many)
         self.runs = RunLog(tables.runs)
@@ -114,7 +114,8 @@ class ScimService:
             return self._resource(KINDS[resource], request)
         if resource == "serviceproviderconfig" and request.id is None:
             return self._get_only(request, discovery.service_provider_config(
-                documentation_uri=DOCS, max_results=self.settings.max_results,
+                documentation_uri=self.settings.documentation_uri,
+                max_results=self.settings.max_results,
                 max_payload_bytes=self.settings.max_payload_bytes))
         base = self.settings.tenant_url(request.tenant)
         if resource == "resourcetypes":

@@ -19,8 +19,12 @@ def _ops(tenant: str, changes: list[events.ChangeEvent], now: str) -> list[Op]:
 
 
 class ChangeFeed:
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, type_prefix: str) -> None:
         self.base_url = base_url.rstrip("/")
+        self.type_prefix = type_prefix  # SCIM_EVENT_TYPE_PREFIX, validated by the settings
+
+    def _type(self, change: str) -> str:
+        return events.event_type(self.type_prefix, change)
 
     def source(self, tenant: str) -> str:
         return f"{self.base_url}/scim/v2/{tenant}"
@@ -37,16 +41,17 @@ class ChangeFeed:
                        "location": f"{self.source(tenant)}{kind.endpoint}/{rid}"}
         return out
 
-    def _resource(self, etype: str, kind: Kind, tenant: str, rid: str, attributes: list[str],
+    def _resource(self, change: str, kind: Kind, tenant: str, rid: str, attributes: list[str],
                   resource: dict[str, Any] | None, now: str) -> list[Op]:
         return _ops(tenant, [events.resource_event(
-            etype, tenant=tenant, source=self.source(tenant), resource_type=kind.rtype.name,
-            rid=rid, attributes=attributes, resource=resource, now=now)], now)
+            self._type(change), tenant=tenant, source=self.source(tenant),
+            resource_type=kind.rtype.name, rid=rid, attributes=attributes, resource=resource,
+            now=now)], now)
 
     def created(self, kind: Kind, tenant: str, rid: str, doc: dict[str, Any],
                 now: str) -> list[Op]:
-        etype = events.GROUP_CREATED if kind is GROUPS else events.USER_CREATED
-        return self._resource(etype, kind, tenant, rid, diff_attributes({}, doc),
+        change = events.GROUP_CREATED if kind is GROUPS else events.USER_CREATED
+        return self._resource(change, kind, tenant, rid, diff_attributes({}, doc),
                               self._snapshot(kind, tenant, rid, doc, now, now), now)
 
     def updated(self, kind: Kind, tenant: str, current: Stored, doc: dict[str, Any],
@@ -55,21 +60,23 @@ class ChangeFeed:
         changed = diff_attributes(current.doc, doc)
         if not changed:
             return []
-        etype = (events.GROUP_UPDATED if kind is GROUPS
-                 else events.user_change_type(current.doc, doc))
-        return self._resource(etype, kind, tenant, current.id, changed, self._snapshot(
+        change = (events.GROUP_UPDATED if kind is GROUPS
+                  else events.user_change_type(current.doc, doc))
+        return self._resource(change, kind, tenant, current.id, changed, self._snapshot(
             kind, tenant, current.id, doc, current.created, now), now)
 
     def deleted(self, kind: Kind, tenant: str, rid: str, now: str) -> list[Op]:
-        etype = events.GROUP_DELETED if kind is GROUPS else events.USER_DELETED
-        return self._resource(etype, kind, tenant, rid, [], None, now)
+        change = events.GROUP_DELETED if kind is GROUPS else events.USER_DELETED
+        return self._resource(change, kind, tenant, rid, [], None, now)
 
     def members(self, tenant: str, gid: str, *, added: list[str], removed: list[str],
                 now: str) -> list[Op]:
         source = self.source(tenant)
         return _ops(tenant, [
-            *events.member_events(events.MEMBERS_ADDED, tenant=tenant, source=source, gid=gid,
+            *events.member_events(self._type(events.MEMBERS_ADDED), tenant=tenant,
+                                  source=source, gid=gid,
                                   members=list(dict.fromkeys(added)), now=now),
-            *events.member_events(events.MEMBERS_REMOVED, tenant=tenant, source=source,
-                                  gid=gid, members=list(dict.fromkeys(removed)), now=now),
+            *events.member_events(self._type(events.MEMBERS_REMOVED), tenant=tenant,
+                                  source=source, gid=gid,
+                                  members=list(dict.fromkeys(removed)), now=now),
         ], now)

@@ -96,10 +96,11 @@ def too_large(exc: TooLarge) -> ScimError:
 
 
 class Resources:
-    def __init__(self, directory: Directory, base_url: str) -> None:
+    def __init__(self, directory: Directory, base_url: str, *, event_type_prefix: str) -> None:
         self.directory = directory
         self.base_url = base_url.rstrip("/")
-        self.changes = ChangeFeed(self.base_url)  # events written with each write
+        # Events written with each write; their type prefix is the deployment's setting.
+        self.changes = ChangeFeed(self.base_url, event_type_prefix)
 
     # -- rendering -------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from shared.feed import events
+from shared.settings import DEFAULT_EVENT_TYPE_PREFIX
 from shared.store.outbox import Outbox
 from tests.support.webhooks import events_of, short
 
@@ -58,7 +59,7 @@ def test_user_lifecycle_events(client: httpx.Client, outbox: Outbox, tenant_id: 
                                        "updated", "deleted"]
     created, title, off, on, replaced, deleted = got
     assert created["specversion"] == "1.0"
-    assert created["type"] == events.USER_CREATED
+    assert created["type"] == f"{DEFAULT_EVENT_TYPE_PREFIX}.{events.USER_CREATED}"
     assert created["subject"] == f"Users/{uid}"
     assert created["tenant"] == tenant_id == created["data"]["tenant"]
     assert created["source"].endswith(f"/scim/v2/{tenant_id}")
@@ -111,7 +112,7 @@ def test_group_events_and_member_events(client: httpx.Client, outbox: Outbox,
     assert (added["data"]["part"], added["data"]["parts"]) == (1, 1)
     assert renamed["data"]["attributes"] == ["displayName"]
     assert put_added["data"]["members"] == [c]  # b was already a member: exact for PUT
-    assert deleted["type"] == events.GROUP_DELETED
+    assert deleted["type"] == f"{DEFAULT_EVENT_TYPE_PREFIX}.{events.GROUP_DELETED}"
     assert {e["subject"] for e in got} == {f"Groups/{gid}"}
 
 

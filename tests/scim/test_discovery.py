@@ -143,6 +143,17 @@ def test_service_provider_config_etag_flag() -> None:
     assert body["etag"] == {"supported": False}
 
 
+def test_service_provider_config_documentation_uri_everywhere_or_nowhere() -> None:
+    given = service_provider_config(documentation_uri="https://docs.example.com/scim",
+                                    max_results=1, max_payload_bytes=1)
+    assert given["authenticationSchemes"][0]["documentationUri"] == "https://docs.example.com/scim"
+    # RFC 7643 §5: optional. Without one it is left out, not sent as null or a placeholder.
+    absent = service_provider_config(documentation_uri=None, max_results=1, max_payload_bytes=1)
+    assert "documentationUri" not in set(keys(absent))
+    assert all(v is not None for _, v in walk(absent))
+    assert set(keys(given)) - set(keys(absent)) == {"documentationUri"}
+
+
 def test_service_provider_config_has_no_nulls() -> None:
     body = service_provider_config(documentation_uri="d", max_results=1, max_payload_bytes=1)
     assert all(v is not None for _, v in walk(body))

@@ -1,0 +1,319 @@
+"""shared.admin.feed: the operator commands for webhooks, dead letters, the audit log and the
+reconciler, run in-process (`dispatch`, as `python -m shared.admin` does) against Azurite and
+a real webhook receiver; and its input checks (webhook URLs, --since, --status)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.admin import feed
+from shared.auth.tenants import Tenant
+from shared.feed import signing
+from shared.service.app import ScimService
+from shared.service.kinds import USERS
+from shared.service.messages import ScimRequest
+from shared.settings import DEFAULT_EVENT_TYPE_PREFIX, Settings, from_environ
+from shared.store.outbox import Outbox
+from shared.timestamps import now_iso
+from tests.support.webhooks import SECRET, Receiver, use_webhook
+
+PREFIX = "com.contoso.identity.scim"
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m shared.admin")
+    feed.add_parsers(parser.add_subparsers(dest="area", required=True))
+    return parser.parse_args(argv)
+
+
+@pytest.fixture
+def settings(app_env: dict[str, str]) -> Settings:
+    """The CLI's settings, as `load_settings` reads them, with this deployment's prefix."""
+    return from_environ({**app_env, "SCIM_EVENT_TYPE_PREFIX": PREFIX})
+
+
+@pytest.fixture
+def service(scim_service: ScimService, settings: Settings) -> ScimService:
+    return ScimService(settings, scim_service.tables)
+
+
+@pytest.fixture
+def tenant_id(tenant: tuple[str, str]) -> str:
+    return tenant[0]
+
+
+def run(settings: Settings, *argv: str) -> int:
+    return feed.dispatch(parse(*argv), settings)
+
+
+def record(service: ScimService, tenant_id: str) -> Tenant:
+    found = service.tenants.get(tenant_id)
+    assert found is not None
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [
+    "https://hooks.contoso.example/scim", "https://10.0.0.4:8443/h", "http://localhost:8080/h",
+    "http://127.0.0.1/h", "http://127.9.9.9/h", "http://[::1]:9000/h"])
+def test_webhook_urls_are_https_or_loopback_http(url: str) -> None:
+    assert feed.check_url(url) == url
+
+
+@pytest.mark.parametrize("url", [
+    "http://hooks.contoso.example/scim", "http://10.0.0.4/h", "http://localhost.evil.example/",
+    "ftp://hooks.contoso.example/", "https://", "hooks.contoso.example/scim", "",
+    "javascript:alert(1)", "http://[::2]/h"])
+def test_other_webhook_urls_are_refused_with_what_to_use(url: str) -> None:
+    with pytest.raises(SystemExit, match=r"must be https:// \(http:// only to localhost\)"):
+        feed.check_url(url)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("90m", NOW - timedelta(minutes=90)),
+    ("2h", NOW - timedelta(hours=2)),
+    ("7d", NOW - timedelta(days=7)),
+    ("30s", NOW - timedelta(seconds=30)),
+    (" 2h ", NOW - timedelta(hours=2)),
+    ("2026-11-26T10:00Z", datetime(2026, 11, 26, 10, 0, tzinfo=UTC)),
+    ("2026-11-26T10:00:00+02:00",
+     datetime(2026, 11, 26, 10, 0, tzinfo=timezone(timedelta(hours=2)))),
+    ("2026-11-26T10:00", datetime(2026, 11, 26, 10, 0, tzinfo=UTC)),  # naive: UTC
+])
+def test_since_is_a_duration_back_from_now_or_an_iso_time(text: str,
+                                                          expected: datetime) -> None:
+    got = feed.parse_since(text, NOW)
+    assert got == expected
+    assert got.tzinfo is not None
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2x", "-2h", "2 h", "", "1.5h", "2026-13-01"])
+def test_an_unreadable_since_says_what_is_accepted(text: str) -> None:
+    with pytest.raises(SystemExit, match=r"is neither an ISO time nor 90m/2h/7d"):
+        feed.parse_since(text, NOW)
+
+
+@pytest.mark.parametrize(("spec", "status", "expected"), [
+    (None, 500, True), ("", 201, True),
+    ("401", 401, True), ("401", 403, False),
+    ("4xx", 404, True), ("4XX", 404, True), ("4xx", 500, False),
+    ("409,412", 412, True), ("409, 412", 412, True), ("409,412", 400, False),
+    ("2xx,401", 401, True), ("abc", 401, False), ("xx", 401, False),
+])
+def test_status_filter(spec: str | None, status: int, expected: bool) -> None:
+    assert feed.status_matches(spec, status) is expected
+
+
+@given(status=st.integers(100, 599), other=st.integers(100, 599), digit=st.integers(1, 5))
+def test_property_status_filter(status: int, other: int, digit: int) -> None:
+    assert feed.status_matches(f"{digit}xx", status) is (status // 100 == digit)
+    assert feed.status_matches(str(other), status) is (other == status)
+    assert feed.status_matches(f"{other},{digit}xx", status) is (
+        other == status or status // 100 == digit)
+
+
+def test_each_area_needs_its_action() -> None:
+    for argv in (["webhook"], ["deadletter"], ["reconcile"], ["webhook", "set", "t"],
+                 ["audit"]):
+        with pytest.raises(SystemExit):
+            parse(*argv)
+    assert parse("audit", "t1").limit == 100
+
+
+# --------------------------------------------------------------------------------------------
+# Tenants and webhooks
+# --------------------------------------------------------------------------------------------
+
+
+def test_an_unknown_tenant_points_to_tenant_list(settings: Settings) -> None:
+    with pytest.raises(SystemExit, match=r"no tenant 'nope0000'; see `python -m shared.admin "
+                                         r"tenant list`"):
+        run(settings, "webhook", "show", "nope0000")
+
+
+def test_webhook_set_show_and_clear(settings: Settings, service: ScimService, tenant_id: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    url = "https://hooks.contoso.example/scim"
+    assert run(settings, "webhook", "set", tenant_id, url, "--json") == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["tenant_id"], out["webhook_url"]) == (tenant_id, url)
+    secret = out["webhook_secret"]
+    assert signing.is_secret(secret)
+    stored = record(service, tenant_id)
+    assert (stored.webhook_url, stored.webhook_secret) == (url, secret)
+
+    assert run(settings, "webhook", "show", tenant_id) == 0
+    shown = capsys.readouterr().out
+    assert shown == f"url: {url}\nsecret: {secret[:10]}…\n"  # never the whole secret again
+
+    assert run(settings, "webhook", "clear", tenant_id) == 0
+    assert "cleared" in capsys.readouterr().out
+    stored = record(service, tenant_id)
+    assert (stored.webhook_url, stored.webhook_secret) == (None, None)
+    for action in ("show", "test"):
+        with pytest.raises(SystemExit, match=r"has no webhook; `webhook set` first"):
+            run(settings, "webhook", action, tenant_id)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["http://hooks.contoso.example/scim"], "must be https://"),
+    (["https://hooks.contoso.example/scim", "--secret", "not-a-secret"],
+     r"--secret must be whsec_ followed by base64"),
+    (["https://hooks.contoso.example/scim", "--secret", "whsec_c2hvcnQ="],  # 5 bytes
+     r"\(≥ 16 bytes\)"),
+])
+def test_webhook_set_refuses_bad_input_and_changes_nothing(
+        settings: Settings, service: ScimService, tenant_id: str, argv: list[str],
+        message: str) -> None:
+    with pytest.raises(SystemExit, match=message):
+        run(settings, "webhook", "set", tenant_id, *argv)
+    assert record(service, tenant_id).webhook_url is None
+
+
+def test_webhook_test_sends_a_signed_event_with_the_configured_type(
+        settings: Settings, service: ScimService, tenant_id: str, receiver: Receiver,
+        outbox: Outbox, capsys: pytest.CaptureFixture[str]) -> None:
+    use_webhook(service, tenant_id, receiver.url)
+    assert run(settings, "webhook", "test", tenant_id) == 0
+    [got] = receiver.received
+    assert got.valid  # signed with the tenant's secret (Standard Webhooks)
+    event = got.event
+    assert event["type"] == f"{PREFIX}.webhook.test"
+    assert (event["subject"], event["tenant"]) == ("test", tenant_id)
+    assert event["source"] == settings.tenant_url(tenant_id)
+    assert got.headers["webhook-id"] == event["id"]
+    assert capsys.readouterr().out == f"test event {event['id']}: delivered\n"
+    assert list(outbox.pending(tenant_id)) == []  # sent, never stored
+
+    receiver.answer = lambda _: 500
+    assert run(settings, "webhook", "test", tenant_id) == 1
+    assert capsys.readouterr().out.endswith(": failed: HTTP 500\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Dead letters
+# --------------------------------------------------------------------------------------------
+
+
+def dead_letters(service: ScimService, outbox: Outbox, tenant_id: str, n: int) -> list[str]:
+    """n users created (one event each), then each event dead-lettered; their user ids."""
+    made = [service.resources.create(USERS, tenant_id, {"schemas": [USER],
+                                                        "userName": f"d{i}@contoso.example"})
+            [0].id for i in range(n)]
+    for row in list(outbox.pending(tenant_id)):
+        outbox.dead_letter(tenant_id, row, attempts=3, error="HTTP 500", now=now_iso())
+    return made
+
+
+def test_deadletter_list_shows_types_without_this_deployments_prefix(
+        settings: Settings, service: ScimService, scim_service: ScimService, outbox: Outbox,
+        tenant_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(settings, "deadletter", "list", tenant_id) == 0
+    assert capsys.readouterr().out.split() == ["event", "id", "type", "subject", "attempts",
+                                               "dead", "since", "last", "error"]
+    [uid] = dead_letters(service, outbox, tenant_id, 1)
+    # An event written under the default prefix (before the setting changed) keeps it whole.
+    scim_service.resources.create(USERS, tenant_id, {"schemas": [USER],
+                                                     "userName": "old@contoso.example"})
+    for row in list(outbox.pending(tenant_id)):
+        outbox.dead_letter(tenant_id, row, attempts=5, error="timeout", now=now_iso())
+    dead = outbox.dead_letters(tenant_id)
+    assert run(settings, "deadletter", "list", tenant_id) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[0], lines[1:]
+    assert [r.split()[:5] for r in rows] == [
+        [dead[0].id, "user.created", f"Users/{uid}", "3", dead[0].dead_at],
+        [dead[1].id, f"{DEFAULT_EVENT_TYPE_PREFIX}.user.created", dead[1].subject, "5",
+         dead[1].dead_at]]
+    assert [r.split()[-2:] for r in rows] == [["HTTP", "500"], [dead[1].dead_at, "timeout"]]
+    # Columns line up under their headings; no trailing blanks.
+    for heading in ("type", "subject", "attempts", "last error"):
+        at = header.index(heading)
+        assert all(r[at - 1] == " " and r[at] != " " for r in rows), heading
+    assert all(line == line.rstrip() for line in lines)
+
+
+def test_deadletter_show_and_replay(settings: Settings, service: ScimService, outbox: Outbox,
+                                   tenant_id: str, capsys: pytest.CaptureFixture[str]) -> None:
+    first, second = dead_letters(service, outbox, tenant_id, 2)
+    dead = outbox.dead_letters(tenant_id)
+    assert run(settings, "deadletter", "show", tenant_id, dead[0].id) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["id"], shown["type"], shown["attempts"], shown["last_error"]) == (
+        dead[0].id, f"{PREFIX}.user.created", 3, "HTTP 500")
+    assert shown["event"]["data"]["id"] == first
+    with pytest.raises(SystemExit, match=r"no dead letter 'nope' in tenant"):
+        run(settings, "deadletter", "show", tenant_id, "nope")
+    with pytest.raises(SystemExit, match=r"name EVENT_IDs or pass --all"):
+        run(settings, "deadletter", "replay", tenant_id)
+
+    assert run(settings, "deadletter", "replay", tenant_id, dead[1].id) == 0
+    assert capsys.readouterr().out == (
+        f"replayed {dead[1].id} (delivered by the next reconciler run)\n")
+    pending = list(outbox.pending(tenant_id))
+    assert [(p.id, p.attempts, p.next_attempt) for p in pending] == [(dead[1].id, 0, "")]
+    assert json.loads(pending[0].body)["data"]["id"] == second
+    assert [d.id for d in outbox.dead_letters(tenant_id)] == [dead[0].id]
+    with pytest.raises(SystemExit, match="no dead letter"):
+        run(settings, "deadletter", "replay", tenant_id, dead[1].id)
+
+    assert run(settings, "deadletter", "replay", tenant_id, "--all") == 0
+    assert outbox.dead_letters(tenant_id) == []
+    assert [p.id for p in outbox.pending(tenant_id)] == [d.id for d in dead]
+
+
+# --------------------------------------------------------------------------------------------
+# Audit and reconcile
+# --------------------------------------------------------------------------------------------
+
+
+def test_audit_limit_json_fields_and_failure_rows(
+        settings: Settings, service: ScimService, tenant: tuple[str, str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    tid, token = tenant
+    auth = {"authorization": f"Bearer {token}", "content-type": "application/scim+json"}
+    for n in range(3):
+        body = json.dumps({"schemas": [USER], "userName": f"a{n}@contoso.example"}).encode()
+        assert service.handle(ScimRequest("POST", tid, "Users", headers=auth,
+                                          body=body)).status == 201
+    assert service.handle(ScimRequest("GET", tid, "Users")).status == 401  # no token
+    assert service.audit.flush()
+
+    assert run(settings, "audit", tid, "--limit", "2", "--json") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2
+    assert all(set(r) == {"time", "method", "path", "resourceId", "status", "scimType",
+                          "latencyMs", "requestId", "count"} for r in rows)
+    assert run(settings, "audit", tid, "--status", "401", "--json") == 0
+    [failure] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (failure["status"], failure["count"]) == (401, 1)
+    assert run(settings, "audit", tid, "--status", "2xx") == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 1 + 3
+    assert [line.split()[1:3] for line in table[1:]] == [["POST", "/Users"]] * 3
+
+
+def test_reconcile_run_delivers_and_prints_its_summary(
+        settings: Settings, service: ScimService, tenant_id: str, receiver: Receiver,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    uid = service.resources.create(USERS, tenant_id, {"schemas": [USER],
+                                                      "userName": "r@contoso.example"})[0].id
+    use_webhook(service, tenant_id, receiver.url, SECRET)
+    assert run(settings, "reconcile", "run", "--tenant", tenant_id) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["delivered"], summary["failed"], summary["errors"]) == (1, 0, 0)
+    [got] = receiver.received
+    assert got.valid
+    assert (got.event["type"], got.event["data"]["id"]) == (f"{PREFIX}.user.created", uid)
