@@ -51,7 +51,7 @@ test: deps lint
 	@$(VENV)/bin/pytest
 
 # Entra-cycle benchmark (not part of `make test`): ours on Azurite vs scim2-server, 1k and 10k
-# users; README "Performance". Extra options: make bench BENCH_ARGS="--huge --big-group 50000"
+# users; docs/performance.md. Extra options: make bench BENCH_ARGS="--huge --big-group 50000"
 bench: $(VENV)/.installed node_modules/.installed
 	@if [ ! -f .venv-bench/.installed ] || [ benchmarks/requirements-bench.txt -nt .venv-bench/.installed ]; then \
 		echo "==> Creating .venv-bench (scim2-server peer, py-spy, matplotlib; pinned)"; \

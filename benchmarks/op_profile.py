@@ -216,7 +216,8 @@ def main() -> int:
                       help="SMALL,BIG: two tenants of that many users (today's code, tables "
                            "of their own), taking turns request by request")
     parser.add_argument("--emulator", choices=["stock", "indexed"], default="stock",
-                        help="indexed: Azurite serving range reads from an index (README)")
+                        help="indexed: Azurite serving range reads from an index "
+                             "(docs/performance.md)")
     parser.add_argument("--profile", default="", help="operation kind to run under cProfile")
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()

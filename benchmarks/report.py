@@ -1,4 +1,4 @@
-"""Markdown tables for README "Performance" from a benchmark result (nothing typed by hand).
+"""Markdown tables for docs/performance.md from a benchmark result (nothing typed by hand).
 
     .venv/bin/python benchmarks/report.py [benchmarks/results/latest.json]
 """

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .sanitize import clean
 
 DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:7071"
-# Webhook receivers filter on the event `type`; the prefix is the one the README has always
+# Webhook receivers filter on the event `type`; the prefix is the one the docs have always
 # documented, so receivers written against it keep matching unless the operator changes it.
 DEFAULT_EVENT_TYPE_PREFIX = "com.github.entra-scim-connector"
 MAX_EVENT_TYPE_PREFIX = 100
@@ -26,7 +26,7 @@ MAX_DOCUMENTATION_URI = 2048
 
 
 class Settings(BaseModel):
-    """Every app setting the connector reads; README's configuration reference mirrors this.
+    """Every app setting the connector reads; docs/operations.md "Settings" mirrors this.
     Fields are read from their variable (`from_environ`) and can also be given by field name
     (tests, tools: `Settings(storage_connection_string=...)`, `model_copy(update=...)`)."""
 
@@ -72,7 +72,7 @@ class Settings(BaseModel):
         None, validation_alias="SCIM_DOCUMENTATION_URI",
         description="an absolute http(s) URL of this deployment's documentation, advertised "
         "as documentationUri in /ServiceProviderConfig; unset, the attribute is left out.")
-    # Change feed, reconciler and audit log (README: "Change feed, reconciler and audit").
+    # Change feed, reconciler and audit log (docs/change-feed.md).
     event_type_prefix: str = Field(
         DEFAULT_EVENT_TYPE_PREFIX, validation_alias="SCIM_EVENT_TYPE_PREFIX",
         description="the CloudEvents `type` prefix of change events, a reverse-DNS name such "

@@ -1,6 +1,6 @@
 """Figures of the reliability and security suites (requests generated, faults injected, 5xx
 seen), printed at the end of the run and written to .pytest_cache/reliability-figures.json,
-which README's "Reliability and security" section quotes."""
+which docs/testing.md describes."""
 
 from __future__ import annotations
 
