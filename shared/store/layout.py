@@ -261,7 +261,7 @@ ID_TIME_DIGITS = 12
 ID_RANDOM_BYTES = 10
 ID_LENGTH = ID_TIME_DIGITS + 2 * ID_RANDOM_BYTES
 ID_EPOCH_MS = 1_704_067_200_000  # 2024-01-01: no id this service issued is older
-_ID_CLOCK_SLACK_MS = 86_400_000  # another instance's clock may run ahead of ours
+ID_CLOCK_SLACK_MS = 86_400_000  # another instance's clock may run ahead of ours
 _ID_SHAPE = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
 
 
@@ -284,4 +284,4 @@ def is_generated_id(value: str) -> bool:
     another system. Ids are never reused, so a missing resource with such an id is gone."""
     if len(value) != ID_LENGTH or not _ID_SHAPE.fullmatch(value):
         return False
-    return ID_EPOCH_MS <= id_millis(value) <= int(time.time() * 1000) + _ID_CLOCK_SLACK_MS
+    return ID_EPOCH_MS <= id_millis(value) <= int(time.time() * 1000) + ID_CLOCK_SLACK_MS
