@@ -1,8 +1,9 @@
-"""One reconciler run, bounded by SCIM_RECONCILE_BUDGET_SECONDS; whatever it
-does not reach, the next tick does. Per tenant, in this order:
+"""One reconciler run, bounded by SCIM_RECONCILE_BUDGET_SECONDS; whatever it does not reach,
+the next tick does. Per tenant, in this order:
 
 1. finish journalled changes a crash cut in half, and every SCIM_REPAIR_INTERVAL_HOURS (or
-   right after finishing one) check and repair the store invariants (store/invariants.py);
+   right after finishing one) check and repair the store invariants (store/invariants.py,
+   given the service's indexer: kinds.stored_indexes);
 2. retention: hard-delete users deactivated longer than SCIM_RETENTION_DAYS (off by default),
    through the same path as a DELETE, so the same events are emitted;
 3. deliver the outbox to the tenant's webhook (feed/delivery.py), including step 2's events.

@@ -1,8 +1,9 @@
 """Create, read, replace, patch and delete of Users and Groups: engine + store, nothing else.
 
-Round trips are counted and kept to the minimum: a create is one transaction,
-a user PATCH is one read and one conditional write, a member-only group PATCH is one
-transaction (the group's own row is merged in it, which also proves the group exists).
+Round trips are counted and kept to the minimum: a create is one transaction, a user PATCH is
+one read and one conditional write, a member-only group PATCH is one transaction (the group's
+own row is merged in it, which also proves the group exists). New resources get their ids from
+the store's layout (layout.new_id).
 """
 
 from __future__ import annotations

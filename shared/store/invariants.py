@@ -12,8 +12,7 @@ Invariants of one tenant partition:
 Member ids that this service did not generate (Entra may add ids we do not know; README:
 members are not checked for existence) are never reported or removed: only ids in the format
 of `layout.new_id` whose resource is gone are known to be dangling, because ids are never
-reused. Nested groups are members too, so a member id is looked up as a user and
-as a group.
+reused. Nested groups are members too, so a member id is looked up as a user and as a group.
 
 `repair` first finishes pending journals, then fixes what `check` reports. It runs while SCIM
 requests write, so every fix is re-verified and conditional: a row is removed only if it has
