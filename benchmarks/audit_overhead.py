@@ -32,13 +32,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 
 import azurite  # noqa: E402
 
-from shared.auth.tenants import Tenant, issue_token, new_tenant_id  # noqa: E402
+from shared.auth.tenants import issue_token, new_tenant_id  # noqa: E402
 from shared.service.app import ScimService  # noqa: E402
 from shared.service.audit import AuditWriter  # noqa: E402
 from shared.service.messages import ScimRequest  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.store.audit import AuditTable  # noqa: E402
 from shared.store.connection import open_tables  # noqa: E402
+from shared.store.tenants import Tenant  # noqa: E402
 from shared.timestamps import now_iso  # noqa: E402
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

@@ -177,7 +177,8 @@ def ours(app_log: Path, indexed: bool) -> Iterator[Target]:
         probe.install()
         import function_app
         from shared.adapter.devhost import running
-        from shared.auth.tenants import Tenant, issue_token, new_tenant_id
+        from shared.auth.tenants import issue_token, new_tenant_id
+        from shared.store.tenants import Tenant
         from shared.timestamps import now_iso
 
         service = runtime.service()

@@ -65,8 +65,9 @@ class Stack:
         self.store_cpu = 0.0
         self._clock_store(mod("store.table").Table)
         service = self.service = runtime.service()
-        tenant = tenants.Tenant(id=tenants.new_tenant_id(), name="prof",
-                                created="2026-01-01T00:00:00.000Z")
+        # The record model is the store's (older revisions' store.tenants imports it too).
+        tenant = mod("store.tenants").Tenant(id=tenants.new_tenant_id(), name="prof",
+                                             created="2026-01-01T00:00:00.000Z")
         token = tenants.issue_token(tenant)
         service.tenants.create(tenant)
         self._tenant, self._func = tenant.id, func

@@ -38,7 +38,7 @@ import azurite  # noqa: E402
 import revision  # noqa: E402
 
 from shared.settings import Settings  # noqa: E402
-from shared.store.connection import _from_connection_string, open_tables  # noqa: E402
+from shared.store.connection import from_connection_string, open_tables  # noqa: E402
 
 DOC = '{"userName":"' + "x" * 600 + '"}'
 
@@ -70,7 +70,7 @@ def _client_at(rev: str, conn: str, table_name: str, into: Path) -> Any:
     package, _ = revision.package_at(rev, "shared/store", into)
     wire = revision.module(package, "wire")
     table = revision.module(package, "table")
-    endpoint, signer = _from_connection_string(conn)  # signing is the same in both
+    endpoint, signer = from_connection_string(conn)  # signing is the same in both
     return table.Table(wire.Wire(endpoint, signer), table_name)
 
 

@@ -78,7 +78,8 @@ def scim_service(app_env: dict[str, str]):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def tenant(scim_service) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     """A fresh tenant: (tenant_id, secret token)."""
-    from shared.auth.tenants import Tenant, issue_token, new_tenant_id
+    from shared.auth.tenants import issue_token, new_tenant_id
+    from shared.store.tenants import Tenant
     from shared.timestamps import now_iso
 
     record = Tenant(id=new_tenant_id(), name="test", created=now_iso())

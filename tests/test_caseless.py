@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from shared.caseless import fold
 from shared.scim.filter import matches, parse_filter
 from shared.scim.schemas import GROUP, USER
-from shared.store import keys
+from shared.store import keys, layout
 
 # The issue's examples: each pair was one name under full case folding (the second got 409
 # and a filter for it returned the first user).
@@ -39,7 +39,7 @@ SAME = [
 @pytest.mark.parametrize(("a", "b"), DISTINCT)
 def test_distinct_names_stay_distinct(a: str, b: str) -> None:
     assert fold(a) != fold(b)
-    assert keys.unique_key("UN", keys.fold(a)) != keys.unique_key("UN", keys.fold(b))
+    assert layout.unique_key("UN", keys.fold(a)) != layout.unique_key("UN", keys.fold(b))
 
 
 @pytest.mark.parametrize(("a", "b"), SAME)
@@ -94,6 +94,6 @@ def test_case_variants_collide(data: st.DataObject, text: str) -> None:
 def test_filter_eq_is_the_index_comparison(stored: str, wanted: str) -> None:
     """What the unique index finds (same key) is exactly what the filter's re-check keeps."""
     f = parse_filter(f"userName eq {json.dumps(wanted)}")
-    same_key = keys.unique_key("UN", keys.fold(stored)) == keys.unique_key("UN",
+    same_key = layout.unique_key("UN", keys.fold(stored)) == layout.unique_key("UN",
                                                                           keys.fold(wanted))
     assert matches(f, {"userName": stored}, USER) is same_key

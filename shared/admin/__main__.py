@@ -24,10 +24,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..auth.tenants import Tenant, issue_token, new_tenant_id
+from ..auth.tenants import issue_token, new_tenant_id
 from ..settings import Settings, SettingsError, from_environ
 from ..store.connection import open_tables
-from ..store.tenants import TenantTable
+from ..store.tenants import Tenant, TenantTable
 from ..timestamps import now_iso
 from . import feed
 

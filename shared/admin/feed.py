@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..auth.tenants import Tenant
 from ..feed import events, signing
 from ..feed.delivery import Sender
 from ..settings import Settings
@@ -27,7 +26,7 @@ from ..store.audit import AuditTable
 from ..store.connection import Tables, open_tables
 from ..store.errors import NotFound
 from ..store.outbox import Outbox, OutboxRow
-from ..store.tenants import TenantTable
+from ..store.tenants import Tenant, TenantTable
 from ..timestamps import iso
 
 AREAS = ("webhook", "deadletter", "audit", "reconcile")

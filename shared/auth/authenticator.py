@@ -21,10 +21,10 @@ from collections.abc import Callable
 
 from ..sanitize import clean
 from ..scim.errors import ScimError
+from ..store.tenants import Tenant
 from ..timestamps import now_iso
 from . import tokens
 from .entra_jwt import EntraJwtVerifier, InvalidToken, KeysUnavailable, looks_like_jwt
-from .tenants import Tenant
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="scim"'}
 # Tenant ids are generated (lower-case hex); anything that could not be one - or could not be

@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from ..auth.tenants import Tenant
 from ..settings import Settings
 from ..store.outbox import Outbox, OutboxRow
+from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
 from . import signing
 

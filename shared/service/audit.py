@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..sanitize import clean
-from ..store import audit as audit_store
+from ..store import layout
 from ..timestamps import iso
 from .messages import ScimRequest, ScimResponse
 
@@ -61,8 +61,8 @@ def entry(request: ScimRequest, response: ScimResponse, *, latency_ms: float,
         resource_id = str(body.get("id", ""))
     path = f"/{request.resource}" + (f"/{request.id}" if request.id else "")
     return {
-        "PartitionKey": audit_store.partition(request.tenant),
-        "RowKey": audit_store.row_key(at),
+        "PartitionKey": layout.audit_partition(request.tenant),
+        "RowKey": layout.audit_row_key(at),
         "time": iso(at),
         "tenant": clean(request.tenant, 200),
         "method": clean(request.method, 16),
@@ -131,8 +131,8 @@ def _failure_row(tenant: str, status: int, count: _Count) -> dict[str, Any]:
     # A RowKey unique to this row: another instance (or a flush within the minute) writes its
     # own row for the same minute instead of overwriting this one.
     return {
-        "PartitionKey": audit_store.partition(tenant),
-        "RowKey": audit_store.row_key(count.last),
+        "PartitionKey": layout.audit_partition(tenant),
+        "RowKey": layout.audit_row_key(count.last),
         "time": iso(count.last),
         "tenant": clean(tenant, 200),
         "method": "",

@@ -10,19 +10,17 @@ from typing import Any
 from ..scim.errors import invalid_value, show
 from ..scim.schema import ResourceType
 from ..scim.schemas import GROUP, GROUP_URN, USER
-from ..store import keys
-from ..store.directory import GROUP as GROUP_ROWS
-from ..store.directory import USER as USER_ROWS
+from ..store import keys, layout
 from ..store.directory import Indexes
 
 
 @dataclass(frozen=True)
 class Kind:
     rtype: ResourceType
-    rows: str  # RowKey prefix in the directory table
+    rows: str  # the store's resource kind (layout.USER / layout.GROUP)
     noun: str
     unique_attr: str  # the attribute with a unique index (userName / displayName)
-    unique_index: str
+    unique_index: str  # index names (layout.INDEXES)
     external_index: str
     email_index: str | None = None  # work emails (Entra's other documented matching attribute)
 
@@ -71,7 +69,7 @@ MAX_WORK_EMAILS = 20  # each is an index row in the user's create transaction (m
 
 def check_member_values(values: Iterable[str]) -> None:
     """400 invalidValue for a member value too long for a membership row's key. Such rows
-    (`M:{group}:{member}`) are read back to list the members, so the value must be kept as
+    (layout.member_key) are read back to list the members, so the value must be kept as
     it is: storing it by digest (as long indexed values are) answered a changed member."""
     for value in values:
         if not keys.round_trips(value):
@@ -100,6 +98,15 @@ def work_emails(doc: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-USERS = Kind(USER, USER_ROWS, "user", "userName", "UN", "UX", "UE")
-GROUPS = Kind(GROUP, GROUP_ROWS, "group", "displayName", "GN", "GX")
+USERS = Kind(USER, layout.USER, "user", "userName", layout.USER_NAME.name,
+             layout.USER_EXTERNAL_ID.name, layout.USER_WORK_EMAIL.name)
+GROUPS = Kind(GROUP, layout.GROUP, "group", "displayName", layout.GROUP_NAME.name,
+              layout.GROUP_EXTERNAL_ID.name)
 KINDS = {"users": USERS, "groups": GROUPS}
+_BY_ROWS = {kind.rows: kind for kind in KINDS.values()}
+
+
+def stored_indexes(rows: str, doc: dict[str, Any]) -> Indexes:
+    """The index rows a stored resource of a kind (layout.USER / layout.GROUP) calls for: the
+    indexer the store's invariant check and repair compare its rows with."""
+    return _BY_ROWS[rows].indexes(doc)

@@ -1,8 +1,9 @@
-"""One reconciler run (design.md §8), bounded by SCIM_RECONCILE_BUDGET_SECONDS; whatever it
-does not reach, the next tick does. Per tenant, in this order:
+"""One reconciler run, bounded by SCIM_RECONCILE_BUDGET_SECONDS; whatever it does not reach,
+the next tick does. Per tenant, in this order:
 
 1. finish journalled changes a crash cut in half, and every SCIM_REPAIR_INTERVAL_HOURS (or
-   right after finishing one) check and repair the store invariants (store/invariants.py);
+   right after finishing one) check and repair the store invariants (store/invariants.py,
+   given the service's indexer: kinds.stored_indexes);
 2. retention: hard-delete users deactivated longer than SCIM_RETENTION_DAYS (off by default),
    through the same path as a DELETE, so the same events are emitted;
 3. deliver the outbox to the tenant's webhook (feed/delivery.py), including step 2's events.
@@ -22,18 +23,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..auth.tenants import Tenant
 from ..feed.delivery import Deliverer, DeliveryStats, Sender
-from ..store import invariants
+from ..store import invariants, layout
 from ..store.audit import AuditTable
 from ..store.errors import PreconditionFailed
 from ..store.outbox import Outbox
+from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
 from .app import ScimService
-from .kinds import USERS
+from .kinds import USERS, stored_indexes
 
 log = logging.getLogger("scim.reconcile")
-_AUDIT_SWEEP = "audit-sweep"
 _SWEEP_EVERY = timedelta(days=1)
 
 
@@ -116,9 +116,9 @@ def _tenant(state: _Run, tenant: Tenant) -> None:
     service, settings = state.service, state.service.settings
     journals = service.directory.complete_pending(tenant.id)
     state.repaired += journals
-    mark = f"repair:{tenant.id}"
+    mark = layout.repair_mark(tenant.id)
     if journals or state.due(mark, timedelta(hours=settings.repair_interval_hours)):
-        report = invariants.repair(service.directory, tenant.id)
+        report = invariants.repair(service.directory, tenant.id, indexer=stored_indexes)
         state.repaired += report.repaired
         state.unrepaired += len(report.unrepaired)
         if report.repaired or report.unrepaired:
@@ -159,10 +159,10 @@ def _purge_audit(state: _Run, tenants: list[str] | None) -> int:
         return 0
     table = AuditTable(state.service.tables.audit)
     before = state.now - timedelta(days=days)
-    if tenants is None and state.due(_AUDIT_SWEEP, _SWEEP_EVERY):
+    if tenants is None and state.due(layout.AUDIT_SWEEP_MARK, _SWEEP_EVERY):
         removed = table.purge(before, deadline_check=state.over)
         if not state.over():
-            state.service.runs.mark(_AUDIT_SWEEP, iso(state.now))
+            state.service.runs.mark(layout.AUDIT_SWEEP_MARK, iso(state.now))
         return removed
     removed = 0
     for tenant in tenants if tenants is not None else (t.id for t in state.service.tenants.all()):

@@ -1,15 +1,15 @@
 """Create, read, replace, patch and delete of Users and Groups: engine + store, nothing else.
 
-Round trips are counted and kept to the minimum (design.md §11): a create is one transaction,
-a user PATCH is one read and one conditional write, a member-only group PATCH is one
-transaction (the group's own row is merged in it, which also proves the group exists).
+Round trips are counted and kept to the minimum: a create is one transaction, a user PATCH is
+one read and one conditional write, a member-only group PATCH is one transaction (the group's
+own row is merged in it, which also proves the group exists). New resources get their ids from
+the store's layout (layout.new_id).
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import secrets
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from ..scim.errors import ScimError, not_found, uniqueness
 from ..scim.patch import MemberChanges, apply_patch, member_types
 from ..scim.schemas import GROUP_URN
 from ..store import deadline as storage_deadline
+from ..store import layout
 from ..store.directory import Directory, Stored
 from ..store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
 from ..timestamps import now_iso
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 _WRITE_BUDGET_SECONDS = 20.0  # well inside Entra's 60 s; then 503 + Retry-After
 
 
-def _attempts() -> Iterator[int]:
+def write_attempts() -> Iterator[int]:
     """Optimistic-concurrency retries: jittered exponential backoff within a time budget.
     Many writers on one resource each win a round in turn, so no request starves for long."""
     deadline = time.monotonic() + _WRITE_BUDGET_SECONDS
@@ -42,12 +43,6 @@ def _attempts() -> Iterator[int]:
         yield attempt
         attempt += 1
         time.sleep(random.uniform(0, min(0.25, 0.005 * 2**attempt)))  # noqa: S311 - jitter
-
-
-def new_id() -> str:
-    """32 hex characters: a millisecond timestamp, then 80 random bits. Ids sort by creation
-    time, so a startIndex walk is not shifted by users created while it runs."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(10)}"
 
 
 @dataclass(frozen=True)
@@ -156,7 +151,7 @@ class Resources:
         given = doc.pop("members", None) if kind is GROUPS else None
         members = _member_ids(given)
         types = member_types(given or [])
-        rid = new_id()
+        rid = layout.new_id()
         now = now_iso()
         extra = self.changes.created(kind, tenant, rid, doc, now)
         if members:
@@ -176,7 +171,7 @@ class Resources:
 
     def replace(self, kind: Kind, tenant: str, rid: str, body: dict[str, Any],
                 if_match: str | None) -> tuple[Stored, list[str] | None]:
-        for _ in _attempts():
+        for _ in write_attempts():
             current = self.get(kind, tenant, rid)
             _check_if_match(if_match, current)
             doc = resource.prepare_replace(current.doc, body, kind.rtype)
@@ -212,7 +207,7 @@ class Resources:
             if result.members is not None:
                 self._apply_member_changes(tenant, rid, result.members)
             return None
-        for _ in _attempts():
+        for _ in write_attempts():
             current = self.get(kind, tenant, rid)
             _check_if_match(if_match, current)
             result = apply_patch(current.doc, ops, kind.rtype)
@@ -231,7 +226,7 @@ class Resources:
         raise _busy(kind, rid)
 
     def delete(self, kind: Kind, tenant: str, rid: str, if_match: str | None) -> None:
-        for attempt in _attempts():
+        for attempt in write_attempts():
             current = self.directory.get(tenant, kind.rows, rid)
             if current is None:
                 if attempt == 0:
@@ -283,7 +278,7 @@ class Resources:
 
     def _apply_member_changes(self, tenant: str, gid: str, changes: MemberChanges) -> None:
         if changes.replace is not None:
-            for _ in _attempts():
+            for _ in write_attempts():
                 group = self.get(GROUPS, tenant, gid)
                 try:
                     self._set_members(tenant, gid, changes.replace, changes.types,

@@ -1,44 +1,30 @@
 """The audit table: one row per authenticated state-changing SCIM request, and rows counting
 authentication failures per existing tenant and minute.
 
-PartitionKey = tenant id (escaped), RowKey = inverted timestamp, so a tenant's partition reads
-newest first; entries hold ids, never tokens or attribute values (shared/service/audit.py
-decides what goes in).
+Keys as layout.py lays them out (PartitionKey = escaped tenant id, RowKey = inverted time), so
+a tenant's partition reads newest first; entries hold ids, never tokens or attribute values
+(shared/service/audit.py decides what goes in).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import keys
+from . import layout
 from .faults import is_transient
 from .table import Table
 
 log = logging.getLogger(__name__)
-_MAX_MICROS = 10**16  # inverted microseconds since the epoch stay 16 digits until 2286
 _BATCH = 100
 # A batch whose response was lost may have committed; rows are written with insert-or-replace
 # (every RowKey is unique to its entry), so sending it again cannot fail on itself or duplicate.
 _ATTEMPTS = 4
 _RETRY_DELAY = 0.5
-
-
-def _inverted(at: datetime) -> str:
-    return f"{_MAX_MICROS - int(at.timestamp() * 1_000_000):016d}"
-
-
-def row_key(at: datetime) -> str:
-    return f"{_inverted(at)}-{secrets.token_hex(4)}"  # suffix: two entries in one microsecond
-
-
-def partition(tenant: str) -> str:
-    return keys.escape(tenant)[:200] or "-"
 
 
 class AuditTable:
@@ -68,10 +54,10 @@ class AuditTable:
     def query(self, tenant: str, *, since: datetime | None = None,
               limit: int | None = None) -> Iterator[dict[str, Any]]:
         """A tenant's entries, newest first, optionally only those at or after `since`."""
-        flt, params = "PartitionKey eq @pk", {"pk": partition(tenant)}
+        flt, params = "PartitionKey eq @pk", {"pk": layout.audit_partition(tenant)}
         if since is not None:
             flt += " and RowKey le @hi"
-            params["hi"] = _inverted(since) + "~"
+            params["hi"] = layout.audit_boundary(since)
         for n, entity in enumerate(self.table.query_entities(flt, parameters=params)):
             if limit is not None and n >= limit:
                 return
@@ -85,9 +71,9 @@ class AuditTable:
         a failed authentication named)."""
         removed = 0
         batch: dict[str, list[str]] = defaultdict(list)
-        flt, params = "RowKey gt @lo", {"lo": _inverted(before) + "~"}
+        flt, params = "RowKey gt @lo", {"lo": layout.audit_boundary(before)}
         if tenant is not None:
-            flt, params["pk"] = "PartitionKey eq @pk and " + flt, partition(tenant)
+            flt, params["pk"] = "PartitionKey eq @pk and " + flt, layout.audit_partition(tenant)
         for entity in self.table.query_entities(flt, parameters=params,
                                                 select=["PartitionKey", "RowKey"]):
             rows = batch[entity["PartitionKey"]]

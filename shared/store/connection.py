@@ -11,13 +11,14 @@ from .errors import StoreError
 from .table import Table
 from .wire import TRANSPORT_HOOKS, BearerToken, SharedKeyLite, Signer, TransportHook, Wire
 
-__all__ = ["TRANSPORT_HOOKS", "Tables", "TransportHook", "open_tables", "tables_for"]
+__all__ = ["DEV_ACCOUNT", "DEV_ACCOUNT_KEY", "DEV_ENDPOINT", "TRANSPORT_HOOKS", "Tables",
+           "TransportHook", "from_connection_string", "open_tables", "tables_for"]
 
 # Azurite's well-known development account (UseDevelopmentStorage=true).
-_DEV_ACCOUNT = "devstoreaccount1"
-_DEV_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_ACCOUNT_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
             "KBHBeksoGMGw==")
-_DEV_ENDPOINT = "http://127.0.0.1:10002/devstoreaccount1"
+DEV_ENDPOINT = "http://127.0.0.1:10002/devstoreaccount1"
 
 
 @dataclass(frozen=True)
@@ -32,11 +33,12 @@ class Tables:
             table.create_table()
 
 
-def _from_connection_string(text: str) -> tuple[str, Signer]:
+def from_connection_string(text: str) -> tuple[str, Signer]:
+    """The table endpoint and the signer a storage connection string names."""
     fields = {k.strip().lower(): v.strip() for k, _, v in
               (part.partition("=") for part in text.split(";")) if k.strip()}
     if fields.get("usedevelopmentstorage", "").lower() == "true":
-        return _DEV_ENDPOINT, SharedKeyLite(_DEV_ACCOUNT, _DEV_KEY)
+        return DEV_ENDPOINT, SharedKeyLite(DEV_ACCOUNT, DEV_ACCOUNT_KEY)
     account, key = fields.get("accountname"), fields.get("accountkey")
     if not account or not key:
         raise StoreError(
@@ -51,7 +53,7 @@ def _from_connection_string(text: str) -> tuple[str, Signer]:
 
 def open_tables(settings: Settings) -> Tables:
     if settings.storage_connection_string:
-        endpoint, signer = _from_connection_string(settings.storage_connection_string)
+        endpoint, signer = from_connection_string(settings.storage_connection_string)
     elif settings.storage_table_endpoint:
         from azure.identity import DefaultAzureCredential  # only needed in Azure
 

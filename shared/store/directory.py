@@ -1,12 +1,7 @@
-"""Users and groups in one table: one partition per tenant.
-
-Row layout (RowKey):
-  U:{id} / G:{id}            the resource document (JSON) + scalar columns for filter pushdown
-  UN:{value} / GN:{value}    unique index (folded userName / group displayName) -> id
-  UE:{value}:{id}            work email index (folded) -> id
-  UX:{value}:{id} / GX:…     non-unique index (externalId) -> id
-  M:{gid}:{uid}, R:{uid}:{gid}   membership row and its reverse
-  J:{id}, J:{id}:{n}         journal of a change too large for one transaction (journal.py)
+"""Users and groups in one table: one partition per tenant, rows as layout.py lays them out
+(resources, their index rows, memberships and their reverse twins, journals). A resource row
+holds its document (JSON, across properties `doc`, `doc1`, …: long_text.py) and scalar
+columns for filter pushdown.
 
 Every change of a resource and its index rows is one entity-group transaction (EGT), so a
 duplicate index row fails the whole write (409) and nothing is half-written. Every write is
@@ -33,7 +28,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from . import faults, keys
+from . import faults, keys, layout
 from .errors import (
     Conflict,
     NotFound,
@@ -44,11 +39,10 @@ from .errors import (
 )
 from .faults import unavailable_on_failure
 from .journal import ROW_TEXT, Journal, chunked, member_guard
+from .layout import GROUP, USER
 from .long_text import join_text, split_text, text_size
 from .table import Table
 
-USER = "U"
-GROUP = "G"
 MAX_BATCH = 100
 # A batch POST that failed in transport is not retried by `wire` (its outcome is unknown);
 # we retry it, and `landed` checks tell a retry that fails on our own committed write.
@@ -73,8 +67,8 @@ class Indexes:
     multi: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def rows(self, rid: str) -> list[str]:
-        out = [keys.unique_key(i, v) for i, v in self.unique.items()]
-        out += [keys.multi_key(i, v, rid) for i, values in self.multi.items()
+        out = [layout.unique_key(i, v) for i, v in self.unique.items()]
+        out += [layout.multi_key(i, v, rid) for i, values in self.multi.items()
                 for v in dict.fromkeys(values)]
         return out
 
@@ -97,7 +91,8 @@ def _split_doc(doc: dict[str, Any]) -> dict[str, str]:
     return split_text(text, "doc")
 
 
-def _join_doc(entity: dict[str, Any]) -> dict[str, Any]:
+def document_of(entity: dict[str, Any]) -> dict[str, Any]:
+    """The document a resource row holds."""
     text = join_text(entity, "doc")
     doc: dict[str, Any] = json.loads(text) if text else {}
     return doc
@@ -110,7 +105,7 @@ def _etag(meta: Any) -> str:
 def _stored(rid: str, entity: Any) -> Stored:
     return Stored(
         id=rid,
-        doc=_join_doc(entity),
+        doc=document_of(entity),
         etag=_etag(entity.metadata),
         created=str(entity.get("created", "")),
         last_modified=str(entity.get("lastModified", "")),
@@ -131,15 +126,15 @@ class Directory:
 
     def __init__(self, table: Table) -> None:
         self.table = table
-        self.journal = Journal(lambda ops: self._submit(ops, Indexes()), self._range,
-                               self._memberships)
+        self.journal = Journal(lambda ops: self.submit(ops, Indexes()), self.rows,
+                               self.memberships)
 
     # -- reads -------------------------------------------------------------------------
 
     def get(self, tenant: str, kind: str, rid: str) -> Stored | None:
         try:
             with unavailable_on_failure():
-                entity = self.table.get_entity(tenant, keys.resource_key(kind, rid))
+                entity = self.table.get_entity(tenant, layout.resource_key(kind, rid))
         except ResourceNotFoundError:
             return None
         return _stored(rid, entity)
@@ -159,18 +154,19 @@ class Directory:
         try:
             with unavailable_on_failure():
                 entity = self.table.get_entity(
-                    tenant, keys.unique_key(index, value), select=["ref"]
+                    tenant, layout.unique_key(index, value), select=["ref"]
                 )
         except ResourceNotFoundError:
             return None
         return str(entity["ref"])
 
     def lookup_multi(self, tenant: str, index: str, value: str) -> list[str]:
-        return [e["ref"] for e in self._range(tenant, keys.multi_prefix(index, value), ["ref"])]
+        return [e["ref"] for e in self.rows(tenant, layout.multi_prefix(index, value), ["ref"])]
 
-    def _range(
+    def rows(
         self, tenant: str, prefix: str, select: list[str] | None = None, page: int = 1000
     ) -> Iterator[Any]:
+        """A tenant's rows whose RowKey starts with `prefix` (layout.py), in RowKey order."""
         low, high = keys.prefix_range(prefix)
         with unavailable_on_failure():
             yield from self.table.query_entities(
@@ -185,22 +181,22 @@ class Directory:
     ) -> Iterator[Stored]:
         """Every resource of a kind in stable RowKey order (ids are time-ordered, so
         resources created during a walk append at the end instead of shifting pages)."""
-        low, high = keys.prefix_range(f"{kind}:")
+        low, high = keys.prefix_range(layout.resource_prefix(kind))
         if after is not None:
-            low = keys.resource_key(kind, after) + "\x00"
+            low = layout.resource_key(kind, after) + "\x00"
         with unavailable_on_failure():
             for entity in self.table.query_entities(
                 "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
                 parameters={"pk": tenant, "lo": low, "hi": high},
                 results_per_page=page,
             ):
-                yield _stored(keys.unescape(entity["RowKey"][2:]), entity)
+                yield _stored(layout.parse_resource_key(entity["RowKey"])[1], entity)
 
     def deactivated_users(self, tenant: str, before: str) -> Iterator[Stored]:
         """Users whose `active` is false since before `before` (ISO time): the deactivatedAt
         column, or lastModified for rows written before that column existed (never earlier
         than the real deactivation). `active` is filtered by the service, the time here."""
-        low, high = keys.prefix_range(f"{USER}:")
+        low, high = keys.prefix_range(layout.resource_prefix(USER))
         with unavailable_on_failure():
             for entity in self.table.query_entities(
                 "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and active eq @off",
@@ -208,14 +204,14 @@ class Directory:
             ):
                 since = str(entity.get("deactivatedAt") or entity.get("lastModified") or "")
                 if since and since < before:
-                    yield _stored(keys.unescape(entity["RowKey"][2:]), entity)
+                    yield _stored(layout.parse_resource_key(entity["RowKey"])[1], entity)
 
     def count(self, tenant: str, kind: str) -> int:
-        return sum(1 for _ in self._range(tenant, f"{kind}:", ["RowKey"]))
+        return sum(1 for _ in self.rows(tenant, layout.resource_prefix(kind), ["RowKey"]))
 
     def ids(self, tenant: str, kind: str) -> Iterator[str]:
-        for e in self._range(tenant, f"{kind}:", ["RowKey"]):
-            yield keys.unescape(e["RowKey"][2:])
+        for e in self.rows(tenant, layout.resource_prefix(kind), ["RowKey"]):
+            yield layout.parse_resource_key(e["RowKey"])[1]
 
     # -- writes ------------------------------------------------------------------------
 
@@ -231,7 +227,7 @@ class Directory:
     ) -> dict[str, Any]:
         return {
             "PartitionKey": tenant,
-            "RowKey": keys.resource_key(kind, rid),
+            "RowKey": layout.resource_key(kind, rid),
             **_split_doc(doc),
             **columns,
             "created": created,
@@ -264,12 +260,12 @@ class Directory:
         def landed() -> list[Any] | None:
             # Ids are generated per request: if our row exists, our transaction committed
             # (its response was lost and the retry collided with our own rows).
-            mine = self._entity(tenant, keys.resource_key(kind, rid))
+            mine = self._entity(tenant, layout.resource_key(kind, rid))
             return [mine.metadata] if mine is not None else None
 
         units = self._member_units(tenant, rid, add=members, remove=(), types=types)
         results = self._submit_chunked(tenant, ops, units, idx, guard=(
-            keys.resource_key(GROUP, rid) if kind == GROUP else None), landed=landed)
+            layout.resource_key(GROUP, rid) if kind == GROUP else None), landed=landed)
         return Stored(rid, doc, _etag(results[0]), now, now)
 
     def replace(
@@ -304,12 +300,12 @@ class Directory:
         def landed() -> list[Any] | None:
             # A retry of our own committed write fails its ETag condition: it landed if the
             # row holds exactly our document and our timestamp.
-            row = self._entity(tenant, keys.resource_key(kind, rid))
-            if row is None or row.get("lastModified") != now or _join_doc(row) != doc:
+            row = self._entity(tenant, layout.resource_key(kind, rid))
+            if row is None or row.get("lastModified") != now or document_of(row) != doc:
                 return None
             return [row.metadata]
 
-        results = self._submit(ops, new, landed)
+        results = self.submit(ops, new, landed)
         return Stored(rid, doc, _etag(results[0]), created, now)
 
     def touch(self, tenant: str, kind: str, rid: str, now: str) -> str:
@@ -317,7 +313,7 @@ class Directory:
         try:
             with unavailable_on_failure():
                 meta = self.table.update_entity(
-                    {"PartitionKey": tenant, "RowKey": keys.resource_key(kind, rid),
+                    {"PartitionKey": tenant, "RowKey": layout.resource_key(kind, rid),
                      "lastModified": now},
                     mode=UpdateMode.MERGE,
                 )
@@ -338,9 +334,9 @@ class Directory:
         """Delete a resource, its index rows and its membership rows (both directions), if it
         still has `etag`: the index rows and memberships were derived from that version, and
         a member added since moved the ETag (the group's touch, the member's guard)."""
-        pairs = self._memberships(tenant, kind, rid)
+        pairs = self.memberships(tenant, kind, rid)
         head: list[Op] = [
-            ("delete", {"PartitionKey": tenant, "RowKey": keys.resource_key(kind, rid)},
+            ("delete", {"PartitionKey": tenant, "RowKey": layout.resource_key(kind, rid)},
              {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}),
             *self._index_ops(tenant, rid, idx, "delete"),
             *extra,
@@ -349,28 +345,24 @@ class Directory:
             ("delete", {"PartitionKey": tenant, "RowKey": row}),
             ("delete", {"PartitionKey": tenant, "RowKey": twin}))]
         if len(head) + len(tail) <= MAX_BATCH:
-            self._submit(head + tail, idx)
+            self.submit(head + tail, idx)
             return
-        journal = self.journal.purge_head(tenant, keys.resource_key(kind, rid))
+        journal = self.journal.purge_head(tenant, layout.resource_key(kind, rid))
 
         def head_landed() -> list[Any] | None:
             mine = self._entity(tenant, journal["RowKey"])
             return [mine.metadata] if mine is not None else None
 
-        results = self._submit([*head, ("create", journal)], idx, head_landed)
+        results = self.submit([*head, ("create", journal)], idx, head_landed)
         self.journal.run_purge(tenant, journal["RowKey"], _etag(results[-1]), pairs)
 
-    def _memberships(self, tenant: str, kind: str, rid: str) -> list[tuple[str, str]]:
+    def memberships(self, tenant: str, kind: str, rid: str) -> list[tuple[str, str]]:
         """(row, twin) pairs of every membership row that names this resource: a group's own
         members, and (users and nested groups alike) its memberships in other groups."""
-        pairs: list[tuple[str, str]] = []
-        if kind == GROUP:
-            prefix = f"M:{keys.escape(rid)}:"
-            pairs += [(e["RowKey"], "R:" + e["RowKey"][len(prefix):] + ":" + keys.escape(rid))
-                      for e in self._range(tenant, prefix, ["RowKey"])]
-        prefix = f"R:{keys.escape(rid)}:"
-        pairs += [(e["RowKey"], "M:" + e["RowKey"][len(prefix):] + ":" + keys.escape(rid))
-                  for e in self._range(tenant, prefix, ["RowKey"])]
+        prefixes = [layout.members_prefix(rid)] if kind == GROUP else []
+        prefixes.append(layout.groups_prefix(rid))
+        pairs = [(e["RowKey"], layout.membership_twin(e["RowKey"]))
+                 for prefix in prefixes for e in self.rows(tenant, prefix, ["RowKey"])]
         # A group that is its own member is listed from both sides; a row may appear only once
         # in a transaction.
         return list({frozenset(pair): pair for pair in pairs}.values())
@@ -378,25 +370,22 @@ class Directory:
     # -- membership ----------------------------------------------------------------------
 
     def members(self, tenant: str, gid: str) -> list[str]:
-        prefix = f"M:{keys.escape(gid)}:"
-        return [keys.unescape(e["RowKey"][len(prefix):])
-                for e in self._range(tenant, prefix, ["RowKey"])]
+        return [layout.membership_pair(e["RowKey"])[1]
+                for e in self.rows(tenant, layout.members_prefix(gid), ["RowKey"])]
 
     def member_rows(self, tenant: str, gid: str) -> list[tuple[str, str | None]]:
         """(member id, type) pairs; the type is what the client stated, if anything."""
-        prefix = f"M:{keys.escape(gid)}:"
-        return [(keys.unescape(e["RowKey"][len(prefix):]), e.get("type") or None)
-                for e in self._range(tenant, prefix, ["RowKey", "type"])]
+        return [(layout.membership_pair(e["RowKey"])[1], e.get("type") or None)
+                for e in self.rows(tenant, layout.members_prefix(gid), ["RowKey", "type"])]
 
     def groups_of(self, tenant: str, uid: str) -> list[str]:
-        prefix = f"R:{keys.escape(uid)}:"
-        return [keys.unescape(e["RowKey"][len(prefix):])
-                for e in self._range(tenant, prefix, ["RowKey"])]
+        return [layout.membership_pair(e["RowKey"])[1]
+                for e in self.rows(tenant, layout.groups_prefix(uid), ["RowKey"])]
 
     def has_member(self, tenant: str, gid: str, uid: str) -> bool:
         try:
             with unavailable_on_failure():
-                self.table.get_entity(tenant, keys.member_key(gid, uid), select=["RowKey"])
+                self.table.get_entity(tenant, layout.member_key(gid, uid), select=["RowKey"])
         except ResourceNotFoundError:
             return False
         return True
@@ -419,7 +408,7 @@ class Directory:
         given), which also proves the group exists (a MERGE of a missing entity fails)."""
         touch: Op = (
             "update",
-            {"PartitionKey": tenant, "RowKey": keys.resource_key(GROUP, gid),
+            {"PartitionKey": tenant, "RowKey": layout.resource_key(GROUP, gid),
              "lastModified": now},
             {"mode": UpdateMode.MERGE, "etag": etag,
              "match_condition": MatchConditions.IfNotModified} if etag
@@ -427,7 +416,7 @@ class Directory:
         )
         units = self._member_units(tenant, gid, add=add, remove=remove, types=types)
         self._submit_chunked(tenant, [touch, *extra], units, Indexes(),
-                             guard=keys.resource_key(GROUP, gid))
+                             guard=layout.resource_key(GROUP, gid))
 
     @staticmethod
     def _member_units(tenant: str, gid: str, *, add: Iterable[str], remove: Iterable[str],
@@ -438,22 +427,22 @@ class Directory:
         them)."""
         units: list[list[Op]] = []
         for uid in dict.fromkeys(add):
-            row = {"PartitionKey": tenant, "RowKey": keys.member_key(gid, uid)}
+            row = {"PartitionKey": tenant, "RowKey": layout.member_key(gid, uid)}
             if types and uid in types:
                 row["type"] = types[uid]
             unit: list[Op] = [("upsert", row), ("upsert", {
-                "PartitionKey": tenant, "RowKey": keys.reverse_member_key(uid, gid)})]
-            if uid != gid and keys.is_generated_id(uid):
+                "PartitionKey": tenant, "RowKey": layout.reverse_member_key(uid, gid)})]
+            if uid != gid and layout.is_generated_id(uid):
                 first, other = ((GROUP, USER) if types and types.get(uid) == "Group"
                                 else (USER, GROUP))
-                unit.insert(0, member_guard(tenant, keys.resource_key(first, uid),
-                                            keys.resource_key(other, uid), 3))
+                unit.insert(0, member_guard(tenant, layout.resource_key(first, uid),
+                                            layout.resource_key(other, uid), 3))
             units.append(unit)
         for uid in dict.fromkeys(remove):
             units.append([("delete", {"PartitionKey": tenant,
-                                      "RowKey": keys.member_key(gid, uid)}),
+                                      "RowKey": layout.member_key(gid, uid)}),
                           ("delete", {"PartitionKey": tenant,
-                                      "RowKey": keys.reverse_member_key(uid, gid)})])
+                                      "RowKey": layout.reverse_member_key(uid, gid)})])
         return units
 
     # -- transactions --------------------------------------------------------------------
@@ -465,10 +454,11 @@ class Directory:
         except ResourceNotFoundError:
             return None
 
-    def _submit(self, ops: list[Op], idx: Indexes,
-                landed: Callable[[], list[Any] | None] | None = None) -> list[Any]:
-        """One EGT. Deletes of rows that are already gone are dropped and the batch retried,
-        so removal stays idempotent; any other failure maps to a store error.
+    def submit(self, ops: list[Op], idx: Indexes,
+               landed: Callable[[], list[Any] | None] | None = None) -> list[Any]:
+        """One EGT (the outbox and the repair pass write through it too). Deletes of rows that
+        are already gone are dropped and the batch retried, so removal stays idempotent; any
+        other failure maps to a store error.
 
         A transport failure (timeout, reset) leaves the outcome unknown, so the batch is
         retried up to _WRITE_ATTEMPTS times. A retry - ours or `wire`'s after a 5xx - may
@@ -510,9 +500,7 @@ class Directory:
         if code == 404:
             return NotFound(str(getattr(exc, "error_code", "")))
         if code == 409 and failed is not None:
-            rk = str(failed[1].get("RowKey", ""))
-            index = rk.split(":", 1)[0]
-            return Conflict(index)
+            return Conflict(layout.tag(str(failed[1].get("RowKey", ""))))
         error_code = str(getattr(exc, "error_code", ""))
         if code == 413 or error_code in ("EntityTooLarge", "PropertyValueTooLarge"):
             return TooLarge(error_code)
@@ -528,7 +516,7 @@ class Directory:
         results."""
         tail = [op for unit in units for op in unit]
         if len(head) + len(tail) <= MAX_BATCH and sum(map(text_size, head + tail)) <= _TX_TEXT:
-            return self._submit(head + tail, idx, landed)
+            return self.submit(head + tail, idx, landed)
         # The events of a change of very many members may not fit its head transaction with
         # the journal row: those that don't are journalled too, one to a chunk, and so are
         # still written exactly when the change commits.
@@ -549,7 +537,7 @@ class Directory:
             return [*((landed and landed()) or []), mine.metadata]
 
         try:
-            results = self._submit([*head, ("create", journal)], idx, head_landed)
+            results = self.submit([*head, ("create", journal)], idx, head_landed)
         except StoreError:
             self.journal.drop(tenant, parts)
             raise
@@ -565,7 +553,7 @@ class Directory:
 
 
 def _is_event(op: Op) -> bool:
-    return str(op[1].get("RowKey", "")).startswith("E:")
+    return layout.is_event_key(str(op[1].get("RowKey", "")))
 
 
 def _skip_missing(pending: list[Op], index: int) -> bool:
@@ -589,5 +577,4 @@ def _skip_missing(pending: list[Op], index: int) -> bool:
 
 
 def _is_resource(op: Op) -> bool:
-    rk = str(op[1].get("RowKey", ""))
-    return rk.startswith(("U:", "G:"))
+    return layout.is_resource_key(str(op[1].get("RowKey", "")))

@@ -1,19 +1,18 @@
-"""The store's invariants (design.md §4), checked and repaired per tenant.
+"""The store's invariants, checked and repaired per tenant (rows as layout.py lays them out).
 
 Invariants of one tenant partition:
 
-- no journalled change is pending (`J:` rows: a change a crash cut in half);
-- every resource (`U:`/`G:`) has every index row its document calls for, pointing to it;
+- no journalled change is pending (journal rows: a change a crash cut in half);
+- every resource has every index row its document calls for, pointing to it;
 - every index row points to an existing resource that still owns it (its indexed value matches);
 - every membership row `M:{gid}:{mid}` has its reverse `R:{mid}:{gid}` and vice versa;
-- every `M:` row belongs to an existing group, and a member id that this service generated
+- every M row belongs to an existing group, and a member id that this service generated
   still names a user or a group (a member that was deleted while being added, say).
 
 Member ids that this service did not generate (Entra may add ids we do not know; README:
 members are not checked for existence) are never reported or removed: only ids in the format
-of `shared.service.resources.new_id` whose resource is gone are known to be dangling, because
-ids are never reused. Nested groups are members too, so a member id is looked up as a user and
-as a group.
+of `layout.new_id` whose resource is gone are known to be dangling, because ids are never
+reused. Nested groups are members too, so a member id is looked up as a user and as a group.
 
 `repair` first finishes pending journals, then fixes what `check` reports. It runs while SCIM
 requests write, so every fix is re-verified and conditional: a row is removed only if it has
@@ -31,12 +30,13 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.data.tables import UpdateMode
 
-from . import keys
-from .directory import GROUP, USER, Directory, Indexes, Op
+from . import layout
+from .directory import Directory, Indexes, Op, document_of
 from .errors import StoreError
+from .layout import GROUP, USER
 
-# Which index rows a document calls for is the service's knowledge (shared/service/kinds.py);
-# `check` takes it as a function so the store does not depend on the service.
+# Which index rows a document calls for (kind, document -> Indexes) is the service's knowledge;
+# its caller passes it in, so the store does not depend on the service.
 Indexer = Callable[[str, dict[str, Any]], Indexes]
 
 PENDING_CHANGE = "pending_change"
@@ -47,8 +47,8 @@ MISSING_TWIN = "missing_twin"
 ORPHAN_MEMBERSHIP = "orphan_membership"
 MEMBER_GONE = "member_gone"
 
-# RowKey prefixes that are not index rows (outbox events, dead letters, journals, …).
-_NOT_INDEX = frozenset({USER, GROUP, "M", "R", "J", "E", "DL"})
+# Tags of rows that are not index rows (resources, memberships, journals, outbox events, …).
+_NOT_INDEX = layout.DATA_TAGS - layout.INDEXES.keys()
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,6 @@ class RepairReport:
                 "repaired": self.repaired, "unrepaired": [str(v) for v in self.unrepaired]}
 
 
-def default_indexer(kind: str, doc: dict[str, Any]) -> Indexes:
-    from ..service.kinds import GROUPS, USERS  # lazy: the service layer sits above the store
-
-    return (USERS if kind == USER else GROUPS).indexes(doc)
-
-
 @dataclass
 class _Snapshot:
     resources: dict[tuple[str, str], tuple[dict[str, Any], str]] = field(default_factory=dict)
@@ -104,25 +98,35 @@ class _Snapshot:
 
 
 def _snapshot(directory: Directory, tenant: str) -> _Snapshot:
-    from .directory import _join_doc  # the document layout is the directory's
-
     snap = _Snapshot()
     for entity in directory.table.query_entities(
             "PartitionKey eq @pk", parameters={"pk": tenant}, results_per_page=1000):
         rk: str = entity["RowKey"]
         etag = str(entity.metadata.get("etag", ""))
-        prefix, _, rest = rk.partition(":")
-        if prefix in (USER, GROUP):
-            snap.resources[(prefix, keys.unescape(rest))] = (_join_doc(entity), etag)
-        elif prefix == "J":
+        tag = layout.tag(rk)
+        if tag in layout.RESOURCE_KINDS:
+            snap.resources[layout.parse_resource_key(rk)] = (document_of(entity), etag)
+        elif tag == layout.JOURNAL:
             snap.journals.append(rk)
-        elif prefix in ("M", "R"):
-            first, _, second = rest.partition(":")
-            pair = (keys.unescape(first), keys.unescape(second))
-            (snap.members if prefix == "M" else snap.reverse)[pair] = etag
-        elif prefix not in _NOT_INDEX and "ref" in entity:
+        elif tag in (layout.MEMBER, layout.MEMBER_OF):
+            pair = layout.membership_pair(rk)
+            (snap.members if tag == layout.MEMBER else snap.reverse)[pair] = etag
+        elif _is_index_row(rk, entity):
             snap.index[rk] = (str(entity["ref"]), etag)
     return snap
+
+
+def _is_index_row(rk: str, entity: Any) -> bool:
+    # Rows of a tag layout does not know are taken for index rows too (of an index an earlier
+    # version kept, say): checked, and removed by repair, as their resource owns none.
+    return "ref" in entity and layout.tag(rk) not in _NOT_INDEX
+
+
+def _owner(rk: str, ref: str) -> tuple[str, str]:
+    """The resource an index row points to: its index's kind (for an unknown index, the kind
+    its name starts with, as every index name does), and its `ref`."""
+    index = layout.index_of(rk)
+    return (index.owner if index else rk[0]), ref
 
 
 def _expected(snap: _Snapshot, indexer: Indexer) -> dict[tuple[str, str], set[str]]:
@@ -140,32 +144,31 @@ def _violations(snap: _Snapshot, expected: dict[tuple[str, str], set[str]]) -> l
             elif held[0] != rid:
                 out.append(Violation(MISSING_INDEX, rk, f"{kind}:{rid}, held by {held[0]}"))
     for rk, (ref, _) in snap.index.items():
-        owner = (rk[0], ref)  # index names start with their kind's letter (UN, UX, UE, GN, GX)
+        owner = _owner(rk, ref)
         if owner not in expected:
             out.append(Violation(ORPHAN_INDEX, rk, f"{owner[0]}:{ref} does not exist"))
         elif rk not in expected[owner]:
             out.append(Violation(STALE_INDEX, rk, f"{owner[0]}:{ref} does not own it"))
     for gid, mid in snap.members:
-        rk = keys.member_key(gid, mid)
+        rk = layout.member_key(gid, mid)
         if (GROUP, gid) not in snap.resources:
             out.append(Violation(ORPHAN_MEMBERSHIP, rk, f"group {gid} does not exist"))
         elif (mid, gid) not in snap.reverse:
             out.append(Violation(MISSING_TWIN, rk, "no R row"))
-        elif (keys.is_generated_id(mid) and (USER, mid) not in snap.resources
+        elif (layout.is_generated_id(mid) and (USER, mid) not in snap.resources
               and (GROUP, mid) not in snap.resources):
             out.append(Violation(MEMBER_GONE, rk, f"member {mid} does not exist"))
     for mid, gid in snap.reverse:
         if (gid, mid) not in snap.members:
-            out.append(Violation(MISSING_TWIN, keys.reverse_member_key(mid, gid), "no M row"))
+            out.append(Violation(MISSING_TWIN, layout.reverse_member_key(mid, gid), "no M row"))
     return out
 
 
-def check(directory: Directory, tenant: str, *,
-          indexer: Indexer | None = None) -> list[Violation]:
+def check(directory: Directory, tenant: str, *, indexer: Indexer) -> list[Violation]:
     """Every broken invariant of a tenant's partition, from one read of it (empty: healthy).
     A snapshot, not a transaction: a write in flight can show up as a violation."""
     snap = _snapshot(directory, tenant)
-    return _violations(snap, _expected(snap, indexer or default_indexer))
+    return _violations(snap, _expected(snap, indexer))
 
 
 # -- repair ------------------------------------------------------------------------------------
@@ -189,13 +192,12 @@ def _exists(directory: Directory, tenant: str, kinds: Iterable[str], rid: str) -
     return any(directory.get(tenant, kind, rid) is not None for kind in kinds)
 
 
-def repair(directory: Directory, tenant: str, *,
-           indexer: Indexer | None = None) -> RepairReport:
+def repair(directory: Directory, tenant: str, *, indexer: Indexer) -> RepairReport:
     """Finish interrupted changes, then fix every violation `check` reports (see the module
     docstring for what is removed, what is restored and why each fix is race-safe)."""
     report = RepairReport(tenant, journals_completed=directory.complete_pending(tenant))
     snap = _snapshot(directory, tenant)
-    expected = _expected(snap, indexer or default_indexer)
+    expected = _expected(snap, indexer)
     found = _violations(snap, expected)
     report.found = len(found)
     # Each resource's ETag as this run last saw it: a fix guarded by it bumps it, and the
@@ -206,7 +208,7 @@ def repair(directory: Directory, tenant: str, *,
 
     def attempt(violation: Violation, ops: list[Op]) -> list[Any] | None:
         try:
-            return directory._submit(ops, Indexes())  # deletes of rows already gone: dropped
+            return directory.submit(ops, Indexes())  # deletes of rows already gone: dropped
         except StoreError:  # changed meanwhile (412), taken (409), gone (404): next run
             report.unrepaired.append(violation)
             return None
@@ -215,37 +217,38 @@ def repair(directory: Directory, tenant: str, *,
     for v in found:
         if v.kind == ORPHAN_INDEX:
             ref, etag = snap.index[v.row]
-            if _exists(directory, tenant, [v.row[0]], ref):  # created since the snapshot
+            owner = _owner(v.row, ref)
+            if _exists(directory, tenant, [owner[0]], ref):  # created since the snapshot
                 report.unrepaired.append(v)
             elif attempt(v, [_delete(tenant, v.row, etag)]):
                 report.index_rows_removed += 1
         elif v.kind == STALE_INDEX:
             ref, etag = snap.index[v.row]
-            owner = (v.row[0], ref)
-            done = attempt(v, [_guard(tenant, keys.resource_key(*owner), owners[owner]),
+            owner = _owner(v.row, ref)
+            done = attempt(v, [_guard(tenant, layout.resource_key(*owner), owners[owner]),
                                _delete(tenant, v.row, etag)])
             if done:
                 report.index_rows_removed += 1
                 owners[owner] = _etag_of(done[0]) or owners[owner]  # the guard bumped it
         elif v.kind in (ORPHAN_MEMBERSHIP, MEMBER_GONE):
-            gid, mid = _pair(v.row)
+            gid, mid = layout.membership_pair(v.row)
             gone = (not _exists(directory, tenant, [GROUP], gid) if v.kind == ORPHAN_MEMBERSHIP
                     else not _exists(directory, tenant, [USER, GROUP], mid))
             if not gone:
                 report.unrepaired.append(v)
             elif attempt(v, [_delete(tenant, v.row, snap.members[(gid, mid)]),
-                             _delete(tenant, keys.reverse_member_key(mid, gid))]):
+                             _delete(tenant, layout.reverse_member_key(mid, gid))]):
                 report.memberships_removed += 1
-        elif v.kind == MISSING_TWIN and v.row.startswith("R:"):
-            mid, gid = _pair(v.row)
+        elif v.kind == MISSING_TWIN and layout.tag(v.row) == layout.MEMBER_OF:
+            mid, gid = layout.membership_pair(v.row)
             if attempt(v, [_delete(tenant, v.row, snap.reverse[(mid, gid)])]):
                 report.memberships_removed += 1
         elif v.kind == MISSING_TWIN:
             # M is what the group lists (what Entra was told); R is only its reverse index.
-            gid, mid = _pair(v.row)
+            gid, mid = layout.membership_pair(v.row)
             if attempt(v, [_guard(tenant, v.row, snap.members[(gid, mid)]),
                            ("upsert", {"PartitionKey": tenant,
-                                       "RowKey": keys.reverse_member_key(mid, gid)})]):
+                                       "RowKey": layout.reverse_member_key(mid, gid)})]):
                 report.twins_restored += 1
     for (kind, rid), rows in expected.items():
         etag = owners[(kind, rid)]
@@ -255,7 +258,7 @@ def repair(directory: Directory, tenant: str, *,
             # One row per transaction: a create fails (409) while another resource still
             # holds the row, and that must not keep this resource's other rows from coming back.
             done = attempt(Violation(MISSING_INDEX, rk, f"{kind}:{rid}"),
-                           [_guard(tenant, keys.resource_key(kind, rid), etag),
+                           [_guard(tenant, layout.resource_key(kind, rid), etag),
                             ("create", {"PartitionKey": tenant, "RowKey": rk, "ref": rid})])
             if done:
                 report.index_rows_restored += 1
@@ -268,7 +271,3 @@ def repair(directory: Directory, tenant: str, *,
 def _etag_of(result: Any) -> str:
     return str(result.get("etag", "")) if isinstance(result, dict) else ""
 
-
-def _pair(rk: str) -> tuple[str, str]:
-    first, _, second = rk.split(":", 1)[1].partition(":")
-    return keys.unescape(first), keys.unescape(second)

@@ -38,7 +38,7 @@ from azure.core import MatchConditions
 from azure.data.tables import UpdateMode
 
 from ..timestamps import now_iso, parse_iso
-from . import deadline, keys
+from . import deadline, layout
 from .errors import NotFound, PreconditionFailed, StoreError, Unavailable
 from .long_text import PROPERTY_CHARS, join_text, split_text
 
@@ -48,7 +48,6 @@ Op = tuple[Any, ...]
 Submit = Callable[[list[Op]], list[Any]]
 
 MAX_BATCH = 100
-PREFIX = "J:"
 # Characters of journal text per row: 10 properties, 600 KB of UTF-16 (an entity holds 1 MiB).
 ROW_TEXT = 10 * PROPERTY_CHARS
 # Part rows whose head never committed (their request failed between staging and arming) are
@@ -140,7 +139,7 @@ def _head_etag(result: Any) -> str:
 
 class Journal:
     """Writes, applies and resumes the journals of one table. `submit` is the store's EGT
-    (Directory._submit: deletes of rows already gone are dropped, errors are store errors);
+    (Directory.submit: deletes of rows already gone are dropped, errors are store errors);
     `rows` range-reads a tenant's rows by RowKey prefix; `memberships` lists the (row, twin)
     membership pairs that name a resource."""
 
@@ -160,11 +159,11 @@ class Journal:
         change's head transaction, and the part RowKeys (to drop if that transaction fails)."""
         text = _encode(chunks)
         rows = [text[i : i + ROW_TEXT] for i in range(0, len(text), ROW_TEXT)] or [""]
-        head_key = PREFIX + uuid.uuid4().hex
+        head_key = layout.journal_key(uuid.uuid4().hex)
         created = now_iso()
         parts = []
         for n, piece in enumerate(rows[1:], start=1):
-            key = f"{head_key}:{n:04d}"
+            key = layout.journal_part_key(head_key, n)
             self._submit([("create", {"PartitionKey": tenant, "RowKey": key,
                                       "created": created, **split_text(piece, "ops")})])
             parts.append(key)
@@ -184,7 +183,7 @@ class Journal:
             pass
 
     def purge_head(self, tenant: str, resource_key: str) -> dict[str, Any]:
-        return {"PartitionKey": tenant, "RowKey": PREFIX + uuid.uuid4().hex, "done": 0,
+        return {"PartitionKey": tenant, "RowKey": layout.journal_key(uuid.uuid4().hex), "done": 0,
                 "created": now_iso(), "purge": resource_key}
 
     # -- applying -------------------------------------------------------------------------
@@ -256,20 +255,19 @@ class Journal:
         part rows whose head never committed once they expire. Returns the journals seen."""
         heads: dict[str, Any] = {}
         parts: dict[str, list[Any]] = {}
-        for entity in self._rows(tenant, PREFIX):
+        for entity in self._rows(tenant, layout.JOURNAL_PREFIX):
             key: str = entity["RowKey"]
-            head_key, sep, _ = key[len(PREFIX):].partition(":")
-            if sep:
-                parts.setdefault(PREFIX + head_key, []).append(entity)
+            head_key, is_part = layout.journal_head(key)
+            if is_part:
+                parts.setdefault(head_key, []).append(entity)
             else:
                 heads[key] = entity
         for key, head in heads.items():
             etag = _head_etag(head.metadata)
             own = sorted(parts.get(key, []), key=lambda e: str(e["RowKey"]))
             if "purge" in head:
-                kind, _, rid = str(head["purge"]).partition(":")
-                self.run_purge(tenant, key, etag,
-                               self._memberships(tenant, kind, keys.unescape(rid)))
+                kind, rid = layout.parse_resource_key(str(head["purge"]))
+                self.run_purge(tenant, key, etag, self._memberships(tenant, kind, rid))
                 continue
             text = join_text(head, "ops") + "".join(join_text(p, "ops") for p in own)
             self.run(tenant, key, etag, _decode(tenant, text), guard=head.get("guard"),

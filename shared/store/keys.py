@@ -1,12 +1,12 @@
-"""RowKey construction. Table Storage forbids `/ \\ # ?` and control characters in keys and
-caps them at 1 KiB; `:` is our separator. Values are percent-escaped so every key is legal
-and prefix ranges (`UX:{value}:`) cannot run into each other."""
+"""RowKey components: any text as a legal part of a key. Table Storage forbids `/ \\ # ?` and
+control characters in keys and caps them at 1 KiB; `:` separates components. Values are
+percent-escaped so every key is legal and prefix ranges (`{index}:{value}:`) cannot run into
+each other. Which rows exist and how their keys are put together is layout.py."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-import time
 
 from .. import caseless
 
@@ -52,7 +52,7 @@ def _fits(escaped: str) -> bool:
 
 def round_trips(value: str) -> bool:
     """Whether `escape` keeps `value` readable (`unescape` gives it back) instead of replacing
-    it by its digest: what a value read back from its key, such as a member id in `M:`/`R:`
+    it by its digest: what a value read back from its key, such as a member id in membership
     rows, must satisfy. False beyond MAX_COMPONENT_BYTES UTF-8 bytes once escaped."""
     return _fits(_escape_chars(value))
 
@@ -67,30 +67,6 @@ def legacy_fold(value: str) -> str:
     The repair pass rewrites such rows; until it has run, a lookup that misses may retry
     with this form (and re-check what it finds, as `fold` may tell the values apart)."""
     return value.casefold()
-
-
-def resource_key(kind: str, rid: str) -> str:
-    return f"{kind}:{escape(rid)}"
-
-
-def unique_key(index: str, value: str) -> str:
-    return f"{index}:{escape(value)}"
-
-
-def multi_key(index: str, value: str, rid: str) -> str:
-    return f"{index}:{escape(value)}:{escape(rid)}"
-
-
-def multi_prefix(index: str, value: str) -> str:
-    return f"{index}:{escape(value)}:"
-
-
-def member_key(gid: str, uid: str) -> str:
-    return f"M:{escape(gid)}:{escape(uid)}"
-
-
-def reverse_member_key(uid: str, gid: str) -> str:
-    return f"R:{escape(uid)}:{escape(gid)}"
 
 
 def prefix_range(prefix: str) -> tuple[str, str]:
@@ -111,17 +87,3 @@ def unescape(value: str) -> str:
             raw.extend(value[i].encode("utf-8"))
             i += 1
     return raw.decode("utf-8", "surrogatepass")
-
-
-_GENERATED_ID = re.compile(r"[0-9a-f]{32}")
-_EPOCH_2024_MS = 1_704_067_200_000
-
-
-def is_generated_id(value: str) -> bool:
-    """Whether `value` has the shape of an id this service issues (a millisecond timestamp
-    since 2024, then random bits: shared.service.resources.new_id), as opposed to a member id
-    of another system. Ids are never reused, so a missing resource with such an id is gone."""
-    if len(value) != 32 or not _GENERATED_ID.fullmatch(value):
-        return False
-    millis = int(value[:12], 16)
-    return _EPOCH_2024_MS <= millis <= int(time.time() * 1000) + 86_400_000

@@ -1,11 +1,11 @@
 """The outbox: change events as rows of the tenant's partition in the data table, so that a
-write and its events are one entity-group transaction (design.md §4).
+write and its events are one entity-group transaction.
 
-  E:{event id}    pending event: its JSON body (split over 30,000-character properties),
-                  subject (ordering key), type, attempts, next attempt time, last error
-  DL:{event id}   dead letter: the same row after the last allowed attempt failed
+A pending event's row (layout.event_key) holds its JSON body (long_text.py), subject (the
+ordering key), type, attempts, next attempt time and last error; a dead letter
+(layout.dead_letter_key) is the same row after the last allowed attempt failed.
 
-Event ids sort by creation, so a range read of `E:` yields events in commit order.
+Event ids sort by creation, so a range read of the pending rows yields events in commit order.
 """
 
 from __future__ import annotations
@@ -18,14 +18,12 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from . import keys
+from . import keys, layout
 from .directory import MAX_BATCH, Directory, Indexes, Op
 from .errors import NotFound, StoreError
 from .long_text import join_text, split_text
 from .table import Table
 
-PENDING = "E:"
-DEAD = "DL:"
 _BODY = "body"
 
 
@@ -49,15 +47,14 @@ def insert_op(tenant: str, event_id: str, subject: str, etype: str, body: str,
     the Directory write that the event describes. An upsert, not a create: the event id is
     unique, and a write whose first attempt committed unseen (lost response) is retried by
     the store; the retry must not fail on its own event."""
-    return ("upsert", {"PartitionKey": tenant, "RowKey": PENDING + event_id,
+    return ("upsert", {"PartitionKey": tenant, "RowKey": layout.event_key(event_id),
                        "subject": subject, "type": etype, "created": created, "attempts": 0,
                        "next": "", **split_text(body, _BODY)}, {"mode": UpdateMode.REPLACE})
 
 
 def _row(entity: Any) -> OutboxRow:
-    rk: str = entity["RowKey"]
     return OutboxRow(
-        id=rk.split(":", 1)[1], subject=str(entity.get("subject", "")),
+        id=layout.event_id(entity["RowKey"]), subject=str(entity.get("subject", "")),
         type=str(entity.get("type", "")), body=join_text(entity, _BODY),
         created=str(entity.get("created", "")), attempts=int(entity.get("attempts", 0)),
         next_attempt=str(entity.get("next", "")), last_error=str(entity.get("lastError", "")),
@@ -80,43 +77,44 @@ class Outbox:
 
     def pending(self, tenant: str) -> Iterator[OutboxRow]:
         """Pending events in commit order, read page by page as the caller consumes them."""
-        for entity in self._range(tenant, PENDING):
+        for entity in self._range(tenant, layout.EVENT_PREFIX):
             yield _row(entity)
 
-    def count(self, tenant: str, prefix: str = PENDING) -> int:
-        return sum(1 for _ in self._range(tenant, prefix, ["RowKey"], page=1000))
+    def count(self, tenant: str) -> int:
+        """Pending events."""
+        return sum(1 for _ in self._range(tenant, layout.EVENT_PREFIX, ["RowKey"], page=1000))
 
     def remove(self, tenant: str, event_ids: Sequence[str]) -> None:
         """Drop delivered events, up to 100 per transaction (rows already gone are fine)."""
-        ops: list[Op] = [("delete", {"PartitionKey": tenant, "RowKey": PENDING + e})
+        ops: list[Op] = [("delete", {"PartitionKey": tenant, "RowKey": layout.event_key(e)})
                          for e in event_ids]
         for i in range(0, len(ops), MAX_BATCH):
-            self.directory._submit(ops[i : i + MAX_BATCH], Indexes())
+            self.directory.submit(ops[i : i + MAX_BATCH], Indexes())
 
     def record_failure(self, tenant: str, row: OutboxRow, *, attempts: int,
                        next_attempt: str, error: str) -> None:
         self.table.update_entity(
-            {"PartitionKey": tenant, "RowKey": PENDING + row.id, "attempts": attempts,
+            {"PartitionKey": tenant, "RowKey": layout.event_key(row.id), "attempts": attempts,
              "next": next_attempt, "lastError": error[:500]},
             mode=UpdateMode.MERGE)
 
     def dead_letter(self, tenant: str, row: OutboxRow, *, attempts: int, error: str,
                     now: str) -> None:
-        """Move an event to `DL:` in one transaction; it no longer blocks its subject."""
-        self.directory._submit([
-            ("delete", {"PartitionKey": tenant, "RowKey": PENDING + row.id}),
-            ("upsert", {"PartitionKey": tenant, "RowKey": DEAD + row.id,
+        """Make an event a dead letter in one transaction; it no longer blocks its subject."""
+        self.directory.submit([
+            ("delete", {"PartitionKey": tenant, "RowKey": layout.event_key(row.id)}),
+            ("upsert", {"PartitionKey": tenant, "RowKey": layout.dead_letter_key(row.id),
                         "subject": row.subject, "type": row.type, "created": row.created,
                         "attempts": attempts, "next": "", "lastError": error[:500],
                         "deadAt": now, **split_text(row.body, _BODY)}),
         ], Indexes())
 
     def dead_letters(self, tenant: str) -> list[OutboxRow]:
-        return [_row(e) for e in self._range(tenant, DEAD)]
+        return [_row(e) for e in self._range(tenant, layout.DEAD_LETTER_PREFIX)]
 
     def dead_letter_row(self, tenant: str, event_id: str) -> OutboxRow:
         try:
-            return _row(self.table.get_entity(tenant, DEAD + event_id))
+            return _row(self.table.get_entity(tenant, layout.dead_letter_key(event_id)))
         except ResourceNotFoundError as exc:
             raise NotFound(event_id) from exc
 
@@ -125,8 +123,8 @@ class Outbox:
         receiver can recognise a redelivery by webhook-id). Raises NotFound."""
         row = self.dead_letter_row(tenant, event_id)
         try:
-            self.directory._submit([
-                ("delete", {"PartitionKey": tenant, "RowKey": DEAD + event_id},
+            self.directory.submit([
+                ("delete", {"PartitionKey": tenant, "RowKey": layout.dead_letter_key(event_id)},
                  {"etag": row.etag, "match_condition": MatchConditions.IfNotModified}),
                 insert_op(tenant, row.id, row.subject, row.type, row.body, row.created),
             ], Indexes())

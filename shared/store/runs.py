@@ -1,9 +1,6 @@
 """The runs table: what the reconciler last did (for /health and operators) and when each
-tenant's store was last checked in full.
-
-  PartitionKey "reconcile", RowKey "last"     the last run's summary (JSON) and time
-  PartitionKey "marks",     RowKey {name}     when periodic work last ran ("repair:{tenant}",
-                                              "audit-sweep")
+tenant's store was last checked in full. Rows as layout.py lays them out: the last run's summary
+(JSON) and time, and a mark per kind of periodic work with when it last ran.
 """
 
 from __future__ import annotations
@@ -14,10 +11,8 @@ from typing import Any
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
+from . import layout
 from .table import Table
-
-_RUN = ("reconcile", "last")
-_MARKS = "marks"
 
 
 class RunLog:
@@ -25,14 +20,15 @@ class RunLog:
         self.table = table
 
     def record(self, summary: dict[str, Any]) -> None:
-        self.table.upsert_entity({"PartitionKey": _RUN[0], "RowKey": _RUN[1],
+        self.table.upsert_entity({"PartitionKey": layout.LAST_RUN[0],
+                                  "RowKey": layout.LAST_RUN[1],
                                   "time": str(summary.get("time", "")),
                                   "summary": json.dumps(summary, separators=(",", ":"))},
                                  mode=UpdateMode.REPLACE)
 
     def last(self) -> dict[str, Any] | None:
         try:
-            entity = self.table.get_entity(*_RUN)
+            entity = self.table.get_entity(*layout.LAST_RUN)
         except ResourceNotFoundError:
             return None
         summary: dict[str, Any] = json.loads(entity["summary"])
@@ -41,8 +37,9 @@ class RunLog:
     def marks(self) -> dict[str, str]:
         """Name -> time of every mark (one query per run, however many tenants)."""
         return {e["RowKey"]: str(e.get("time", "")) for e in self.table.query_entities(
-            "PartitionKey eq @pk", parameters={"pk": _MARKS}, select=["RowKey", "time"])}
+            "PartitionKey eq @pk", parameters={"pk": layout.MARKS_PARTITION},
+            select=["RowKey", "time"])}
 
     def mark(self, name: str, at: str) -> None:
-        self.table.upsert_entity({"PartitionKey": _MARKS, "RowKey": name, "time": at},
-                                 mode=UpdateMode.REPLACE)
+        self.table.upsert_entity({"PartitionKey": layout.MARKS_PARTITION, "RowKey": name,
+                                  "time": at}, mode=UpdateMode.REPLACE)

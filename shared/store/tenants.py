@@ -1,4 +1,6 @@
-"""The tenants table: one row per tenant (PartitionKey = tenant id, RowKey = "tenant")."""
+"""The tenants table: a tenant record per customer directory, each with up to two active
+secret tokens (two, so a token can be rotated without downtime), and when each token was last
+used. Rows as layout.py lays them out (PartitionKey = tenant id)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,40 @@ from collections.abc import Iterator
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
+from pydantic import BaseModel, Field
 
-from ..auth.tenants import Tenant
+from . import keys, layout
 from .errors import Conflict, NotFound
 from .faults import unavailable_on_failure
 from .table import Table
 
-_ROW = "tenant"
+
+class TokenRecord(BaseModel):
+    """A secret token as stored: its digest and a display prefix, never the token."""
+
+    id: str
+    prefix: str
+    digest: str
+    created: str
+
+
+class Tenant(BaseModel):
+    id: str
+    name: str
+    created: str
+    disabled: bool = False
+    tokens: list[TokenRecord] = Field(default_factory=list)
+    # Change feed endpoint (README: "Change feed, reconciler and audit"). Defaults keep rows
+    # written before these fields existed valid. The signing secret must be usable to sign, so
+    # it is stored as is (the tenants table is as sensitive as the data); never in a repr.
+    webhook_url: str | None = None
+    webhook_secret: str | None = Field(default=None, repr=False)
+    # When set, Entra-issued JWTs for this Entra tenant are accepted besides the secret tokens
+    # (shared/auth/entra_jwt.py). Off (None) by default.
+    entra_tenant_id: str | None = None
+
+    def token_digests(self) -> list[str]:
+        return [t.digest for t in self.tokens]
 
 
 class TenantTable:
@@ -24,7 +53,7 @@ class TenantTable:
     def get(self, tenant_id: str) -> Tenant | None:
         try:
             with unavailable_on_failure():  # auth reads this: an outage is a 503, not a 500
-                entity = self.table.get_entity(tenant_id, _ROW)
+                entity = self.table.get_entity(tenant_id, layout.TENANT_ROW)
         except ResourceNotFoundError:
             return None
         return Tenant.model_validate(json.loads(entity["record"]))
@@ -43,27 +72,30 @@ class TenantTable:
             raise NotFound(tenant.id) from exc
 
     def delete(self, tenant_id: str) -> None:
-        self.table.delete_entity(tenant_id, _ROW)
+        self.table.delete_entity(tenant_id, layout.TENANT_ROW)
 
-    # Last use of each token: a row of its own (RowKey "use:{token id}"), so recording it never
-    # races with an operator's change of the tenant record (a revoke must not be undone).
+    # Last use of each token: a row of its own, so recording it never races with an
+    # operator's change of the tenant record (a revoke must not be undone).
     def record_use(self, tenant_id: str, token_id: str, when: str) -> None:
         with unavailable_on_failure():
-            self.table.upsert_entity({"PartitionKey": tenant_id, "RowKey": f"use:{token_id}",
+            self.table.upsert_entity({"PartitionKey": tenant_id,
+                                      "RowKey": layout.token_use_key(token_id),
                                       "lastUsed": when}, mode=UpdateMode.MERGE)
 
     def last_uses(self, tenant_id: str) -> dict[str, str]:
+        low, high = keys.prefix_range(layout.TOKEN_USE_PREFIX)
         with unavailable_on_failure():
             rows = self.table.query_entities(
-                "PartitionKey eq @pk and RowKey ge 'use:' and RowKey lt 'use;'",
-                parameters={"pk": tenant_id})
-            return {str(r["RowKey"])[4:]: str(r["lastUsed"]) for r in rows}
+                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+                parameters={"pk": tenant_id, "lo": low, "hi": high})
+            return {layout.token_of_use(str(r["RowKey"])): str(r["lastUsed"]) for r in rows}
 
     def all(self) -> Iterator[Tenant]:
-        for entity in self.table.query_entities("RowKey eq @rk", parameters={"rk": _ROW}):
+        for entity in self.table.query_entities("RowKey eq @rk",
+                                                parameters={"rk": layout.TENANT_ROW}):
             yield Tenant.model_validate(json.loads(entity["record"]))
 
     @staticmethod
     def _entity(tenant: Tenant) -> dict[str, str]:
-        return {"PartitionKey": tenant.id, "RowKey": _ROW, "name": tenant.name,
+        return {"PartitionKey": tenant.id, "RowKey": layout.TENANT_ROW, "name": tenant.name,
                 "record": tenant.model_dump_json()}

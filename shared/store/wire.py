@@ -141,7 +141,7 @@ class DeadlinePassed(ServiceRequestError):
     """The caller's storage deadline passed before this call was sent (so it was not)."""
 
 
-class _Pool:
+class Pool:
     """Idle connections to one origin; a connection is used by one call at a time."""
 
     def __init__(self, scheme: str, host: str, port: int | None) -> None:
@@ -157,7 +157,7 @@ class _Pool:
                 if not self._idle:
                     break
                 conn, since = self._idle.pop()
-            if now - since < IDLE_LIMIT and not _dropped(conn):
+            if now - since < IDLE_LIMIT and not closed_by_peer(conn):
                 return conn
             conn.close()
         return Connection(self._host, self._port, timeout=CONNECT_TIMEOUT, tls=self._tls)
@@ -166,6 +166,11 @@ class _Pool:
         with self._lock:
             self._idle.append((conn, time.monotonic()))
 
+    def idle(self) -> list[Connection]:
+        """The idle connections, the one `take` returns next last."""
+        with self._lock:
+            return [conn for conn, _ in self._idle]
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
@@ -173,7 +178,7 @@ class _Pool:
             conn.close()
 
 
-def _dropped(conn: Connection) -> bool:
+def closed_by_peer(conn: Connection) -> bool:
     """An idle connection is readable only when the server closed it (or broke protocol)."""
     sock = conn.sock
     if sock is None:
@@ -198,7 +203,7 @@ class Wire:
         self.base_path = parts.path  # "/devstoreaccount1" for Azurite, "" in Azure
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self._signer = signer
-        self._pool = _Pool(parts.scheme, parts.hostname, parts.port)
+        self.pool = Pool(parts.scheme, parts.hostname, parts.port)
 
     def request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
                 body: bytes = b"") -> Response:
@@ -217,15 +222,15 @@ class Wire:
             try:
                 response = _through_hooks(request, self._transmit)
             except (ServiceRequestError, ServiceResponseError) as exc:
-                delay = _backoff(history + 1, None)
+                delay = backoff(history + 1, None)
                 if history >= RETRIES or method not in _IDEMPOTENT or _too_late(delay):
                     raise
                 log.warning("storage %s failed (%s); retry %d in %.1f s", method,
                             type(exc).__name__, history + 1, delay)
             else:
-                if history >= RETRIES or not _retry_status(method, response.status_code):
+                if history >= RETRIES or not is_retryable(method, response.status_code):
                     return response
-                delay = _backoff(history + 1, response.header("retry-after"))
+                delay = backoff(history + 1, response.header("retry-after"))
                 if _too_late(delay):
                     return response
                 log.warning("storage %s answered %d %s; retry %d in %.1f s", method,
@@ -235,7 +240,7 @@ class Wire:
             time.sleep(delay)
 
     def _transmit(self, request: Request) -> Response:
-        conn = self._pool.take()
+        conn = self.pool.take()
         reused = conn.sock is not None
         try:
             return self._exchange(conn, request)
@@ -246,7 +251,7 @@ class Wire:
         # closed it while idle, just before our request left. An idempotent request is sent
         # again at once on a new connection; anything else may have been applied, so its
         # caller decides (the store's transactions check whether their write landed).
-        return self._exchange(self._pool.take(fresh=True), request)
+        return self._exchange(self.pool.take(fresh=True), request)
 
     def _exchange(self, conn: Connection, request: Request) -> Response:
         target = request.url[len(self.origin):]
@@ -278,11 +283,11 @@ class Wire:
         if raw.will_close:
             conn.close()
         else:
-            self._pool.give_back(conn)
+            self.pool.give_back(conn)
         return response
 
     def close(self) -> None:
-        self._pool.close()
+        self.pool.close()
 
 
 _date: tuple[int, str] = (0, "")
@@ -312,13 +317,16 @@ def _too_late(delay: float) -> bool:
     return left is not None and delay >= left
 
 
-def _retry_status(method: str, status: int) -> bool:
+def is_retryable(method: str, status: int) -> bool:
+    """Whether a response with this status is retried (azure-core's rules)."""
     if status in _RETRY_STATUS_ANY_METHOD:
         return True
     return method in _IDEMPOTENT and (status in _RETRY_STATUS or 506 <= status < 999)
 
 
-def _backoff(retry: int, retry_after: str | None) -> float:
+def backoff(retry: int, retry_after: str | None) -> float:
+    """Seconds to wait before retry number `retry` (from 1): the server's Retry-After when it
+    sent one, else azure-core's exponential back-off."""
     if retry_after:
         try:
             return min(BACKOFF_MAX, max(0.0, float(retry_after)))

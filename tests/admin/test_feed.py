@@ -13,13 +13,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.admin import feed
-from shared.auth.tenants import Tenant
 from shared.feed import signing
 from shared.service.app import ScimService
 from shared.service.kinds import USERS
 from shared.service.messages import ScimRequest
 from shared.settings import DEFAULT_EVENT_TYPE_PREFIX, Settings, from_environ
 from shared.store.outbox import Outbox
+from shared.store.tenants import Tenant
 from shared.timestamps import now_iso
 from tests.support.webhooks import SECRET, Receiver, use_webhook
 

@@ -15,13 +15,13 @@ from urllib.parse import unquote
 import pytest
 
 from shared.auth.authenticator import USE_RECORD_INTERVAL, Authenticator, AuthFailure
-from shared.auth.tenants import Tenant, issue_token, new_tenant_id
+from shared.auth.tenants import issue_token, new_tenant_id
 from shared.scim.errors import ERROR_SCHEMA
 from shared.service.app import ScimService
 from shared.service.messages import ScimRequest
 from shared.store import deadline
 from shared.store.audit import AuditTable
-from shared.store.tenants import TenantTable
+from shared.store.tenants import Tenant, TenantTable
 from shared.store.wire import Request, Response, Send
 from shared.timestamps import now_iso
 from tests.support.storage_faults import Injector, hooked

@@ -26,9 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.auth.entra_jwt import AUDIENCE, EntraJwtVerifier, InvalidToken, KeysUnavailable
-from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
+from shared.auth.tenants import issue_token, new_tenant_id
 from shared.service.app import ScimService
 from shared.service.messages import ScimRequest
+from shared.store.tenants import Tenant
+from shared.timestamps import now_iso
 
 TID = str(uuid.uuid4())
 ISSUER = f"https://sts.windows.net/{TID}/"

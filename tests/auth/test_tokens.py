@@ -13,7 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.auth import tokens
-from shared.auth.tenants import MAX_ACTIVE_TOKENS, Tenant, issue_token
+from shared.auth.tenants import MAX_ACTIVE_TOKENS, issue_token
+from shared.store.tenants import Tenant
 
 TOKEN = re.compile(r"scim_[A-Za-z0-9_-]{43}")  # 32 bytes, base64url without padding
 HEX64 = re.compile(r"[0-9a-f]{64}")

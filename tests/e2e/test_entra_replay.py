@@ -596,7 +596,8 @@ def test_authentication_required_and_tenant_isolated(served: str, client: httpx.
     r = httpx.get(f"{base}/Users/{user['id']}", headers={"Authorization": "Basic abc"})
     assert_scim_error(r, 401)
     # Another tenant's valid token on this tenant's URL: 401, not the data.
-    from shared.auth.tenants import Tenant, issue_token, new_tenant_id
+    from shared.auth.tenants import issue_token, new_tenant_id
+    from shared.store.tenants import Tenant
     from shared.timestamps import now_iso
 
     other = Tenant(id=new_tenant_id(), name="other", created=now_iso())

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.service.kinds import stored_indexes
 from shared.store import invariants
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.served
 @pytest.fixture(autouse=True)
 def invariants_hold_after(scim_service: Any, tenant: tuple[str, str]) -> Iterator[None]:
     yield
-    found = invariants.check(scim_service.directory, tenant[0])
+    found = invariants.check(scim_service.directory, tenant[0], indexer=stored_indexes)
     assert not found, [str(v) for v in found]
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from shared.service.app import ScimService
+from shared.service.kinds import stored_indexes
 from shared.service.messages import ScimResponse
 from shared.store import invariants
 from tests.support import figures
@@ -174,7 +175,7 @@ def test_random_interleavings_leave_no_invariant_broken(
     context = f"seed {seed} (rerun with SCIM_STRESS_SEED={seed}); outcomes {dict(driver.outcomes)}"
     assert not driver.unexpected, (context, driver.unexpected[:10])
     assert done >= OPERATIONS * 0.95, context  # only draws from an empty pool are skipped
-    found = invariants.check(scim_service.directory, tenant[0])
+    found = invariants.check(scim_service.directory, tenant[0], indexer=stored_indexes)
     assert not found, (context, [str(v) for v in found])
     # And as Entra sees it: every userName and displayName leads to the one resource holding it.
     caller = driver.caller

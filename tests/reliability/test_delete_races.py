@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from shared.service.app import ScimService
+from shared.service.kinds import stored_indexes
 from shared.store import invariants
 from shared.store.directory import Directory
 from tests.support.scim_calls import PATCH_OP, Caller
@@ -25,14 +26,14 @@ from tests.support.scim_calls import PATCH_OP, Caller
 @pytest.fixture
 def caller(scim_service: ScimService, tenant: tuple[str, str]) -> Iterator[Caller]:
     yield Caller(scim_service, *tenant)
-    found = invariants.check(scim_service.directory, tenant[0])
+    found = invariants.check(scim_service.directory, tenant[0], indexer=stored_indexes)
     assert not found, [str(v) for v in found]
 
 
 def _after_delete_reads(monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]) -> None:
     """Run `change` once, when the DELETE has read the resource and lists its memberships
     (the first thing the store's delete does, for users and groups alike)."""
-    real = Directory._memberships
+    real = Directory.memberships
     pending = [change]
 
     def racing(self: Directory, tenant: str, kind: str, rid: str) -> list[tuple[str, str]]:
@@ -40,7 +41,7 @@ def _after_delete_reads(monkeypatch: pytest.MonkeyPatch, change: Callable[[], No
             pending.pop()()
         return real(self, tenant, kind, rid)
 
-    monkeypatch.setattr(Directory, "_memberships", racing)
+    monkeypatch.setattr(Directory, "memberships", racing)
 
 
 def test_delete_racing_a_rename_deletes_the_new_name(caller: Caller,
@@ -159,7 +160,7 @@ def test_delete_and_rename_race_over_http(client: httpx.Client, scim_service: Sc
             assert set(statuses[1:]) <= {200, 204, 404}, statuses
             assert client.get(f"/Users/{uid}", params={"attributes": "groups"}
                               ).json().get("groups", []) == []
-    found = invariants.check(scim_service.directory, tenant[0])
+    found = invariants.check(scim_service.directory, tenant[0], indexer=stored_indexes)
     assert not found, [str(v) for v in found]
 
 

@@ -24,9 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.auth.tenants import Tenant, issue_token, new_tenant_id
+from shared.auth.tenants import issue_token, new_tenant_id
 from shared.scim.schemas import GROUP, USER
 from shared.service.app import ScimService
+from shared.store.tenants import Tenant
 from shared.timestamps import now_iso
 from tests.support import figures
 from tests.support.hostile import (
@@ -544,11 +545,11 @@ def test_rows_written_with_full_case_folding_are_found_until_repaired(
     """Index rows written before the comparison changed (`Straße` under `UN:strasse`) are
     still found through the old key until the repair pass rewrites them, and a name that only
     full case folding merged does not find them."""
-    from shared.service.kinds import USERS
-    from shared.service.resources import new_id
+    from shared.service.kinds import USERS, stored_indexes
     from shared.store import invariants, keys
-    from shared.store.directory import USER as USER_ROWS
     from shared.store.directory import Indexes
+    from shared.store.layout import USER as USER_ROWS
+    from shared.store.layout import new_id
 
     tenancy = Tenancy(scim_service, users=0)
     rid, name = new_id(), f"Stra\u00dfe-{uuid.uuid4().hex[:6]}@example.com"
@@ -569,8 +570,8 @@ def test_rows_written_with_full_case_folding_are_found_until_repaired(
         assert finds("userName eq " + json.dumps(name.replace("Stra", "STRA"))) == [rid]
         assert finds(f'emails[type eq "work"].value eq {json.dumps(name)}') == [rid]
         assert finds("userName eq " + json.dumps(name.replace("\u00df", "ss"))) == []
-        invariants.repair(scim_service.directory, tenancy.id)
-    assert invariants.check(scim_service.directory, tenancy.id) == []
+        invariants.repair(scim_service.directory, tenancy.id, indexer=stored_indexes)
+    assert invariants.check(scim_service.directory, tenancy.id, indexer=stored_indexes) == []
 
 
 # -- the acceptance figure ----------------------------------------------------------------------

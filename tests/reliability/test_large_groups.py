@@ -14,11 +14,13 @@ from collections.abc import Iterator
 import azurite
 import pytest
 
-from shared.auth.tenants import Tenant, issue_token, new_tenant_id
+from shared.auth.tenants import issue_token, new_tenant_id
 from shared.service.app import ScimService
+from shared.service.kinds import stored_indexes
 from shared.settings import from_environ
 from shared.store import invariants
 from shared.store.connection import open_tables
+from shared.store.tenants import Tenant
 from shared.timestamps import now_iso
 from tests.support import figures
 from tests.support.scim_calls import Caller
@@ -43,7 +45,7 @@ def caller(service: ScimService) -> Iterator[Caller]:
     token = issue_token(record)
     service.tenants.create(record)
     yield Caller(service, record.id, token)
-    found = invariants.check(service.directory, record.id)
+    found = invariants.check(service.directory, record.id, indexer=stored_indexes)
     assert not found, [str(v) for v in found[:10]]
 
 

@@ -19,11 +19,13 @@ from typing import Any
 
 import pytest
 
-from shared.auth.tenants import Tenant, issue_token, new_tenant_id
+from shared.auth.tenants import issue_token, new_tenant_id
 from shared.scim.errors import ERROR_SCHEMA
 from shared.service.app import ScimService
+from shared.service.kinds import stored_indexes
 from shared.service.messages import ScimRequest, ScimResponse
 from shared.store import connection, invariants, wire
+from shared.store.tenants import Tenant
 from shared.timestamps import now_iso
 from tests.support import figures
 from tests.support.storage_faults import KINDS, Injector, hooked
@@ -188,7 +190,7 @@ def _assert_answer(r: ScimResponse, expected: int, outage: bool) -> None:
 
 
 def _assert_invariants(ctx: Ctx, allow_pending: bool) -> None:
-    found = invariants.check(ctx.service.directory, ctx.tenant)
+    found = invariants.check(ctx.service.directory, ctx.tenant, indexer=stored_indexes)
     if allow_pending:
         found = [v for v in found if v.kind != invariants.PENDING_CHANGE]
     assert not found, [str(v) for v in found]

@@ -26,12 +26,14 @@ import azurite  # tools/, on sys.path via tests/conftest.py
 import httpx
 import pytest
 
-from shared.auth.tenants import Tenant, issue_token, new_tenant_id
+from shared.auth.tenants import issue_token, new_tenant_id
 from shared.scim.errors import ERROR_SCHEMA
 from shared.service.app import ScimService
+from shared.service.kinds import stored_indexes
 from shared.service.messages import ScimRequest, ScimResponse
 from shared.settings import Settings
 from shared.store import connection, invariants
+from shared.store.tenants import Tenant
 from shared.timestamps import now_iso
 from tests.conftest import ROOT
 
@@ -167,7 +169,7 @@ def test_requests_and_health_answer_by_the_deadline_while_storage_hangs(hung: Hu
     assert members == {readable, patched}
     # Nothing half-written (journals are the reconciler's to finish; none are left here).
     hung.service.directory.complete_pending(hung.tenant)
-    found_violations = invariants.check(hung.service.directory, hung.tenant)
+    found_violations = invariants.check(hung.service.directory, hung.tenant, indexer=stored_indexes)
     assert not found_violations, [str(v) for v in found_violations]
 
 

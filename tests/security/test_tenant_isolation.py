@@ -14,9 +14,11 @@ from typing import Any
 
 import pytest
 
-from shared.auth.tenants import Tenant, issue_token, new_tenant_id, now_iso
+from shared.auth.tenants import issue_token, new_tenant_id
 from shared.service.app import ScimService
 from shared.service.messages import ScimRequest, ScimResponse
+from shared.store.tenants import Tenant
+from shared.timestamps import now_iso
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]

@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from shared.auth.authenticator import USE_RECORD_INTERVAL, Authenticator
-from shared.auth.tenants import Tenant, issue_token, now_iso
+from shared.auth.tenants import issue_token
+from shared.store.tenants import Tenant
+from shared.timestamps import now_iso
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -22,7 +22,8 @@ from shared.service import audit
 from shared.service.app import ScimService
 from shared.service.reconcile import run
 from shared.store import audit as audit_store
-from shared.store.audit import AuditTable, partition, row_key
+from shared.store.audit import AuditTable
+from shared.store.layout import audit_partition, audit_row_key
 from tests.support.storage_faults import hooked, inject
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -271,7 +272,7 @@ def test_reconciler_purges_entries_past_retention(
     assert scim_service.audit.flush()
     old = datetime.now(UTC) - timedelta(days=31)
     AuditTable(scim_service.tables.audit).insert_many([
-        {"PartitionKey": partition(tid), "RowKey": row_key(old), "method": "POST",
+        {"PartitionKey": audit_partition(tid), "RowKey": audit_row_key(old), "method": "POST",
          "status": 201} for _ in range(3)])
     assert len(_entries(scim_service, tid)) == 4
     service = ScimService(feed_service.settings.model_copy(

@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from shared.service.app import ScimService
-from shared.service.kinds import GROUPS
+from shared.service.kinds import GROUPS, stored_indexes
 from shared.service.messages import ScimRequest
 from shared.service.reconcile import run
-from shared.store import connection, invariants, keys
-from shared.store.directory import USER
+from shared.store import connection, invariants, layout
+from shared.store.layout import USER
 from shared.store.outbox import Outbox
 from shared.timestamps import now_iso
 from tests.support.webhooks import Receiver, events_of, short, use_webhook
@@ -77,7 +77,7 @@ def test_member_patch_killed_between_chunks_is_completed_by_the_next_run(
                 {"op": "add", "path": "members", "value": [{"value": m} for m in members]}]})
     kill_on_batch["at"] = 0
     assert invariants.PENDING_CHANGE in {v.kind for v in invariants.check(
-        scim_service.directory, tid)}
+        scim_service.directory, tid, indexer=stored_indexes)}
     assert len(scim_service.directory.members(tid, gid)) < len(members)
     # The change committed (journalled), so its event did too: exactly one.
     assert [short(e) for e in events_of(outbox, tid)] == ["created", "members.added"]
@@ -86,7 +86,7 @@ def test_member_patch_killed_between_chunks_is_completed_by_the_next_run(
     summary = run(feed_service, tenants=[tid])
     assert summary["repaired"] >= 1
     assert summary["errors"] == 0
-    assert invariants.check(scim_service.directory, tid) == []
+    assert invariants.check(scim_service.directory, tid, indexer=stored_indexes) == []
     assert sorted(scim_service.directory.members(tid, gid)) == members
     assert [short(e) for e in receiver.accepted()] == ["created", "members.added"]
     assert receiver.accepted()[1]["data"]["members"] == members
@@ -110,9 +110,9 @@ def test_user_delete_killed_between_chunks_is_completed(
         _handle(scim_service, tenant, "DELETE", "Users", uid, {})
     kill_on_batch["at"] = 0
     assert scim_service.directory.get(tid, USER, uid) is None
-    assert invariants.check(scim_service.directory, tid) != []
+    assert invariants.check(scim_service.directory, tid, indexer=stored_indexes) != []
     assert run(feed_service, tenants=[tid])["errors"] == 0
-    assert invariants.check(scim_service.directory, tid) == []
+    assert invariants.check(scim_service.directory, tid, indexer=stored_indexes) == []
     assert all(scim_service.directory.members(tid, g) == [] for g in groups)
     assert [short(e) for e in events_of(outbox, tid)].count("deleted") == 1
 
@@ -126,7 +126,7 @@ def _deactivate(client: httpx.Client, uid: str) -> None:
 def _age(service: ScimService, tid: str, uid: str, days: float, column: str) -> None:
     at = (datetime.now(UTC) - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     service.directory.table.update_entity(
-        {"PartitionKey": tid, "RowKey": keys.resource_key(USER, uid), column: at},
+        {"PartitionKey": tid, "RowKey": layout.resource_key(USER, uid), column: at},
         mode="merge")
 
 
@@ -168,7 +168,7 @@ def test_retention_deletes_exactly_the_users_past_the_limit(
     _age(scim_service, tid, recent, 29, "deactivatedAt")
     _age(scim_service, tid, active, 400, "lastModified")
     # A row deactivated before deactivatedAt existed: its lastModified stands in.
-    row = dict(scim_service.directory.table.get_entity(tid, keys.resource_key(USER, legacy)))
+    row = dict(scim_service.directory.table.get_entity(tid, layout.resource_key(USER, legacy)))
     del row["deactivatedAt"]
     scim_service.directory.table.update_entity(row, mode="replace")
     _age(scim_service, tid, legacy, 45, "lastModified")
@@ -186,7 +186,7 @@ def test_retention_deletes_exactly_the_users_past_the_limit(
     new = events_of(outbox, tid)[before:]
     assert sorted((short(e), e["data"]["id"]) for e in new) == sorted(
         [("deleted", old), ("deleted", legacy)])
-    assert invariants.check(scim_service.directory, tid) == []
+    assert invariants.check(scim_service.directory, tid, indexer=stored_indexes) == []
     assert run(service, tenants=[tid])["retention_deleted"] == 0
 
 

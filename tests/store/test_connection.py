@@ -10,8 +10,9 @@ from azure.core.exceptions import ServiceRequestError
 
 from shared.settings import Settings
 from shared.store import connection
-from shared.store.directory import USER, Directory, Indexes
+from shared.store.directory import Directory, Indexes
 from shared.store.errors import Unavailable
+from shared.store.layout import USER
 
 
 @pytest.fixture

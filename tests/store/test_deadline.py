@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from shared.service import resources
 from shared.store import deadline, faults, wire
-from shared.store.connection import _DEV_KEY
+from shared.store.connection import DEV_ACCOUNT_KEY
 from shared.store.directory import Directory
 from shared.store.errors import Unavailable
 from shared.store.table import Table
@@ -40,7 +40,7 @@ def hung() -> Iterator[Wire]:
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
         w = Wire(f"http://127.0.0.1:{listener.getsockname()[1]}/{ACCOUNT}",
-                 SharedKeyLite(ACCOUNT, _DEV_KEY))
+                 SharedKeyLite(ACCOUNT, DEV_ACCOUNT_KEY))
         yield w
         w.close()
 
@@ -76,7 +76,7 @@ def trickling() -> Iterator[Wire]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     w = Wire(f"http://127.0.0.1:{listener.getsockname()[1]}/{ACCOUNT}",
-             SharedKeyLite(ACCOUNT, _DEV_KEY))
+             SharedKeyLite(ACCOUNT, DEV_ACCOUNT_KEY))
     yield w
     w.close()
     stop.set()
@@ -206,7 +206,7 @@ def test_no_attempt_starts_and_no_back_off_ends_after_the_deadline(
         headers = {"retry-after": f"{retry_after:.3f}"} if outcome == "503-retry-after" else {}
         return Response(int(outcome[:3]), "", headers, b"")
 
-    offline = Wire(f"http://127.0.0.1:9/{ACCOUNT}", SharedKeyLite(ACCOUNT, _DEV_KEY))
+    offline = Wire(f"http://127.0.0.1:9/{ACCOUNT}", SharedKeyLite(ACCOUNT, DEV_ACCOUNT_KEY))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(wire, "TRANSPORT_HOOKS", [storage])
         fake = SimpleNamespace(time=time.time, monotonic=clock.monotonic, sleep=clock.sleep)
@@ -222,12 +222,12 @@ def test_no_attempt_starts_and_no_back_off_ends_after_the_deadline(
 
 
 def test_optimistic_concurrency_retries_stop_at_the_request_deadline() -> None:
-    """`_attempts` (PUT/PATCH retried after a concurrent write) has a budget of its own; a
+    """`write_attempts` (PUT/PATCH retried after a concurrent write) has a budget of its own; a
     request deadline that is shorter ends it, and the first attempt is always made."""
     with deadline.within(0.3):
         started = time.monotonic()
         made = 0
-        for _ in resources._attempts():
+        for _ in resources.write_attempts():
             made += 1
             if time.monotonic() - started > 3:
                 break
@@ -235,4 +235,4 @@ def test_optimistic_concurrency_retries_stop_at_the_request_deadline() -> None:
     assert made >= 1
     assert elapsed < 0.3 + SLACK
     with deadline.within(0):
-        assert sum(1 for _ in resources._attempts()) == 1
+        assert sum(1 for _ in resources.write_attempts()) == 1

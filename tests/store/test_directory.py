@@ -6,9 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from shared.store import keys
-from shared.store.directory import GROUP, USER, Directory, Indexes
+from shared.store import keys, layout
+from shared.store.directory import Directory, Indexes
 from shared.store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
+from shared.store.layout import GROUP, USER
 
 NOW = "2026-01-01T00:00:00.000Z"
 LATER = "2026-01-02T00:00:00.000Z"
@@ -118,7 +119,7 @@ def test_large_member_change_is_chunked_and_complete(directory: Directory,
     uids = [f"user{n:04d}" for n in range(250)]
     directory.change_members(tenant_id, "g1", add=uids, now=LATER)
     assert sorted(directory.members(tenant_id, "g1")) == uids
-    assert list(directory._range(tenant_id, "J:")) == []  # journal dropped at the end
+    assert list(directory.rows(tenant_id, layout.JOURNAL_PREFIX)) == []  # journal dropped
     directory.change_members(tenant_id, "g1", remove=uids[:120], now=LATER)
     assert sorted(directory.members(tenant_id, "g1")) == uids[120:]
 
@@ -128,7 +129,7 @@ def test_interrupted_chunked_change_is_completed(directory: Directory, tenant_id
     directory.create(tenant_id, GROUP, "g1", {"displayName": "Big"},
                      Indexes(unique={"GN": "big"}), columns={}, now=NOW)
     uids = [f"user{n:04d}" for n in range(300)]
-    real = Directory._submit
+    real = Directory.submit
     calls = {"n": 0}
 
     def crash_on_third_transaction(self, ops, idx, *rest):  # type: ignore[no-untyped-def]
@@ -137,10 +138,10 @@ def test_interrupted_chunked_change_is_completed(directory: Directory, tenant_id
             raise RuntimeError("simulated crash")
         return real(self, ops, idx, *rest)
 
-    monkeypatch.setattr(Directory, "_submit", crash_on_third_transaction)
+    monkeypatch.setattr(Directory, "submit", crash_on_third_transaction)
     with pytest.raises(RuntimeError):
         directory.change_members(tenant_id, "g1", add=uids, now=LATER)
-    monkeypatch.setattr(Directory, "_submit", real)
+    monkeypatch.setattr(Directory, "submit", real)
     partial = directory.members(tenant_id, "g1")
     assert 0 < len(partial) < len(uids)
     assert directory.complete_pending(tenant_id) == 1
@@ -239,7 +240,7 @@ def test_events_too_large_for_the_head_transaction_are_journalled(
     pending = list(Outbox(directory).pending(tenant_id))
     assert [row.id for row in pending] == [f"{n:032x}" for n in range(45)]
     assert all(len(row.body) == 100_000 for row in pending)
-    assert list(directory._range(tenant_id, "J:")) == []
+    assert list(directory.rows(tenant_id, layout.JOURNAL_PREFIX)) == []
 
 
 def test_journal_rows_of_any_number(directory: Directory, tenant_id: str) -> None:
@@ -264,4 +265,4 @@ def test_journal_rows_of_any_number(directory: Directory, tenant_id: str) -> Non
     assert staged
     assert staged[0] >= 2
     assert sorted(directory.members(tenant_id, "g1")) == uids
-    assert list(directory._range(tenant_id, "J:")) == []
+    assert list(directory.rows(tenant_id, layout.JOURNAL_PREFIX)) == []

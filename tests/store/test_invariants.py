@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from shared.service.kinds import GROUPS, USERS
-from shared.service.resources import new_id
-from shared.store import connection, invariants, keys
-from shared.store.directory import GROUP, USER, Directory, Indexes
+from shared.service.kinds import GROUPS, USERS, stored_indexes
+from shared.store import connection, invariants, keys, layout
+from shared.store.directory import Directory, Indexes
+from shared.store.layout import GROUP, USER, new_id
 
 NOW = "2026-01-01T00:00:00.000Z"
 
@@ -47,25 +48,25 @@ def test_healthy_tenant_has_no_violations(directory: Directory, tenant_id: str) 
     nested = _group(directory, tenant_id, "Nested")
     directory.change_members(tenant_id, group, add=[alice, nested, "foreign-id"], now=NOW)
     _put(directory, tenant_id, "E:0001", subject="x")  # outbox rows are not index rows
-    assert invariants.check(directory, tenant_id) == []
+    assert invariants.check(directory, tenant_id, indexer=stored_indexes) == []
 
 
 def test_index_damage_is_found_and_repaired(directory: Directory, tenant_id: str) -> None:
     alice = _user(directory, tenant_id, "Alice", externalId="e1")
     bob = _user(directory, tenant_id, "Bob")
     ghost = new_id()
-    _drop(directory, tenant_id, keys.unique_key("UN", "alice"))          # missing
-    _put(directory, tenant_id, keys.unique_key("UN", "zed"), ref=ghost)  # orphan
-    _put(directory, tenant_id, keys.multi_key("UX", "old", bob), ref=bob)  # stale
-    assert _kinds(invariants.check(directory, tenant_id)) == [
+    _drop(directory, tenant_id, layout.unique_key("UN", "alice"))          # missing
+    _put(directory, tenant_id, layout.unique_key("UN", "zed"), ref=ghost)  # orphan
+    _put(directory, tenant_id, layout.multi_key("UX", "old", bob), ref=bob)  # stale
+    assert _kinds(invariants.check(directory, tenant_id, indexer=stored_indexes)) == [
         ("missing_index", "UN:alice"),
         ("orphan_index", "UN:zed"),
         ("stale_index", f"UX:old:{bob}"),
     ]
-    report = invariants.repair(directory, tenant_id)
+    report = invariants.repair(directory, tenant_id, indexer=stored_indexes)
     assert (report.index_rows_removed, report.index_rows_restored) == (2, 1)
     assert report.unrepaired == []
-    assert invariants.check(directory, tenant_id) == []
+    assert invariants.check(directory, tenant_id, indexer=stored_indexes) == []
     assert directory.lookup_unique(tenant_id, "UN", "alice") == alice
     assert directory.get(tenant_id, USER, alice) is not None
 
@@ -78,21 +79,21 @@ def test_membership_damage_is_found_and_repaired(directory: Directory, tenant_id
     gone_group, gone_user = new_id(), new_id()
     directory.change_members(tenant_id, staff, add=[alice, bob, nested, "entra-unknown"],
                              now=NOW)
-    _drop(directory, tenant_id, keys.reverse_member_key(alice, staff))  # lone M: restore R
-    _drop(directory, tenant_id, keys.member_key(staff, bob))            # lone R: remove it
-    _put(directory, tenant_id, keys.member_key(gone_group, alice))      # group gone
-    _put(directory, tenant_id, keys.reverse_member_key(alice, gone_group))
-    _put(directory, tenant_id, keys.member_key(staff, gone_user))       # member gone
-    _put(directory, tenant_id, keys.reverse_member_key(gone_user, staff))
-    assert _kinds(invariants.check(directory, tenant_id)) == sorted([
-        ("missing_twin", keys.member_key(staff, alice)),
-        ("missing_twin", keys.reverse_member_key(bob, staff)),
-        ("orphan_membership", keys.member_key(gone_group, alice)),
-        ("member_gone", keys.member_key(staff, gone_user)),
+    _drop(directory, tenant_id, layout.reverse_member_key(alice, staff))  # lone M: restore R
+    _drop(directory, tenant_id, layout.member_key(staff, bob))            # lone R: remove it
+    _put(directory, tenant_id, layout.member_key(gone_group, alice))      # group gone
+    _put(directory, tenant_id, layout.reverse_member_key(alice, gone_group))
+    _put(directory, tenant_id, layout.member_key(staff, gone_user))       # member gone
+    _put(directory, tenant_id, layout.reverse_member_key(gone_user, staff))
+    assert _kinds(invariants.check(directory, tenant_id, indexer=stored_indexes)) == sorted([
+        ("missing_twin", layout.member_key(staff, alice)),
+        ("missing_twin", layout.reverse_member_key(bob, staff)),
+        ("orphan_membership", layout.member_key(gone_group, alice)),
+        ("member_gone", layout.member_key(staff, gone_user)),
     ])
-    report = invariants.repair(directory, tenant_id)
+    report = invariants.repair(directory, tenant_id, indexer=stored_indexes)
     assert (report.memberships_removed, report.twins_restored) == (3, 1)
-    assert invariants.check(directory, tenant_id) == []
+    assert invariants.check(directory, tenant_id, indexer=stored_indexes) == []
     # Kept: a nested group and a member id Entra sent that we never issued.
     assert sorted(directory.members(tenant_id, staff)) == sorted([alice, nested, "entra-unknown"])
     assert directory.groups_of(tenant_id, alice) == [staff]
@@ -117,11 +118,11 @@ def test_interrupted_chunked_change_is_pending_then_repaired(
             directory.change_members(tenant_id, group, add=members, now=NOW)
     finally:
         connection.TRANSPORT_HOOKS.remove(die_after_first_chunk)
-    found = {v.kind for v in invariants.check(directory, tenant_id)}
+    found = {v.kind for v in invariants.check(directory, tenant_id, indexer=stored_indexes)}
     assert invariants.PENDING_CHANGE in found
-    report = invariants.repair(directory, tenant_id)
+    report = invariants.repair(directory, tenant_id, indexer=stored_indexes)
     assert report.journals_completed == 1
-    assert invariants.check(directory, tenant_id) == []
+    assert invariants.check(directory, tenant_id, indexer=stored_indexes) == []
     assert sorted(directory.members(tenant_id, group)) == members
 
 
@@ -129,17 +130,18 @@ def test_repair_does_not_remove_an_index_row_whose_resource_appears(
         directory: Directory, tenant_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A resource created after the snapshot was read is not an orphan: re-verified first."""
     late = new_id()
-    _put(directory, tenant_id, keys.unique_key("UN", "late"), ref=late)
-    real = invariants._snapshot
+    _put(directory, tenant_id, layout.unique_key("UN", "late"), ref=late)
+    real = directory.table.query_entities
 
-    def snapshot_then_create(d: Directory, t: str) -> Any:
-        snap = real(d, t)
-        d.table.upsert_entity({"PartitionKey": t, "RowKey": keys.resource_key(USER, late),
-                               "doc": '{"userName":"late"}'})
-        return snap
+    def snapshot_then_create(query_filter: str, **kwargs: Any) -> Iterator[Any]:
+        yield from real(query_filter, **kwargs)
+        if query_filter == "PartitionKey eq @pk":  # the snapshot: the whole partition, read
+            directory.table.upsert_entity({"PartitionKey": tenant_id, "RowKey":
+                                           layout.resource_key(USER, late),
+                                           "doc": '{"userName":"late"}'})
 
-    monkeypatch.setattr(invariants, "_snapshot", snapshot_then_create)
-    report = invariants.repair(directory, tenant_id)
+    monkeypatch.setattr(directory.table, "query_entities", snapshot_then_create)
+    report = invariants.repair(directory, tenant_id, indexer=stored_indexes)
     assert report.index_rows_removed == 0
     assert [v.kind for v in report.unrepaired] == ["orphan_index"]
     assert directory.lookup_unique(tenant_id, "UN", "late") == late
@@ -155,7 +157,7 @@ def test_deleting_a_nested_group_removes_its_membership_in_the_parent(
     directory.delete(tenant_id, GROUP, child, GROUPS.indexes({"displayName": "Child"}))
     assert directory.members(tenant_id, parent) == [alice]
     assert directory.groups_of(tenant_id, alice) == [parent]
-    assert invariants.check(directory, tenant_id) == []
+    assert invariants.check(directory, tenant_id, indexer=stored_indexes) == []
 
 
 def _legacy(indexes: Indexes) -> Indexes:
@@ -183,17 +185,17 @@ def test_repair_migrates_index_rows_written_with_full_case_folding(
     sharp_s, finance = ids["Stra\u00dfe@x.test"], ids["\ufb01nance"]
     assert directory.lookup_unique(tenant_id, "UN", keys.fold("Stra\u00dfe@x.test")) is None
     assert directory.lookup_unique(tenant_id, "UN", "strasse@x.test") == sharp_s  # old form
-    assert _kinds(invariants.check(directory, tenant_id)) == sorted([
-        ("missing_index", keys.unique_key("UN", "stra\u00dfe@x.test")),
-        ("missing_index", keys.multi_key("UE", "stra\u00dfe@x.test", sharp_s)),
-        ("missing_index", keys.unique_key("GN", "\ufb01nance")),
-        ("stale_index", keys.unique_key("UN", "strasse@x.test")),
-        ("stale_index", keys.multi_key("UE", "strasse@x.test", sharp_s)),
-        ("stale_index", keys.unique_key("GN", "finance")),
+    assert _kinds(invariants.check(directory, tenant_id, indexer=stored_indexes)) == sorted([
+        ("missing_index", layout.unique_key("UN", "stra\u00dfe@x.test")),
+        ("missing_index", layout.multi_key("UE", "stra\u00dfe@x.test", sharp_s)),
+        ("missing_index", layout.unique_key("GN", "\ufb01nance")),
+        ("stale_index", layout.unique_key("UN", "strasse@x.test")),
+        ("stale_index", layout.multi_key("UE", "strasse@x.test", sharp_s)),
+        ("stale_index", layout.unique_key("GN", "finance")),
     ])
-    report = invariants.repair(directory, tenant_id)
+    report = invariants.repair(directory, tenant_id, indexer=stored_indexes)
     assert (report.index_rows_removed, report.index_rows_restored) == (3, 3)
-    assert invariants.check(directory, tenant_id) == []
+    assert invariants.check(directory, tenant_id, indexer=stored_indexes) == []
     assert directory.lookup_unique(tenant_id, "UN", keys.fold("STRA\u00dfE@x.test")) == sharp_s
     assert directory.lookup_multi(tenant_id, "UE", keys.fold("stra\u00dfe@X.test")) == [sharp_s]
     assert directory.lookup_unique(tenant_id, "GN", keys.fold("\ufb01NANCE")) == finance

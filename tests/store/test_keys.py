@@ -8,8 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.caseless import fold
-from shared.store import keys
-from shared.store.directory import GROUP, USER, Directory
+from shared.store import keys, layout
+from shared.store.directory import Directory
+from shared.store.layout import GROUP, USER
 
 # Any code point, the halves of surrogate pairs included (hypothesis leaves them out of
 # text() by default: they reach us from filters' JSON escapes and from ids in paths).
@@ -22,9 +23,9 @@ lone_surrogate_text = st.builds(lambda a, s, b: a + s + b, st.text(max_size=10),
 
 @given(any_text | lone_surrogate_text)
 def test_every_text_makes_an_encodable_key(value: str) -> None:
-    for key in (keys.resource_key(USER, value), keys.unique_key("UN", keys.fold(value)),
-                keys.multi_key("UX", value, "r1"), keys.member_key("g", value),
-                keys.reverse_member_key(value, "g")):
+    for key in (layout.resource_key(USER, value), layout.unique_key("UN", keys.fold(value)),
+                layout.multi_key("UX", value, "r1"), layout.member_key("g", value),
+                layout.reverse_member_key(value, "g")):
         key.encode("utf-8")  # a lone surrogate raised UnicodeEncodeError at the storage call
 
 

@@ -31,7 +31,7 @@ from azure.data.tables import (
 )
 
 from shared.store import wire
-from shared.store.connection import _from_connection_string
+from shared.store.connection import from_connection_string
 from shared.store.table import (
     Table,
     _committed,
@@ -65,7 +65,7 @@ def sent() -> Iterator[list[Request]]:
 
 @pytest.fixture(scope="module")
 def table(storage_connection_string: str) -> Iterator[Table]:
-    endpoint, signer = _from_connection_string(storage_connection_string)
+    endpoint, signer = from_connection_string(storage_connection_string)
     w = Wire(endpoint, signer)
     t = Table(w, "table" + uuid.uuid4().hex[:10])
     t.create_table()

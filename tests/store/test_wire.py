@@ -33,7 +33,7 @@ from azure.core.pipeline.policies import RetryPolicy
 
 from shared.settings import Settings
 from shared.store import wire
-from shared.store.connection import _DEV_KEY, _from_connection_string, open_tables
+from shared.store.connection import DEV_ACCOUNT_KEY, from_connection_string, open_tables
 from shared.store.errors import StoreError
 from shared.store.http11 import Connection
 from shared.store.table import Table
@@ -64,14 +64,14 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.fixture
 def offline() -> Iterator[Wire]:
-    w = Wire(NOWHERE, SharedKeyLite(DEV_ACCOUNT, _DEV_KEY))
+    w = Wire(NOWHERE, SharedKeyLite(DEV_ACCOUNT, DEV_ACCOUNT_KEY))
     yield w
     w.close()
 
 
 @pytest.fixture(scope="module")
 def azurite_wire(storage_connection_string: str) -> Iterator[Wire]:
-    endpoint, signer = _from_connection_string(storage_connection_string)
+    endpoint, signer = from_connection_string(storage_connection_string)
     w = Wire(endpoint, signer)
     yield w
     w.close()
@@ -118,7 +118,7 @@ RETRY_CASES: list[tuple[str, int, bool]] = [
 
 @pytest.mark.parametrize(("method", "status", "expected"), RETRY_CASES)
 def test_retry_status_table(method: str, status: int, expected: bool) -> None:
-    assert wire._retry_status(method, status) is expected
+    assert wire.is_retryable(method, status) is expected
 
 
 def test_retry_status_matches_azure_core_without_retry_after() -> None:
@@ -133,7 +133,7 @@ def test_retry_status_matches_azure_core_without_retry_after() -> None:
                                        http_response=SimpleNamespace(status_code=status,
                                                                      headers={}))
             sdk = bool(policy.is_retry(settings, response))  # type: ignore[arg-type]
-            if sdk != wire._retry_status(method, status):
+            if sdk != wire.is_retryable(method, status):
                 differ.append((method, status, sdk))
     assert differ == []
 
@@ -155,7 +155,7 @@ def test_retry_status_matches_azure_core_without_retry_after() -> None:
 def test_backoff_table(retry: int, retry_after: str | None, expected: float) -> None:
     assert wire.BACKOFF_FACTOR == 0.4
     assert wire.BACKOFF_MAX == 4.0
-    assert wire._backoff(retry, retry_after) == pytest.approx(expected)
+    assert wire.backoff(retry, retry_after) == pytest.approx(expected)
 
 
 def test_backoff_matches_azure_core() -> None:
@@ -164,7 +164,7 @@ def test_backoff_matches_azure_core() -> None:
     settings = policy.configure_retries({})
     for retry in range(1, 8):
         settings["history"] = [None] * retry  # one history entry per failed attempt
-        assert wire._backoff(retry, None) == pytest.approx(policy.get_backoff_time(settings))
+        assert wire.backoff(retry, None) == pytest.approx(policy.get_backoff_time(settings))
 
 
 # -- retry loop through hooks ------------------------------------------------------------------
@@ -349,14 +349,14 @@ def test_wire_signs_the_path_without_query_and_sets_storage_headers(
     date = request.headers["x-ms-date"]
     assert date.endswith(" GMT")
     to_sign = f"{date}\n/{DEV_ACCOUNT}/{DEV_ACCOUNT}/t()".encode()
-    digest = hmac.new(base64.b64decode(_DEV_KEY), to_sign, hashlib.sha256).digest()
+    digest = hmac.new(base64.b64decode(DEV_ACCOUNT_KEY), to_sign, hashlib.sha256).digest()
     assert request.headers["Authorization"] == (
         f"SharedKeyLite {DEV_ACCOUNT}:{base64.b64encode(digest).decode()}")
 
 
 def test_azurite_rejects_a_wrong_key(storage_connection_string: str) -> None:
     """Azurite checks signatures, so the round-trip tests also prove signing is right."""
-    endpoint, _ = _from_connection_string(storage_connection_string)
+    endpoint, _ = from_connection_string(storage_connection_string)
     bad = Wire(endpoint, SharedKeyLite(DEV_ACCOUNT, base64.b64encode(b"x" * 64).decode()))
     try:
         response = bad.request("GET", f"{bad.base_path}/Tables",
@@ -417,39 +417,48 @@ def test_bearer_token_shorter_than_the_margin_is_fetched_every_time(
 # -- endpoint and connection strings -------------------------------------------------------------
 
 def test_wire_endpoint_parsing() -> None:
-    azure = Wire("https://acct.table.core.windows.net/", SharedKeyLite("acct", _DEV_KEY))
+    azure = Wire("https://acct.table.core.windows.net/", SharedKeyLite("acct", DEV_ACCOUNT_KEY))
     assert (azure.origin, azure.base_path) == ("https://acct.table.core.windows.net", "")
-    local = Wire("http://127.0.0.1:10002/devstoreaccount1", SharedKeyLite("a", _DEV_KEY))
+    local = Wire("http://127.0.0.1:10002/devstoreaccount1", SharedKeyLite("a", DEV_ACCOUNT_KEY))
     assert (local.origin, local.base_path) == ("http://127.0.0.1:10002", "/devstoreaccount1")
     for bad in ("ftp://acct.table.core.windows.net", "acct.table.core.windows.net", "http://"):
         with pytest.raises(ValueError, match="not a table endpoint"):
-            Wire(bad, SharedKeyLite("a", _DEV_KEY))
+            Wire(bad, SharedKeyLite("a", DEV_ACCOUNT_KEY))
 
 
-def _signer_fields(signer: Any) -> tuple[str, bytes]:
+def _signs_as(signer: Any, account: str, key: str) -> bool:
+    """Whether `signer` is Shared Key Lite signing for `account` with `key` (base64): it signs
+    a request exactly as that does."""
     assert isinstance(signer, SharedKeyLite)
-    return signer.account, signer._key
+    signed = []
+    for each in (signer, SharedKeyLite(account, key)):
+        request = Request("GET", "http://127.0.0.1:9/t",
+                          {"x-ms-date": "Thu, 01 Jan 2026 00:00:00 GMT"})
+        each.sign(request, "/t")
+        signed.append(request.headers["Authorization"])
+    return signer.account == account and signed[0] == signed[1]
 
 
 KEY = base64.b64encode(b"0123456789abcdef0123456789abcdef01").decode()  # ends in "="
 
 
 def test_connection_string_development_storage() -> None:
-    endpoint, signer = _from_connection_string("UseDevelopmentStorage=true")
+    endpoint, signer = from_connection_string("UseDevelopmentStorage=true")
     assert endpoint == "http://127.0.0.1:10002/devstoreaccount1"
-    assert _signer_fields(signer) == ("devstoreaccount1", base64.b64decode(_DEV_KEY))
+    assert _signs_as(signer, "devstoreaccount1", DEV_ACCOUNT_KEY)
+    assert not _signs_as(signer, "devstoreaccount1", KEY)
     # case and spacing of names and values do not matter
-    assert _from_connection_string(" usedevelopmentstorage = TRUE ;")[0] == endpoint
+    assert from_connection_string(" usedevelopmentstorage = TRUE ;")[0] == endpoint
 
 
 def test_connection_string_explicit_table_endpoint() -> None:
     assert KEY.endswith("=")
-    endpoint, signer = _from_connection_string(
+    endpoint, signer = from_connection_string(
         f"DefaultEndpointsProtocol=http;AccountName=acct;AccountKey={KEY};"
         "TableEndpoint=http://127.0.0.1:12345/acct;")
     assert endpoint == "http://127.0.0.1:12345/acct"
     # the key's "=" padding survives splitting name=value on the first "="
-    assert _signer_fields(signer) == ("acct", base64.b64decode(KEY))
+    assert _signs_as(signer, "acct", KEY)
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -460,9 +469,9 @@ def test_connection_string_explicit_table_endpoint() -> None:
      "http://acct.table.core.windows.net"),
 ])
 def test_connection_string_account_default_endpoint(text: str, expected: str) -> None:
-    endpoint, signer = _from_connection_string(text)
+    endpoint, signer = from_connection_string(text)
     assert endpoint == expected
-    assert _signer_fields(signer)[0] == "acct"
+    assert _signs_as(signer, "acct", KEY)
 
 
 @pytest.mark.parametrize("text", [
@@ -475,7 +484,7 @@ def test_connection_string_account_default_endpoint(text: str, expected: str) ->
 ])
 def test_connection_string_without_account_or_key_is_a_store_error(text: str) -> None:
     with pytest.raises(StoreError, match="AccountName and AccountKey"):
-        _from_connection_string(text)
+        from_connection_string(text)
 
 
 def test_open_tables_errors_are_store_errors() -> None:
@@ -490,22 +499,22 @@ def test_open_tables_errors_are_store_errors() -> None:
 
 def test_keep_alive_connection_is_reused(azurite_wire: Wire, table: Table) -> None:
     table.upsert_entity({"PartitionKey": "pool", "RowKey": "r"})
-    pool = azurite_wire._pool
-    assert len(pool._idle) == 1
-    conn = pool._idle[0][0]
+    pool = azurite_wire.pool
+    assert len(pool.idle()) == 1
+    conn = pool.idle()[0]
     table.get_entity("pool", "r")
-    assert [c for c, _ in pool._idle] == [conn]
+    assert pool.idle() == [conn]
     assert conn.sock is not None
 
 
 def test_connection_idle_past_the_limit_is_not_reused(
         azurite_wire: Wire, table: Table, monkeypatch: pytest.MonkeyPatch) -> None:
     table.upsert_entity({"PartitionKey": "pool", "RowKey": "r"})
-    pool = azurite_wire._pool
-    (old, _), = pool._idle
+    pool = azurite_wire.pool
+    (old,) = pool.idle()
     monkeypatch.setattr(wire, "IDLE_LIMIT", 0.0)  # every idle connection is now too old
     assert table.get_entity("pool", "r")["RowKey"] == "r"
-    (new, _), = pool._idle
+    (new,) = pool.idle()
     assert new is not old
     assert old.sock is None  # closed, not leaked
 
@@ -513,14 +522,14 @@ def test_connection_idle_past_the_limit_is_not_reused(
 def test_connection_closed_by_peer_is_detected_and_not_reused(
         azurite_wire: Wire, table: Table) -> None:
     table.upsert_entity({"PartitionKey": "pool", "RowKey": "r"})
-    pool = azurite_wire._pool
-    (old, _), = pool._idle
-    assert not wire._dropped(old)
+    pool = azurite_wire.pool
+    (old,) = pool.idle()
+    assert not wire.closed_by_peer(old)
     assert old.sock is not None
     old.sock.shutdown(2)  # the socket now reads EOF, as after the server's FIN
-    assert wire._dropped(old)
+    assert wire.closed_by_peer(old)
     assert table.get_entity("pool", "r")["RowKey"] == "r"
-    (new, _), = pool._idle
+    (new,) = pool.idle()
     assert new is not old
     assert old.sock is None
 
@@ -578,7 +587,7 @@ def local_server(plan: Plan) -> Iterator[tuple[_Server, Wire]]:
                               daemon=True)
     thread.start()
     w = Wire(f"http://127.0.0.1:{server.server_address[1]}/acct",
-             SharedKeyLite("acct", _DEV_KEY))
+             SharedKeyLite("acct", DEV_ACCOUNT_KEY))
     try:
         yield server, w
     finally:
@@ -589,15 +598,15 @@ def local_server(plan: Plan) -> Iterator[tuple[_Server, Wire]]:
 
 
 def _idle_connection(w: Wire) -> Connection:
-    (conn, _), = w._pool._idle
+    (conn,) = w.pool.idle()
     return conn
 
 
 def _wait_until_dropped(conn: Connection) -> None:
     deadline = time.monotonic() + 2
-    while not wire._dropped(conn) and time.monotonic() < deadline:
+    while not wire.closed_by_peer(conn) and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert wire._dropped(conn)
+    assert wire.closed_by_peer(conn)
 
 
 def test_connection_kept_alive_by_the_server_is_reused() -> None:
@@ -628,13 +637,13 @@ def test_idempotent_request_racing_an_idle_close_is_sent_again_on_a_new_connecti
         monkeypatch: pytest.MonkeyPatch, hooks: list[wire.TransportHook],
         sleeps: list[float], method: str) -> None:
     """The server closed the pooled connection, but the request went out before the client
-    could see that (`_dropped` says no): an idempotent request is sent once more, on a new
+    could see that (`closed_by_peer` says no): an idempotent request is sent once more, on a new
     connection, and arrives exactly once."""
     with local_server(lambda number, index: "answer+close") as (server, w):
         assert w.request("GET", "/acct/one").body == b"ok"
         first = _idle_connection(w)
         _wait_until_dropped(first)
-        monkeypatch.setattr(wire, "_dropped", lambda conn: False)
+        monkeypatch.setattr(wire, "closed_by_peer", lambda conn: False)
         attempts: list[str] = []
 
         def count(request: Request, send: wire.Send) -> Response:
@@ -656,7 +665,7 @@ def test_post_racing_an_idle_close_is_not_sent_again(
     with local_server(lambda number, index: "answer+close") as (server, w):
         assert w.request("GET", "/acct/one").body == b"ok"
         _wait_until_dropped(_idle_connection(w))
-        monkeypatch.setattr(wire, "_dropped", lambda conn: False)
+        monkeypatch.setattr(wire, "closed_by_peer", lambda conn: False)
         with pytest.raises(ServiceResponseError):
             w.request("POST", "/acct/$batch", body=b"2")
     assert [(n, m) for n, m, _, _ in server.received] == [(1, "GET")]
@@ -668,14 +677,14 @@ def test_resend_after_an_idle_close_uses_a_new_connection_not_another_pooled_one
     """The server closed every pooled connection (a restart, a load balancer's idle sweep):
     the resend must not pick the next stale one."""
     with local_server(lambda number, index: "answer+close") as (server, w):
-        stale = [w._pool.take() for _ in range(2)]
+        stale = [w.pool.take() for _ in range(2)]
         for conn in stale:
             conn.request("GET", "/acct/warm", b"", {})
             assert conn.getresponse("GET").body == b"ok"
-            w._pool.give_back(conn)
+            w.pool.give_back(conn)
         for conn in stale:
             _wait_until_dropped(conn)
-        monkeypatch.setattr(wire, "_dropped", lambda conn: False)
+        monkeypatch.setattr(wire, "closed_by_peer", lambda conn: False)
         assert w.request("PUT", "/acct/t(PartitionKey='p',RowKey='r')", body=b"1").body == b"ok"
     assert server.connections == 3
     assert [(n, b) for n, m, _, b in server.received if m == "PUT"] == [(3, b"1")]

@@ -1,0 +1,287 @@
+"""Where every row lives: the PartitionKey and RowKey of each kind of row in the four tables,
+built and read back here only, and the format of the resource ids those keys carry.
+
+Data table, PartitionKey = tenant id. RowKeys (each `{…}` component escaped by `keys.escape`):
+
+  U:{id} / G:{id}              a user / group: its document and scalar columns (directory.py)
+  UN:{value} / GN:{value}      unique index: folded userName / group displayName -> `ref` id
+  UX:{value}:{id} / GX:…       externalId index (caseExact, not folded) -> `ref` id
+  UE:{value}:{id}              folded work email index -> `ref` id
+  M:{gid}:{mid}                membership: group `gid` lists member `mid` (a user or a group)
+  R:{mid}:{gid}                its reverse twin: the groups of `mid`
+  J:{jid} / J:{jid}:{n}        a change too large for one transaction, and its parts (journal.py)
+  E:{event id}                 an outbox event waiting for delivery (outbox.py)
+  DL:{event id}                a dead-lettered event
+
+Every tag is followed by `:` and no tag is another tag followed by `:`; escaped components hold
+no `:` either. So the rows of one tag, or of one tag and leading components (`M:{gid}:`), are
+exactly one RowKey range (`keys.prefix_range`) that no other such range overlaps.
+
+Tenants table, PartitionKey = tenant id:
+  tenant                       the tenant record (tenants.py)
+  use:{token id}               when a token was last used
+
+Audit table, PartitionKey = escaped tenant id:
+  {inverted microseconds}-{random}    an entry; a partition reads newest first
+
+Runs table:
+  PartitionKey reconcile, RowKey last     the reconciler's last run
+  PartitionKey marks, RowKey {mark}       when periodic work last ran: repair:{tenant id},
+                                          audit-sweep
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from types import MappingProxyType
+
+from . import keys
+
+SEPARATOR = ":"
+
+# -- data table: resources ---------------------------------------------------------------------
+
+USER = "U"
+GROUP = "G"
+RESOURCE_KINDS = (USER, GROUP)
+
+
+def resource_key(kind: str, rid: str) -> str:
+    return f"{kind}:{keys.escape(rid)}"
+
+
+def resource_prefix(kind: str) -> str:
+    """The start of every RowKey of a kind's resources (their range, in id order)."""
+    return kind + SEPARATOR
+
+
+def parse_resource_key(row_key: str) -> tuple[str, str]:
+    """(kind, id) of a resource row's key."""
+    kind, _, escaped = row_key.partition(SEPARATOR)
+    return kind, keys.unescape(escaped)
+
+
+def is_resource_key(row_key: str) -> bool:
+    return tag(row_key) in RESOURCE_KINDS
+
+
+def tag(row_key: str) -> str:
+    """What kind of row a data-table RowKey names: its first component (`U`, `UN`, `M`, …)."""
+    return row_key.partition(SEPARATOR)[0]
+
+
+# -- data table: indexes -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Index:
+    """An index: rows `{name}:{value}` when unique (a second row for the value cannot be
+    created), else `{name}:{value}:{id}`; each row's `ref` is the id of the `owner` kind's
+    resource it points to. Which attribute feeds which index is the service's choice."""
+
+    name: str
+    owner: str
+    unique: bool
+
+
+USER_NAME = Index("UN", USER, unique=True)
+USER_EXTERNAL_ID = Index("UX", USER, unique=False)
+USER_WORK_EMAIL = Index("UE", USER, unique=False)
+GROUP_NAME = Index("GN", GROUP, unique=True)
+GROUP_EXTERNAL_ID = Index("GX", GROUP, unique=False)
+INDEXES: Mapping[str, Index] = MappingProxyType({index.name: index for index in (
+    USER_NAME, USER_EXTERNAL_ID, USER_WORK_EMAIL, GROUP_NAME, GROUP_EXTERNAL_ID)})
+
+
+def unique_key(index: str, value: str) -> str:
+    return f"{index}:{keys.escape(value)}"
+
+
+def multi_key(index: str, value: str, rid: str) -> str:
+    return f"{index}:{keys.escape(value)}:{keys.escape(rid)}"
+
+
+def multi_prefix(index: str, value: str) -> str:
+    """The start of every row of a non-unique index for one value."""
+    return f"{index}:{keys.escape(value)}:"
+
+
+def index_of(row_key: str) -> Index | None:
+    """The index an index row's key belongs to; None for any other row."""
+    return INDEXES.get(tag(row_key))
+
+
+# -- data table: memberships -------------------------------------------------------------------
+
+MEMBER = "M"
+MEMBER_OF = "R"
+
+
+def member_key(gid: str, mid: str) -> str:
+    return f"{MEMBER}:{keys.escape(gid)}:{keys.escape(mid)}"
+
+
+def reverse_member_key(mid: str, gid: str) -> str:
+    return f"{MEMBER_OF}:{keys.escape(mid)}:{keys.escape(gid)}"
+
+
+def members_prefix(gid: str) -> str:
+    """The start of the M rows of one group."""
+    return f"{MEMBER}:{keys.escape(gid)}:"
+
+
+def groups_prefix(mid: str) -> str:
+    """The start of the R rows of one member."""
+    return f"{MEMBER_OF}:{keys.escape(mid)}:"
+
+
+def membership_pair(row_key: str) -> tuple[str, str]:
+    """The two ids an M or R row's key names, in key order: (group, member) for M,
+    (member, group) for R."""
+    _, _, rest = row_key.partition(SEPARATOR)
+    first, _, second = rest.partition(SEPARATOR)
+    return keys.unescape(first), keys.unescape(second)
+
+
+def membership_twin(row_key: str) -> str:
+    """The key of an M row's R twin, or an R row's M twin. Built from the escaped components
+    as stored, so it is exact even for a component stored by digest."""
+    row_tag, first, second = row_key.split(SEPARATOR)
+    twin_tag = MEMBER_OF if row_tag == MEMBER else MEMBER
+    return f"{twin_tag}:{second}:{first}"
+
+
+# -- data table: journals ------------------------------------------------------------------------
+
+JOURNAL = "J"
+JOURNAL_PREFIX = JOURNAL + SEPARATOR
+
+
+def journal_key(jid: str) -> str:
+    return JOURNAL_PREFIX + jid
+
+
+def journal_part_key(head_key: str, n: int) -> str:
+    return f"{head_key}:{n:04d}"
+
+
+def journal_head(row_key: str) -> tuple[str, bool]:
+    """(the head's key, whether `row_key` is one of its parts) of a journal row."""
+    jid, sep, _ = row_key[len(JOURNAL_PREFIX):].partition(SEPARATOR)
+    return JOURNAL_PREFIX + jid, bool(sep)
+
+
+# -- data table: outbox --------------------------------------------------------------------------
+
+EVENT = "E"
+DEAD_LETTER = "DL"
+EVENT_PREFIX = EVENT + SEPARATOR
+DEAD_LETTER_PREFIX = DEAD_LETTER + SEPARATOR
+
+
+def event_key(event_id: str) -> str:
+    return EVENT_PREFIX + event_id
+
+
+def dead_letter_key(event_id: str) -> str:
+    return DEAD_LETTER_PREFIX + event_id
+
+
+def event_id(row_key: str) -> str:
+    """The event id of a pending event's or a dead letter's key."""
+    return row_key.partition(SEPARATOR)[2]
+
+
+def is_event_key(row_key: str) -> bool:
+    return tag(row_key) == EVENT
+
+
+DATA_TAGS = frozenset({*RESOURCE_KINDS, *INDEXES, MEMBER, MEMBER_OF, JOURNAL, EVENT,
+                       DEAD_LETTER})
+
+# -- tenants table -------------------------------------------------------------------------------
+
+TENANT_ROW = "tenant"
+TOKEN_USE_PREFIX = "use" + SEPARATOR
+
+
+def token_use_key(token_id: str) -> str:
+    return TOKEN_USE_PREFIX + token_id
+
+
+def token_of_use(row_key: str) -> str:
+    return row_key[len(TOKEN_USE_PREFIX):]
+
+
+# -- audit table ---------------------------------------------------------------------------------
+
+_MAX_MICROS = 10**16  # inverted microseconds since the epoch stay 16 digits until 2286
+_AUDIT_PARTITION_CHARS = 200
+
+
+def audit_partition(tenant: str) -> str:
+    """Any text names a partition: the tenant id of a failed authentication is the caller's."""
+    return keys.escape(tenant)[:_AUDIT_PARTITION_CHARS] or "-"
+
+
+def _inverted(at: datetime) -> str:
+    return f"{_MAX_MICROS - int(at.timestamp() * 1_000_000):016d}"
+
+
+def audit_row_key(at: datetime) -> str:
+    return f"{_inverted(at)}-{secrets.token_hex(4)}"  # suffix: two entries in one microsecond
+
+
+def audit_boundary(at: datetime) -> str:
+    """A RowKey between the entries of `at` and those before it: entries at or after `at` sort
+    below it, older ones above."""
+    return _inverted(at) + "~"
+
+
+# -- runs table ----------------------------------------------------------------------------------
+
+LAST_RUN = ("reconcile", "last")  # (PartitionKey, RowKey)
+MARKS_PARTITION = "marks"
+AUDIT_SWEEP_MARK = "audit-sweep"
+
+
+def repair_mark(tenant: str) -> str:
+    return f"repair:{tenant}"
+
+
+# -- resource ids --------------------------------------------------------------------------------
+# An id is 12 hex digits of milliseconds since the Unix epoch, then 20 of random bits: ids sort
+# by creation time, so resources created during a walk in RowKey order append at its end.
+
+ID_TIME_DIGITS = 12
+ID_RANDOM_BYTES = 10
+ID_LENGTH = ID_TIME_DIGITS + 2 * ID_RANDOM_BYTES
+ID_EPOCH_MS = 1_704_067_200_000  # 2024-01-01: no id this service issued is older
+ID_CLOCK_SLACK_MS = 86_400_000  # another instance's clock may run ahead of ours
+_ID_SHAPE = re.compile(f"[0-9a-f]{{{ID_LENGTH}}}")
+
+
+def format_id(millis: int, random: bytes) -> str:
+    return f"{millis:0{ID_TIME_DIGITS}x}{random.hex()}"
+
+
+def new_id() -> str:
+    """A new resource id (never reused)."""
+    return format_id(int(time.time() * 1000), secrets.token_bytes(ID_RANDOM_BYTES))
+
+
+def id_millis(value: str) -> int:
+    """When a generated id was issued (milliseconds since the epoch)."""
+    return int(value[:ID_TIME_DIGITS], 16)
+
+
+def is_generated_id(value: str) -> bool:
+    """Whether `value` has the shape of an id `new_id` issues, as opposed to a member id of
+    another system. Ids are never reused, so a missing resource with such an id is gone."""
+    if len(value) != ID_LENGTH or not _ID_SHAPE.fullmatch(value):
+        return False
+    return ID_EPOCH_MS <= id_millis(value) <= int(time.time() * 1000) + ID_CLOCK_SLACK_MS

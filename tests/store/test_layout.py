@@ -1,0 +1,246 @@
+"""The table layout (shared.store.layout): the stored format is pinned, every key lies in its
+prefix's range and in no other, keys read back to what built them, and the id check accepts
+exactly what the id generator emits."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from shared.store import keys, layout
+from shared.store.layout import GROUP, USER
+
+# Any code point, the halves of surrogate pairs included (ids in paths, filters' JSON escapes).
+any_text = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF,
+                                 blacklist_categories=()), max_size=40)
+long_text = st.text(min_size=120, max_size=200).map(lambda t: t * 4)  # stored by digest
+values = any_text | long_text
+kinds = st.sampled_from(layout.RESOURCE_KINDS)
+indexes = st.sampled_from(list(layout.INDEXES.values()))
+
+
+def in_range(row_key: str, prefix: str) -> bool:
+    low, high = keys.prefix_range(prefix)
+    return low <= row_key < high
+
+
+# -- the stored format ---------------------------------------------------------------------------
+
+def test_the_stored_format_is_pinned() -> None:
+    """Rows already stored are read with these keys: changing one needs a migration."""
+    assert [layout.resource_key(USER, "u1"), layout.resource_key(GROUP, "g1")] == [
+        "U:u1", "G:g1"]
+    assert {i.name: (i.owner, i.unique) for i in layout.INDEXES.values()} == {
+        "UN": ("U", True), "UX": ("U", False), "UE": ("U", False),
+        "GN": ("G", True), "GX": ("G", False)}
+    assert layout.unique_key("UN", "alice") == "UN:alice"
+    assert layout.multi_key("UX", "e 1", "u1") == "UX:e 1:u1"
+    assert layout.multi_prefix("UE", "a@x.test") == "UE:a@x.test:"
+    assert layout.member_key("g1", "u1") == "M:g1:u1"
+    assert layout.reverse_member_key("u1", "g1") == "R:u1:g1"
+    assert layout.journal_key("abc") == "J:abc"
+    assert layout.journal_part_key("J:abc", 7) == "J:abc:0007"
+    assert layout.event_key("e1") == "E:e1"
+    assert layout.dead_letter_key("e1") == "DL:e1"
+    assert layout.TENANT_ROW == "tenant"
+    assert layout.token_use_key("t1") == "use:t1"
+    assert layout.LAST_RUN == ("reconcile", "last")
+    assert (layout.MARKS_PARTITION, layout.repair_mark("t1"), layout.AUDIT_SWEEP_MARK) == (
+        "marks", "repair:t1", "audit-sweep")
+    assert {"U", "G", "UN", "UX", "UE", "GN", "GX", "M", "R", "J", "E", "DL"} == (
+        layout.DATA_TAGS)
+
+
+def test_no_tag_range_overlaps_another() -> None:
+    tags = sorted(layout.DATA_TAGS)
+    assert all(layout.SEPARATOR not in t for t in tags)
+    for a, b in itertools.permutations(tags, 2):
+        prefix = a + layout.SEPARATOR
+        assert not in_range(b + layout.SEPARATOR, prefix)
+        assert not in_range(b + layout.SEPARATOR + "x", prefix)
+
+
+def test_token_use_rows_and_the_tenant_row_are_apart() -> None:
+    assert not in_range(layout.TENANT_ROW, layout.TOKEN_USE_PREFIX)
+    assert in_range(layout.token_use_key("x"), layout.TOKEN_USE_PREFIX)
+
+
+# -- data table: keys in their ranges, read back ---------------------------------------------------
+
+@given(kinds, values)
+def test_resource_keys_round_trip_and_stay_in_their_kind(kind: str, rid: str) -> None:
+    key = layout.resource_key(kind, rid)
+    assert layout.tag(key) == kind
+    assert layout.is_resource_key(key)
+    assert in_range(key, layout.resource_prefix(kind))
+    other = GROUP if kind == USER else USER
+    assert not in_range(key, layout.resource_prefix(other))
+    assert layout.index_of(key) is None
+    assert not layout.is_event_key(key)
+    if keys.round_trips(rid):
+        assert layout.parse_resource_key(key) == (kind, rid)
+
+
+@given(indexes, values, values, values)
+def test_index_keys_lie_in_their_value_range_only(index: layout.Index, value: str, other: str,
+                                                  rid: str) -> None:
+    assume(keys.escape(value) != keys.escape(other))
+    key = (layout.unique_key(index.name, value) if index.unique
+           else layout.multi_key(index.name, value, rid))
+    assert layout.index_of(key) is index
+    assert layout.tag(key) == index.name
+    assert not layout.is_resource_key(key)
+    if not index.unique:
+        assert in_range(key, layout.multi_prefix(index.name, value))
+        assert not in_range(key, layout.multi_prefix(index.name, other))
+    for name in layout.DATA_TAGS - {index.name}:
+        assert not in_range(key, name + layout.SEPARATOR)
+    if keys.round_trips(value):
+        assert keys.unescape(key.split(layout.SEPARATOR)[1]) == value
+
+
+@given(values, values, values)
+def test_membership_keys_round_trip_and_twin(gid: str, mid: str, other: str) -> None:
+    row, twin = layout.member_key(gid, mid), layout.reverse_member_key(mid, gid)
+    assert layout.membership_twin(row) == twin  # exact even for values stored by digest
+    assert layout.membership_twin(twin) == row
+    assert in_range(row, layout.members_prefix(gid))
+    assert in_range(twin, layout.groups_prefix(mid))
+    assert not in_range(row, layout.groups_prefix(gid))
+    if keys.escape(other) != keys.escape(gid):
+        assert not in_range(row, layout.members_prefix(other))
+    if keys.escape(other) != keys.escape(mid):
+        assert not in_range(twin, layout.groups_prefix(other))
+    if keys.round_trips(gid) and keys.round_trips(mid):
+        assert layout.membership_pair(row) == (gid, mid)
+        assert layout.membership_pair(twin) == (mid, gid)
+
+
+@given(st.uuids().map(lambda u: u.hex), st.integers(min_value=1, max_value=9999))
+def test_journal_keys_name_their_head(jid: str, n: int) -> None:
+    head = layout.journal_key(jid)
+    part = layout.journal_part_key(head, n)
+    assert layout.journal_head(head) == (head, False)
+    assert layout.journal_head(part) == (head, True)
+    assert in_range(head, layout.JOURNAL_PREFIX)
+    assert in_range(part, layout.JOURNAL_PREFIX)
+    assert layout.tag(part) == layout.JOURNAL
+
+
+@given(st.text(st.characters(codec="ascii", exclude_categories=("Cc",)), min_size=1,
+               max_size=40))
+def test_event_keys_round_trip(event_id: str) -> None:
+    pending, dead = layout.event_key(event_id), layout.dead_letter_key(event_id)
+    assert layout.event_id(pending) == layout.event_id(dead) == event_id
+    assert layout.is_event_key(pending)
+    assert not layout.is_event_key(dead)
+    assert in_range(pending, layout.EVENT_PREFIX)
+    assert not in_range(dead, layout.EVENT_PREFIX)
+    assert in_range(dead, layout.DEAD_LETTER_PREFIX)
+    assert layout.token_of_use(layout.token_use_key(event_id)) == event_id
+
+
+# -- audit table -----------------------------------------------------------------------------------
+
+moments = st.datetimes(min_value=datetime(2024, 1, 1), max_value=datetime(2200, 1, 1),
+                       timezones=st.just(UTC))
+
+
+@given(moments, moments)
+def test_audit_rows_read_newest_first_and_the_boundary_splits_them(a: datetime,
+                                                                   b: datetime) -> None:
+    older, newer = sorted((a, b))
+    assume(newer - older >= timedelta(microseconds=1))
+    assert layout.audit_row_key(newer) < layout.audit_row_key(older)
+    assert layout.audit_row_key(newer) <= layout.audit_boundary(newer)
+    assert layout.audit_row_key(older) > layout.audit_boundary(newer)
+
+
+@given(values)
+def test_any_tenant_text_names_an_audit_partition(tenant: str) -> None:
+    partition = layout.audit_partition(tenant)
+    assert partition
+    assert len(partition) <= 200
+    assert not re.search("[/\\\\#?\x00-\x1f]", partition)
+
+
+# -- resource ids ----------------------------------------------------------------------------------
+
+now_ms = int(time.time() * 1000)
+issued_millis = st.integers(min_value=layout.ID_EPOCH_MS, max_value=now_ms)
+random_parts = st.binary(min_size=layout.ID_RANDOM_BYTES, max_size=layout.ID_RANDOM_BYTES)
+
+
+@given(issued_millis, random_parts)
+def test_every_id_the_generator_emits_is_recognised(millis: int, random: bytes) -> None:
+    rid = layout.format_id(millis, random)
+    assert layout.is_generated_id(rid)
+    assert layout.id_millis(rid) == millis
+    assert keys.escape(rid) == rid  # stored as is: RowKey order is id order
+
+
+def test_new_ids_are_recognised_and_sort_by_creation() -> None:
+    ids = [layout.new_id() for _ in range(50)]
+    assert all(layout.is_generated_id(rid) for rid in ids)
+    assert [layout.id_millis(rid) for rid in ids] == sorted(layout.id_millis(r) for r in ids)
+    assert len(set(ids)) == len(ids)
+
+
+def _generator_can_emit(value: str) -> bool:
+    """The inverse of `format_id`: whether some issue time (on any instance, whose clock may
+    run ahead) and random part give exactly `value`."""
+    try:
+        millis = int(value[:layout.ID_TIME_DIGITS], 16)
+        random = bytes.fromhex(value[layout.ID_TIME_DIGITS:])
+    except ValueError:
+        return False
+    latest = int(time.time() * 1000) + layout.ID_CLOCK_SLACK_MS
+    return (len(random) == layout.ID_RANDOM_BYTES and layout.ID_EPOCH_MS <= millis <= latest
+            and layout.format_id(millis, random) == value)
+
+
+@st.composite
+def id_candidates(draw: st.DrawFn) -> str:
+    """Ids issued at any time, from long before the epoch to well after now, some changed
+    in one character, shortened or lengthened."""
+    latest = now_ms + layout.ID_CLOCK_SLACK_MS
+    millis = draw(st.integers(min_value=layout.ID_EPOCH_MS - 10**9, max_value=latest + 10**9)
+                  | st.integers(min_value=0, max_value=16**layout.ID_TIME_DIGITS - 1))
+    assume(abs(millis - latest) > 600_000)  # clear of the edge, which moves with the clock
+    rid = layout.format_id(millis, draw(random_parts))
+    change = draw(st.sampled_from(["none", "replace", "drop", "add"]))
+    at = draw(st.integers(min_value=0, max_value=len(rid) - 1))
+    char = draw(st.sampled_from("0123456789abcdefABCDEFg:_+ -\x00\u0660"))
+    if change == "replace":
+        rid = rid[:at] + char + rid[at + 1:]
+    elif change == "drop":
+        rid = rid[:at] + rid[at + 1:]
+    elif change == "add":
+        rid = rid[:at] + char + rid[at:]
+    return rid
+
+
+@given(id_candidates() | any_text)
+def test_the_id_check_accepts_exactly_what_the_generator_can_emit(value: str) -> None:
+    assert layout.is_generated_id(value) is _generator_can_emit(value)
+
+
+@given(issued_millis, random_parts)
+def test_changed_ids_are_not_recognised(millis: int, random: bytes) -> None:
+    rid = layout.format_id(millis, random)
+    assert not layout.is_generated_id(rid.upper()) or rid == rid.upper()
+    assert not layout.is_generated_id(" " + rid[1:])
+    assert not layout.is_generated_id(rid[:-1])
+    assert not layout.is_generated_id(rid + "0")
+    assert not layout.is_generated_id(rid[:-1] + "g")
+
+
+@pytest.mark.parametrize("millis", [0, layout.ID_EPOCH_MS - 1, now_ms + 2 * 86_400_000])
+def test_ids_from_outside_the_service_lifetime_are_not_recognised(millis: int) -> None:
+    assert not layout.is_generated_id(layout.format_id(millis, bytes(layout.ID_RANDOM_BYTES)))
