@@ -44,6 +44,7 @@ import json
 from dataclasses import replace as dc_replace
 from typing import Any, Final
 
+from .attr_path import AttrPath
 from .errors import invalid_syntax, invalid_value, kind_of, no_target, show
 from .patch import (
     ADD,
@@ -59,7 +60,7 @@ from .patch import (
     member_types,
     resolve_target,
 )
-from .path import AttrPath, PatchPath, parse_patch_path
+from .patch_path import PatchPath, parse_patch_path
 from .schema import BOOLEAN, COMPLEX, READ_ONLY, ResourceType, Schema
 from .schemas import ENTERPRISE_URN, USER_URN
 

@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from ..caseless import fold
+from .attr_path import AttrPath, resolve_path, split_attr_path
 from .errors import invalid_filter
-from .path import AttrPath, resolve_path, split_attr_path
 from .schema import (
     BINARY,
     BOOLEAN,
@@ -125,7 +125,7 @@ def parse_filter(text: str) -> Filter:
 def parse_value_filter(text: str, start: int, where: str = "") -> tuple[Filter, int]:
     """Parse the valFilter that starts at `start`, just after a '[', through its ']'. Returns the
     filter and the index after ']'. `where` is appended to error details (e.g. " in path '…'").
-    Used by `shared.scim.path` for PATCH paths."""
+    Used by `shared.scim.patch_path` for PATCH paths."""
     if len(text) > MAX_LENGTH:
         raise invalid_filter(f"Filter is {len(text)} characters long; the limit is {MAX_LENGTH}")
     _refuse_surrogates(text, start, where)

@@ -50,6 +50,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .attr_path import AttrPath, resolve_path
 from .errors import (
     ScimError,
     invalid_filter,
@@ -62,7 +63,7 @@ from .errors import (
 )
 from .errors import mutability as mutability_error
 from .filter import And, Compare, Filter, Or, matches_element, to_text
-from .path import AttrPath, PatchPath, parse_patch_path, resolve_path
+from .patch_path import PatchPath, parse_patch_path
 from .schema import (
     BINARY,
     BOOLEAN,

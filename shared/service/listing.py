@@ -27,8 +27,8 @@ from typing import Any
 
 from ..scim import discovery
 from ..scim import filter as scim_filter
+from ..scim.attr_path import AttrPath
 from ..scim.errors import ScimError, show
-from ..scim.path import AttrPath
 from ..scim.schemas import USER_URN
 from ..store import keys
 from ..store.directory import Stored

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from shared.scim.attr_path import AttrPath
 from shared.scim.errors import ScimError
 from shared.scim.filter import (
     MAX_DEPTH,
@@ -28,7 +29,6 @@ from shared.scim.filter import (
     validate_filter,
     value_text,
 )
-from shared.scim.path import AttrPath
 from shared.scim.schema import ResourceType
 from shared.scim.schemas import ENTERPRISE_URN, GROUP, USER, USER_SCHEMA, USER_URN
 

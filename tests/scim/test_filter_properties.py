@@ -15,6 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from shared.scim.attr_path import AttrPath
 from shared.scim.errors import ScimError
 from shared.scim.filter import (
     COMPARE_OPS,
@@ -31,7 +32,6 @@ from shared.scim.filter import (
     to_text,
     validate_filter,
 )
-from shared.scim.path import AttrPath
 from shared.scim.schemas import ENTERPRISE_URN, USER, USER_URN
 
 T = TypeVar("T")

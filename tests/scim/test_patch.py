@@ -21,7 +21,7 @@ from shared.scim.patch import (
     PatchResult,
     apply_patch,
 )
-from shared.scim.path import parse_patch_path
+from shared.scim.patch_path import parse_patch_path
 from shared.scim.resource import check_update
 from shared.scim.schemas import EIGHT_BY_EIGHT_URN, ENTERPRISE_URN, GROUP, GROUP_URN, USER, USER_URN
 
