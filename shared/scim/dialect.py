@@ -40,12 +40,12 @@ tolerated rather than failing a provisioning cycle); `Operations` must be a non-
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace as dc_replace
 from typing import Any, Final
 
 from .attr_path import AttrPath
-from .errors import invalid_syntax, invalid_value, kind_of, no_target, show
+from .entra_values import coerce_boolean, decode_roles, get_caseless, is_absent, manager_reference
+from .errors import invalid_syntax, kind_of, no_target, show
 from .patch import (
     ADD,
     OPS,
@@ -53,9 +53,7 @@ from .patch import (
     REPLACE,
     PatchOperation,
     Target,
-    coerce_boolean,
     expand_pathless,
-    is_absent,
     member_ids,
     member_types,
     resolve_target,
@@ -180,7 +178,7 @@ def _quirks(op: PatchOperation, rtype: ResourceType) -> list[PatchOperation]:
     value = op.value
     if target.schema.id == USER_URN and target.attribute.name == "roles" \
             and target.sub is None and target.value_filter is None:
-        value = _decode_roles(value)
+        value = decode_roles(value)
     value = _coerce_booleans(value, target)
     if op.op != REMOVE and is_absent(value):
         return [PatchOperation(REMOVE, path)]  # quirk 7
@@ -215,89 +213,10 @@ def _manager(op: PatchOperation, target: Target) -> list[PatchOperation]:
     if op.op == REMOVE:
         # Dropping only `manager.value` would leave a manager that names nobody.
         return [PatchOperation(REMOVE, manager)]
-    manager_id = _manager_id(op.value)
-    if manager_id is None:
+    new = manager_reference(op.value)
+    if new is None:
         return [PatchOperation(REMOVE, manager)]
-    new: dict[str, Any] = {"value": manager_id}
-    ref = _manager_ref(op.value)
-    if ref:
-        new["$ref"] = ref  # kept as sent: clients compare what they wrote with what they read
     return [PatchOperation(REMOVE, manager), PatchOperation(ADD, manager, new)]
-
-
-def _manager_ref(value: Any) -> str | None:
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, dict):
-        ref = next((v for k, v in value.items() if isinstance(k, str) and k.lower() == "$ref"),
-                   None)
-        if isinstance(ref, str) and ref.strip():
-            return ref
-    return None
-
-
-def _manager_id(value: Any) -> str | None:
-    """The manager's id from `"id"`, `{"value": "id"}` or `[{"$ref": …, "value": "id"}]`;
-    None when the value names no manager (`""`, `{"value": ""}`, `null`, `[]`)."""
-    if isinstance(value, list):
-        if not value:
-            return None
-        if len(value) > 1:
-            raise invalid_value(
-                f"manager is single-valued, but the request sent a list of {len(value)}; send "
-                "{\"value\": \"<manager id>\"}"
-            )
-        value = value[0]
-    if isinstance(value, dict):
-        value = next((v for k, v in value.items()
-                      if isinstance(k, str) and k.lower() == "value"), None)
-    if is_absent(value):
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = json.dumps(value)
-    if not isinstance(value, str):
-        raise invalid_value(
-            "manager must be the manager's id, as \"<id>\" or {\"value\": \"<id>\"}; got "
-            f"{show(value)}"
-        )
-    return value
-
-
-# -- roles ---------------------------------------------------------------------------------
-
-_ROLE_KEYS: Final = {"value": "value", "display": "display", "displayname": "display",
-                     "type": "type", "primary": "primary"}
-
-
-def _decode_roles(value: Any) -> Any:
-    """Quirk 5: decode JSON-encoded role elements; anything else is left as sent."""
-    if isinstance(value, list):
-        return [_decode_role(v) for v in value]
-    return _decode_role(value)
-
-
-def _decode_role(element: Any) -> Any:
-    if isinstance(element, str):
-        element = {"value": element}
-    if not isinstance(element, dict):
-        return element
-    key = next((k for k in element if isinstance(k, str) and k.lower() == "value"), None)
-    encoded = element.get(key) if key is not None else None
-    if not isinstance(encoded, str) or not encoded.lstrip().startswith("{"):
-        return element
-    try:
-        decoded = json.loads(encoded)
-    except (ValueError, RecursionError):
-        return element  # a role value that merely starts with "{": kept as sent
-    if not isinstance(decoded, dict):
-        return element
-    # The encoded object's `id` is Entra's app-role id, not a SCIM sub-attribute: dropped.
-    out = {k: v for k, v in element.items() if k != key}
-    for k, v in decoded.items():
-        canonical = _ROLE_KEYS.get(k.lower()) if isinstance(k, str) else None
-        if canonical is not None and not (canonical == "display" and "display" in out):
-            out[canonical] = v
-    return out
 
 
 # -- members -------------------------------------------------------------------------------
@@ -361,18 +280,9 @@ def _coerce_booleans(value: Any, target: Target) -> Any:
 
 
 def _member(obj: dict[str, Any], name: str) -> Any:
-    """`obj[name]` matched case-insensitively (a.8: structural elements are case-insensitive);
-    an exact-case key wins over other spellings."""
-    if name in obj:
-        return obj[name]
-    for key, value in obj.items():
-        if isinstance(key, str) and key.lower() == name:
-            return value
-    return _MISSING
-
-
-
-
+    """`obj[name]` matched case-insensitively (RFC 7643 §2.1: attribute names are
+    case-insensitive, and Entra spells `Operations`); `_MISSING` when absent."""
+    return get_caseless(obj, name, _MISSING)
 
 
 __all__ = ["PATCH_OP_URN", "PatchOperation", "normalize_patch"]

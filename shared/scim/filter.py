@@ -28,6 +28,7 @@ from typing import Any, NoReturn
 
 from ..caseless import fold
 from .attr_path import AttrPath, resolve_path, split_attr_path
+from .entra_values import as_boolean
 from .errors import invalid_filter
 from .schema import (
     BINARY,
@@ -443,7 +444,7 @@ def _check_compare(f: Compare, target: Attribute, shown: str) -> None:
         if f.op not in ("eq", "ne"):
             raise invalid_filter(f"'{shown} {f.op}' is not allowed: boolean attributes take "
                                  "only eq, ne and pr")
-        if _as_bool(f.value) is None:
+        if as_boolean(f.value) is None:
             raise invalid_filter(f"'{shown}' is boolean; expected true or false, got "
                                  f"{_render_value(f.value)}")
     elif kind == DATETIME and f.op not in ("co", "sw", "ew") and _instant(f.value) is None:
@@ -597,10 +598,10 @@ def _predicate(attribute: Attribute, op: str, expected: Value) -> Callable[[Any]
     """A test for one document value, or None if nothing can match (e.g. `gt` on a boolean)."""
     kind = attribute.type
     if kind == BOOLEAN:
-        want = _as_bool(expected)
+        want = as_boolean(expected)
         if op != "eq" or want is None:
             return None
-        return lambda v: _as_bool(v) is want
+        return lambda v: as_boolean(v) is want
     if kind in (INTEGER, DECIMAL):
         number = _as_number(expected)
         if number is None or op not in _EQ_OR_ORDER:
@@ -644,14 +645,6 @@ def value_text(value: Value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return repr(value)
-
-
-def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return {"true": True, "false": False}.get(value.lower())
-    return None
 
 
 def _as_number(value: Any) -> int | float | None:

@@ -51,6 +51,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .attr_path import AttrPath, resolve_path
+from .entra_values import (
+    coerce_boolean,
+    get_caseless,
+    is_absent,
+    single_element,
+    value_object,
+)
 from .errors import (
     ScimError,
     invalid_filter,
@@ -153,22 +160,6 @@ class Target:
         if self.value_filter is not None:
             text += f"[{to_text(self.value_filter)}]"
         return f"{text}.{self.sub.name}" if self.sub is not None else text
-
-
-def is_absent(value: Any) -> bool:
-    """Entra's "no value": null, or an empty string (gallery test SCIM_Null_Update)."""
-    return value is None or value == ""
-
-
-def coerce_boolean(value: Any) -> Any:
-    """`"True"`/`"false"` -> bool (Entra sends string booleans, entra-scim.md item 28)."""
-    if isinstance(value, str):
-        low = value.strip().lower()
-        if low == "true":
-            return True
-        if low == "false":
-            return False
-    return value
 
 
 def resolve_target(path: PatchPath, rtype: ResourceType) -> Target | None:
@@ -354,9 +345,7 @@ def member_ids(value: Any) -> list[str]:
     for item in items:
         mid: Any = item
         if isinstance(item, dict):
-            mid = item["value"] if "value" in item else next(
-                (v for k, v in item.items() if isinstance(k, str) and k.lower() == "value"),
-                None)
+            mid = get_caseless(item, "value")
         if not isinstance(mid, str) or not mid.strip():
             raise invalid_value(
                 "Each member must be an object with a non-empty string 'value' (the member's "
@@ -557,8 +546,7 @@ class _Patcher:
                 merged[sub.name] = _scalar(value, sub, f"{attr.name}.{sub.name}")
                 container[attr.name] = merged
             else:
-                if isinstance(value, list) and len(value) == 1:
-                    value = value[0]  # Entra wraps single complex values in an array (b.4 ex. 5)
+                value = single_element(value, attr.name, _example(attr))
                 cur = container.get(attr.name)
                 merged = _merge(cur if isinstance(cur, dict) else {},
                                 self._element(attr, value, drop_absent=False))
@@ -597,9 +585,8 @@ class _Patcher:
             sub = target.sub
             patch = {sub.name: _scalar(value, sub, f"{attr.name}.{sub.name}")}
         else:
-            if isinstance(value, list) and len(value) == 1:
-                value = value[0]
-            patch = self._element(attr, value, drop_absent=False)
+            patch = self._element(attr, single_element(value, target.spell(), _example(attr)),
+                                  drop_absent=False)
         cur = container.get(attr.name)
         elements = list(cur) if isinstance(cur, list) else []
         written: list[dict[str, Any]] = []
@@ -633,15 +620,13 @@ class _Patcher:
     def _element(self, attr: Attribute, value: Any, *, drop_absent: bool) -> dict[str, Any]:
         """An element value with canonical sub-attribute names and coerced booleans. Absent
         sub-values stay as None (meaning "remove") unless `drop_absent`."""
+        if attr.sub("value") is not None and not is_absent(value):
+            value = value_object(value)  # `"emails": ["a@x"]`: the value, qualified by nothing
         if not isinstance(value, dict):
-            if attr.sub("value") is not None and not isinstance(value, list) \
-                    and not is_absent(value):
-                value = {"value": value}  # `"emails": ["a@x"]`: the value, qualified by nothing
-            else:
-                raise invalid_value(
-                    f"'{attr.name}' takes an object of sub-attributes "
-                    f"({', '.join(a.name for a in attr.sub_attributes)}), got {kind_of(value)}"
-                )
+            raise invalid_value(
+                f"'{attr.name}' takes an object of sub-attributes "
+                f"({', '.join(a.name for a in attr.sub_attributes)}), got {kind_of(value)}"
+            )
         out: dict[str, Any] = {}
         for key, item in value.items():
             sub = attr.sub(key) if isinstance(key, str) else None
@@ -814,6 +799,12 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def _example(attr: Attribute) -> str:
+    """One object of `attr` for error details: `{"value": "…"}`."""
+    name = "value" if attr.sub("value") is not None else attr.sub_attributes[0].name
+    return f'{{"{name}": "…"}}'
+
+
 __all__ = [
     "ADD",
     "OPS",
@@ -825,9 +816,7 @@ __all__ = [
     "ScimError",
     "Target",
     "apply_patch",
-    "coerce_boolean",
     "expand_pathless",
-    "is_absent",
     "member_filter_ids",
     "member_ids",
     "member_types",

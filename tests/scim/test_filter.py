@@ -514,6 +514,8 @@ def test_evaluating_invalid_filters_is_false_not_an_error() -> None:
         ("active eq true", ["bjensen"]),
         ('active eq "True"', ["bjensen"]),
         ('active eq "FALSE"', ["intern"]),
+        # Read as PATCH and POST bodies read a string boolean (entra_values.as_boolean).
+        ('active eq " True "', ["bjensen"]),
         ("active ne true", ["intern", "bare"]),
         ('roles[primary eq "True"]', ["bjensen"]),
         ("emails[primary eq true].value eq \"bjensen@example.com\"", ["bjensen"]),
