@@ -46,7 +46,8 @@ from typing import Any, Final
 from .attr_path import AttrPath
 from .entra_values import coerce_boolean, decode_roles, get_caseless, is_absent, manager_reference
 from .errors import invalid_syntax, kind_of, no_target, show
-from .patch import (
+from .member_changes import member_ids, member_types
+from .patch_operation import (
     ADD,
     OPS,
     REMOVE,
@@ -54,8 +55,6 @@ from .patch import (
     PatchOperation,
     Target,
     expand_pathless,
-    member_ids,
-    member_types,
     resolve_target,
 )
 from .patch_path import PatchPath, parse_patch_path

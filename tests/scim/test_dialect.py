@@ -10,7 +10,7 @@ import pytest
 
 from shared.scim.dialect import MAX_OPERATIONS, PATCH_OP_URN, normalize_patch
 from shared.scim.errors import ScimError
-from shared.scim.patch import PatchOperation
+from shared.scim.patch_operation import PatchOperation
 from shared.scim.patch_path import PatchPath
 from shared.scim.schemas import EIGHT_BY_EIGHT_URN, ENTERPRISE_URN, GROUP, USER
 

@@ -15,12 +15,9 @@ import pytest
 
 from shared.scim.dialect import normalize_patch
 from shared.scim.errors import ScimError
-from shared.scim.patch import (
-    MemberChanges,
-    PatchOperation,
-    PatchResult,
-    apply_patch,
-)
+from shared.scim.member_changes import MemberChanges
+from shared.scim.patch import PatchResult, apply_patch
+from shared.scim.patch_operation import PatchOperation
 from shared.scim.patch_path import parse_patch_path
 from shared.scim.resource import check_update
 from shared.scim.schemas import EIGHT_BY_EIGHT_URN, ENTERPRISE_URN, GROUP, GROUP_URN, USER, USER_URN
