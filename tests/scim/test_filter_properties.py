@@ -30,8 +30,8 @@ from shared.scim.filter import (
     matches,
     parse_filter,
     to_text,
-    validate_filter,
 )
+from shared.scim.filter_validation import validate_filter
 from shared.scim.schemas import ENTERPRISE_URN, USER, USER_URN
 
 T = TypeVar("T")
