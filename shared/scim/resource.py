@@ -21,29 +21,20 @@ events. Nothing here does I/O; every client error is a `ScimError` with an actio
 from __future__ import annotations
 
 import json
-import math
-import re
-from datetime import datetime
 from typing import Any, Final
 
 from ..caseless import fold
-from .entra_values import as_boolean, decode_role, is_absent, single_element, value_object
+from .entra_values import decode_role, is_absent, single_element, value_object
 from .errors import invalid_syntax, invalid_value, kind_of, mutability, show
+from .scalar_values import coerce_scalar
 from .schema import (
-    BOOLEAN,
     COMPLEX,
-    DATETIME,
-    DECIMAL,
-    INTEGER,
     READ_ONLY,
     Attribute,
     ResourceType,
     Schema,
 )
 
-# Table Storage keeps a string property as UTF-16 in at most 64 KiB, i.e. 32,767 characters;
-# a round, slightly lower limit leaves room for the scalar filter columns built from values.
-MAX_VALUE_CHARS: Final = 32_000
 # An entity is at most 1 MiB; the document must leave room for index columns and metadata.
 MAX_DOCUMENT_BYTES: Final = 900_000
 # Built once: json.dumps with options builds a new encoder per call.
@@ -57,10 +48,6 @@ _ROLE_ATTRIBUTES: Final = frozenset({"roles"})
 # Top-level keys that are not attributes a client changes: skipped by `diff_attributes`.
 _STRUCTURAL_KEYS: Final = frozenset({"schemas", "id", "meta"})
 
-_INT64_MIN: Final = -(2**63)
-_INT64_MAX: Final = 2**63 - 1
-_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class _Absent:
@@ -305,7 +292,7 @@ def _coerce_attribute(attr: Attribute, value: Any, label: str) -> Any:
         return _coerce_multi(attr, value, label)
     if attr.type == COMPLEX:
         return _coerce_complex(attr, value, label)
-    return _coerce_scalar(attr, value, label)
+    return coerce_scalar(attr, value, label)
 
 
 def _coerce_multi(attr: Attribute, value: Any, label: str) -> Any:
@@ -323,7 +310,7 @@ def _coerce_element(attr: Attribute, item: Any, label: str) -> Any:
     if item is None:
         return _ABSENT
     if attr.type != COMPLEX:
-        return _coerce_scalar(attr, item, label)
+        return coerce_scalar(attr, item, label)
     if attr.sub("value") is not None:
         item = value_object(item)  # "emails": ["a@b"], "members": ["<id>"]
     if not isinstance(item, dict):
@@ -363,106 +350,6 @@ def _coerce_sub_object(attr: Attribute, obj: dict[str, Any], label: str) -> Any:
         else:
             collected[sub.name] = coerced
     return _in_schema_order(attr, collected) if collected else _ABSENT
-
-
-def _coerce_scalar(attr: Attribute, value: Any, label: str) -> Any:
-    if isinstance(value, dict | list):
-        raise invalid_value(
-            f"{label} must be a single {attr.type} value, not a JSON "
-            f"{kind_of(value, article=False)}."
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise invalid_value(f"{label} must be a finite number, not {value!r}.")
-    if attr.type == BOOLEAN:
-        return _to_bool(value, label)
-    if attr.type == INTEGER:
-        return _to_int(value, label)
-    if attr.type == DECIMAL:
-        return _to_decimal(value, label)
-    if attr.type == DATETIME:
-        return _to_datetime(value, label)
-    return _to_string(value, label)  # string, reference, binary
-
-
-def _to_bool(value: Any, label: str) -> bool:
-    boolean = as_boolean(value)
-    if boolean is not None:
-        return boolean
-    raise invalid_value(
-        f"{label} must be a boolean: send true or false (the strings \"true\"/\"false\" in "
-        f"any case are accepted too); got {show(value)}."
-    )
-
-
-def _to_int(value: Any, label: str) -> int:
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
-        try:
-            number = int(value.strip())
-        except ValueError:  # longer than Python's int-parsing digit limit
-            number = None
-    if number is not None and _INT64_MIN <= number <= _INT64_MAX:
-        return number
-    raise invalid_value(
-        f"{label} must be a whole number between {_INT64_MIN} and {_INT64_MAX} (Table Storage "
-        f"Int64) such as 42; got {show(value)}."
-    )
-
-
-def _to_decimal(value: Any, label: str) -> int | float:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if _INT64_MIN <= value <= _INT64_MAX:  # what Table Storage and JSON readers keep
-            return value
-    elif isinstance(value, float):
-        return value
-    if isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value.strip()):
-        number = float(value.strip())
-        if math.isfinite(number):
-            return number
-    raise invalid_value(f"{label} must be a number such as 4.5; got {show(value)}.")
-
-
-def _to_datetime(value: Any, label: str) -> str:
-    if isinstance(value, str):
-        try:
-            datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
-            return _checked_length(value, label)  # stored as sent, only validated
-    raise invalid_value(
-        f"{label} must be an ISO 8601 date-time such as \"2025-01-31T09:30:00Z\"; "
-        f"got {show(value)}."
-    )
-
-
-def _to_string(value: Any, label: str) -> str:
-    if isinstance(value, str):
-        return _checked_length(value, label)
-    if isinstance(value, bool | int | float):
-        # Lenient: a number or boolean sent for a string attribute is kept as its JSON text
-        # (5 -> "5", true -> "true"), so a mapping from a numeric source still provisions.
-        try:
-            return _checked_length(json.dumps(value), label)
-        except ValueError:  # an integer beyond Python's int-to-text digit limit
-            raise invalid_value(
-                f"{label} is a number too long to store; send a string of at most "
-                f"{MAX_VALUE_CHARS} characters."
-            ) from None
-    raise invalid_value(f"{label} must be a string; got {show(value)}.")
-
-
-def _checked_length(text: str, label: str) -> str:
-    if len(text) > MAX_VALUE_CHARS:
-        raise invalid_value(
-            f"{label} is {len(text)} characters long; Table Storage cannot store a value longer "
-            f"than {MAX_VALUE_CHARS} characters. Send a shorter value."
-        )
-    return text
 
 
 # --------------------------------------------------------------------------------------------
