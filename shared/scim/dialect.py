@@ -2,36 +2,45 @@
 
 `normalize_patch(body, rtype)` validates the PatchOp envelope and returns `PatchOperation`s that
 `shared.scim.patch.apply_patch` applies with plain RFC semantics. Every deviation Entra (or the
-tools that certify against it) is known to send is handled here, each with its source in
-/work/shared/docs/entra-scim.md ("a.N" = part (a) item N, "b.N" = section (b.N)):
+tools that certify against it) is known to send is handled here. Microsoft documents most of
+them in "Known issues and resolutions with SCIM 2.0 protocol compliance"
+(https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility)
+and in the SCIM endpoint tutorial
+(https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups).
+The value shapes themselves are read by `shared.scim.entra_values`, shared with POST and PUT.
 
-1. `op` in any case: `Add`, `Replace`, `Remove`, `REPLACE` (a.8; b.1 sends `Replace`, b.3
-   lower case with the aadOptscim062020 flag). Member names of the envelope and of each
-   operation (`Operations`, `op`, `path`, `value`) are matched case-insensitively too.
-2. Path-less add/replace whose value has dotted and URN-qualified keys: `{"name.givenName":
-   "Kkom", "urn:…:enterprise:2.0:User:employeeNumber": "Aklq"}` (a.27, b.3) -> one operation
-   per key, with that key as its path. An extension URN key with an object value -> one
-   operation per attribute of the object. Whole-extension paths are expanded the same way.
-3. `"True"`/`"False"` strings (any case) for boolean targets such as `active` and `primary`
-   (a.28, b.3 "Requests made to disable users") -> booleans.
-4. `manager` (a.27, b.4 example 5, b.6): the path may lack the enterprise URN (`"path":
-   "manager"`, generalised: an unqualified name that only an extension defines is that
+1. `op` in any case: Entra sends `Add`, `Replace`, `Remove`, and lower case with its
+   `aadOptscim062020` feature flag; the tutorial asks servers not to match structural elements
+   case-sensitively. Member names of the envelope and of each operation (`Operations`, `op`,
+   `path`, `value`) are matched case-insensitively too.
+2. Path-less add/replace whose value has dotted and URN-qualified keys (what the feature flag
+   sends): `{"name.givenName": "Kkom", "urn:…:enterprise:2.0:User:employeeNumber": "Aklq"}`
+   -> one operation per key, with that key as its path. An extension URN key with an object
+   value -> one operation per attribute of the object. Whole-extension paths are expanded the
+   same way.
+3. `"True"`/`"False"` strings (any case), as Entra sends to disable a user without the flag,
+   for boolean targets such as `active` and `primary` -> booleans.
+4. `manager`: the path may lack the enterprise URN (the tutorial's example sends `"path":
+   "manager"`; generalised: an unqualified name that only an extension defines is that
    extension's attribute); the value may be `"id"`, `{"value": "id"}` or `[{"$ref": …,
    "value": "id"}]` -> `{"value": "id"}`, written as remove-then-add so a stale `$ref` or
    `displayName` never survives a manager change. `{"value": ""}`, `""`, `null`, `[]` or
-   `op: remove` -> the manager is removed.
-5. `roles` values that are JSON-encoded role objects (b.5, SingleAppRoleAssignment):
+   `op: remove` -> the manager is removed (the SCIM Validator removes a manager both ways).
+5. `roles` values that are JSON-encoded role objects (the SingleAppRoleAssignment mapping,
+   https://learn.microsoft.com/en-us/entra/identity/app-provisioning/customize-application-attributes):
    `{"value": "{\"id\":…,\"value\":\"25\",\"displayName\":\"Role1234\"}"}` ->
    `{"value": "25", "display": "Role1234"}`.
-6. Group `members` (a.38-a.40, b.2, b.3; peers.md §3.1): add/remove/replace values arrive as
-   `[{"$ref": null, "value": "id"}]`, `{"value": "id"}`, a bare `"id"` (Postman rows 67-68) or
-   a list of bare ids -> `[{"value": "id"}, …]`. The legacy `Remove` of `members` *with* a value
-   list removes only those members — never everyone. An element that names no member id is a
-   400, not a silent success and not "remove all". An add naming nobody (`[]`, `null`) is a
-   no-op; a replace with `null` means "no members".
-7. `null` (a.13, b.4 example 2) and `""` (gallery test SCIM_Null_Update, entra-scim.md (f)) as
-   the value of add/replace mean "no value": the operation becomes a remove of its path.
-   A replace with `[]` of a whole multi-valued attribute likewise removes it.
+6. Group `members`: add/remove/replace values arrive as `[{"$ref": null, "value": "id"}]`
+   (Entra), `{"value": "id"}`, a bare `"id"` (the AzureAD/SCIMReferenceCode Postman collection)
+   or a list of bare ids -> `[{"value": "id"}, …]`. Entra's `Remove` of `members` *with* a value
+   list (sent without the feature flag) removes only those members — never everyone. An element
+   that names no member id is a 400, not a silent success and not "remove all": either would
+   change a group's membership in a way the client did not ask for. An add naming nobody
+   (`[]`, `null`) is a no-op; a replace with `null` means "no members".
+7. `null` (Entra's published requests carry explicit nulls) and `""` (the gallery validation's
+   null-update test) as the value of add/replace mean "no value": the operation becomes a
+   remove of its path. A replace with `[]` of a whole multi-valued attribute likewise removes
+   it.
 
 The envelope: the body must be an object; `schemas`, when present, must be a list, and a
 non-empty list must include the PatchOp URN (Entra always sends it, so a missing `schemas` is
@@ -64,7 +73,7 @@ from .schemas import ENTERPRISE_URN, USER_URN
 PATCH_OP_URN: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 # Guards against hostile bodies: Entra sends a handful of operations per request and at most a
-# few hundred members per group PATCH (entra-scim.md (h) 1: no documented maximum).
+# few hundred members per group PATCH; Microsoft documents no maximum, so this leaves room.
 MAX_OPERATIONS: Final = 1000
 
 _MISSING: Final = object()

@@ -19,7 +19,7 @@ is the RFC semantics, schema-driven through `shared.scim.patch_operation.resolve
 
 Decisions on points RFC 7644 leaves open (documented here because callers rely on them):
 
-- `null` and `""` mean "no value" (Entra sends `null` to clear an attribute, and the gallery
+- `null` and `""` mean "no value" (Entra's published requests carry explicit nulls; the gallery
   validation's null-update test sends `""`): add/replace with either removes the target;
   inside an object value they remove that sub-attribute.
 - `add` with a value filter (`emails[type eq "work"].value`) behaves like `replace` — RFC 7644

@@ -1,6 +1,7 @@
 """SCIM filter parsing, rendering, validation and evaluation (RFC 7644 §3.4.2.2), including the
-shapes Microsoft Entra ID sends (/work/shared/docs/entra-scim.md) and the reference Postman
-collection's filters."""
+shapes Microsoft Entra ID sends and the filters of the reference Postman collection
+(https://github.com/AzureAD/SCIMReferenceCode). Validation against a resource type is in
+test_filter_validation.py."""
 
 from __future__ import annotations
 
