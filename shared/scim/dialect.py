@@ -2,36 +2,45 @@
 
 `normalize_patch(body, rtype)` validates the PatchOp envelope and returns `PatchOperation`s that
 `shared.scim.patch.apply_patch` applies with plain RFC semantics. Every deviation Entra (or the
-tools that certify against it) is known to send is handled here, each with its source in
-/work/shared/docs/entra-scim.md ("a.N" = part (a) item N, "b.N" = section (b.N)):
+tools that certify against it) is known to send is handled here. Microsoft documents most of
+them in "Known issues and resolutions with SCIM 2.0 protocol compliance"
+(https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility)
+and in the SCIM endpoint tutorial
+(https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups).
+The value shapes themselves are read by `shared.scim.entra_values`, shared with POST and PUT.
 
-1. `op` in any case: `Add`, `Replace`, `Remove`, `REPLACE` (a.8; b.1 sends `Replace`, b.3
-   lower case with the aadOptscim062020 flag). Member names of the envelope and of each
-   operation (`Operations`, `op`, `path`, `value`) are matched case-insensitively too.
-2. Path-less add/replace whose value has dotted and URN-qualified keys: `{"name.givenName":
-   "Kkom", "urn:…:enterprise:2.0:User:employeeNumber": "Aklq"}` (a.27, b.3) -> one operation
-   per key, with that key as its path. An extension URN key with an object value -> one
-   operation per attribute of the object. Whole-extension paths are expanded the same way.
-3. `"True"`/`"False"` strings (any case) for boolean targets such as `active` and `primary`
-   (a.28, b.3 "Requests made to disable users") -> booleans.
-4. `manager` (a.27, b.4 example 5, b.6): the path may lack the enterprise URN (`"path":
-   "manager"`, generalised: an unqualified name that only an extension defines is that
+1. `op` in any case: Entra sends `Add`, `Replace`, `Remove`, and lower case with its
+   `aadOptscim062020` feature flag; the tutorial asks servers not to match structural elements
+   case-sensitively. Member names of the envelope and of each operation (`Operations`, `op`,
+   `path`, `value`) are matched case-insensitively too.
+2. Path-less add/replace whose value has dotted and URN-qualified keys (what the feature flag
+   sends): `{"name.givenName": "Kkom", "urn:…:enterprise:2.0:User:employeeNumber": "Aklq"}`
+   -> one operation per key, with that key as its path. An extension URN key with an object
+   value -> one operation per attribute of the object. Whole-extension paths are expanded the
+   same way.
+3. `"True"`/`"False"` strings (any case), as Entra sends to disable a user without the flag,
+   for boolean targets such as `active` and `primary` -> booleans.
+4. `manager`: the path may lack the enterprise URN (the tutorial's example sends `"path":
+   "manager"`; generalised: an unqualified name that only an extension defines is that
    extension's attribute); the value may be `"id"`, `{"value": "id"}` or `[{"$ref": …,
    "value": "id"}]` -> `{"value": "id"}`, written as remove-then-add so a stale `$ref` or
    `displayName` never survives a manager change. `{"value": ""}`, `""`, `null`, `[]` or
-   `op: remove` -> the manager is removed.
-5. `roles` values that are JSON-encoded role objects (b.5, SingleAppRoleAssignment):
+   `op: remove` -> the manager is removed (the SCIM Validator removes a manager both ways).
+5. `roles` values that are JSON-encoded role objects (the SingleAppRoleAssignment mapping,
+   https://learn.microsoft.com/en-us/entra/identity/app-provisioning/customize-application-attributes):
    `{"value": "{\"id\":…,\"value\":\"25\",\"displayName\":\"Role1234\"}"}` ->
    `{"value": "25", "display": "Role1234"}`.
-6. Group `members` (a.38-a.40, b.2, b.3; peers.md §3.1): add/remove/replace values arrive as
-   `[{"$ref": null, "value": "id"}]`, `{"value": "id"}`, a bare `"id"` (Postman rows 67-68) or
-   a list of bare ids -> `[{"value": "id"}, …]`. The legacy `Remove` of `members` *with* a value
-   list removes only those members — never everyone. An element that names no member id is a
-   400, not a silent success and not "remove all". An add naming nobody (`[]`, `null`) is a
-   no-op; a replace with `null` means "no members".
-7. `null` (a.13, b.4 example 2) and `""` (gallery test SCIM_Null_Update, entra-scim.md (f)) as
-   the value of add/replace mean "no value": the operation becomes a remove of its path.
-   A replace with `[]` of a whole multi-valued attribute likewise removes it.
+6. Group `members`: add/remove/replace values arrive as `[{"$ref": null, "value": "id"}]`
+   (Entra), `{"value": "id"}`, a bare `"id"` (the AzureAD/SCIMReferenceCode Postman collection)
+   or a list of bare ids -> `[{"value": "id"}, …]`. Entra's `Remove` of `members` *with* a value
+   list (sent without the feature flag) removes only those members — never everyone. An element
+   that names no member id is a 400, not a silent success and not "remove all": either would
+   change a group's membership in a way the client did not ask for. An add naming nobody
+   (`[]`, `null`) is a no-op; a replace with `null` means "no members".
+7. `null` (Entra's published requests carry explicit nulls) and `""` (the gallery validation's
+   null-update test) as the value of add/replace mean "no value": the operation becomes a
+   remove of its path. A replace with `[]` of a whole multi-valued attribute likewise removes
+   it.
 
 The envelope: the body must be an object; `schemas`, when present, must be a list, and a
 non-empty list must include the PatchOp URN (Entra always sends it, so a missing `schemas` is
@@ -40,33 +49,31 @@ tolerated rather than failing a provisioning cycle); `Operations` must be a non-
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace as dc_replace
 from typing import Any, Final
 
-from .errors import invalid_syntax, invalid_value, kind_of, no_target, show
-from .patch import (
+from .attr_path import AttrPath
+from .entra_values import coerce_boolean, decode_roles, get_caseless, is_absent, manager_reference
+from .errors import invalid_syntax, kind_of, no_target, show
+from .member_changes import member_ids, member_types
+from .patch_operation import (
     ADD,
     OPS,
     REMOVE,
     REPLACE,
     PatchOperation,
     Target,
-    coerce_boolean,
     expand_pathless,
-    is_absent,
-    member_ids,
-    member_types,
     resolve_target,
 )
-from .path import AttrPath, PatchPath, parse_patch_path
+from .patch_path import PatchPath, parse_patch_path
 from .schema import BOOLEAN, COMPLEX, READ_ONLY, ResourceType, Schema
 from .schemas import ENTERPRISE_URN, USER_URN
 
 PATCH_OP_URN: Final = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 # Guards against hostile bodies: Entra sends a handful of operations per request and at most a
-# few hundred members per group PATCH (entra-scim.md (h) 1: no documented maximum).
+# few hundred members per group PATCH; Microsoft documents no maximum, so this leaves room.
 MAX_OPERATIONS: Final = 1000
 
 _MISSING: Final = object()
@@ -179,7 +186,7 @@ def _quirks(op: PatchOperation, rtype: ResourceType) -> list[PatchOperation]:
     value = op.value
     if target.schema.id == USER_URN and target.attribute.name == "roles" \
             and target.sub is None and target.value_filter is None:
-        value = _decode_roles(value)
+        value = decode_roles(value)
     value = _coerce_booleans(value, target)
     if op.op != REMOVE and is_absent(value):
         return [PatchOperation(REMOVE, path)]  # quirk 7
@@ -214,89 +221,10 @@ def _manager(op: PatchOperation, target: Target) -> list[PatchOperation]:
     if op.op == REMOVE:
         # Dropping only `manager.value` would leave a manager that names nobody.
         return [PatchOperation(REMOVE, manager)]
-    manager_id = _manager_id(op.value)
-    if manager_id is None:
+    new = manager_reference(op.value)
+    if new is None:
         return [PatchOperation(REMOVE, manager)]
-    new: dict[str, Any] = {"value": manager_id}
-    ref = _manager_ref(op.value)
-    if ref:
-        new["$ref"] = ref  # kept as sent: clients compare what they wrote with what they read
     return [PatchOperation(REMOVE, manager), PatchOperation(ADD, manager, new)]
-
-
-def _manager_ref(value: Any) -> str | None:
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    if isinstance(value, dict):
-        ref = next((v for k, v in value.items() if isinstance(k, str) and k.lower() == "$ref"),
-                   None)
-        if isinstance(ref, str) and ref.strip():
-            return ref
-    return None
-
-
-def _manager_id(value: Any) -> str | None:
-    """The manager's id from `"id"`, `{"value": "id"}` or `[{"$ref": …, "value": "id"}]`;
-    None when the value names no manager (`""`, `{"value": ""}`, `null`, `[]`)."""
-    if isinstance(value, list):
-        if not value:
-            return None
-        if len(value) > 1:
-            raise invalid_value(
-                f"manager is single-valued, but the request sent a list of {len(value)}; send "
-                "{\"value\": \"<manager id>\"}"
-            )
-        value = value[0]
-    if isinstance(value, dict):
-        value = next((v for k, v in value.items()
-                      if isinstance(k, str) and k.lower() == "value"), None)
-    if is_absent(value):
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = json.dumps(value)
-    if not isinstance(value, str):
-        raise invalid_value(
-            "manager must be the manager's id, as \"<id>\" or {\"value\": \"<id>\"}; got "
-            f"{show(value)}"
-        )
-    return value
-
-
-# -- roles ---------------------------------------------------------------------------------
-
-_ROLE_KEYS: Final = {"value": "value", "display": "display", "displayname": "display",
-                     "type": "type", "primary": "primary"}
-
-
-def _decode_roles(value: Any) -> Any:
-    """Quirk 5: decode JSON-encoded role elements; anything else is left as sent."""
-    if isinstance(value, list):
-        return [_decode_role(v) for v in value]
-    return _decode_role(value)
-
-
-def _decode_role(element: Any) -> Any:
-    if isinstance(element, str):
-        element = {"value": element}
-    if not isinstance(element, dict):
-        return element
-    key = next((k for k in element if isinstance(k, str) and k.lower() == "value"), None)
-    encoded = element.get(key) if key is not None else None
-    if not isinstance(encoded, str) or not encoded.lstrip().startswith("{"):
-        return element
-    try:
-        decoded = json.loads(encoded)
-    except (ValueError, RecursionError):
-        return element  # a role value that merely starts with "{": kept as sent
-    if not isinstance(decoded, dict):
-        return element
-    # The encoded object's `id` is Entra's app-role id, not a SCIM sub-attribute: dropped.
-    out = {k: v for k, v in element.items() if k != key}
-    for k, v in decoded.items():
-        canonical = _ROLE_KEYS.get(k.lower()) if isinstance(k, str) else None
-        if canonical is not None and not (canonical == "display" and "display" in out):
-            out[canonical] = v
-    return out
 
 
 # -- members -------------------------------------------------------------------------------
@@ -360,18 +288,9 @@ def _coerce_booleans(value: Any, target: Target) -> Any:
 
 
 def _member(obj: dict[str, Any], name: str) -> Any:
-    """`obj[name]` matched case-insensitively (a.8: structural elements are case-insensitive);
-    an exact-case key wins over other spellings."""
-    if name in obj:
-        return obj[name]
-    for key, value in obj.items():
-        if isinstance(key, str) and key.lower() == name:
-            return value
-    return _MISSING
-
-
-
-
+    """`obj[name]` matched case-insensitively (RFC 7643 §2.1: attribute names are
+    case-insensitive, and Entra spells `Operations`); `_MISSING` when absent."""
+    return get_caseless(obj, name, _MISSING)
 
 
 __all__ = ["PATCH_OP_URN", "PatchOperation", "normalize_patch"]

@@ -1,8 +1,9 @@
 """Discovery documents (RFC 7644 §4, RFC 7643 §5-7) and the ListResponse envelope.
 
 Everything is built from the schema definitions in `shared.scim.schemas`, so `/Schemas` always
-advertises exactly what the engine accepts. Entra's rules for `/Schemas` (entra-scim.md a.42):
-a ListResponse, no nulls anywhere, camelCase property values (`readWrite`).
+advertises exactly what the engine accepts. Entra reads `/Schemas` when an administrator saves
+or opens the provisioning configuration, and expects a ListResponse, no nulls anywhere, and
+camelCase property values (`readWrite`).
 """
 
 from __future__ import annotations

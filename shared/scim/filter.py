@@ -1,5 +1,6 @@
-"""SCIM filters (RFC 7644 §3.4.2.2): parse to an AST, render back, validate against a resource
-type, and evaluate against canonical documents.
+"""SCIM filters (RFC 7644 §3.4.2.2): parse to an AST, render back, and evaluate against
+canonical documents. Checking a parsed filter against a resource type is
+`shared.scim.filter_validation`.
 
 Grammar (RFC 7644 Figure 1), with `not` > `and` > `or`:
 
@@ -27,10 +28,10 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from ..caseless import fold
+from .attr_path import AttrPath, resolve_path, split_attr_path
+from .entra_values import as_boolean
 from .errors import invalid_filter
-from .path import AttrPath, resolve_path, split_attr_path
 from .schema import (
-    BINARY,
     BOOLEAN,
     COMPLEX,
     DATETIME,
@@ -125,7 +126,7 @@ def parse_filter(text: str) -> Filter:
 def parse_value_filter(text: str, start: int, where: str = "") -> tuple[Filter, int]:
     """Parse the valFilter that starts at `start`, just after a '[', through its ']'. Returns the
     filter and the index after ']'. `where` is appended to error details (e.g. " in path '…'").
-    Used by `shared.scim.path` for PATCH paths."""
+    Used by `shared.scim.patch_path` for PATCH paths."""
     if len(text) > MAX_LENGTH:
         raise invalid_filter(f"Filter is {len(text)} characters long; the limit is {MAX_LENGTH}")
     _refuse_surrogates(text, start, where)
@@ -342,7 +343,7 @@ def to_text(f: Filter) -> str:
     """Render `f` as filter text that `parse_filter` reads back as an equal AST."""
     match f:
         case Compare(path, op, value):
-            return f"{path} {op} {_render_value(value)}"
+            return f"{path} {op} {render_value(value)}"
         case Present(path):
             return f"{path} pr"
         case And(left, right):
@@ -360,95 +361,13 @@ def _group(f: Filter, kinds: type | tuple[type, ...]) -> str:
     return f"({to_text(f)})" if isinstance(f, kinds) else to_text(f)
 
 
-def _render_value(value: Value) -> str:
+def render_value(value: Value) -> str:
+    """A comparison value as filter text: JSON for strings, booleans and null."""
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     return repr(value)
-
-
-# --- Validation ----------------------------------------------------------------------------
-
-
-def validate_filter(f: Filter, rtype: ResourceType) -> None:
-    """Reject filters that are well-formed but cannot be meaningful for `rtype`, with
-    ScimError(400, invalidFilter): an unknown schema URN, `gt`/`ge`/`lt`/`le` on boolean,
-    binary or complex attributes (RFC 7644 §3.4.2.2), `co`/`sw`/`ew` on booleans, values that
-    are not booleans/dateTimes where the attribute needs one, and `[...]` on a non-complex
-    attribute. Unknown attribute names are not errors: they simply match nothing."""
-    match f:
-        case And(left, right) | Or(left, right):
-            validate_filter(left, rtype)
-            validate_filter(right, rtype)
-        case Not(inner):
-            validate_filter(inner, rtype)
-        case Compare(path, _, _) | Present(path):
-            resolved = _resolve(path, rtype)
-            if resolved is not None and isinstance(f, Compare):
-                target = resolved.target
-                if target is not None:
-                    _check_compare(f, target, str(path))
-        case ValuePath(path, inner):
-            resolved = _resolve(path, rtype)
-            if resolved is None:
-                return
-            target = resolved.target
-            if target is None or target.type != COMPLEX:
-                raise invalid_filter(f"'{path}[...]': value filters apply only to complex "
-                                     "attributes")
-            _validate_element_filter(inner, target, str(path))
-
-
-def _validate_element_filter(f: Filter, attribute: Attribute, parent: str) -> None:
-    match f:
-        case And(left, right) | Or(left, right):
-            _validate_element_filter(left, attribute, parent)
-            _validate_element_filter(right, attribute, parent)
-        case Not(inner):
-            _validate_element_filter(inner, attribute, parent)
-        case Compare(path, _, _):
-            sub = _element_attribute(path, attribute)
-            if sub is not None:
-                _check_compare(f, sub, f"{parent}.{sub.name}")
-        case Present() | ValuePath():
-            pass
-
-
-def _resolve(path: AttrPath, rtype: ResourceType) -> Resolved | None:
-    resolved = resolve_path(path, rtype)
-    if resolved is not None:
-        return resolved
-    if path.urn is not None and rtype.split_urn(str(path))[0] is None:
-        known = ", ".join(s.id for s in rtype.all_schemas)
-        raise invalid_filter(f"Unknown schema URN in '{path}'; {rtype.name} supports {known}")
-    return None
-
-
-def _check_compare(f: Compare, target: Attribute, shown: str) -> None:
-    kind = target.type
-    if f.op in ORDER_OPS and kind in (BOOLEAN, BINARY, COMPLEX):
-        raise invalid_filter(f"'{shown} {f.op}' is not allowed: {kind} attributes cannot be "
-                             "ordered; use eq, ne or pr")
-    if kind == COMPLEX:
-        value_sub = target.sub("value")
-        if value_sub is None:
-            names = ", ".join(a.name for a in target.sub_attributes)
-            raise invalid_filter(f"'{shown}' is complex; compare one of its sub-attributes "
-                                 f"({names}) instead, e.g. '{shown}.<subAttribute>'")
-        target, shown, kind = value_sub, f"{shown}.value", value_sub.type
-    if f.value is None:
-        return
-    if kind == BOOLEAN:
-        if f.op not in ("eq", "ne"):
-            raise invalid_filter(f"'{shown} {f.op}' is not allowed: boolean attributes take "
-                                 "only eq, ne and pr")
-        if _as_bool(f.value) is None:
-            raise invalid_filter(f"'{shown}' is boolean; expected true or false, got "
-                                 f"{_render_value(f.value)}")
-    elif kind == DATETIME and f.op not in ("co", "sw", "ew") and _instant(f.value) is None:
-        raise invalid_filter(f"'{shown}' is a dateTime; expected an ISO 8601 timestamp such as "
-                             f"\"2011-05-13T04:42:34Z\", got {_render_value(f.value)}")
 
 
 # --- Evaluation ----------------------------------------------------------------------------
@@ -513,10 +432,10 @@ def matches_element(f: Filter, element: dict[str, Any], attribute: Attribute) ->
         case Not(inner):
             return not matches_element(inner, element, attribute)
         case Present(path):
-            sub = _element_attribute(path, attribute)
+            sub = element_attribute(path, attribute)
             return sub is not None and any(map(_present, _as_list(element.get(sub.name))))
         case Compare(path, op, value):
-            sub = _element_attribute(path, attribute)
+            sub = element_attribute(path, attribute)
             if sub is None:
                 equal = value is None
             else:
@@ -526,7 +445,9 @@ def matches_element(f: Filter, element: dict[str, Any], attribute: Attribute) ->
             return False
 
 
-def _element_attribute(path: AttrPath, attribute: Attribute) -> Attribute | None:
+def element_attribute(path: AttrPath, attribute: Attribute) -> Attribute | None:
+    """The sub-attribute of complex `attribute` that a path inside its value filter names
+    (`type` in `emails[type eq "work"]`); None if it names none."""
     if path.urn is not None or path.sub is not None:
         return None
     return attribute.sub(path.attr)
@@ -597,10 +518,10 @@ def _predicate(attribute: Attribute, op: str, expected: Value) -> Callable[[Any]
     """A test for one document value, or None if nothing can match (e.g. `gt` on a boolean)."""
     kind = attribute.type
     if kind == BOOLEAN:
-        want = _as_bool(expected)
+        want = as_boolean(expected)
         if op != "eq" or want is None:
             return None
-        return lambda v: _as_bool(v) is want
+        return lambda v: as_boolean(v) is want
     if kind in (INTEGER, DECIMAL):
         number = _as_number(expected)
         if number is None or op not in _EQ_OR_ORDER:
@@ -613,12 +534,12 @@ def _predicate(attribute: Attribute, op: str, expected: Value) -> Callable[[Any]
 
         return test_number
     if kind == DATETIME and op not in ("co", "sw", "ew"):
-        instant, order = _instant(expected), _EQ_OR_ORDER[op]
+        instant, order = as_instant(expected), _EQ_OR_ORDER[op]
         if instant is None:
             return None
 
         def test_instant(v: Any) -> bool:
-            t = _instant(v)
+            t = as_instant(v)
             return t is not None and order(t, instant)
 
         return test_instant
@@ -646,14 +567,6 @@ def value_text(value: Value) -> str:
     return repr(value)
 
 
-def _as_bool(value: Any) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return {"true": True, "false": False}.get(value.lower())
-    return None
-
-
 def _as_number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return None
@@ -664,7 +577,7 @@ def _as_number(value: Any) -> int | float | None:
     return None
 
 
-def _instant(value: Any) -> datetime | None:
+def as_instant(value: Any) -> datetime | None:
     """An aware datetime for an ISO 8601 string; naive times are taken as UTC. Python 3.11's
     fromisoformat reads `Z` and truncates 7-digit fractions (`…21.8617979-07:00`)."""
     if not isinstance(value, str):

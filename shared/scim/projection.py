@@ -26,7 +26,8 @@ _Tree = dict[str, "_Tree | None"]
 _Keep = Callable[[Attribute], bool]
 
 # `emails[type eq "work"]` is not an attribute name (RFC 7644 allows none in `attributes`),
-# but clients send it (AzureAD/SCIMReferenceCode Postman #40-41): read it as `emails`.
+# but clients send it (requests of the AzureAD/SCIMReferenceCode Postman collection): read it
+# as `emails`.
 _VALUE_FILTER = re.compile(r"\[[^\]]*\]")
 
 

@@ -9,8 +9,9 @@
 - what the client may not or need not send is dropped silently: unknown attributes, `null`s,
   empty objects and lists, readOnly attributes (`id`, `meta`, `groups`, `manager.displayName`,
   `members.display`), unknown schema URIs;
-- Entra's documented quirks are turned into RFC shapes (see entra-scim.md (a) 13, 27, 36 and
-  (b)): URN-qualified top-level keys, bare-string / list / empty `manager`, JSON-encoded `roles`.
+- Entra's quirks are turned into RFC shapes: URN-qualified top-level keys here, and the value
+  shapes (string booleans, bare-string / list / empty `manager`, JSON-encoded `roles`) through
+  `shared.scim.entra_values`, which the PATCH path shares.
 
 `prepare_create`, `prepare_replace` and `check_update` add the required-attribute and
 mutability rules for POST, PUT and PATCH. `diff_attributes` names what changed, for change
@@ -20,46 +21,33 @@ events. Nothing here does I/O; every client error is a `ScimError` with an actio
 from __future__ import annotations
 
 import json
-import math
-import re
-from datetime import datetime
 from typing import Any, Final
 
 from ..caseless import fold
+from .entra_values import decode_role, is_absent, single_element, value_object
 from .errors import invalid_syntax, invalid_value, kind_of, mutability, show
+from .scalar_values import coerce_scalar
 from .schema import (
-    BOOLEAN,
     COMPLEX,
-    DATETIME,
-    DECIMAL,
-    INTEGER,
     READ_ONLY,
     Attribute,
     ResourceType,
     Schema,
 )
 
-# Table Storage keeps a string property as UTF-16 in at most 64 KiB, i.e. 32,767 characters;
-# a round, slightly lower limit leaves room for the scalar filter columns built from values.
-MAX_VALUE_CHARS: Final = 32_000
 # An entity is at most 1 MiB; the document must leave room for index columns and metadata.
 MAX_DOCUMENT_BYTES: Final = 900_000
 # Built once: json.dumps with options builds a new encoder per call.
 _compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
-# Multi-valued attributes whose elements Entra may send as JSON-encoded role objects in PATCH
-# (SingleAppRoleAssignment mapping, entra-scim.md b.5): {"value": "{\"id\":…,\"value\":\"25\",
-# \"displayName\":\"Role1234\"}"}. Limited to `roles` so that no other value that merely
-# looks like JSON is ever rewritten.
+# Multi-valued attributes whose elements Entra may send as JSON-encoded role objects (see
+# `entra_values.decode_role`). Limited to `roles` so that no other value that merely looks like
+# JSON is ever rewritten.
 _ROLE_ATTRIBUTES: Final = frozenset({"roles"})
 
 # Top-level keys that are not attributes a client changes: skipped by `diff_attributes`.
 _STRUCTURAL_KEYS: Final = frozenset({"schemas", "id", "meta"})
 
-_INT64_MIN: Final = -(2**63)
-_INT64_MAX: Final = 2**63 - 1
-_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
-_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 class _Absent:
@@ -304,7 +292,7 @@ def _coerce_attribute(attr: Attribute, value: Any, label: str) -> Any:
         return _coerce_multi(attr, value, label)
     if attr.type == COMPLEX:
         return _coerce_complex(attr, value, label)
-    return _coerce_scalar(attr, value, label)
+    return coerce_scalar(attr, value, label)
 
 
 def _coerce_multi(attr: Attribute, value: Any, label: str) -> Any:
@@ -322,37 +310,26 @@ def _coerce_element(attr: Attribute, item: Any, label: str) -> Any:
     if item is None:
         return _ABSENT
     if attr.type != COMPLEX:
-        return _coerce_scalar(attr, item, label)
-    if _is_scalar(item) and attr.sub("value") is not None:
-        # "emails": ["a@b"], "members": ["<id>"]: a bare value is the element's `value`.
-        item = {"value": item}
+        return coerce_scalar(attr, item, label)
+    if attr.sub("value") is not None:
+        item = value_object(item)  # "emails": ["a@b"], "members": ["<id>"]
     if not isinstance(item, dict):
         raise invalid_value(
             f"{label} must be a JSON object such as {_example_object(attr)}; "
             f"got a JSON {kind_of(item, article=False)}."
         )
     if attr.name in _ROLE_ATTRIBUTES:
-        item = _role_element(item)
+        item = decode_role(item)
     return _coerce_sub_object(attr, item, label)
 
 
 def _coerce_complex(attr: Attribute, value: Any, label: str) -> Any:
-    if isinstance(value, list):
-        # Entra's manager PATCH sends [{"$ref": …, "value": "<id>"}] (entra-scim.md b.4 ex. 5).
-        if not value:
-            return _ABSENT
-        if len(value) > 1:
-            raise invalid_value(
-                f"{label} takes a single object, but the request sent a list of "
-                f"{len(value)}; send one object, e.g. "
-                f'"{attr.name}": {_example_object(attr)}.'
-            )
-        value = value[0]
-        if value is None:
-            return _ABSENT
-    if _is_scalar(value) and attr.sub("value") is not None:
-        # A reference-like complex (manager) sent as the bare id, as Entra sometimes does.
-        value = {"value": value}
+    # Entra's manager shapes: [{"$ref": …, "value": "<id>"}] and the bare "<id>".
+    value = single_element(value, label, f'"{attr.name}": {_example_object(attr)}')
+    if value is None:
+        return _ABSENT
+    if attr.sub("value") is not None:
+        value = value_object(value)
     if not isinstance(value, dict):
         raise invalid_value(
             f"{label} must be a JSON object, e.g. \"{attr.name}\": {_example_object(attr)}; "
@@ -373,143 +350,6 @@ def _coerce_sub_object(attr: Attribute, obj: dict[str, Any], label: str) -> Any:
         else:
             collected[sub.name] = coerced
     return _in_schema_order(attr, collected) if collected else _ABSENT
-
-
-def _coerce_scalar(attr: Attribute, value: Any, label: str) -> Any:
-    if isinstance(value, dict | list):
-        raise invalid_value(
-            f"{label} must be a single {attr.type} value, not a JSON "
-            f"{kind_of(value, article=False)}."
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise invalid_value(f"{label} must be a finite number, not {value!r}.")
-    if attr.type == BOOLEAN:
-        return _to_bool(value, label)
-    if attr.type == INTEGER:
-        return _to_int(value, label)
-    if attr.type == DECIMAL:
-        return _to_decimal(value, label)
-    if attr.type == DATETIME:
-        return _to_datetime(value, label)
-    return _to_string(value, label)  # string, reference, binary
-
-
-def _to_bool(value: Any, label: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    # Entra without the aadOptscim062020 flag sends "True"/"False" (entra-scim.md a.28).
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise invalid_value(
-        f"{label} must be a boolean: send true or false (the strings \"true\"/\"false\" in "
-        f"any case are accepted too); got {show(value)}."
-    )
-
-
-def _to_int(value: Any, label: str) -> int:
-    number: int | None = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
-        try:
-            number = int(value.strip())
-        except ValueError:  # longer than Python's int-parsing digit limit
-            number = None
-    if number is not None and _INT64_MIN <= number <= _INT64_MAX:
-        return number
-    raise invalid_value(
-        f"{label} must be a whole number between {_INT64_MIN} and {_INT64_MAX} (Table Storage "
-        f"Int64) such as 42; got {show(value)}."
-    )
-
-
-def _to_decimal(value: Any, label: str) -> int | float:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if _INT64_MIN <= value <= _INT64_MAX:  # what Table Storage and JSON readers keep
-            return value
-    elif isinstance(value, float):
-        return value
-    if isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value.strip()):
-        number = float(value.strip())
-        if math.isfinite(number):
-            return number
-    raise invalid_value(f"{label} must be a number such as 4.5; got {show(value)}.")
-
-
-def _to_datetime(value: Any, label: str) -> str:
-    if isinstance(value, str):
-        try:
-            datetime.fromisoformat(value.strip())
-        except ValueError:
-            pass
-        else:
-            return _checked_length(value, label)  # stored as sent, only validated
-    raise invalid_value(
-        f"{label} must be an ISO 8601 date-time such as \"2025-01-31T09:30:00Z\"; "
-        f"got {show(value)}."
-    )
-
-
-def _to_string(value: Any, label: str) -> str:
-    if isinstance(value, str):
-        return _checked_length(value, label)
-    if isinstance(value, bool | int | float):
-        # Lenient: a number or boolean sent for a string attribute is kept as its JSON text
-        # (5 -> "5", true -> "true"), so a mapping from a numeric source still provisions.
-        try:
-            return _checked_length(json.dumps(value), label)
-        except ValueError:  # an integer beyond Python's int-to-text digit limit
-            raise invalid_value(
-                f"{label} is a number too long to store; send a string of at most "
-                f"{MAX_VALUE_CHARS} characters."
-            ) from None
-    raise invalid_value(f"{label} must be a string; got {show(value)}.")
-
-
-def _checked_length(text: str, label: str) -> str:
-    if len(text) > MAX_VALUE_CHARS:
-        raise invalid_value(
-            f"{label} is {len(text)} characters long; Table Storage cannot store a value longer "
-            f"than {MAX_VALUE_CHARS} characters. Send a shorter value."
-        )
-    return text
-
-
-# --------------------------------------------------------------------------------------------
-# Entra quirks on multi-valued elements
-# --------------------------------------------------------------------------------------------
-
-
-def _role_element(item: dict[str, Any]) -> dict[str, Any]:
-    """Entra's role element -> a plain one. {"value": "{\"id\":…,\"value\":\"25\",
-    \"displayName\":\"R\"}"} becomes {"id": …, "value": "25", "display": "R"} (the unknown
-    `id` is dropped later). Keys are folded to lower case first so that the last spelling of
-    `value` wins, exactly as it does for the stored element; decoding repeats while the value
-    is still an encoded object, so normalizing twice gives the same result."""
-    item = _folded(item)
-    while True:  # ends: every round replaces `value` with a strictly shorter string or stops
-        encoded = item.get("value")
-        if not isinstance(encoded, str) or not encoded.lstrip().startswith("{"):
-            break
-        try:
-            decoded = json.loads(encoded)
-        except (ValueError, RecursionError):
-            break  # a value that merely starts with "{": kept as sent
-        if not isinstance(decoded, dict):
-            break
-        item = {k: v for k, v in item.items() if k != "value"} | _folded(decoded)
-    if "displayname" in item:
-        # Role objects say `displayName` where SCIM's multi-valued shape has `display`;
-        # an explicit `display` wins.
-        display = item.pop("displayname")
-        item.setdefault("display", display)
-    return item
-
-
-def _folded(obj: dict[str, Any]) -> dict[str, Any]:
-    return {k.lower(): v for k, v in obj.items() if isinstance(k, str)}
 
 
 # --------------------------------------------------------------------------------------------
@@ -551,7 +391,7 @@ def _is_empty_reference(attr: Attribute, value: Any) -> bool:
         and not attr.multi_valued
         and attr.sub("value") is not None
         and isinstance(value, dict)
-        and value.get("value") in (None, "")
+        and is_absent(value.get("value"))
     )
 
 
@@ -646,18 +486,10 @@ def _label(schema: Schema, rtype: ResourceType, local: str) -> str:
     return local if schema is rtype.schema else f"{schema.id}:{local}"
 
 
-def _is_scalar(value: Any) -> bool:
-    return isinstance(value, str | int | float) and not isinstance(value, bool)
-
-
 def _example_object(attr: Attribute) -> str:
     names = [n for n in ("value", "type") if attr.sub(n) is not None]
     names = names or [s.name for s in attr.sub_attributes[:1]] or ["value"]
     return "{" + ", ".join(f'"{n}": "…"' for n in names) + "}"
-
-
-
-
 
 
 def _union_keys(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -223,7 +223,7 @@ class ResourceType:
 
     def resolve(self, path: str) -> Resolved | None:
         """Resolve a plain attribute path (`attr`, `attr.sub`, optionally URN-prefixed).
-        Value filters (`emails[type eq "work"]`) are parsed by `shared.scim.path`, not here.
+        Value filters (`emails[type eq "work"]`) are parsed by `shared.scim.patch_path`, not here.
         Returns None for an unknown attribute."""
         schema, local = self.split_urn(path)
         if path.lower().startswith("urn:") and schema is None:

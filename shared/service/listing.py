@@ -27,8 +27,9 @@ from typing import Any
 
 from ..scim import discovery
 from ..scim import filter as scim_filter
+from ..scim.attr_path import AttrPath
 from ..scim.errors import ScimError, show
-from ..scim.path import AttrPath
+from ..scim.filter_validation import validate_filter
 from ..scim.schemas import USER_URN
 from ..store import keys
 from ..store.directory import Stored
@@ -120,7 +121,7 @@ class Lister:
                 return self._cursor_page(kind, tenant, query, after)
             return self._page(kind, tenant, query)
         parsed = scim_filter.parse_filter(query.filter)
-        scim_filter.validate_filter(parsed, kind.rtype)
+        validate_filter(parsed, kind.rtype)
         matches = self._candidates(kind, tenant, parsed)
         if query.cursor is not None:  # matches are in id order (scan or index order)
             rest = sorted((m for m in matches if after is None or m.id > after),

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..scim import dialect, projection, resource
 from ..scim.errors import ScimError, not_found, uniqueness
-from ..scim.patch import MemberChanges, apply_patch, member_types
+from ..scim.member_changes import MemberChanges, member_types
+from ..scim.patch import apply_patch
 from ..scim.schemas import GROUP_URN
 from ..store import deadline as storage_deadline
 from ..store import layout

@@ -1,6 +1,6 @@
-"""Entra's PATCH dialect -> RFC 7644 operations: the envelope, and each documented quirk
-(entra-scim.md a.8, a.13, a.27, a.28, a.38-a.40, b.1-b.6) at the level of the operations
-`normalize_patch` produces."""
+"""Entra's PATCH dialect -> RFC 7644 operations: the envelope, and each quirk listed in
+`shared.scim.dialect` (op casing, path-less dotted keys, string booleans, manager, roles,
+members, null updates) at the level of the operations `normalize_patch` produces."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 
 from shared.scim.dialect import MAX_OPERATIONS, PATCH_OP_URN, normalize_patch
 from shared.scim.errors import ScimError
-from shared.scim.patch import PatchOperation
-from shared.scim.path import PatchPath
+from shared.scim.patch_operation import PatchOperation
+from shared.scim.patch_path import PatchPath
 from shared.scim.schemas import EIGHT_BY_EIGHT_URN, ENTERPRISE_URN, GROUP, USER
 
 MANAGER = f"{ENTERPRISE_URN}:manager"

@@ -1,5 +1,5 @@
-"""shared.scim.discovery: /ServiceProviderConfig, /ResourceTypes, /Schemas (entra-scim.md a.42:
-a ListResponse, no nulls, camelCase) and the ListResponse envelope."""
+"""shared.scim.discovery: /ServiceProviderConfig, /ResourceTypes, /Schemas (what Entra
+expects: a ListResponse, no nulls, camelCase) and the ListResponse envelope."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def discoverable_names(listing: dict[str, Any]) -> set[str]:
 
 
 def test_list_response_empty_still_has_resources() -> None:
-    # Entra's Test Connection probe: 200 with an empty ListResponse (entra-scim.md a.18).
+    # Entra's Test Connection probe: 200 with an empty ListResponse.
     assert list_response([], total=0, start_index=1) == {
         "schemas": [LIST_RESPONSE],
         "totalResults": 0,
@@ -200,7 +200,7 @@ def test_trailing_slash_in_base_url_does_not_double() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Schemas (entra-scim.md a.42)
+# Schemas (Entra reads them when the provisioning configuration is saved or opened)
 # --------------------------------------------------------------------------------------------
 
 
@@ -257,7 +257,7 @@ def test_every_default_8x8_mapped_attribute_is_discoverable() -> None:
         "name.givenName", "name.familyName", "phoneNumbers", "phoneNumbers.value",
         "phoneNumbers.type", f"{ENTERPRISE_URN}:department", f"{ENTERPRISE_URN}:manager",
         f"{ENTERPRISE_URN}:employeeNumber", f"{EIGHT_BY_EIGHT_URN}:site", "locale", "timezone",
-        # groups (entra-scim.md f: the gallery Logic App fails without the Group schema)
+        # groups (the gallery validation Logic App fails without the Group schema)
         "displayName", "members", "members.value",
     ]
     missing = [name for name in expected if name.lower() not in names]

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from shared.scim.attr_path import AttrPath
 from shared.scim.errors import ScimError
 from shared.scim.filter import (
     COMPARE_OPS,
@@ -29,9 +30,8 @@ from shared.scim.filter import (
     matches,
     parse_filter,
     to_text,
-    validate_filter,
 )
-from shared.scim.path import AttrPath
+from shared.scim.filter_validation import validate_filter
 from shared.scim.schemas import ENTERPRISE_URN, USER, USER_URN
 
 T = TypeVar("T")

@@ -1,8 +1,14 @@
-"""PATCH application: every verbatim PATCH body of entra-scim.md (b.1)-(b.6), the SCIM
-Validator and Postman shapes, and RFC 7644 §3.5.2 semantics with their error cases.
+"""PATCH application: the PATCH bodies Microsoft publishes for Entra, the SCIM Validator and
+Postman shapes, and RFC 7644 §3.5.2 semantics with their error cases.
 
-Bodies are copied literally from /work/shared/docs/entra-scim.md (JSON null/true/false written
-as None/True/False); each runs through the real pipeline `normalize_patch` -> `apply_patch`.
+Entra's bodies are copied literally from Microsoft Learn (JSON null/true/false written as
+None/True/False): the SCIM endpoint tutorial's examples
+(https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups),
+the requests with and without the aadOptscim062020 flag
+(https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility)
+and the SingleAppRoleAssignment role PATCH
+(https://learn.microsoft.com/en-us/entra/identity/app-provisioning/customize-application-attributes).
+Each runs through the real pipeline `normalize_patch` -> `apply_patch`.
 """
 
 from __future__ import annotations
@@ -15,13 +21,10 @@ import pytest
 
 from shared.scim.dialect import normalize_patch
 from shared.scim.errors import ScimError
-from shared.scim.patch import (
-    MemberChanges,
-    PatchOperation,
-    PatchResult,
-    apply_patch,
-)
-from shared.scim.path import parse_patch_path
+from shared.scim.member_changes import MemberChanges
+from shared.scim.patch import PatchResult, apply_patch
+from shared.scim.patch_operation import PatchOperation
+from shared.scim.patch_path import parse_patch_path
 from shared.scim.resource import check_update
 from shared.scim.schemas import EIGHT_BY_EIGHT_URN, ENTERPRISE_URN, GROUP, GROUP_URN, USER, USER_URN
 
@@ -98,7 +101,7 @@ def ent(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 # =============================================================================================
-# b.1 User operations
+# User operations (SCIM endpoint tutorial)
 # =============================================================================================
 
 
@@ -159,7 +162,7 @@ def test_b1_disable_user() -> None:
 
 
 # =============================================================================================
-# b.2 Group operations
+# Group operations (SCIM endpoint tutorial)
 # =============================================================================================
 
 
@@ -210,12 +213,12 @@ def test_b2_update_group_remove_members_removes_only_that_member() -> None:
     }
     result = run(body, rtype=GROUP)
     assert result.members == MemberChanges(add=[], remove=["f648f8d5ea4e4cd38e9c"], replace=None)
-    # peers.md §3.1: the group keeps everyone else.
+    # The group keeps everyone else: a named remove never widens to "remove all".
     assert result.members.apply_to({"f648f8d5ea4e4cd38e9c", "u2", "u3"}) == {"u2", "u3"}
 
 
 # =============================================================================================
-# b.3 Requests without and with the aadOptscim062020 flag
+# Requests without and with the aadOptscim062020 flag (SCIM compatibility known issues)
 # =============================================================================================
 
 
@@ -362,7 +365,7 @@ def test_b3_replace_multiple_attributes_with_flag_pathless_dotted_and_urn_keys()
     assert doc["name"] == {"formatted": "givenName familyName", "familyName": "Unua",
                            "givenName": "Kkom"}
     assert ent(doc)["employeeNumber"] == "Aklq"
-    # Dotted keys are paths, never stored as attribute names (peers.md §3.2).
+    # Dotted keys are paths, never stored as attribute names.
     assert "name.givenName" not in doc
     assert not any(k.startswith("urn:") and k.endswith("employeeNumber") for k in doc)
     assert checked(body)["name"]["givenName"] == "Kkom"
@@ -408,7 +411,7 @@ def test_b3_remove_member_with_flag() -> None:
 
 
 # =============================================================================================
-# b.4 Example 5: manager, and b.5 roles
+# Manager (SCIM endpoint tutorial) and roles (SingleAppRoleAssignment mapping)
 # =============================================================================================
 
 
@@ -471,7 +474,7 @@ def test_b5_assertive_roles_replace_with_objects() -> None:
 
 
 # =============================================================================================
-# b.6 Manager shapes from the SCIM Validator
+# Manager shapes from the SCIM Validator
 # =============================================================================================
 
 
@@ -569,7 +572,7 @@ def test_manager_displayname_is_read_only() -> None:
 
 
 # =============================================================================================
-# SCIM Validator shapes (entra-scim.md b.6, (f)) and the reference Postman collection
+# SCIM Validator shapes and the reference Postman collection
 # =============================================================================================
 
 
@@ -674,7 +677,7 @@ def test_postman_31_remove_all_members() -> None:
 
 
 # =============================================================================================
-# Members: never remove-all by accident (peers.md §3.1)
+# Members: never remove-all by accident
 # =============================================================================================
 
 
@@ -804,7 +807,7 @@ def test_members_on_a_user_is_unknown() -> None:
 
 
 # =============================================================================================
-# Null and empty-string updates (entra-scim.md a.13, gallery test SCIM_Null_Update)
+# Null and empty-string updates (Entra's null, the gallery validation's null-update test)
 # =============================================================================================
 
 NULLABLE_PATHS = [

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from shared.scim.dialect import PATCH_OP_URN, normalize_patch
 from shared.scim.errors import ScimError
-from shared.scim.patch import MemberChanges, apply_patch
+from shared.scim.member_changes import MemberChanges
+from shared.scim.patch import apply_patch
 from shared.scim.resource import check_update, normalize
 from shared.scim.schemas import EIGHT_BY_EIGHT_URN, ENTERPRISE_URN, GROUP, GROUP_URN, USER, USER_URN
 

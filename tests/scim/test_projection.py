@@ -142,7 +142,7 @@ def test_attributes_username_rfc_example() -> None:
 
 
 def test_attributes_id_only_entra_reference_query() -> None:
-    # entra-scim.md b.4 example 4: …filter=id eq X and manager eq Y&attributes=id
+    # Entra's reference check: …filter=id eq X and manager eq Y&attributes=id
     assert project(USER_DOC, USER, ["id"]) == {"schemas": [USER_URN], "id": "2819c223"}
 
 
@@ -286,7 +286,7 @@ def test_empty_attribute_list_means_the_default_set() -> None:
 
 
 def test_group_excluded_members_matches_the_entra_get_group_response() -> None:
-    # entra-scim.md b.2 "Get Group": GET /Groups/{id}?excludedAttributes=members
+    # The tutorial's "Get Group": GET /Groups/{id}?excludedAttributes=members
     assert project(GROUP_DOC, GROUP, excluded=parse_attribute_list("members")) == {
         "schemas": [GROUP_URN],
         "id": "40734ae655284ad3abcc",
