@@ -1,4 +1,5 @@
-"""GET /Users, GET /Groups and POST /.search: filter planning and pagination (design.md §6).
+"""GET /Users, GET /Groups and POST /.search: filter planning and pagination
+(docs/architecture.md, "Pagination and filters").
 
 Entra's queries are conjunctions of `eq` on indexed attributes (userName, externalId, id,
 displayName, and `members eq` for the membership check); they are answered by point reads or
