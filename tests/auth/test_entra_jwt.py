@@ -1,10 +1,10 @@
-"""Entra-issued JWTs (docs/architecture.md, "Authentication"), with keys generated here and a
-JWKS served from a loopback server: a tenant that enabled them accepts a valid token and rejects expired, not-yet-valid,
-wrong-issuer, wrong-audience, wrong-key, HS256-with-the-public-key and `alg: none` tokens; a
-tenant that did not enable them accepts none. Signing keys are cached; an unknown `kid`
-refreshes them at most once per issuer per five minutes, a failing endpoint is asked again only
-after 30 s, so floods of forged tokens cost O(1) outbound fetches and answer 401 or 503 at
-once, never 500; rotated keys are still picked up."""
+"""Entra-issued JWTs (docs/architecture.md, "Authentication"), with keys generated here and a JWKS
+served from a loopback server: a tenant that enabled them accepts a valid token and rejects
+expired, not-yet-valid, wrong-issuer, wrong-audience, wrong-key, HS256-with-the-public-key and
+`alg: none` tokens; a tenant that did not enable them accepts none. Signing keys are cached; an
+unknown `kid` refreshes them at most once per issuer per five minutes, a failing endpoint is
+asked again only after 30 s, so floods of forged tokens cost O(1) outbound fetches and answer
+401 or 503 at once, never 500; rotated keys are still picked up."""
 
 from __future__ import annotations
 
