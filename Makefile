@@ -62,4 +62,4 @@ bench: $(VENV)/.installed node_modules/.installed
 	@.venv-bench/bin/python benchmarks/plot.py -o benchmarks/results/perf-scale.png
 
 clean:
-	rm -rf $(VENV) $(PEERS) node_modules .pytest_cache .mypy_cache .ruff_cache .hypothesis .run
+	rm -rf $(VENV) $(PEERS) node_modules .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis .run
