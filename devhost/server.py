@@ -7,9 +7,10 @@ connections wait for a worker; beyond that a connection is answered 503 at once.
 whose framing h11 rejects (or that breaks a limit below) is answered 4xx/5xx with a small
 JSON body and its connection closed, so nothing sent after it is ever taken as a request:
 
-* 400: malformed request line or header line, conflicting or invalid Content-Length, a bad
-  chunk, both Content-Length and Transfer-Encoding (RFC 9112 section 6.3: close after it),
-  Transfer-Encoding in HTTP/1.0, no Host in HTTP/1.1;
+* 400: malformed request line or header line (obsolete line folding and control characters
+  included), conflicting or invalid Content-Length, a bad chunk, both Content-Length and
+  Transfer-Encoding (RFC 9112 section 6.3: close after it), Transfer-Encoding in HTTP/1.0,
+  no Host in HTTP/1.1;
 * 408: headers not complete ``header_timeout`` seconds after the connection was accepted (or
   after the first byte of a later request), or a body arriving slower than Kestrel's minimum
   data rate after a grace period;
@@ -17,8 +18,10 @@ JSON body and its connection closed, so nothing sent after it is ever taken as a
   431: request line and headers over ``MAX_HEADER_BYTES`` or more than ``MAX_HEADER_COUNT``
   fields; 501: a transfer coding other than chunked; 505: an HTTP version other than 1.x.
 
-Deliberately as h11 does it (RFC 9112 allows both): obsolete line folding is joined with a
-space, and a Content-Length repeated with one same value is that value.
+Like Kestrel, obsolete line folding and control characters in a field value are refused
+with 400 (RFC 9112 section 5.2 and RFC 9110 section 5.5 allow a recipient to keep them); as
+h11 does it, a Content-Length repeated with one same value is that value (RFC 9110 section
+8.6 allows it).
 """
 
 from __future__ import annotations
@@ -62,6 +65,9 @@ _RECV_BYTES = 65536
 _IDLE_POLL_SECONDS = 0.25  # how soon an idle keep-alive connection yields under pressure
 _BODYLESS = frozenset({204, 304})
 _QUOTED_BYTES = re.compile(r":\s*(?:bytearray\()?b['\"].*", re.DOTALL)
+_HEAD_END = re.compile(rb"\n\r?\n")  # where h11 ends a head
+_FOLDED_LINE = re.compile(rb"\n[ \t]")
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")  # h11 lets these through in values
 
 
 @dataclass(frozen=True)
@@ -382,8 +388,19 @@ class _Connection:
                 return False
         return False
 
-    def _next_event(self, deadline: Callable[[], float], what: str) -> object:
+    def _refuse_folding(self) -> None:
+        """400 if the head h11 is about to parse has obsolete line folding (h11 would join
+        the lines): a check of the buffered bytes, before they are parsed."""
+        data = self.h11.trailing_data[0]
+        end = _HEAD_END.search(data)
+        if end is not None and _FOLDED_LINE.search(data, 0, end.start()):
+            raise _RequestError(400, "obsolete line folding is not accepted")
+
+    def _next_event(self, deadline: Callable[[], float], what: str, *, head: bool = False
+                    ) -> object:
         while True:
+            if head:
+                self._refuse_folding()
             try:
                 event = self.h11.next_event()
             except h11.RemoteProtocolError as exc:
@@ -403,7 +420,7 @@ class _Connection:
 
     def _read_request(self, first: bool) -> h11.Request:
         due = self.first_deadline if first else time.monotonic() + self.limits.header_timeout
-        event = self._next_event(lambda: due, "the request headers")
+        event = self._next_event(lambda: due, "the request headers", head=True)
         assert isinstance(event, h11.Request)  # h11 yields nothing else before a request
         if not event.http_version.startswith(b"1."):
             raise _RequestError(505, "only HTTP/1.x is served")
@@ -415,6 +432,8 @@ class _Connection:
         if size > MAX_HEADER_BYTES:
             raise _RequestError(431, f"the request headers are larger than {MAX_HEADER_BYTES} "
                                 "bytes")
+        if any(_CONTROL.search(value) for _, value in event.headers):
+            raise _RequestError(400, "a header field value holds a control character")
         names = {name for name, _ in event.headers}
         if b"transfer-encoding" in names:
             # RFC 9112 section 6.3: either framing could be the one a front end used.
