@@ -418,37 +418,42 @@ class _Connection:
                                     linger=False)
             self.h11.receive_data(data)
 
-    def _read_request(self, first: bool) -> h11.Request:
+    def _read_request(self, first: bool) -> tuple[h11.Request, list[tuple[str, str]], int]:
+        """The request, its fields (names lower-cased) and its Content-Length (-1: none)."""
         due = self.first_deadline if first else time.monotonic() + self.limits.header_timeout
-        event = self._next_event(lambda: due, "the request headers", head=True)
-        assert isinstance(event, h11.Request)  # h11 yields nothing else before a request
-        if not event.http_version.startswith(b"1."):
+        request = self._next_event(lambda: due, "the request headers", head=True)
+        assert isinstance(request, h11.Request)  # h11 yields nothing else before a request
+        if not request.http_version.startswith(b"1."):
             raise _RequestError(505, "only HTTP/1.x is served")
-        if len(event.headers) > MAX_HEADER_COUNT:
+        if len(request.headers) > MAX_HEADER_COUNT:
             raise _RequestError(431, f"more than {MAX_HEADER_COUNT} header fields")
         # h11 bounds only a head still incomplete; one received whole is measured here.
-        size = len(event.method) + len(event.target) + sum(
-            len(name) + len(value) + 4 for name, value in event.headers.raw_items())
+        size = len(request.method) + len(request.target)
+        fields: list[tuple[str, str]] = []
+        length, chunked = -1, False
+        for name, value in request.headers:
+            size += len(name) + len(value) + 4
+            if _CONTROL.search(value):
+                raise _RequestError(400, "a header field value holds a control character")
+            if name == b"content-length":
+                length = int(value)  # h11 has checked it: decimal, one value
+            elif name == b"transfer-encoding":
+                chunked = True  # h11 has checked it: exactly "chunked"
+            fields.append((name.decode("latin-1"), value.decode("latin-1")))
         if size > MAX_HEADER_BYTES:
             raise _RequestError(431, f"the request headers are larger than {MAX_HEADER_BYTES} "
                                 "bytes")
-        if any(_CONTROL.search(value) for _, value in event.headers):
-            raise _RequestError(400, "a header field value holds a control character")
-        names = {name for name, _ in event.headers}
-        if b"transfer-encoding" in names:
-            # RFC 9112 section 6.3: either framing could be the one a front end used.
-            if b"content-length" in names:
-                raise _RequestError(400, "both Content-Length and Transfer-Encoding are present")
-            if event.http_version == b"1.0":
-                raise _RequestError(400, "Transfer-Encoding is not allowed in HTTP/1.0")
-        return event
+        if chunked and length >= 0:  # RFC 9112 section 6.3: either could be the real framing
+            raise _RequestError(400, "both Content-Length and Transfer-Encoding are present")
+        if chunked and request.http_version == b"1.0":
+            raise _RequestError(400, "Transfer-Encoding is not allowed in HTTP/1.0")
+        return request, fields, length
 
-    def _read_body(self, request: h11.Request) -> bytes:
+    def _read_body(self, length: int) -> bytes:
         limit = self.limits.max_body_bytes
         too_large = f"the body is larger than {limit} bytes"
-        for name, value in request.headers:
-            if name == b"content-length" and int(value) > limit:
-                raise _RequestError(413, too_large)
+        if length > limit:
+            raise _RequestError(413, too_large)
         if self.h11.they_are_waiting_for_100_continue:
             self._send_raw(self.h11.send(h11.InformationalResponse(status_code=100, headers=[])))
         # Kestrel's minimum request body data rate: a grace period, then 240 bytes/s.
@@ -468,7 +473,7 @@ class _Connection:
 
     def _handle_one(self, first: bool) -> None:
         started = time.perf_counter()
-        request = self._read_request(first)
+        request, headers, length = self._read_request(first)
         method, target = request.method.decode("ascii"), request.target.decode("ascii")
         if not target.startswith("/"):  # absolute-form (proxies) or '*'
             try:
@@ -478,10 +483,8 @@ class _Connection:
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         if len(target) > MAX_URL_CHARS:
             raise _RequestError(414, f"the URL is longer than {MAX_URL_CHARS} characters")
-        body = self._read_body(request)
-        headers = [(name.decode("latin-1"), value.decode("latin-1"))
-                   for name, value in request.headers.raw_items()]  # fmt: skip
-        host = next((value for name, value in headers if name.lower() == "host"), None)
+        body = self._read_body(length)
+        host = next((value for name, value in headers if name == "host"), None)
         if host is None:  # HTTP/1.0
             host = "{}:{}".format(*self.server.address)
         response = self.server.handler(method, target, headers, body, host)
