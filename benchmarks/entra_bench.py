@@ -78,7 +78,7 @@ class Probe:
         return send(request)
 
     def install(self) -> None:
-        from shared.adapter.devhost import DevHost
+        from devhost import DevHost
         from shared.store.connection import TRANSPORT_HOOKS
 
         TRANSPORT_HOOKS.append(self.hook)
@@ -176,7 +176,7 @@ def ours(app_log: Path, indexed: bool) -> Iterator[Target]:
         probe = Probe()
         probe.install()
         import function_app
-        from shared.adapter.devhost import running
+        from devhost import running
         from shared.auth.tenants import issue_token, new_tenant_id
         from shared.store.tenants import Tenant
         from shared.timestamps import now_iso
@@ -400,8 +400,8 @@ def profiled(enabled: bool, out: Path) -> Iterator[None]:
             proc.kill()
 
 
-_FRAMEWORK = ("threading.py", "socketserver.py", "server.py", "entra_bench.py", "devhost.py",
-              "blueprints/", "decorator.py", "app.py)")
+_FRAMEWORK = ("threading.py", "socketserver.py", "server.py", "entra_bench.py", "(devhost/",
+              "(h11/", "blueprints/", "decorator.py", "app.py)")
 
 
 def summarise_profile(path: Path, top: int = 30) -> dict[str, Any]:
@@ -443,6 +443,8 @@ def _frame(text: str) -> str:
         where = "/".join(parts[parts.index("site-packages") + 1 :])
     elif "shared" in parts:
         where = "/".join(parts[parts.index("shared") :])
+    elif where.startswith(f"{ROOT}/devhost/"):
+        where = where.removeprefix(f"{ROOT}/")
     elif "python3.11" in parts:
         where = "/".join(parts[parts.index("python3.11") + 1 :])
     elif where.startswith("/"):

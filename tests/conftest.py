@@ -92,7 +92,7 @@ def tenant(scim_service) -> tuple[str, str]:  # type: ignore[no-untyped-def]
 def served(app_env: dict[str, str]) -> Iterator[str]:
     """The real function_app.app served over HTTP by the local host; yields the base URL."""
     import function_app
-    from shared.adapter.devhost import running
+    from devhost import running
 
     with running(function_app.app, host="127.0.0.1", port=int(app_env["SCIM_TEST_APP_PORT"]),
                  host_json_path=str(ROOT / "host.json")) as base_url:

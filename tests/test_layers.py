@@ -81,8 +81,9 @@ def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def copy_of_the_tree(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "shared", tmp_path / "shared",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("shared", "devhost"):
+        shutil.copytree(ROOT / package, tmp_path / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
@@ -104,6 +105,8 @@ def test_the_contracts_hold_on_the_tree(copy_of_the_tree: Path) -> None:
      "shared.scim is not allowed to import socket"),
     ("shared/service/listing.py", "from azure.data.tables import UpdateMode",
      "shared.service is not allowed to import azure"),
+    ("shared/adapter/http.py", "import devhost",
+     "shared.adapter is not allowed to import devhost"),
 ])
 def test_make_lint_catches_a_planted_violation(
         copy_of_the_tree: Path, module: str, planted: str, message: str) -> None:

@@ -173,7 +173,7 @@ def main() -> int:
              f"http://127.0.0.1:{APP_PORT} (Ctrl-C stops)")
         os.environ.update(env)
         import function_app
-        from shared.adapter.devhost import serve
+        from devhost import serve
 
         with contextlib.suppress(KeyboardInterrupt):
             serve(function_app.app, host="127.0.0.1", port=APP_PORT,

@@ -4,6 +4,9 @@ which differs from git (see tests/infra/funcignore.py)."""
 
 from __future__ import annotations
 
+import ast
+import re
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
@@ -38,6 +41,8 @@ MUST_NOT_PUBLISH = [
     "node_modules/.bin/azurite",
     ".ci/run",
     "tools/azurite.py",
+    "devhost/__init__.py",
+    "devhost/server.py",
     "benchmarks/bench_filter.py",
     "docs/deploy.md",
     "README.md",
@@ -171,3 +176,44 @@ def test_published_tree_holds_nothing_else(published: dict[str, set[str]]) -> No
         f"files outside the app would be published: {strangers}; "
         "add them to .funcignore or make them part of the app"
     )
+
+
+# Top-level packages of this repository that only development uses.
+DEV_ONLY_PACKAGES = ("devhost", "tools", "tests", "benchmarks")
+
+
+def _dev_only_distributions() -> set[str]:
+    """Import names of the distributions pinned in requirements-dev.txt and not in
+    requirements.txt (pytest, the dev host's h11 and cronsim, ...)."""
+    def pinned(name: str) -> set[str]:
+        text = (ROOT / name).read_text(encoding="utf-8")
+        return {m[1].lower().replace("_", "-")
+                for m in re.finditer(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==", text, re.M)}
+
+    dev_only = pinned("requirements-dev.txt") - pinned("requirements.txt")
+    modules = {module for module, dists in packages_distributions().items()
+               if any(d.lower().replace("_", "-") in dev_only for d in dists)}
+    found = {d.lower().replace("_", "-") for m in modules for d in packages_distributions()[m]}
+    assert dev_only <= found, f"not installed, cannot check: {sorted(dev_only - found)}"
+    return modules
+
+
+def test_published_tree_holds_no_dev_only_code(published: dict[str, set[str]]) -> None:
+    assert (ROOT / "devhost" / "__init__.py").is_file()  # the dev host is there to leave out
+    banned = set(DEV_ONLY_PACKAGES) | _dev_only_distributions()
+    assert {"devhost", "pytest", "h11", "cronsim"} <= banned
+    for name, files in published.items():
+        leaked = sorted(f for f in files if f.split("/", 1)[0] in DEV_ONLY_PACKAGES)
+        assert not leaked, f"{name} semantics would publish development code: {leaked}"
+        importers = []
+        for path in sorted(f for f in files if f.endswith(".py")):
+            tree = ast.parse((ROOT / path).read_text(encoding="utf-8"), filename=path)
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Import):
+                    modules = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                else:
+                    continue
+                importers += [(path, m) for m in modules if m.split(".")[0] in banned]
+        assert not importers, f"published code imports development-only code: {importers}"

@@ -95,7 +95,7 @@ def test_dev_host_stderr_holds_no_token_and_no_value(app_env: dict[str, str],
     port = _free_port()
     env = {**os.environ, **app_env, "SCIM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
            "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "shared.adapter.devhost", "function_app:app",
+    proc = subprocess.Popen([sys.executable, "-m", "devhost", "function_app:app",
                              "--port", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}/scim/v2/{tenant_id}"
