@@ -73,6 +73,29 @@ def test_no_file_points_outside_the_repository() -> None:
     assert not found, "\n".join(found)
 
 
+_REPO_PATH = re.compile(
+    r"(?<![\w/.-])((?:shared|tests|devhost|tools|benchmarks|infra|docs)/[\w./-]*[\w/])")
+# Paths that are not meant to exist in the tree: benchmark output (written by `make bench`) and
+# the module a benchmark reads from an earlier git revision.
+_NOT_IN_THE_TREE = {"benchmarks/results", "shared/adapter/devhost.py"}
+
+
+def test_every_path_named_in_the_repository_exists() -> None:
+    """Docs and comments name modules by path; a move or rename must take them along."""
+    stale = []
+    for path in _tracked_text_files():
+        if str(path.relative_to(ROOT)) in _SAMPLE_PATHS:
+            continue
+        for named in set(_REPO_PATH.findall(_URL.sub("", path.read_text(errors="replace")))):
+            named = named.rstrip("/.")
+            if any(c in named for c in "*{<") or any(
+                    named.startswith(p) for p in _NOT_IN_THE_TREE):
+                continue
+            if not (ROOT / named).exists():
+                stale.append(f"{path.relative_to(ROOT)} names {named}")
+    assert not stale, "\n".join(sorted(stale))
+
+
 def _anchor(heading: str) -> str:
     """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
     text = re.sub(r"`|\*\*|__", "", heading).strip().lower()

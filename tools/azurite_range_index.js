@@ -17,7 +17,7 @@
 // keys that read as numbers ("12", "Infinity") and "" before all others; the shortcut is only
 // taken when both bounds start with a letter, so the other keys between them are ordered
 // alike by Loki and by JavaScript, and the numeric-looking ones (none in our tables: keys
-// start with "U:", "M:", …) are checked apart. tests/store/test_range_index.py compares its
+// start with "U:", "M:", …) are checked apart. tests/tools/test_azurite_range_index.py compares its
 // answers with stock Azurite's.
 "use strict";
 

@@ -1,6 +1,6 @@
 """.funcignore keeps the publish payload to the app: function_app.py, host.json, requirements.txt
 and shared/. Checked under gitignore rules and under Azure Functions Core Tools' own matcher,
-which differs from git (see tests/infra/funcignore.py)."""
+which differs from git (see tests/support/funcignore.py)."""
 
 from __future__ import annotations
 
