@@ -1,5 +1,5 @@
 """Entra-cycle benchmark: our app (served over HTTP on Azurite) and the scim2-server peer side
-by side, at growing tenant sizes. See README "Performance".
+by side, at growing tenant sizes. See docs/performance.md.
 
     make bench                                     # 1k and 10k users, peer, 5,000-member group
     .venv/bin/python benchmarks/entra_bench.py --sizes 1000,10000 --concurrency 8

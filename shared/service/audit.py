@@ -15,8 +15,8 @@ counters are bounded: past `max_failure_keys` distinct (tenant, status, minute) 
 failures are only counted in the log line.
 
 Entries are queued and written by one background thread, several per batch transaction, so a
-SCIM request pays for a queue append instead of a storage round trip (README: "Change feed,
-reconciler and audit" has the measurement). A batch not full at once waits 50 ms for more
+SCIM request pays for a queue append instead of a storage round trip (docs/performance.md has
+the measurement). A batch not full at once waits 50 ms for more
 entries, so that back-to-back requests share a transaction instead of costing one each. The
 price: entries still queued (or failures still counted) when the process dies are lost, and a
 full queue or a batch still failing after the store's retries (storage down for long) drops

@@ -9,10 +9,11 @@ Invariants of one tenant partition:
 - every M row belongs to an existing group, and a member id that this service generated
   still names a user or a group (a member that was deleted while being added, say).
 
-Member ids that this service did not generate (Entra may add ids we do not know; README:
-members are not checked for existence) are never reported or removed: only ids in the format
-of `layout.new_id` whose resource is gone are known to be dangling, because ids are never
-reused. Nested groups are members too, so a member id is looked up as a user and as a group.
+Member ids that this service did not generate (Entra may add ids we do not know, and
+members are not checked for existence: docs/architecture.md) are never reported or removed:
+only ids in the format of `layout.new_id` whose resource is gone are known to be dangling,
+because ids are never reused. Nested groups are members too, so a member id is looked up as a
+user and as a group.
 
 `repair` first finishes pending journals, then fixes what `check` reports. It runs while SCIM
 requests write, so every fix is re-verified and conditional: a row is removed only if it has

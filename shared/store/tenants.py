@@ -33,7 +33,7 @@ class Tenant(BaseModel):
     created: str
     disabled: bool = False
     tokens: list[TokenRecord] = Field(default_factory=list)
-    # Change feed endpoint (README: "Change feed, reconciler and audit"). Defaults keep rows
+    # Change feed endpoint (docs/change-feed.md). Defaults keep rows
     # written before these fields existed valid. The signing secret must be usable to sign, so
     # it is stored as is (the tenants table is as sensitive as the data); never in a repr.
     webhook_url: str | None = None
