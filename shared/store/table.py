@@ -383,7 +383,8 @@ _INNER = re.compile(rb"\r\n\r\nHTTP/1\.[01] (\d{3})|\r\n(etag|date):[ \t]*([^\r\
 def _committed(body: bytes, expected: int) -> list[dict[str, Any]] | None:
     """The operations' metadata when the response holds `expected` inner responses and all
     succeeded; None otherwise (an error to read, or a shape the full parser should judge).
-    One scan instead of parsing every part's headers: 99 parts in 0.16 ms instead of 0.39."""
+    One regular-expression scan instead of parsing every part's headers: a full batch commits
+    on the hot path, so the cheap reading comes first."""
     out: list[dict[str, Any]] = []
     for status, name, value in _INNER.findall(body):
         if status:

@@ -1,10 +1,9 @@
 """HTTP to Table Storage: pooled keep-alive connections, request signing, retries.
 
-This replaces azure-core's pipeline and `requests` transport on the store's path. Measured side
-by side on Azurite (`benchmarks/wire.py`), the SDK spent ~1.6 ms of CPU on a point read and
-~5.9 ms on a 2-operation transaction, mostly in `requests`/urllib3 and in building and parsing
-the batch as `email` MIME messages; here they cost ~0.2 and ~0.35 ms. The Functions
-bill is CPU-time, so this module keeps only what a storage call needs:
+This replaces azure-core's pipeline and `requests` transport on the store's path: the SDK spends
+most of a call's CPU in `requests`/urllib3 and in building and parsing batches as `email` MIME
+messages (`benchmarks/wire.py` measures both side by side; docs/performance.md has the figures).
+The Functions bill is CPU-time, so this module keeps only what a storage call needs:
 
 - one keep-alive connection (`http11.py`) per concurrent call, reused while the server keeps
   it alive;
