@@ -39,4 +39,8 @@ def clean(value: object, limit: int = 100) -> str:
         return text
     text = text[: limit + 1]  # escaping never shortens: the rest would be cut anyway
     out = "".join(map(_escape, text))
-    return out if len(out) <= limit else out[: max(0, limit - len(_CUT))] + _CUT
+    if len(out) <= limit:
+        return out
+    # A limit shorter than the marker leaves no room for it: the marker alone would
+    # exceed the limit.
+    return out[: limit - len(_CUT)] + _CUT if limit >= len(_CUT) else out[: max(0, limit)]

@@ -100,4 +100,7 @@ def show(value: Any, limit: int = 80) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):  # not JSON, or an integer too long to print
         text = f"a {type(value).__name__}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    if len(text) <= limit:
+        return text
+    # Below 3 there is no room for the marker; a negative slice would make it longer instead.
+    return text[: limit - 3] + "..." if limit >= 3 else text[: max(0, limit)]
