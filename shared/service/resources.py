@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..scim import dialect, projection, resource
-from ..scim.errors import ScimError, not_found, uniqueness
+from ..scim.errors import ScimError, not_found, show, uniqueness
 from ..scim.member_changes import MemberChanges, member_types
 from ..scim.patch import apply_patch
 from ..scim.schemas import GROUP_URN
@@ -353,7 +353,8 @@ def _check_if_match(if_match: str | None, current: Stored) -> None:
     if current.etag not in wanted:
         raise ScimError(
             412,
-            f"If-Match {if_match} does not match the current version {current.etag}: the "
+            # The header is the client's text: quoted and cut, like any value in a detail.
+            f"If-Match {show(if_match)} does not match the current version {current.etag}: the "
             "resource changed since you read it. GET it again and retry.",
         )
 
