@@ -170,6 +170,24 @@ def test_racing_workers_apply_each_chunk_once_in_order(directory: Directory, jou
     assert _journal_rows(directory, tenant_id) == []
 
 
+def test_a_worker_that_is_behind_applies_nothing(
+        directory: Directory, journal: Journal, tenant_id: str, faults: Injector) -> None:
+    """Another worker applied every chunk (only the journal's removal failed), then a later
+    request removed the member: a worker still at the first chunk must not add it again."""
+    x = _row(tenant_id, "M:g:x")
+    chunks = [[("upsert", x)]]
+    head, etag, parts = _arm(directory, tenant_id, chunks)
+    faults.arm("reset", at=2, outage=True)  # the chunk commits, the removal fails
+    assert not journal.run(tenant_id, head, etag, chunks, guard=None, parts=parts)
+    faults.arm(None)
+    directory.submit([("delete", x)], Indexes())
+    assert journal.run(tenant_id, head, etag, chunks, guard=None, parts=parts)  # behind
+    assert not _exists(directory, tenant_id, "M:g:x")
+    assert journal.complete(tenant_id) == 1  # removes the journal, applies nothing
+    assert not _exists(directory, tenant_id, "M:g:x")
+    assert _journal_rows(directory, tenant_id) == []
+
+
 def test_resumption_starts_after_the_last_applied_chunk(
         directory: Directory, journal: Journal, tenant_id: str, faults: Injector) -> None:
     """A member the change added, then a later request removed, stays removed."""
