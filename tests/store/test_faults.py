@@ -38,6 +38,12 @@ def _status(status: int | None, kind: type[HttpResponseError] = HttpResponseErro
     return error
 
 
+def _name(value: object) -> str:
+    if isinstance(value, HttpResponseError):
+        return f"{type(value).__name__}-{value.status_code}"
+    return type(value).__name__ if isinstance(value, BaseException) else str(value)
+
+
 @pytest.mark.parametrize(("error", "transient"), [
     (ServiceRequestError("connection refused"), True),
     (ServiceRequestTimeoutError("connect timed out"), True),
@@ -58,7 +64,7 @@ def _status(status: int | None, kind: type[HttpResponseError] = HttpResponseErro
     (_status(413, RequestTooLargeError), False),
     (ValueError("a bug"), False),
     (TimeoutError("not a storage call"), False),
-], ids=repr)
+], ids=_name)
 def test_which_failures_are_transient(error: BaseException, transient: bool) -> None:
     assert is_transient(error) is transient
 
@@ -82,7 +88,7 @@ def test_a_block_without_a_failure_is_left_alone() -> None:
 
 
 @pytest.mark.parametrize("error", [ServiceRequestError("reset"), _status(503), _status(None)],
-                         ids=repr)
+                         ids=_name)
 def test_a_transient_failure_becomes_unavailable_caused_by_it(error: BaseException) -> None:
     with pytest.raises(Unavailable) as info, unavailable_on_failure():
         raise error
@@ -90,7 +96,7 @@ def test_a_transient_failure_becomes_unavailable_caused_by_it(error: BaseExcepti
 
 
 @pytest.mark.parametrize("error", [_status(404, ResourceNotFoundError), _status(400),
-                                   ValueError("a bug")], ids=repr)
+                                   ValueError("a bug")], ids=_name)
 def test_other_failures_pass_unchanged(error: BaseException) -> None:
     with pytest.raises(type(error)) as info, unavailable_on_failure():
         raise error
