@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from azure.data.tables import UpdateMode
 from hypothesis import given
 from hypothesis import strategies as st
@@ -33,6 +34,7 @@ from shared.store.journal import (
     member_guard,
 )
 from shared.store.layout import GROUP, USER
+from shared.store.wire import Request, Response
 from shared.timestamps import parse_iso
 from tests.support.storage_faults import Injector, hooked
 
@@ -278,12 +280,25 @@ def test_staged_parts_whose_head_never_committed_expire(
     assert list(directory.rows(tenant_id, "M:")) == []
 
 
-def test_parts_of_a_committed_head_never_expire_but_are_applied(
-        directory: Directory, journal: Journal, tenant_id: str) -> None:
+def _refuse_chunks(request: Request, send: Callable[[Request], Response]) -> Response:
+    """Storage refuses every chunk's transaction (each moves its head with a MERGE, sent as
+    PATCH); other calls go through."""
+    if request.method == "POST" and b"\r\nPATCH " in request.body:
+        raise ServiceRequestError("injected: connection reset by peer")
+    return send(request)
+
+
+def test_parts_of_a_committed_head_never_expire(directory: Directory, journal: Journal,
+                                                tenant_id: str) -> None:
+    """However old, they are the change's operations: it is finished, not dropped."""
     _, _, parts = _arm(directory, tenant_id, _long_chunks(tenant_id, 12, 29_000))
     assert parts
     created = parse_iso(_journal_rows(directory, tenant_id)[0]["created"])
-    assert journal.complete(tenant_id, now=created + 10 * STAGED_PARTS_EXPIRE) == 1
+    much_later = created + 10 * STAGED_PARTS_EXPIRE
+    with hooked(_refuse_chunks):
+        assert journal.complete(tenant_id, now=much_later) == 1  # seen, not finished
+    assert len(_journal_rows(directory, tenant_id)) == 1 + len(parts)
+    assert journal.complete(tenant_id, now=much_later) == 1
     assert len(list(directory.rows(tenant_id, "M:g:"))) == 12
     assert _journal_rows(directory, tenant_id) == []
 
