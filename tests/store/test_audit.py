@@ -9,10 +9,14 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
-from azure.core.exceptions import HttpResponseError, ServiceResponseError
+from azure.core.exceptions import (
+    HttpResponseError,
+    ServiceResponseError,
+    ServiceResponseTimeoutError,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +24,7 @@ from shared.store.audit import AuditTable
 from shared.store.layout import audit_partition, audit_row_key
 from shared.store.table import Table
 from shared.store.wire import Request, Response
-from tests.support.storage_faults import hooked, inject, synthesized
+from tests.support.storage_faults import hooked, synthesized
 
 BASE = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
@@ -39,6 +43,11 @@ def _tenant() -> str:
 def _entry(tenant: str, at: datetime, **fields: Any) -> dict[str, Any]:
     return {"PartitionKey": audit_partition(tenant), "RowKey": audit_row_key(at),
             "time": at.isoformat(), **fields}
+
+
+def _lose_answer(request: Request, send: Send) -> NoReturn:
+    send(request)
+    raise ServiceResponseTimeoutError("injected: read timed out after the request was sent")
 
 
 def _times(audit: AuditTable, tenant: str, **query: Any) -> list[str]:
@@ -111,7 +120,7 @@ def test_a_batch_whose_answer_was_lost_is_sent_again_and_lands_once(
     def lose_the_first_answer(request: Request, send: Send) -> Response:
         posts.append(request.method)
         if len(posts) == 1:
-            return inject("timeout", request, send)  # committed, then the answer was lost
+            _lose_answer(request, send)  # committed, then the answer was lost
         return send(request)
 
     with hooked(lose_the_first_answer):
@@ -141,7 +150,7 @@ def test_storage_that_never_answers_is_given_up_on_with_growing_pauses(
 
     def lose_every_answer(request: Request, send: Send) -> Response:
         attempts.append(request.method)
-        return inject("timeout", request, send)
+        _lose_answer(request, send)
 
     tenant = _tenant()
     with hooked(lose_every_answer), pytest.raises(ServiceResponseError):
