@@ -79,6 +79,7 @@ def test_text_size_counts_the_characters_of_string_properties() -> None:
     assert text_size(("delete", {"PartitionKey": "pk", "RowKey": "rk"})) == 4
 
 
+@settings(deadline=None)
 @given(texts)
 def test_text_size_of_a_split_text_is_its_length(text: str) -> None:
     assert text_size(("upsert", split_text(text, "doc"))) == len(text)
