@@ -24,8 +24,7 @@ from shared.store.errors import (
     Unavailable,
 )
 from shared.store.long_text import PROPERTY_CHARS, split_text
-from shared.store.wire import Request, Response
-from tests.support.storage_faults import hooked, synthesized
+from tests.support.storage_faults import busy, hooked
 
 OUTCOMES = (NotFound, PreconditionFailed, Conflict, TooLarge, Unavailable)
 
@@ -113,15 +112,9 @@ def test_what_storage_cannot_hold_is_too_large(directory: Directory, tenant_id: 
     assert _keys(directory, tenant_id) == []
 
 
-def _busy(request: Request, send: Callable[[Request], Response]) -> Response:
-    answer = synthesized(request, 503, "ServerBusy", "The server is busy.")
-    answer.headers["retry-after"] = "0"  # retried at once: the test need not wait
-    return answer
-
-
 def test_a_transaction_storage_keeps_refusing_is_unavailable(directory: Directory,
                                                              tenant_id: str) -> None:
-    with hooked(_busy), pytest.raises(Unavailable):
+    with hooked(busy), pytest.raises(Unavailable):
         directory.submit([("create", _row(tenant_id, "UN:a", ref="u1"))], Indexes())
 
 

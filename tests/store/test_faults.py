@@ -26,7 +26,7 @@ from shared.store.errors import Unavailable
 from shared.store.faults import is_transient, unavailable, unavailable_on_failure
 from shared.store.table import Table
 from shared.store.wire import Request, Response
-from tests.support.storage_faults import hooked, synthesized
+from tests.support.storage_faults import busy, hooked
 
 Send = Callable[[Request], Response]
 
@@ -105,13 +105,7 @@ def test_other_failures_pass_unchanged(error: BaseException) -> None:
 
 # -- what Table raises against Azurite -------------------------------------------------------
 
-def _busy(request: Request, send: Send) -> Response:
-    answer = synthesized(request, 503, "ServerBusy", "The server is busy.")
-    answer.headers["retry-after"] = "0"  # retried at once: the test need not wait
-    return answer
-
-
-def _reset(request: Request, send: Send) -> Response:
+def reset(request: Request, send: Send) -> Response:
     raise ServiceRequestError("injected: connection reset by peer")
 
 
@@ -141,7 +135,7 @@ def test_storage_outcomes_are_not_transient(empty_table: Table) -> None:
             raise error
 
 
-@pytest.mark.parametrize("hook", [_busy, _reset])
+@pytest.mark.parametrize("hook", [busy, reset])
 def test_storage_that_keeps_refusing_is_unavailable_after_the_retries(
         empty_table: Table, hook: Callable[[Request, Send], Response]) -> None:
     attempts: list[str] = []

@@ -4,7 +4,6 @@ tenants table of its own (Azurite)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,8 +13,7 @@ from shared.store import layout
 from shared.store.errors import Conflict, NotFound, Unavailable
 from shared.store.table import Table
 from shared.store.tenants import Tenant, TenantTable, TokenRecord
-from shared.store.wire import Request, Response
-from tests.support.storage_faults import hooked, synthesized
+from tests.support.storage_faults import busy, hooked
 
 NOW = "2026-01-01T00:00:00.000Z"
 
@@ -139,18 +137,12 @@ def test_the_webhook_secret_never_appears_in_a_repr() -> None:
     assert "whsec_do_not_print" not in str(record)
 
 
-def _busy(request: Request, send: Callable[[Request], Response]) -> Response:
-    answer = synthesized(request, 503, "ServerBusy", "The server is busy.")
-    answer.headers["retry-after"] = "0"  # retried at once: the test need not wait
-    return answer
-
-
 def test_what_authentication_reads_and_writes_is_unavailable_when_storage_is(
         tenants: TenantTable) -> None:
     """Every request authenticates through these: an outage is a 503, never a 500."""
     record = _tenant()
     tenants.create(record)
-    with hooked(_busy):
+    with hooked(busy):
         for call in (lambda: tenants.get(record.id),
                      lambda: tenants.record_use(record.id, "tok1", NOW),
                      lambda: tenants.last_uses(record.id)):
