@@ -124,32 +124,6 @@ def test_large_member_change_is_chunked_and_complete(directory: Directory,
     assert sorted(directory.members(tenant_id, "g1")) == uids[120:]
 
 
-def test_interrupted_chunked_change_is_completed(directory: Directory, tenant_id: str,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    directory.create(tenant_id, GROUP, "g1", {"displayName": "Big"},
-                     Indexes(unique={"GN": "big"}), columns={}, now=NOW)
-    uids = [f"user{n:04d}" for n in range(300)]
-    real = Directory.submit
-    calls = {"n": 0}
-
-    def crash_on_third_transaction(self, ops, idx, *rest):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        if calls["n"] == 3:  # journal+touch, first chunk, then the process "dies"
-            raise RuntimeError("simulated crash")
-        return real(self, ops, idx, *rest)
-
-    monkeypatch.setattr(Directory, "submit", crash_on_third_transaction)
-    with pytest.raises(RuntimeError):
-        directory.change_members(tenant_id, "g1", add=uids, now=LATER)
-    monkeypatch.setattr(Directory, "submit", real)
-    partial = directory.members(tenant_id, "g1")
-    assert 0 < len(partial) < len(uids)
-    assert directory.complete_pending(tenant_id) == 1
-    assert sorted(directory.members(tenant_id, "g1")) == uids
-    assert sorted(g for u in uids for g in directory.groups_of(tenant_id, u)) == ["g1"] * 300
-    assert directory.complete_pending(tenant_id) == 0
-
-
 def test_delete_user_removes_indexes_and_memberships(directory: Directory,
                                                      tenant_id: str) -> None:
     _, idx = _user(directory, tenant_id, "u1", "alice", "e1")
@@ -240,29 +214,4 @@ def test_events_too_large_for_the_head_transaction_are_journalled(
     pending = list(Outbox(directory).pending(tenant_id))
     assert [row.id for row in pending] == [f"{n:032x}" for n in range(45)]
     assert all(len(row.body) == 100_000 for row in pending)
-    assert list(directory.rows(tenant_id, layout.JOURNAL_PREFIX)) == []
-
-
-def test_journal_rows_of_any_number(directory: Directory, tenant_id: str) -> None:
-    """Member ids of 400 bytes: 3,000 of them journal about 2.5 million characters, which
-    takes part rows besides the journal's head row."""
-    from shared.store import journal
-
-    directory.create(tenant_id, GROUP, "g1", {"displayName": "G"},
-                     Indexes(unique={"GN": "g"}), columns={}, now=NOW)
-    uids = [f"{n:06d}" + "x" * 394 for n in range(3_000)]
-    staged: list[int] = []
-    real = journal.Journal.stage
-
-    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        head, parts = real(self, *args, **kwargs)
-        staged.append(len(parts))
-        return head, parts
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(journal.Journal, "stage", counting)
-        directory.change_members(tenant_id, "g1", add=uids, now=LATER)
-    assert staged
-    assert staged[0] >= 2
-    assert sorted(directory.members(tenant_id, "g1")) == uids
     assert list(directory.rows(tenant_id, layout.JOURNAL_PREFIX)) == []

@@ -34,6 +34,14 @@ def synthesized(request: Any, status: int, code: str, message: str) -> Response:
             "lang": "en-US", "value": message}}}).encode())
 
 
+def busy(request: Any, send: Send) -> Response:
+    """A hook: every attempt refused with 503 ServerBusy and `Retry-After: 0`, so the
+    transport's retries run at once and the caller sees storage that keeps refusing."""
+    answer = synthesized(request, 503, "ServerBusy", "The server is busy.")
+    answer.headers["retry-after"] = "0"
+    return answer
+
+
 def inject(kind: str, request: Any, send: Send) -> Any:
     if kind == "throttle":
         return synthesized(request, 503, "ServerBusy", "The server is busy.")
