@@ -27,6 +27,7 @@ from typing import Any
 from ..auth.tenants import issue_token, new_tenant_id
 from ..settings import Settings, SettingsError, from_environ
 from ..store.connection import open_tables
+from ..store.errors import PreconditionFailed
 from ..store.tenants import Tenant, TenantTable
 from ..timestamps import now_iso
 from . import feed
@@ -119,7 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("token_id")
     feed.add_parsers(sub)
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except PreconditionFailed as exc:
+        raise SystemExit(f"error: tenant {exc} changed while this command ran (another operator "
+                         "command at the same time?); nothing was written: run it again") from None
 
+
+def _run(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.area in feed.AREAS:
         return feed.dispatch(args, settings)

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
 from azure.data.tables import UpdateMode
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from . import keys, layout
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, PreconditionFailed
 from .faults import unavailable_on_failure
 from .table import Table
 
@@ -41,6 +46,9 @@ class Tenant(BaseModel):
     # When set, Entra-issued JWTs for this Entra tenant are accepted besides the secret tokens
     # (shared/auth/entra_jwt.py). Off (None) by default.
     entra_tenant_id: str | None = None
+    # The version of the row this record was read from: `TenantTable.save` writes only over
+    # that version, so two operator commands at once cannot undo each other (a revoke is kept).
+    _etag: str | None = PrivateAttr(default=None)
 
     def token_digests(self) -> list[str]:
         return [t.digest for t in self.tokens]
@@ -56,20 +64,28 @@ class TenantTable:
                 entity = self.table.get_entity(tenant_id, layout.TENANT_ROW)
         except ResourceNotFoundError:
             return None
-        return Tenant.model_validate(json.loads(entity["record"]))
+        return _record(entity)
 
     def create(self, tenant: Tenant) -> None:
         try:
-            self.table.create_entity(self._entity(tenant))
+            written = self.table.create_entity(self._entity(tenant))
         except ResourceExistsError as exc:
             raise Conflict("tenant") from exc
+        tenant._etag = written.get("etag")
 
     def save(self, tenant: Tenant) -> None:
+        """Replace the record, only while the row is still the version it was read from
+        (PreconditionFailed otherwise: read it again and redo the change)."""
+        condition = ({"etag": tenant._etag, "match_condition": MatchConditions.IfNotModified}
+                     if tenant._etag else {"match_condition": MatchConditions.Unconditionally})
         try:
-            self.table.update_entity(self._entity(tenant), mode=UpdateMode.REPLACE,
-                                     match_condition=MatchConditions.Unconditionally)
+            written = self.table.update_entity(self._entity(tenant), mode=UpdateMode.REPLACE,
+                                               **condition)
         except ResourceNotFoundError as exc:
             raise NotFound(tenant.id) from exc
+        except ResourceModifiedError as exc:
+            raise PreconditionFailed(tenant.id) from exc
+        tenant._etag = written.get("etag")
 
     def delete(self, tenant_id: str) -> None:
         self.table.delete_entity(tenant_id, layout.TENANT_ROW)
@@ -93,9 +109,16 @@ class TenantTable:
     def all(self) -> Iterator[Tenant]:
         for entity in self.table.query_entities("RowKey eq @rk",
                                                 parameters={"rk": layout.TENANT_ROW}):
-            yield Tenant.model_validate(json.loads(entity["record"]))
+            yield _record(entity)
 
     @staticmethod
     def _entity(tenant: Tenant) -> dict[str, str]:
         return {"PartitionKey": tenant.id, "RowKey": layout.TENANT_ROW, "name": tenant.name,
                 "record": tenant.model_dump_json()}
+
+
+def _record(entity: Any) -> Tenant:
+    tenant = Tenant.model_validate(json.loads(entity["record"]))
+    metadata = getattr(entity, "metadata", None)
+    tenant._etag = metadata.get("etag") if isinstance(metadata, dict) else None
+    return tenant

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.store import layout
-from shared.store.errors import Conflict, NotFound, Unavailable
+from shared.store.errors import Conflict, NotFound, PreconditionFailed, Unavailable
 from shared.store.table import Table
 from shared.store.tenants import Tenant, TenantTable, TokenRecord
 from tests.support.storage_faults import busy, hooked
@@ -148,3 +148,37 @@ def test_what_authentication_reads_and_writes_is_unavailable_when_storage_is(
                      lambda: tenants.last_uses(record.id)):
             with pytest.raises(Unavailable):
                 call()
+
+
+def test_a_save_over_a_stale_read_is_refused_and_the_other_change_kept(
+        tenants: TenantTable) -> None:
+    """Two operator commands at once (a revoke and a webhook change, say) each read the record;
+    the second save must not undo the first."""
+    tenants.create(_tenant("t-race", tokens=[_token(1), _token(2)]))
+    revoking, configuring = tenants.get("t-race"), tenants.get("t-race")
+    assert revoking is not None
+    assert configuring is not None
+    revoking.tokens = [_token(2)]
+    tenants.save(revoking)
+    configuring.webhook_url = "https://hooks.example.com/scim"
+    with pytest.raises(PreconditionFailed):
+        tenants.save(configuring)
+    stored = tenants.get("t-race")
+    assert stored is not None
+    assert [t.id for t in stored.tokens] == ["tok2"]
+    assert stored.webhook_url is None
+
+
+def test_saves_in_sequence_each_build_on_the_last(tenants: TenantTable) -> None:
+    record = _tenant("t-seq")
+    tenants.create(record)
+    record.disabled = True
+    tenants.save(record)  # the version create wrote
+    record.name = "Fabrikam"
+    tenants.save(record)  # the version the first save wrote
+    again = next(t for t in tenants.all() if t.id == "t-seq")
+    again.disabled = False
+    tenants.save(again)  # a record read by all() carries its version too
+    stored = tenants.get("t-seq")
+    assert stored is not None
+    assert (stored.name, stored.disabled) == ("Fabrikam", False)
