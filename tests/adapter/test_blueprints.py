@@ -21,6 +21,7 @@ from shared.service.openapi import document
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -103,8 +104,8 @@ def test_group_patch_is_204_through_handlers(tenant: tuple[str, str]) -> None:
      "urn:ietf:params:scim:schemas:core:2.0:ResourceType"),
     (scim.schemas, f"Schemas/{USER}", {"id": USER},
      "urn:ietf:params:scim:schemas:core:2.0:Schema"),
-    (scim.resource_types, "ResourceTypes", {}, "urn:ietf:params:scim:api:messages:2.0:ListResponse"),
-    (scim.schemas, "Schemas", {}, "urn:ietf:params:scim:api:messages:2.0:ListResponse"),
+    (scim.resource_types, "ResourceTypes", {}, LIST),
+    (scim.schemas, "Schemas", {}, LIST),
 ])
 def test_discovery_handlers_serve_their_resource(tenant: tuple[str, str], handler: Any, path: str,
                                                  route: dict[str, str], schema: str) -> None:
