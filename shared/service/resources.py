@@ -62,7 +62,8 @@ class View:
         low = attribute.lower()
 
         def names(items: list[str]) -> set[str]:
-            return {i.lower().split(".")[0].rsplit(":", 1)[-1] for i in items}
+            # The URN prefix goes first: it has dots of its own ("...:core:2.0:Group:members").
+            return {i.lower().rsplit(":", 1)[-1].split(".")[0] for i in items}
 
         if self.attributes is not None:
             return low in names(self.attributes)
