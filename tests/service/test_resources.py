@@ -295,6 +295,32 @@ def test_a_replace_of_a_missing_resource_is_404(res: Resources, tenant_id: str) 
     assert "User nope not found" in err.detail
 
 
+HOSTILE = "a\r\nforged line\x1b[2J" + "x" * 5000
+
+
+def test_a_client_id_quoted_in_a_404_is_one_bounded_line(res: Resources, tenant_id: str) -> None:
+    member_patch = patch({"op": "add", "path": "members", "value": [{"value": "m"}]})
+    for action in (lambda: res.get(USERS, tenant_id, HOSTILE),
+                   lambda: res.delete(GROUPS, tenant_id, HOSTILE, None),
+                   lambda: res.patch(GROUPS, tenant_id, HOSTILE, member_patch, None)):
+        err = scim_error(action)
+        assert err.status == 404
+        assert err.detail.startswith(("User a\\x0d\\x0aforged line\\x1b[2J",
+                                      "Group a\\x0d\\x0aforged line\\x1b[2J"))
+        assert err.detail.isprintable()
+        assert len(err.detail) < 200
+
+
+def test_an_if_match_quoted_in_a_412_is_one_bounded_line(res: Resources,
+                                                         tenant_id: str) -> None:
+    uid = new_user(res, tenant_id, "quoted@example.com")
+    err = scim_error(lambda: res.delete(USERS, tenant_id, uid, HOSTILE))
+    assert err.status == 412
+    assert err.detail.startswith("If-Match a\\x0d\\x0aforged line")
+    assert err.detail.isprintable()
+    assert len(err.detail) < 300
+
+
 def test_a_replace_raced_by_another_writer_is_retried(res: Resources, tenant_id: str) -> None:
     uid = new_user(res, tenant_id, "race@example.com")
     body = {"schemas": [USER], "userName": "race@example.com", "title": "Mine"}
