@@ -42,8 +42,8 @@ def load_settings() -> Settings:
     ):
         if LOCAL_SETTINGS.exists():
             try:
-                values = json.loads(LOCAL_SETTINGS.read_text()).get("Values", {})
-            except (OSError, ValueError, AttributeError) as exc:  # the operator's to fix
+                values = dict(json.loads(LOCAL_SETTINGS.read_text()).get("Values", {}))
+            except (OSError, ValueError, TypeError, AttributeError) as exc:  # the operator's
                 raise SystemExit(f"error: {LOCAL_SETTINGS} is not a readable settings file "
                                  f"({exc}); fix it (see local.settings.example.json) or set "
                                  "SCIM_STORAGE_CONNECTION_STRING.") from None
