@@ -25,11 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def fresh(app_env: dict[str, str]) -> Iterator[None]:
-    """No instance before the test, and none left behind (the next user builds its own)."""
-    runtime.reset()
-    yield
-    runtime.reset()
+def fresh(scim_service: ScimService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No instance before the test; afterwards the session's instance is back, as the served
+    app and the other tests share it (`scim_service` is the one the dev host serves)."""
+    monkeypatch.setattr(runtime, "_service", None)
 
 
 def test_the_instance_is_built_once_and_reused(fresh: None) -> None:
@@ -82,7 +81,7 @@ def test_importing_the_app_reads_no_setting(app_env: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def hung_storage(app_env: dict[str, str]) -> Iterator[None]:
+def hung_storage(app_env: dict[str, str], fresh: None) -> Iterator[None]:
     """Settings naming a storage endpoint that takes connections and never answers (the
     kernel completes the handshake for the listening socket), with a short storage deadline."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -97,7 +96,6 @@ def hung_storage(app_env: dict[str, str]) -> Iterator[None]:
     os.environ.update({"SCIM_STORAGE_CONNECTION_STRING": dead,
                        "SCIM_STORAGE_DEADLINE_SECONDS": "1"})
     settings.current.cache_clear()
-    runtime.reset()
     try:
         yield
     finally:
@@ -107,7 +105,6 @@ def hung_storage(app_env: dict[str, str]) -> Iterator[None]:
             else:
                 os.environ[key] = value
         settings.current.cache_clear()
-        runtime.reset()
         listener.close()
 
 
