@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.admin.__main__ import main as admin
 from shared.service.app import ScimService
 from shared.service.reconcile import run
 from shared.settings import (
@@ -257,16 +256,6 @@ def test_every_unusable_variable_is_reported_at_once() -> None:
     lines = str(caught.value).splitlines()[1:]
     assert sorted(line.split("=", 1)[0] for line in lines) == [
         "SCIM_EVENT_TYPE_PREFIX", "SCIM_FEED_HOLD_DAYS", "SCIM_MAX_RESULTS"]
-
-
-def test_the_admin_cli_reports_an_unusable_setting_without_a_traceback(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SCIM_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true")
-    monkeypatch.setenv("SCIM_WEBHOOK_MAX_ATTEMPTS", "lots")
-    with pytest.raises(SystemExit) as caught:
-        admin(["tenant", "list"])
-    assert str(caught.value.code).startswith("error: Invalid app settings:")
-    assert "SCIM_WEBHOOK_MAX_ATTEMPTS='lots'" in str(caught.value.code)
 
 
 _LABEL = st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9_-]{0,10}[A-Za-z0-9])?", fullmatch=True)

@@ -27,7 +27,7 @@ from typing import Any
 from ..auth.tenants import issue_token, new_tenant_id
 from ..settings import Settings, SettingsError, from_environ
 from ..store.connection import open_tables
-from ..store.errors import PreconditionFailed
+from ..store.errors import PreconditionFailed, StoreError, Unavailable
 from ..store.tenants import Tenant, TenantTable
 from ..timestamps import now_iso
 from . import feed
@@ -41,7 +41,12 @@ def load_settings() -> Settings:
         "SCIM_STORAGE_TABLE_ENDPOINT"
     ):
         if LOCAL_SETTINGS.exists():
-            values = json.loads(LOCAL_SETTINGS.read_text()).get("Values", {})
+            try:
+                values = dict(json.loads(LOCAL_SETTINGS.read_text()).get("Values", {}))
+            except (OSError, ValueError, TypeError, AttributeError) as exc:  # the operator's
+                raise SystemExit(f"error: {LOCAL_SETTINGS} is not a readable settings file "
+                                 f"({exc}); fix it (see local.settings.example.json) or set "
+                                 "SCIM_STORAGE_CONNECTION_STRING.") from None
             env = {**{k: str(v) for k, v in values.items()}, **env}
         env.setdefault("SCIM_STORAGE_CONNECTION_STRING", "UseDevelopmentStorage=true")
     try:
@@ -120,15 +125,22 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("token_id")
     feed.add_parsers(sub)
     args = parser.parse_args(argv)
+    settings = load_settings()
     try:
-        return _run(args)
+        return _run(args, settings)
     except PreconditionFailed as exc:
         raise SystemExit(f"error: tenant {exc} changed while this command ran (another operator "
                          "command at the same time?); nothing was written: run it again") from None
+    except Unavailable as exc:
+        raise SystemExit(f"error: storage did not answer ({exc}); check that it is running and "
+                         "reachable (SCIM_STORAGE_CONNECTION_STRING or "
+                         "SCIM_STORAGE_TABLE_ENDPOINT; locally: `make run` or "
+                         "`python tools/azurite.py`).") from None
+    except StoreError as exc:  # e.g. a connection string without an account key
+        raise SystemExit(f"error: {exc}") from None
 
 
-def _run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.area in feed.AREAS:
         return feed.dispatch(args, settings)
     if args.area == "tenant" and args.action == "create":

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .. import sanitize
 from ..scim import dialect, projection, resource
-from ..scim.errors import ScimError, not_found, show, uniqueness
+from ..scim.errors import ScimError, not_found, uniqueness
 from ..scim.member_changes import MemberChanges, member_types
 from ..scim.patch import apply_patch
 from ..scim.schemas import GROUP_URN
@@ -62,7 +63,8 @@ class View:
         low = attribute.lower()
 
         def names(items: list[str]) -> set[str]:
-            return {i.lower().split(".")[0].rsplit(":", 1)[-1] for i in items}
+            # The URN prefix goes first: it has dots of its own ("...:core:2.0:Group:members").
+            return {i.lower().rsplit(":", 1)[-1].split(".")[0] for i in items}
 
         if self.attributes is not None:
             return low in names(self.attributes)
@@ -143,7 +145,7 @@ class Resources:
     def get(self, kind: Kind, tenant: str, rid: str) -> Stored:
         stored = self.directory.get(tenant, kind.rows, rid)
         if stored is None:
-            raise not_found(f"{kind.rtype.name} {rid} not found in this tenant.")
+            raise not_found(f"{kind.rtype.name} {_shown(rid)} not found in this tenant.")
         return stored
 
     def create(self, kind: Kind, tenant: str, body: dict[str, Any]
@@ -231,7 +233,7 @@ class Resources:
             current = self.directory.get(tenant, kind.rows, rid)
             if current is None:
                 if attempt == 0:
-                    raise not_found(f"{kind.rtype.name} {rid} not found in this tenant.")
+                    raise not_found(f"{kind.rtype.name} {_shown(rid)} not found in this tenant.")
                 return  # deleted by a concurrent request after our first read: done as asked
             _check_if_match(if_match, current)
             try:
@@ -298,7 +300,7 @@ class Resources:
                     tenant, gid, added=list(changes.add), removed=list(changes.remove),
                     now=now))
         except NotFound as exc:
-            raise not_found(f"Group {gid} not found in this tenant.") from exc
+            raise not_found(f"Group {_shown(gid)} not found in this tenant.") from exc
 
     def _set_members(self, tenant: str, gid: str, wanted: list[str],
                      types: dict[str, str], *, etag: str) -> None:
@@ -319,7 +321,7 @@ class Resources:
                 extra=self.changes.members(tenant, gid, now=now, removed=remove,
                                            added=[m for m in target if m not in current]))
         except NotFound as exc:
-            raise not_found(f"Group {gid} not found in this tenant.") from exc
+            raise not_found(f"Group {_shown(gid)} not found in this tenant.") from exc
 
 
 def _member(base: str, mid: str, kind: str | None) -> dict[str, str]:
@@ -353,8 +355,7 @@ def _check_if_match(if_match: str | None, current: Stored) -> None:
     if current.etag not in wanted:
         raise ScimError(
             412,
-            # The header is the client's text: quoted and cut, like any value in a detail.
-            f"If-Match {show(if_match)} does not match the current version {current.etag}: the "
+            f"If-Match {_shown(if_match)} does not match the current version {current.etag}: the "
             "resource changed since you read it. GET it again and retry.",
         )
 
@@ -368,3 +369,9 @@ def _busy(kind: Kind, rid: str) -> ScimError:
     return ScimError(
         503, f"{kind.rtype.name} {rid} is being changed by many requests at once; retry shortly.",
         None, {"Retry-After": "1"})
+
+
+def _shown(text: str) -> str:
+    """Client text quoted in an error detail (an id from the path, an If-Match header): one
+    printable line of bounded length, as the service quotes every path segment."""
+    return sanitize.clean(text, 100)

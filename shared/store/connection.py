@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from ..settings import Settings
 from .errors import StoreError
+from .faults import unavailable_on_failure
 from .table import Table
 from .wire import TRANSPORT_HOOKS, BearerToken, SharedKeyLite, Signer, TransportHook, Wire
 
@@ -30,7 +31,8 @@ class Tables:
 
     def ensure(self) -> None:
         for table in (self.data, self.tenants, self.audit, self.runs):
-            table.create_table()
+            with unavailable_on_failure():  # like every storage call: an outage is Unavailable
+                table.create_table()
 
 
 def from_connection_string(text: str) -> tuple[str, Signer]:

@@ -68,7 +68,8 @@ class TenantTable:
 
     def create(self, tenant: Tenant) -> None:
         try:
-            written = self.table.create_entity(self._entity(tenant))
+            with unavailable_on_failure():
+                written = self.table.create_entity(self._entity(tenant))
         except ResourceExistsError as exc:
             raise Conflict("tenant") from exc
         tenant._etag = written.get("etag")
@@ -79,8 +80,9 @@ class TenantTable:
         condition = ({"etag": tenant._etag, "match_condition": MatchConditions.IfNotModified}
                      if tenant._etag else {"match_condition": MatchConditions.Unconditionally})
         try:
-            written = self.table.update_entity(self._entity(tenant), mode=UpdateMode.REPLACE,
-                                               **condition)
+            with unavailable_on_failure():
+                written = self.table.update_entity(self._entity(tenant),
+                                                   mode=UpdateMode.REPLACE, **condition)
         except ResourceNotFoundError as exc:
             raise NotFound(tenant.id) from exc
         except ResourceModifiedError as exc:
@@ -88,7 +90,8 @@ class TenantTable:
         tenant._etag = written.get("etag")
 
     def delete(self, tenant_id: str) -> None:
-        self.table.delete_entity(tenant_id, layout.TENANT_ROW)
+        with unavailable_on_failure():
+            self.table.delete_entity(tenant_id, layout.TENANT_ROW)
 
     # Last use of each token: a row of its own, so recording it never races with an
     # operator's change of the tenant record (a revoke must not be undone).
@@ -107,9 +110,10 @@ class TenantTable:
             return {layout.token_of_use(str(r["RowKey"])): str(r["lastUsed"]) for r in rows}
 
     def all(self) -> Iterator[Tenant]:
-        for entity in self.table.query_entities("RowKey eq @rk",
-                                                parameters={"rk": layout.TENANT_ROW}):
-            yield _record(entity)
+        with unavailable_on_failure():
+            for entity in self.table.query_entities("RowKey eq @rk",
+                                                    parameters={"rk": layout.TENANT_ROW}):
+                yield _record(entity)
 
     @staticmethod
     def _entity(tenant: Tenant) -> dict[str, str]:

@@ -21,7 +21,6 @@ from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.service import resources
 from shared.store import deadline, faults, wire
 from shared.store.connection import DEV_ACCOUNT_KEY
 from shared.store.directory import Directory
@@ -219,20 +218,3 @@ def test_no_attempt_starts_and_no_back_off_ends_after_the_deadline(
     assert all(t < end for t in started), (started, end)
     assert all(start + seconds < end for start, seconds in clock.sleeps), (clock.sleeps, end)
     assert len(started) <= wire.RETRIES + 1
-
-
-def test_optimistic_concurrency_retries_stop_at_the_request_deadline() -> None:
-    """`write_attempts` (PUT/PATCH retried after a concurrent write) has a budget of its own; a
-    request deadline that is shorter ends it, and the first attempt is always made."""
-    with deadline.within(0.3):
-        started = time.monotonic()
-        made = 0
-        for _ in resources.write_attempts():
-            made += 1
-            if time.monotonic() - started > 3:
-                break
-        elapsed = time.monotonic() - started
-    assert made >= 1
-    assert elapsed < 0.3 + SLACK
-    with deadline.within(0):
-        assert sum(1 for _ in resources.write_attempts()) == 1

@@ -1,19 +1,28 @@
-"""The Functions handlers called in-process with azure.functions.HttpRequest (no HTTP), and
-the function metadata the Functions host indexes."""
+"""shared/adapter/blueprints/{scim,health,openapi,reconcile}.py: each handler called
+in-process with azure.functions.HttpRequest / TimerRequest (no HTTP, no host), and the
+function metadata the Functions host indexes from function_app.app."""
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
+from pathlib import Path
 from typing import Any
 
 import azure.functions as func
 import pytest
+from azure.functions.timer import TimerRequest
 
 import function_app
-from shared.adapter.blueprints import health, scim
+from shared.adapter import runtime
+from shared.adapter.blueprints import health, openapi, reconcile, scim
+from shared.service.openapi import document
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def call(handler: Any, method: str, tenant: tuple[str, str], path: str, *,
@@ -32,10 +41,20 @@ def call(handler: Any, method: str, tenant: tuple[str, str], path: str, *,
     return handler.build().get_user_function()(req)  # type: ignore[no-any-return]
 
 
+def anonymous_get(handler: Any, url: str) -> func.HttpResponse:
+    req = func.HttpRequest(method="GET", url=url, headers={}, params={}, route_params={},
+                           body=b"")
+    return handler.build().get_user_function()(req)  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------------------------
+# scim.py
+# --------------------------------------------------------------------------------------------
+
+
 def test_user_lifecycle_through_handlers(tenant: tuple[str, str]) -> None:
     r = call(scim.users, "POST", tenant, "Users", route={},
-             body={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                   "userName": "handler@example.com", "active": "True"})
+             body={"schemas": [USER], "userName": "handler@example.com", "active": "True"})
     assert r.status_code == 201, r.get_body()
     assert r.mimetype == "application/scim+json"
     user = json.loads(r.get_body())
@@ -57,6 +76,18 @@ def test_user_lifecycle_through_handlers(tenant: tuple[str, str]) -> None:
     assert r.get_body() == b""
 
 
+def test_group_handlers_serve_groups(tenant: tuple[str, str]) -> None:
+    r = call(scim.groups, "POST", tenant, "Groups", route={}, body={"displayName": "h-group"})
+    assert r.status_code == 201, r.get_body()
+    group = json.loads(r.get_body())
+    assert group["meta"]["resourceType"] == "Group"
+    r = call(scim.group, "GET", tenant, f"Groups/{group['id']}", route={"id": group["id"]})
+    assert r.status_code == 200
+    assert json.loads(r.get_body())["displayName"] == "h-group"
+    r = call(scim.groups, "GET", tenant, "Groups", route={})
+    assert [g["id"] for g in json.loads(r.get_body())["Resources"]] == [group["id"]]
+
+
 def test_group_patch_is_204_through_handlers(tenant: tuple[str, str]) -> None:
     r = call(scim.groups, "POST", tenant, "Groups", route={}, body={"displayName": "h-group"})
     gid = json.loads(r.get_body())["id"]
@@ -66,6 +97,29 @@ def test_group_patch_is_204_through_handlers(tenant: tuple[str, str]) -> None:
     assert r.status_code == 204
 
 
+@pytest.mark.parametrize(("handler", "path", "route", "schema"), [
+    (scim.service_provider_config, "ServiceProviderConfig", {},
+     "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"),
+    (scim.resource_types, "ResourceTypes/User", {"id": "User"},
+     "urn:ietf:params:scim:schemas:core:2.0:ResourceType"),
+    (scim.schemas, f"Schemas/{USER}", {"id": USER},
+     "urn:ietf:params:scim:schemas:core:2.0:Schema"),
+    (scim.resource_types, "ResourceTypes", {}, LIST),
+    (scim.schemas, "Schemas", {}, LIST),
+])
+def test_discovery_handlers_serve_their_resource(tenant: tuple[str, str], handler: Any, path: str,
+                                                 route: dict[str, str], schema: str) -> None:
+    r = call(handler, "GET", tenant, path, route=route)
+    assert r.status_code == 200, r.get_body()
+    assert json.loads(r.get_body())["schemas"] == [schema]
+
+
+def test_a_wrong_method_is_a_scim_405_not_the_hosts_404(tenant: tuple[str, str]) -> None:
+    r = call(scim.service_provider_config, "DELETE", tenant, "ServiceProviderConfig", route={})
+    assert r.status_code == 405
+    assert json.loads(r.get_body())["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+
+
 def test_unknown_endpoint_and_bulk_through_catch_all(tenant: tuple[str, str]) -> None:
     r = call(scim.other, "POST", tenant, "Bulk", route={"resource": "Bulk", "rest": ""},
              body={})
@@ -73,6 +127,7 @@ def test_unknown_endpoint_and_bulk_through_catch_all(tenant: tuple[str, str]) ->
     assert json.loads(r.get_body())["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
     r = call(scim.other, "GET", tenant, "Users/x/y", route={"resource": "Users", "rest": "x/y"})
     assert r.status_code == 404
+    assert "User x/y not found" in json.loads(r.get_body())["detail"]
 
 
 def test_missing_token_is_401_through_handler(tenant: tuple[str, str]) -> None:
@@ -84,12 +139,45 @@ def test_missing_token_is_401_through_handler(tenant: tuple[str, str]) -> None:
     assert "Bearer" in r.headers["WWW-Authenticate"]
 
 
-def test_health_handler(scim_service: Any) -> None:
-    req = func.HttpRequest(method="GET", url="http://h/health", headers={}, params={},
-                           route_params={}, body=b"")
-    r = health.health.build().get_user_function()(req)
+# --------------------------------------------------------------------------------------------
+# health.py, openapi.py, reconcile.py
+# --------------------------------------------------------------------------------------------
+
+
+def test_health_handler_answers_the_services_health(app_env: dict[str, str]) -> None:
+    r = anonymous_get(health.health, "http://h/health")
     assert r.status_code == 200
-    assert json.loads(r.get_body())["storage"] == "reachable"
+    assert r.mimetype == "application/json"
+    body = json.loads(r.get_body())
+    assert body["status"] == "ok"
+    assert body["storage"] == "reachable"
+    assert body == runtime.service().health()[1]  # the last reconciler run included
+
+
+def test_openapi_handler_serves_the_document_without_authentication() -> None:
+    r = anonymous_get(openapi.openapi, "http://h/scim/v2/openapi.json")
+    assert r.status_code == 200
+    assert r.mimetype == "application/json"
+    assert json.loads(r.get_body()) == document()
+
+
+@pytest.mark.parametrize("past_due", [True, False])
+def test_reconcile_handler_runs_the_reconciler_and_warns_when_late(
+        app_env: dict[str, str], caplog: pytest.LogCaptureFixture, past_due: bool) -> None:
+    service = runtime.service()
+    before = service.runs.last()
+    with caplog.at_level(logging.INFO, logger="scim.reconcile"):
+        reconcile.reconcile.build().get_user_function()(TimerRequest(past_due=past_due))
+    after = service.runs.last()
+    assert after is not None
+    assert before is None or after["time"] > before["time"]  # a new run was recorded
+    late = [r for r in caplog.records if "past due" in r.getMessage()]
+    assert [r.levelno for r in late] == ([logging.WARNING] if past_due else [])
+
+
+# --------------------------------------------------------------------------------------------
+# Function metadata, as the host indexes it
+# --------------------------------------------------------------------------------------------
 
 
 @functools.cache
@@ -143,9 +231,8 @@ def test_function_names_are_unique_and_complete() -> None:
 
 
 def test_host_json_route_prefix_is_empty() -> None:
-    from pathlib import Path
-
-    host = json.loads((Path(__file__).parents[2] / "host.json").read_text())
+    """The routes above are the whole path only because host.json drops the default `api/`."""
+    host = json.loads((ROOT / "host.json").read_text())
     assert host["extensions"]["http"]["routePrefix"] == ""
     assert host["version"] == "2.0"
     assert host["extensionBundle"]["version"] == "[4.*, 5.0.0)"

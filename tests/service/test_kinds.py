@@ -1,0 +1,170 @@
+"""shared.service.kinds: which attributes of a User and a Group are indexed (and how:
+folded or case-exact, unique or not), the filterable column copies, the member-value limit,
+and `stored_indexes`, the indexer the store's invariant check and repair use - shown to be
+the rows a write really leaves in Azurite."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from shared.scim.errors import ScimError
+from shared.scim.schemas import GROUP_URN
+from shared.service.app import ScimService
+from shared.service.kinds import (
+    GROUPS,
+    KINDS,
+    MAX_WORK_EMAILS,
+    USERS,
+    check_member_values,
+    names_members,
+    stored_indexes,
+    work_emails,
+)
+from shared.service.messages import ScimRequest
+from shared.store import keys, layout
+from shared.store.directory import Indexes
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+NOW = "2026-01-02T03:04:05.000Z"
+
+
+def emails(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"type": t, "value": v} for t, v in pairs]
+
+
+# --------------------------------------------------------------------------------------------
+# What is indexed
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_users_username_external_id_and_work_emails_are_indexed() -> None:
+    doc = {"userName": "Ada@Example.COM", "externalId": "Ext-1", "displayName": "Ada",
+           "emails": emails(("work", "Ada@Work.example"), ("home", "ada@home.example"),
+                            ("Work", "second@work.example"))}
+    assert USERS.indexes(doc) == Indexes(
+        unique={"UN": keys.fold("Ada@Example.COM")},
+        multi={"UX": ("Ext-1",),  # externalId is caseExact: as sent
+               "UE": (keys.fold("Ada@Work.example"), keys.fold("second@work.example"))})
+    assert keys.fold("Ada@Example.COM") == keys.fold("ada@example.com")
+
+
+def test_a_groups_display_name_and_external_id_are_indexed_and_nothing_else() -> None:
+    doc = {"displayName": "Staff", "externalId": "g-1", "emails": emails(("work", "a@b.c"))}
+    assert GROUPS.indexes(doc) == Indexes(unique={"GN": keys.fold("Staff")},
+                                          multi={"GX": ("g-1",)})
+
+
+@pytest.mark.parametrize("doc", [
+    {}, {"userName": None, "externalId": ""}, {"userName": 7, "externalId": 7},
+    {"emails": "a@b.c"}, {"emails": [{"type": "work"}, "x", {"value": "a@b.c"}]},
+])
+def test_absent_empty_or_non_text_values_have_no_index_row(doc: dict[str, Any]) -> None:
+    assert USERS.indexes(doc) == Indexes()
+
+
+def test_work_emails_in_order_without_repeats() -> None:
+    doc = {"emails": emails(("WORK", "b@x"), ("home", "h@x"), ("work", "a@x"), ("work", "b@x"))}
+    assert work_emails(doc) == ["b@x", "a@x"]
+    assert work_emails({"emails": None}) == []
+
+
+def test_more_work_emails_than_a_transaction_can_index_is_invalid_value() -> None:
+    at_limit = {"emails": emails(*(("work", f"{n}@x") for n in range(MAX_WORK_EMAILS)))}
+    assert len(USERS.indexes(at_limit).multi["UE"]) == MAX_WORK_EMAILS
+    over = {"emails": emails(*(("work", f"{n}@x") for n in range(MAX_WORK_EMAILS + 1)))}
+    with pytest.raises(ScimError) as caught:
+        USERS.indexes(over)
+    assert (caught.value.status, caught.value.scim_type) == (400, "invalidValue")
+    assert f"at most {MAX_WORK_EMAILS} work email" in caught.value.detail
+
+
+@given(doc=st.fixed_dictionaries({}, optional={
+    "userName": st.text(max_size=30), "displayName": st.text(max_size=30),
+    "externalId": st.text(max_size=30),
+    "emails": st.lists(st.fixed_dictionaries({"type": st.sampled_from(["work", "home", "Work"]),
+                                              "value": st.text(max_size=20)}), max_size=5)}))
+def test_stored_indexes_is_each_kinds_indexer(doc: dict[str, Any]) -> None:
+    assert stored_indexes(layout.USER, doc) == USERS.indexes(doc)
+    assert stored_indexes(layout.GROUP, doc) == GROUPS.indexes(doc)
+
+
+def test_the_kinds_by_endpoint() -> None:
+    assert KINDS == {"users": USERS, "groups": GROUPS}
+    assert (USERS.endpoint, GROUPS.endpoint) == ("/Users", "/Groups")
+    assert (USERS.rows, GROUPS.rows) == (layout.USER, layout.GROUP)
+
+
+def _index_rows(service: ScimService, tenant: str) -> set[str]:
+    """Every row of the tenant's partition that is an index row (UN:, UX:, UE:, GN:, GX:)."""
+    return {str(row["RowKey"]) for name in layout.INDEXES
+            for row in service.directory.rows(tenant, name + layout.SEPARATOR,
+                                              select=["RowKey"])}
+
+
+def test_a_write_leaves_exactly_the_rows_stored_indexes_names(
+        scim_service: ScimService, tenant: tuple[str, str]) -> None:
+    tenant_id, token = tenant
+    headers = {"authorization": f"Bearer {token}", "content-type": "application/scim+json"}
+    body = (b'{"schemas":["%s"],"userName":"Kim@Example.com","externalId":"K-1",'
+            b'"emails":[{"type":"work","value":"kim@work.example"},'
+            b'{"type":"home","value":"kim@home.example"}]}' % USER.encode())
+    created = scim_service.handle(ScimRequest("POST", tenant_id, "Users", headers=headers,
+                                              body=body))
+    assert created.status == 201, created.body
+    assert created.body is not None
+    uid = created.body["id"]
+    stored = scim_service.directory.get(tenant_id, layout.USER, uid)
+    assert stored is not None
+    expected = set(stored_indexes(layout.USER, stored.doc).rows(uid))
+    assert len(expected) == 3  # userName, externalId, one work email
+    assert _index_rows(scim_service, tenant_id) == expected
+
+
+# --------------------------------------------------------------------------------------------
+# Columns, member values, `members` in a body
+# --------------------------------------------------------------------------------------------
+
+
+def test_columns_copy_the_filterable_scalars() -> None:
+    doc = {"userName": "ada", "externalId": "e", "active": True, "title": "t",
+           "emails": emails(("work", "a@x"))}
+    assert USERS.columns(doc, now=NOW) == {"userName": "ada", "externalId": "e",
+                                           "active": True}
+    assert GROUPS.columns({"displayName": "G", "externalId": 5}) == {"displayName": "G"}
+
+
+def test_deactivated_at_is_kept_from_the_stored_row_or_starts_now() -> None:
+    off = {"userName": "ada", "active": False}
+    assert USERS.columns(off, now=NOW)["deactivatedAt"] == NOW
+    earlier = "2025-01-01T00:00:00.000Z"
+    assert USERS.columns(off, deactivated_at=earlier, now=NOW)["deactivatedAt"] == earlier
+    assert "deactivatedAt" not in USERS.columns({"active": True}, deactivated_at=earlier,
+                                                now=NOW)
+    assert "deactivatedAt" not in USERS.columns({"userName": "ada"}, now=NOW)
+
+
+def test_member_values_up_to_a_key_component_are_accepted() -> None:
+    check_member_values(["m" * keys.MAX_COMPONENT_BYTES, "\u00e9" * 200, "plain-id"])
+
+
+@pytest.mark.parametrize("value", ["m" * (keys.MAX_COMPONENT_BYTES + 1), "\u00e9" * 201,
+                                   "/" * 134])
+def test_a_member_value_too_long_for_a_key_is_invalid_value(value: str) -> None:
+    with pytest.raises(ScimError) as caught:
+        check_member_values(["ok", value])
+    assert (caught.value.status, caught.value.scim_type) == (400, "invalidValue")
+    assert "Send the member's id" in caught.value.detail
+    assert len(caught.value.detail) < 400  # the value is quoted cut short
+
+
+@pytest.mark.parametrize(("body", "named"), [
+    ({"members": []}, True), ({"MEMBERS": None}, True), ({f"{GROUP_URN}:members": []}, True),
+    ({f"{GROUP_URN.upper()}:Members": [{"value": "x"}]}, True),
+    ({"displayName": "G"}, False), ({"member": []}, False), ({}, False),
+])
+def test_names_members(body: dict[str, Any], named: bool) -> None:
+    assert names_members(body) is named
