@@ -125,3 +125,10 @@ def test_importing_function_app_defers_heavy_modules() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.strip()
     assert out == "[]", out
+
+
+def test_no_module_of_the_app_is_longer_than_700_lines() -> None:
+    """A module that outgrows this holds more than one concept: split it along one."""
+    long = {str(p.relative_to(ROOT)): n for p in ROOT.joinpath("shared").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 700}
+    assert not long, long
