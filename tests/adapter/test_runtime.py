@@ -81,7 +81,8 @@ def test_importing_the_app_reads_no_setting(app_env: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def hung_storage(app_env: dict[str, str], fresh: None) -> Iterator[None]:
+def hung_storage(app_env: dict[str, str], fresh: None,
+                 monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Settings naming a storage endpoint that takes connections and never answers (the
     kernel completes the handshake for the listening socket), with a short storage deadline."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -91,19 +92,13 @@ def hung_storage(app_env: dict[str, str], fresh: None) -> Iterator[None]:
         f"TableEndpoint=http://127.0.0.1:{port}/devstoreaccount1"
         if part.startswith("TableEndpoint=") else part for part in conn.split(";"))
     assert dead != conn
-    saved = {k: os.environ.get(k) for k in ("SCIM_STORAGE_CONNECTION_STRING",
-                                            "SCIM_STORAGE_DEADLINE_SECONDS")}
-    os.environ.update({"SCIM_STORAGE_CONNECTION_STRING": dead,
-                       "SCIM_STORAGE_DEADLINE_SECONDS": "1"})
+    monkeypatch.setenv("SCIM_STORAGE_CONNECTION_STRING", dead)
+    monkeypatch.setenv("SCIM_STORAGE_DEADLINE_SECONDS", "1")
     settings.current.cache_clear()
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        monkeypatch.undo()  # before the cache is cleared, so the next read sees the real values
         settings.current.cache_clear()
         listener.close()
 
