@@ -38,9 +38,13 @@ def clean(value: object, limit: int = 100) -> str:
     if len(text) <= limit and text.isprintable():
         return text
     text = text[: limit + 1]  # escaping never shortens: the rest would be cut anyway
-    out = "".join(map(_escape, text))
-    if len(out) <= limit:
-        return out
+    return cut("".join(map(_escape, text)), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, ending in '...' when something was cut off."""
+    if len(text) <= limit:
+        return text
     # A limit shorter than the marker leaves no room for it: the marker alone would
     # exceed the limit.
-    return out[: limit - len(_CUT)] + _CUT if limit >= len(_CUT) else out[: max(0, limit)]
+    return text[: limit - len(_CUT)] + _CUT if limit >= len(_CUT) else text[: max(0, limit)]

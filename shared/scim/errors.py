@@ -6,6 +6,8 @@ import json
 import re
 from typing import Any
 
+from ..sanitize import cut
+
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
 # Half of a UTF-16 surrogate pair has no UTF-8 form: a detail quoting one (an id from a path,
 # say) could not be sent, so it shows U+FFFD in its place.
@@ -100,7 +102,4 @@ def show(value: Any, limit: int = 80) -> str:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):  # not JSON, or an integer too long to print
         text = f"a {type(value).__name__}"
-    if len(text) <= limit:
-        return text
-    # Below 3 there is no room for the marker; a negative slice would make it longer instead.
-    return text[: limit - 3] + "..." if limit >= 3 else text[: max(0, limit)]
+    return cut(text, limit)
