@@ -145,7 +145,7 @@ class Resources:
     def get(self, kind: Kind, tenant: str, rid: str) -> Stored:
         stored = self.directory.get(tenant, kind.rows, rid)
         if stored is None:
-            raise not_found(f"{kind.rtype.name} {_shown(rid)} not found in this tenant.")
+            raise _missing(kind.rtype.name, rid)
         return stored
 
     def create(self, kind: Kind, tenant: str, body: dict[str, Any]
@@ -233,7 +233,7 @@ class Resources:
             current = self.directory.get(tenant, kind.rows, rid)
             if current is None:
                 if attempt == 0:
-                    raise not_found(f"{kind.rtype.name} {_shown(rid)} not found in this tenant.")
+                    raise _missing(kind.rtype.name, rid)
                 return  # deleted by a concurrent request after our first read: done as asked
             _check_if_match(if_match, current)
             try:
@@ -300,7 +300,7 @@ class Resources:
                     tenant, gid, added=list(changes.add), removed=list(changes.remove),
                     now=now))
         except NotFound as exc:
-            raise not_found(f"Group {_shown(gid)} not found in this tenant.") from exc
+            raise _missing("Group", gid) from exc
 
     def _set_members(self, tenant: str, gid: str, wanted: list[str],
                      types: dict[str, str], *, etag: str) -> None:
@@ -321,7 +321,7 @@ class Resources:
                 extra=self.changes.members(tenant, gid, now=now, removed=remove,
                                            added=[m for m in target if m not in current]))
         except NotFound as exc:
-            raise not_found(f"Group {_shown(gid)} not found in this tenant.") from exc
+            raise _missing("Group", gid) from exc
 
 
 def _member(base: str, mid: str, kind: str | None) -> dict[str, str]:
@@ -355,8 +355,8 @@ def _check_if_match(if_match: str | None, current: Stored) -> None:
     if current.etag not in wanted:
         raise ScimError(
             412,
-            f"If-Match {_shown(if_match)} does not match the current version {current.etag}: the "
-            "resource changed since you read it. GET it again and retry.",
+            f"If-Match {sanitize.clean(if_match)} does not match the current version "
+            f"{current.etag}: the resource changed since you read it. GET it again and retry.",
         )
 
 
@@ -365,13 +365,12 @@ def _stale(kind: Kind, rid: str) -> ScimError:
                           "(If-Match). GET it again and retry.")
 
 
+def _missing(name: str, rid: str) -> ScimError:
+    # The id is the client's (a path segment): quoted as one bounded line.
+    return not_found(f"{name} {sanitize.clean(rid)} not found in this tenant.")
+
+
 def _busy(kind: Kind, rid: str) -> ScimError:
     return ScimError(
         503, f"{kind.rtype.name} {rid} is being changed by many requests at once; retry shortly.",
         None, {"Retry-After": "1"})
-
-
-def _shown(text: str) -> str:
-    """Client text quoted in an error detail (an id from the path, an If-Match header): one
-    printable line of bounded length, as the service quotes every path segment."""
-    return sanitize.clean(text, 100)
