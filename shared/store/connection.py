@@ -18,7 +18,7 @@ __all__ = ["DEV_ACCOUNT", "DEV_ACCOUNT_KEY", "DEV_ENDPOINT", "TRANSPORT_HOOKS", 
 # Azurite's well-known development account (UseDevelopmentStorage=true).
 DEV_ACCOUNT = "devstoreaccount1"
 DEV_ACCOUNT_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
-            "KBHBeksoGMGw==")
+                   "KBHBeksoGMGw==")
 DEV_ENDPOINT = "http://127.0.0.1:10002/devstoreaccount1"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -14,7 +13,7 @@ from azure.core.exceptions import (
     ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import UpdateMode
+from azure.data.tables import TableEntity, UpdateMode
 from pydantic import BaseModel, Field, PrivateAttr
 
 from . import keys, layout
@@ -121,8 +120,7 @@ class TenantTable:
                 "record": tenant.model_dump_json()}
 
 
-def _record(entity: Any) -> Tenant:
+def _record(entity: TableEntity) -> Tenant:
     tenant = Tenant.model_validate(json.loads(entity["record"]))
-    metadata = getattr(entity, "metadata", None)
-    tenant._etag = metadata.get("etag") if isinstance(metadata, dict) else None
+    tenant._etag = entity.metadata.get("etag")
     return tenant
