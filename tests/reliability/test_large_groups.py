@@ -59,6 +59,15 @@ def _add(caller: Caller, gid: str, ids: list[str]) -> None:
     assert r.status == 204, r.body
 
 
+def _members(caller: Caller, gid: str) -> set[str]:
+    """The group's members once its journalled change is finished: a change still running at
+    the request's storage deadline is answered and then finished by the background finisher
+    (docs/architecture.md, "Deadlines and the background finisher"), which on a loaded machine
+    happens to the largest of these."""
+    assert caller.service.directory.journal.wait_idle(timeout=300)
+    return caller.members(gid)
+
+
 def _timed(name: str, started: float) -> None:
     figures.FIGURES[f"{name} (s)"] = round(time.perf_counter() - started, 1)
 
@@ -95,7 +104,7 @@ def test_add_20000_members_in_one_patch(caller: Caller) -> None:
     started = time.perf_counter()
     _add(caller, gid, ids)
     _timed("add 20,000 members in one PATCH", started)
-    assert caller.members(gid) == set(ids)
+    assert _members(caller, gid) == set(ids)
 
 
 def test_replace_members_with_20000(caller: Caller) -> None:
@@ -107,7 +116,7 @@ def test_replace_members_with_20000(caller: Caller) -> None:
                                      "value": [{"value": i} for i in wanted]})
     _timed("replace 3,000 members with 20,000 in one PATCH", started)
     assert r.status == 204, r.body
-    assert caller.members(gid) == set(wanted)
+    assert _members(caller, gid) == set(wanted)
 
 
 def test_put_group_with_20000_members_and_then_none(caller: Caller) -> None:
@@ -116,14 +125,14 @@ def test_put_group_with_20000_members_and_then_none(caller: Caller) -> None:
     r = caller.call("PUT", "Groups", gid, {"displayName": "Put",
                                            "members": [{"value": i} for i in wanted]})
     assert r.status == 200, r.body
-    assert caller.members(gid) == set(wanted)
+    assert _members(caller, gid) == set(wanted)
 
 
 def test_create_group_with_20000_members(caller: Caller) -> None:
     wanted = _ids("c", 20_000)
     gid = caller.create("Groups", {"displayName": "Created big",
                                    "members": [{"value": i} for i in wanted]})
-    assert caller.members(gid) == set(wanted)
+    assert _members(caller, gid) == set(wanted)
 
 
 def test_journalled_adds_of_real_users_skip_the_deleted_ones(caller: Caller) -> None:
@@ -135,7 +144,7 @@ def test_journalled_adds_of_real_users_skip_the_deleted_ones(caller: Caller) -> 
         assert caller.call("DELETE", "Users", uid).status == 204
     gid = caller.create("Groups", {"displayName": "Guarded"})
     _add(caller, gid, users)
-    assert caller.members(gid) == set(users) - set(gone)
+    assert _members(caller, gid) == set(users) - set(gone)
     r = caller.call("GET", "Users", users[1], params={"attributes": "groups"})
     assert r.body is not None
     assert [g["value"] for g in r.body["groups"]] == [gid]
