@@ -32,8 +32,13 @@ def service(app_env: dict[str, str]) -> Iterator[ScimService]:
     insert and delete, so the 200,000 rows these tests write would slow every later test
     sharing the session's emulator (Table Storage has no such cost)."""
     with azurite.running() as connection_string:
+        # The longest storage deadline the settings allow: these tests are about sizes, and on
+        # a loaded machine Azurite can take past the default 10 s to stage a 20,000-member
+        # change, which then (correctly) answers 503. What a deadline does to a change in
+        # flight is tested in tests/store/test_journal.py and tests/store/test_deadline.py.
         settings = from_environ({**app_env,
-                                 "SCIM_STORAGE_CONNECTION_STRING": connection_string})
+                                 "SCIM_STORAGE_CONNECTION_STRING": connection_string,
+                                 "SCIM_STORAGE_DEADLINE_SECONDS": "50"})
         tables = open_tables(settings)
         tables.ensure()
         yield ScimService(settings, tables)
