@@ -1,15 +1,20 @@
-"""Storage outcomes the service translates into SCIM errors. Plain exceptions: the store
-knows nothing of HTTP or SCIM."""
+"""The store's error vocabulary: the only exceptions its callers see, whichever backend talks to
+Table Storage (`direct` or `sdk`, backend.py). Plain exceptions: the store knows nothing of SCIM,
+and callers nothing of HTTP or azure-core."""
 
 from __future__ import annotations
 
 
 class StoreError(Exception):
-    pass
+    """Storage refused a call for a reason retrying will not fix (e.g. our credentials)."""
 
 
 class NotFound(StoreError):
     pass
+
+
+class AlreadyExists(StoreError):
+    """A create found the row there already (409)."""
 
 
 class PreconditionFailed(StoreError):
@@ -25,8 +30,24 @@ class Conflict(StoreError):
 
 
 class TooLarge(StoreError):
-    """The document cannot be stored in one Table entity."""
+    """The document cannot be stored in one Table entity (or the request in one call)."""
 
 
 class Unavailable(StoreError):
     """Storage did not answer successfully after our retries (throttling, timeouts)."""
+
+
+class TransportFailed(Unavailable):
+    """No answer arrived (connection refused or reset, timed out, malformed response): a write
+    may or may not have been applied, so its caller may check and try again."""
+
+
+class TransactionFailed(StoreError):
+    """One operation of an entity-group transaction was refused, so none was applied.
+    `index` is that operation's position, `error` what refusing it means (NotFound,
+    AlreadyExists, PreconditionFailed, TooLarge or StoreError)."""
+
+    def __init__(self, index: int, error: StoreError) -> None:
+        super().__init__(f"operation {index}: {type(error).__name__}: {error}")
+        self.index = index
+        self.error = error
