@@ -9,12 +9,13 @@ from typing import Any
 
 from ..feed import events
 from ..scim.resource import diff_attributes
-from ..store.directory import Op, Stored
+from ..store.backend import Operation
+from ..store.directory import Stored
 from ..store.outbox import insert_op
 from .kinds import GROUPS, Kind
 
 
-def _ops(tenant: str, changes: list[events.ChangeEvent], now: str) -> list[Op]:
+def _ops(tenant: str, changes: list[events.ChangeEvent], now: str) -> list[Operation]:
     return [insert_op(tenant, e.id, e.subject, e.type, e.body, now) for e in changes]
 
 
@@ -42,20 +43,20 @@ class ChangeFeed:
         return out
 
     def _resource(self, change: str, kind: Kind, tenant: str, rid: str, attributes: list[str],
-                  resource: dict[str, Any] | None, now: str) -> list[Op]:
+                  resource: dict[str, Any] | None, now: str) -> list[Operation]:
         return _ops(tenant, [events.resource_event(
             self._type(change), tenant=tenant, source=self.source(tenant),
             resource_type=kind.rtype.name, rid=rid, attributes=attributes, resource=resource,
             now=now)], now)
 
     def created(self, kind: Kind, tenant: str, rid: str, doc: dict[str, Any],
-                now: str) -> list[Op]:
+                now: str) -> list[Operation]:
         change = events.GROUP_CREATED if kind is GROUPS else events.USER_CREATED
         return self._resource(change, kind, tenant, rid, diff_attributes({}, doc),
                               self._snapshot(kind, tenant, rid, doc, now, now), now)
 
     def updated(self, kind: Kind, tenant: str, current: Stored, doc: dict[str, Any],
-                now: str) -> list[Op]:
+                now: str) -> list[Operation]:
         """Nothing when no attribute changed (a PUT of the same document)."""
         changed = diff_attributes(current.doc, doc)
         if not changed:
@@ -65,12 +66,12 @@ class ChangeFeed:
         return self._resource(change, kind, tenant, current.id, changed, self._snapshot(
             kind, tenant, current.id, doc, current.created, now), now)
 
-    def deleted(self, kind: Kind, tenant: str, rid: str, now: str) -> list[Op]:
+    def deleted(self, kind: Kind, tenant: str, rid: str, now: str) -> list[Operation]:
         change = events.GROUP_DELETED if kind is GROUPS else events.USER_DELETED
         return self._resource(change, kind, tenant, rid, [], None, now)
 
     def members(self, tenant: str, gid: str, *, added: list[str], removed: list[str],
-                now: str) -> list[Op]:
+                now: str) -> list[Operation]:
         source = self.source(tenant)
         return _ops(tenant, [
             *events.member_events(self._type(events.MEMBERS_ADDED), tenant=tenant,

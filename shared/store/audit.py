@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any
 
 from . import layout
-from .faults import is_transient
-from .table import Table
+from .backend import Backend, Operation, delete, upsert
+from .errors import Unavailable
 
 log = logging.getLogger(__name__)
 _BATCH = 100
@@ -28,7 +28,7 @@ _RETRY_DELAY = 0.5
 
 
 class AuditTable:
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Backend) -> None:
         self.table = table
 
     def insert_many(self, entries: Sequence[dict[str, Any]]) -> None:
@@ -38,15 +38,15 @@ class AuditTable:
             by_tenant[entry["PartitionKey"]].append(entry)
         for rows in by_tenant.values():
             for i in range(0, len(rows), _BATCH):
-                self._submit([("upsert", r) for r in rows[i : i + _BATCH]])
+                self._submit([upsert(r) for r in rows[i : i + _BATCH]])
 
-    def _submit(self, ops: list[tuple[str, dict[str, Any]]]) -> None:
+    def _submit(self, ops: list[Operation]) -> None:
         for attempt in range(1, _ATTEMPTS + 1):
             try:
                 self.table.submit_transaction(ops)
                 return
             except Exception as exc:
-                if attempt == _ATTEMPTS or not is_transient(exc):
+                if attempt == _ATTEMPTS or not isinstance(exc, Unavailable):
                     raise
                 log.warning("audit batch failed (%s); retry %d", type(exc).__name__, attempt)
                 time.sleep(_RETRY_DELAY * attempt)
@@ -90,5 +90,5 @@ class AuditTable:
 
     def _delete(self, pk: str, rows: list[str]) -> int:
         self.table.submit_transaction(
-            [("delete", {"PartitionKey": pk, "RowKey": rk}) for rk in rows])
+            [delete(pk, rk) for rk in rows])
         return len(rows)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from ..settings import Settings
 from .errors import StoreError
-from .faults import unavailable_on_failure
 from .table import Table
 from .wire import TRANSPORT_HOOKS, BearerToken, SharedKeyLite, Signer, TransportHook, Wire
 
@@ -31,8 +30,7 @@ class Tables:
 
     def ensure(self) -> None:
         for table in (self.data, self.tenants, self.audit, self.runs):
-            with unavailable_on_failure():  # like every storage call: an outage is Unavailable
-                table.create_table()
+            table.create_table()
 
 
 def from_connection_string(text: str) -> tuple[str, Signer]:

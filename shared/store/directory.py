@@ -19,29 +19,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
-from azure.data.tables import TableTransactionError, UpdateMode
-
-from . import faults, keys, layout
+from . import keys, layout
+from .backend import Backend, Entity, Metadata, Operation, create, delete, update, upsert
 from .errors import (
+    AlreadyExists,
     Conflict,
     NotFound,
     PreconditionFailed,
     StoreError,
     TooLarge,
-    Unavailable,
+    TransactionFailed,
+    TransportFailed,
 )
-from .faults import unavailable_on_failure
 from .journal import ROW_TEXT, Journal, chunked, member_guard
 from .layout import GROUP, USER
 from .long_text import join_text, split_text, text_size
-from .table import Table
 
 MAX_BATCH = 100
 # A batch POST that failed in transport is not retried by `wire` (its outcome is unknown);
@@ -54,8 +46,6 @@ _TX_TEXT = 1_500_000
 # Built once: json.dumps with options builds a new encoder per call.
 _doc_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="store")
-
-Op = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -98,11 +88,11 @@ def document_of(entity: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-def _etag(meta: Any) -> str:
-    return str(meta.get("etag", "")) if isinstance(meta, dict) else ""
+def _etag(meta: Metadata) -> str:
+    return str(meta.get("etag") or "")
 
 
-def _stored(rid: str, entity: Any) -> Stored:
+def _stored(rid: str, entity: Entity) -> Stored:
     return Stored(
         id=rid,
         doc=document_of(entity),
@@ -113,18 +103,10 @@ def _stored(rid: str, entity: Any) -> Stored:
     )
 
 
-def _unavailable(exc: Exception) -> Unavailable:
-    return faults.unavailable(exc)
-
-
-def _is_unavailable(exc: HttpResponseError) -> bool:
-    return faults.is_transient(exc)
-
-
 class Directory:
     """Users, groups, their indexes and memberships for every tenant in one table."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Backend) -> None:
         self.table = table
         self.journal = Journal(lambda ops: self.submit(ops, Indexes()), self.rows,
                                self.memberships)
@@ -133,9 +115,8 @@ class Directory:
 
     def get(self, tenant: str, kind: str, rid: str) -> Stored | None:
         try:
-            with unavailable_on_failure():
-                entity = self.table.get_entity(tenant, layout.resource_key(kind, rid))
-        except ResourceNotFoundError:
+            entity = self.table.get_entity(tenant, layout.resource_key(kind, rid))
+        except NotFound:
             return None
         return _stored(rid, entity)
 
@@ -152,11 +133,9 @@ class Directory:
 
     def lookup_unique(self, tenant: str, index: str, value: str) -> str | None:
         try:
-            with unavailable_on_failure():
-                entity = self.table.get_entity(
-                    tenant, layout.unique_key(index, value), select=["ref"]
-                )
-        except ResourceNotFoundError:
+            entity = self.table.get_entity(tenant, layout.unique_key(index, value),
+                                           select=["ref"])
+        except NotFound:
             return None
         return str(entity["ref"])
 
@@ -165,16 +144,15 @@ class Directory:
 
     def rows(
         self, tenant: str, prefix: str, select: list[str] | None = None, page: int = 1000
-    ) -> Iterator[Any]:
+    ) -> Iterator[Entity]:
         """A tenant's rows whose RowKey starts with `prefix` (layout.py), in RowKey order."""
         low, high = keys.prefix_range(prefix)
-        with unavailable_on_failure():
-            yield from self.table.query_entities(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                parameters={"pk": tenant, "lo": low, "hi": high},
-                select=select,
-                results_per_page=page,
-            )
+        yield from self.table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": tenant, "lo": low, "hi": high},
+            select=select,
+            results_per_page=page,
+        )
 
     def scan(
         self, tenant: str, kind: str, *, page: int = 1000, after: str | None = None
@@ -184,27 +162,25 @@ class Directory:
         low, high = keys.prefix_range(layout.resource_prefix(kind))
         if after is not None:
             low = layout.resource_key(kind, after) + "\x00"
-        with unavailable_on_failure():
-            for entity in self.table.query_entities(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                parameters={"pk": tenant, "lo": low, "hi": high},
-                results_per_page=page,
-            ):
-                yield _stored(layout.parse_resource_key(entity["RowKey"])[1], entity)
+        for entity in self.table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": tenant, "lo": low, "hi": high},
+            results_per_page=page,
+        ):
+            yield _stored(layout.parse_resource_key(entity["RowKey"])[1], entity)
 
     def deactivated_users(self, tenant: str, before: str) -> Iterator[Stored]:
         """Users whose `active` is false since before `before` (ISO time): the deactivatedAt
         column, or lastModified for rows written before that column existed (never earlier
         than the real deactivation). `active` is filtered by the service, the time here."""
         low, high = keys.prefix_range(layout.resource_prefix(USER))
-        with unavailable_on_failure():
-            for entity in self.table.query_entities(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and active eq @off",
-                parameters={"pk": tenant, "lo": low, "hi": high, "off": False},
-            ):
-                since = str(entity.get("deactivatedAt") or entity.get("lastModified") or "")
-                if since and since < before:
-                    yield _stored(layout.parse_resource_key(entity["RowKey"])[1], entity)
+        for entity in self.table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi and active eq @off",
+            parameters={"pk": tenant, "lo": low, "hi": high, "off": False},
+        ):
+            since = str(entity.get("deactivatedAt") or entity.get("lastModified") or "")
+            if since and since < before:
+                yield _stored(layout.parse_resource_key(entity["RowKey"])[1], entity)
 
     def count(self, tenant: str, kind: str) -> int:
         return sum(1 for _ in self.rows(tenant, layout.resource_prefix(kind), ["RowKey"]))
@@ -234,9 +210,11 @@ class Directory:
             "lastModified": modified,
         }
 
-    def _index_ops(self, tenant: str, rid: str, idx: Indexes, op: str) -> list[Op]:
-        return [("create" if op == "create" else "delete",
-                 {"PartitionKey": tenant, "RowKey": rk, "ref": rid}) for rk in idx.rows(rid)]
+    def _index_ops(self, tenant: str, rid: str, idx: Indexes, op: str) -> list[Operation]:
+        if op == "create":
+            return [create({"PartitionKey": tenant, "RowKey": rk, "ref": rid})
+                    for rk in idx.rows(rid)]
+        return [delete(tenant, rk) for rk in idx.rows(rid)]
 
     def create(
         self,
@@ -248,16 +226,16 @@ class Directory:
         *,
         columns: dict[str, Any],
         now: str,
-        extra: Sequence[Op] = (),
+        extra: Sequence[Operation] = (),
         members: Sequence[str] = (),
         types: dict[str, str] | None = None,
     ) -> Stored:
         """Create a resource with its index rows and events (and a group's `members`) in one
         transaction, or journalled when the members don't fit one."""
         entity = self._resource_entity(tenant, kind, rid, doc, columns, now, now)
-        ops: list[Op] = [("create", entity), *self._index_ops(tenant, rid, idx, "create"), *extra]
+        ops = [create(entity), *self._index_ops(tenant, rid, idx, "create"), *extra]
 
-        def landed() -> list[Any] | None:
+        def landed() -> list[Metadata] | None:
             # Ids are generated per request: if our row exists, our transaction committed
             # (its response was lost and the retry collided with our own rows).
             mine = self._entity(tenant, layout.resource_key(kind, rid))
@@ -281,23 +259,19 @@ class Directory:
         created: str,
         now: str,
         etag: str,
-        extra: Sequence[Op] = (),
+        extra: Sequence[Operation] = (),
     ) -> Stored:
         """Replace a document if it still has `etag`, moving changed index rows in the same
         transaction. Raises PreconditionFailed, NotFound or Conflict."""
         entity = self._resource_entity(tenant, kind, rid, doc, columns, created, now)
         old_rows, new_rows = set(old.rows(rid)), set(new.rows(rid))
-        ops: list[Op] = [
-            ("update", entity,
-             {"mode": UpdateMode.REPLACE, "etag": etag,
-              "match_condition": MatchConditions.IfNotModified}),
-        ]
-        ops += [("delete", {"PartitionKey": tenant, "RowKey": rk}) for rk in old_rows - new_rows]
-        ops += [("create", {"PartitionKey": tenant, "RowKey": rk, "ref": rid})
+        ops = [update(entity, "replace", etag=etag)]
+        ops += [delete(tenant, rk) for rk in old_rows - new_rows]
+        ops += [create({"PartitionKey": tenant, "RowKey": rk, "ref": rid})
                 for rk in sorted(new_rows - old_rows)]
         ops += list(extra)
 
-        def landed() -> list[Any] | None:
+        def landed() -> list[Metadata] | None:
             # A retry of our own committed write fails its ETag condition: it landed if the
             # row holds exactly our document and our timestamp.
             row = self._entity(tenant, layout.resource_key(kind, rid))
@@ -311,13 +285,12 @@ class Directory:
     def touch(self, tenant: str, kind: str, rid: str, now: str) -> str:
         """Bump lastModified (and so the ETag) without reading: used by member changes."""
         try:
-            with unavailable_on_failure():
-                meta = self.table.update_entity(
-                    {"PartitionKey": tenant, "RowKey": layout.resource_key(kind, rid),
-                     "lastModified": now},
-                    mode=UpdateMode.MERGE,
-                )
-        except ResourceNotFoundError as exc:
+            meta = self.table.update_entity(
+                {"PartitionKey": tenant, "RowKey": layout.resource_key(kind, rid),
+                 "lastModified": now},
+                mode="merge",
+            )
+        except NotFound as exc:
             raise NotFound(rid) from exc
         return _etag(meta)
 
@@ -329,31 +302,28 @@ class Directory:
         idx: Indexes,
         *,
         etag: str | None = None,
-        extra: Sequence[Op] = (),
+        extra: Sequence[Operation] = (),
     ) -> None:
         """Delete a resource, its index rows and its membership rows (both directions), if it
         still has `etag`: the index rows and memberships were derived from that version, and
         a member added since moved the ETag (the group's touch, the member's guard)."""
         pairs = self.memberships(tenant, kind, rid)
-        head: list[Op] = [
-            ("delete", {"PartitionKey": tenant, "RowKey": layout.resource_key(kind, rid)},
-             {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}),
+        head = [
+            delete(tenant, layout.resource_key(kind, rid), etag=etag or None),
             *self._index_ops(tenant, rid, idx, "delete"),
             *extra,
         ]
-        tail = [op for row, twin in pairs for op in (
-            ("delete", {"PartitionKey": tenant, "RowKey": row}),
-            ("delete", {"PartitionKey": tenant, "RowKey": twin}))]
+        tail = [op for row, twin in pairs for op in (delete(tenant, row), delete(tenant, twin))]
         if len(head) + len(tail) <= MAX_BATCH:
             self.submit(head + tail, idx)
             return
         journal = self.journal.purge_head(tenant, layout.resource_key(kind, rid))
 
-        def head_landed() -> list[Any] | None:
+        def head_landed() -> list[Metadata] | None:
             mine = self._entity(tenant, journal["RowKey"])
             return [mine.metadata] if mine is not None else None
 
-        results = self.submit([*head, ("create", journal)], idx, head_landed)
+        results = self.submit([*head, create(journal)], idx, head_landed)
         self.journal.run_purge(tenant, journal["RowKey"], _etag(results[-1]), pairs)
 
     def memberships(self, tenant: str, kind: str, rid: str) -> list[tuple[str, str]]:
@@ -384,9 +354,8 @@ class Directory:
 
     def has_member(self, tenant: str, gid: str, uid: str) -> bool:
         try:
-            with unavailable_on_failure():
-                self.table.get_entity(tenant, layout.member_key(gid, uid), select=["RowKey"])
-        except ResourceNotFoundError:
+            self.table.get_entity(tenant, layout.member_key(gid, uid), select=["RowKey"])
+        except NotFound:
             return False
         return True
 
@@ -400,38 +369,32 @@ class Directory:
         types: dict[str, str] | None = None,
         now: str,
         etag: str | None = None,
-        extra: Sequence[Op] = (),
+        extra: Sequence[Operation] = (),
     ) -> None:
         """Add and remove members. Adding a present member and removing an absent one are
         no-ops; adding a member id this service issued whose resource is gone is dropped. The
         group's lastModified is bumped in the first transaction (conditional on `etag` when
         given), which also proves the group exists (a MERGE of a missing entity fails)."""
-        touch: Op = (
-            "update",
-            {"PartitionKey": tenant, "RowKey": layout.resource_key(GROUP, gid),
-             "lastModified": now},
-            {"mode": UpdateMode.MERGE, "etag": etag,
-             "match_condition": MatchConditions.IfNotModified} if etag
-            else {"mode": UpdateMode.MERGE},
-        )
+        touch = update({"PartitionKey": tenant, "RowKey": layout.resource_key(GROUP, gid),
+                        "lastModified": now}, etag=etag or None)
         units = self._member_units(tenant, gid, add=add, remove=remove, types=types)
         self._submit_chunked(tenant, [touch, *extra], units, Indexes(),
                              guard=layout.resource_key(GROUP, gid))
 
     @staticmethod
     def _member_units(tenant: str, gid: str, *, add: Iterable[str], remove: Iterable[str],
-                      types: dict[str, str] | None) -> list[list[Op]]:
+                      types: dict[str, str] | None) -> list[list[Operation]]:
         """The operations of each member change, as units no chunk boundary may split: an
         M row with its R twin, and for an id this service issued, the guard proving that the
         member exists (ids of other systems are stored as given; nothing can be known of
         them)."""
-        units: list[list[Op]] = []
+        units: list[list[Operation]] = []
         for uid in dict.fromkeys(add):
             row = {"PartitionKey": tenant, "RowKey": layout.member_key(gid, uid)}
             if types and uid in types:
                 row["type"] = types[uid]
-            unit: list[Op] = [("upsert", row), ("upsert", {
-                "PartitionKey": tenant, "RowKey": layout.reverse_member_key(uid, gid)})]
+            unit = [upsert(row), upsert({"PartitionKey": tenant,
+                                         "RowKey": layout.reverse_member_key(uid, gid)})]
             if uid != gid and layout.is_generated_id(uid):
                 first, other = ((GROUP, USER) if types and types.get(uid) == "Group"
                                 else (USER, GROUP))
@@ -439,89 +402,68 @@ class Directory:
                                             layout.resource_key(other, uid), 3))
             units.append(unit)
         for uid in dict.fromkeys(remove):
-            units.append([("delete", {"PartitionKey": tenant,
-                                      "RowKey": layout.member_key(gid, uid)}),
-                          ("delete", {"PartitionKey": tenant,
-                                      "RowKey": layout.reverse_member_key(uid, gid)})])
+            units.append([delete(tenant, layout.member_key(gid, uid)),
+                          delete(tenant, layout.reverse_member_key(uid, gid))])
         return units
 
     # -- transactions --------------------------------------------------------------------
 
-    def _entity(self, tenant: str, row_key: str) -> Any:
+    def _entity(self, tenant: str, row_key: str) -> Entity | None:
         try:
-            with unavailable_on_failure():
-                return self.table.get_entity(tenant, row_key)
-        except ResourceNotFoundError:
+            return self.table.get_entity(tenant, row_key)
+        except NotFound:
             return None
 
-    def submit(self, ops: list[Op], idx: Indexes,
-               landed: Callable[[], list[Any] | None] | None = None) -> list[Any]:
+    def submit(self, ops: list[Operation], idx: Indexes,
+               landed: Callable[[], list[Metadata] | None] | None = None) -> list[Metadata]:
         """One EGT (the outbox and the repair pass write through it too). Deletes of rows that
         are already gone are dropped and the batch retried, so removal stays idempotent; any
         other failure maps to a store error.
 
         A transport failure (timeout, reset) leaves the outcome unknown, so the batch is
-        retried up to _WRITE_ATTEMPTS times. A retry - ours or `wire`'s after a 5xx - may
-        then fail on rows our own first attempt wrote (409/412/404): `landed` tells whether
-        that attempt committed, and if so its results are returned instead of the error."""
+        retried up to _WRITE_ATTEMPTS times. A retry - ours or the backend's after a 5xx -
+        may then fail on rows our own first attempt wrote (409/412/404): `landed` tells
+        whether that attempt committed, and if so its results are returned instead of the
+        error."""
         pending = list(ops)
         attempts = 0
         while True:
             try:
                 return list(self.table.submit_transaction(pending))
-            except TableTransactionError as exc:
+            except TransactionFailed as exc:
                 failed = pending[exc.index] if 0 <= exc.index < len(pending) else None
-                if exc.status_code == 404 and failed is not None and _skip_missing(
+                if isinstance(exc.error, NotFound) and failed is not None and _skip_missing(
                         pending, exc.index):
                     if not pending:
                         return []
                     continue
-                error = self._translate(exc, failed, idx)
+                error = _translate(exc.error, failed)
                 if landed is not None and isinstance(error, Conflict | NotFound |
                                                      PreconditionFailed):
                     done = landed()
                     if done is not None:
                         return done
                 raise error from exc
-            except (ServiceRequestError, ServiceResponseError) as exc:
+            except TransportFailed:
                 attempts += 1
                 if attempts >= _WRITE_ATTEMPTS:
-                    raise _unavailable(exc) from exc
-            except HttpResponseError as exc:  # the batch itself refused (throttled, 5xx)
-                if _is_unavailable(exc):
-                    raise _unavailable(exc) from exc
-                raise
+                    raise
 
-    def _translate(self, exc: TableTransactionError, failed: Op | None,
-                   idx: Indexes) -> Exception:
-        code = exc.status_code
-        if code == 412:
-            return PreconditionFailed(str(getattr(exc, "error_code", "")))
-        if code == 404:
-            return NotFound(str(getattr(exc, "error_code", "")))
-        if code == 409 and failed is not None:
-            return Conflict(layout.tag(str(failed[1].get("RowKey", ""))))
-        error_code = str(getattr(exc, "error_code", ""))
-        if code == 413 or error_code in ("EntityTooLarge", "PropertyValueTooLarge"):
-            return TooLarge(error_code)
-        if _is_unavailable(exc):
-            return _unavailable(exc)
-        return exc
-
-    def _submit_chunked(self, tenant: str, head: list[Op], units: list[list[Op]],
-                        idx: Indexes, *, guard: str | None,
-                        landed: Callable[[], list[Any] | None] | None = None) -> list[Any]:
+    def _submit_chunked(self, tenant: str, head: list[Operation],
+                        units: list[list[Operation]], idx: Indexes, *, guard: str | None,
+                        landed: Callable[[], list[Metadata] | None] | None = None
+                        ) -> list[Metadata]:
         """Run `head` and the `units` in one EGT when they fit; otherwise journal the units
         in the head's transaction and apply them in chunks (journal.py). Returns the head's
         results."""
         tail = [op for unit in units for op in unit]
-        if len(head) + len(tail) <= MAX_BATCH and sum(map(text_size, head + tail)) <= _TX_TEXT:
+        if len(head) + len(tail) <= MAX_BATCH and _text(head + tail) <= _TX_TEXT:
             return self.submit(head + tail, idx, landed)
         # The events of a change of very many members may not fit its head transaction with
         # the journal row: those that don't are journalled too, one to a chunk, and so are
         # still written exactly when the change commits.
-        overflow: list[Op] = []
-        while len(head) > MAX_BATCH - 1 or sum(map(text_size, head)) > _TX_TEXT - ROW_TEXT:
+        overflow: list[Operation] = []
+        while len(head) > MAX_BATCH - 1 or _text(head) > _TX_TEXT - ROW_TEXT:
             if not _is_event(head[-1]):
                 raise TooLarge(f"a change of {len(head)} operations in one transaction")
             overflow.insert(0, head.pop())
@@ -529,7 +471,7 @@ class Directory:
         chunks = [[event] for event in overflow] + chunked(units, MAX_BATCH - 2)
         journal, parts = self.journal.stage(tenant, chunks, guard)
 
-        def head_landed() -> list[Any] | None:
+        def head_landed() -> list[Metadata] | None:
             # The journal id is ours alone: its row exists iff our head transaction committed.
             mine = self._entity(tenant, journal["RowKey"])
             if mine is None:
@@ -537,7 +479,7 @@ class Directory:
             return [*((landed and landed()) or []), mine.metadata]
 
         try:
-            results = self.submit([*head, ("create", journal)], idx, head_landed)
+            results = self.submit([*head, create(journal)], idx, head_landed)
         except StoreError:
             self.journal.drop(tenant, parts)
             raise
@@ -552,29 +494,40 @@ class Directory:
         return self.journal.complete(tenant)
 
 
-def _is_event(op: Op) -> bool:
-    return layout.is_event_key(str(op[1].get("RowKey", "")))
+def _translate(error: StoreError, failed: Operation | None) -> StoreError:
+    """What a refused operation means to the store's callers: a create refused because its
+    row exists is a unique index row taken by another resource (Conflict names the index)."""
+    if isinstance(error, AlreadyExists) and failed is not None:
+        return Conflict(layout.tag(failed.row_key))
+    return error
 
 
-def _skip_missing(pending: list[Op], index: int) -> bool:
+def _text(ops: Sequence[Operation]) -> int:
+    return sum(text_size(op.entity) for op in ops)
+
+
+def _is_event(op: Operation) -> bool:
+    return layout.is_event_key(op.row_key)
+
+
+def _skip_missing(pending: list[Operation], index: int) -> bool:
     """A transaction failed on a row that does not exist (404): change `pending` so that it
     can be retried, or return False when the 404 is the outcome. A delete of a row other than
     a resource is dropped (removal is idempotent); a member guard tries the member's other
     kind, then drops its unit (the member is gone, so it is not added)."""
-    verb, entity = pending[index][0], pending[index][1]
-    options: dict[str, Any] = pending[index][2] if len(pending[index]) > 2 else {}
-    if verb == "delete" and not options and not _is_resource(pending[index]):
+    op = pending[index]
+    if op.verb == "delete" and op.etag is None and not _is_resource(op):
         pending.pop(index)
         return True
-    if verb == "update" and "unit" in options:
-        if options.get("alt"):
-            pending[index] = member_guard(entity["PartitionKey"], options["alt"], None,
-                                          options["unit"])
+    if op.guard is not None:
+        if op.guard.alt:
+            pending[index] = member_guard(op.entity["PartitionKey"], op.guard.alt, None,
+                                          op.guard.unit)
         else:
-            del pending[index : index + options["unit"]]
+            del pending[index : index + op.guard.unit]
         return True
     return False
 
 
-def _is_resource(op: Op) -> bool:
-    return layout.is_resource_key(str(op[1].get("RowKey", "")))
+def _is_resource(op: Operation) -> bool:
+    return layout.is_resource_key(op.row_key)

@@ -28,11 +28,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.data.tables import UpdateMode
-
 from . import layout
-from .directory import Directory, Indexes, Op, document_of
+from .backend import Operation, create, delete, update, upsert
+from .directory import Directory, Indexes, document_of
 from .errors import StoreError
 from .layout import GROUP, USER
 
@@ -174,19 +172,14 @@ def check(directory: Directory, tenant: str, *, indexer: Indexer) -> list[Violat
 
 # -- repair ------------------------------------------------------------------------------------
 
-def _if_unchanged(etag: str) -> dict[str, Any]:
-    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
-
-
-def _guard(tenant: str, rk: str, etag: str) -> Op:
+def _guard(tenant: str, rk: str, etag: str) -> Operation:
     """An empty MERGE conditional on the ETag: makes a transaction commit only if this row is
     unchanged since the snapshot (it bumps the row's ETag, nothing else)."""
-    return ("update", {"PartitionKey": tenant, "RowKey": rk},
-            {"mode": UpdateMode.MERGE, **_if_unchanged(etag)})
+    return update({"PartitionKey": tenant, "RowKey": rk}, etag=etag)
 
 
-def _delete(tenant: str, rk: str, etag: str | None = None) -> Op:
-    return ("delete", {"PartitionKey": tenant, "RowKey": rk}, _if_unchanged(etag) if etag else {})
+def _delete(tenant: str, rk: str, etag: str | None = None) -> Operation:
+    return delete(tenant, rk, etag=etag or None)
 
 
 def _exists(directory: Directory, tenant: str, kinds: Iterable[str], rid: str) -> bool:
@@ -207,7 +200,7 @@ def repair(directory: Directory, tenant: str, *, indexer: Indexer) -> RepairRepo
     # index row, when `keys.fold` changed) got one fix per run.
     owners = {key: etag for key, (_, etag) in snap.resources.items()}
 
-    def attempt(violation: Violation, ops: list[Op]) -> list[Any] | None:
+    def attempt(violation: Violation, ops: list[Operation]) -> list[Any] | None:
         try:
             return directory.submit(ops, Indexes())  # deletes of rows already gone: dropped
         except StoreError:  # changed meanwhile (412), taken (409), gone (404): next run
@@ -248,8 +241,8 @@ def repair(directory: Directory, tenant: str, *, indexer: Indexer) -> RepairRepo
             # M is what the group lists (what Entra was told); R is only its reverse index.
             gid, mid = layout.membership_pair(v.row)
             if attempt(v, [_guard(tenant, v.row, snap.members[(gid, mid)]),
-                           ("upsert", {"PartitionKey": tenant,
-                                       "RowKey": layout.reverse_member_key(mid, gid)})]):
+                           upsert({"PartitionKey": tenant,
+                                   "RowKey": layout.reverse_member_key(mid, gid)})]):
                 report.twins_restored += 1
     for (kind, rid), rows in expected.items():
         etag = owners[(kind, rid)]
@@ -260,7 +253,7 @@ def repair(directory: Directory, tenant: str, *, indexer: Indexer) -> RepairRepo
             # holds the row, and that must not keep this resource's other rows from coming back.
             done = attempt(Violation(MISSING_INDEX, rk, f"{kind}:{rid}"),
                            [_guard(tenant, layout.resource_key(kind, rid), etag),
-                            ("create", {"PartitionKey": tenant, "RowKey": rk, "ref": rid})])
+                            create({"PartitionKey": tenant, "RowKey": rk, "ref": rid})])
             if done:
                 report.index_rows_restored += 1
                 etag = _etag_of(done[0]) or etag  # the guard bumped it

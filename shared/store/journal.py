@@ -34,18 +34,15 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.data.tables import UpdateMode
-
 from ..timestamps import now_iso, parse_iso
 from . import deadline, layout
+from .backend import MemberGuard, Metadata, Operation, create, delete, update, upsert
 from .errors import NotFound, PreconditionFailed, StoreError, Unavailable
 from .long_text import PROPERTY_CHARS, join_text, split_text
 
 log = logging.getLogger(__name__)
 
-Op = tuple[Any, ...]
-Submit = Callable[[list[Op]], list[Any]]
+Submit = Callable[[list[Operation]], list[Metadata]]
 
 MAX_BATCH = 100
 # Characters of journal text per row: 10 properties, 600 KB of UTF-16 (an entity holds 1 MiB).
@@ -59,10 +56,10 @@ _json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 _finisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
 
 
-def chunked(units: Sequence[Sequence[Op]], room: int) -> list[list[Op]]:
+def chunked(units: Sequence[Sequence[Operation]], room: int) -> list[list[Operation]]:
     """Consecutive units packed into chunks of at most `room` operations, no unit split."""
-    chunks: list[list[Op]] = []
-    current: list[Op] = []
+    chunks: list[list[Operation]] = []
+    current: list[Operation] = []
     for unit in units:
         if current and len(current) + len(unit) > room:
             chunks.append(current)
@@ -78,59 +75,54 @@ def chunked(units: Sequence[Sequence[Op]], room: int) -> list[list[Op]]:
 # (with their properties), member guards (an empty MERGE with an alternative row) and the
 # change's events (REPLACE upserts) that did not fit its head transaction.
 
-def _encode(chunks: list[list[Op]]) -> str:
+def _encode(chunks: list[list[Operation]]) -> str:
     out: list[list[list[Any]]] = []
     for chunk in chunks:
         encoded: list[list[Any]] = []
         for op in chunk:
-            verb, entity = op[0], op[1]
-            options = op[2] if len(op) > 2 else {}
-            props = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
-            if verb == "update" and "unit" in options:
-                encoded.append(["g", entity["RowKey"], options.get("alt"), options["unit"]])
-            elif verb == "upsert" and options == {"mode": UpdateMode.REPLACE}:
-                encoded.append(["r", entity["RowKey"], props])  # an outbox event
-            elif verb in ("upsert", "delete") and not options:
-                encoded.append([verb[0], entity["RowKey"], props] if props
-                               else [verb[0], entity["RowKey"]])
+            row_key = op.entity["RowKey"]
+            props = {k: v for k, v in op.entity.items() if k not in ("PartitionKey", "RowKey")}
+            if op.guard is not None:
+                encoded.append(["g", row_key, op.guard.alt, op.guard.unit])
+            elif op.etag is not None:
+                raise ValueError(f"a conditional {op.verb} is not journalled")
+            elif op.verb == "upsert" and op.mode == "replace":
+                encoded.append(["r", row_key, props])  # an outbox event
+            elif op.verb in ("upsert", "delete"):
+                encoded.append([op.verb[0], row_key, props] if props else [op.verb[0], row_key])
             else:
-                raise ValueError(f"operation {verb!r} with {sorted(options)} is not journalled")
+                raise ValueError(f"operation {op.verb!r} is not journalled")
         out.append(encoded)
     return _json(out)
 
 
-def _decode(tenant: str, text: str) -> list[list[Op]]:
-    chunks: list[list[Op]] = []
+def _decode(tenant: str, text: str) -> list[list[Operation]]:
+    chunks: list[list[Operation]] = []
     for encoded in json.loads(text):
-        chunk: list[Op] = []
+        chunk: list[Operation] = []
         for item in encoded:
             code, row_key = item[0], item[1]
             if code == "g":
                 chunk.append(member_guard(tenant, row_key, item[2], item[3]))
             elif code == "r":
-                chunk.append(("upsert", {"PartitionKey": tenant, "RowKey": row_key, **item[2]},
-                              {"mode": UpdateMode.REPLACE}))
+                chunk.append(upsert({"PartitionKey": tenant, "RowKey": row_key, **item[2]},
+                                    "replace"))
+            elif code == "u":
+                chunk.append(upsert({"PartitionKey": tenant, "RowKey": row_key,
+                                     **(item[2] if len(item) > 2 else {})}))
             else:
-                entity = {"PartitionKey": tenant, "RowKey": row_key,
-                          **(item[2] if len(item) > 2 else {})}
-                chunk.append(("upsert" if code == "u" else "delete", entity))
+                chunk.append(delete(tenant, row_key))
         chunks.append(chunk)
     return chunks
 
 
-def member_guard(tenant: str, row_key: str, alt: str | None, unit: int) -> Op:
+def member_guard(tenant: str, row_key: str, alt: str | None, unit: int) -> Operation:
     """An empty MERGE of a member's own row: the member-row upserts that follow it (`unit`
     operations with it) commit only while the member exists, and its ETag moves, so a delete
     of the member that read its memberships before is refused and reads again. A 404 makes the
     store try `alt` (the member may be a group), then drop the unit: the member is gone."""
-    options: dict[str, Any] = {"mode": UpdateMode.MERGE, "unit": unit}
-    if alt:
-        options["alt"] = alt
-    return ("update", {"PartitionKey": tenant, "RowKey": row_key}, options)
-
-
-def _conditional(etag: str) -> dict[str, Any]:
-    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+    return Operation("update", {"PartitionKey": tenant, "RowKey": row_key},
+                     guard=MemberGuard(unit, alt or None))
 
 
 def _head_etag(result: Any) -> str:
@@ -153,7 +145,7 @@ class Journal:
 
     # -- member changes -------------------------------------------------------------------
 
-    def stage(self, tenant: str, chunks: list[list[Op]], guard: str | None
+    def stage(self, tenant: str, chunks: list[list[Operation]], guard: str | None
               ) -> tuple[dict[str, Any], list[str]]:
         """Write the part rows of a change's operations; returns the head row to create in the
         change's head transaction, and the part RowKeys (to drop if that transaction fails)."""
@@ -164,8 +156,8 @@ class Journal:
         parts = []
         for n, piece in enumerate(rows[1:], start=1):
             key = layout.journal_part_key(head_key, n)
-            self._submit([("create", {"PartitionKey": tenant, "RowKey": key,
-                                      "created": created, **split_text(piece, "ops")})])
+            self._submit([create({"PartitionKey": tenant, "RowKey": key,
+                                  "created": created, **split_text(piece, "ops")})])
             parts.append(key)
         head = {"PartitionKey": tenant, "RowKey": head_key, "done": 0, "created": created,
                 "parts": len(parts), **split_text(rows[0], "ops")}
@@ -177,8 +169,7 @@ class Journal:
         """Best effort: rows left behind are removed by `complete` once they expire."""
         try:
             for i in range(0, len(keys), MAX_BATCH):
-                self._submit([("delete", {"PartitionKey": tenant, "RowKey": k})
-                              for k in keys[i : i + MAX_BATCH]])
+                self._submit([delete(tenant, k) for k in keys[i : i + MAX_BATCH]])
         except StoreError:
             pass
 
@@ -188,18 +179,16 @@ class Journal:
 
     # -- applying -------------------------------------------------------------------------
 
-    def run(self, tenant: str, head_key: str, etag: str, chunks: list[list[Op]], *,
+    def run(self, tenant: str, head_key: str, etag: str, chunks: list[list[Operation]], *,
             guard: str | None, parts: Sequence[str], start: int = 0) -> bool:
         """Apply chunks[start:], then remove the journal. True when it is finished (or was
         finished by another worker); False when storage failed and it is left for `complete`.
         """
-        guard_op: list[Op] = ([("update", {"PartitionKey": tenant, "RowKey": guard},
-                                {"mode": UpdateMode.MERGE})] if guard else [])
+        guard_op = [update({"PartitionKey": tenant, "RowKey": guard})] if guard else []
         try:
             for n in range(start, len(chunks)):
-                marker: Op = ("update", {"PartitionKey": tenant, "RowKey": head_key,
-                                         "done": n + 1},
-                              {"mode": UpdateMode.MERGE, **_conditional(etag)})
+                marker = update({"PartitionKey": tenant, "RowKey": head_key, "done": n + 1},
+                                etag=etag)
                 try:
                     results = self._submit([*guard_op, *chunks[n], marker])
                 except NotFound:
@@ -210,9 +199,8 @@ class Journal:
                 except PreconditionFailed:
                     return True  # another worker moved the journal on; it finishes it
                 etag = _head_etag(results[-1])
-            self._submit([("delete", {"PartitionKey": tenant, "RowKey": head_key},
-                           _conditional(etag)),
-                          *[("delete", {"PartitionKey": tenant, "RowKey": k}) for k in parts]])
+            self._submit([delete(tenant, head_key, etag=etag),
+                          *[delete(tenant, k) for k in parts]])
         except (PreconditionFailed, NotFound):
             return True
         except Unavailable as exc:
@@ -286,7 +274,6 @@ def _created(entity: Any) -> datetime:
         return datetime.min.replace(tzinfo=UTC)
 
 
-def _pair_chunks(tenant: str, pairs: Sequence[tuple[str, str]]) -> list[list[Op]]:
-    units = [[("delete", {"PartitionKey": tenant, "RowKey": row}),
-              ("delete", {"PartitionKey": tenant, "RowKey": twin})] for row, twin in pairs]
+def _pair_chunks(tenant: str, pairs: Sequence[tuple[str, str]]) -> list[list[Operation]]:
+    units = [[delete(tenant, row), delete(tenant, twin)] for row, twin in pairs]
     return chunked(units, MAX_BATCH - 1)

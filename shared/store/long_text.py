@@ -4,6 +4,7 @@ event bodies are stored this way."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 # UTF-16 code units per property: 60 KB, under the 64 KiB limit. A character outside the Basic
@@ -41,7 +42,7 @@ def join_text(entity: dict[str, Any], name: str) -> str:
     return text
 
 
-def text_size(op: tuple[Any, ...]) -> int:
-    """Characters of a transaction operation's string properties: what its share of a
-    transaction's 4 MiB is counted by."""
-    return sum(len(v) for v in op[1].values() if isinstance(v, str))
+def text_size(entity: Mapping[str, Any]) -> int:
+    """Characters of an entity's string properties: what a transaction operation's share of
+    the transaction's 4 MiB is counted by."""
+    return sum(len(v) for v in entity.values() if isinstance(v, str))

@@ -14,15 +14,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import UpdateMode
-
 from . import keys, layout
-from .directory import MAX_BATCH, Directory, Indexes, Op
+from .backend import Backend, Operation, delete, upsert
+from .directory import MAX_BATCH, Directory, Indexes
 from .errors import NotFound, StoreError
 from .long_text import join_text, split_text
-from .table import Table
 
 _BODY = "body"
 
@@ -42,14 +38,14 @@ class OutboxRow:
 
 
 def insert_op(tenant: str, event_id: str, subject: str, etype: str, body: str,
-              created: str) -> Op:
+              created: str) -> Operation:
     """The transaction operation adding one event; the service passes these as `extra` to
     the Directory write that the event describes. An upsert, not a create: the event id is
     unique, and a write whose first attempt committed unseen (lost response) is retried by
     the store; the retry must not fail on its own event."""
-    return ("upsert", {"PartitionKey": tenant, "RowKey": layout.event_key(event_id),
-                       "subject": subject, "type": etype, "created": created, "attempts": 0,
-                       "next": "", **split_text(body, _BODY)}, {"mode": UpdateMode.REPLACE})
+    return upsert({"PartitionKey": tenant, "RowKey": layout.event_key(event_id),
+                   "subject": subject, "type": etype, "created": created, "attempts": 0,
+                   "next": "", **split_text(body, _BODY)}, "replace")
 
 
 def _row(entity: Any) -> OutboxRow:
@@ -65,7 +61,7 @@ class Outbox:
     def __init__(self, directory: Directory) -> None:
         # The data table, through the directory: outbox rows share its transactions.
         self.directory = directory
-        self.table: Table = directory.table
+        self.table: Backend = directory.table
 
     def _range(self, tenant: str, prefix: str, select: list[str] | None = None,
                page: int = 100) -> Iterator[Any]:
@@ -86,8 +82,7 @@ class Outbox:
 
     def remove(self, tenant: str, event_ids: Sequence[str]) -> None:
         """Drop delivered events, up to 100 per transaction (rows already gone are fine)."""
-        ops: list[Op] = [("delete", {"PartitionKey": tenant, "RowKey": layout.event_key(e)})
-                         for e in event_ids]
+        ops = [delete(tenant, layout.event_key(e)) for e in event_ids]
         for i in range(0, len(ops), MAX_BATCH):
             self.directory.submit(ops[i : i + MAX_BATCH], Indexes())
 
@@ -96,17 +91,17 @@ class Outbox:
         self.table.update_entity(
             {"PartitionKey": tenant, "RowKey": layout.event_key(row.id), "attempts": attempts,
              "next": next_attempt, "lastError": error[:500]},
-            mode=UpdateMode.MERGE)
+            mode="merge")
 
     def dead_letter(self, tenant: str, row: OutboxRow, *, attempts: int, error: str,
                     now: str) -> None:
         """Make an event a dead letter in one transaction; it no longer blocks its subject."""
         self.directory.submit([
-            ("delete", {"PartitionKey": tenant, "RowKey": layout.event_key(row.id)}),
-            ("upsert", {"PartitionKey": tenant, "RowKey": layout.dead_letter_key(row.id),
-                        "subject": row.subject, "type": row.type, "created": row.created,
-                        "attempts": attempts, "next": "", "lastError": error[:500],
-                        "deadAt": now, **split_text(row.body, _BODY)}),
+            delete(tenant, layout.event_key(row.id)),
+            upsert({"PartitionKey": tenant, "RowKey": layout.dead_letter_key(row.id),
+                    "subject": row.subject, "type": row.type, "created": row.created,
+                    "attempts": attempts, "next": "", "lastError": error[:500],
+                    "deadAt": now, **split_text(row.body, _BODY)}),
         ], Indexes())
 
     def dead_letters(self, tenant: str) -> list[OutboxRow]:
@@ -115,7 +110,7 @@ class Outbox:
     def dead_letter_row(self, tenant: str, event_id: str) -> OutboxRow:
         try:
             return _row(self.table.get_entity(tenant, layout.dead_letter_key(event_id)))
-        except ResourceNotFoundError as exc:
+        except NotFound as exc:
             raise NotFound(event_id) from exc
 
     def replay(self, tenant: str, event_id: str) -> None:
@@ -124,8 +119,7 @@ class Outbox:
         row = self.dead_letter_row(tenant, event_id)
         try:
             self.directory.submit([
-                ("delete", {"PartitionKey": tenant, "RowKey": layout.dead_letter_key(event_id)},
-                 {"etag": row.etag, "match_condition": MatchConditions.IfNotModified}),
+                delete(tenant, layout.dead_letter_key(event_id), etag=row.etag),
                 insert_op(tenant, row.id, row.subject, row.type, row.body, row.created),
             ], Indexes())
         except StoreError as exc:  # replayed concurrently: the other replay won

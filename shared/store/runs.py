@@ -8,15 +8,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import UpdateMode
-
 from . import layout
-from .table import Table
+from .backend import Backend
+from .errors import NotFound
 
 
 class RunLog:
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Backend) -> None:
         self.table = table
 
     def record(self, summary: dict[str, Any]) -> None:
@@ -24,12 +22,12 @@ class RunLog:
                                   "RowKey": layout.LAST_RUN[1],
                                   "time": str(summary.get("time", "")),
                                   "summary": json.dumps(summary, separators=(",", ":"))},
-                                 mode=UpdateMode.REPLACE)
+                                 mode="replace")
 
     def last(self) -> dict[str, Any] | None:
         try:
             entity = self.table.get_entity(*layout.LAST_RUN)
-        except ResourceNotFoundError:
+        except NotFound:
             return None
         summary: dict[str, Any] = json.loads(entity["summary"])
         return summary
@@ -42,4 +40,4 @@ class RunLog:
 
     def mark(self, name: str, at: str) -> None:
         self.table.upsert_entity({"PartitionKey": layout.MARKS_PARTITION, "RowKey": name,
-                                  "time": at}, mode=UpdateMode.REPLACE)
+                                  "time": at}, mode="replace")

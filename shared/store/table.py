@@ -1,10 +1,10 @@
-"""One table's entity operations over `wire.Wire`, with azure-data-tables' contract.
+"""The `direct` backend (backend.py): one table's entity operations over `wire.Wire`.
 
-The methods, arguments, results (`TableEntity` with `.metadata`) and exceptions are the
-`TableClient` subset the store uses, so the store reads as SDK code while its requests skip the
-SDK's pipeline (see `wire.py` for why). Entity-group transactions are written and read as plain
-multipart bytes; the SDK routes both through the `email` package, which was the largest single
-CPU cost of every write.
+It does what azure-data-tables' `TableClient` does for the calls the store makes (the `sdk`
+backend, sdk_table.py; tests/store/test_backend_parity.py holds them to the same results) while
+its requests skip the SDK's pipeline (see `wire.py` for why). Entity-group transactions are
+written and read as plain multipart bytes; the SDK routes both through the `email` package,
+which was the largest single CPU cost of every write.
 
 Property types: str, bool, int (Edm.Int32, or Edm.Int64 beyond 32 bits) and float (Edm.Double),
 as the store writes them; anything else raises TypeError before a request is sent.
@@ -16,24 +16,19 @@ import json
 import math
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    ClientAuthenticationError,
-    HttpResponseError,
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
+from .backend import Entity, Metadata, Mode, Operation
+from .errors import (
+    AlreadyExists,
+    NotFound,
+    PreconditionFailed,
+    StoreError,
+    TooLarge,
+    TransactionFailed,
+    Unavailable,
 )
-from azure.data.tables import (
-    RequestTooLargeError,
-    TableEntity,
-    TableTransactionError,
-    UpdateMode,
-)
-
 from .http11 import parse_headers
 from .wire import API_VERSION, Response, Wire
 
@@ -63,7 +58,7 @@ class Table:
     # -- reads ---------------------------------------------------------------------------
 
     def get_entity(self, partition_key: str, row_key: str, *,
-                   select: Sequence[str] | None = None) -> TableEntity:
+                   select: Sequence[str] | None = None) -> Entity:
         path = self._entity_path(partition_key, row_key)
         if select:
             path += "?$select=" + _quote(",".join(select))
@@ -74,7 +69,7 @@ class Table:
 
     def query_entities(self, query_filter: str, *, parameters: Mapping[str, Any] | None = None,
                        select: Sequence[str] | None = None,
-                       results_per_page: int | None = None) -> Iterator[TableEntity]:
+                       results_per_page: int | None = None) -> Iterator[Entity]:
         """Entities matching an OData filter, page by page. `@name` in the filter is replaced
         by the typed literal of `parameters[name]` (strings quoted, quotes doubled): values
         never reach the filter text any other way."""
@@ -103,7 +98,7 @@ class Table:
 
     # -- single-entity writes --------------------------------------------------------------
 
-    def create_entity(self, entity: Mapping[str, Any]) -> dict[str, Any]:
+    def create_entity(self, entity: Mapping[str, Any]) -> Metadata:
         response = self.wire.request(
             "POST", self._path, headers={**_WRITE_HEADERS, "Prefer": "return-no-content"},
             body=_json_entity(entity))
@@ -111,28 +106,26 @@ class Table:
             raise _error(response)
         return _metadata(response)
 
-    def update_entity(self, entity: Mapping[str, Any], mode: str = UpdateMode.MERGE, *,
-                      etag: str | None = None,
-                      match_condition: MatchConditions | None = None) -> dict[str, Any]:
-        """Change an existing entity (404 if it is gone); with IfNotModified, only while it
-        still has `etag` (412 otherwise)."""
-        return self._write(entity, mode, _if_match(etag, match_condition))
+    def update_entity(self, entity: Mapping[str, Any], mode: Mode = "merge", *,
+                      etag: str | None = None) -> Metadata:
+        """Change an existing entity (NotFound if it is gone); with `etag`, only while it
+        still has that version (PreconditionFailed otherwise)."""
+        return self._write(entity, mode, etag or "*")
 
-    def upsert_entity(self, entity: Mapping[str, Any],
-                      mode: str = UpdateMode.MERGE) -> dict[str, Any]:
+    def upsert_entity(self, entity: Mapping[str, Any], mode: Mode = "merge") -> Metadata:
         return self._write(entity, mode, None)
 
-    def delete_entity(self, partition_key: str, row_key: str, *, etag: str | None = None,
-                      match_condition: MatchConditions | None = None) -> None:
+    def delete_entity(self, partition_key: str, row_key: str, *,
+                      etag: str | None = None) -> None:
         """Delete an entity; one that is already gone is not an error (as in the SDK)."""
         response = self.wire.request(
             "DELETE", self._entity_path(partition_key, row_key),
-            headers={**_READ_HEADERS, "If-Match": _if_match(etag, match_condition)})
+            headers={**_READ_HEADERS, "If-Match": etag or "*"})
         if response.status_code not in (204, 404):
             raise _error(response)
 
-    def _write(self, entity: Mapping[str, Any], mode: str, if_match: str | None
-               ) -> dict[str, Any]:
+    def _write(self, entity: Mapping[str, Any], mode: Mode, if_match: str | None
+               ) -> Metadata:
         headers = dict(_WRITE_HEADERS)
         if if_match:
             headers["If-Match"] = if_match
@@ -145,15 +138,14 @@ class Table:
 
     # -- entity-group transactions ---------------------------------------------------------
 
-    def submit_transaction(self, operations: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
-        """Apply ("create" | "update" | "upsert" | "delete", entity[, options]) operations of
-        one partition atomically. Returns each operation's metadata (its new ETag); a refused
-        operation raises TableTransactionError whose `index` names it, and nothing is
-        written."""
+    def submit_transaction(self, operations: Sequence[Operation]) -> list[Metadata]:
+        """Apply operations of one partition atomically. Returns each operation's metadata
+        (its new ETag); a refused operation raises TransactionFailed whose `index` names it,
+        and nothing is written."""
         ops = list(operations)
         if not ops:
             return []
-        if len({op[1].get("PartitionKey") for op in ops}) > 1:
+        if len({op.entity.get("PartitionKey") for op in ops}) > 1:
             # Azure refuses such a batch; Azurite would commit it.
             raise ValueError("Partition Keys in the batch must all be the same.")
         batch, changeset = f"batch_{secrets.token_hex(16)}", f"changeset_{secrets.token_hex(16)}"
@@ -163,7 +155,7 @@ class Table:
                 "MaxDataServiceVersion": "3.0;NetFx", "Accept": _JSON,
                 "Content-Type": f"multipart/mixed; boundary={batch}"})
         if response.status_code == 413:
-            raise _error(response, RequestTooLargeError)
+            raise TransactionFailed(0, TooLarge(_described(response)))
         if response.status_code != 202:
             raise _error(response)
         fast = _committed(response.body, len(ops))
@@ -172,33 +164,30 @@ class Table:
         parts = _http_parts(response.body, response.header("content-type") or "")
         for part in parts:
             if not 200 <= part.status_code < 300:
-                raise _error(part, RequestTooLargeError if part.status_code == 413
-                             else TableTransactionError)
+                raise TransactionFailed(_failed_index(part), _error(part))
         if len(parts) != len(ops):
-            raise HttpResponseError(
+            raise StoreError(
                 f"storage answered {len(parts)} parts for {len(ops)} transaction operations")
         return [_metadata(part) for part in parts]
 
-    def _part(self, op: Sequence[Any]) -> bytes:
-        verb, entity = op[0], op[1]
-        options: Mapping[str, Any] = op[2] if len(op) > 2 else {}
+    def _part(self, op: Operation) -> bytes:
+        entity = op.entity
         condition = ""
-        if verb == "create":
+        if op.verb == "create":
             line = f"POST {self.wire.origin}{self._path} HTTP/1.1"
             body = _json_entity(entity)
         else:
             target = self.wire.origin + self._entity_path(entity["PartitionKey"],
                                                           entity["RowKey"])
-            if verb == "delete":
+            if op.verb == "delete":
                 line, body = f"DELETE {target} HTTP/1.1", b""
-            elif verb in ("update", "upsert"):
-                line = f"{_verb(options.get('mode', UpdateMode.MERGE))} {target} HTTP/1.1"
+            elif op.verb in ("update", "upsert"):
+                line = f"{_verb(op.mode)} {target} HTTP/1.1"
                 body = _json_entity(entity)
             else:
-                raise ValueError(f"unknown transaction operation {verb!r}")
-            if verb != "upsert":  # upserts apply whatever exists; the others need a match
-                condition = "If-Match: " + _if_match(options.get("etag"),
-                                                     options.get("match_condition")) + "\r\n"
+                raise ValueError(f"unknown transaction operation {op.verb!r}")
+            if op.verb != "upsert":  # upserts apply whatever exists; the others need a match
+                condition = f"If-Match: {op.etag or '*'}\r\n"
         length = f"Content-Type: {_JSON}\r\nContent-Length: {len(body)}\r\n" if body else ""
         return (f"{line}\r\n{_PART_HEADERS}{condition}{length}Accept: {_JSON}\r\n\r\n".encode()
                 + body)
@@ -282,8 +271,8 @@ def _json_entity(entity: Mapping[str, Any]) -> bytes:
     return _compact_json(out).encode()
 
 
-def _entity(raw: dict[str, Any]) -> TableEntity:
-    entity = TableEntity(raw)
+def _entity(raw: dict[str, Any]) -> Entity:
+    entity = Entity(raw)
     etag, stamp = entity.pop("odata.etag", None), entity.pop("Timestamp", None)
     # Besides those two, OData names (metadata, type annotations) are rare: one scan finds
     # them, instead of three string tests per property of every row of a page.
@@ -296,70 +285,70 @@ def _entity(raw: dict[str, Any]) -> TableEntity:
                 entity[typed] = int(entity[typed])
             elif typed in entity and edm == "Edm.Double":
                 entity[typed] = float(entity[typed])
-    entity._metadata = {"etag": etag, "timestamp": stamp}
+    entity.metadata = {"etag": etag, "timestamp": stamp}
     return entity
 
 
-def _metadata(response: Response) -> dict[str, Any]:
+def _metadata(response: Response) -> Metadata:
     return {"etag": response.header("etag"), "date": response.header("date")}
 
 
-def _verb(mode: str) -> str:
-    if mode == UpdateMode.REPLACE:
+def _verb(mode: Mode) -> str:
+    if mode == "replace":
         return "PUT"
-    if mode == UpdateMode.MERGE:
+    if mode == "merge":
         return "PATCH"
     raise ValueError(f"unknown update mode {mode!r}")
 
 
-def _if_match(etag: str | None, condition: MatchConditions | None) -> str:
-    if condition == MatchConditions.IfNotModified:
-        if not etag:
-            raise ValueError("IfNotModified needs an etag")
-        return etag
-    return "*"
-
-
 # -- errors ----------------------------------------------------------------------------------
 
-_BY_CODE: dict[str, type[HttpResponseError]] = {
-    "ConditionNotMet": ResourceModifiedError,
-    "UpdateConditionNotSatisfied": ResourceModifiedError,
-    "InvalidAuthenticationInfo": ClientAuthenticationError,
-    "AuthenticationFailed": ClientAuthenticationError,
-    "ResourceNotFound": ResourceNotFoundError,
-    "TableNotFound": ResourceNotFoundError,
-    "EntityNotFound": ResourceNotFoundError,
-    "ResourceAlreadyExists": ResourceExistsError,
-    "TableAlreadyExists": ResourceExistsError,
-    "EntityAlreadyExists": ResourceExistsError,
-}
-_BY_STATUS: dict[int, type[HttpResponseError]] = {
-    401: ClientAuthenticationError, 404: ResourceNotFoundError, 409: ResourceExistsError,
-    412: ResourceModifiedError,
-}
+_TOO_LARGE_CODES = frozenset({"EntityTooLarge", "PropertyValueTooLarge", "RequestBodyTooLarge"})
 
 
-def _error(response: Response,
-           kind: type[HttpResponseError] | None = None) -> HttpResponseError:
-    """The SDK's exception for an error response: its type from the storage error code (or
-    the status), with `status_code`, `error_code` and `reason` set; a transaction's message
-    starts with the failed operation's index, which TableTransactionError reads."""
-    code = response.header("x-ms-error-code") or ""
-    message = ""
+def _error_code(response: Response) -> tuple[str, str]:
+    """The storage error code and message of an error response (JSON `odata.error`, or the
+    x-ms-error-code header)."""
+    code, message = response.header("x-ms-error-code") or "", ""
     try:
         error = json.loads(response.body).get("odata.error", {})
         code = error.get("code") or code
         message = error.get("message", {}).get("value", "")
     except (ValueError, AttributeError):
-        message = response.body[:200].decode("utf-8", "replace")
-    if kind is None:
-        kind = _BY_CODE.get(code) or _BY_STATUS.get(response.status_code, HttpResponseError)
-    exc = kind(message=message or f"{response.status_code} {response.reason}")
-    exc.status_code = response.status_code
-    exc.reason = response.reason
-    exc.error_code = code or None  # type: ignore[attr-defined]  # set by the SDK as well
-    return exc
+        pass
+    return str(code), str(message)
+
+
+def _described(response: Response) -> str:
+    # Status and code only: storage messages can quote keys, which hold attribute values.
+    return f"{response.status_code} {_error_code(response)[0]}".rstrip()
+
+
+def _error(response: Response) -> StoreError:
+    """The store error an error response means, by status (and code where the status is
+    ambiguous), as the SDK backend maps the SDK's exceptions."""
+    status, code = response.status_code, _error_code(response)[0]
+    detail = _described(response)
+    if status == 413 or code in _TOO_LARGE_CODES:
+        return TooLarge(detail)
+    if status == 404:
+        return NotFound(detail)
+    if status == 409:
+        return AlreadyExists(detail)
+    if status == 412:
+        return PreconditionFailed(detail)
+    if status in (401, 403):
+        return StoreError(f"storage refused our credentials ({detail}): check the account key, "
+                          "or the identity's 'Storage Table Data Contributor' role assignment")
+    if status >= 500 or status in (408, 429):
+        return Unavailable(detail)
+    return StoreError(detail)
+
+
+def _failed_index(part: Response) -> int:
+    """Which operation a refused transaction names: its message starts with the index."""
+    head = _error_code(part)[1].split(":", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 # -- multipart (RFC 2046) as Table Storage writes it -------------------------------------------
@@ -408,7 +397,7 @@ def _http_parts(body: bytes, content_type: str) -> list[Response]:
     """The HTTP responses inside a (nested) multipart/mixed batch response, in order."""
     boundary = _boundary(content_type)
     if boundary is None:
-        raise HttpResponseError(f"storage batch response is not multipart: {content_type!r}")
+        raise StoreError(f"storage batch response is not multipart: {content_type!r}")
     out: list[Response] = []
     delimiter = b"--" + boundary.encode()
     for chunk in body.split(delimiter)[1:]:

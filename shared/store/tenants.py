@@ -7,19 +7,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
-from azure.core import MatchConditions
-from azure.core.exceptions import (
-    ResourceExistsError,
-    ResourceModifiedError,
-    ResourceNotFoundError,
-)
-from azure.data.tables import TableEntity, UpdateMode
 from pydantic import BaseModel, Field, PrivateAttr
 
 from . import keys, layout
-from .errors import Conflict, NotFound, PreconditionFailed
-from .faults import unavailable_on_failure
-from .table import Table
+from .backend import Backend, Entity
+from .errors import AlreadyExists, Conflict, NotFound, PreconditionFailed
 
 
 class TokenRecord(BaseModel):
@@ -54,65 +46,56 @@ class Tenant(BaseModel):
 
 
 class TenantTable:
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Backend) -> None:
         self.table = table
 
     def get(self, tenant_id: str) -> Tenant | None:
         try:
-            with unavailable_on_failure():  # auth reads this: an outage is a 503, not a 500
-                entity = self.table.get_entity(tenant_id, layout.TENANT_ROW)
-        except ResourceNotFoundError:
+            entity = self.table.get_entity(tenant_id, layout.TENANT_ROW)
+        except NotFound:
             return None
         return _record(entity)
 
     def create(self, tenant: Tenant) -> None:
         try:
-            with unavailable_on_failure():
-                written = self.table.create_entity(self._entity(tenant))
-        except ResourceExistsError as exc:
+            written = self.table.create_entity(self._entity(tenant))
+        except AlreadyExists as exc:
             raise Conflict("tenant") from exc
         tenant._etag = written.get("etag")
 
     def save(self, tenant: Tenant) -> None:
         """Replace the record, only while the row is still the version it was read from
         (PreconditionFailed otherwise: read it again and redo the change)."""
-        condition = ({"etag": tenant._etag, "match_condition": MatchConditions.IfNotModified}
-                     if tenant._etag else {"match_condition": MatchConditions.Unconditionally})
         try:
-            with unavailable_on_failure():
-                written = self.table.update_entity(self._entity(tenant),
-                                                   mode=UpdateMode.REPLACE, **condition)
-        except ResourceNotFoundError as exc:
+            written = self.table.update_entity(self._entity(tenant), mode="replace",
+                                               etag=tenant._etag)
+        except NotFound as exc:
             raise NotFound(tenant.id) from exc
-        except ResourceModifiedError as exc:
+        except PreconditionFailed as exc:
             raise PreconditionFailed(tenant.id) from exc
         tenant._etag = written.get("etag")
 
     def delete(self, tenant_id: str) -> None:
-        with unavailable_on_failure():
-            self.table.delete_entity(tenant_id, layout.TENANT_ROW)
+        self.table.delete_entity(tenant_id, layout.TENANT_ROW)
 
     # Last use of each token: a row of its own, so recording it never races with an
     # operator's change of the tenant record (a revoke must not be undone).
     def record_use(self, tenant_id: str, token_id: str, when: str) -> None:
-        with unavailable_on_failure():
-            self.table.upsert_entity({"PartitionKey": tenant_id,
-                                      "RowKey": layout.token_use_key(token_id),
-                                      "lastUsed": when}, mode=UpdateMode.MERGE)
+        self.table.upsert_entity({"PartitionKey": tenant_id,
+                                  "RowKey": layout.token_use_key(token_id),
+                                  "lastUsed": when}, mode="merge")
 
     def last_uses(self, tenant_id: str) -> dict[str, str]:
         low, high = keys.prefix_range(layout.TOKEN_USE_PREFIX)
-        with unavailable_on_failure():
-            rows = self.table.query_entities(
-                "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
-                parameters={"pk": tenant_id, "lo": low, "hi": high})
-            return {layout.token_of_use(str(r["RowKey"])): str(r["lastUsed"]) for r in rows}
+        rows = self.table.query_entities(
+            "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi",
+            parameters={"pk": tenant_id, "lo": low, "hi": high})
+        return {layout.token_of_use(str(r["RowKey"])): str(r["lastUsed"]) for r in rows}
 
     def all(self) -> Iterator[Tenant]:
-        with unavailable_on_failure():
-            for entity in self.table.query_entities("RowKey eq @rk",
-                                                    parameters={"rk": layout.TENANT_ROW}):
-                yield _record(entity)
+        for entity in self.table.query_entities("RowKey eq @rk",
+                                                parameters={"rk": layout.TENANT_ROW}):
+            yield _record(entity)
 
     @staticmethod
     def _entity(tenant: Tenant) -> dict[str, str]:
@@ -120,7 +103,7 @@ class TenantTable:
                 "record": tenant.model_dump_json()}
 
 
-def _record(entity: TableEntity) -> Tenant:
+def _record(entity: Entity) -> Tenant:
     tenant = Tenant.model_validate(json.loads(entity["record"]))
     tenant._etag = entity.metadata.get("etag")
     return tenant

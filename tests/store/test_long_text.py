@@ -73,16 +73,14 @@ def test_join_reads_the_named_properties_only_and_stops_at_a_gap() -> None:
 def test_text_size_counts_the_characters_of_string_properties() -> None:
     entity = {"PartitionKey": "pk", "RowKey": "rk1", "attempts": 12345, "active": True,
               "ratio": 1.5, **split_text("z" * (PROPERTY_CHARS + 7), "body")}
-    assert text_size(("upsert", entity)) == 2 + 3 + PROPERTY_CHARS + 7
-    assert text_size(("update", entity, {"mode": "merge", "etag": "W/\"x\""})) == (
-        text_size(("upsert", entity)))  # the options are not sent as properties
-    assert text_size(("delete", {"PartitionKey": "pk", "RowKey": "rk"})) == 4
+    assert text_size(entity) == 2 + 3 + PROPERTY_CHARS + 7
+    assert text_size({"PartitionKey": "pk", "RowKey": "rk"}) == 4
 
 
 @settings(deadline=None)
 @given(texts)
 def test_text_size_of_a_split_text_is_its_length(text: str) -> None:
-    assert text_size(("upsert", split_text(text, "doc"))) == len(text)
+    assert text_size(split_text(text, "doc")) == len(text)
 
 
 # -- against Table Storage (Azurite enforces the 64 KiB property limit as Azure does) --------
