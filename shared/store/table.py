@@ -303,7 +303,17 @@ def _verb(mode: Mode) -> str:
 
 # -- errors ----------------------------------------------------------------------------------
 
-_TOO_LARGE_CODES = frozenset({"EntityTooLarge", "PropertyValueTooLarge", "RequestBodyTooLarge"})
+_BY_CODE: dict[str, type[StoreError]] = {
+    "EntityTooLarge": TooLarge, "PropertyValueTooLarge": TooLarge,
+    "RequestBodyTooLarge": TooLarge,
+    "ResourceNotFound": NotFound, "TableNotFound": NotFound, "EntityNotFound": NotFound,
+    "ResourceAlreadyExists": AlreadyExists, "TableAlreadyExists": AlreadyExists,
+    "EntityAlreadyExists": AlreadyExists,
+    "ConditionNotMet": PreconditionFailed, "UpdateConditionNotSatisfied": PreconditionFailed,
+}
+_BY_STATUS: dict[int, type[StoreError]] = {
+    404: NotFound, 409: AlreadyExists, 412: PreconditionFailed, 413: TooLarge,
+}
 
 
 def _error_code(response: Response) -> tuple[str, str]:
@@ -325,18 +335,13 @@ def _described(response: Response) -> str:
 
 
 def _error(response: Response) -> StoreError:
-    """The store error an error response means, by status (and code where the status is
-    ambiguous), as the SDK backend maps the SDK's exceptions."""
+    """The store error an error response means: by its storage error code, else its status
+    (the mapping azure-data-tables applies, so both backends raise the same)."""
     status, code = response.status_code, _error_code(response)[0]
     detail = _described(response)
-    if status == 413 or code in _TOO_LARGE_CODES:
-        return TooLarge(detail)
-    if status == 404:
-        return NotFound(detail)
-    if status == 409:
-        return AlreadyExists(detail)
-    if status == 412:
-        return PreconditionFailed(detail)
+    kind = _BY_CODE.get(code) or _BY_STATUS.get(status)
+    if kind is not None:
+        return kind(detail)
     if status in (401, 403):
         return StoreError(f"storage refused our credentials ({detail}): check the account key, "
                           "or the identity's 'Storage Table Data Contributor' role assignment")

@@ -17,19 +17,18 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ServiceRequestError
-from azure.data.tables import UpdateMode
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.store import deadline, layout
+from shared.store.backend import Operation, upsert
 from shared.store.directory import Directory, Indexes
+from shared.store.errors import TransportFailed
 from shared.store.journal import (
     MAX_BATCH,
     ROW_TEXT,
     STAGED_PARTS_EXPIRE,
     Journal,
-    Op,
     chunked,
     member_guard,
 )
@@ -45,27 +44,27 @@ LATER = "2026-01-02T00:00:00.000Z"
 # -- chunking --------------------------------------------------------------------------------
 
 units_strategy = st.lists(st.integers(1, 6), max_size=60).map(
-    lambda sizes: [[("upsert", {"RowKey": f"{u}.{i}"}) for i in range(n)]
+    lambda sizes: [[Operation("upsert", {"RowKey": f"{u}.{i}"}) for i in range(n)]
                    for u, n in enumerate(sizes)])
 
 
 @given(units_strategy, st.integers(6, 20))
-def test_chunks_hold_whole_units_in_order_and_are_packed(units: list[list[Op]],
+def test_chunks_hold_whole_units_in_order_and_are_packed(units: list[list[Operation]],
                                                          room: int) -> None:
     chunks = chunked(units, room)
     assert [op for chunk in chunks for op in chunk] == [op for unit in units for op in unit]
     assert all(0 < len(chunk) <= room for chunk in chunks)
-    unit_of = {op[1]["RowKey"]: n for n, unit in enumerate(units) for op in unit}
+    unit_of = {op.entity["RowKey"]: n for n, unit in enumerate(units) for op in unit}
     for chunk in chunks:  # no unit is split across chunks
-        for n in {unit_of[op[1]["RowKey"]] for op in chunk}:
+        for n in {unit_of[op.entity["RowKey"]] for op in chunk}:
             assert all(op in chunk for op in units[n])
     for chunk, following in itertools.pairwise(chunks):  # the next unit did not fit
-        assert len(chunk) + len(units[unit_of[following[0][1]["RowKey"]]]) > room
+        assert len(chunk) + len(units[unit_of[following[0].entity["RowKey"]]]) > room
 
 
 def test_a_unit_larger_than_a_chunk_is_a_chunk_of_its_own() -> None:
-    big = [("delete", {"RowKey": str(n)}) for n in range(5)]
-    small = [("delete", {"RowKey": "s"})]
+    big = [Operation("delete", {"RowKey": str(n)}) for n in range(5)]
+    small = [Operation("delete", {"RowKey": "s"})]
     assert chunked([small, big, small], 3) == [small, big, small]
     assert chunked([], 3) == []
 
@@ -76,17 +75,17 @@ def _row(tenant: str, key: str, **props: Any) -> dict[str, Any]:
     return {"PartitionKey": tenant, "RowKey": key, **props}
 
 
-def _member_units(tenant: str, gid: str, uids: Sequence[str]) -> list[list[Op]]:
-    return [[("upsert", _row(tenant, layout.member_key(gid, uid))),
-             ("upsert", _row(tenant, layout.reverse_member_key(uid, gid)))] for uid in uids]
+def _member_units(tenant: str, gid: str, uids: Sequence[str]) -> list[list[Operation]]:
+    return [[upsert(_row(tenant, layout.member_key(gid, uid))),
+             upsert(_row(tenant, layout.reverse_member_key(uid, gid)))] for uid in uids]
 
 
-def _arm(directory: Directory, tenant: str, chunks: list[list[Op]],
+def _arm(directory: Directory, tenant: str, chunks: list[list[Operation]],
          guard: str | None = None) -> tuple[str, str, list[str]]:
     """Stage a change and commit its head, as the change's first transaction does: (head key,
     head ETag, part keys)."""
     head, parts = directory.journal.stage(tenant, chunks, guard)
-    etag = directory.submit([("create", head)], Indexes())[0]["etag"]
+    etag = directory.submit([Operation("create", head)], Indexes())[0]["etag"]
     return head["RowKey"], etag, parts
 
 
@@ -132,10 +131,11 @@ def test_a_change_is_applied_in_chunks_and_its_journal_removed(
     assert journal.complete(tenant_id) == 0
 
 
-def _flip_flop(tenant: str) -> list[list[Op]]:
+def _flip_flop(tenant: str) -> list[list[Operation]]:
     """Chunks whose late re-application shows: X appears, goes, appears, goes; then Y."""
     x, y = _row(tenant, "M:x:x"), _row(tenant, "M:y:y")
-    return [[("upsert", x)], [("delete", x)], [("upsert", x)], [("delete", x)], [("upsert", y)]]
+    return [[upsert(x)], [Operation("delete", x)], [upsert(x)], [Operation("delete", x)],
+            [upsert(y)]]
 
 
 def test_a_finished_journal_is_not_applied_again(directory: Directory, journal: Journal,
@@ -177,12 +177,12 @@ def test_a_worker_that_is_behind_applies_nothing(
     """Another worker applied every chunk (only the journal's removal failed), then a later
     request removed the member: a worker still at the first chunk must not add it again."""
     x = _row(tenant_id, "M:g:x")
-    chunks = [[("upsert", x)]]
+    chunks = [[Operation("upsert", x)]]
     head, etag, parts = _arm(directory, tenant_id, chunks)
     faults.arm("reset", at=2, outage=True)  # the chunk commits, the removal fails
     assert not journal.run(tenant_id, head, etag, chunks, guard=None, parts=parts)
     faults.arm(None)
-    directory.submit([("delete", x)], Indexes())
+    directory.submit([Operation("delete", x)], Indexes())
     assert journal.run(tenant_id, head, etag, chunks, guard=None, parts=parts)  # behind
     assert not _exists(directory, tenant_id, "M:g:x")
     assert journal.complete(tenant_id) == 1  # removes the journal, applies nothing
@@ -194,13 +194,13 @@ def test_resumption_starts_after_the_last_applied_chunk(
         directory: Directory, journal: Journal, tenant_id: str, faults: Injector) -> None:
     """A member the change added, then a later request removed, stays removed."""
     x, y = _row(tenant_id, "M:g:x"), _row(tenant_id, "M:g:y")
-    chunks = [[("upsert", x)], [("upsert", y)]]
+    chunks = [[Operation("upsert", x)], [Operation("upsert", y)]]
     head, etag, parts = _arm(directory, tenant_id, chunks)
     faults.arm("reset", at=2, outage=True)  # the first chunk commits, then storage is gone
     assert not journal.run(tenant_id, head, etag, chunks, guard=None, parts=parts)
     faults.arm(None)
     assert [r["RowKey"] for r in _journal_rows(directory, tenant_id)] == [head]  # left
-    directory.submit([("delete", x)], Indexes())  # a later request removes X
+    directory.submit([Operation("delete", x)], Indexes())  # a later request removes X
     assert journal.wait_idle(timeout=5)  # nothing was handed to the background
     assert journal.complete(tenant_id) == 1
     assert not _exists(directory, tenant_id, "M:g:x")
@@ -248,8 +248,8 @@ def test_a_change_whose_group_never_existed_writes_nothing(
 
 # -- long changes: part rows -----------------------------------------------------------------
 
-def _long_chunks(tenant: str, n: int, size: int) -> list[list[Op]]:
-    return [[("upsert", _row(tenant, f"M:g:{i:03d}", v=f"{i:03d}" + "v" * size))]
+def _long_chunks(tenant: str, n: int, size: int) -> list[list[Operation]]:
+    return [[Operation("upsert", _row(tenant, f"M:g:{i:03d}", v=f"{i:03d}" + "v" * size))]
             for i in range(n)]
 
 
@@ -260,7 +260,7 @@ def test_a_change_longer_than_its_head_row_is_staged_in_part_rows(
     assert len(parts) >= (45 * 29_000) // ROW_TEXT
     staged = [r["RowKey"] for r in _journal_rows(directory, tenant_id)]
     assert staged == sorted(parts)  # staged before the head commits
-    directory.submit([("create", head)], Indexes())
+    directory.submit([Operation("create", head)], Indexes())
     assert journal.complete(tenant_id) == 1  # read back from the rows, joined, applied
     rows = list(directory.rows(tenant_id, "M:g:"))
     assert [r["v"] for r in rows] == [f"{i:03d}" + "v" * 29_000 for i in range(45)]
@@ -284,7 +284,7 @@ def _refuse_chunks(request: Request, send: Callable[[Request], Response]) -> Res
     """Storage refuses every chunk's transaction (each moves its head with a MERGE, sent as
     PATCH); other calls go through."""
     if request.method == "POST" and b"\r\nPATCH " in request.body:
-        raise ServiceRequestError("injected: connection reset by peer")
+        raise TransportFailed("injected: connection reset by peer")
     return send(request)
 
 
@@ -328,18 +328,18 @@ def test_every_kind_of_journalled_operation_is_applied_as_it_was_given(
     event replaces its row, a member row upsert merges, a delete deletes, a member guard
     admits its unit only while the member exists (as a user, or else as a group)."""
     t = tenant_id
-    directory.submit([("upsert", _row(t, "E:1", a=1, b=2)),
-                      ("upsert", _row(t, "M:g:old", type="User", note="kept")),
-                      ("upsert", _row(t, "M:g:gone")),
-                      ("upsert", _row(t, layout.resource_key(GROUP, "ng")))], Indexes())
-    chunks: list[list[Op]] = [
-        [("upsert", _row(t, "E:1", a=3), {"mode": UpdateMode.REPLACE})],
-        [("upsert", _row(t, "M:g:old", type="Group"))],
-        [("delete", _row(t, "M:g:gone"))],
+    directory.submit([Operation("upsert", _row(t, "E:1", a=1, b=2)),
+                      Operation("upsert", _row(t, "M:g:old", type="User", note="kept")),
+                      Operation("upsert", _row(t, "M:g:gone")),
+                      Operation("upsert", _row(t, layout.resource_key(GROUP, "ng")))], Indexes())
+    chunks: list[list[Operation]] = [
+        [Operation("upsert", _row(t, "E:1", a=3), "replace")],
+        [Operation("upsert", _row(t, "M:g:old", type="Group"))],
+        [Operation("delete", _row(t, "M:g:gone"))],
         [member_guard(t, layout.resource_key(USER, "ng"), layout.resource_key(GROUP, "ng"), 2),
-         ("upsert", _row(t, "M:g:ng")), ("upsert", _row(t, "R:ng:g"))],
+         Operation("upsert", _row(t, "M:g:ng")), Operation("upsert", _row(t, "R:ng:g"))],
         [member_guard(t, layout.resource_key(USER, "nobody"), None, 3),
-         ("upsert", _row(t, "M:g:nobody")), ("upsert", _row(t, "R:nobody:g"))],
+         Operation("upsert", _row(t, "M:g:nobody")), Operation("upsert", _row(t, "R:nobody:g"))],
     ]
     _arm(directory, t, chunks)
     assert journal.complete(t) == 1
@@ -356,14 +356,14 @@ def test_every_kind_of_journalled_operation_is_applied_as_it_was_given(
 
 
 @pytest.mark.parametrize("op", [
-    ("create", {"PartitionKey": "t", "RowKey": "M:g:u"}),
-    ("update", {"PartitionKey": "t", "RowKey": "U:u"}, {"mode": UpdateMode.REPLACE}),
-    ("delete", {"PartitionKey": "t", "RowKey": "U:u"}, {"etag": "W/\"1\""}),
+    Operation("create", {"PartitionKey": "t", "RowKey": "M:g:u"}),
+    Operation("update", {"PartitionKey": "t", "RowKey": "U:u"}, "replace"),
+    Operation("delete", {"PartitionKey": "t", "RowKey": "U:u"}, etag="W/\"1\""),
 ], ids=["create", "replace", "conditional-delete"])
 def test_operations_a_journal_cannot_hold_are_refused_before_anything_is_written(
-        directory: Directory, journal: Journal, tenant_id: str, op: Op) -> None:
+        directory: Directory, journal: Journal, tenant_id: str, op: Operation) -> None:
     with pytest.raises(ValueError, match="not journalled"):
-        journal.stage(tenant_id, [[("upsert", _row(tenant_id, "M:g:a"))], [op]], None)
+        journal.stage(tenant_id, [[Operation("upsert", _row(tenant_id, "M:g:a"))], [op]], None)
     assert _journal_rows(directory, tenant_id) == []
 
 
@@ -380,7 +380,7 @@ def test_a_purge_removes_every_membership_pair(directory: Directory, journal: Jo
     _memberships(directory, tenant_id, "g1", 130)
     pairs = directory.memberships(tenant_id, GROUP, "g1")
     head = journal.purge_head(tenant_id, layout.resource_key(GROUP, "g1"))
-    etag = directory.submit([("create", head)], Indexes())[0]["etag"]
+    etag = directory.submit([Operation("create", head)], Indexes())[0]["etag"]
     assert journal.run_purge(tenant_id, head["RowKey"], etag, pairs)
     assert directory.members(tenant_id, "g1") == []
     assert list(directory.rows(tenant_id, "R:")) == []
@@ -392,7 +392,7 @@ def test_a_left_purge_reads_the_memberships_again_when_resumed(
     """Its journal names the resource only: the same size for a group of any size."""
     _memberships(directory, tenant_id, "g1", 130)
     head = journal.purge_head(tenant_id, layout.resource_key(GROUP, "g1"))
-    directory.submit([("create", head)], Indexes())
+    directory.submit([Operation("create", head)], Indexes())
     _memberships(directory, tenant_id, "g1", 140)  # 10 more joined before the purge ran
     assert journal.complete(tenant_id) == 1
     assert directory.members(tenant_id, "g1") == []
