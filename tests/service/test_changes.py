@@ -14,7 +14,8 @@ from shared.scim.schemas import GROUP_URN, USER_URN
 from shared.service.app import ScimService
 from shared.service.changes import ChangeFeed
 from shared.service.kinds import GROUPS, USERS
-from shared.store.directory import Indexes, Op, Stored
+from shared.store.backend import Operation
+from shared.store.directory import Indexes, Stored
 from shared.store.outbox import Outbox
 
 PREFIX = "com.contoso.scim"
@@ -31,7 +32,7 @@ def feed() -> ChangeFeed:
 @pytest.fixture
 def commit(scim_service: ScimService, tenant_id: str) -> Any:
     """Commit operations in one transaction and return the events now in the outbox."""
-    def run(ops: list[Op]) -> list[dict[str, Any]]:
+    def run(ops: list[Operation]) -> list[dict[str, Any]]:
         if ops:
             scim_service.directory.submit(ops, Indexes())
         rows = Outbox(scim_service.directory).pending(tenant_id)
