@@ -8,6 +8,7 @@ Python resolves them, relative ones included."""
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import subprocess
 import sys
@@ -123,6 +124,28 @@ def test_importing_function_app_defers_heavy_modules() -> None:
     code = ("import sys, function_app; heavy = ['azure.data.tables', 'azure.identity', "
             "'pydantic', 'httpx', 'requests']; print([m for m in heavy if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    assert out == "[]", out
+
+
+@pytest.mark.azurite
+def test_the_default_backend_runs_without_azure_core_or_the_tables_sdk(
+        storage_connection_string: str) -> None:
+    """The direct backend speaks to storage itself: serving requests with it must not load
+    azure-core's pipeline or azure-data-tables (their import is most of a cold start's), and
+    nothing may reach them through another import. A fresh process imports the app, builds
+    the service and makes real storage calls (tables, a tenant lookup, a read, a write)."""
+    code = (
+        "import sys, function_app\n"
+        "from shared.adapter import runtime\n"
+        "svc = runtime.service()\n"
+        "assert svc.tenants.get('nobody') is None\n"
+        "assert svc.directory.get('t', 'U', 'nobody') is None\n"
+        "svc.directory.table.upsert_entity({'PartitionKey': 't', 'RowKey': 'probe'})\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('azure.core', 'azure.data'))))\n")
+    env = {**os.environ, "SCIM_STORAGE_CONNECTION_STRING": storage_connection_string,
+           "SCIM_STORAGE_CLIENT": "direct", "SCIM_TABLE_PREFIX": "imports"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=env,
                          capture_output=True, text=True).stdout.strip()
     assert out == "[]", out
 
