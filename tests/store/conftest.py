@@ -7,7 +7,7 @@ import pytest
 from shared.settings import Settings
 from shared.store.connection import Tables, tables_for
 from shared.store.directory import Directory
-from shared.store.table import Table
+from shared.store.backend import Backend
 
 
 @pytest.fixture(scope="session")
@@ -23,9 +23,10 @@ def directory(tables: Tables) -> Directory:
 
 
 @pytest.fixture
-def empty_table(tables: Tables) -> Table:
-    """A table of its own for one test: for what reads a whole table (every tenant, every
-    partition, the runs table's single rows), which other tests write to as well."""
-    table = Table(tables.data.wire, "t" + uuid.uuid4().hex[:16])
+def empty_table(tables: Tables) -> Backend:
+    """A table of its own for one test, on the configured backend: for what reads a whole table
+    (every tenant, every partition, the runs table's single rows), which other tests write to
+    as well."""
+    table = tables.open_table("t" + uuid.uuid4().hex[:16])
     table.create_table()
     return table
