@@ -12,24 +12,27 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-_PARAMETER = re.compile(r"@(\w+)")
+# A quoted literal (left as it is: '@' in it is text) or a parameter.
+_LITERAL_OR_PARAMETER = re.compile(r"'(?:[^']|'')*'|@(\w+)")
 _INT32 = 2**31
 _INT64 = 2**63
 
 
 def substitute(query_filter: str, parameters: Mapping[str, Any]) -> str:
-    """`query_filter` with each `@name` replaced by the literal of `parameters[name]`:
+    """`query_filter` with each `@name` outside quoted literals replaced by the literal of `parameters[name]`:
     strings quoted (quotes doubled), booleans `true`/`false`, integers beyond 32 bits with
     the `L` (Edm.Int64) suffix, floats as Python writes them. ValueError for a name without a
     value, TypeError for a value of another type or an integer beyond 64 bits."""
 
     def literal(match: re.Match[str]) -> str:
         name = match.group(1)
+        if name is None:
+            return match.group(0)
         if name not in parameters:
             raise ValueError(f"filter parameter @{name} has no value")
         return _literal(name, parameters[name])
 
-    return _PARAMETER.sub(literal, query_filter)
+    return _LITERAL_OR_PARAMETER.sub(literal, query_filter)
 
 
 def _literal(name: str, value: Any) -> str:

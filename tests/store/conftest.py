@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
 
-from shared.settings import Settings
+from shared.settings import from_environ
 from shared.store.connection import Tables, tables_for
 from shared.store.directory import Directory
 from shared.store.backend import Backend
@@ -12,7 +13,11 @@ from shared.store.backend import Backend
 
 @pytest.fixture(scope="session")
 def tables(storage_connection_string: str) -> Tables:
-    t = tables_for(Settings(storage_connection_string=storage_connection_string))
+    """The test storage on the backend SCIM_STORAGE_CLIENT names (`direct` unless set), so
+    `SCIM_STORAGE_CLIENT=sdk pytest tests/store` runs the store's tests on the SDK."""
+    t = tables_for(from_environ({
+        "SCIM_STORAGE_CONNECTION_STRING": storage_connection_string,
+        "SCIM_STORAGE_CLIENT": os.environ.get("SCIM_STORAGE_CLIENT", "")}))
     t.ensure()
     return t
 
