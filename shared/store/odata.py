@@ -19,10 +19,11 @@ _INT64 = 2**63
 
 
 def substitute(query_filter: str, parameters: Mapping[str, Any]) -> str:
-    """`query_filter` with each `@name` outside quoted literals replaced by the literal of `parameters[name]`:
-    strings quoted (quotes doubled), booleans `true`/`false`, integers beyond 32 bits with
-    the `L` (Edm.Int64) suffix, floats as Python writes them. ValueError for a name without a
-    value, TypeError for a value of another type or an integer beyond 64 bits."""
+    """`query_filter` with each `@name` outside quoted literals replaced by the literal of
+    `parameters[name]`: strings quoted (quotes doubled), booleans `true`/`false`, integers
+    beyond 32 bits with the `L` (Edm.Int64) suffix, floats as Python writes them. ValueError
+    for a name without a value, TypeError for a value of another type or an integer beyond 64
+    bits."""
 
     def literal(match: re.Match[str]) -> str:
         name = match.group(1)

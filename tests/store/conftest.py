@@ -6,9 +6,9 @@ import uuid
 import pytest
 
 from shared.settings import from_environ
+from shared.store.backend import Backend
 from shared.store.connection import Tables, tables_for
 from shared.store.directory import Directory
-from shared.store.backend import Backend
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -273,8 +273,8 @@ def test_queries_follow_continuations_and_refused_transactions_write_nothing(
 # -- both backends alike ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def transcripts(storage_connection_string: str) -> Iterator[dict[str, list[Any]]]:
-    yield {client: run_script(_open(storage_connection_string, client), "pk")
+def transcripts(storage_connection_string: str) -> dict[str, list[Any]]:
+    return {client: run_script(_open(storage_connection_string, client), "pk")
            for client in ("direct", "sdk")}
 
 

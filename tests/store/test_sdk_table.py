@@ -97,14 +97,16 @@ def test_values_come_back_as_plain_python_values_of_their_type(table: SdkTable, 
     assert entity.metadata["etag"].startswith('W/"datetime')
     # As storage wrote it (seven fractional digits), like the direct backend.
     assert isinstance(entity.metadata["timestamp"], str)
-    assert entity.metadata["timestamp"].endswith("Z") and "T" in entity.metadata["timestamp"]
+    assert entity.metadata["timestamp"].endswith("Z")
+    assert "T" in entity.metadata["timestamp"]
 
 
 def test_non_finite_floats_round_trip(table: SdkTable, pk: str) -> None:
     table.create_entity({"PartitionKey": pk, "RowKey": "r", "up": float("inf"),
                          "down": float("-inf"), "nan": float("nan")})
     entity = table.get_entity(pk, "r")
-    assert entity["up"] == float("inf") and entity["down"] == float("-inf")
+    assert entity["up"] == float("inf")
+    assert entity["down"] == float("-inf")
     assert entity["nan"] != entity["nan"]
 
 
@@ -214,7 +216,8 @@ def test_a_create_of_an_existing_row_is_already_exists(table: SdkTable, pk: str)
         table.create_entity({"PartitionKey": pk, "RowKey": "alice@example.com"})
     # Type, status and storage's error code; never storage's message, which can quote keys.
     assert str(info.value) == "ResourceExistsError 409 EntityAlreadyExists"
-    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
 
 
 def test_missing_rows(table: SdkTable, pk: str) -> None:
@@ -276,7 +279,8 @@ def test_a_transaction_returns_each_operations_metadata(table: SdkTable, pk: str
         backend.upsert({"PartitionKey": pk, "RowKey": "up", "f": 1.5}, "replace"),
         backend.delete(pk, "old"),
     ])
-    assert len(results) == 4 and all(set(r) == {"etag", "date"} for r in results)
+    assert len(results) == 4
+    assert all(set(r) == {"etag", "date"} for r in results)
     rows = {row["RowKey"]: row for row in table.query_entities(
         "PartitionKey eq @pk", parameters={"pk": pk})}
     assert sorted(rows) == ["kept", "new", "up"]
