@@ -7,6 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -44,6 +45,11 @@ class Settings(BaseModel):
     azure_client_id: str | None = Field(
         None, validation_alias="AZURE_CLIENT_ID",
         description="client id of the user-assigned managed identity.")
+    storage_client: Literal["direct", "sdk"] = Field(
+        "direct", validation_alias="SCIM_STORAGE_CLIENT",
+        description="how the store talks to Table Storage: 'direct' (its own HTTP client, the "
+        "default: a fraction of the SDK's CPU per call) or 'sdk' (Microsoft's "
+        "azure-data-tables client), with the same behaviour.")
     table_prefix: str = Field(
         "scim", validation_alias="SCIM_TABLE_PREFIX", description="prefix of table names.")
     public_base_url: str = Field(

@@ -1,12 +1,16 @@
 """Opening the tables: a connection string locally (Azurite), the account endpoint with
-DefaultAzureCredential (managed identity) in Azure. One set per process."""
+DefaultAzureCredential (managed identity) in Azure; on the backend `SCIM_STORAGE_CLIENT` names
+(`direct`, the default, or `sdk`: backend.py). One set per process."""
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..settings import Settings
+from .backend import Backend
 from .errors import StoreError
 from .table import Table
 from .wire import TRANSPORT_HOOKS, BearerToken, SharedKeyLite, Signer, TransportHook, Wire
@@ -23,22 +27,31 @@ DEV_ENDPOINT = "http://127.0.0.1:10002/devstoreaccount1"
 
 @dataclass(frozen=True)
 class Tables:
-    data: Table
-    tenants: Table
-    audit: Table
-    runs: Table
+    data: Backend
+    tenants: Backend
+    audit: Backend
+    runs: Backend
+    # Opens another table of the same account on the same backend (tests' tables of their own).
+    open_table: Callable[[str], Backend] = field(repr=False, compare=False)
 
     def ensure(self) -> None:
+        """Create the tables that do not exist (an outage raises Unavailable, as any call)."""
         for table in (self.data, self.tenants, self.audit, self.runs):
             table.create_table()
 
 
 def from_connection_string(text: str) -> tuple[str, Signer]:
     """The table endpoint and the signer a storage connection string names."""
+    endpoint, account, key = _account(text)
+    return endpoint, SharedKeyLite(account, key)
+
+
+def _account(text: str) -> tuple[str, str, str]:
+    """The table endpoint, account name and key a storage connection string names."""
     fields = {k.strip().lower(): v.strip() for k, _, v in
               (part.partition("=") for part in text.split(";")) if k.strip()}
     if fields.get("usedevelopmentstorage", "").lower() == "true":
-        return DEV_ENDPOINT, SharedKeyLite(DEV_ACCOUNT, DEV_ACCOUNT_KEY)
+        return DEV_ENDPOINT, DEV_ACCOUNT, DEV_ACCOUNT_KEY
     account, key = fields.get("accountname"), fields.get("accountkey")
     if not account or not key:
         raise StoreError(
@@ -48,44 +61,82 @@ def from_connection_string(text: str) -> tuple[str, Signer]:
     endpoint = fields.get("tableendpoint") or (
         f"{fields.get('defaultendpointsprotocol', 'https')}://{account}.table."
         f"{fields.get('endpointsuffix', 'core.windows.net')}")
-    return endpoint, SharedKeyLite(account, key)
+    return endpoint, account, key
 
 
 def open_tables(settings: Settings) -> Tables:
+    opener = _sdk_opener(settings) if settings.storage_client == "sdk" else _direct_opener(
+        settings)
+    return Tables(
+        data=opener(settings.data_table),
+        tenants=opener(settings.tenants_table),
+        audit=opener(settings.audit_table),
+        runs=opener(settings.runs_table),
+        open_table=opener,
+    )
+
+
+def _direct_opener(settings: Settings) -> Callable[[str], Backend]:
     if settings.storage_connection_string:
         endpoint, signer = from_connection_string(settings.storage_connection_string)
-    elif settings.storage_table_endpoint:
-        from azure.identity import DefaultAzureCredential  # only needed in Azure
-
-        endpoint = settings.storage_table_endpoint
-        signer = BearerToken(DefaultAzureCredential(
-            managed_identity_client_id=settings.azure_client_id))
     else:
+        endpoint = _endpoint(settings)
+        signer = BearerToken(_managed_identity(settings))
+    try:
+        wire = Wire(endpoint, signer)
+    except ValueError as exc:
+        raise StoreError(f"{exc}; expected e.g. https://ACCOUNT.table.core.windows.net") from exc
+
+    def open_table(name: str) -> Backend:
+        # table.Table still has TableClient's signatures until it implements Backend.
+        return Table(wire, name)  # type: ignore[return-value]
+
+    return open_table
+
+
+def _sdk_opener(settings: Settings) -> Callable[[str], Backend]:
+    # Imported here: the SDK and azure-core's pipeline load only when this backend is chosen.
+    from .sdk_table import SdkAccount
+
+    credential: Any
+    if settings.storage_connection_string:
+        from azure.core.credentials import AzureNamedKeyCredential
+
+        endpoint, account, key = _account(settings.storage_connection_string)
+        credential = AzureNamedKeyCredential(account, key)
+    else:
+        endpoint = _endpoint(settings)
+        credential = _managed_identity(settings)
+    if not endpoint.startswith(("http://", "https://")):
+        raise StoreError(f"not a table endpoint URL: {endpoint!r}; expected e.g. "
+                         "https://ACCOUNT.table.core.windows.net")
+    return SdkAccount(endpoint, credential).table
+
+
+def _endpoint(settings: Settings) -> str:
+    if not settings.storage_table_endpoint:
         raise StoreError(
             "No storage configured: set SCIM_STORAGE_CONNECTION_STRING (local, e.g. "
             "UseDevelopmentStorage=true) or SCIM_STORAGE_TABLE_ENDPOINT "
             "(https://ACCOUNT.table.core.windows.net, with a managed identity) in app settings."
         )
-    try:
-        wire = Wire(endpoint, signer)
-    except ValueError as exc:
-        raise StoreError(f"{exc}; expected e.g. https://ACCOUNT.table.core.windows.net") from exc
-    return Tables(
-        data=Table(wire, settings.data_table),
-        tenants=Table(wire, settings.tenants_table),
-        audit=Table(wire, settings.audit_table),
-        runs=Table(wire, settings.runs_table),
-    )
+    return settings.storage_table_endpoint
+
+
+def _managed_identity(settings: Settings) -> Any:
+    from azure.identity import DefaultAzureCredential  # only needed in Azure
+
+    return DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
 
 
 _lock = threading.Lock()
-_cached: dict[tuple[str | None, str | None, str], Tables] = {}
+_cached: dict[tuple[str | None, str | None, str, str], Tables] = {}
 
 
 def tables_for(settings: Settings) -> Tables:
     """The process-wide client set for these settings (clients are thread-safe; reuse them)."""
     key = (settings.storage_connection_string, settings.storage_table_endpoint,
-           settings.table_prefix)
+           settings.table_prefix, settings.storage_client)
     with _lock:
         if key not in _cached:
             _cached[key] = open_tables(settings)

@@ -1,18 +1,23 @@
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
 
-from shared.settings import Settings
+from shared.settings import from_environ
+from shared.store.backend import Backend
 from shared.store.connection import Tables, tables_for
 from shared.store.directory import Directory
-from shared.store.table import Table
 
 
 @pytest.fixture(scope="session")
 def tables(storage_connection_string: str) -> Tables:
-    t = tables_for(Settings(storage_connection_string=storage_connection_string))
+    """The test storage on the backend SCIM_STORAGE_CLIENT names (`direct` unless set), so
+    `SCIM_STORAGE_CLIENT=sdk pytest tests/store` runs the store's tests on the SDK."""
+    t = tables_for(from_environ({
+        "SCIM_STORAGE_CONNECTION_STRING": storage_connection_string,
+        "SCIM_STORAGE_CLIENT": os.environ.get("SCIM_STORAGE_CLIENT", "")}))
     t.ensure()
     return t
 
@@ -23,9 +28,10 @@ def directory(tables: Tables) -> Directory:
 
 
 @pytest.fixture
-def empty_table(tables: Tables) -> Table:
-    """A table of its own for one test: for what reads a whole table (every tenant, every
-    partition, the runs table's single rows), which other tests write to as well."""
-    table = Table(tables.data.wire, "t" + uuid.uuid4().hex[:16])
+def empty_table(tables: Tables) -> Backend:
+    """A table of its own for one test, on the configured backend: for what reads a whole table
+    (every tenant, every partition, the runs table's single rows), which other tests write to
+    as well."""
+    table = tables.open_table("t" + uuid.uuid4().hex[:16])
     table.create_table()
     return table
