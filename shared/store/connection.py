@@ -89,7 +89,7 @@ def _direct_opener(settings: Settings) -> Callable[[str], Backend]:
 
     def open_table(name: str) -> Backend:
         # table.Table still has TableClient's signatures until it implements Backend.
-        return Table(wire, name)  # type: ignore[return-value]
+        return Table(wire, name)
 
     return open_table
 

@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from . import odata
 from .backend import Entity, Metadata, Mode, Operation
 from .errors import (
     AlreadyExists,
@@ -35,7 +36,6 @@ from .wire import API_VERSION, Response, Wire
 _JSON = "application/json"
 _READ_HEADERS = {"Accept": "application/json;odata=minimalmetadata"}
 _WRITE_HEADERS = {"Accept": _JSON, "Content-Type": _JSON}
-_PARAMETER = re.compile(r"@(\w+)")
 _PART_HEADERS = f"x-ms-version: {API_VERSION}\r\nDataServiceVersion: 3.0\r\n"
 # One encoder for every entity: json.dumps with options builds a new encoder per call.
 _compact_json = json.JSONEncoder(separators=(",", ":")).encode
@@ -73,7 +73,7 @@ class Table:
         """Entities matching an OData filter, page by page. `@name` in the filter is replaced
         by the typed literal of `parameters[name]` (strings quoted, quotes doubled): values
         never reach the filter text any other way."""
-        query = {"$filter": substitute(query_filter, parameters or {})}
+        query = {"$filter": odata.substitute(query_filter, parameters or {})}
         if select:
             query["$select"] = ",".join(select)
         if results_per_page:
@@ -205,28 +205,7 @@ class Table:
             raise _error(response)
 
 
-# -- OData values ----------------------------------------------------------------------------
-
-def substitute(query_filter: str, parameters: Mapping[str, Any]) -> str:
-    def literal(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in parameters:
-            raise ValueError(f"filter parameter @{name} has no value")
-        value = parameters[name]
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int):
-            if not -_INT64 <= value < _INT64:
-                raise TypeError(f"filter parameter {name!r}: {value} does not fit in 64 bits")
-            return str(value) if -_INT32 <= value < _INT32 else f"{value}L"
-        if isinstance(value, float):
-            return repr(value)
-        if isinstance(value, str):
-            return "'" + value.replace("'", "''") + "'"
-        raise TypeError(f"filter parameter {name!r} has unsupported type {type(value).__name__}")
-
-    return _PARAMETER.sub(literal, query_filter)
-
+# -- keys and values ------------------------------------------------------------------------
 
 def _key(value: str) -> str:
     """A key as it appears in an entity URL: quotes doubled, then percent-encoded."""

@@ -5,7 +5,6 @@ they are compared by being there (non-empty) or not."""
 
 from __future__ import annotations
 
-import inspect
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,7 +16,6 @@ from shared.store import backend
 from shared.store.backend import Backend, Entity
 from shared.store.connection import open_tables
 from shared.store.errors import StoreError, TransactionFailed
-from shared.store.table import Table
 
 STALE = 'W/"datetime\'2020-01-01T00%3A00%3A00.0000000Z\'"'
 # Keys with what needs quoting or escaping in an entity's URL: quotes, spaces, '%', ':' and
@@ -32,19 +30,7 @@ VALUES: dict[str, Any] = {
 UNQUERIED: dict[str, Any] = {"infinite": float("inf"), "negative_infinite": float("-inf")}
 
 
-def _speaks_operations() -> bool:
-    """Whether table.Table implements backend.Backend yet: its transactions take `Operation`s
-    (the SDK's tuples before)."""
-    parameter = inspect.signature(Table.submit_transaction).parameters["operations"]
-    return "Operation" in str(parameter.annotation)
-
-
-NOT_YET = ("table.Table does not implement backend.Backend yet: its submit_transaction takes "
-           "the SDK's tuples, not Operation")
-BACKENDS = [
-    pytest.param("direct", marks=pytest.mark.skipif(not _speaks_operations(), reason=NOT_YET)),
-    "sdk",
-]
+BACKENDS = ["direct", "sdk"]
 
 
 def _open(connection_string: str, client: str) -> Backend:
@@ -278,7 +264,6 @@ def transcripts(storage_connection_string: str) -> dict[str, list[Any]]:
            for client in ("direct", "sdk")}
 
 
-@pytest.mark.skipif(not _speaks_operations(), reason=NOT_YET)
 def test_both_backends_answer_the_script_alike(transcripts: dict[str, list[Any]]) -> None:
     direct, sdk = transcripts["direct"], transcripts["sdk"]
     assert [label for label, _ in direct] == [label for label, _ in sdk]

@@ -40,7 +40,6 @@ from shared.store.table import (
     _metadata,
     _multipart,
     _quote,
-    substitute,
 )
 from shared.store.wire import Request, Response, Wire
 
@@ -477,48 +476,6 @@ def test_empty_transaction_sends_nothing(table: Table, sent: list[Request]) -> N
     assert table.submit_transaction([]) == []
     assert table.submit_transaction(iter(())) == []
     assert sent == []
-
-
-# -- OData parameter substitution (pure) ---------------------------------------------------------
-
-@pytest.mark.parametrize(("query", "params", "expected"), [
-    ("RowKey eq @rk", {"rk": "plain"}, "RowKey eq 'plain'"),
-    ("RowKey eq @rk", {"rk": "o'brien"}, "RowKey eq 'o''brien'"),
-    ("RowKey eq @rk", {"rk": "x' or RowKey ne '"}, "RowKey eq 'x'' or RowKey ne '''"),
-    ("RowKey eq @rk", {"rk": ""}, "RowKey eq ''"),
-    ("RowKey eq @rk", {"rk": "ü日本"}, "RowKey eq 'ü日本'"),
-    ("b eq @t and c eq @f", {"t": True, "f": False}, "b eq true and c eq false"),
-    ("n eq @n", {"n": 0}, "n eq 0"),
-    ("n eq @n", {"n": 2**31 - 1}, "n eq 2147483647"),
-    ("n eq @n", {"n": -(2**31)}, "n eq -2147483648"),
-    ("n eq @n", {"n": 2**31}, "n eq 2147483648L"),
-    ("n eq @n", {"n": -(2**31) - 1}, "n eq -2147483649L"),
-    ("n eq @n", {"n": 2**40}, "n eq 1099511627776L"),
-    ("x eq @x", {"x": 0.5}, "x eq 0.5"),
-    ("x eq @x", {"x": 3.0}, "x eq 3.0"),
-    ("x eq @x", {"x": -1.25}, "x eq -1.25"),
-    # (parenthesised, repeated) parameters; unknown names are left alone
-    ("(PartitionKey eq @pk) and (RowKey ge @pk)", {"pk": "a"},
-     "(PartitionKey eq 'a') and (RowKey ge 'a')"),
-    # a longer name is not a shorter one's prefix
-    ("a eq @pk1 and b eq @pk", {"pk": "x", "pk1": "y"}, "a eq 'y' and b eq 'x'"),
-    # substituted values are not substituted again
-    ("a eq @x and b eq @y", {"x": "@y", "y": "z"}, "a eq '@y' and b eq 'z'"),
-    ("no parameters", {}, "no parameters"),
-])
-def test_substitute(query: str, params: dict[str, Any], expected: str) -> None:
-    assert substitute(query, params) == expected
-
-
-@pytest.mark.parametrize("value", [None, [1], b"x", uuid.UUID(int=0), {"a": 1}, 2**63])
-def test_substitute_rejects_other_types(value: Any) -> None:
-    with pytest.raises(TypeError, match="'v'"):
-        substitute("x eq @v", {"v": value})
-
-
-def test_substitute_refuses_a_parameter_without_a_value() -> None:
-    with pytest.raises(ValueError, match="@other"):
-        substitute("RowKey eq @other", {"rk": "a"})
 
 
 @pytest.mark.parametrize("value", [
