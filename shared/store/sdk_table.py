@@ -289,7 +289,9 @@ def store_error(exc: AzureError) -> StoreError:
 def _refusal(exc: AzureError) -> StoreError:
     status: int | None = getattr(exc, "status_code", None)
     code = _error_code(exc)
-    text = " ".join(str(part) for part in (type(exc).__name__, status, code) if part)
+    # Status and code, as the direct backend words it; the exception's type when there is no
+    # status (a transport failure).
+    text = " ".join(str(part) for part in (status, code) if part) or type(exc).__name__
     if isinstance(exc, ClientAuthenticationError) or status in (401, 403):
         return StoreError(
             f"storage refused our credentials ({text}): check that the app's managed identity "
