@@ -11,8 +11,8 @@ from shared.store.table import Table
 
 
 @pytest.fixture(scope="session")
-def tables(storage_connection_string: str) -> Tables:
-    t = tables_for(Settings(storage_connection_string=storage_connection_string))
+def tables(storage_settings: dict[str, str]) -> Tables:
+    t = tables_for(Settings(**storage_settings))
     t.ensure()
     return t
 
