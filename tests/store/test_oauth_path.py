@@ -16,10 +16,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import azurite  # tools/, on sys.path via tests/conftest.py
-import certifi
 import jwt
+import local_tls  # tools/
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
 from azure.identity import ManagedIdentityCredential
@@ -241,16 +242,16 @@ def test_azurite_does_not_verify_token_signatures(oauth: TestStorage) -> None:
     genuine): an unsigned token (`alg: none`) with the right claims is accepted."""
     now = int(time.time())
     unsigned = jwt.encode({"aud": entra_tokens.STORAGE_RESOURCE, "iss": entra_tokens.ISSUER,
-                           "iat": now, "nbf": now, "exp": now + 600}, None, algorithm="none")
+                           "iat": now, "nbf": now, "exp": now + 600}, "", algorithm="none")
     assert _answer(oauth, f"Bearer {unsigned}") == (200, None, None)
 
 
 # -- TLS ---------------------------------------------------------------------------------------
 
 def _port(oauth: TestStorage) -> int:
-    port = Settings(**oauth.settings).storage_table_endpoint
+    port = urlsplit(oauth.settings["storage_table_endpoint"]).port
     assert port is not None
-    return int(port.split(":")[2].split("/")[0])
+    return port
 
 
 def _handshake(oauth: TestStorage, context: ssl.SSLContext,
@@ -273,18 +274,24 @@ def test_the_certificate_is_verified_by_name_and_address(oauth: TestStorage) -> 
         _handshake(oauth, trusting, server_hostname="example.com")
 
 
-def test_a_client_without_the_certificate_cannot_connect(oauth: TestStorage) -> None:
-    public_only = ssl.create_default_context(cafile=certifi.where())
+@pytest.fixture
+def another_ca_file(tmp_path: Path) -> Path:
+    """A CA file trusting a certificate for the same names that Azurite does not serve."""
+    return local_tls.self_signed(tmp_path).cert
+
+
+def test_a_client_without_the_certificate_cannot_connect(oauth: TestStorage,
+                                                         another_ca_file: Path) -> None:
     with pytest.raises(ssl.SSLCertVerificationError, match="self-signed certificate"):
-        _handshake(oauth, public_only)
+        _handshake(oauth, ssl.create_default_context(cafile=str(another_ca_file)))
 
 
-def test_the_store_verifies_tls_through_ssl_cert_file(oauth: TestStorage,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_store_verifies_tls_through_ssl_cert_file(
+        oauth: TestStorage, another_ca_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The session trusts the certificate only through SSL_CERT_FILE (REQUESTS_CA_BUNDLE for
     requests-based clients): without it in that file, the store's connections fail."""
-    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    monkeypatch.setenv("SSL_CERT_FILE", str(another_ca_file))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(another_ca_file))
     w = Wire(oauth.settings["storage_table_endpoint"], BearerToken(MintingCredential()))
     try:
         # A short deadline ends the retries (the failure is the same on every attempt).

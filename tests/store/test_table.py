@@ -30,8 +30,8 @@ from azure.data.tables import (
     UpdateMode,
 )
 
-from shared.store import wire
 from shared.settings import Settings
+from shared.store import wire
 from shared.store.connection import open_tables
 from shared.store.table import (
     Table,

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import azurite  # tools/, on sys.path via tests/conftest.py
-import certifi
 import local_tls  # tools/
 
 from shared.settings import variables
@@ -95,7 +95,10 @@ def https_oauth(workdir: Path, log: Path) -> Iterator[TestStorage]:
     process environment trusts the certificate and points azure-identity at the endpoint
     until the block ends."""
     certificate = local_tls.self_signed(workdir)
-    ca_file = local_tls.bundle(certificate, Path(certifi.where()), workdir / "ca-bundle.pem")
+    # The CA file this process trusted so far stays trusted (None: OpenSSL has none).
+    public_cas = ssl.get_default_verify_paths().cafile
+    ca_file = local_tls.bundle(certificate, Path(public_cas) if public_cas else None,
+                               workdir / "ca-bundle.pem")
     client_id = str(uuid.uuid4())
     port = azurite.free_port()
     with azurite.running(port, log=log, certificate=certificate) as conn, \
