@@ -1,12 +1,14 @@
 """Session fixtures: one Azurite Table service on loopback for the whole run.
 
-If SCIM_TEST_STORAGE_CONNECTION_STRING is set, that endpoint is used instead (e.g. a running
-`make run`); otherwise Azurite is started from node_modules and stopped at the end.
+SCIM_TEST_STORAGE chooses how the app reaches it (tests/support/storage_modes.py): plain HTTP
+with the development Shared Key (the default), or `https-oauth`, the production path (HTTPS,
+DefaultAzureCredential with a managed identity). If SCIM_TEST_STORAGE_CONNECTION_STRING is set,
+that endpoint is used instead (e.g. a running `make run`); otherwise Azurite is started from
+node_modules and stopped at the end.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -20,18 +22,52 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import azurite  # noqa: E402
 
+from tests.support import storage_modes  # noqa: E402
+from tests.support.storage_modes import TestStorage  # noqa: E402
+
 # The change-feed fixtures (webhook receiver, feed service) serve tests/feed and tests/service.
 pytest_plugins = ["tests.support.webhooks"]
 
 
-@pytest.fixture(scope="session")
-def storage_connection_string() -> Iterator[str]:
-    given = os.environ.get("SCIM_TEST_STORAGE_CONNECTION_STRING")
-    if given:
-        yield given
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        storage_modes.selected_mode()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if storage_modes.selected_mode() != storage_modes.HTTPS_OAUTH:
         return
-    with azurite.running(log=ROOT / ".pytest_cache" / "azurite.log") as conn:
-        yield conn
+    skip = pytest.mark.skip(reason="reads the app's SCIM_STORAGE_CONNECTION_STRING, which "
+                            f"{storage_modes.MODE_VARIABLE}={storage_modes.HTTPS_OAUTH} "
+                            "replaces with SCIM_STORAGE_TABLE_ENDPOINT")
+    for item in items:
+        if item.get_closest_marker("app_connection_string"):
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStorage]:
+    """The session's storage, in the mode SCIM_TEST_STORAGE chooses."""
+    with storage_modes.provide(storage_modes.selected_mode(),
+                               tmp_path_factory.mktemp("storage-tls"),
+                               log=ROOT / ".pytest_cache" / "azurite.log") as given:
+        yield given
+
+
+@pytest.fixture(scope="session")
+def storage_settings(storage: TestStorage) -> dict[str, str]:
+    """The Settings fields naming the session's storage: `Settings(**storage_settings)` reaches
+    it as the app does in this mode (a connection string, or endpoint and managed identity)."""
+    return dict(storage.settings)
+
+
+@pytest.fixture(scope="session")
+def storage_connection_string(storage: TestStorage) -> str:
+    """A Shared Key connection string to the session's storage, for tests about Shared Key or
+    connection strings (https in https-oauth mode); others take `storage_settings`."""
+    return storage.connection_string
 
 
 @pytest.fixture
@@ -41,29 +77,25 @@ def tenant_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def app_env(storage_connection_string: str) -> Iterator[dict[str, str]]:
-    """Point the app (settings, runtime singleton) at the test storage for the session."""
+def app_env(storage: TestStorage) -> Iterator[dict[str, str]]:
+    """Point the app (settings, runtime singleton) at the test storage for the session; yields
+    the variables set (the storage ones of this mode: SCIM_STORAGE_CONNECTION_STRING, or
+    SCIM_STORAGE_TABLE_ENDPOINT and AZURE_CLIENT_ID)."""
     from shared import settings
     from shared.adapter import runtime
 
     port = azurite.free_port()  # the served app's port, known up front for SCIM_PUBLIC_BASE_URL
-    env = {
-        "SCIM_STORAGE_CONNECTION_STRING": storage_connection_string,
+    values: dict[str, str | None] = {
+        **storage.app_settings,
         "SCIM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
         "SCIM_TEST_APP_PORT": str(port),
         "RECONCILE_SCHEDULE": "0 0 0 1 1 *",
         "SCIM_TABLE_PREFIX": "scim",
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    settings.current.cache_clear()
-    runtime.reset()
-    yield env
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with storage_modes.environment(values):
+        settings.current.cache_clear()
+        runtime.reset()
+        yield {k: v for k, v in values.items() if v is not None}
     settings.current.cache_clear()
     runtime.reset()
 

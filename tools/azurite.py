@@ -2,8 +2,11 @@
 
 Table only by default (what the app and the tests need); Blob and Queue on request, for the
 Functions host (`func start`), whose timer keeps its schedule and locks in Blob storage.
+Plain HTTP with the development account's Shared Key by default; with a certificate, HTTPS
+and `--oauth basic`, so the bearer-token path the app takes in Azure runs locally (Azurite then
+accepts an Entra ID token as well as the Shared Key; docs/testing.md says what it checks).
 Used as a library by tests/conftest.py and the local run script, and as a command:
-    python tools/azurite.py [--port 10002] [--all]     # runs until Ctrl-C
+    python tools/azurite.py [--port 10002] [--all] [--oauth]     # runs until Ctrl-C
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import local_tls
+
 ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite-table"
 # One process serving Blob, Queue and Table (the npm package's `azurite` command).
@@ -34,19 +39,24 @@ ACCOUNT_KEY = (
 
 def connection_string(
     port: int, host: str = "127.0.0.1", *, blob_port: int | None = None,
-    queue_port: int | None = None,
+    queue_port: int | None = None, scheme: str = "http",
 ) -> str:
     """Connection string for Azurite's well-known account; `port` is the Table port, and Blob and
     Queue endpoints are included when their ports are given."""
-    endpoints = f"TableEndpoint=http://{host}:{port}/{ACCOUNT};"
+    endpoints = f"TableEndpoint={table_endpoint(port, host, scheme=scheme)};"
     if blob_port is not None:
-        endpoints += f"BlobEndpoint=http://{host}:{blob_port}/{ACCOUNT};"
+        endpoints += f"BlobEndpoint={scheme}://{host}:{blob_port}/{ACCOUNT};"
     if queue_port is not None:
-        endpoints += f"QueueEndpoint=http://{host}:{queue_port}/{ACCOUNT};"
+        endpoints += f"QueueEndpoint={scheme}://{host}:{queue_port}/{ACCOUNT};"
     return (
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+        f"DefaultEndpointsProtocol={scheme};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
         + endpoints
     )
+
+
+def table_endpoint(port: int, host: str = "127.0.0.1", *, scheme: str = "http") -> str:
+    """The account's Table endpoint (what SCIM_STORAGE_TABLE_ENDPOINT names in Azure)."""
+    return f"{scheme}://{host}:{port}/{ACCOUNT}"
 
 
 def default_side_ports(table_port: int) -> tuple[int, int]:
@@ -75,6 +85,7 @@ def running(
     port: int | None = None, log: Path | None = None, location: Path | None = None,
     *, indexed: bool | None = None, services: Sequence[str] = ("table",),
     blob_port: int | None = None, queue_port: int | None = None,
+    certificate: local_tls.Certificate | None = None,
 ) -> Iterator[str]:
     """Run Azurite on loopback (in memory unless `location` is given, where it persists its
     data); yield the connection string. `port` is the Table port. `services`: ("table",), the
@@ -83,9 +94,12 @@ def running(
     all three endpoints. `indexed`: with tools/azurite_range_index.js preloaded, which answers
     RowKey range queries from an index as Table Storage does, instead of scanning the whole
     table (for benchmarks; None reads AZURITE_RANGE_INDEX=1 from the environment, so a whole
-    test run can use it)."""
+    test run can use it). `certificate`: serve over HTTPS with it and accept Entra ID bearer
+    tokens (`--oauth basic`); the connection string names https endpoints (its Shared Key
+    still works), and `table_endpoint(port, scheme="https")` is the endpoint for tokens."""
     with process(port, log, location, indexed=indexed, services=services,
-                 blob_port=blob_port, queue_port=queue_port) as (conn, _):
+                 blob_port=blob_port, queue_port=queue_port,
+                 certificate=certificate) as (conn, _):
         yield conn
 
 
@@ -94,6 +108,7 @@ def process(
     port: int | None = None, log: Path | None = None, location: Path | None = None,
     *, indexed: bool | None = None, services: Sequence[str] = ("table",),
     blob_port: int | None = None, queue_port: int | None = None,
+    certificate: local_tls.Certificate | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`running`, also yielding the process; it leads its own process group (fault tests
     stop and continue the whole group)."""
@@ -125,6 +140,9 @@ def process(
     if location:
         location.mkdir(parents=True, exist_ok=True)
     persistence = ["--location", workdir] if location else ["--inMemoryPersistence"]
+    # Azurite refuses bearer tokens over plain HTTP, so OAuth comes with the certificate.
+    secure = (["--cert", str(certificate.cert), "--key", str(certificate.key),
+               "--oauth", "basic"] if certificate else [])
     if log:
         log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
@@ -134,6 +152,7 @@ def process(
             "--tableHost", "127.0.0.1",
             "--tablePort", str(port),
             *extra,
+            *secure,
             *persistence,
             "--disableTelemetry",
             "--skipApiVersionCheck",
@@ -157,7 +176,8 @@ def process(
                         "within 30 s"
                     )
                 time.sleep(0.1)
-        yield (connection_string(port, blob_port=ports.get("blob"), queue_port=ports.get("queue")),
+        yield (connection_string(port, blob_port=ports.get("blob"), queue_port=ports.get("queue"),
+                                 scheme="https" if certificate else "http"),
                proc)
     finally:
         proc.terminate()
@@ -184,13 +204,28 @@ def main() -> int:
                         help="Table port (AZURITE_PORT)")
     parser.add_argument("--all", action="store_true",
                         help="also Blob and Queue, on the two ports below the Table port")
+    parser.add_argument("--oauth", action="store_true",
+                        help="HTTPS with a fresh self-signed certificate for 127.0.0.1 and "
+                        "localhost, accepting Entra ID bearer tokens (--oauth basic)")
     args = parser.parse_args()
     blob, queue = default_side_ports(args.port)
     services = SERVICES if args.all else ("table",)
-    with running(args.port, services=services, blob_port=blob, queue_port=queue) as conn:
+    with contextlib.ExitStack() as stack:
+        certificate = None
+        if args.oauth:
+            directory = Path(stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="azurite-tls-")))
+            certificate = local_tls.self_signed(directory)
+        conn = stack.enter_context(running(args.port, services=services, blob_port=blob,
+                                           queue_port=queue, certificate=certificate))
         what = f"Table {args.port}" + (f", Blob {blob}, Queue {queue}" if args.all else "")
         print(f"Azurite on 127.0.0.1 ({what}; in memory). Ctrl-C stops it.")
         print(f"Connection string: {conn}")
+        if certificate:
+            print(f"Table endpoint for bearer tokens: "
+                  f"{table_endpoint(args.port, scheme='https')}")
+            print(f"Certificate (trust it with SSL_CERT_FILE={certificate.cert}): "
+                  "removed when Azurite stops")
         sys.stdout.flush()
         with contextlib.suppress(KeyboardInterrupt):
             while True:

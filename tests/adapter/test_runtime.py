@@ -103,6 +103,7 @@ def hung_storage(app_env: dict[str, str], fresh: None,
         listener.close()
 
 
+@pytest.mark.app_connection_string
 def test_hung_storage_at_first_use_still_gives_a_service_by_the_deadline(
         hung_storage: None, caplog: pytest.LogCaptureFixture) -> None:
     """The tables cannot be created: that is logged, the first request waits at most the

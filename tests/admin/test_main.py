@@ -293,6 +293,7 @@ def without_storage_settings(app_env: dict[str, str], monkeypatch: pytest.Monkey
     return app_env
 
 
+@pytest.mark.app_connection_string
 def test_settings_come_from_local_settings_json_when_the_environment_has_none(
         cli: Any, without_storage_settings: dict[str, str], monkeypatch: pytest.MonkeyPatch,
         scim_service: ScimService) -> None:
@@ -317,6 +318,7 @@ def test_an_unreadable_local_settings_json_is_an_error_message(
     assert "local.settings.example.json" in run.err
 
 
+@pytest.mark.app_connection_string
 def test_unreachable_storage_is_an_error_message(cli: Any,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     with socket.socket() as s:  # a port nobody listens on: connections are refused at once

@@ -5,19 +5,18 @@ import uuid
 
 import pytest
 
-from shared.settings import from_environ
+from shared.settings import Settings
 from shared.store.backend import Backend
 from shared.store.connection import Tables, tables_for
 from shared.store.directory import Directory
 
 
 @pytest.fixture(scope="session")
-def tables(storage_connection_string: str) -> Tables:
+def tables(storage_settings: dict[str, str]) -> Tables:
     """The test storage on the backend SCIM_STORAGE_CLIENT names (`direct` unless set), so
     `SCIM_STORAGE_CLIENT=sdk pytest tests/store` runs the store's tests on the SDK."""
-    t = tables_for(from_environ({
-        "SCIM_STORAGE_CONNECTION_STRING": storage_connection_string,
-        "SCIM_STORAGE_CLIENT": os.environ.get("SCIM_STORAGE_CLIENT", "")}))
+    t = tables_for(Settings(**storage_settings,
+                            storage_client=os.environ.get("SCIM_STORAGE_CLIENT") or "direct"))
     t.ensure()
     return t
 

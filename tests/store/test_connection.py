@@ -30,9 +30,9 @@ def hooks() -> Any:
     connection.TRANSPORT_HOOKS.clear()
 
 
-def test_hook_counts_each_round_trip(storage_connection_string: str, tenant_id: str,
+def test_hook_counts_each_round_trip(storage_settings: dict[str, str], tenant_id: str,
                                      hooks: list[Any]) -> None:
-    tables = connection.open_tables(Settings(storage_connection_string=storage_connection_string))
+    tables = connection.open_tables(Settings(**storage_settings))
     tables.ensure()
     seen: list[str] = []
     hooks.append(lambda req, send: (seen.append(req.method), send(req))[1])
@@ -45,8 +45,8 @@ def test_hook_counts_each_round_trip(storage_connection_string: str, tenant_id: 
 
 
 def test_injected_connection_failures_are_retried_then_reported(
-        storage_connection_string: str, tenant_id: str, hooks: list[Any]) -> None:
-    tables = connection.open_tables(Settings(storage_connection_string=storage_connection_string))
+        storage_settings: dict[str, str], tenant_id: str, hooks: list[Any]) -> None:
+    tables = connection.open_tables(Settings(**storage_settings))
     attempts: list[int] = []
 
     def refuse(req: Any, send: Any) -> Any:

@@ -16,9 +16,10 @@ from urllib.parse import quote
 
 import pytest
 
+from shared.settings import Settings
 from shared.store import wire
 from shared.store.backend import Entity, Operation
-from shared.store.connection import from_connection_string
+from shared.store.connection import open_tables
 from shared.store.errors import (
     AlreadyExists,
     NotFound,
@@ -60,9 +61,10 @@ def sent() -> Iterator[list[Request]]:
 
 
 @pytest.fixture(scope="module")
-def table(storage_connection_string: str) -> Iterator[Table]:
-    endpoint, signer = from_connection_string(storage_connection_string)
-    w = Wire(endpoint, signer)
+def table(storage_settings: dict[str, str]) -> Iterator[Table]:
+    # A wire of the module's own (open_tables, not the cached tables_for): it is closed at
+    # the end, and signs as the app does in this session's storage mode.
+    w = open_tables(Settings(**storage_settings)).data.wire
     t = Table(w, "table" + uuid.uuid4().hex[:10])
     t.create_table()
     t.create_table()  # exists already: not an error
