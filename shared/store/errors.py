@@ -42,6 +42,12 @@ class TransportFailed(Unavailable):
     may or may not have been applied, so its caller may check and try again."""
 
 
+# Both backends' detail when the credential gave no token for storage: an outage of the identity
+# endpoint (transient) or an identity the app does not have (configuration); either way a 503.
+CREDENTIAL_FAILED = ("no token for storage from the credential: check that AZURE_CLIENT_ID "
+                     "names the managed identity assigned to the app")
+
+
 class TransactionFailed(StoreError):
     """One operation of an entity-group transaction was refused, so none was applied.
     `index` is that operation's position, `error` what refusing it means (NotFound,

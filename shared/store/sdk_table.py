@@ -62,6 +62,7 @@ from requests.structures import CaseInsensitiveDict
 from . import deadline, odata, wire
 from .backend import Entity, Metadata, Mode, Operation
 from .errors import (
+    CREDENTIAL_FAILED,
     AlreadyExists,
     NotFound,
     PreconditionFailed,
@@ -88,8 +89,9 @@ class SdkAccount:
     def __init__(self, endpoint: str, credential: Any) -> None:
         for name in _CHATTY_LOGGERS:
             logging.getLogger(name).setLevel(logging.WARNING)
+        # trust_env stays on, as the SDK has it: requests then honours HTTPS_PROXY/NO_PROXY and
+        # REQUESTS_CA_BUNDLE, which is what someone choosing Microsoft's client expects.
         session = requests.Session()
-        session.trust_env = False  # else requests reads proxy settings again on every call
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
@@ -292,6 +294,8 @@ def _refusal(exc: AzureError) -> StoreError:
     # Status and code, as the direct backend words it; the exception's type when there is no
     # status (a transport failure).
     text = " ".join(str(part) for part in (status, code) if part) or type(exc).__name__
+    if isinstance(exc, ClientAuthenticationError) and status is None:
+        return Unavailable(CREDENTIAL_FAILED)  # the credential, not storage, failed; it may recover
     if isinstance(exc, ClientAuthenticationError) or status in (401, 403):
         return StoreError(
             f"storage refused our credentials ({text}): check that the app's managed identity "

@@ -290,6 +290,10 @@ _BY_CODE: dict[str, type[StoreError]] = {
     "EntityAlreadyExists": AlreadyExists,
     "ConditionNotMet": PreconditionFailed, "UpdateConditionNotSatisfied": PreconditionFailed,
 }
+# Refusals of our credentials: the status is 403, or 400 where Azurite's token mode refuses a
+# key it cannot check.
+_CREDENTIALS_REFUSED = frozenset({"AuthenticationFailed", "AuthorizationFailure",
+                                  "InvalidAuthenticationInfo"})
 _BY_STATUS: dict[int, type[StoreError]] = {
     404: NotFound, 409: AlreadyExists, 412: PreconditionFailed, 413: TooLarge,
 }
@@ -321,7 +325,7 @@ def _error(response: Response) -> StoreError:
     kind = _BY_CODE.get(code) or _BY_STATUS.get(status)
     if kind is not None:
         return kind(detail)
-    if status in (401, 403):
+    if status in (401, 403) or code in _CREDENTIALS_REFUSED:
         return StoreError(f"storage refused our credentials ({detail}): check the account key, "
                           "or the identity's 'Storage Table Data Contributor' role assignment")
     if status >= 500 or status in (408, 429):
