@@ -1,5 +1,6 @@
-"""Storage failures that mean "storage did not answer usefully" -> `Unavailable` (the
-exceptions are azure-core's types, raised by `wire` and `table`).
+"""Storage failures that mean "storage did not answer usefully" -> `Unavailable` (azure-core's
+exception types, raised by `table`, and `TransportFailed`, raised by `wire`, which already is
+one).
 
 Every storage call of the store runs inside `unavailable_on_failure()`, so a throttled,
 timed-out or reset call (after `wire`'s retries) reaches the service as `Unavailable`
@@ -12,12 +13,12 @@ from contextlib import contextmanager
 
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from .errors import Unavailable
+from .errors import TransportFailed, Unavailable
 
 
 def is_transient(exc: BaseException) -> bool:
     """Transport failures, throttling and server errors: retrying later may succeed."""
-    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+    if isinstance(exc, ServiceRequestError | ServiceResponseError | TransportFailed):
         return True
     if isinstance(exc, HttpResponseError):
         code = exc.status_code

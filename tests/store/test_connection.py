@@ -6,12 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ServiceRequestError
 
 from shared.settings import Settings
 from shared.store import connection
 from shared.store.directory import Directory, Indexes
-from shared.store.errors import Unavailable
+from shared.store.errors import TransportFailed, Unavailable
 from shared.store.layout import USER
 
 
@@ -42,7 +41,7 @@ def test_injected_connection_failures_are_retried_then_reported(
 
     def refuse(req: Any, send: Any) -> Any:
         attempts.append(1)
-        raise ServiceRequestError("injected: connection refused")
+        raise TransportFailed("injected: connection refused")
 
     hooks.append(refuse)
     with pytest.raises(Unavailable):

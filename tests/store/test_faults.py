@@ -22,7 +22,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import RequestTooLargeError, TableTransactionError
 
-from shared.store.errors import Unavailable
+from shared.store.errors import TransportFailed, Unavailable
 from shared.store.faults import is_transient, unavailable, unavailable_on_failure
 from shared.store.table import Table
 from shared.store.wire import Request, Response
@@ -49,6 +49,7 @@ def _name(value: object) -> str:
     (ServiceRequestTimeoutError("connect timed out"), True),
     (ServiceResponseError("connection reset"), True),
     (ServiceResponseTimeoutError("read timed out"), True),
+    (TransportFailed("the direct client's retries spent"), True),
     (_status(None), True),  # no answer to read a status from
     (_status(408), True),
     (_status(429), True),
@@ -106,7 +107,7 @@ def test_other_failures_pass_unchanged(error: BaseException) -> None:
 # -- what Table raises against Azurite -------------------------------------------------------
 
 def reset(request: Request, send: Send) -> Response:
-    raise ServiceRequestError("injected: connection reset by peer")
+    raise TransportFailed("injected: connection reset by peer")
 
 
 def _raised(call: Callable[[], Any]) -> HttpResponseError:
@@ -146,5 +147,6 @@ def test_storage_that_keeps_refusing_is_unavailable_after_the_retries(
 
     with hooked(counted), pytest.raises(Unavailable) as info, unavailable_on_failure():
         empty_table.get_entity("p", "r")
-    assert is_transient(info.value.__cause__)  # type: ignore[arg-type]
+    # a refusal's HttpResponseError became Unavailable; TransportFailed already is one
+    assert is_transient(info.value.__cause__ or info.value)
     assert len(attempts) > 1  # the transport's retries ran first

@@ -23,19 +23,14 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
-from azure.core.exceptions import (
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-    ServiceResponseTimeoutError,
-)
+from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.policies import RetryPolicy
 
 from shared.settings import Settings
 from shared.store import wire
 from shared.store.connection import DEV_ACCOUNT_KEY, from_connection_string, open_tables
-from shared.store.errors import StoreError
-from shared.store.http11 import Connection
+from shared.store.errors import StoreError, TransportFailed
+from shared.store.http_connection import Connection
 from shared.store.table import Table
 from shared.store.wire import BearerToken, Request, Response, SharedKeyLite, Wire
 
@@ -254,7 +249,7 @@ def test_retry_after_sets_the_delay(offline: Wire, hooks: list[wire.TransportHoo
     assert sleeps == pytest.approx([2.0, wire.BACKOFF_MAX])
 
 
-_TRANSPORT_ERRORS = [ServiceRequestError, ServiceResponseError, ServiceResponseTimeoutError]
+_TRANSPORT_ERRORS = [TransportFailed, wire._ClosedIdle]
 
 
 @pytest.mark.parametrize("exc_type", _TRANSPORT_ERRORS)
@@ -290,7 +285,7 @@ def test_transport_error_then_success_on_get(
     def refuse_once(request: Request, send: wire.Send) -> Response:
         attempts.append(request.method)
         if len(attempts) == 1:
-            raise ServiceRequestError("injected: connection refused")
+            raise TransportFailed("injected: connection refused")
         return send(request)
 
     hooks.append(refuse_once)
@@ -666,7 +661,7 @@ def test_post_racing_an_idle_close_is_not_sent_again(
         assert w.request("GET", "/acct/one").body == b"ok"
         _wait_until_dropped(_idle_connection(w))
         monkeypatch.setattr(wire, "closed_by_peer", lambda conn: False)
-        with pytest.raises(ServiceResponseError):
+        with pytest.raises(TransportFailed):
             w.request("POST", "/acct/$batch", body=b"2")
     assert [(n, m) for n, m, _, _ in server.received] == [(1, "GET")]
     assert sleeps == []
@@ -694,7 +689,7 @@ def test_resend_after_an_idle_close_uses_a_new_connection_not_another_pooled_one
 def test_fresh_connection_closed_without_an_answer_is_not_resent_for_post(
         sleeps: list[float]) -> None:
     with local_server(lambda number, index: "drop") as (server, w), \
-            pytest.raises(ServiceResponseError):
+            pytest.raises(TransportFailed):
         w.request("POST", "/acct/$batch", body=b"1")
     assert [(n, b) for n, _, _, b in server.received] == [(1, b"1")]
     assert sleeps == []
@@ -703,7 +698,7 @@ def test_fresh_connection_closed_without_an_answer_is_not_resent_for_post(
 def test_fresh_connection_closed_without_an_answer_is_retried_for_get(
         sleeps: list[float]) -> None:
     with local_server(lambda number, index: "drop") as (server, w), \
-            pytest.raises(ServiceResponseError):
+            pytest.raises(TransportFailed):
         w.request("GET", "/acct/t")
     assert [n for n, _, _, _ in server.received] == list(range(1, wire.RETRIES + 2))
     assert sleeps == pytest.approx([0.0, 0.8, 1.6])
@@ -715,6 +710,6 @@ def test_post_the_server_read_before_closing_is_not_sent_twice(sleeps: list[floa
 
     with local_server(plan) as (server, w):
         assert w.request("POST", "/acct/$batch", body=b"1").body == b"ok"
-        with pytest.raises(ServiceResponseError):  # the outcome is unknown: the caller decides
+        with pytest.raises(TransportFailed):  # the outcome is unknown: the caller decides
             w.request("POST", "/acct/$batch", body=b"2")
     assert [b for _, _, _, b in server.received] == [b"1", b"2"]

@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from azure.core.exceptions import ServiceRequestError, ServiceResponseTimeoutError
-
 from shared.store import connection
+from shared.store.errors import TransportFailed
 from shared.store.wire import Response
 
 Send = Callable[[Any], Any]
@@ -50,9 +49,9 @@ def inject(kind: str, request: Any, send: Send) -> Any:
         return synthesized(request, 500, "InternalError", "The server encountered an error.")
     if kind == "timeout":
         send(request)
-        raise ServiceResponseTimeoutError("injected: read timed out after the request was sent")
+        raise TransportFailed("injected: read timed out after the request was sent")
     if kind == "reset":
-        raise ServiceRequestError("injected: connection reset by peer")
+        raise TransportFailed("injected: connection reset by peer")
     raise ValueError(kind)
 
 
