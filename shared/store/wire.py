@@ -321,8 +321,10 @@ def _through_hooks(request: Request, transmit: Send) -> Response:
 
 def _too_late(delay: float) -> bool:
     """Whether a retry after `delay` seconds would start at or after the caller's deadline."""
-    left = deadline.remaining()
-    return left is not None and delay >= left
+    # Compared as points in time, as the retry would start: `delay >= end - now` can hold
+    # false while `now + delay` rounds to `end`.
+    end = deadline.expires_at()
+    return end is not None and time.monotonic() + delay >= end
 
 
 def is_retryable(method: str, status: int) -> bool:
