@@ -31,12 +31,15 @@ import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
-from urllib.request import getproxies_environment, proxy_bypass_environment
+from urllib.request import (  # type: ignore[attr-defined]  # the second is not in typeshed
+    getproxies_environment,
+    proxy_bypass_environment,
+)
 
 import h11
 
 MAX_HEAD = 64 * 1024  # status line and headers together
-MAX_BODY = 32 * 1024 * 1024  # a 100-operation transaction's response is a few MB at most
+MAX_BODY = 32 * 1024 * 1024  # far above what the store reads: query pages, batch answers
 # Socket reads go into one buffer per connection: `recv(n)` allocates n bytes each time, and
 # an allocation this large is a fresh memory mapping (a measurable cost per call).
 _RECV_SIZE = 256 * 1024
@@ -44,6 +47,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "MERGE"})
 _FIELD_NAME = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # a header name (RFC 9110)
 _FIELD_NAMES = re.compile(rf"(?:{_FIELD_NAME}(?:\n{_FIELD_NAME})*)?")  # names joined by line feeds
 _NOT_FIELD_VALUE = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+_QUOTED_BYTES = re.compile(r":\s*(?:bytearray\()?b['\"]")  # where h11 starts quoting data
 _CA_BUNDLE_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 _NEED_DATA = h11.NEED_DATA
 _DONE = h11.DONE
@@ -265,8 +269,11 @@ class Connection:
         except BaseException:
             self.close()
             raise
+        # Kept only when both sides are done, the peer's end of the stream has not been read
+        # (a body delimited by closing) and nothing followed the response (a broken peer).
+        leftover, ended = conn.trailing_data
         will_close = (conn.our_state is not _DONE or conn.their_state is not _DONE
-                      or bool(conn.trailing_data[0]))  # bytes after the response: broken
+                      or ended or bool(leftover))
         if will_close:
             self.close()
         else:
@@ -293,7 +300,7 @@ class Connection:
         """The next final response head (1xx interim answers are skipped). It reads before
         asking h11: nothing is buffered when an exchange starts (a connection is kept only
         when nothing followed its last response)."""
-        arrived = False
+        arrived = 0  # bytes
         while True:
             try:
                 data = self._recv(sock, timeout)
@@ -304,8 +311,8 @@ class Connection:
                                        "response") from exc
             if not data and not arrived:
                 raise ClosedUnanswered(f"{peer} closed the connection without a response")
-            arrived = True
-            conn.receive_data(data)
+            arrived += len(data)
+            conn.receive_data(data)  # type: ignore[arg-type]  # any bytes-like: h11 copies it
             while True:
                 try:
                     event = conn.next_event()
@@ -315,7 +322,12 @@ class Connection:
                 if event is _NEED_DATA:
                     break
                 if type(event) is _RESPONSE:
-                    return event  # type: ignore[return-value]
+                    # h11 refuses an incomplete head past MAX_HEAD; one that arrived whole
+                    # in a larger read is measured (only then: the common case costs nothing)
+                    if arrived > MAX_HEAD and _head_size(event) > MAX_HEAD:
+                        raise MalformedResponse(f"{peer} sent a response head over "
+                                                f"{MAX_HEAD} bytes")
+                    return event
                 if type(event) is not _INFORMATIONAL:  # ConnectionClosed
                     raise MalformedResponse(f"{peer} ended the connection without a response")
 
@@ -335,9 +347,9 @@ class Connection:
                     raise MalformedResponse(f"response body over the {MAX_BODY}-byte limit")
                 chunks.append(data)
             elif kind is _END:
-                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                return bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
             elif event is _NEED_DATA:
-                conn.receive_data(self._recv(sock, timeout))
+                conn.receive_data(self._recv(sock, timeout))  # type: ignore[arg-type]
             else:
                 raise MalformedResponse("response ended before its body")
 
@@ -345,7 +357,13 @@ class Connection:
 def _what(exc: h11.RemoteProtocolError) -> str:
     """h11's description without the bytes it quotes (they could hold anything the peer
     sent)."""
-    return str(exc).split(": b'", 1)[0].split(': b"', 1)[0]
+    return _QUOTED_BYTES.split(str(exc), 1)[0]
+
+
+def _head_size(head: h11.Response) -> int:
+    """The size of a response head as sent, give or take the spaces around values."""
+    lines = [len(name) + len(value) + 4 for name, value in head.headers.raw_items()]
+    return len("HTTP/1.1 200 \r\n\r\n") + len(head.reason) + sum(lines)
 
 
 def _unsendable(method: str, target: str, headers: dict[str, str]) -> str:

@@ -421,6 +421,20 @@ def test_wire_endpoint_parsing() -> None:
             Wire(bad, SharedKeyLite("a", DEV_ACCOUNT_KEY))
 
 
+def test_a_bearer_token_is_never_sent_over_plain_http() -> None:
+    """A managed identity's token over http would be readable on the network: refused when the
+    Wire is made, with what to do instead. Shared Key signs without sending the key, so it
+    stays allowed over http (Azurite)."""
+    credential = FakeCredential([0.0], lifetime=3600)
+    with pytest.raises(ValueError, match="bearer token over plain http.*https://") as info:
+        Wire("http://acct.table.core.windows.net", BearerToken(credential))
+    assert "acct.table.core.windows.net" in str(info.value)
+    assert credential.calls == []  # no token was even fetched
+    Wire("https://acct.table.core.windows.net", BearerToken(credential)).close()
+    Wire("http://127.0.0.1:10002/devstoreaccount1",
+         SharedKeyLite(DEV_ACCOUNT, DEV_ACCOUNT_KEY)).close()
+
+
 def _signs_as(signer: Any, account: str, key: str) -> bool:
     """Whether `signer` is Shared Key Lite signing for `account` with `key` (base64): it signs
     a request exactly as that does."""
