@@ -19,7 +19,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -125,10 +125,8 @@ def server(*scripts: Script, tls: ssl.SSLContext | None = None) -> Iterator[Scri
                 continue
             with conn:
                 if script is not None:
-                    try:
+                    with suppress(OSError):  # the client left first
                         script(Peer(conn, state.received))
-                    except OSError:
-                        pass
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()

@@ -426,7 +426,7 @@ def test_a_bearer_token_is_never_sent_over_plain_http() -> None:
     Wire is made, with what to do instead. Shared Key signs without sending the key, so it
     stays allowed over http (Azurite)."""
     credential = FakeCredential([0.0], lifetime=3600)
-    with pytest.raises(ValueError, match="bearer token over plain http.*https://") as info:
+    with pytest.raises(ValueError, match=r"bearer token over plain http.*https://") as info:
         Wire("http://acct.table.core.windows.net", BearerToken(credential))
     assert "acct.table.core.windows.net" in str(info.value)
     assert credential.calls == []  # no token was even fetched
