@@ -167,7 +167,6 @@ class Connection:
         self._tls = tls
         self._h11: h11.Connection | None = None
         self._received: memoryview | None = None  # the read buffer, made on connecting
-        self._read_timeout: float | None = timeout
         default = 443 if tls else 80
         authority = _bracketed(host) if self.port == default else f"{_bracketed(host)}:{self.port}"
         self._host_field = (b"Host", authority.encode("idna"))
@@ -221,7 +220,7 @@ class Connection:
 
     def request(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> None:
         # h11 checks every header name and value with a regular expression of its own when it
-        # builds a Request: most of its CPU per call. One check of all names and one of all
+        # builds a Request, a good part of its CPU per call. One check of all names and one of all
         # values here applies the same rule (RFC 9110 tokens; no control characters), so the
         # Request is built from fields known valid (`_parsed`, as h11's own parser does).
         if (not _FIELD_NAMES.fullmatch("\n".join(headers))
@@ -249,10 +248,9 @@ class Connection:
         sock.settimeout(self._bounded(self.timeout))
         sock.sendall(out)
 
-    def getresponse(self, method: str = "GET", *, timeout: float | None = None) -> Reply:
-        """The response to the request sent; `timeout` bounds each wait for its bytes
-        (default: the connection's `timeout`). `method` is known from the request (h11 frames
-        HEAD's answer by it); the parameter stays for callers of the previous client."""
+    def getresponse(self, *, timeout: float | None = None) -> Reply:
+        """The response to the request sent (h11 knows its method, and frames a HEAD's answer
+        by it); `timeout` bounds each wait for its bytes (default: the connection's)."""
         sock, conn = self.sock, self._h11
         if sock is None or conn is None:
             raise ClosedUnanswered("not connected")

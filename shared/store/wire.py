@@ -269,7 +269,7 @@ class Wire:
             conn.close()
             raise TransportFailed(f"storage connection failed: {_described(exc)}") from exc
         try:
-            raw = conn.getresponse(request.method, timeout=READ_TIMEOUT)
+            raw = conn.getresponse(timeout=READ_TIMEOUT)
         except ClosedUnanswered as exc:
             conn.close()
             raise _ClosedIdle(f"storage closed the connection: {exc}") from exc

@@ -198,7 +198,7 @@ def _exchange(port: int, method: str = "GET", body: bytes = b"") -> Reply:
     conn = Connection("127.0.0.1", port, timeout=5)
     try:
         conn.request(method, "/t", body, {"X-Test": "1"})
-        return conn.getresponse(method)
+        return conn.getresponse()
     finally:
         conn.close()
 
@@ -232,9 +232,9 @@ def test_no_content_has_no_body_and_the_connection_is_reused() -> None:
     with server(answer(b"HTTP/1.1 204 No Content\r\nETag: a\r\n\r\n", OK)) as peer:
         conn = Connection("127.0.0.1", peer.port, timeout=5)
         conn.request("DELETE", "/a", b"", {})
-        first = conn.getresponse("DELETE")
+        first = conn.getresponse()
         conn.request("POST", "/b", b"xyz", {})
-        second = conn.getresponse("POST")
+        second = conn.getresponse()
         conn.close()
     assert (first.status, first.body, second.body) == (204, b"", b"ok")
     assert peer.connections == 1
@@ -249,7 +249,7 @@ def test_head_and_not_modified_answers_have_no_body_whatever_their_length_says(
     with server(answer(head, OK)) as peer:
         conn = Connection("127.0.0.1", peer.port, timeout=5)
         conn.request(method, "/a", b"", {})
-        first = conn.getresponse(method)
+        first = conn.getresponse()
         conn.request("GET", "/b", b"", {})
         second = conn.getresponse()  # read right after the bodiless answer
         conn.close()

@@ -689,7 +689,7 @@ def test_resend_after_an_idle_close_uses_a_new_connection_not_another_pooled_one
         stale = [w.pool.take() for _ in range(2)]
         for conn in stale:
             conn.request("GET", "/acct/warm", b"", {})
-            assert conn.getresponse("GET").body == b"ok"
+            assert conn.getresponse().body == b"ok"
             w.pool.give_back(conn)
         for conn in stale:
             _wait_until_dropped(conn)
