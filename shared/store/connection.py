@@ -85,7 +85,7 @@ def _direct_opener(settings: Settings) -> Callable[[str], Backend]:
     try:
         wire = Wire(endpoint, signer)
     except ValueError as exc:
-        raise StoreError(f"{exc}; expected e.g. https://ACCOUNT.table.core.windows.net") from exc
+        raise StoreError(str(exc)) from exc
 
     def open_table(name: str) -> Backend:
         # table.Table still has TableClient's signatures until it implements Backend.

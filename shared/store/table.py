@@ -30,7 +30,6 @@ from .errors import (
     TransactionFailed,
     Unavailable,
 )
-from .http11 import parse_headers
 from .wire import API_VERSION, Response, Wire
 
 _JSON = "application/json"
@@ -412,4 +411,14 @@ def _http_message(data: bytes) -> Response:
 
 
 def _headers(block: bytes) -> dict[str, str]:
-    return parse_headers(block.decode("latin-1"))
+    return _parse_headers(block.decode("latin-1"))
+
+
+def _parse_headers(block: str) -> dict[str, str]:
+    """A header block (CRLF-separated `Name: value` lines) as {lower-case name: value}."""
+    out: dict[str, str] = {}
+    for line in block.split("\r\n"):
+        name, sep, value = line.partition(":")
+        if sep:
+            out[name.strip().lower()] = value.strip()
+    return out

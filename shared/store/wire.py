@@ -5,14 +5,16 @@ most of a call's CPU in `requests`/urllib3 and in building and parsing batches a
 messages (`benchmarks/wire.py` measures both side by side; docs/performance.md has the figures).
 The Functions bill is CPU-time, so this module keeps only what a storage call needs:
 
-- one keep-alive connection (`http11.py`) per concurrent call, reused while the server keeps
-  it alive;
+- one keep-alive connection (`http_connection.py`, framed by h11) per concurrent call, reused
+  while the server keeps it alive; TLS verified against the system's and the environment's CA
+  bundles, through the environment's HTTPS_PROXY / HTTP_PROXY unless NO_PROXY says otherwise;
 - Shared Key Lite signing (connection strings, Azurite) or a bearer token from azure-identity
   (managed identity in Azure), refreshed five minutes before it expires;
-- azure-core's retry rules as the SDK applied them (same exceptions, statuses and methods, so
-  callers and `faults.py` see what they saw before): transport failures of idempotent methods
-  and 408/429/500/502/503/504 are retried, POST only on 500/503/504; 3 retries, back-off
-  0, 0.8, 1.6 s (at most 4 s) or the server's `Retry-After`;
+- azure-core's retry rules as the SDK applied them (same statuses and methods): transport
+  failures of idempotent methods and 408/429/500/502/503/504 are retried, POST only on
+  500/503/504; 3 retries, back-off 0, 0.8, 1.6 s (at most 4 s) or the server's `Retry-After`.
+  A transport failure that outlasts them is `errors.TransportFailed` (the service's 503), with
+  a message that never holds a header value or a body;
 - the caller's deadline (`deadline.within`, one per SCIM request): connecting, sending and
   waiting for the answer each end by it, and no retry is started (or slept towards) that
   could not end before it. A storage endpoint that accepts connections and never answers
@@ -23,10 +25,8 @@ from __future__ import annotations
 
 import base64
 import hmac
-import http.client
 import logging
 import select
-import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -35,14 +35,9 @@ from email.utils import formatdate
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from azure.core.exceptions import (
-    ServiceRequestError,
-    ServiceResponseError,
-    ServiceResponseTimeoutError,
-)
-
 from . import deadline
-from .http11 import Connection
+from .errors import CREDENTIAL_FAILED, TransportFailed, Unavailable
+from .http_connection import ClosedUnanswered, Connection, Failure, proxy_for, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -127,16 +122,20 @@ class BearerToken:
         if time.time() >= self._refresh_at:
             with self._lock:
                 if time.time() >= self._refresh_at:
-                    token = self._credential.get_token(STORAGE_SCOPE)
+                    try:
+                        token = self._credential.get_token(STORAGE_SCOPE)
+                    except Exception as exc:  # any credential's failure: no token, no call
+                        log.warning("storage token: %s", type(exc).__name__)
+                        raise Unavailable(CREDENTIAL_FAILED) from exc
                     self._token, self._refresh_at = token.token, token.expires_on - 300
         request.headers["Authorization"] = f"Bearer {self._token}"
 
 
-class _ClosedIdle(ServiceResponseError):
+class _ClosedIdle(TransportFailed):
     """The connection closed before any byte of a response arrived."""
 
 
-class DeadlinePassed(ServiceRequestError):
+class DeadlinePassed(TransportFailed):
     """The caller's storage deadline passed before this call was sent (so it was not)."""
 
 
@@ -147,7 +146,8 @@ class Pool:
         self._host, self._port = host, port
         self._idle: list[tuple[Connection, float]] = []
         self._lock = threading.Lock()
-        self._tls = ssl.create_default_context() if scheme == "https" else None
+        self._tls = tls_context() if scheme == "https" else None
+        self.proxy = proxy_for(scheme, host, port or (443 if scheme == "https" else 80))
 
     def take(self, *, fresh: bool = False) -> Connection:
         now = time.monotonic()
@@ -159,7 +159,8 @@ class Pool:
             if now - since < IDLE_LIMIT and not closed_by_peer(conn):
                 return conn
             conn.close()
-        return Connection(self._host, self._port, timeout=CONNECT_TIMEOUT, tls=self._tls)
+        return Connection(self._host, self._port, timeout=CONNECT_TIMEOUT, tls=self._tls,
+                          proxy=self.proxy)
 
     def give_back(self, conn: Connection) -> None:
         with self._lock:
@@ -198,7 +199,13 @@ class Wire:
     def __init__(self, endpoint: str, signer: Signer) -> None:
         parts = urlsplit(endpoint.rstrip("/"))
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not a table endpoint URL: {endpoint!r}")
+            raise ValueError(f"not a table endpoint URL: {endpoint!r}; expected e.g. "
+                             "https://ACCOUNT.table.core.windows.net")
+        if parts.scheme == "http" and isinstance(signer, BearerToken):
+            raise ValueError(
+                f"refusing to send a bearer token over plain http to {parts.netloc}: use the "
+                "account's https:// table endpoint (a managed identity is for Azure), or a "
+                "connection string with an account key for a local emulator")
         self.base_path = parts.path  # "/devstoreaccount1" for Azurite, "" in Azure
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self._signer = signer
@@ -207,8 +214,8 @@ class Wire:
     def request(self, method: str, path: str, *, headers: dict[str, str] | None = None,
                 body: bytes = b"") -> Response:
         """`path` is the URL-encoded path below the origin (including `base_path`) with its
-        query string. Raises ServiceRequestError / ServiceResponseError once retries are
-        spent; error statuses are returned, not raised."""
+        query string. Raises TransportFailed once retries are spent (DeadlinePassed when
+        the deadline passed before an attempt); error statuses are returned, not raised."""
         history = 0
         while True:
             left = deadline.remaining()
@@ -220,7 +227,7 @@ class Wire:
             self._signer.sign(request, path.split("?", 1)[0])
             try:
                 response = _through_hooks(request, self._transmit)
-            except (ServiceRequestError, ServiceResponseError) as exc:
+            except TransportFailed as exc:
                 delay = backoff(history + 1, None)
                 if history >= RETRIES or method not in _IDEMPOTENT or _too_late(delay):
                     raise
@@ -253,31 +260,32 @@ class Wire:
         return self._exchange(self.pool.take(fresh=True), request)
 
     def _exchange(self, conn: Connection, request: Request) -> Response:
+        """One attempt on `conn`. Whatever fails closes the connection (a late or partial
+        answer must not be read as another request's) and is a TransportFailed whose message
+        names what failed, never a header value or a body."""
         target = request.url[len(self.origin):]
         conn.until = deadline.expires_at()
         try:
             conn.request(request.method, target, request.body, request.headers)
         except (BrokenPipeError, ConnectionResetError) as exc:
             conn.close()
-            raise _ClosedIdle(f"storage connection closed: {exc}", error=exc) from exc
-        except (OSError, http.client.HTTPException) as exc:
+            raise _ClosedIdle(f"storage connection closed: {exc}") from exc
+        except (OSError, Failure) as exc:
             conn.close()
-            raise ServiceRequestError(f"storage connection failed: {exc}", error=exc) from exc
+            raise TransportFailed(f"storage connection failed: {_described(exc)}") from exc
         try:
-            raw = conn.getresponse(request.method, timeout=READ_TIMEOUT)
-        except http.client.RemoteDisconnected as exc:
+            raw = conn.getresponse(timeout=READ_TIMEOUT)
+        except ClosedUnanswered as exc:
             conn.close()
-            raise _ClosedIdle(f"storage closed the connection: {exc}", error=exc) from exc
+            raise _ClosedIdle(f"storage closed the connection: {exc}") from exc
         except TimeoutError as exc:
-            # The request was sent: whether it was applied is unknown (the connection is
-            # closed, so a late answer cannot be read as another request's).
+            # The request was sent: whether it was applied is unknown.
             conn.close()
-            raise ServiceResponseTimeoutError(
-                f"storage did not answer within {READ_TIMEOUT:.0f} s or the deadline",
-                error=exc) from exc
-        except (OSError, http.client.HTTPException) as exc:
+            raise TransportFailed(
+                f"storage did not answer within {READ_TIMEOUT:.0f} s or the deadline") from exc
+        except (OSError, Failure) as exc:
             conn.close()
-            raise ServiceResponseError(f"storage response lost: {exc}", error=exc) from exc
+            raise TransportFailed(f"storage response lost: {_described(exc)}") from exc
         response = Response(raw.status, raw.reason, raw.headers, raw.body)
         if raw.will_close:
             conn.close()
@@ -301,6 +309,12 @@ def _http_date() -> str:
     return _date[1]
 
 
+def _described(exc: BaseException) -> str:
+    """An exception as a log line: its type, and its text (the connection's own messages and
+    the operating system's, which hold no request content)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 def _through_hooks(request: Request, transmit: Send) -> Response:
     def call(index: int, req: Request) -> Response:
         if index == len(TRANSPORT_HOOKS):
@@ -312,8 +326,10 @@ def _through_hooks(request: Request, transmit: Send) -> Response:
 
 def _too_late(delay: float) -> bool:
     """Whether a retry after `delay` seconds would start at or after the caller's deadline."""
-    left = deadline.remaining()
-    return left is not None and delay >= left
+    # Compared as points in time, as the retry would start: `delay >= end - now` can hold
+    # false while `now + delay` rounds to `end`.
+    end = deadline.expires_at()
+    return end is not None and time.monotonic() + delay >= end
 
 
 def is_retryable(method: str, status: int) -> bool:

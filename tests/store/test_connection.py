@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ServiceRequestError
 
 from shared.settings import Settings, SettingsError, from_environ
 from shared.store import connection
 from shared.store.directory import Directory, Indexes
-from shared.store.errors import StoreError, Unavailable
+from shared.store.errors import StoreError, TransportFailed, Unavailable
 from shared.store.layout import USER
 from shared.store.sdk_table import SdkTable
 from shared.store.table import Table
@@ -51,7 +50,7 @@ def test_injected_connection_failures_are_retried_then_reported(
 
     def refuse(req: Any, send: Any) -> Any:
         attempts.append(1)
-        raise ServiceRequestError("injected: connection refused")
+        raise TransportFailed("injected: connection refused")
 
     hooks.append(refuse)
     with pytest.raises(Unavailable):

@@ -22,14 +22,14 @@ import azurite  # tools/, on sys.path via tests/conftest.py
 import jwt
 import local_tls  # tools/
 import pytest
-from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError
+from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ManagedIdentityCredential
 
 from shared.settings import Settings
 from shared.store import deadline, wire
 from shared.store.connection import open_tables
 from shared.store.directory import Directory, Indexes
-from shared.store.errors import Unavailable
+from shared.store.errors import TransportFailed, Unavailable
 from shared.store.layout import USER
 from shared.store.wire import BearerToken, Request, Response, Wire
 from tests.support import entra_tokens, managed_identity, storage_modes
@@ -296,7 +296,7 @@ def test_the_store_verifies_tls_through_ssl_cert_file(
     try:
         # A short deadline ends the retries (the failure is the same on every attempt).
         with deadline.within(0.5), \
-                pytest.raises(ServiceRequestError, match="CERTIFICATE_VERIFY_FAILED"):
+                pytest.raises(TransportFailed, match="CERTIFICATE_VERIFY_FAILED"):
             _list_tables(w)
     finally:
         w.close()

@@ -23,19 +23,14 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
-from azure.core.exceptions import (
-    HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
-    ServiceResponseTimeoutError,
-)
+from azure.core.exceptions import HttpResponseError
 from azure.core.pipeline.policies import RetryPolicy
 
 from shared.settings import Settings
 from shared.store import wire
 from shared.store.connection import DEV_ACCOUNT_KEY, from_connection_string, open_tables
-from shared.store.errors import StoreError
-from shared.store.http11 import Connection
+from shared.store.errors import StoreError, TransportFailed
+from shared.store.http_connection import Connection
 from shared.store.table import Table
 from shared.store.wire import BearerToken, Request, Response, SharedKeyLite, Wire
 from tests.support import storage_modes
@@ -256,7 +251,7 @@ def test_retry_after_sets_the_delay(offline: Wire, hooks: list[wire.TransportHoo
     assert sleeps == pytest.approx([2.0, wire.BACKOFF_MAX])
 
 
-_TRANSPORT_ERRORS = [ServiceRequestError, ServiceResponseError, ServiceResponseTimeoutError]
+_TRANSPORT_ERRORS = [TransportFailed, wire._ClosedIdle]
 
 
 @pytest.mark.parametrize("exc_type", _TRANSPORT_ERRORS)
@@ -292,7 +287,7 @@ def test_transport_error_then_success_on_get(
     def refuse_once(request: Request, send: wire.Send) -> Response:
         attempts.append(request.method)
         if len(attempts) == 1:
-            raise ServiceRequestError("injected: connection refused")
+            raise TransportFailed("injected: connection refused")
         return send(request)
 
     hooks.append(refuse_once)
@@ -431,6 +426,20 @@ def test_wire_endpoint_parsing() -> None:
     for bad in ("ftp://acct.table.core.windows.net", "acct.table.core.windows.net", "http://"):
         with pytest.raises(ValueError, match="not a table endpoint"):
             Wire(bad, SharedKeyLite("a", DEV_ACCOUNT_KEY))
+
+
+def test_a_bearer_token_is_never_sent_over_plain_http() -> None:
+    """A managed identity's token over http would be readable on the network: refused when the
+    Wire is made, with what to do instead. Shared Key signs without sending the key, so it
+    stays allowed over http (Azurite)."""
+    credential = FakeCredential([0.0], lifetime=3600)
+    with pytest.raises(ValueError, match=r"bearer token over plain http.*https://") as info:
+        Wire("http://acct.table.core.windows.net", BearerToken(credential))
+    assert "acct.table.core.windows.net" in str(info.value)
+    assert credential.calls == []  # no token was even fetched
+    Wire("https://acct.table.core.windows.net", BearerToken(credential)).close()
+    Wire("http://127.0.0.1:10002/devstoreaccount1",
+         SharedKeyLite(DEV_ACCOUNT, DEV_ACCOUNT_KEY)).close()
 
 
 def _signs_as(signer: Any, account: str, key: str) -> bool:
@@ -673,7 +682,7 @@ def test_post_racing_an_idle_close_is_not_sent_again(
         assert w.request("GET", "/acct/one").body == b"ok"
         _wait_until_dropped(_idle_connection(w))
         monkeypatch.setattr(wire, "closed_by_peer", lambda conn: False)
-        with pytest.raises(ServiceResponseError):
+        with pytest.raises(TransportFailed):
             w.request("POST", "/acct/$batch", body=b"2")
     assert [(n, m) for n, m, _, _ in server.received] == [(1, "GET")]
     assert sleeps == []
@@ -687,7 +696,7 @@ def test_resend_after_an_idle_close_uses_a_new_connection_not_another_pooled_one
         stale = [w.pool.take() for _ in range(2)]
         for conn in stale:
             conn.request("GET", "/acct/warm", b"", {})
-            assert conn.getresponse("GET").body == b"ok"
+            assert conn.getresponse().body == b"ok"
             w.pool.give_back(conn)
         for conn in stale:
             _wait_until_dropped(conn)
@@ -701,7 +710,7 @@ def test_resend_after_an_idle_close_uses_a_new_connection_not_another_pooled_one
 def test_fresh_connection_closed_without_an_answer_is_not_resent_for_post(
         sleeps: list[float]) -> None:
     with local_server(lambda number, index: "drop") as (server, w), \
-            pytest.raises(ServiceResponseError):
+            pytest.raises(TransportFailed):
         w.request("POST", "/acct/$batch", body=b"1")
     assert [(n, b) for n, _, _, b in server.received] == [(1, b"1")]
     assert sleeps == []
@@ -710,7 +719,7 @@ def test_fresh_connection_closed_without_an_answer_is_not_resent_for_post(
 def test_fresh_connection_closed_without_an_answer_is_retried_for_get(
         sleeps: list[float]) -> None:
     with local_server(lambda number, index: "drop") as (server, w), \
-            pytest.raises(ServiceResponseError):
+            pytest.raises(TransportFailed):
         w.request("GET", "/acct/t")
     assert [n for n, _, _, _ in server.received] == list(range(1, wire.RETRIES + 2))
     assert sleeps == pytest.approx([0.0, 0.8, 1.6])
@@ -722,6 +731,6 @@ def test_post_the_server_read_before_closing_is_not_sent_twice(sleeps: list[floa
 
     with local_server(plan) as (server, w):
         assert w.request("POST", "/acct/$batch", body=b"1").body == b"ok"
-        with pytest.raises(ServiceResponseError):  # the outcome is unknown: the caller decides
+        with pytest.raises(TransportFailed):  # the outcome is unknown: the caller decides
             w.request("POST", "/acct/$batch", body=b"2")
     assert [b for _, _, _, b in server.received] == [b"1", b"2"]
