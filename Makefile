@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 
 help:
 	@echo "make run    - start Azurite and the SCIM app on http://127.0.0.1:7071 (PORT=..., AZURITE_PORT=...; Ctrl-C stops)"
-	@echo "make test   - install what is missing, run lint checks and the whole test suite (then the store and a SCIM round again over HTTPS with managed-identity tokens)"
+	@echo "make test   - install what is missing, run lint checks and the whole test suite; then the store and e2e suites on the SDK backend, and the store and a SCIM round over HTTPS with managed-identity tokens on both backends"
 	@echo "make lint   - ruff, mypy and the import-layer contracts (lint-imports)"
 	@echo "make clean  - remove virtualenvs, node_modules and caches"
 
@@ -49,8 +49,12 @@ lint: $(VENV)/.installed
 test: deps lint
 	@echo "==> pytest (Azurite is started and stopped by the tests)"
 	@$(VENV)/bin/pytest
-	@echo "==> pytest, storage as in Azure: HTTPS, managed-identity tokens (SCIM_TEST_STORAGE=https-oauth)"
-	@SCIM_TEST_STORAGE=https-oauth $(VENV)/bin/pytest tests/store tests/e2e/test_storage_smoke.py -q
+	@echo "==> pytest tests/store tests/e2e on the SDK backend (SCIM_STORAGE_CLIENT=sdk)"
+	@SCIM_STORAGE_CLIENT=sdk $(VENV)/bin/pytest tests/store tests/e2e -q
+	@for client in direct sdk; do \
+		echo "==> pytest tests/store + SCIM smoke, storage as in Azure: HTTPS, managed-identity tokens (SCIM_TEST_STORAGE=https-oauth SCIM_STORAGE_CLIENT=$$client)"; \
+		SCIM_TEST_STORAGE=https-oauth SCIM_STORAGE_CLIENT=$$client $(VENV)/bin/pytest tests/store tests/e2e/test_storage_smoke.py -q || exit 1; \
+	done
 
 # Entra-cycle benchmark (not part of `make test`): ours on Azurite vs scim2-server, 1k and 10k
 # users; docs/performance.md. Extra options: make bench BENCH_ARGS="--huge --big-group 50000"

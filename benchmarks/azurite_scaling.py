@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
 import azurite  # noqa: E402
 
 from shared.settings import Settings  # noqa: E402
-from shared.store import keys, layout  # noqa: E402
+from shared.store import backend, keys, layout  # noqa: E402
 from shared.store.connection import open_tables  # noqa: E402
 
 DOC = '{"userName":"' + "x" * 400 + '"}'
@@ -70,7 +70,7 @@ def _measure(indexed: bool, sizes: list[int], reps: int) -> list[tuple[float, ..
             while have < size:
                 batch = min(100, size - have)
                 table.submit_transaction([
-                    ("upsert", {"PartitionKey": "t", "RowKey": layout.resource_key(
+                    backend.upsert({"PartitionKey": "t", "RowKey": layout.resource_key(
                         layout.USER, f"{n:08d}"), "doc": DOC})
                     for n in range(have, have + batch)])
                 have += batch
@@ -91,12 +91,11 @@ def _measure(indexed: bool, sizes: list[int], reps: int) -> list[tuple[float, ..
                 # Rows of a tag the app never writes: they leave the measured range alone.
                 extra = [f"X:{size}:{rep}:{n}" for n in range(6)]
                 t = time.perf_counter()
-                table.submit_transaction([("create", {"PartitionKey": "t", "RowKey": k,
-                                                      "doc": DOC}) for k in extra])
+                table.submit_transaction([backend.create({"PartitionKey": "t", "RowKey": k,
+                                                          "doc": DOC}) for k in extra])
                 insert.append((time.perf_counter() - t) * 1000)
                 t = time.perf_counter()
-                table.submit_transaction([("delete", {"PartitionKey": "t", "RowKey": k})
-                                          for k in extra])
+                table.submit_transaction([backend.delete("t", k) for k in extra])
                 delete.append((time.perf_counter() - t) * 1000)
             rows.append(tuple(statistics.median(v) for v in (point, page, insert, delete)))
     return rows

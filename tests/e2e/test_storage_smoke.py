@@ -6,6 +6,7 @@ AZURE_CLIENT_ID, bearer tokens that Azurite checks."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import httpx
@@ -71,3 +72,17 @@ def test_scim_round_over_the_session_storage(client: httpx.Client, storage: Test
         assert {r.resource for r in granted} == {entra_tokens.STORAGE_RESOURCE}
         assert "SCIM_STORAGE_CONNECTION_STRING" not in app_env
         assert app_env["SCIM_STORAGE_TABLE_ENDPOINT"].startswith("https://")
+
+
+def test_the_served_app_stores_through_the_backend_the_session_names(
+        served: str, app_env: dict[str, str]) -> None:
+    """`SCIM_STORAGE_CLIENT=sdk pytest tests/e2e` must really serve through the SDK backend:
+    otherwise a run on "both backends" would run one twice."""
+    from shared.adapter import runtime
+    from shared.store.sdk_table import SdkTable
+    from shared.store.table import Table
+
+    expected = SdkTable if os.environ.get("SCIM_STORAGE_CLIENT") == "sdk" else Table
+    tables = runtime.service().tables
+    for table in (tables.data, tables.tenants, tables.audit, tables.runs):
+        assert type(table) is expected

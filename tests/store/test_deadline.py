@@ -192,8 +192,11 @@ def test_no_attempt_starts_and_no_back_off_ends_after_the_deadline(
     the deadline and sleeps towards none that could not start before it."""
     clock = FakeClock()
     started: list[float] = []
+    mine = threading.get_ident()
 
     def storage(request: Request, send: wire.Send) -> Response:
+        if threading.get_ident() != mine:  # another test's background writer (audit, journal)
+            return send(request)
         duration, outcome = attempts[len(started)]
         started.append(clock.now)
         clock.now += duration

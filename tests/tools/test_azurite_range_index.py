@@ -13,6 +13,7 @@ import azurite
 import pytest
 
 from shared.settings import Settings
+from shared.store.backend import upsert
 from shared.store.connection import open_tables
 from shared.store.table import Table
 
@@ -53,7 +54,7 @@ def tables() -> Iterator[tuple[Table, Table]]:
                 by_partition.setdefault(row["PartitionKey"], []).append(row)
             for part in by_partition.values():
                 for i in range(0, len(part), 100):
-                    table.submit_transaction([("upsert", r) for r in part[i:i + 100]])
+                    table.submit_transaction([upsert(r) for r in part[i:i + 100]])
             pair.append(table)
         yield pair[0], pair[1]
 
