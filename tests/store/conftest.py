@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 
 from shared.settings import Settings
+from shared.store import wire
 from shared.store.backend import Backend
 from shared.store.connection import Tables, tables_for
 from shared.store.directory import Directory
+from shared.store.wire import Request, Response
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +39,27 @@ def empty_table(tables: Tables) -> Backend:
     table = tables.open_table("t" + uuid.uuid4().hex[:16])
     table.create_table()
     return table
+
+
+@pytest.fixture
+def sent() -> Iterator[list[Request]]:
+    """Every storage request attempted during the test (recorded by a transport hook)."""
+    requests: list[Request] = []
+    saved = list(wire.TRANSPORT_HOOKS)
+
+    def record(request: Request, send: wire.Send) -> Response:
+        requests.append(request)
+        return send(request)
+
+    wire.TRANSPORT_HOOKS[:] = [record]
+    yield requests
+    wire.TRANSPORT_HOOKS[:] = saved
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The retry delays `Wire.request` asked for (nothing is actually slept)."""
+    slept: list[float] = []
+    monkeypatch.setattr(wire, "time", SimpleNamespace(
+        time=time.time, monotonic=time.monotonic, sleep=slept.append))
+    return slept

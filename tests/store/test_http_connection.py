@@ -22,7 +22,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
@@ -157,15 +156,6 @@ def answer(*responses: bytes, then: str = "hold") -> Script:
 
 def times(count: int, script: Script) -> list[Script]:
     return [script] * count
-
-
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The retry delays `Wire.request` asked for (nothing is actually slept)."""
-    slept: list[float] = []
-    monkeypatch.setattr(wire, "time", SimpleNamespace(
-        time=time.time, monotonic=time.monotonic, sleep=slept.append))
-    return slept
 
 
 @pytest.fixture

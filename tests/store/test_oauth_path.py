@@ -57,21 +57,6 @@ def identity(oauth: TestStorage) -> managed_identity.ManagedIdentityEndpoint:
     return oauth.identity
 
 
-@pytest.fixture
-def sent() -> Iterator[list[Request]]:
-    """Every storage request attempted during the test."""
-    requests: list[Request] = []
-    saved = list(wire.TRANSPORT_HOOKS)
-
-    def record(request: Request, send: wire.Send) -> Response:
-        requests.append(request)
-        return send(request)
-
-    wire.TRANSPORT_HOOKS[:] = [record]
-    yield requests
-    wire.TRANSPORT_HOOKS[:] = saved
-
-
 def _settings(oauth: TestStorage, **changes: Any) -> Settings:
     # A table prefix of the test's own: the tables are created here, with a token.
     return Settings(**{**oauth.settings, "table_prefix": "oa" + uuid.uuid4().hex[:8], **changes})

@@ -45,21 +45,6 @@ from shared.store.table import (
 from shared.store.wire import Request, Response, Wire
 
 
-@pytest.fixture
-def sent() -> Iterator[list[Request]]:
-    """Every storage request attempted during the test (recorded by a transport hook)."""
-    requests: list[Request] = []
-    saved = list(wire.TRANSPORT_HOOKS)
-
-    def record(request: Request, send: wire.Send) -> Response:
-        requests.append(request)
-        return send(request)
-
-    wire.TRANSPORT_HOOKS[:] = [record]
-    yield requests
-    wire.TRANSPORT_HOOKS[:] = saved
-
-
 @pytest.fixture(scope="module")
 def table(storage_settings: dict[str, str]) -> Iterator[Table]:
     # A wire of the module's own (open_tables, not the cached tables_for): it is closed at

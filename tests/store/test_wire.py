@@ -50,15 +50,6 @@ def hooks() -> Iterator[list[wire.TransportHook]]:
 
 
 @pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The retry delays `Wire.request` asked for (nothing is actually slept)."""
-    slept: list[float] = []
-    monkeypatch.setattr(wire, "time", SimpleNamespace(
-        time=time.time, monotonic=time.monotonic, sleep=slept.append))
-    return slept
-
-
-@pytest.fixture
 def offline() -> Iterator[Wire]:
     w = Wire(NOWHERE, SharedKeyLite(DEV_ACCOUNT, DEV_ACCOUNT_KEY))
     yield w
