@@ -19,7 +19,9 @@ client at REV, today's) and the change from REV to today in ms of CPU per call.
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
+import re
 import statistics
 import sys
 import tempfile
@@ -41,6 +43,7 @@ import azurite  # noqa: E402
 import revision  # noqa: E402
 
 from shared.settings import Settings  # noqa: E402
+from shared.store import backend  # noqa: E402
 from shared.store.connection import from_connection_string, open_tables  # noqa: E402
 
 DOC = '{"userName":"' + "x" * 600 + '"}'
@@ -87,13 +90,23 @@ def _timed(call: Callable[[], Any], reps: int) -> tuple[list[float], list[float]
     return cpus, walls
 
 
-def _cases(table: Any) -> dict[str, tuple[Callable[[], Any], int]]:
+def _takes_operations(client: Any) -> bool:
+    """Whether a client's transactions take `backend.Operation`s (the store since d80e857),
+    not the SDK's tuples (the SDK, and the store before)."""
+    annotation = inspect.signature(client.submit_transaction).parameters
+    return any(re.search(r"\bOperation\b", str(p.annotation)) for p in annotation.values())
+
+
+def _cases(table: Any, *, typed: bool = False) -> dict[str, tuple[Callable[[], Any], int]]:
+    """The calls measured; `typed`: the client takes `backend.Operation`s."""
+    def op(entity: dict[str, Any]) -> Any:
+        return backend.upsert(entity) if typed else ("upsert", entity)
+
     def txn(size: int) -> Callable[[], Any]:
         def run() -> Any:
             pk = "t" + uuid.uuid4().hex[:12]
             return table.submit_transaction(
-                [("upsert", {"PartitionKey": pk, "RowKey": f"r{j}", "doc": DOC})
-                 for j in range(size)])
+                [op({"PartitionKey": pk, "RowKey": f"r{j}", "doc": DOC}) for j in range(size)])
         return run
 
     return {
@@ -149,14 +162,15 @@ def main() -> int:
             {"storage_connection_string": conn, "table_prefix": "wire"}))
         ours.ensure()
         ours.data.submit_transaction(
-            [("upsert", {"PartitionKey": "read", "RowKey": f"r{j}", "doc": DOC})
+            [backend.upsert({"PartitionKey": "read", "RowKey": f"r{j}", "doc": DOC})
              for j in range(100)])
         clients = {SDK: _sdk_client(conn, ours.data.table_name)}
         if args.base:
             clients[f"at {args.base}"] = _client_at(args.base, conn, ours.data.table_name,
                                                     Path(scratch.name))
         clients[NOW] = ours.data
-        cases = {name: _cases(client) for name, client in clients.items()}
+        cases = {name: _cases(client, typed=_takes_operations(client))
+                 for name, client in clients.items()}
         for _ in range(args.rounds):
             for case, (_, divisor) in _cases(None).items():
                 calls = max(1, args.reps // divisor)
