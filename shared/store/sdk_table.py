@@ -183,10 +183,18 @@ class SdkTable:
         return [{"etag": result.get("etag"), "date": None} for result in results]
 
     def create_table(self) -> None:
-        with _store_errors():
-            _refuse_after_deadline("POST")
-            with suppress(ResourceExistsError):
-                self._client.create_table()
+        # Creating a table that exists is fine, so a POST that got no answer (requests reusing
+        # a keep-alive connection the server had just closed) is safely sent once more.
+        for attempt in (1, 2):
+            try:
+                with _store_errors():
+                    _refuse_after_deadline("POST")
+                    with suppress(ResourceExistsError):
+                        self._client.create_table()
+                return
+            except TransportFailed:
+                if attempt == 2:
+                    raise
 
 
 # -- values ----------------------------------------------------------------------------------

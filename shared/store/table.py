@@ -28,6 +28,7 @@ from .errors import (
     StoreError,
     TooLarge,
     TransactionFailed,
+    TransportFailed,
     Unavailable,
 )
 from .wire import API_VERSION, Response, Wire
@@ -195,11 +196,18 @@ class Table:
         return f"{self._path}(PartitionKey='{_key(partition_key)}',RowKey='{_key(row_key)}')"
 
     def create_table(self) -> None:
-        """Create this table unless it exists."""
-        response = self.wire.request(
-            "POST", f"{self.wire.base_path}/Tables",
-            headers={**_WRITE_HEADERS, "Prefer": "return-no-content"},
-            body=json.dumps({"TableName": self.table_name}).encode())
+        """Create this table unless it exists. Creating one that exists is fine, so a POST that
+        got no answer is sent once more (wire resends only idempotent methods itself)."""
+        for attempt in (1, 2):
+            try:
+                response = self.wire.request(
+                    "POST", f"{self.wire.base_path}/Tables",
+                    headers={**_WRITE_HEADERS, "Prefer": "return-no-content"},
+                    body=json.dumps({"TableName": self.table_name}).encode())
+                break
+            except TransportFailed:
+                if attempt == 2:
+                    raise
         if response.status_code not in (201, 204, 409):
             raise _error(response)
 

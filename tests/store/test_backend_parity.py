@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from shared.settings import Settings
-from shared.store import backend
+from shared.store import backend, wire
 from shared.store.backend import Backend, Entity
 from shared.store.connection import open_tables
-from shared.store.errors import StoreError, TransactionFailed
+from shared.store.errors import StoreError, TransactionFailed, TransportFailed
 
 STALE = 'W/"datetime\'2020-01-01T00%3A00%3A00.0000000Z\'"'
 # Keys with what needs quoting or escaping in an entity's URL: quotes, spaces, '%', ':' and
@@ -269,3 +269,36 @@ def test_both_backends_answer_the_script_alike(transcripts: dict[str, list[Any]]
     assert [label for label, _ in direct] == [label for label, _ in sdk]
     for (label, mine), (_, theirs) in zip(direct, sdk, strict=True):
         assert mine == theirs, label
+
+
+@pytest.mark.parametrize("client", BACKENDS)
+@pytest.mark.parametrize(("lost", "created"), [(1, True), (2, False)])
+def test_creating_a_table_is_sent_again_once_when_no_answer_came(
+        storage_connection_string: str, client: str, lost: int, created: bool) -> None:
+    """A POST is not resent by the transports (it may have been applied), but creating a table
+    that exists is fine: a lost answer (e.g. a keep-alive connection the server had just
+    closed) is tried once more; a second loss is reported."""
+    tables = open_tables(Settings(storage_connection_string=storage_connection_string,
+                                  storage_client=client))  # type: ignore[arg-type]
+    table = tables.open_table(f"lost{client}{uuid.uuid4().hex[:10]}")
+    sent: list[str] = []
+
+    def lose(request: wire.Request, send: wire.Send) -> wire.Response:
+        if request.method == "POST" and request.url.endswith("/Tables"):
+            sent.append(request.method)
+            if len(sent) <= lost:
+                send(request)  # applied by storage, and then the answer is lost
+                raise TransportFailed("injected: the answer was lost")
+        return send(request)
+
+    wire.TRANSPORT_HOOKS.append(lose)
+    try:
+        if created:
+            table.create_table()
+        else:
+            with pytest.raises(TransportFailed):
+                table.create_table()
+    finally:
+        wire.TRANSPORT_HOOKS.remove(lose)
+    assert sent == ["POST", "POST"]
+    table.upsert_entity({"PartitionKey": "p", "RowKey": "r"})  # the table is there either way
