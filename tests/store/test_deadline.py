@@ -210,7 +210,13 @@ def test_no_attempt_starts_and_no_back_off_ends_after_the_deadline(
     offline = Wire(f"http://127.0.0.1:9/{ACCOUNT}", SharedKeyLite(ACCOUNT, DEV_ACCOUNT_KEY))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(wire, "TRANSPORT_HOOKS", [storage])
-        fake = SimpleNamespace(time=time.time, monotonic=clock.monotonic, sleep=clock.sleep)
+        # Only this thread lives on the fake clock: background writers of other tests (audit,
+        # journal) retry through the same module and must neither move it nor wait on it.
+        fake = SimpleNamespace(
+            time=time.time,
+            monotonic=lambda: (clock.monotonic() if threading.get_ident() == mine
+                               else time.monotonic()),
+            sleep=lambda s: clock.sleep(s) if threading.get_ident() == mine else time.sleep(s))
         mp.setattr(wire, "time", fake)
         mp.setattr(deadline, "time", fake)
         with deadline.within(limit):
