@@ -465,16 +465,18 @@ def _lookup_resolve(path: AttrPath, rtype: ResourceType) -> Resolved | None:
 
 def _values(doc: dict[str, Any], resolved: Resolved) -> list[Any]:
     """The values at `resolved` in `doc`, multi-valued attributes flattened."""
-    if not resolved.declared:
-        return _undeclared_values(doc, resolved)
     container = doc.get(resolved.schema.id) if resolved.is_extension else doc
     if not isinstance(container, dict):
-        return []
+        return [] if resolved.declared else _undeclared_values(doc, resolved)
     if resolved.attribute is None:
         return [container]
     items = _as_list(container.get(resolved.attribute.name))
+    if not items and not resolved.declared:  # stored under another spelling?
+        return _undeclared_values(doc, resolved)
     if resolved.sub is None:
         return items
+    if not resolved.declared:
+        return _undeclared_values(doc, resolved)
     name = resolved.sub.name
     return [v for item in items if isinstance(item, dict) for v in _as_list(item.get(name))]
 
@@ -543,8 +545,6 @@ _STRING_OPS: dict[str, Callable[[str, str], bool]] = {
 def _predicate(attribute: Attribute, op: str, expected: Value) -> Callable[[Any], bool] | None:
     """A test for one document value, or None if nothing can match (e.g. `gt` on a boolean)."""
     kind = attribute.type
-    if kind == ANY:
-        return _undeclared_predicate(op, expected)
     if kind == BOOLEAN:
         want = as_boolean(expected)
         if op != "eq" or want is None:
@@ -573,6 +573,8 @@ def _predicate(attribute: Attribute, op: str, expected: Value) -> Callable[[Any]
         return test_instant
     if kind == COMPLEX:
         return None
+    if kind == ANY:
+        return _undeclared_predicate(op, expected)
     text = value_text(expected)
     test = _STRING_OPS[op]
     if attribute.case_exact:

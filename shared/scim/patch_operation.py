@@ -18,7 +18,7 @@ is refused under `reject`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from .attr_path import AttrPath, resolve_path
 from .entra_values import is_absent
@@ -46,14 +46,16 @@ class PatchOperation:
 @dataclass(frozen=True)
 class Target:
     """A PATCH path resolved against a resource type. `attribute` None = a whole extension.
-    `declared` False: an undeclared attribute or unknown extension, taken whole."""
+    `declared` False: an undeclared attribute or unknown extension (`UndeclaredTarget`),
+    taken whole."""
+
+    declared: ClassVar[bool] = True  # not a field: see Resolved.declared
 
     schema: Schema
     attribute: Attribute | None
     sub: Attribute | None
     value_filter: Filter | None
     is_extension: bool
-    declared: bool = True
 
     @property
     def leaf(self) -> Attribute | None:
@@ -76,6 +78,11 @@ class Target:
         if self.value_filter is not None:
             text += f"[{to_text(self.value_filter)}]"
         return f"{text}.{self.sub.name}" if self.sub is not None else text
+
+
+@dataclass(frozen=True)
+class UndeclaredTarget(Target):
+    declared: ClassVar[bool] = False
 
 
 def resolve_target(path: PatchPath, rtype: ResourceType) -> Target | None:
@@ -123,7 +130,7 @@ def _undeclared_target(path: PatchPath, found: Resolved, rtype: ResourceType) ->
             f"so nothing says what it holds: a PATCH can only set or remove it whole. To change "
             f"parts of it, {DECLARE_HINT} (with its sub-attributes) first"
         )
-    return Target(found.schema, found.attribute, None, None, found.is_extension, declared=False)
+    return UndeclaredTarget(found.schema, found.attribute, None, None, found.is_extension)
 
 
 def _unknown_detail(ap: AttrPath, rtype: ResourceType) -> str:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .schema import ALWAYS, COMPLEX, NEVER, REQUEST, Attribute, ResourceType, Schema
+from .schema import ALWAYS, COMPLEX, NEVER, REQUEST, Attribute, Resolved, ResourceType, Schema
 
 # A selection of paths as a tree: top-level key (core attribute name or extension URN) ->
 # None for "the whole thing", or a nested selection of its attributes / sub-attributes.
@@ -81,11 +81,14 @@ def project(
     decides alone (RFC 7644 §3.9 gives the two parameters as alternatives); otherwise the
     default set minus `excluded`. The result shares nothing mutable with `doc`."""
     if attributes:
-        body = _pick(doc, rtype, _tree(attributes, rtype))
+        body = _pick(doc, rtype, _tree(attributes, rtype)[0])
     else:
         body = _defaults(doc, rtype)
         if excluded:
-            _drop(body, rtype, _tree(excluded, rtype))
+            tree, undeclared = _tree(excluded, rtype)
+            _drop(body, rtype, tree)
+            if undeclared:
+                _drop_undeclared(body, rtype, tree)
     return {"schemas": _schemas(body, rtype), **body}
 
 
@@ -94,30 +97,48 @@ def project(
 # --------------------------------------------------------------------------------------------
 
 
-def _tree(paths: list[str], rtype: ResourceType) -> _Tree:
-    """Declared names are keys as spelled canonically; undeclared ones lower-cased (documents
-    hold them as first sent, so they are matched case-insensitively: see `_undeclared_node`)."""
+def _tree(paths: list[str], rtype: ResourceType) -> tuple[_Tree, bool]:
+    """The selection, and whether it names undeclared attributes. Declared names are keys as
+    spelled canonically; undeclared ones lower-cased (documents hold them as first sent, so
+    they are matched case-insensitively: see `_undeclared_node`)."""
     tree: _Tree = {}
+    undeclared = False
     for raw in paths:
-        resolved = rtype.resolve_any(_VALUE_FILTER.sub("", raw.strip()))
+        path = _VALUE_FILTER.sub("", raw.strip())
+        resolved = rtype.resolve(path)
         if resolved is None:
+            resolved = rtype.resolve_undeclared(path)
+            if resolved is not None:
+                undeclared = True
+                _add_undeclared(tree, resolved, rtype)
             continue  # unknown name: ignored, not an error
-        declared = rtype.declares(resolved.schema)
-        urn = resolved.schema.id if declared else resolved.schema.id.lower()
         if resolved.attribute is None:  # a bare extension URN: the whole extension
-            tree[urn] = None
+            tree[resolved.schema.id] = None
             continue
         node = tree
         if resolved.is_extension:
-            extension = tree.get(urn, {})
+            extension = tree.get(resolved.schema.id, {})
             if extension is None:
                 continue  # the whole extension is already selected
-            node = tree[urn] = extension
-        if resolved.declared:
-            _add(node, resolved.attribute.name, resolved.sub.name if resolved.sub else None)
-        else:
-            node[resolved.attribute.name.lower()] = None  # a sub-path selects all of it
-    return tree
+            node = tree[resolved.schema.id] = extension
+        _add(node, resolved.attribute.name, resolved.sub.name if resolved.sub else None)
+    return tree, undeclared
+
+
+def _add_undeclared(tree: _Tree, resolved: Resolved, rtype: ResourceType) -> None:
+    urn = resolved.schema.id
+    if not rtype.declares(resolved.schema):
+        urn = urn.lower()
+    if resolved.attribute is None:
+        tree[urn] = None
+        return
+    node = tree
+    if resolved.is_extension:
+        extension = tree.get(urn, {})
+        if extension is None:
+            return
+        node = tree[urn] = extension
+    node[resolved.attribute.name.lower()] = None  # a sub-path selects all of it
 
 
 # Stands for an unknown extension: every attribute in it is undeclared.
@@ -171,42 +192,55 @@ def _default_into(out: dict[str, Any], schema: Schema, key: str, value: Any) -> 
 
 
 def _drop(body: dict[str, Any], rtype: ResourceType, tree: _Tree) -> None:
-    for key in list(body):
+    for key, node in tree.items():
         extension = rtype.extension_by_urn(key)
         if extension is not None:
-            named, node = key in tree, tree.get(key)
-        elif key[:4].lower() == "urn:":
-            extension = _UNDECLARED
-            named, node = _undeclared_node(tree, key)
+            part = body.get(extension.id)
+            if node is None or not isinstance(part, dict):
+                body.pop(extension.id, None)
+                continue
+            _drop_in(part, extension, node)
+            if not part:
+                del body[extension.id]
         else:
-            continue  # core attributes: below
-        if not named:
-            continue
-        part = body[key]
-        if node is None or not isinstance(part, dict):
-            del body[key]
-            continue
-        _drop_in(part, extension, node)
-        if not part:
-            del body[key]
-    _drop_in(body, rtype.schema, tree)
+            _drop_in(body, rtype.schema, {key: node})
 
 
 def _drop_in(obj: dict[str, Any], schema: Schema, tree: _Tree) -> None:
-    for name in list(obj):
+    for name, subs in tree.items():
         attr = schema.attribute(name)
-        if attr is None:
-            # Undeclared (named in any letter case); extensions are _drop's.
-            if name[:4].lower() != "urn:" and _undeclared_node(tree, name)[0]:
-                del obj[name]
-            continue
-        if attr.name not in tree or attr.returned == ALWAYS:
+        if attr is None or attr.returned == ALWAYS or name not in obj:
             continue  # `always` attributes cannot be excluded (RFC 7644 §3.9)
-        subs = tree[attr.name]
         if subs is None:
             del obj[name]
             continue
         _put(obj, name, _map_subs(attr, obj[name], _not_excluded(subs)))
+
+
+def _drop_undeclared(body: dict[str, Any], rtype: ResourceType, tree: _Tree) -> None:
+    """`_drop` for the undeclared names in `tree`, which `_drop` passes over: matched in any
+    letter case against the names the document holds."""
+    for key in list(body):
+        if key[:4].lower() != "urn:":
+            if rtype.schema.attribute(key) is None and key.lower() in tree:
+                del body[key]
+            continue
+        part = body[key]
+        extension = rtype.extension_by_urn(key)
+        if extension is not None:
+            named, node = extension.id in tree, tree.get(extension.id)
+        else:
+            extension = _UNDECLARED
+            named, node = _undeclared_node(tree, key)
+        if not named:
+            continue
+        if node is None or not isinstance(part, dict):
+            del body[key]
+            continue
+        for name in [n for n in part if extension.attribute(n) is None and n.lower() in node]:
+            del part[name]
+        if not part:
+            del body[key]
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,18 +252,13 @@ def _pick(doc: dict[str, Any], rtype: ResourceType, tree: _Tree) -> dict[str, An
     out: dict[str, Any] = {}
     for key, value in doc.items():
         extension = rtype.extension_by_urn(key)
-        if extension is not None or key[:4].lower() == "urn:":
+        if extension is not None:
             if isinstance(value, dict):
                 # Not named: only its `always` attributes; named bare: all of it (None).
-                if extension is not None:
-                    name, node = extension.id, tree.get(extension.id, {})
-                else:
-                    extension = _UNDECLARED
-                    named, node = _undeclared_node(tree, key)
-                    name, node = key, node if named else {}
+                node = tree.get(extension.id, {})
                 part = _pick_in(value, extension, node)
                 if part:
-                    out[name] = part
+                    out[extension.id] = part
             continue
         picked = _pick_in({key: value}, rtype.schema, tree)
         out.update(picked)
@@ -241,9 +270,9 @@ def _pick_in(obj: dict[str, Any], schema: Schema, tree: _Tree | None) -> dict[st
     out: dict[str, Any] = {}
     for key, value in obj.items():
         attr = schema.attribute(key)
-        if attr is None:  # undeclared: returned like a `default` attribute
-            if key != "schemas" and (tree is None or _undeclared_node(tree, key)[0]):
-                _put(out, key, _copy(value))
+        if attr is None:
+            if key != "schemas":
+                _pick_undeclared(out, key, value, tree)
             continue
         if attr.returned == NEVER:
             continue
@@ -255,6 +284,20 @@ def _pick_in(obj: dict[str, Any], schema: Schema, tree: _Tree | None) -> dict[st
         elif attr.name in tree:
             _put(out, attr.name, _map_subs(attr, value, _selected(tree[attr.name] or {})))
     return out
+
+
+def _pick_undeclared(out: dict[str, Any], key: str, value: Any, tree: _Tree | None) -> None:
+    """An undeclared attribute, or an unknown extension's object, if `tree` names it (returned
+    like a `default` attribute: nothing declares otherwise)."""
+    named, node = (True, None) if tree is None else _undeclared_node(tree, key)
+    if not named:
+        return
+    if node is not None and isinstance(value, dict) and key[:4].lower() == "urn:":
+        part = _pick_in(value, _UNDECLARED, node)
+        if part:
+            out[key] = part
+    else:
+        _put(out, key, _copy(value))
 
 
 def _selected(subs: _Tree) -> _Keep:

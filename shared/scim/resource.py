@@ -235,7 +235,8 @@ def _parse_changes(current: dict[str, Any], updated: dict[str, Any], rtype: Reso
             continue
         extension = rtype.extension_by_urn(key)
         if isinstance(old, dict) and isinstance(value, dict) and (
-            extension.id == key if extension is not None else _undeclared_extension(key, rtype)
+            extension.id == key if extension is not None
+            else key[:1] in ("u", "U") and _undeclared_extension(key, rtype)
         ):
             # An extension object (declared, or an unknown URN's): what PATCH left alone in it
             # is carried, the rest parsed.
@@ -248,7 +249,7 @@ def _parse_changes(current: dict[str, Any], updated: dict[str, Any], rtype: Reso
                 if old.get(sub_key) is sub_value and _as_stored(schema, sub_key, sub_value):
                     part[sub_key] = sub_value
                 elif isinstance(sub_key, str):
-                    _absorb_local(parts, rtype, schema, sub_key, sub_value, f"{key}:")
+                    _absorb_or_capture(parts, rtype, schema, sub_key, sub_value, f"{key}:")
             continue
         _absorb(parts, rtype, key, value)
     return parts
@@ -260,8 +261,8 @@ def _as_stored(schema: Schema, key: str, value: Any) -> bool:
     an undeclared attribute as stored, which is kept whatever the policy (refusing it would
     fail every PATCH of a resource captured before the tenant chose `reject`)."""
     attr = schema.attribute(key)
-    if attr is None:
-        return value is not None and key != "schemas" and key[:4].lower() != "urn:"
+    if attr is None:  # URN keys (with a ':') hold extensions, handled as such
+        return value is not None and key != "schemas" and ":" not in key
     return attr.name == key and value is not None and attr.mutability != READ_ONLY
 
 
@@ -293,7 +294,9 @@ def _absorb(parts: _Parts, rtype: ResourceType, key: str, value: Any) -> None:
         if not local:
             return
     schema = schema or rtype.schema
-    _absorb_local(parts, rtype, schema, local, value, _label(schema, rtype, ""))
+    prefix = _label(schema, rtype, "")
+    if not _absorb_local(parts[schema.id], schema, local, value, prefix):
+        _capture_local(parts, rtype, schema, local, value, prefix)
 
 
 def _absorb_extension_object(
@@ -312,28 +315,39 @@ def _absorb_extension_object(
             f'e.g. {{"{example}": "…"}}; got a JSON {kind_of(value, article=False)}.'
         )
     for key, sub_value in value.items():
-        # An extension object may carry its own `schemas` (clients serialise an extension as
-        # a sub-resource): not an attribute.
-        if isinstance(key, str) and key.lower() != "schemas":
-            _absorb_local(parts, rtype, extension, key, sub_value, f"{extension.id}:")
+        if isinstance(key, str):  # (a `schemas` key in it is no attribute: dropped)
+            _absorb_or_capture(parts, rtype, extension, key, sub_value, f"{extension.id}:")
+
+
+def _absorb_or_capture(
+    parts: _Parts, rtype: ResourceType, schema: Schema, local: str, value: Any, prefix: str
+) -> None:
+    if not _absorb_local(_part(parts, schema.id), schema, local, value, prefix):
+        _capture_local(parts, rtype, schema, local, value, prefix)
+
+
+def _capture_local(
+    parts: _Parts, rtype: ResourceType, schema: Schema, local: str, value: Any, prefix: str
+) -> None:
+    """`local` names nothing `schema` declares: an undeclared attribute for `_capture`, unless
+    it cannot be one. A core name some extension declares (`department`) is misplaced, not
+    undeclared (resolve_undeclared leaves it out), and is dropped."""
+    found = rtype.resolve_undeclared(local) if schema is rtype.schema \
+        else undeclared_in(schema, local, is_extension=True)
+    if found is not None:  # e.g. Postman's misspelled "adreses"
+        _capture(parts, rtype, found, value, prefix + local)
 
 
 def _absorb_local(
-    parts: _Parts, rtype: ResourceType, schema: Schema, local: str, value: Any, prefix: str
-) -> None:
-    """Set `attr` or `attr.sub` (a dotted key, as in Entra's path-less PATCH values).
-    `prefix` is "" for core attributes and "urn:…:" for extension ones (error details)."""
+    part: dict[str, Any], schema: Schema, local: str, value: Any, prefix: str
+) -> bool:
+    """Set `attr` or `attr.sub` (a dotted key, as in Entra's path-less PATCH values); False,
+    setting nothing, when `schema` declares no `attr`. `prefix` is "" for core attributes and
+    "urn:…:" for extension ones (error details)."""
     head, _, tail = local.partition(".")
     attr = schema.attribute(head)
     if attr is None:
-        # A core name some extension declares (`department`) is misplaced, not undeclared:
-        # resolve_undeclared leaves it out, and it is dropped.
-        found = rtype.resolve_undeclared(local) if schema is rtype.schema \
-            else undeclared_in(schema, local, is_extension=True)
-        if found is not None:  # e.g. Postman's misspelled "adreses"
-            _capture(parts, rtype, found, value, prefix + local)
-        return
-    part = parts[schema.id]
+        return False
     label = prefix + attr.name
     if not tail:
         coerced = _coerce_attribute(attr, value, label)
@@ -341,10 +355,10 @@ def _absorb_local(
             part.pop(attr.name, None)
         else:
             part[attr.name] = coerced
-        return
+        return True
     sub = attr.sub(tail)
     if sub is None:
-        return
+        return True  # an unknown sub-attribute of a declared attribute: dropped
     if attr.multi_valued:
         raise invalid_value(
             f"{label} names a sub-attribute of the multi-valued attribute {attr.name} without "
@@ -362,6 +376,7 @@ def _absorb_local(
         part[attr.name] = _in_schema_order(attr, merged)
     else:
         part.pop(attr.name, None)
+    return True
 
 
 def _capture(
@@ -522,9 +537,10 @@ def _assemble(parts: _Parts, rtype: ResourceType) -> dict[str, Any]:
     doc: dict[str, Any] = {"schemas": [rtype.schema.id]}
     undeclared_seen = False
     for schema in rtype.all_schemas:
-        part = parts.get(schema.id, {})
-        finished, extra = _finish_part(schema, part)
-        undeclared_seen = undeclared_seen or extra
+        part = parts.get(schema.id, _NO_PART)
+        finished = _finish_part(schema, part)
+        if len(finished) != len(part):  # undeclared attributes, or an empty manager skipped
+            undeclared_seen = _add_undeclared(schema, part, finished) or undeclared_seen
         if schema is rtype.schema:
             doc.update(finished)
         elif finished:
@@ -540,24 +556,27 @@ def _assemble(parts: _Parts, rtype: ResourceType) -> dict[str, Any]:
     return doc
 
 
-def _finish_part(schema: Schema, part: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """The part's attributes in schema order, then its undeclared ones; and whether it had
-    any of those."""
+_NO_PART: Final[dict[str, Any]] = {}
+
+
+def _finish_part(schema: Schema, part: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    found = 0
     for attr in schema.attributes:
         if attr.name not in part:
             continue
-        found += 1
         value = part[attr.name]
         if _is_empty_reference(attr, value):
             # manager {"value": ""} / "" is how Entra and the SCIM Validator remove a manager.
             continue
         out[attr.name] = value
-    if found == len(part):
-        return out, False
-    out.update((k, v) for k, v in part.items() if schema.attribute(k) is None)
-    return out, True
+    return out
+
+
+def _add_undeclared(schema: Schema, part: dict[str, Any], out: dict[str, Any]) -> bool:
+    """Appends the part's undeclared attributes to `out`; whether there were any."""
+    extra = {k: v for k, v in part.items() if schema.attribute(k) is None}
+    out.update(extra)
+    return bool(extra)
 
 
 def _check_undeclared(doc: dict[str, Any], rtype: ResourceType) -> None:

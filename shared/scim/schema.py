@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 STRING = "string"
 BOOLEAN = "boolean"
@@ -168,13 +168,16 @@ class Resolved:
     """An attribute path resolved against a resource type: `schema` owns `attribute`;
     `sub` is set for `attr.sub` paths. `attribute` is None when the path names a whole
     extension (e.g. the bare enterprise URN). `declared` is False when the path names what no
-    schema declares (see `ResourceType.resolve_undeclared`)."""
+    schema declares (an `UndeclaredResolved`, see `ResourceType.resolve_undeclared`)."""
+
+    # A class attribute, not a field: paths are resolved on every request, and each field
+    # costs the frozen constructor a call.
+    declared: ClassVar[bool] = True
 
     schema: Schema
     attribute: Attribute | None
     sub: Attribute | None = None
     is_extension: bool = False
-    declared: bool = True
 
     @property
     def target(self) -> Attribute | None:
@@ -192,6 +195,14 @@ class Resolved:
         if self.is_extension:
             return f"{self.schema.id}:{local}" if local else self.schema.id
         return local
+
+
+@dataclass(frozen=True)
+class UndeclaredResolved(Resolved):
+    """A path naming an attribute (or an extension) no schema declares; its attribute and sub
+    are stand-ins of type ANY, its schema a stand-in when the URN is unknown."""
+
+    declared: ClassVar[bool] = False
 
 
 @dataclass(frozen=True)
@@ -359,7 +370,7 @@ class ResourceType:
             return None
         extension = Schema(urn, "", "", ())
         if not local:
-            return Resolved(extension, None, None, is_extension=True, declared=False)
+            return UndeclaredResolved(extension, None, None, is_extension=True)
         return undeclared_in(extension, local, is_extension=True)
 
     def to_scim(self, base_url: str = "") -> dict[str, Any]:
@@ -398,7 +409,7 @@ def undeclared_in(schema: Schema, local: str, *, is_extension: bool) -> Resolved
     ):
         return None
     sub = Attribute(tail, type=ANY) if dot else None
-    return Resolved(schema, Attribute(head, type=ANY), sub, is_extension, declared=False)
+    return UndeclaredResolved(schema, Attribute(head, type=ANY), sub, is_extension)
 
 
 def _undeclared_name(name: str) -> bool:
