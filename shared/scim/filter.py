@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 
 from ..caseless import fold
 from .attr_path import AttrPath, resolve_path, split_attr_path
-from .entra_values import as_boolean
+from .entra_values import as_boolean, get_caseless
 from .errors import invalid_filter
 from .schema import (
     ANY,
@@ -484,24 +484,17 @@ def _values(doc: dict[str, Any], resolved: Resolved) -> list[Any]:
 def _undeclared_values(doc: dict[str, Any], resolved: Resolved) -> list[Any]:
     """`_values` for an undeclared attribute: stored under its names as first sent, so the
     extension URN, the attribute and the sub-attribute are matched in any letter case."""
-    container = _get_caseless(doc, resolved.schema.id) if resolved.is_extension else doc
+    container = get_caseless(doc, resolved.schema.id.lower()) if resolved.is_extension else doc
     if not isinstance(container, dict):
         return []
     if resolved.attribute is None:
         return [container]
-    items = _as_list(_get_caseless(container, resolved.attribute.name))
+    items = _as_list(get_caseless(container, resolved.attribute.name.lower()))
     if resolved.sub is None:
         return items
     name = resolved.sub.name
     return [v for item in items if isinstance(item, dict)
-            for v in _as_list(_get_caseless(item, name))]
-
-
-def _get_caseless(obj: dict[str, Any], name: str) -> Any:
-    if name in obj:
-        return obj[name]
-    low = name.lower()
-    return next((v for k, v in obj.items() if k.lower() == low), None)
+            for v in _as_list(get_caseless(item, name.lower()))]
 
 
 def _as_list(value: Any) -> list[Any]:

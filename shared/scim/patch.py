@@ -67,7 +67,16 @@ from .patch_operation import (
     is_read_only,
     resolve_target,
 )
-from .schema import BINARY, BOOLEAN, COMPLEX, REFERENCE, STRING, Attribute, ResourceType
+from .schema import (
+    BINARY,
+    BOOLEAN,
+    COMPLEX,
+    REFERENCE,
+    STRING,
+    Attribute,
+    ResourceType,
+    caseless_key,
+)
 
 # Sub-attributes that only qualify an element; an element left with just these is dropped.
 _QUALIFIERS: Final = frozenset({"type", "primary"})
@@ -159,7 +168,7 @@ class _Patcher:
                 for sub_op in expand_schema_object(op.op, target.schema, op.value, self.rtype):
                     self.apply(sub_op)
                 return
-            key = _caseless_key(self.root, target.schema.id)
+            key = caseless_key(self.root, target.schema.id)
             self.root.pop(key, None)
             self._own_ext.discard(key)
             return
@@ -167,13 +176,13 @@ class _Patcher:
         container = self._container(target, create=not absent)
         if container is None:
             return
-        name = _caseless_key(container, target.attribute.name)
+        name = caseless_key(container, target.attribute.name)
         if absent:
             container.pop(name, None)
         else:
             container[name] = op.value
         if target.is_extension and not container:
-            key = _caseless_key(self.root, target.schema.id)
+            key = caseless_key(self.root, target.schema.id)
             self.root.pop(key, None)
             self._own_ext.discard(key)
 
@@ -184,7 +193,7 @@ class _Patcher:
             return self.root
         key = target.schema.id
         if not target.declared:  # stored under the URN as first sent
-            key = _caseless_key(self.root, key)
+            key = caseless_key(self.root, key)
         if key in self._own_ext:
             ext: dict[str, Any] = self.root[key]
             return ext
@@ -484,14 +493,6 @@ def _fix_primary(elements: list[Any], written: list[dict[str, Any]]) -> list[Any
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
-
-
-def _caseless_key(obj: dict[str, Any], name: str) -> str:
-    """The key of `obj` equal to `name` in any letter case, else `name` itself."""
-    if name in obj:
-        return name
-    low = name.lower()
-    return next((k for k in obj if k.lower() == low), name)
 
 
 def _example(attr: Attribute) -> str:

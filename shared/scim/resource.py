@@ -14,8 +14,8 @@
   `urn:…:CustomExtensionName:2.0:User:CustomAttribute`) follow the resource type's
   `undeclared` policy: `capture` keeps them as sent (any JSON value, under the name as first
   sent; extension ones in an object under their URN, where a later declaration reads them),
-  within `MAX_UNDECLARED` attributes and `MAX_UNDECLARED_BYTES` per resource; `reject` refuses
-  the request. Stored undeclared values a PATCH leaves alone are kept under both policies;
+  within the limits of `shared.scim.undeclared`; `reject` refuses the request. Stored
+  undeclared values a PATCH leaves alone are kept under both policies;
 - Entra's quirks are turned into RFC shapes: URN-qualified top-level keys here, and the value
   shapes (string booleans, bare-string / list / empty `manager`, JSON-encoded `roles`) through
   `shared.scim.entra_values`, which the PATCH path shares.
@@ -34,7 +34,6 @@ from typing import Any, Final
 from ..caseless import fold
 from .entra_values import decode_role, is_absent, single_element, value_object
 from .errors import (
-    DECLARE_HINT,
     invalid_syntax,
     invalid_value,
     kind_of,
@@ -51,21 +50,16 @@ from .schema import (
     Resolved,
     ResourceType,
     Schema,
+    caseless_key,
     undeclared_in,
 )
+from .undeclared import check_limits, kept_value
+from .undeclared import undeclared_names as undeclared_names  # part of this module's API
 
 # An entity is at most 1 MiB; the document must leave room for index columns and metadata.
 MAX_DOCUMENT_BYTES: Final = 900_000
-# Undeclared attributes one resource may hold, and their values' size as compact JSON: room for
-# the few custom attributes an Entra mapping sends, not a second document of unknown data.
-MAX_UNDECLARED: Final = 50
-MAX_UNDECLARED_BYTES: Final = 64 * 1024
-# How deeply an undeclared value may nest objects and arrays (bounds the recursion over it).
-MAX_UNDECLARED_DEPTH: Final = 16
 # Built once: json.dumps with options builds a new encoder per call.
 _compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_strict_json = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 # Multi-valued attributes whose elements Entra may send as JSON-encoded role objects (see
 # `entra_values.decode_role`). Limited to `roles` so that no other value that merely looks like
@@ -165,38 +159,6 @@ def diff_attributes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         elif not _same(a, b):
             changed.append(key)
     return changed
-
-
-def undeclared_names(doc: dict[str, Any], rtype: ResourceType) -> list[tuple[str, str]]:
-    """The undeclared attributes a canonical document holds, as (path as stored, JSON type):
-    `("urn:…:CustomExtensionName:2.0:User:CustomAttribute", "string")`, `("fooBar",
-    "number")`. The types are string, boolean, number, object and array."""
-    return [(path, _json_type(value)) for path, value in _undeclared_values(doc, rtype)]
-
-
-def _undeclared_values(doc: dict[str, Any], rtype: ResourceType) -> list[tuple[str, Any]]:
-    found: list[tuple[str, Any]] = []
-    for key, value in doc.items():
-        if key[:4].lower() == "urn:":
-            if isinstance(value, dict):
-                schema = rtype.schema_by_urn(key)
-                found.extend((f"{key}:{name}", item) for name, item in value.items()
-                             if schema is None or schema.attribute(name) is None)
-        elif key != "schemas" and rtype.schema.attribute(key) is None:
-            found.append((key, value))
-    return found
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    return "string"
 
 
 # --------------------------------------------------------------------------------------------
@@ -392,33 +354,12 @@ def _capture(
     if found.sub is not None:
         return
     part = _part(parts, found.schema.id)
-    name = _caseless_key(part, found.attribute.name)
-    kept = _ABSENT if value == "" else _without_empties(value, label, 0)
-    if kept is _ABSENT:
+    name = caseless_key(part, found.attribute.name)
+    kept = kept_value(value, label)
+    if kept is None:
         part.pop(name, None)  # "no value", as for declared attributes
     else:
         part[name] = kept
-
-
-def _without_empties(value: Any, label: str, depth: int) -> Any:
-    """An undeclared value as kept: nulls, empty objects and empty arrays left out at every
-    level (they mean "no value", as they do for declared attributes); _ABSENT if nothing is
-    left. Anything else is kept exactly as sent."""
-    if isinstance(value, dict | list):
-        if depth >= MAX_UNDECLARED_DEPTH:
-            raise invalid_value(
-                f"{label} nests objects and arrays more than {MAX_UNDECLARED_DEPTH} levels "
-                f"deep (MAX_UNDECLARED_DEPTH); declare it ({DECLARE_HINT}) with a flatter shape."
-            )
-        if isinstance(value, dict):
-            out = {k: v for k, v in
-                   ((k, _without_empties(v, label, depth + 1)) for k, v in value.items())
-                   if v is not _ABSENT}
-            return out or _ABSENT
-        items = [v for v in (_without_empties(v, label, depth + 1) for v in value)
-                 if v is not _ABSENT]
-        return items or _ABSENT
-    return _ABSENT if value is None else value
 
 
 def _part(parts: _Parts, urn: str) -> dict[str, Any]:
@@ -426,16 +367,8 @@ def _part(parts: _Parts, urn: str) -> dict[str, Any]:
     exists under its canonical URN; an unknown one is created under `urn` as first sent)."""
     part = parts.get(urn)
     if part is None:
-        part = parts.setdefault(_caseless_key(parts, urn), {})
+        part = parts.setdefault(caseless_key(parts, urn), {})
     return part
-
-
-def _caseless_key(obj: dict[str, Any], name: str) -> str:
-    """The key of `obj` equal to `name` in any letter case, else `name` itself."""
-    if name in obj:
-        return name
-    low = name.lower()
-    return next((k for k in obj if k.lower() == low), name)
 
 
 def _check_schemas(value: Any, rtype: ResourceType) -> None:
@@ -552,7 +485,7 @@ def _assemble(parts: _Parts, rtype: ResourceType) -> dict[str, Any]:
                 doc[urn] = part
                 undeclared_seen = True
     if undeclared_seen:
-        _check_undeclared(doc, rtype)
+        check_limits(doc, rtype)
     return doc
 
 
@@ -577,28 +510,6 @@ def _add_undeclared(schema: Schema, part: dict[str, Any], out: dict[str, Any]) -
     extra = {k: v for k, v in part.items() if schema.attribute(k) is None}
     out.update(extra)
     return bool(extra)
-
-
-def _check_undeclared(doc: dict[str, Any], rtype: ResourceType) -> None:
-    found = _undeclared_values(doc, rtype)
-    if len(found) > MAX_UNDECLARED:
-        raise invalid_value(
-            f"The resource would hold {len(found)} undeclared attributes; at most "
-            f"{MAX_UNDECLARED} are kept per resource (MAX_UNDECLARED). Declare the ones you "
-            f"need ({DECLARE_HINT}) or stop sending the others."
-        )
-    size = 0
-    for path, value in found:
-        try:
-            size += len(_strict_json(value).encode("utf-8"))
-        except ValueError:
-            raise invalid_value(f"{path} must be JSON; NaN and Infinity are not.") from None
-    if size > MAX_UNDECLARED_BYTES:
-        raise invalid_value(
-            f"The resource's undeclared attributes would take {size} bytes as JSON; at most "
-            f"{MAX_UNDECLARED_BYTES} bytes are kept per resource (MAX_UNDECLARED_BYTES). "
-            f"Declare the attributes ({DECLARE_HINT}) or send shorter values."
-        )
 
 
 def _is_empty_reference(attr: Attribute, value: Any) -> bool:

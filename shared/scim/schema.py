@@ -393,6 +393,16 @@ class ResourceType:
         return out
 
 
+def caseless_key(obj: dict[str, Any], name: str) -> str:
+    """The key of `obj` that is `name` in any letter case (RFC 7643 §2.1), else `name`: how an
+    undeclared attribute or unknown extension, stored under the spelling first sent, is found
+    again."""
+    if name in obj:
+        return name
+    low = name.lower()
+    return next((k for k in obj if k.lower() == low), name)
+
+
 class _Unresolved:
     """Marks a path `ResourceType.resolve_undeclared` has not looked at yet."""
 

@@ -34,6 +34,7 @@ from shared.scim.schema import (
     Resolved,
     ResourceType,
     Schema,
+    caseless_key,
 )
 
 CORE_URN = "urn:test:schemas:core:Thing"
@@ -442,3 +443,11 @@ def test_resolve_undeclared_answers_are_cached_and_bounded() -> None:
         thing.resolve_undeclared(f"name{i}")
     assert len(thing._undeclared) <= 512
     assert thing.resolve_undeclared("fooBar") == first
+
+
+def test_caseless_key_finds_the_stored_spelling() -> None:
+    stored = {"CustomAttribute": 1, "other": 2}
+    assert caseless_key(stored, "customattribute") == "CustomAttribute"
+    assert caseless_key(stored, "CUSTOMATTRIBUTE") == "CustomAttribute"
+    assert caseless_key(stored, "other") == "other"
+    assert caseless_key(stored, "New") == "New"  # not there: the name as given

@@ -1,4 +1,5 @@
-"""Attributes no schema declares, across the engine: Entra's custom extension attributes
+"""shared.scim.undeclared, and attributes no schema declares across the engine: Entra's custom
+extension attributes
 (`urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:CustomAttribute`) and
 misspelt names, through POST/PUT (`resource`), PATCH in both of Entra's dialects (`dialect`,
 `patch`, `resource.check_update`), filters and projection, under the two policies of
@@ -28,9 +29,6 @@ from shared.scim.filter_validation import validate_filter
 from shared.scim.patch import apply_patch
 from shared.scim.projection import default_view, project
 from shared.scim.resource import (
-    MAX_UNDECLARED,
-    MAX_UNDECLARED_BYTES,
-    MAX_UNDECLARED_DEPTH,
     check_update,
     diff_attributes,
     normalize,
@@ -41,6 +39,12 @@ from shared.scim.resource import (
 from shared.scim.schema import ResourceType
 from shared.scim.schema_doc import load_schema
 from shared.scim.schemas import ENTERPRISE_URN, GROUP, GROUP_URN, USER, USER_URN
+from shared.scim.undeclared import (
+    MAX_UNDECLARED,
+    MAX_UNDECLARED_BYTES,
+    MAX_UNDECLARED_DEPTH,
+    kept_value,
+)
 from tests.scim.test_resource import plausible_user_bodies
 
 CUSTOM = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
@@ -151,6 +155,15 @@ def test_values_are_kept_as_sent_except_for_no_value() -> None:
     doc = normalize({"userName": "u", "blob": value, "gone": None, "none": "", "empty": []}, USER)
     assert doc["blob"] == {"a": [1, "x"], "e": 1.5, "f": "", "g": False}
     assert not {"gone", "none", "empty"} & set(doc)
+
+
+@pytest.mark.parametrize(("sent", "kept"), [
+    ("", None), (None, None), ({}, None), ([], None), ([None, {}, [[]]], None),
+    ({"a": None, "b": [None, 1]}, {"b": [1]}), ([""], [""]), (0, 0), (False, False),
+    ("x", "x"), ({"a": {"b": ""}}, {"a": {"b": ""}}),
+])
+def test_kept_value_leaves_out_what_means_no_value(sent: Any, kept: Any) -> None:
+    assert kept_value(sent, "x") == kept
 
 
 def test_put_replaces_what_was_captured() -> None:
