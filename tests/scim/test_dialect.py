@@ -230,9 +230,11 @@ def test_whole_extension_path_is_expanded() -> None:
     assert shapes(ops) == [("replace", f"{ENTERPRISE_URN}:department", "x")]
 
 
-def test_whole_extension_remove_removes_each_attribute() -> None:
+def test_whole_extension_remove_removes_each_attribute_then_the_extension() -> None:
+    # Each attribute, so its quirks apply; then the extension, with anything captured in it.
     ops = norm({"op": "remove", "path": EIGHT_BY_EIGHT_URN})
-    assert shapes(ops) == [("remove", f"{EIGHT_BY_EIGHT_URN}:site", None)]
+    assert shapes(ops) == [("remove", f"{EIGHT_BY_EIGHT_URN}:site", None),
+                           ("remove", EIGHT_BY_EIGHT_URN, None)]
 
 
 def test_pathless_read_only_keys_are_dropped() -> None:

@@ -342,6 +342,13 @@ def test_stored_undeclared_values_a_patch_leaves_alone_are_kept_under_both_polic
         ["displayName", f"{ENTERPRISE_URN}:department"])
 
 
+def test_removing_a_declared_extension_removes_what_was_captured_in_it() -> None:
+    doc = patched(stored(**{f"{ENTERPRISE_URN}:shoeSize": 9}),
+                  {"op": "remove", "path": ENTERPRISE_URN})
+    assert ENTERPRISE_URN not in doc
+    assert doc["schemas"] == [USER_URN]
+
+
 def test_a_patch_cannot_reach_inside_an_undeclared_attribute() -> None:
     for path in (f"{CUSTOM_ATTR}.sub", f'{CUSTOM_ATTR}[value eq "x"]', "fooBar.x"):
         err = refusal(patched, stored(), {"op": "replace", "path": path, "value": 1})
