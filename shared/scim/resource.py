@@ -196,36 +196,61 @@ def _parse_changes(current: dict[str, Any], updated: dict[str, Any], rtype: Reso
             parts[rtype.schema.id][key] = value
             continue
         extension = rtype.extension_by_urn(key)
-        if isinstance(old, dict) and isinstance(value, dict) and (
-            extension.id == key if extension is not None
-            else key[:1] in ("u", "U") and _undeclared_extension(key, rtype)
-        ):
-            # An extension object (declared, or an unknown URN's): what PATCH left alone in it
-            # is carried, the rest parsed.
-            if extension is None and old is value:
-                parts[key] = value
+        if extension is not None:
+            if extension.id == key and isinstance(old, dict) and isinstance(value, dict):
+                part = parts[key]
+                for sub_key, sub_value in value.items():
+                    if old.get(sub_key) is sub_value and (
+                        _as_stored(extension, sub_key, sub_value)
+                        or _undeclared_as_stored(extension, sub_key, sub_value)
+                    ):
+                        part[sub_key] = sub_value
+                    elif isinstance(sub_key, str) and not _absorb_local(
+                            part, extension, sub_key, sub_value, f"{key}:"):
+                        _capture_local(parts, rtype, extension, sub_key, sub_value, f"{key}:")
                 continue
-            part = parts.setdefault(key, {})
-            schema = extension or Schema(key, "", "", ())
-            for sub_key, sub_value in value.items():
-                if old.get(sub_key) is sub_value and _as_stored(schema, sub_key, sub_value):
-                    part[sub_key] = sub_value
-                elif isinstance(sub_key, str):
-                    _absorb_or_capture(parts, rtype, schema, sub_key, sub_value, f"{key}:")
+        elif old is value and key != "schemas":
+            if _undeclared_as_stored(rtype.schema, key, value):
+                parts[rtype.schema.id][key] = value
+                continue
+            if isinstance(value, dict) and _undeclared_extension(key, rtype):
+                parts[key] = value  # an unknown extension PATCH left alone
+                continue
+        elif isinstance(old, dict) and isinstance(value, dict) and key[:1] in ("u", "U") \
+                and _undeclared_extension(key, rtype):
+            _parse_undeclared_changes(parts, rtype, key, old, value)
             continue
         _absorb(parts, rtype, key, value)
     return parts
 
 
+def _parse_undeclared_changes(
+    parts: _Parts, rtype: ResourceType, key: str, old: dict[str, Any], value: dict[str, Any]
+) -> None:
+    """An unknown extension's object a PATCH changed: what it left alone is carried."""
+    part = parts.setdefault(key, {})
+    schema = Schema(key, "", "", ())
+    for sub_key, sub_value in value.items():
+        if old.get(sub_key) is sub_value and sub_value is not None:
+            part[sub_key] = sub_value
+        elif isinstance(sub_key, str):
+            _capture_local(parts, rtype, schema, sub_key, sub_value, f"{key}:")
+
+
 def _as_stored(schema: Schema, key: str, value: Any) -> bool:
     """Whether coercing a canonical `value` of `key` would return it unchanged: a schema
-    attribute spelled canonically, with a value, and not readOnly (which coercion drops); or
-    an undeclared attribute as stored, which is kept whatever the policy (refusing it would
-    fail every PATCH of a resource captured before the tenant chose `reject`)."""
+    attribute spelled canonically, with a value, and not readOnly (which coercion drops)."""
     attr = schema.attribute(key)
-    if attr is None:  # URN keys (with a ':') hold extensions, handled as such
-        return value is not None and key != "schemas" and ":" not in key
-    return attr.name == key and value is not None and attr.mutability != READ_ONLY
+    return (attr is not None and attr.name == key and value is not None
+            and attr.mutability != READ_ONLY)
+
+
+def _undeclared_as_stored(schema: Schema, key: str, value: Any) -> bool:
+    """Whether `key` of a stored part is an undeclared attribute, kept as stored whatever the
+    policy: refusing it would fail every PATCH of a resource captured before the tenant chose
+    `reject`. (URN keys, with a ':', hold extensions: handled as such.)"""
+    return (value is not None and key != "schemas" and ":" not in key
+            and schema.attribute(key) is None)
 
 
 def _undeclared_extension(key: str, rtype: ResourceType) -> bool:
@@ -276,16 +301,11 @@ def _absorb_extension_object(
             f"{extension.id} must be a JSON object of {extension.name or 'its'} attributes, "
             f'e.g. {{"{example}": "…"}}; got a JSON {kind_of(value, article=False)}.'
         )
+    part, prefix = _part(parts, extension.id), f"{extension.id}:"
     for key, sub_value in value.items():
-        if isinstance(key, str):  # (a `schemas` key in it is no attribute: dropped)
-            _absorb_or_capture(parts, rtype, extension, key, sub_value, f"{extension.id}:")
-
-
-def _absorb_or_capture(
-    parts: _Parts, rtype: ResourceType, schema: Schema, local: str, value: Any, prefix: str
-) -> None:
-    if not _absorb_local(_part(parts, schema.id), schema, local, value, prefix):
-        _capture_local(parts, rtype, schema, local, value, prefix)
+        # (A `schemas` key in it is no attribute: dropped.)
+        if isinstance(key, str) and not _absorb_local(part, extension, key, sub_value, prefix):
+            _capture_local(parts, rtype, extension, key, sub_value, prefix)
 
 
 def _capture_local(
