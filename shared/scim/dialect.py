@@ -155,8 +155,10 @@ def _normalize_op(index: int, raw: Any, rtype: ResourceType) -> list[PatchOperat
         # Quirk 2: a whole extension as the path, e.g. add `urn:…:enterprise:2.0:User` with
         # {"department": "x"} -> one operation per attribute, so the other quirks apply.
         if op == REMOVE:
-            return [PatchOperation(REMOVE, _extension_attr_path(extension, a.name))
-                    for a in extension.attributes if a.mutability != READ_ONLY]
+            # Then the extension itself, for undeclared attributes captured in it.
+            return [*(PatchOperation(REMOVE, _extension_attr_path(extension, a.name))
+                      for a in extension.attributes if a.mutability != READ_ONLY),
+                    PatchOperation(REMOVE, parse_patch_path(extension.id))]
         return _quirks_all(expand_pathless(op, {extension.id: value}, rtype), rtype)
     return _quirks(PatchOperation(op, parse_patch_path(path_text), value), rtype)
 

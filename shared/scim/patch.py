@@ -37,6 +37,9 @@ Decisions on points RFC 7644 leaves open (documented here because callers rely o
 - Path-less values skip readOnly attributes (see `patch_operation.expand_pathless`); an
   explicit path to a readOnly attribute is a 400 `mutability`. `schemas` operations are
   ignored: the resource layer derives `schemas` from the extensions present.
+- An attribute no schema declares (captured, see `shared.scim.resource`) is set or removed
+  whole, as sent; its stored name and extension URN are matched in any letter case and keep
+  their stored spelling.
 - Whole-document checks (required attributes, `site` immutability, type coercion of everything
   else, `schemas`) belong to `resource.check_update`, which runs on the result.
 """
@@ -64,7 +67,16 @@ from .patch_operation import (
     is_read_only,
     resolve_target,
 )
-from .schema import BINARY, BOOLEAN, COMPLEX, REFERENCE, STRING, Attribute, ResourceType
+from .schema import (
+    BINARY,
+    BOOLEAN,
+    COMPLEX,
+    REFERENCE,
+    STRING,
+    Attribute,
+    ResourceType,
+    caseless_key,
+)
 
 # Sub-attributes that only qualify an element; an element left with just these is dropped.
 _QUALIFIERS: Final = frozenset({"type", "primary"})
@@ -116,6 +128,9 @@ class _Patcher:
         target = resolve_target(op.path, self.rtype)
         if target is None:
             return  # `schemas`: derived by the resource layer
+        if not target.declared:
+            self._undeclared(op, target)
+            return
         if target.is_members:
             if self.members is None:
                 self.members = MemberFold()
@@ -147,12 +162,38 @@ class _Patcher:
         for sub_op in expand_schema_object(op.op, target.schema, op.value, self.rtype):
             self.apply(sub_op)
 
+    def _undeclared(self, op: PatchOperation, target: Target) -> None:
+        if target.attribute is None:  # a whole unknown extension
+            if op.op != REMOVE:
+                for sub_op in expand_schema_object(op.op, target.schema, op.value, self.rtype):
+                    self.apply(sub_op)
+                return
+            key = caseless_key(self.root, target.schema.id)
+            self.root.pop(key, None)
+            self._own_ext.discard(key)
+            return
+        absent = op.op == REMOVE or is_absent(op.value) or op.value in ({}, [])
+        container = self._container(target, create=not absent)
+        if container is None:
+            return
+        name = caseless_key(container, target.attribute.name)
+        if absent:
+            container.pop(name, None)
+        else:
+            container[name] = op.value
+        if target.is_extension and not container:
+            key = caseless_key(self.root, target.schema.id)
+            self.root.pop(key, None)
+            self._own_ext.discard(key)
+
     # -- containers ---------------------------------------------------------------------
 
     def _container(self, target: Target, create: bool) -> dict[str, Any] | None:
         if not target.is_extension:
             return self.root
         key = target.schema.id
+        if not target.declared:  # stored under the URN as first sent
+            key = caseless_key(self.root, key)
         if key in self._own_ext:
             ext: dict[str, Any] = self.root[key]
             return ext

@@ -7,9 +7,12 @@
 - `default` (everything else, including `meta`) unless `attributes` lists others, or
   `excludedAttributes` names it.
 
-Names are matched case-insensitively; names the schema does not know are ignored (RFC 7644
-allows this, and Entra's reads must never fail on a projection). `schemas` in the output lists
-the core URN and only the extensions that still have attributes in the output.
+Names are matched case-insensitively; names that are neither declared nor could be undeclared
+attributes are ignored (RFC 7644 allows this, and Entra's reads must never fail on a
+projection). Undeclared attributes a document holds (see `shared.scim.resource`) are returned
+by default and can be named and excluded like declared ones, under the spelling they were
+stored with; naming a sub-attribute of one selects all of it. `schemas` in the output lists the
+core URN and only the declared extensions that still have attributes in the output.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from .schema import ALWAYS, COMPLEX, NEVER, REQUEST, Attribute, ResourceType, Schema
+from .schema import ALWAYS, COMPLEX, NEVER, REQUEST, Attribute, Resolved, ResourceType, Schema
 
 # A selection of paths as a tree: top-level key (core attribute name or extension URN) ->
 # None for "the whole thing", or a nested selection of its attributes / sub-attributes.
@@ -38,9 +41,20 @@ def default_view(doc: dict[str, Any], rtype: ResourceType) -> dict[str, Any] | N
     Nothing is copied: the result holds the document's own values, so it is for encoding,
     and neither may be changed afterwards. What a list page or a large group costs to render
     is mostly those copies."""
-    if not doc.keys() - {"schemas"} <= rtype.shown_whole:
+    keys = doc.keys() - {"schemas"}
+    if not keys <= rtype.shown_whole and not all(
+        _is_undeclared(key, rtype) for key in keys - rtype.shown_whole
+    ):
         return None
     return {"schemas": _schemas(doc, rtype), **{k: v for k, v in doc.items() if k != "schemas"}}
+
+
+def _is_undeclared(key: str, rtype: ResourceType) -> bool:
+    """Whether a top-level key of a canonical document is an undeclared attribute or an unknown
+    extension's URN (shown whole by default: nothing declares it `request` or `never`)."""
+    if key[:4].lower() == "urn:":
+        return rtype.schema_by_urn(key) is None
+    return rtype.schema.attribute(key) is None
 
 
 def _schemas(shown: dict[str, Any], rtype: ResourceType) -> list[str]:
@@ -67,11 +81,14 @@ def project(
     decides alone (RFC 7644 §3.9 gives the two parameters as alternatives); otherwise the
     default set minus `excluded`. The result shares nothing mutable with `doc`."""
     if attributes:
-        body = _pick(doc, rtype, _tree(attributes, rtype))
+        body = _pick(doc, rtype, _tree(attributes, rtype)[0])
     else:
         body = _defaults(doc, rtype)
         if excluded:
-            _drop(body, rtype, _tree(excluded, rtype))
+            tree, undeclared = _tree(excluded, rtype)
+            _drop(body, rtype, tree)
+            if undeclared:
+                _drop_undeclared(body, rtype, tree)
     return {"schemas": _schemas(body, rtype), **body}
 
 
@@ -80,11 +97,20 @@ def project(
 # --------------------------------------------------------------------------------------------
 
 
-def _tree(paths: list[str], rtype: ResourceType) -> _Tree:
+def _tree(paths: list[str], rtype: ResourceType) -> tuple[_Tree, bool]:
+    """The selection, and whether it names undeclared attributes. Declared names are keys as
+    spelled canonically; undeclared ones lower-cased (documents hold them as first sent, so
+    they are matched case-insensitively: see `_undeclared_node`)."""
     tree: _Tree = {}
+    undeclared = False
     for raw in paths:
-        resolved = rtype.resolve(_VALUE_FILTER.sub("", raw.strip()))
+        path = _VALUE_FILTER.sub("", raw.strip())
+        resolved = rtype.resolve(path)
         if resolved is None:
+            resolved = rtype.resolve_undeclared(path)
+            if resolved is not None:
+                undeclared = True
+                _add_undeclared(tree, resolved, rtype)
             continue  # unknown name: ignored, not an error
         if resolved.attribute is None:  # a bare extension URN: the whole extension
             tree[resolved.schema.id] = None
@@ -96,7 +122,33 @@ def _tree(paths: list[str], rtype: ResourceType) -> _Tree:
                 continue  # the whole extension is already selected
             node = tree[resolved.schema.id] = extension
         _add(node, resolved.attribute.name, resolved.sub.name if resolved.sub else None)
-    return tree
+    return tree, undeclared
+
+
+def _add_undeclared(tree: _Tree, resolved: Resolved, rtype: ResourceType) -> None:
+    urn = resolved.schema.id
+    if not rtype.declares(resolved.schema):
+        urn = urn.lower()
+    if resolved.attribute is None:
+        tree[urn] = None
+        return
+    node = tree
+    if resolved.is_extension:
+        extension = tree.get(urn, {})
+        if extension is None:
+            return
+        node = tree[urn] = extension
+    node[resolved.attribute.name.lower()] = None  # a sub-path selects all of it
+
+
+# Stands for an unknown extension: every attribute in it is undeclared.
+_UNDECLARED = Schema("", "", "", ())
+
+
+def _undeclared_node(tree: _Tree, key: str) -> tuple[bool, _Tree | None]:
+    """Whether `tree` names the undeclared `key` (any letter case), and its node."""
+    low = key.lower()
+    return low in tree, tree.get(low)
 
 
 def _add(node: _Tree, name: str, sub: str | None) -> None:
@@ -165,6 +217,32 @@ def _drop_in(obj: dict[str, Any], schema: Schema, tree: _Tree) -> None:
         _put(obj, name, _map_subs(attr, obj[name], _not_excluded(subs)))
 
 
+def _drop_undeclared(body: dict[str, Any], rtype: ResourceType, tree: _Tree) -> None:
+    """`_drop` for the undeclared names in `tree`, which `_drop` passes over: matched in any
+    letter case against the names the document holds."""
+    for key in list(body):
+        if key[:4].lower() != "urn:":
+            if rtype.schema.attribute(key) is None and key.lower() in tree:
+                del body[key]
+            continue
+        part = body[key]
+        extension = rtype.extension_by_urn(key)
+        if extension is not None:
+            named, node = extension.id in tree, tree.get(extension.id)
+        else:
+            extension = _UNDECLARED
+            named, node = _undeclared_node(tree, key)
+        if not named:
+            continue
+        if node is None or not isinstance(part, dict):
+            del body[key]
+            continue
+        for name in [n for n in part if extension.attribute(n) is None and n.lower() in node]:
+            del part[name]
+        if not part:
+            del body[key]
+
+
 # --------------------------------------------------------------------------------------------
 # attributes=
 # --------------------------------------------------------------------------------------------
@@ -192,7 +270,11 @@ def _pick_in(obj: dict[str, Any], schema: Schema, tree: _Tree | None) -> dict[st
     out: dict[str, Any] = {}
     for key, value in obj.items():
         attr = schema.attribute(key)
-        if attr is None or attr.returned == NEVER:
+        if attr is None:
+            if key != "schemas":
+                _pick_undeclared(out, key, value, tree)
+            continue
+        if attr.returned == NEVER:
             continue
         if tree is None:
             if attr.returned != REQUEST:  # a whole extension still hides `request` ones
@@ -202,6 +284,20 @@ def _pick_in(obj: dict[str, Any], schema: Schema, tree: _Tree | None) -> dict[st
         elif attr.name in tree:
             _put(out, attr.name, _map_subs(attr, value, _selected(tree[attr.name] or {})))
     return out
+
+
+def _pick_undeclared(out: dict[str, Any], key: str, value: Any, tree: _Tree | None) -> None:
+    """An undeclared attribute, or an unknown extension's object, if `tree` names it (returned
+    like a `default` attribute: nothing declares otherwise)."""
+    named, node = (True, None) if tree is None else _undeclared_node(tree, key)
+    if not named:
+        return
+    if node is not None and isinstance(value, dict) and key[:4].lower() == "urn:":
+        part = _pick_in(value, _UNDECLARED, node)
+        if part:
+            out[key] = part
+    else:
+        _put(out, key, _copy(value))
 
 
 def _selected(subs: _Tree) -> _Keep:

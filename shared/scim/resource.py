@@ -6,16 +6,24 @@
   `userName`), extension attributes live in an object under the extension's URN;
 - values are coerced per the schema (`"True"` -> true, numbers -> their JSON text for string
   attributes) and otherwise stored exactly as sent (phone numbers, whitespace, case untouched);
-- what the client may not or need not send is dropped silently: unknown attributes, `null`s,
-  empty objects and lists, readOnly attributes (`id`, `meta`, `groups`, `manager.displayName`,
-  `members.display`), unknown schema URIs;
+- what the client may not or need not send is dropped silently: `null`s, empty objects and
+  lists, readOnly attributes (`id`, `meta`, `groups`, `manager.displayName`,
+  `members.display`), unknown sub-attributes of declared attributes, `password`, unknown URIs
+  in `schemas`;
+- attributes no schema declares (Entra's custom extension attributes,
+  `urn:…:CustomExtensionName:2.0:User:CustomAttribute`) follow the resource type's
+  `undeclared` policy: `capture` keeps them as sent (any JSON value, under the name as first
+  sent; extension ones in an object under their URN, where a later declaration reads them),
+  within the limits of `shared.scim.undeclared`; `reject` refuses the request. Stored
+  undeclared values a PATCH leaves alone are kept under both policies;
 - Entra's quirks are turned into RFC shapes: URN-qualified top-level keys here, and the value
   shapes (string booleans, bare-string / list / empty `manager`, JSON-encoded `roles`) through
   `shared.scim.entra_values`, which the PATCH path shares.
 
 `prepare_create`, `prepare_replace` and `check_update` add the required-attribute and
 mutability rules for POST, PUT and PATCH. `diff_attributes` names what changed, for change
-events. Nothing here does I/O; every client error is a `ScimError` with an actionable detail.
+events; `undeclared_names` lists the undeclared attributes a document holds. Nothing here does
+I/O; every client error is a `ScimError` with an actionable detail.
 """
 
 from __future__ import annotations
@@ -25,15 +33,28 @@ from typing import Any, Final
 
 from ..caseless import fold
 from .entra_values import decode_role, is_absent, single_element, value_object
-from .errors import invalid_syntax, invalid_value, kind_of, mutability, show
+from .errors import (
+    invalid_syntax,
+    invalid_value,
+    kind_of,
+    mutability,
+    show,
+    undeclared_detail,
+)
 from .scalar_values import coerce_scalar
 from .schema import (
     COMPLEX,
     READ_ONLY,
+    REJECT,
     Attribute,
+    Resolved,
     ResourceType,
     Schema,
+    caseless_key,
+    undeclared_in,
 )
+from .undeclared import check_limits, kept_value
+from .undeclared import undeclared_names as undeclared_names  # part of this module's API
 
 # An entity is at most 1 MiB; the document must leave room for index columns and metadata.
 MAX_DOCUMENT_BYTES: Final = 900_000
@@ -59,7 +80,9 @@ class _Absent:
 
 _ABSENT: Final = _Absent()
 
-# Working form while normalizing: schema id -> {canonical attribute name: coerced value}.
+# Working form while normalizing: schema id -> {canonical attribute name: coerced value}. An
+# undeclared attribute is kept in the part of the schema it was named in (the core schema's for
+# `fooBar`), an unknown extension's in a part under the URN as first sent.
 _Parts = dict[str, dict[str, Any]]
 
 
@@ -173,17 +196,45 @@ def _parse_changes(current: dict[str, Any], updated: dict[str, Any], rtype: Reso
             parts[rtype.schema.id][key] = value
             continue
         extension = rtype.extension_by_urn(key)
-        if extension is not None and extension.id == key and isinstance(old, dict) \
-                and isinstance(value, dict):
-            part = parts[key]
-            for sub_key, sub_value in value.items():
-                if old.get(sub_key) is sub_value and _as_stored(extension, sub_key, sub_value):
-                    part[sub_key] = sub_value
-                elif isinstance(sub_key, str):
-                    _absorb_local(part, extension, sub_key, sub_value, f"{key}:")
+        if extension is not None:
+            if extension.id == key and isinstance(old, dict) and isinstance(value, dict):
+                part = parts[key]
+                for sub_key, sub_value in value.items():
+                    if old.get(sub_key) is sub_value and (
+                        _as_stored(extension, sub_key, sub_value)
+                        or _undeclared_as_stored(extension, sub_key, sub_value)
+                    ):
+                        part[sub_key] = sub_value
+                    elif isinstance(sub_key, str) and not _absorb_local(
+                            part, extension, sub_key, sub_value, f"{key}:"):
+                        _capture_local(parts, rtype, extension, sub_key, sub_value, f"{key}:")
+                continue
+        elif old is value and key != "schemas":
+            if _undeclared_as_stored(rtype.schema, key, value):
+                parts[rtype.schema.id][key] = value
+                continue
+            if isinstance(value, dict) and _undeclared_extension(key, rtype):
+                parts[key] = value  # an unknown extension PATCH left alone
+                continue
+        elif isinstance(old, dict) and isinstance(value, dict) and key[:1] in ("u", "U") \
+                and _undeclared_extension(key, rtype):
+            _parse_undeclared_changes(parts, rtype, key, old, value)
             continue
         _absorb(parts, rtype, key, value)
     return parts
+
+
+def _parse_undeclared_changes(
+    parts: _Parts, rtype: ResourceType, key: str, old: dict[str, Any], value: dict[str, Any]
+) -> None:
+    """An unknown extension's object a PATCH changed: what it left alone is carried."""
+    part = parts.setdefault(key, {})
+    schema = Schema(key, "", "", ())
+    for sub_key, sub_value in value.items():
+        if old.get(sub_key) is sub_value and sub_value is not None:
+            part[sub_key] = sub_value
+        elif isinstance(sub_key, str):
+            _capture_local(parts, rtype, schema, sub_key, sub_value, f"{key}:")
 
 
 def _as_stored(schema: Schema, key: str, value: Any) -> bool:
@@ -194,6 +245,19 @@ def _as_stored(schema: Schema, key: str, value: Any) -> bool:
             and attr.mutability != READ_ONLY)
 
 
+def _undeclared_as_stored(schema: Schema, key: str, value: Any) -> bool:
+    """Whether `key` of a stored part is an undeclared attribute, kept as stored whatever the
+    policy: refusing it would fail every PATCH of a resource captured before the tenant chose
+    `reject`. (URN keys, with a ':', hold extensions: handled as such.)"""
+    return (value is not None and key != "schemas" and ":" not in key
+            and schema.attribute(key) is None)
+
+
+def _undeclared_extension(key: str, rtype: ResourceType) -> bool:
+    """Whether the top-level `key` of a stored document is an unknown extension's URN."""
+    return key[:4].lower() == "urn:" and rtype.split_urn(key)[0] is None
+
+
 def _absorb(parts: _Parts, rtype: ResourceType, key: str, value: Any) -> None:
     """Route one top-level member of the body to the schema part it belongs to."""
     if key.lower() == "schemas":
@@ -201,40 +265,71 @@ def _absorb(parts: _Parts, rtype: ResourceType, key: str, value: Any) -> None:
         return
     extension = rtype.extension_by_urn(key)
     if extension is not None:
-        _absorb_extension_object(parts[extension.id], extension, value)
+        _absorb_extension_object(parts, rtype, extension, value)
         return
     # Entra sends extension attributes as top-level URN-qualified keys too
     # ("urn:…:enterprise:2.0:User:department": "x"); a fully qualified core name works alike.
     schema, local = rtype.split_urn(key)
-    if key.lower().startswith("urn:") and (schema is None or not local):
-        return  # an unknown URN (e.g. the "…enterprise:2.0User" typo): not ours, dropped
+    if key[:4].lower() == "urn:":
+        if schema is None:  # an unknown URN: a whole extension or one of its attributes
+            found = rtype.resolve_undeclared(key)
+            if found is not None and found.attribute is None:
+                _absorb_extension_object(parts, rtype, found.schema, value)
+            elif found is not None:
+                _capture(parts, rtype, found, value, key)
+            return  # e.g. the "…enterprise:2.0User" typo: no attribute name, dropped
+        if not local:
+            return
     schema = schema or rtype.schema
-    _absorb_local(parts[schema.id], schema, local, value, _label(schema, rtype, ""))
+    prefix = _label(schema, rtype, "")
+    if not _absorb_local(parts[schema.id], schema, local, value, prefix):
+        _capture_local(parts, rtype, schema, local, value, prefix)
 
 
-def _absorb_extension_object(part: dict[str, Any], extension: Schema, value: Any) -> None:
+def _absorb_extension_object(
+    parts: _Parts, rtype: ResourceType, extension: Schema, value: Any
+) -> None:
+    """An extension's object of attributes; `extension` is a stand-in without attributes for
+    an unknown URN (see `ResourceType.resolve_undeclared`)."""
+    if not extension.attributes and rtype.undeclared == REJECT:
+        raise invalid_value(undeclared_detail(extension.id))
     if value is None or value == []:
         return  # "no value", like null and {} (which the loop below handles)
     if not isinstance(value, dict):
+        example = extension.attributes[0].name if extension.attributes else "attribute"
         raise invalid_value(
-            f"{extension.id} must be a JSON object of {extension.name} attributes, "
-            f'e.g. {{"{extension.attributes[0].name}": "…"}}; got a JSON '
-            f"{kind_of(value, article=False)}."
+            f"{extension.id} must be a JSON object of {extension.name or 'its'} attributes, "
+            f'e.g. {{"{example}": "…"}}; got a JSON {kind_of(value, article=False)}.'
         )
+    part, prefix = _part(parts, extension.id), f"{extension.id}:"
     for key, sub_value in value.items():
-        if isinstance(key, str):
-            _absorb_local(part, extension, key, sub_value, f"{extension.id}:")
+        # (A `schemas` key in it is no attribute: dropped.)
+        if isinstance(key, str) and not _absorb_local(part, extension, key, sub_value, prefix):
+            _capture_local(parts, rtype, extension, key, sub_value, prefix)
+
+
+def _capture_local(
+    parts: _Parts, rtype: ResourceType, schema: Schema, local: str, value: Any, prefix: str
+) -> None:
+    """`local` names nothing `schema` declares: an undeclared attribute for `_capture`, unless
+    it cannot be one. A core name some extension declares (`department`) is misplaced, not
+    undeclared (resolve_undeclared leaves it out), and is dropped."""
+    found = rtype.resolve_undeclared(local) if schema is rtype.schema \
+        else undeclared_in(schema, local, is_extension=True)
+    if found is not None:  # e.g. Postman's misspelled "adreses"
+        _capture(parts, rtype, found, value, prefix + local)
 
 
 def _absorb_local(
     part: dict[str, Any], schema: Schema, local: str, value: Any, prefix: str
-) -> None:
-    """Set `attr` or `attr.sub` (a dotted key, as in Entra's path-less PATCH values).
-    `prefix` is "" for core attributes and "urn:…:" for extension ones (error details)."""
+) -> bool:
+    """Set `attr` or `attr.sub` (a dotted key, as in Entra's path-less PATCH values); False,
+    setting nothing, when `schema` declares no `attr`. `prefix` is "" for core attributes and
+    "urn:…:" for extension ones (error details)."""
     head, _, tail = local.partition(".")
     attr = schema.attribute(head)
     if attr is None:
-        return  # unknown attribute (e.g. Postman's misspelled "adreses"): dropped silently
+        return False
     label = prefix + attr.name
     if not tail:
         coerced = _coerce_attribute(attr, value, label)
@@ -242,10 +337,10 @@ def _absorb_local(
             part.pop(attr.name, None)
         else:
             part[attr.name] = coerced
-        return
+        return True
     sub = attr.sub(tail)
     if sub is None:
-        return
+        return True  # an unknown sub-attribute of a declared attribute: dropped
     if attr.multi_valued:
         raise invalid_value(
             f"{label} names a sub-attribute of the multi-valued attribute {attr.name} without "
@@ -263,6 +358,37 @@ def _absorb_local(
         part[attr.name] = _in_schema_order(attr, merged)
     else:
         part.pop(attr.name, None)
+    return True
+
+
+def _capture(
+    parts: _Parts, rtype: ResourceType, found: Resolved, value: Any, label: str
+) -> None:
+    """An undeclared attribute (`found`, from `resolve_undeclared`) under the resource type's
+    policy: refused, or kept as sent, matched case-insensitively to one already taken (whose
+    spelling stays). Sub-attributes of undeclared attributes are not kept: nothing says what
+    the attribute is, so `fooBar.baz` is dropped as unknown sub-attributes are."""
+    if rtype.undeclared == REJECT:
+        raise invalid_value(undeclared_detail(label))
+    assert found.attribute is not None
+    if found.sub is not None:
+        return
+    part = _part(parts, found.schema.id)
+    name = caseless_key(part, found.attribute.name)
+    kept = kept_value(value, label)
+    if kept is None:
+        part.pop(name, None)  # "no value", as for declared attributes
+    else:
+        part[name] = kept
+
+
+def _part(parts: _Parts, urn: str) -> dict[str, Any]:
+    """The part for schema `urn`, matched case-insensitively (a declared schema's part always
+    exists under its canonical URN; an unknown one is created under `urn` as first sent)."""
+    part = parts.get(urn)
+    if part is None:
+        part = parts.setdefault(caseless_key(parts, urn), {})
+    return part
 
 
 def _check_schemas(value: Any, rtype: ResourceType) -> None:
@@ -358,16 +484,32 @@ def _coerce_sub_object(attr: Attribute, obj: dict[str, Any], label: str) -> Any:
 
 
 def _assemble(parts: _Parts, rtype: ResourceType) -> dict[str, Any]:
-    """Parts -> document: `schemas` first, then attributes in schema order, then extensions."""
+    """Parts -> document: `schemas` first, then attributes in schema order (undeclared ones
+    after them), then extensions, then unknown extensions (which `schemas` does not list: no
+    /Schemas document describes them). Refuses more undeclared data than a resource may hold."""
     doc: dict[str, Any] = {"schemas": [rtype.schema.id]}
+    undeclared_seen = False
     for schema in rtype.all_schemas:
-        finished = _finish_part(schema, parts.get(schema.id, {}))
+        part = parts.get(schema.id, _NO_PART)
+        finished = _finish_part(schema, part)
+        if len(finished) != len(part):  # undeclared attributes, or an empty manager skipped
+            undeclared_seen = _add_undeclared(schema, part, finished) or undeclared_seen
         if schema is rtype.schema:
             doc.update(finished)
         elif finished:
             doc["schemas"].append(schema.id)
             doc[schema.id] = finished
+    if len(parts) > len(rtype.all_schemas):
+        for urn, part in parts.items():
+            if part and urn not in doc and rtype.schema_by_urn(urn) is None:
+                doc[urn] = part
+                undeclared_seen = True
+    if undeclared_seen:
+        check_limits(doc, rtype)
     return doc
+
+
+_NO_PART: Final[dict[str, Any]] = {}
 
 
 def _finish_part(schema: Schema, part: dict[str, Any]) -> dict[str, Any]:
@@ -381,6 +523,13 @@ def _finish_part(schema: Schema, part: dict[str, Any]) -> dict[str, Any]:
             continue
         out[attr.name] = value
     return out
+
+
+def _add_undeclared(schema: Schema, part: dict[str, Any], out: dict[str, Any]) -> bool:
+    """Appends the part's undeclared attributes to `out`; whether there were any."""
+    extra = {k: v for k, v in part.items() if schema.attribute(k) is None}
+    out.update(extra)
+    return bool(extra)
 
 
 def _is_empty_reference(attr: Attribute, value: Any) -> bool:

@@ -10,8 +10,10 @@ names, extension attributes in an object keyed by the extension's URN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Literal
 
 STRING = "string"
 BOOLEAN = "boolean"
@@ -21,6 +23,9 @@ DATETIME = "dateTime"
 REFERENCE = "reference"
 COMPLEX = "complex"
 BINARY = "binary"
+# The type of an attribute no schema declares, as `ResourceType.resolve_undeclared` makes one:
+# any JSON value, kept as sent. Internal only: never advertised, refused in schema documents.
+ANY = "any"
 
 READ_ONLY = "readOnly"
 READ_WRITE = "readWrite"
@@ -31,6 +36,24 @@ ALWAYS = "always"
 NEVER = "never"
 DEFAULT = "default"
 REQUEST = "request"
+
+# What the engine does with an attribute no schema of the resource type declares: keep it as
+# sent (`capture`, the default: Entra's custom extension attributes arrive before anyone
+# declares them) or refuse the request (`reject`).
+CAPTURE: Literal["capture"] = "capture"
+REJECT: Literal["reject"] = "reject"
+UndeclaredPolicy = Literal["capture", "reject"]
+UNDECLARED_POLICIES: tuple[str, ...] = (CAPTURE, REJECT)
+# Names never taken as undeclared attributes: `schemas` is structural, and a connector that
+# provisions no credentials must not keep a password a client sends (it is dropped).
+_NOT_UNDECLARED: frozenset[str] = frozenset({"schemas", "password"})
+_UNDECLARED_CACHE_SIZE = 512
+
+# RFC 7643 §2.1: ATTRNAME = ALPHA *(nameChar); "$ref" is the one name outside that rule.
+ATTR_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*|(?i:\$ref)")
+# Practical URN segment characters (RFC 8141 allows more, but none of them occur in SCIM schema
+# URNs and several would be ambiguous inside a filter).
+URN_SEGMENT = re.compile(r"[A-Za-z0-9._~%+-]+")
 
 
 @dataclass(frozen=True)
@@ -69,6 +92,12 @@ class Attribute:
         object.__setattr__(self, "default_subs", frozenset(
             a.name for a in self.sub_attributes
             if scalar and a.returned not in (NEVER, REQUEST)))
+
+    @property
+    def declared(self) -> bool:
+        """False for a stand-in `ResourceType.resolve_undeclared` made for a name no schema
+        declares."""
+        return self.type != ANY
 
     def sub(self, name: str) -> Attribute | None:
         """The sub-attribute called `name`, matched case-insensitively (RFC 7643 §2.1)."""
@@ -138,7 +167,12 @@ def _shown_whole(attr: Attribute) -> bool:
 class Resolved:
     """An attribute path resolved against a resource type: `schema` owns `attribute`;
     `sub` is set for `attr.sub` paths. `attribute` is None when the path names a whole
-    extension (e.g. the bare enterprise URN)."""
+    extension (e.g. the bare enterprise URN). `declared` is False when the path names what no
+    schema declares (an `UndeclaredResolved`, see `ResourceType.resolve_undeclared`)."""
+
+    # A class attribute, not a field: paths are resolved on every request, and each field
+    # costs the frozen constructor a call.
+    declared: ClassVar[bool] = True
 
     schema: Schema
     attribute: Attribute | None
@@ -164,12 +198,21 @@ class Resolved:
 
 
 @dataclass(frozen=True)
+class UndeclaredResolved(Resolved):
+    """A path naming an attribute (or an extension) no schema declares; its attribute and sub
+    are stand-ins of type ANY, its schema a stand-in when the URN is unknown."""
+
+    declared: ClassVar[bool] = False
+
+
+@dataclass(frozen=True)
 class ResourceType:
     name: str
     endpoint: str
     description: str
     schema: Schema
     extensions: tuple[tuple[Schema, bool], ...] = ()
+    undeclared: UndeclaredPolicy = CAPTURE
     # The core schema, then the extensions; and the extensions by URN, exact and lower-cased.
     all_schemas: tuple[Schema, ...] = field(default=(), init=False, repr=False, compare=False)
     _extension_ids: dict[str, Schema] = field(
@@ -180,14 +223,48 @@ class ResourceType:
     shown_whole: frozenset[str] = field(
         default=frozenset(), init=False, repr=False, compare=False, hash=False
     )
+    # resolve_undeclared's answers by path as written; bounded, cleared when full.
+    _undeclared: dict[str, Resolved | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
+        if self.undeclared not in UNDECLARED_POLICIES:
+            raise ValueError(
+                f"undeclared must be one of {', '.join(UNDECLARED_POLICIES)}, "
+                f"not {self.undeclared!r}")
         object.__setattr__(self, "all_schemas", (self.schema, *(s for s, _ in self.extensions)))
         self._extension_ids.update({s.id: s for s, _ in self.extensions})
         self._extension_ids.update({s.id.lower(): s for s, _ in self.extensions})
         object.__setattr__(self, "shown_whole", frozenset(
             [a.name for a in self.schema.attributes if _shown_whole(a)]
             + [s.id for s, _ in self.extensions if all(map(_shown_whole, s.attributes))]))
+
+    def extended(
+        self, extra: Sequence[Schema] = (), *, undeclared: str = CAPTURE
+    ) -> ResourceType:
+        """This resource type with `extra` extensions (not required, after the existing ones)
+        and the given policy for undeclared attributes. With nothing to change it returns
+        itself, so a tenant that declares nothing shares the module's objects (and their
+        caches). ValueError if an extra URN is already one of this type's schemas."""
+        if not extra and undeclared == self.undeclared:
+            return self
+        if undeclared not in UNDECLARED_POLICIES:
+            raise ValueError(
+                f"undeclared must be one of {', '.join(UNDECLARED_POLICIES)}, not {undeclared!r}")
+        known = {s.id.lower() for s in self.all_schemas}
+        for schema in extra:
+            if schema.id.lower() in known:
+                raise ValueError(
+                    f"{schema.id} is already a schema of the {self.name} resource type")
+            known.add(schema.id.lower())
+        policy: UndeclaredPolicy = CAPTURE if undeclared == CAPTURE else REJECT
+        return replace(
+            self, extensions=(*self.extensions, *((s, False) for s in extra)), undeclared=policy)
+
+    def declares(self, schema: Schema) -> bool:
+        """Whether `schema` is one of this type's own (not a stand-in for an unknown URN)."""
+        return any(s is schema for s in self.all_schemas)
 
     def schema_by_urn(self, urn: str) -> Schema | None:
         low = urn.lower()
@@ -244,6 +321,58 @@ class ResourceType:
             return None
         return Resolved(schema, attr, sub, is_ext)
 
+    def resolve_any(self, path: str) -> Resolved | None:
+        """`resolve`, and for a path it does not know, `resolve_undeclared`."""
+        return self.resolve(path) or self.resolve_undeclared(path)
+
+    def resolve_undeclared(self, path: str) -> Resolved | None:
+        """What a path that names no declared attribute names instead: an undeclared attribute
+        (`declared` False, its attribute of type ANY), so that it can be captured or refused.
+        Call it only after `resolve` (and the unqualified-name fallback) found nothing.
+
+        - `fooBar`, `urn:…:core:2.0:User:fooBar`: an undeclared core attribute, kept at the
+          top level of the document under the name as sent;
+        - `urn:…:enterprise:2.0:User:fooBar`: an undeclared attribute of a declared extension;
+        - an unknown URN, if it ends with the segment naming this resource type, as Entra's
+          custom extension attributes do: `urn:…:CustomExtensionName:2.0:User` is a whole
+          extension (attribute None) and `…:2.0:User:CustomAttribute` its attribute. Other
+          unknown URNs give None: `urn:a:b:c` could be read as extension `urn:a:b` or `urn:a`,
+          and a stored extension would not read back as the same one; `…:2.0:Group` in a User
+          belongs to the other resource type.
+        `attr.sub` sets `sub` to a stand-in too. None for what is not an undeclared attribute:
+        `schemas`, `password`, names that are not RFC 7643 attribute names, and unknown
+        sub-attributes of declared attributes (`name.nickname`), which stay unknown."""
+        found = self._undeclared.get(path, _UNRESOLVED)
+        if found is _UNRESOLVED:
+            if len(self._undeclared) >= _UNDECLARED_CACHE_SIZE:
+                self._undeclared.clear()
+            found = self._undeclared[path] = self._find_undeclared(path)
+        assert not isinstance(found, _Unresolved)
+        return found
+
+    def _find_undeclared(self, path: str) -> Resolved | None:
+        schema, local = self.split_urn(path)
+        if schema is self.schema or path[:4].lower() != "urn:":
+            head = local.partition(".")[0]
+            if any(s.attribute(head) is not None for s in self.all_schemas):
+                return None  # declared here or in an extension: only its sub is unknown
+            return undeclared_in(self.schema, local, is_extension=False)
+        if schema is not None:
+            if not local or schema.attribute(local.partition(".")[0]) is not None:
+                return None
+            return undeclared_in(schema, local, is_extension=True)
+        urn, _, local = path.rpartition(":")
+        if local.lower() == self.name.lower():
+            urn, local = path, ""
+        segments = urn.split(":")[1:]
+        if not segments or segments[-1].lower() != self.name.lower() \
+                or not all(URN_SEGMENT.fullmatch(s) for s in segments):
+            return None
+        extension = Schema(urn, "", "", ())
+        if not local:
+            return UndeclaredResolved(extension, None, None, is_extension=True)
+        return undeclared_in(extension, local, is_extension=True)
+
     def to_scim(self, base_url: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
@@ -262,3 +391,36 @@ class ResourceType:
                 {"schema": s.id, "required": req} for s, req in self.extensions
             ]
         return out
+
+
+def caseless_key(obj: dict[str, Any], name: str) -> str:
+    """The key of `obj` that is `name` in any letter case (RFC 7643 §2.1), else `name`: how an
+    undeclared attribute or unknown extension, stored under the spelling first sent, is found
+    again."""
+    if name in obj:
+        return name
+    low = name.lower()
+    return next((k for k in obj if k.lower() == low), name)
+
+
+class _Unresolved:
+    """Marks a path `ResourceType.resolve_undeclared` has not looked at yet."""
+
+
+_UNRESOLVED = _Unresolved()
+
+
+def undeclared_in(schema: Schema, local: str, *, is_extension: bool) -> Resolved | None:
+    """`local` (`attr` or `attr.sub`) as an undeclared attribute of `schema`, or None when it
+    cannot be one (see `ResourceType.resolve_undeclared`)."""
+    head, dot, tail = local.partition(".")
+    if head.lower() in _NOT_UNDECLARED or not _undeclared_name(head) or (
+        dot and not _undeclared_name(tail)
+    ):
+        return None
+    sub = Attribute(tail, type=ANY) if dot else None
+    return UndeclaredResolved(schema, Attribute(head, type=ANY), sub, is_extension)
+
+
+def _undeclared_name(name: str) -> bool:
+    return name[:1] != "$" and ATTR_NAME.fullmatch(name) is not None

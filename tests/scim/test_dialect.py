@@ -180,7 +180,7 @@ def test_paths_are_parsed() -> None:
     ("emails[type zz \"work\"].value", "invalidFilter"),
     ("bad path", "invalidPath"),
     ("name..givenName", "invalidPath"),
-    ("nosuch", "invalidPath"),
+    ("nosuch.sub", "invalidPath"),
     ("urn:x:y:z", "invalidPath"),
 ])
 def test_bad_paths(path: str, scim_type: str) -> None:
@@ -230,9 +230,11 @@ def test_whole_extension_path_is_expanded() -> None:
     assert shapes(ops) == [("replace", f"{ENTERPRISE_URN}:department", "x")]
 
 
-def test_whole_extension_remove_removes_each_attribute() -> None:
+def test_whole_extension_remove_removes_each_attribute_then_the_extension() -> None:
+    # Each attribute, so its quirks apply; then the extension, with anything captured in it.
     ops = norm({"op": "remove", "path": EIGHT_BY_EIGHT_URN})
-    assert shapes(ops) == [("remove", f"{EIGHT_BY_EIGHT_URN}:site", None)]
+    assert shapes(ops) == [("remove", f"{EIGHT_BY_EIGHT_URN}:site", None),
+                           ("remove", EIGHT_BY_EIGHT_URN, None)]
 
 
 def test_pathless_read_only_keys_are_dropped() -> None:
@@ -240,8 +242,19 @@ def test_pathless_read_only_keys_are_dropped() -> None:
     assert shapes(ops) == [("replace", "title", "T")]
 
 
-def test_pathless_unknown_key_is_invalid_path() -> None:
-    err = fails(body({"op": "replace", "value": {"titel": "T"}}))
+def test_pathless_undeclared_key_is_kept_as_its_own_operation() -> None:
+    # A misspelt name is an undeclared attribute: captured by default, refused by a type that
+    # refuses undeclared attributes (see test_undeclared.py).
+    assert shapes(norm({"op": "replace", "value": {"titel": "T"}})) == [("replace", "titel", "T")]
+    with pytest.raises(ScimError) as info:
+        normalize_patch(body({"op": "replace", "value": {"titel": "T"}}),
+                        USER.extended(undeclared="reject"))
+    assert info.value.scim_type == "invalidValue"
+    assert "titel is not declared" in info.value.detail
+
+
+def test_pathless_sub_key_of_an_undeclared_attribute_is_invalid_path() -> None:
+    err = fails(body({"op": "replace", "value": {"titel.x": "T"}}))
     assert err.scim_type == "invalidPath"
     assert "titel" in err.detail
 
