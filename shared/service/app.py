@@ -22,10 +22,10 @@ from ..store.connection import Tables
 from ..store.directory import Directory
 from ..store.errors import Unavailable
 from ..store.runs import RunLog
-from ..store.tenants import TenantTable
+from ..store.tenants import Tenant, TenantTable
 from . import audit
 from .body import json_body
-from .kinds import GROUPS, KINDS, Kind
+from .kinds import DEFAULT_KINDS, Kind, TenantKinds
 from .listing import Lister, Query, parse_paging
 from .messages import ScimRequest, ScimResponse
 from .resources import Resources, View
@@ -62,9 +62,9 @@ class ScimService:
             # Every storage call of the request (authentication's tenant read included) ends
             # by this deadline; a hung storage then costs a 503 instead of a held request.
             with deadline.within(self.settings.storage_deadline_seconds):
-                self.auth.authenticate(request.tenant, request.header("authorization"))
+                tenant = self.auth.authenticate(request.tenant, request.header("authorization"))
                 authenticated = True
-                response = self._dispatch(request)
+                response = self._dispatch(request, self.kinds_for(tenant))
         except AuthFailure as err:
             failure = err
             response = ScimResponse.error(err)
@@ -108,10 +108,15 @@ class ScimService:
             log.warning("audit entry not recorded (%s) request_id=%s", type(exc).__name__,
                         request_id)
 
-    def _dispatch(self, request: ScimRequest) -> ScimResponse:
+    def kinds_for(self, tenant: Tenant) -> TenantKinds:
+        """The kinds a tenant's requests use (its declared schemas and policy)."""
+        return DEFAULT_KINDS
+
+    def _dispatch(self, request: ScimRequest, kinds: TenantKinds) -> ScimResponse:
         resource = request.resource.lower()
-        if resource in KINDS:
-            return self._resource(KINDS[resource], request)
+        kind = kinds.at(resource)
+        if kind is not None:
+            return self._resource(kind, request)
         if resource == "serviceproviderconfig" and request.id is None:
             return self._get_only(request, discovery.service_provider_config(
                 documentation_uri=self.settings.documentation_uri,
@@ -173,7 +178,7 @@ class ScimService:
             body = json_body(request, self.settings.max_payload_bytes)
             patched = self.resources.patch(kind, request.tenant, rid, body,
                                            request.header("if-match"))
-            if kind is GROUPS and not view.given:
+            if kind.is_group and not view.given:
                 return ScimResponse(204)  # Entra: group PATCH answers 204, no member list
             stored = patched or self.resources.get(kind, request.tenant, rid)
             return self._with_etag(200, self.resources.load_view(kind, request.tenant, stored,
@@ -188,7 +193,7 @@ class ScimService:
         stored, members = self.resources.create(kind, request.tenant, body)
         view = _view(request)
         rendered = self.resources.render(kind, request.tenant, stored, view,
-                                         members if kind is GROUPS else None)
+                                         members if kind.is_group else None)
         response = self._with_etag(201, rendered, stored.etag)
         response.headers["Location"] = self.resources.location(kind, request.tenant, stored.id)
         return response

@@ -1,10 +1,14 @@
 """What differs between Users and Groups for the service: their resource type, storage kind,
-index rows and filter-pushdown columns. Everything else is shared."""
+index rows and filter-pushdown columns. Everything else is shared.
+
+A tenant that declares extension schemas gets copies of USERS and GROUPS carrying its own
+resource types (`TenantKinds.of`), so code tells the kinds apart by `is_group`, never by
+identity with the module's objects."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..scim.errors import invalid_value, show
@@ -27,6 +31,10 @@ class Kind:
     @property
     def endpoint(self) -> str:
         return self.rtype.endpoint
+
+    @property
+    def is_group(self) -> bool:
+        return self.rows == layout.GROUP
 
     def indexes(self, doc: dict[str, Any]) -> Indexes:
         unique = {}
@@ -103,10 +111,46 @@ USERS = Kind(USER, layout.USER, "user", "userName", layout.USER_NAME.name,
 GROUPS = Kind(GROUP, layout.GROUP, "group", "displayName", layout.GROUP_NAME.name,
               layout.GROUP_EXTERNAL_ID.name)
 KINDS = {"users": USERS, "groups": GROUPS}
-_BY_ROWS = {kind.rows: kind for kind in KINDS.values()}
+
+
+@dataclass(frozen=True)
+class TenantKinds:
+    """The kinds one tenant's requests use: USERS and GROUPS themselves, or copies carrying
+    the tenant's resource types (its declared extension schemas and undeclared-attribute
+    policy). Only the resource type differs; rows, indexes and nouns are the kind's."""
+
+    users: Kind
+    groups: Kind
+
+    @staticmethod
+    def of(user: ResourceType, group: ResourceType) -> TenantKinds:
+        """The kinds for these resource types; the shared DEFAULT_KINDS when they are the
+        module's own (a tenant that declares nothing: no copy, nothing new to cache)."""
+        if user is USERS.rtype and group is GROUPS.rtype:
+            return DEFAULT_KINDS
+        return TenantKinds(replace(USERS, rtype=user), replace(GROUPS, rtype=group))
+
+    def at(self, endpoint: str) -> Kind | None:
+        """The kind served at a lower-cased endpoint name ("users", "groups")."""
+        if endpoint == "users":
+            return self.users
+        if endpoint == "groups":
+            return self.groups
+        return None
+
+    @property
+    def rtypes(self) -> tuple[ResourceType, ResourceType]:
+        return self.users.rtype, self.groups.rtype
+
+    def stored_indexes(self, rows: str, doc: dict[str, Any]) -> Indexes:
+        """The index rows a stored resource of a kind (layout.USER / layout.GROUP) calls for:
+        the indexer the store's invariant check and repair compare its rows with."""
+        return (self.groups if rows == layout.GROUP else self.users).indexes(doc)
+
+
+DEFAULT_KINDS = TenantKinds(USERS, GROUPS)
 
 
 def stored_indexes(rows: str, doc: dict[str, Any]) -> Indexes:
-    """The index rows a stored resource of a kind (layout.USER / layout.GROUP) calls for: the
-    indexer the store's invariant check and repair compare its rows with."""
-    return _BY_ROWS[rows].indexes(doc)
+    """`stored_indexes` of a tenant that declares no extension schema."""
+    return DEFAULT_KINDS.stored_indexes(rows, doc)

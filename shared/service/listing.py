@@ -34,7 +34,7 @@ from ..scim.filter_validation import validate_filter
 from ..scim.schemas import USER_URN
 from ..store import keys
 from ..store.directory import Stored
-from .kinds import GROUPS, Kind
+from .kinds import Kind
 from .resources import Resources, View
 
 
@@ -192,7 +192,7 @@ class Lister:
     def _candidates(self, kind: Kind, tenant: str, parsed: Any) -> list[Stored]:
         terms = scim_filter.equality_terms(parsed) or []
         member_values = [str(c.value) for p, c in terms
-                         if kind is GROUPS and _attr_is(p, kind, "members")]
+                         if kind.is_group and _attr_is(p, kind, "members")]
         found = self._indexed(kind, tenant, parsed, terms)
         if found is None:
             found = list(self.directory.scan(tenant, kind.rows))
@@ -201,7 +201,7 @@ class Lister:
             doc = {**stored.doc, "id": stored.id,
                    "meta": {"created": stored.created, "lastModified": stored.last_modified,
                             "resourceType": kind.rtype.name}}
-            if kind is GROUPS and _mentions_members(parsed):
+            if kind.is_group and _mentions_members(parsed):
                 if member_values and _only_member_equalities(parsed):
                     doc["members"] = [{"value": m} for m in member_values
                                       if self.directory.has_member(tenant, stored.id, m)]

@@ -27,7 +27,7 @@ from ..store.directory import Directory, Stored
 from ..store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
 from ..timestamps import now_iso
 from .changes import ChangeFeed
-from .kinds import GROUPS, Kind, check_member_values, names_members
+from .kinds import Kind, check_member_values, names_members
 
 log = logging.getLogger(__name__)
 _WRITE_BUDGET_SECONDS = 20.0  # well inside Entra's 60 s; then 503 + Retry-After
@@ -134,9 +134,9 @@ class Resources:
     def load_view(self, kind: Kind, tenant: str, stored: Stored, view: View) -> dict[str, Any]:
         """Render with the expensive attributes the view asks for (and only those)."""
         members = groups = None
-        if kind is GROUPS and view.wants("members"):
+        if kind.is_group and view.wants("members"):
             members = self.directory.member_rows(tenant, stored.id)
-        elif kind is not GROUPS and view.attributes is not None and view.wants("groups"):
+        elif not kind.is_group and view.attributes is not None and view.wants("groups"):
             groups = self.directory.groups_of(tenant, stored.id)
         return self.render(kind, tenant, stored, view, members, groups)
 
@@ -151,7 +151,7 @@ class Resources:
     def create(self, kind: Kind, tenant: str, body: dict[str, Any]
                ) -> tuple[Stored, list[tuple[str, str | None]]]:
         doc = resource.prepare_create(body, kind.rtype)
-        given = doc.pop("members", None) if kind is GROUPS else None
+        given = doc.pop("members", None) if kind.is_group else None
         members = _member_ids(given)
         types = member_types(given or [])
         rid = layout.new_id()
@@ -181,7 +181,7 @@ class Resources:
             members = None
             # PUT replaces: an explicit `"members": []` (or null) clears them. Omitting the
             # attribute keeps them, as for every other attribute a PUT leaves out.
-            if kind is GROUPS and ("members" in doc or names_members(body)):
+            if kind.is_group and ("members" in doc or names_members(body)):
                 given = doc.pop("members", None) or []
                 members = _member_ids(given)
                 types = member_types(given)
@@ -204,11 +204,11 @@ class Resources:
         """Apply a PATCH. Returns the stored resource after it, or None when only
         memberships changed and nothing had to be read (group PATCH answers 204)."""
         ops = dialect.normalize_patch(body, kind.rtype)
-        if kind is GROUPS and not if_match and all(_is_member_op(op) for op in ops):
+        if kind.is_group and not if_match and all(_is_member_op(op) for op in ops):
             result = apply_patch({}, ops, kind.rtype)
             _check_members(result.members)
             if result.members is not None:
-                self._apply_member_changes(tenant, rid, result.members)
+                self._apply_member_changes(kind, tenant, rid, result.members)
             return None
         for _ in write_attempts():
             current = self.get(kind, tenant, rid)
@@ -223,7 +223,7 @@ class Resources:
                     raise _stale(kind, rid) from None
                 continue
             if result.members is not None:
-                self._apply_member_changes(tenant, rid, result.members)
+                self._apply_member_changes(kind, tenant, rid, result.members)
                 stored = self.get(kind, tenant, rid)
             return stored
         raise _busy(kind, rid)
@@ -279,17 +279,18 @@ class Resources:
         except TooLarge as exc:
             raise too_large(exc) from exc
 
-    def _apply_member_changes(self, tenant: str, gid: str, changes: MemberChanges) -> None:
+    def _apply_member_changes(self, kind: Kind, tenant: str, gid: str,
+                              changes: MemberChanges) -> None:
         if changes.replace is not None:
             for _ in write_attempts():
-                group = self.get(GROUPS, tenant, gid)
+                group = self.get(kind, tenant, gid)
                 try:
                     self._set_members(tenant, gid, changes.replace, changes.types,
                                       etag=group.etag)
                 except PreconditionFailed:
                     continue  # members changed while we computed the difference
                 return
-            raise _busy(GROUPS, gid)
+            raise _busy(kind, gid)
         now = now_iso()
         try:
             # The ids as requested: adding a present member (or removing an absent one) is a
