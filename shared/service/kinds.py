@@ -7,12 +7,24 @@ identity with the module's objects."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from ..scim.errors import invalid_value, show
-from ..scim.schema import ResourceType
+from ..scim.schema import (
+    BINARY,
+    BOOLEAN,
+    DATETIME,
+    DECIMAL,
+    INTEGER,
+    REFERENCE,
+    STRING,
+    Attribute,
+    ResourceType,
+)
 from ..scim.schemas import GROUP, GROUP_URN, USER
 from ..store import keys, layout
 from ..store.directory import Indexes
@@ -36,6 +48,18 @@ class Kind:
     def is_group(self) -> bool:
         return self.rows == layout.GROUP
 
+    @cached_property
+    def declared_unique(self) -> tuple[DeclaredUnique, ...]:
+        """The extension attributes of this kind's resource type declared with `uniqueness:
+        server` (none for the built-in schemas): each gets a unique index row."""
+        index = layout.GROUP_DECLARED if self.is_group else layout.USER_DECLARED
+        return tuple(
+            DeclaredUnique(schema.id, attr,
+                           layout.declared_index(index, f"{schema.id}:{attr.name}"))
+            for schema, _ in self.rtype.extensions for attr in schema.attributes
+            if attr.uniqueness == "server" and not attr.multi_valued
+            and attr.type in _UNIQUE_TYPES)
+
     def indexes(self, doc: dict[str, Any]) -> Indexes:
         unique = {}
         value = doc.get(self.unique_attr)
@@ -53,6 +77,10 @@ class Kind:
                     f"has {len(emails)}); they are indexed for Entra's email matching.")
             if emails:
                 multi[self.email_index] = tuple(keys.fold(e) for e in emails)
+        for declared in self.declared_unique:
+            text = declared.key(declared.value_in(doc))
+            if text is not None:
+                unique[declared.index] = text
         return Indexes(unique=unique, multi=multi)
 
     def columns(self, doc: dict[str, Any], *, deactivated_at: str | None = None,
@@ -73,6 +101,53 @@ class Kind:
 
 
 MAX_WORK_EMAILS = 20  # each is an index row in the user's create transaction (max 100 rows)
+# Simple values only: Entra's custom attributes are never complex or multi-valued, and a
+# unique row holds one value.
+_UNIQUE_TYPES = frozenset({STRING, REFERENCE, BINARY, DATETIME, BOOLEAN, DECIMAL, INTEGER})
+
+
+@dataclass(frozen=True)
+class DeclaredUnique:
+    """A declared extension attribute with `uniqueness: server`, kept unique per tenant by
+    index rows `XU:{path}:{value}` (layout.declared_index) like userName's."""
+
+    urn: str  # its schema's id
+    attribute: Attribute
+    index: str  # the index name its rows are kept under
+
+    @property
+    def path(self) -> str:
+        return f"{self.urn}:{self.attribute.name}"
+
+    def value_in(self, doc: Mapping[str, Any]) -> Any:
+        """Its value in a stored document (spelled as declared; else matched
+        case-insensitively, as a value captured before the declaration is spelled as sent)."""
+        part = doc.get(self.urn)
+        if part is None:
+            part = _caseless_get(doc, self.urn)
+        if not isinstance(part, dict):
+            return None
+        value = part.get(self.attribute.name)
+        return _caseless_get(part, self.attribute.name) if value is None else value
+
+    def key(self, value: Any) -> str | None:
+        """The index key of a value (stored, or a filter's `eq` operand), folded unless the
+        attribute is caseExact; None for no value or one that is not simple."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            return value if self.attribute.case_exact else keys.fold(value)
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float) and math.isfinite(value):
+            # 1 and 1.0 are one decimal value: one key.
+            return str(int(value)) if value.is_integer() else repr(value)
+        return None
+
+
+def _caseless_get(mapping: Mapping[str, Any], name: str) -> Any:
+    low = name.lower()
+    return next((v for k, v in mapping.items() if isinstance(k, str) and k.lower() == low), None)
 
 
 def check_member_values(values: Iterable[str]) -> None:

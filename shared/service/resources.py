@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import sanitize
 from ..scim import dialect, projection, resource
-from ..scim.errors import ScimError, not_found, uniqueness
+from ..scim.errors import ScimError, not_found, show, uniqueness
 from ..scim.member_changes import MemberChanges, member_types
 from ..scim.patch import apply_patch
 from ..scim.schemas import GROUP_URN
@@ -82,6 +82,14 @@ def conflict_error(kind: Kind, doc: dict[str, Any], index: str) -> ScimError:
             f"tenant ({kind.unique_attr} is unique, compared case-insensitively). Match the "
             f"existing {kind.noun} instead of creating it, or choose another value."
         )
+    for declared in kind.declared_unique:
+        if index == declared.index:
+            how = "exactly" if declared.attribute.case_exact else "case-insensitively"
+            return uniqueness(
+                f"{declared.path} {show(declared.value_in(doc), 100)} is already used by "
+                f"another {kind.noun} in this tenant ({declared.path} is declared with "
+                f"uniqueness \"server\", compared {how}). Choose another value, or change "
+                f"the {kind.noun} that holds it first.")
     return uniqueness(f"The {kind.noun} conflicts with an existing one ({index}).")
 
 
