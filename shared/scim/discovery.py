@@ -1,16 +1,19 @@
 """Discovery documents (RFC 7644 §4, RFC 7643 §5-7) and the ListResponse envelope.
 
-Everything is built from the schema definitions in `shared.scim.schemas`, so `/Schemas` always
-advertises exactly what the engine accepts. Entra reads `/Schemas` when an administrator saves
+Everything is built from the resource types the engine validates against (the built-in ones in
+`shared.scim.schemas` unless a tenant's are given), so `/Schemas` always advertises exactly what
+the engine accepts. Entra reads `/Schemas` when an administrator saves
 or opens the provisioning configuration, and expects a ListResponse, no nulls anywhere, and
 camelCase property values (`readWrite`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from .schemas import ALL_SCHEMAS, RESOURCE_TYPES
+from .schema import ResourceType, Schema
+from .schemas import RESOURCE_TYPES
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SERVICE_PROVIDER_CONFIG = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"
@@ -82,33 +85,51 @@ def service_provider_config(
     }
 
 
-def resource_types(base_url: str) -> dict[str, Any]:
-    """/ResourceTypes: User and Group, as a ListResponse."""
-    found = [rt.to_scim(_base(base_url)) for rt in RESOURCE_TYPES]
+def resource_types(
+    base_url: str, rtypes: Sequence[ResourceType] = RESOURCE_TYPES
+) -> dict[str, Any]:
+    """/ResourceTypes: User and Group (as `rtypes` extend them), as a ListResponse."""
+    found = [rt.to_scim(_base(base_url)) for rt in rtypes]
     return list_response(found, total=len(found), start_index=1)
 
 
-def resource_type(name: str, base_url: str) -> dict[str, Any] | None:
+def resource_type(
+    name: str, base_url: str, rtypes: Sequence[ResourceType] = RESOURCE_TYPES
+) -> dict[str, Any] | None:
     """/ResourceTypes/{name}, matched case-insensitively; None when unknown."""
-    for rt in RESOURCE_TYPES:
+    for rt in rtypes:
         if rt.name.lower() == name.lower():
             return rt.to_scim(_base(base_url))
     return None
 
 
-def schemas(base_url: str) -> dict[str, Any]:
-    """/Schemas: core User and Group, Enterprise User and the 8x8 extension, as a
-    ListResponse."""
-    found = [s.to_scim(_base(base_url)) for s in ALL_SCHEMAS]
+def schemas(base_url: str, rtypes: Sequence[ResourceType] = RESOURCE_TYPES) -> dict[str, Any]:
+    """/Schemas: every schema of `rtypes` (by default core User and Group, Enterprise User and
+    the 8x8 extension), as a ListResponse."""
+    found = [s.to_scim(_base(base_url)) for s in schemas_of(rtypes)]
     return list_response(found, total=len(found), start_index=1)
 
 
-def schema(urn: str, base_url: str) -> dict[str, Any] | None:
+def schema(
+    urn: str, base_url: str, rtypes: Sequence[ResourceType] = RESOURCE_TYPES
+) -> dict[str, Any] | None:
     """/Schemas/{urn}, matched case-insensitively; None when unknown."""
-    for s in ALL_SCHEMAS:
+    for s in schemas_of(rtypes):
         if s.id.lower() == urn.lower():
             return s.to_scim(_base(base_url))
     return None
+
+
+def schemas_of(rtypes: Sequence[ResourceType]) -> tuple[Schema, ...]:
+    """The schemas `rtypes` use, each once: the core schemas in order, then the extensions
+    (for the defaults: User, Group, Enterprise User, 8x8, the order /Schemas always had)."""
+    found: dict[str, Schema] = {}
+    for rt in rtypes:
+        found.setdefault(rt.schema.id.lower(), rt.schema)
+    for rt in rtypes:
+        for ext, _ in rt.extensions:
+            found.setdefault(ext.id.lower(), ext)
+    return tuple(found.values())
 
 
 def _base(base_url: str) -> str:

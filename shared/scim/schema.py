@@ -10,8 +10,9 @@ names, extension attributes in an object keyed by the extension's URN.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
 
 STRING = "string"
 BOOLEAN = "boolean"
@@ -31,6 +32,14 @@ ALWAYS = "always"
 NEVER = "never"
 DEFAULT = "default"
 REQUEST = "request"
+
+# What the engine does with an attribute no schema of the resource type declares: keep it as
+# sent (`capture`, the default: Entra's custom extension attributes arrive before anyone
+# declares them) or refuse the request (`reject`).
+CAPTURE: Literal["capture"] = "capture"
+REJECT: Literal["reject"] = "reject"
+UndeclaredPolicy = Literal["capture", "reject"]
+UNDECLARED_POLICIES: tuple[str, ...] = (CAPTURE, REJECT)
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,7 @@ class ResourceType:
     description: str
     schema: Schema
     extensions: tuple[tuple[Schema, bool], ...] = ()
+    undeclared: UndeclaredPolicy = CAPTURE
     # The core schema, then the extensions; and the extensions by URN, exact and lower-cased.
     all_schemas: tuple[Schema, ...] = field(default=(), init=False, repr=False, compare=False)
     _extension_ids: dict[str, Schema] = field(
@@ -182,12 +192,38 @@ class ResourceType:
     )
 
     def __post_init__(self) -> None:
+        if self.undeclared not in UNDECLARED_POLICIES:
+            raise ValueError(
+                f"undeclared must be one of {', '.join(UNDECLARED_POLICIES)}, "
+                f"not {self.undeclared!r}")
         object.__setattr__(self, "all_schemas", (self.schema, *(s for s, _ in self.extensions)))
         self._extension_ids.update({s.id: s for s, _ in self.extensions})
         self._extension_ids.update({s.id.lower(): s for s, _ in self.extensions})
         object.__setattr__(self, "shown_whole", frozenset(
             [a.name for a in self.schema.attributes if _shown_whole(a)]
             + [s.id for s, _ in self.extensions if all(map(_shown_whole, s.attributes))]))
+
+    def extended(
+        self, extra: Sequence[Schema] = (), *, undeclared: str = CAPTURE
+    ) -> ResourceType:
+        """This resource type with `extra` extensions (not required, after the existing ones)
+        and the given policy for undeclared attributes. With nothing to change it returns
+        itself, so a tenant that declares nothing shares the module's objects (and their
+        caches). ValueError if an extra URN is already one of this type's schemas."""
+        if not extra and undeclared == self.undeclared:
+            return self
+        if undeclared not in UNDECLARED_POLICIES:
+            raise ValueError(
+                f"undeclared must be one of {', '.join(UNDECLARED_POLICIES)}, not {undeclared!r}")
+        known = {s.id.lower() for s in self.all_schemas}
+        for schema in extra:
+            if schema.id.lower() in known:
+                raise ValueError(
+                    f"{schema.id} is already a schema of the {self.name} resource type")
+            known.add(schema.id.lower())
+        policy: UndeclaredPolicy = CAPTURE if undeclared == CAPTURE else REJECT
+        return replace(
+            self, extensions=(*self.extensions, *((s, False) for s in extra)), undeclared=policy)
 
     def schema_by_urn(self, urn: str) -> Schema | None:
         low = urn.lower()

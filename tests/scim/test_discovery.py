@@ -17,12 +17,18 @@ from shared.scim.discovery import (
     resource_types,
     schema,
     schemas,
+    schemas_of,
     service_provider_config,
 )
+from shared.scim.schema import Attribute, Schema
 from shared.scim.schemas import (
+    ALL_SCHEMAS,
     EIGHT_BY_EIGHT_URN,
     ENTERPRISE_URN,
+    GROUP,
     GROUP_URN,
+    RESOURCE_TYPES,
+    USER,
     USER_URN,
 )
 
@@ -295,3 +301,61 @@ def test_schema_by_urn_case_insensitive(urn: str) -> None:
 
 def test_schema_unknown() -> None:
     assert schema("urn:ietf:params:scim:schemas:extension:enterprise:2.0User", BASE) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Per set of resource types (a tenant's declared extensions)
+# --------------------------------------------------------------------------------------------
+
+CUSTOM = Schema("urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User",
+                "CustomExtensionName", "Custom attributes",
+                (Attribute("CustomAttribute"),))
+TEAMS = Schema("urn:example:teams:2.0:Group", "Teams", "", (Attribute("costCode"),))
+
+
+def test_the_default_schemas_are_the_four_built_in_ones_in_their_order() -> None:
+    assert schemas_of(RESOURCE_TYPES) == ALL_SCHEMAS
+
+
+def test_the_defaults_are_the_same_as_the_module_types_given_explicitly() -> None:
+    # Byte-identical: scim2-tester builds its models from /Schemas, Entra caches it.
+    given = (USER.extended(), GROUP.extended())
+    assert json.dumps(schemas(BASE, given)) == json.dumps(schemas(BASE))
+    assert json.dumps(resource_types(BASE, given)) == json.dumps(resource_types(BASE))
+
+
+def test_a_tenants_extensions_are_advertised_after_the_built_in_ones() -> None:
+    tenant = (USER.extended([CUSTOM]), GROUP.extended([TEAMS]))
+    listed = schemas(BASE, tenant)
+    ids = [r["id"] for r in listed["Resources"]]
+    assert ids == [USER_URN, GROUP_URN, ENTERPRISE_URN, EIGHT_BY_EIGHT_URN, CUSTOM.id, TEAMS.id]
+    assert listed["totalResults"] == 6
+    assert listed["Resources"][4] == CUSTOM.to_scim(BASE)
+    assert f"{CUSTOM.id}:customattribute".lower() in discoverable_names(listed)
+    users, groups = resource_types(BASE, tenant)["Resources"]
+    assert users["schemaExtensions"][-1] == {"schema": CUSTOM.id, "required": False}
+    assert groups["schemaExtensions"] == [{"schema": TEAMS.id, "required": False}]
+    assert schema(CUSTOM.id.lower(), BASE, tenant) == CUSTOM.to_scim(BASE)
+    found = resource_type("group", BASE, tenant)
+    assert found is not None
+    assert found["schemaExtensions"] == [{"schema": TEAMS.id, "required": False}]
+
+
+def test_another_tenants_extensions_are_not_advertised() -> None:
+    assert schema(CUSTOM.id, BASE) is None
+    assert schema(CUSTOM.id, BASE, (USER, GROUP.extended([TEAMS]))) is None
+    assert CUSTOM.id not in json.dumps(resource_types(BASE, (USER, GROUP.extended([TEAMS]))))
+
+
+def test_a_schema_shared_by_two_types_is_listed_once() -> None:
+    both = Schema("urn:example:shared:2.0:Any", "Shared", "", (Attribute("tag"),))
+    listed = schemas(BASE, (USER.extended([both]), GROUP.extended([both])))
+    assert [r["id"] for r in listed["Resources"]].count(both.id) == 1
+    assert listed["totalResults"] == 5
+
+
+def test_only_the_given_types_are_described() -> None:
+    listed = resource_types(BASE, (GROUP,))
+    assert [r["id"] for r in listed["Resources"]] == ["Group"]
+    assert resource_type("User", BASE, (GROUP,)) is None
+    assert [r["id"] for r in schemas(BASE, (GROUP,))["Resources"]] == [GROUP_URN]

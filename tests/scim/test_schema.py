@@ -315,3 +315,65 @@ def test_resource_type_to_scim() -> None:
     bare = ResourceType("Plain", "/Plains", "", DEEP).to_scim()
     assert "schemaExtensions" not in bare
     assert bare["meta"]["location"] == "/ResourceTypes/Plain"
+
+
+# --------------------------------------------------------------------------------------------
+# ResourceType: the undeclared-attribute policy and extra (tenant-declared) extensions
+# --------------------------------------------------------------------------------------------
+
+BADGES = Schema("urn:test:schemas:extension:Badges", "Badges", "", (
+    Attribute("level", type=INTEGER), Attribute("secret", returned=NEVER)))
+PLAIN = Schema("urn:test:schemas:extension:Plain", "Plain", "", (Attribute("note"),))
+
+
+def test_the_default_policy_captures_undeclared_attributes() -> None:
+    assert THING.undeclared == "capture"
+
+
+def test_an_unknown_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="undeclared must be one of capture, reject"):
+        ResourceType("Thing", "/Things", "", CORE, undeclared="drop")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="'drop'"):
+        THING.extended(undeclared="drop")
+
+
+def test_extended_with_nothing_to_change_is_the_same_object() -> None:
+    # A tenant that declares nothing must share the module's resource types (and their caches).
+    assert THING.extended() is THING
+    assert THING.extended((), undeclared="capture") is THING
+
+
+def test_extended_appends_optional_extensions_after_the_existing_ones() -> None:
+    more = THING.extended([BADGES, PLAIN])
+    assert more is not THING
+    assert more.extensions == (*THING.extensions, (BADGES, False), (PLAIN, False))
+    assert more.all_schemas == (CORE, EXT, DEEP, HIDDEN, BADGES, PLAIN)
+    assert (more.name, more.endpoint, more.schema, more.undeclared) == (
+        "Thing", "/Things", CORE, "capture")
+    # The derived lookups are rebuilt for the new set, the original is untouched.
+    assert more.extension_by_urn(BADGES.id.upper()) is BADGES
+    assert THING.extension_by_urn(BADGES.id) is None
+    resolved = more.resolve(f"{BADGES.id}:LEVEL")
+    assert resolved is not None
+    assert (resolved.schema, resolved.attribute, resolved.is_extension) == (
+        BADGES, BADGES.attribute("level"), True)
+    assert PLAIN.id in more.shown_whole
+    assert BADGES.id not in more.shown_whole  # holds a `never` attribute
+    assert more.to_scim()["schemaExtensions"][-2:] == [
+        {"schema": BADGES.id, "required": False}, {"schema": PLAIN.id, "required": False}]
+
+
+def test_extended_sets_the_policy() -> None:
+    strict = THING.extended(undeclared="reject")
+    assert strict.undeclared == "reject"
+    assert strict.extensions == THING.extensions
+    assert strict.extended(undeclared="reject") is strict
+    assert strict.extended(undeclared="capture").undeclared == "capture"
+
+
+@pytest.mark.parametrize("clash", [EXT, CORE, Schema(EXT_URN.upper(), "Again", "", ())])
+def test_extended_refuses_a_urn_the_type_already_has(clash: Schema) -> None:
+    with pytest.raises(ValueError, match="already a schema of the Thing resource type"):
+        THING.extended([clash])
+    with pytest.raises(ValueError, match="already a schema"):
+        THING.extended([BADGES, Schema(BADGES.id.lower(), "Twice", "", ())])
