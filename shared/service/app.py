@@ -123,13 +123,15 @@ class ScimService:
                 max_results=self.settings.max_results,
                 max_payload_bytes=self.settings.max_payload_bytes))
         base = self.settings.tenant_url(request.tenant)
+        # The tenant's own resource types: its declared extension schemas are advertised to
+        # it alone.
         if resource == "resourcetypes":
-            found = (discovery.resource_types(base) if request.id is None
-                     else discovery.resource_type(request.id, base))
+            found = (discovery.resource_types(base, kinds.rtypes) if request.id is None
+                     else discovery.resource_type(request.id, base, kinds.rtypes))
             return self._get_only(request, found, f"ResourceType {_shown(request.id)}")
         if resource == "schemas":
-            found = (discovery.schemas(base) if request.id is None
-                     else discovery.schema(request.id, base))
+            found = (discovery.schemas(base, kinds.rtypes) if request.id is None
+                     else discovery.schema(request.id, base, kinds.rtypes))
             return self._get_only(request, found, f"Schema {_shown(request.id)}")
         if resource in ("bulk", "me", ".search"):
             raise ScimError(501, f"/{request.resource} is not supported by this service "

@@ -7,7 +7,6 @@ tenant's resource types, and the unique index rows of attributes it declares wit
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -191,7 +190,7 @@ BADGES = Schema(BADGE_URN, "Badges", "", (
     Attribute("aliases", multi_valued=True, uniqueness="server"),  # one row holds one value
     Attribute("note"),
 ))
-BADGE_USER = replace(USER_TYPE, extensions=(*USER_TYPE.extensions, (BADGES, False)))
+BADGE_USER = USER_TYPE.extended([BADGES])
 TENANT_KINDS = TenantKinds.of(BADGE_USER, GROUP_TYPE)
 BADGE_USERS = TENANT_KINDS.users
 

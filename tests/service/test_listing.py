@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -278,11 +278,10 @@ def test_other_equalities_of_the_conjunction_are_checked_on_what_the_index_found
 
 
 BADGE_URN = "urn:ietf:params:scim:schemas:extension:Badges:2.0:User"
-BADGE_USERS = TenantKinds.of(
-    replace(USER_TYPE, extensions=(*USER_TYPE.extensions, (Schema(BADGE_URN, "Badges", "", (
-        Attribute("badge", uniqueness="server"),
-        Attribute("serial", type=INTEGER, uniqueness="server"),
-        Attribute("note"))), False))), GROUP_TYPE).users
+BADGE_USERS = TenantKinds.of(USER_TYPE.extended([Schema(BADGE_URN, "Badges", "", (
+    Attribute("badge", uniqueness="server"),
+    Attribute("serial", type=INTEGER, uniqueness="server"),
+    Attribute("note")))]), GROUP_TYPE).users
 
 
 @pytest.mark.parametrize(("filt", "key"), [
