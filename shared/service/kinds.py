@@ -203,7 +203,19 @@ class TenantKinds:
         module's own (a tenant that declares nothing: no copy, nothing new to cache)."""
         if user is USERS.rtype and group is GROUPS.rtype:
             return DEFAULT_KINDS
-        return TenantKinds(replace(USERS, rtype=user), replace(GROUPS, rtype=group))
+        # Resource types are built once per tenant record version (tenant_schemas caches
+        # them), so their identity keys the copies: their derived data (declared_unique) is
+        # then computed once, not per request. The entry holds the types themselves, so their
+        # ids cannot be reused by other objects while it is cached.
+        key = (id(user), id(group))
+        hit = _BY_TYPES.get(key)
+        if hit is not None and hit.users.rtype is user and hit.groups.rtype is group:
+            return hit
+        if len(_BY_TYPES) >= _MAX_CACHED:
+            _BY_TYPES.clear()
+        made = TenantKinds(replace(USERS, rtype=user), replace(GROUPS, rtype=group))
+        _BY_TYPES[key] = made
+        return made
 
     def at(self, endpoint: str) -> Kind | None:
         """The kind served at a lower-cased endpoint name ("users", "groups")."""
@@ -224,6 +236,8 @@ class TenantKinds:
 
 
 DEFAULT_KINDS = TenantKinds(USERS, GROUPS)
+_MAX_CACHED = 1024  # tenants with declarations served by one instance, about
+_BY_TYPES: dict[tuple[int, int], TenantKinds] = {}
 
 
 def stored_indexes(rows: str, doc: dict[str, Any]) -> Indexes:

@@ -219,6 +219,14 @@ def test_a_tenants_kinds_are_copies_with_its_resource_types() -> None:
     assert TENANT_KINDS.rtypes == (BADGE_USER, GROUP_TYPE)
 
 
+def test_a_tenants_kinds_are_made_once_per_resource_types() -> None:
+    assert TenantKinds.of(BADGE_USER, GROUP_TYPE) is TENANT_KINDS
+    # Equal but other objects (a tenant record saved again): new copies.
+    again = USER_TYPE.extended([BADGES])
+    assert TenantKinds.of(again, GROUP_TYPE) is not TENANT_KINDS
+    assert TenantKinds.of(again, GROUP_TYPE).users.rtype is again
+
+
 def test_declared_unique_attributes_are_the_simple_ones_with_server_uniqueness() -> None:
     assert [d.path for d in BADGE_USERS.declared_unique] == [
         f"{BADGE_URN}:badge", f"{BADGE_URN}:serial", f"{BADGE_URN}:token"]
