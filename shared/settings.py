@@ -78,6 +78,11 @@ class Settings(BaseModel):
         None, validation_alias="SCIM_DOCUMENTATION_URI",
         description="an absolute http(s) URL of this deployment's documentation, advertised "
         "as documentationUri in /ServiceProviderConfig; unset, the attribute is left out.")
+    schemas_dir: str = Field(
+        "schemas", validation_alias="SCIM_SCHEMAS_DIR",
+        description="folder of extension schema documents (*.json) declared for every tenant, "
+        "relative to the app's root (where function_app.py is) unless absolute; the default "
+        "is the schemas/ folder deployed with the app.")
     # Change feed, reconciler and audit log (docs/change-feed.md).
     event_type_prefix: str = Field(
         DEFAULT_EVENT_TYPE_PREFIX, validation_alias="SCIM_EVENT_TYPE_PREFIX",

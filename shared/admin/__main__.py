@@ -9,6 +9,10 @@
     python -m shared.admin token list TENANT [--prefix scim_AbC] [--json]   # with last use
     python -m shared.admin token revoke TENANT TOKEN_ID
     python -m shared.admin webhook|deadletter|audit|reconcile …   (see shared/admin/feed.py)
+    python -m shared.admin schema add TENANT FILE.json [--resource-type User|Group]
+    python -m shared.admin schema list|undeclared TENANT [--json]
+    python -m shared.admin schema remove TENANT URN
+    python -m shared.admin schema policy TENANT capture|reject   (see shared/admin/schema.py)
 
 Storage comes from SCIM_STORAGE_CONNECTION_STRING or SCIM_STORAGE_TABLE_ENDPOINT (Azure, with
 your `az login` identity), else from local.settings.json, else the local Azurite default.
@@ -30,7 +34,7 @@ from ..store.connection import open_tables
 from ..store.errors import PreconditionFailed, StoreError, Unavailable
 from ..store.tenants import Tenant, TenantTable
 from ..timestamps import now_iso
-from . import feed
+from . import feed, schema
 
 LOCAL_SETTINGS = Path("local.settings.json")
 
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("tenant")
     revoke.add_argument("token_id")
     feed.add_parsers(sub)
+    schema.add_parsers(sub)
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
@@ -143,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.area in feed.AREAS:
         return feed.dispatch(args, settings)
+    if args.area in schema.AREAS:
+        return schema.dispatch(args, settings)
     if args.area == "tenant" and args.action == "create":
         _print(create_tenant(settings, args.name), args.json)
         return 0

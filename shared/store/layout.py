@@ -23,6 +23,9 @@ exactly one RowKey range (`keys.prefix_range`) that no other such range overlaps
 Tenants table, PartitionKey = tenant id:
   tenant                       the tenant record (tenants.py)
   use:{token id}               when a token was last used
+  attr:{type}:{lower path}     an undeclared attribute Entra sent for resource type `type`
+                               (User, Group): first and last seen, how often, its value types
+  attr-overflow                sightings of undeclared names beyond the registry's limit
 
 Audit table, PartitionKey = escaped tenant id:
   {inverted microseconds}-{random}    an entry; a partition reads newest first
@@ -238,6 +241,18 @@ def token_use_key(token_id: str) -> str:
 
 def token_of_use(row_key: str) -> str:
     return row_key[len(TOKEN_USE_PREFIX):]
+
+
+UNDECLARED_PREFIX = "attr" + SEPARATOR
+# Outside the `attr:` range ('-' sorts before ':'), so listing the names never reads it.
+UNDECLARED_OVERFLOW_ROW = "attr-overflow"
+
+
+def undeclared_key(resource_type: str, path: str) -> str:
+    """The registry row of an undeclared attribute: one per resource type and path, whatever
+    the case it was sent in (attribute names are case-insensitive, RFC 7643 §2.1; lower-cased
+    as the engine matches them)."""
+    return f"{UNDECLARED_PREFIX}{keys.escape(resource_type)}:{keys.escape(path.lower())}"
 
 
 # -- audit table ---------------------------------------------------------------------------------

@@ -50,6 +50,9 @@ def test_the_stored_format_is_pinned() -> None:
     assert layout.dead_letter_key("e1") == "DL:e1"
     assert layout.TENANT_ROW == "tenant"
     assert layout.token_use_key("t1") == "use:t1"
+    assert layout.undeclared_key("User", "urn:x:2.0:User:Attr") == (
+        "attr:User:urn%3Ax%3A2.0%3Auser%3Aattr")
+    assert layout.UNDECLARED_OVERFLOW_ROW == "attr-overflow"
     assert layout.LAST_RUN == ("reconcile", "last")
     assert (layout.MARKS_PARTITION, layout.repair_mark("t1"), layout.AUDIT_SWEEP_MARK) == (
         "marks", "repair:t1", "audit-sweep")
@@ -75,6 +78,20 @@ def test_no_tag_range_overlaps_another() -> None:
 def test_token_use_rows_and_the_tenant_row_are_apart() -> None:
     assert not in_range(layout.TENANT_ROW, layout.TOKEN_USE_PREFIX)
     assert in_range(layout.token_use_key("x"), layout.TOKEN_USE_PREFIX)
+
+
+@given(st.sampled_from(["User", "Group"]), values)
+def test_undeclared_rows_lie_in_their_range_whatever_the_case(resource_type: str,
+                                                               path: str) -> None:
+    key = layout.undeclared_key(resource_type, path)
+    assert in_range(key, layout.UNDECLARED_PREFIX)
+    ascii_upper = "".join(c.upper() if c.isascii() else c for c in path)
+    assert key == layout.undeclared_key(resource_type, ascii_upper)
+    assert key != layout.undeclared_key("Group" if resource_type == "User" else "User", path)
+    for other in (layout.TENANT_ROW, layout.token_use_key("x"),
+                  layout.UNDECLARED_OVERFLOW_ROW):
+        assert not in_range(other, layout.UNDECLARED_PREFIX)
+    assert not in_range(key, layout.TOKEN_USE_PREFIX)
 
 
 # -- data table: keys in their ranges, read back ---------------------------------------------------

@@ -1,18 +1,31 @@
-"""`shared.store.tenants`: tenant records and the last use of their tokens, each test on a
-tenants table of its own (Azurite)."""
+"""`shared.store.tenants`: tenant records (with their declared schemas, split across
+properties when large), the last use of their tokens and the registry of undeclared
+attributes, each test on a tenants table of its own (Azurite)."""
 
 from __future__ import annotations
 
+import json
+import threading
 import uuid
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.store import layout
-from shared.store.errors import Conflict, NotFound, PreconditionFailed, Unavailable
+from shared.store.errors import Conflict, NotFound, PreconditionFailed, TooLarge, Unavailable
+from shared.store.long_text import PROPERTY_CHARS
 from shared.store.table import Table
-from shared.store.tenants import Tenant, TenantTable, TokenRecord
+from shared.store.tenants import (
+    MAX_RECORD_UNITS,
+    MAX_UNDECLARED_NAMES,
+    Tenant,
+    TenantTable,
+    TokenRecord,
+    UndeclaredAttribute,
+    record_units,
+)
 from tests.support.storage_faults import busy, hooked
 
 NOW = "2026-01-01T00:00:00.000Z"
@@ -40,7 +53,13 @@ records = st.builds(
     disabled=st.booleans(), tokens=tokens,
     webhook_url=st.none() | st.just("https://hooks.example.com/scim"),
     webhook_secret=st.none() | st.text(min_size=1, max_size=40),
-    entra_tenant_id=st.none() | st.uuids().map(str))
+    entra_tenant_id=st.none() | st.uuids().map(str),
+    schemas=st.lists(st.fixed_dictionaries({
+        "id": st.text(max_size=60), "resourceType": st.sampled_from(["User", "Group"]),
+        "attributes": st.lists(st.fixed_dictionaries({"name": st.text(max_size=20)}),
+                               max_size=3)}), max_size=2),
+    undeclared=st.sampled_from(["capture", "reject"]))
+CUSTOM = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
 
 
 # One table for every example: each has a tenant id of its own.
@@ -182,3 +201,185 @@ def test_saves_in_sequence_each_build_on_the_last(tenants: TenantTable) -> None:
     stored = tenants.get("t-seq")
     assert stored is not None
     assert (stored.name, stored.disabled) == ("Fabrikam", False)
+
+
+# --------------------------------------------------------------------------------------------
+# Declared schemas and the size of the record
+# --------------------------------------------------------------------------------------------
+
+
+def _schema(urn: str, attributes: int, description: str = "") -> dict[str, Any]:
+    return {"id": urn, "name": urn.rsplit(":", 2)[-2], "description": description,
+            "resourceType": "User",
+            "attributes": [{"name": f"attr{n}", "type": "string", "multiValued": False,
+                            "description": description, "required": False,
+                            "mutability": "readWrite", "returned": "default",
+                            "caseExact": False, "uniqueness": "none"}
+                           for n in range(attributes)]}
+
+
+def test_a_new_tenant_declares_nothing_and_captures() -> None:
+    record = _tenant()
+    assert (record.schemas, record.undeclared) == ([], "capture")
+
+
+def test_a_record_written_before_schemas_existed_reads_with_the_defaults(
+        tenants: TenantTable) -> None:
+    """Rows stored by earlier versions: one `record` property without the new fields."""
+    old = {"id": "t-old", "name": "Contoso", "created": NOW, "disabled": False,
+           "tokens": [_token(1).model_dump()]}
+    tenants.table.create_entity({"PartitionKey": "t-old", "RowKey": layout.TENANT_ROW,
+                                 "name": "Contoso", "record": json.dumps(old)})
+    stored = tenants.get("t-old")
+    assert stored is not None
+    assert (stored.schemas, stored.undeclared, stored.token_digests()) == (
+        [], "capture", [_token(1).digest])
+    stored.undeclared = "reject"
+    tenants.save(stored)  # its ETag came with the read
+    again = tenants.get("t-old")
+    assert again is not None
+    assert again.undeclared == "reject"
+
+
+def test_a_record_beyond_one_property_is_split_and_read_back_whole(
+        tenants: TenantTable) -> None:
+    """Ten schemas with long descriptions: more than the 64 KiB one property holds."""
+    record = _tenant(schemas=[_schema(f"{CUSTOM}{n}", 10, "é" * 700) for n in range(10)],
+                     undeclared="reject")
+    units = record_units(record.model_dump_json())
+    assert 64 * 1024 < units <= MAX_RECORD_UNITS
+    tenants.create(record)
+    row = tenants.table.get_entity(record.id, layout.TENANT_ROW)
+    parts = sorted(k for k in row if k.startswith("record"))
+    assert len(parts) == -(-units // PROPERTY_CHARS) >= 3
+    assert tenants.get(record.id) == record
+    # Shrinking it again leaves no stale part behind (the save replaces the row).
+    record.schemas = record.schemas[:1]
+    tenants.save(record)
+    assert tenants.get(record.id) == record
+    row = tenants.table.get_entity(record.id, layout.TENANT_ROW)
+    assert [k for k in row if k.startswith("record")] == ["record"]
+
+
+def test_a_record_too_large_for_its_row_is_refused_and_nothing_written(
+        tenants: TenantTable) -> None:
+    record = _tenant()
+    tenants.create(record)
+    record.schemas = [_schema(CUSTOM, 1, "x" * MAX_RECORD_UNITS)]
+    with pytest.raises(TooLarge, match=str(MAX_RECORD_UNITS)):
+        tenants.save(record)
+    with pytest.raises(TooLarge):
+        tenants.create(record.model_copy(update={"id": "t" + uuid.uuid4().hex[:12]}))
+    stored = tenants.get(record.id)
+    assert stored is not None
+    assert stored.schemas == []
+
+
+def test_record_units_count_utf16_code_units() -> None:
+    assert record_units("abc") == 3
+    assert record_units("é") == 1
+    assert record_units("😀") == 2
+
+
+# --------------------------------------------------------------------------------------------
+# The registry of undeclared attributes
+# --------------------------------------------------------------------------------------------
+
+ATTR = f"{CUSTOM}:CustomAttribute"
+
+
+def test_sightings_are_recorded_then_merged(tenants: TenantTable) -> None:
+    record = _tenant()
+    tenants.create(record)
+    assert tenants.undeclared(record.id) == []
+    tenants.record_undeclared(record.id, [(ATTR, "User", "string"), (ATTR, "User", "string"),
+                                          ("fooBar", "User", "boolean")],
+                              "2026-01-01T00:00:00.000Z")
+    tenants.record_undeclared(record.id, {(ATTR.upper(), "User", "number"): 5,
+                                          ("fooBar", "Group", "string"): 1},
+                              "2026-01-02T00:00:00.000Z")
+    got = sorted(tenants.undeclared(record.id), key=lambda a: (a.path.lower(), a.resource_type))
+    assert got == [
+        UndeclaredAttribute("fooBar", "Group", "2026-01-02T00:00:00.000Z",
+                            "2026-01-02T00:00:00.000Z", 1, ("string",)),
+        UndeclaredAttribute("fooBar", "User", "2026-01-01T00:00:00.000Z",
+                            "2026-01-01T00:00:00.000Z", 1, ("boolean",)),
+        # Names are case-insensitive: one row, in the spelling first sent.
+        UndeclaredAttribute(ATTR, "User", "2026-01-01T00:00:00.000Z",
+                            "2026-01-02T00:00:00.000Z", 7, ("number", "string")),
+    ]
+    assert tenants.undeclared_overflow(record.id) is None
+
+
+def test_the_registry_never_touches_the_tenant_record(tenants: TenantTable) -> None:
+    record = _tenant()
+    tenants.create(record)
+    tenants.record_undeclared(record.id, [(ATTR, "User", "string")], NOW)
+    assert tenants.get(record.id) == record
+    record.undeclared = "reject"
+    tenants.save(record)  # the record's ETag did not move
+    assert [t.id for t in tenants.all()] == [record.id]
+
+
+def test_registries_are_per_tenant(tenants: TenantTable) -> None:
+    a, b = _tenant(), _tenant()
+    tenants.record_undeclared(a.id, [(ATTR, "User", "string")], NOW)
+    assert tenants.undeclared(b.id) == []
+    assert [x.path for x in tenants.undeclared(a.id)] == [ATTR]
+
+
+def test_names_beyond_the_limit_are_counted_in_the_overflow_row(tenants: TenantTable) -> None:
+    tid = _tenant().id
+    names = [(f"attr{n:03d}", "User", "string") for n in range(MAX_UNDECLARED_NAMES - 2)]
+    tenants.record_undeclared(tid, names, "2026-01-01T00:00:00.000Z")
+    more = {(f"more{n}", "User", "string"): 3 for n in range(5)}
+    more[("attr000", "User", "string")] = 1  # a known name is still merged
+    tenants.record_undeclared(tid, more, "2026-01-02T00:00:00.000Z")
+    recorded = {a.path: a.count for a in tenants.undeclared(tid)}
+    assert len(recorded) == MAX_UNDECLARED_NAMES
+    assert recorded["attr000"] == 2
+    assert sum(1 for p in recorded if p.startswith("more")) == 2
+    overflow = tenants.undeclared_overflow(tid)
+    assert overflow is not None
+    assert overflow.count == 3 * 3
+    tenants.record_undeclared(tid, [("yetAnother", "Group", "array")],
+                              "2026-01-03T00:00:00.000Z")
+    overflow = tenants.undeclared_overflow(tid)
+    assert overflow is not None
+    assert (overflow.count, overflow.first_seen, overflow.last_seen) == (
+        10, "2026-01-02T00:00:00.000Z", "2026-01-03T00:00:00.000Z")
+    assert len(tenants.undeclared(tid)) == MAX_UNDECLARED_NAMES
+
+
+def test_concurrent_merges_lose_no_sighting(tables: Any) -> None:
+    """Instances flush at once; each merge is conditional on the row's ETag, so a lost race
+    is read again and redone instead of overwriting the other's counts."""
+    table = TenantTable(tables.tenants)
+    tid = _tenant().id
+    errors: list[BaseException] = []
+
+    def flush(n: int) -> None:
+        try:
+            table.record_undeclared(tid, {(ATTR, "User", "string"): 1,
+                                          (f"own{n}", "User", "string"): 1},
+                                    f"2026-01-01T00:00:0{n}.000Z")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=flush, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        # Every attempt lost to another writer: allowed, but then nothing half-written.
+        assert all(isinstance(e, PreconditionFailed) for e in errors)
+    counts = {a.path: a.count for a in table.undeclared(tid)}
+    assert counts[ATTR] == 3 - len(errors)
+    assert sum(1 for p in counts if p.startswith("own")) == 3 - len(errors)
+
+
+def test_a_long_path_is_kept_whole(tenants: TenantTable) -> None:
+    path = f"urn:ietf:params:scim:schemas:extension:{'x' * 500}:2.0:User:attr"
+    tenants.record_undeclared("t-long", [(path, "User", "string")], NOW)
+    assert [a.path for a in tenants.undeclared("t-long")] == [path]
