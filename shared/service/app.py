@@ -23,9 +23,9 @@ from ..store.directory import Directory
 from ..store.errors import Unavailable
 from ..store.runs import RunLog
 from ..store.tenants import Tenant, TenantTable
-from . import audit
+from . import audit, tenant_schemas
 from .body import json_body
-from .kinds import DEFAULT_KINDS, Kind, TenantKinds
+from .kinds import Kind, TenantKinds
 from .listing import Lister, Query, parse_paging
 from .messages import ScimRequest, ScimResponse
 from .resources import Resources, View
@@ -108,9 +108,13 @@ class ScimService:
             log.warning("audit entry not recorded (%s) request_id=%s", type(exc).__name__,
                         request_id)
 
-    def kinds_for(self, tenant: Tenant) -> TenantKinds:
-        """The kinds a tenant's requests use (its declared schemas and policy)."""
-        return DEFAULT_KINDS
+    @staticmethod
+    def kinds_for(tenant: Tenant) -> TenantKinds:
+        """The kinds a tenant's requests use: its declared extension schemas and its policy
+        for undeclared attributes. From the authenticated record (no read of its own); a
+        tenant that declares nothing gets the shared DEFAULT_KINDS."""
+        types = tenant_schemas.types_for(tenant)
+        return TenantKinds.of(types.user, types.group)
 
     def _dispatch(self, request: ScimRequest, kinds: TenantKinds) -> ScimResponse:
         resource = request.resource.lower()
