@@ -8,18 +8,13 @@ Parsing is purely syntactic; `resolve_path` maps a parsed path onto a resource t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import ScimError, invalid_path
+from .schema import ATTR_NAME as _NAME
+from .schema import URN_SEGMENT as _URN_SEGMENT
 from .schema import Resolved, ResourceType
-
-# RFC 7643 §2.1: ATTRNAME = ALPHA *(nameChar); "$ref" is the one name outside that rule.
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*|(?i:\$ref)")
-# Practical URN segment characters (RFC 8141 allows more, but none of them occur in SCIM schema
-# URNs and several would be ambiguous inside a filter).
-_URN_SEGMENT = re.compile(r"[A-Za-z0-9._~%+-]+")
 
 
 @dataclass(frozen=True)
@@ -101,3 +96,9 @@ def resolve_path(path: AttrPath, rtype: ResourceType) -> Resolved | None:
         if resolved is not None:
             return resolved
     return None
+
+
+def resolve_any_path(path: AttrPath, rtype: ResourceType) -> Resolved | None:
+    """`resolve_path`, and for a path that names no declared attribute, what
+    `ResourceType.resolve_undeclared` makes of it (`declared` False)."""
+    return resolve_path(path, rtype) or rtype.resolve_undeclared(str(path))

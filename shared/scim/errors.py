@@ -45,6 +45,20 @@ class ScimError(Exception):
         return f"ScimError({self.status}, {self.scim_type!r}, {self.detail!r})"
 
 
+# How an operator declares an attribute, quoted wherever an undeclared one is refused.
+DECLARE_HINT = "declare it with: python -m shared.admin schema add TENANT FILE.json"
+
+
+def undeclared_detail(path: str, *, in_filter: bool = False) -> str:
+    """Why an attribute no schema declares is refused, for a tenant that refuses them: for
+    400 invalidValue (in a body or PATCH path) or invalidFilter (`in_filter`)."""
+    if in_filter:
+        return (f"{path} is not declared for this tenant, which refuses undeclared attributes, "
+                f"so no filter can name it; {DECLARE_HINT}")
+    return (f"{path} is not declared for this tenant, which refuses undeclared attributes; "
+            f"{DECLARE_HINT} (or stop sending it)")
+
+
 def invalid_filter(detail: str) -> ScimError:
     return ScimError(400, detail, "invalidFilter")
 

@@ -32,6 +32,7 @@ from .attr_path import AttrPath, resolve_path, split_attr_path
 from .entra_values import as_boolean
 from .errors import invalid_filter
 from .schema import (
+    ANY,
     BOOLEAN,
     COMPLEX,
     DATETIME,
@@ -455,15 +456,17 @@ def element_attribute(path: AttrPath, attribute: Attribute) -> Attribute | None:
 
 def _lookup_resolve(path: AttrPath, rtype: ResourceType) -> Resolved | None:
     resolved = resolve_path(path, rtype)
-    if resolved is None and path.urn is None and path.sub is None and (
-        path.attr.lower() == "schemas"
-    ):
+    if resolved is not None:
+        return resolved
+    if path.urn is None and path.sub is None and path.attr.lower() == "schemas":
         return Resolved(rtype.schema, _SCHEMAS)
-    return resolved
+    return rtype.resolve_undeclared(str(path))
 
 
 def _values(doc: dict[str, Any], resolved: Resolved) -> list[Any]:
     """The values at `resolved` in `doc`, multi-valued attributes flattened."""
+    if not resolved.declared:
+        return _undeclared_values(doc, resolved)
     container = doc.get(resolved.schema.id) if resolved.is_extension else doc
     if not isinstance(container, dict):
         return []
@@ -474,6 +477,29 @@ def _values(doc: dict[str, Any], resolved: Resolved) -> list[Any]:
         return items
     name = resolved.sub.name
     return [v for item in items if isinstance(item, dict) for v in _as_list(item.get(name))]
+
+
+def _undeclared_values(doc: dict[str, Any], resolved: Resolved) -> list[Any]:
+    """`_values` for an undeclared attribute: stored under its names as first sent, so the
+    extension URN, the attribute and the sub-attribute are matched in any letter case."""
+    container = _get_caseless(doc, resolved.schema.id) if resolved.is_extension else doc
+    if not isinstance(container, dict):
+        return []
+    if resolved.attribute is None:
+        return [container]
+    items = _as_list(_get_caseless(container, resolved.attribute.name))
+    if resolved.sub is None:
+        return items
+    name = resolved.sub.name
+    return [v for item in items if isinstance(item, dict)
+            for v in _as_list(_get_caseless(item, name))]
+
+
+def _get_caseless(obj: dict[str, Any], name: str) -> Any:
+    if name in obj:
+        return obj[name]
+    low = name.lower()
+    return next((v for k, v in obj.items() if k.lower() == low), None)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -517,6 +543,8 @@ _STRING_OPS: dict[str, Callable[[str, str], bool]] = {
 def _predicate(attribute: Attribute, op: str, expected: Value) -> Callable[[Any], bool] | None:
     """A test for one document value, or None if nothing can match (e.g. `gt` on a boolean)."""
     kind = attribute.type
+    if kind == ANY:
+        return _undeclared_predicate(op, expected)
     if kind == BOOLEAN:
         want = as_boolean(expected)
         if op != "eq" or want is None:
@@ -553,6 +581,29 @@ def _predicate(attribute: Attribute, op: str, expected: Value) -> Callable[[Any]
     # this re-check of its result agree on which values are the same.
     text = fold(text)
     return lambda v: isinstance(v, str) and test(fold(v), text)
+
+
+def _undeclared_predicate(op: str, expected: Value) -> Callable[[Any], bool]:
+    """A test for a captured value, which has no declared type: each value is compared as what
+    it is. Strings as a caseExact=false string attribute compares them (an unquoted `701984`
+    matches the string "701984", as for declared strings), numbers by value, booleans by
+    `eq`; objects and arrays' objects match nothing."""
+    text = fold(value_text(expected))
+    string_test = _STRING_OPS[op]
+    number = _as_number(expected)
+    order = _EQ_OR_ORDER.get(op)
+    boolean = as_boolean(expected) if op == "eq" else None
+
+    def test(v: Any) -> bool:
+        if isinstance(v, str):
+            return string_test(fold(v), text)
+        if isinstance(v, bool):
+            return boolean is not None and v is boolean
+        if isinstance(v, int | float):
+            return number is not None and order is not None and order(v, number)
+        return False
+
+    return test
 
 
 def value_text(value: Value) -> str:

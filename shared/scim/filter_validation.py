@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .attr_path import AttrPath, resolve_path
 from .entra_values import as_boolean
-from .errors import invalid_filter
+from .errors import invalid_filter, undeclared_detail
 from .filter import (
     ORDER_OPS,
     And,
@@ -21,7 +21,16 @@ from .filter import (
     element_attribute,
     render_value,
 )
-from .schema import BINARY, BOOLEAN, COMPLEX, DATETIME, Attribute, Resolved, ResourceType
+from .schema import (
+    BINARY,
+    BOOLEAN,
+    COMPLEX,
+    DATETIME,
+    REJECT,
+    Attribute,
+    Resolved,
+    ResourceType,
+)
 
 
 def validate_filter(f: Filter, rtype: ResourceType) -> None:
@@ -29,7 +38,9 @@ def validate_filter(f: Filter, rtype: ResourceType) -> None:
     ScimError(400, invalidFilter): an unknown schema URN, `gt`/`ge`/`lt`/`le` on boolean,
     binary or complex attributes (RFC 7644 §3.4.2.2), `co`/`sw`/`ew` on booleans, values that
     are not booleans/dateTimes where the attribute needs one, and `[...]` on a non-complex
-    attribute. Unknown attribute names are not errors: they simply match nothing."""
+    attribute. Unknown attribute names are not errors: they match what was captured under them
+    (see `ResourceType.resolve_undeclared`), or nothing; unless the type refuses undeclared
+    attributes, where a filter naming one is refused too."""
     match f:
         case And(left, right) | Or(left, right):
             validate_filter(left, rtype)
@@ -72,6 +83,10 @@ def _resolve(path: AttrPath, rtype: ResourceType) -> Resolved | None:
     resolved = resolve_path(path, rtype)
     if resolved is not None:
         return resolved
+    if rtype.resolve_undeclared(str(path)) is not None:
+        if rtype.undeclared == REJECT:
+            raise invalid_filter(undeclared_detail(str(path), in_filter=True))
+        return None  # captured values have no declared type to check the filter against
     if path.urn is not None and rtype.split_urn(str(path))[0] is None:
         known = ", ".join(s.id for s in rtype.all_schemas)
         raise invalid_filter(f"Unknown schema URN in '{path}'; {rtype.name} supports {known}")

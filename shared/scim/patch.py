@@ -37,6 +37,9 @@ Decisions on points RFC 7644 leaves open (documented here because callers rely o
 - Path-less values skip readOnly attributes (see `patch_operation.expand_pathless`); an
   explicit path to a readOnly attribute is a 400 `mutability`. `schemas` operations are
   ignored: the resource layer derives `schemas` from the extensions present.
+- An attribute no schema declares (captured, see `shared.scim.resource`) is set or removed
+  whole, as sent; its stored name and extension URN are matched in any letter case and keep
+  their stored spelling.
 - Whole-document checks (required attributes, `site` immutability, type coercion of everything
   else, `schemas`) belong to `resource.check_update`, which runs on the result.
 """
@@ -116,6 +119,9 @@ class _Patcher:
         target = resolve_target(op.path, self.rtype)
         if target is None:
             return  # `schemas`: derived by the resource layer
+        if not target.declared:
+            self._undeclared(op, target)
+            return
         if target.is_members:
             if self.members is None:
                 self.members = MemberFold()
@@ -147,12 +153,38 @@ class _Patcher:
         for sub_op in expand_schema_object(op.op, target.schema, op.value, self.rtype):
             self.apply(sub_op)
 
+    def _undeclared(self, op: PatchOperation, target: Target) -> None:
+        if target.attribute is None:  # a whole unknown extension
+            if op.op != REMOVE:
+                for sub_op in expand_schema_object(op.op, target.schema, op.value, self.rtype):
+                    self.apply(sub_op)
+                return
+            key = _caseless_key(self.root, target.schema.id)
+            self.root.pop(key, None)
+            self._own_ext.discard(key)
+            return
+        absent = op.op == REMOVE or is_absent(op.value) or op.value in ({}, [])
+        container = self._container(target, create=not absent)
+        if container is None:
+            return
+        name = _caseless_key(container, target.attribute.name)
+        if absent:
+            container.pop(name, None)
+        else:
+            container[name] = op.value
+        if target.is_extension and not container:
+            key = _caseless_key(self.root, target.schema.id)
+            self.root.pop(key, None)
+            self._own_ext.discard(key)
+
     # -- containers ---------------------------------------------------------------------
 
     def _container(self, target: Target, create: bool) -> dict[str, Any] | None:
         if not target.is_extension:
             return self.root
         key = target.schema.id
+        if not target.declared:  # stored under the URN as first sent
+            key = _caseless_key(self.root, key)
         if key in self._own_ext:
             ext: dict[str, Any] = self.root[key]
             return ext
@@ -452,6 +484,14 @@ def _fix_primary(elements: list[Any], written: list[dict[str, Any]]) -> list[Any
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def _caseless_key(obj: dict[str, Any], name: str) -> str:
+    """The key of `obj` equal to `name` in any letter case, else `name` itself."""
+    if name in obj:
+        return name
+    low = name.lower()
+    return next((k for k in obj if k.lower() == low), name)
 
 
 def _example(attr: Attribute) -> str:

@@ -8,6 +8,11 @@ add/replace into one operation per attribute.
 Path-less values follow PUT's rule for readOnly attributes (RFC 7644 §3.5.1): `id`, `meta` and
 `groups` keys are ignored, so a client echoing the resource back does not fail. `schemas` is
 never an operation's target: the resource layer derives it from the extensions present.
+
+A path naming an attribute no schema declares (`urn:…:CustomExtensionName:2.0:User:
+CustomAttribute`, see `ResourceType.resolve_undeclared`) targets it whole under the `capture`
+policy (a sub-attribute or value filter of one is invalidPath: nothing says what it holds) and
+is refused under `reject`.
 """
 
 from __future__ import annotations
@@ -17,10 +22,10 @@ from typing import Any, Final
 
 from .attr_path import AttrPath, resolve_path
 from .entra_values import is_absent
-from .errors import invalid_path, invalid_value, kind_of
+from .errors import DECLARE_HINT, invalid_path, invalid_value, kind_of, undeclared_detail
 from .filter import Filter, to_text
 from .patch_path import PatchPath, parse_patch_path
-from .schema import COMPLEX, READ_ONLY, Attribute, ResourceType, Schema
+from .schema import COMPLEX, READ_ONLY, REJECT, Attribute, Resolved, ResourceType, Schema
 from .schemas import GROUP_URN
 
 ADD: Final = "add"
@@ -40,13 +45,15 @@ class PatchOperation:
 
 @dataclass(frozen=True)
 class Target:
-    """A PATCH path resolved against a resource type. `attribute` None = a whole extension."""
+    """A PATCH path resolved against a resource type. `attribute` None = a whole extension.
+    `declared` False: an undeclared attribute or unknown extension, taken whole."""
 
     schema: Schema
     attribute: Attribute | None
     sub: Attribute | None
     value_filter: Filter | None
     is_extension: bool
+    declared: bool = True
 
     @property
     def leaf(self) -> Attribute | None:
@@ -80,7 +87,10 @@ def resolve_target(path: PatchPath, rtype: ResourceType) -> Target | None:
         return None
     resolved = resolve_path(ap, rtype)
     if resolved is None:
-        raise invalid_path(_unknown_detail(ap, rtype))
+        found = rtype.resolve_undeclared(str(ap))
+        if found is None:
+            raise invalid_path(_unknown_detail(ap, rtype))
+        return _undeclared_target(path, found, rtype)
     attr = resolved.attribute
     if attr is None:
         if path.value_filter is not None or path.sub is not None:
@@ -102,6 +112,18 @@ def resolve_target(path: PatchPath, rtype: ResourceType) -> Target | None:
                 + ", ".join(a.name for a in attr.sub_attributes)
             )
     return Target(resolved.schema, attr, sub, path.value_filter, resolved.is_extension)
+
+
+def _undeclared_target(path: PatchPath, found: Resolved, rtype: ResourceType) -> Target:
+    if rtype.undeclared == REJECT:
+        raise invalid_value(undeclared_detail(str(path)))
+    if path.value_filter is not None or path.sub is not None or found.sub is not None:
+        raise invalid_path(
+            f"'{path}' goes inside {found.canonical.partition('.')[0]}, which no schema declares, "
+            f"so nothing says what it holds: a PATCH can only set or remove it whole. To change "
+            f"parts of it, {DECLARE_HINT} (with its sub-attributes) first"
+        )
+    return Target(found.schema, found.attribute, None, None, found.is_extension, declared=False)
 
 
 def _unknown_detail(ap: AttrPath, rtype: ResourceType) -> str:
@@ -160,6 +182,8 @@ def expand_schema_object(
     if is_absent(item) and schema is not rtype.schema:
         # `"urn:…:enterprise:2.0:User": null` = no value for the whole extension. (The core
         # schema's URN with null falls through to the error below: it would wipe userName.)
+        if not rtype.declares(schema):  # an unknown extension: removed whole
+            return [PatchOperation(REMOVE, parse_patch_path(schema.id))]
         return [
             PatchOperation(REMOVE, PatchPath(AttrPath(schema.id, a.name)))
             for a in schema.attributes

@@ -7,9 +7,12 @@
 - `default` (everything else, including `meta`) unless `attributes` lists others, or
   `excludedAttributes` names it.
 
-Names are matched case-insensitively; names the schema does not know are ignored (RFC 7644
-allows this, and Entra's reads must never fail on a projection). `schemas` in the output lists
-the core URN and only the extensions that still have attributes in the output.
+Names are matched case-insensitively; names that are neither declared nor could be undeclared
+attributes are ignored (RFC 7644 allows this, and Entra's reads must never fail on a
+projection). Undeclared attributes a document holds (see `shared.scim.resource`) are returned
+by default and can be named and excluded like declared ones, under the spelling they were
+stored with; naming a sub-attribute of one selects all of it. `schemas` in the output lists the
+core URN and only the declared extensions that still have attributes in the output.
 """
 
 from __future__ import annotations
@@ -38,9 +41,20 @@ def default_view(doc: dict[str, Any], rtype: ResourceType) -> dict[str, Any] | N
     Nothing is copied: the result holds the document's own values, so it is for encoding,
     and neither may be changed afterwards. What a list page or a large group costs to render
     is mostly those copies."""
-    if not doc.keys() - {"schemas"} <= rtype.shown_whole:
+    keys = doc.keys() - {"schemas"}
+    if not keys <= rtype.shown_whole and not all(
+        _is_undeclared(key, rtype) for key in keys - rtype.shown_whole
+    ):
         return None
     return {"schemas": _schemas(doc, rtype), **{k: v for k, v in doc.items() if k != "schemas"}}
+
+
+def _is_undeclared(key: str, rtype: ResourceType) -> bool:
+    """Whether a top-level key of a canonical document is an undeclared attribute or an unknown
+    extension's URN (shown whole by default: nothing declares it `request` or `never`)."""
+    if key[:4].lower() == "urn:":
+        return rtype.schema_by_urn(key) is None
+    return rtype.schema.attribute(key) is None
 
 
 def _schemas(shown: dict[str, Any], rtype: ResourceType) -> list[str]:
@@ -81,22 +95,39 @@ def project(
 
 
 def _tree(paths: list[str], rtype: ResourceType) -> _Tree:
+    """Declared names are keys as spelled canonically; undeclared ones lower-cased (documents
+    hold them as first sent, so they are matched case-insensitively: see `_undeclared_node`)."""
     tree: _Tree = {}
     for raw in paths:
-        resolved = rtype.resolve(_VALUE_FILTER.sub("", raw.strip()))
+        resolved = rtype.resolve_any(_VALUE_FILTER.sub("", raw.strip()))
         if resolved is None:
             continue  # unknown name: ignored, not an error
+        declared = rtype.declares(resolved.schema)
+        urn = resolved.schema.id if declared else resolved.schema.id.lower()
         if resolved.attribute is None:  # a bare extension URN: the whole extension
-            tree[resolved.schema.id] = None
+            tree[urn] = None
             continue
         node = tree
         if resolved.is_extension:
-            extension = tree.get(resolved.schema.id, {})
+            extension = tree.get(urn, {})
             if extension is None:
                 continue  # the whole extension is already selected
-            node = tree[resolved.schema.id] = extension
-        _add(node, resolved.attribute.name, resolved.sub.name if resolved.sub else None)
+            node = tree[urn] = extension
+        if resolved.declared:
+            _add(node, resolved.attribute.name, resolved.sub.name if resolved.sub else None)
+        else:
+            node[resolved.attribute.name.lower()] = None  # a sub-path selects all of it
     return tree
+
+
+# Stands for an unknown extension: every attribute in it is undeclared.
+_UNDECLARED = Schema("", "", "", ())
+
+
+def _undeclared_node(tree: _Tree, key: str) -> tuple[bool, _Tree | None]:
+    """Whether `tree` names the undeclared `key` (any letter case), and its node."""
+    low = key.lower()
+    return low in tree, tree.get(low)
 
 
 def _add(node: _Tree, name: str, sub: str | None) -> None:
@@ -140,25 +171,38 @@ def _default_into(out: dict[str, Any], schema: Schema, key: str, value: Any) -> 
 
 
 def _drop(body: dict[str, Any], rtype: ResourceType, tree: _Tree) -> None:
-    for key, node in tree.items():
+    for key in list(body):
         extension = rtype.extension_by_urn(key)
         if extension is not None:
-            part = body.get(extension.id)
-            if node is None or not isinstance(part, dict):
-                body.pop(extension.id, None)
-                continue
-            _drop_in(part, extension, node)
-            if not part:
-                del body[extension.id]
+            named, node = key in tree, tree.get(key)
+        elif key[:4].lower() == "urn:":
+            extension = _UNDECLARED
+            named, node = _undeclared_node(tree, key)
         else:
-            _drop_in(body, rtype.schema, {key: node})
+            continue  # core attributes: below
+        if not named:
+            continue
+        part = body[key]
+        if node is None or not isinstance(part, dict):
+            del body[key]
+            continue
+        _drop_in(part, extension, node)
+        if not part:
+            del body[key]
+    _drop_in(body, rtype.schema, tree)
 
 
 def _drop_in(obj: dict[str, Any], schema: Schema, tree: _Tree) -> None:
-    for name, subs in tree.items():
+    for name in list(obj):
         attr = schema.attribute(name)
-        if attr is None or attr.returned == ALWAYS or name not in obj:
+        if attr is None:
+            # Undeclared (named in any letter case); extensions are _drop's.
+            if name[:4].lower() != "urn:" and _undeclared_node(tree, name)[0]:
+                del obj[name]
+            continue
+        if attr.name not in tree or attr.returned == ALWAYS:
             continue  # `always` attributes cannot be excluded (RFC 7644 §3.9)
+        subs = tree[attr.name]
         if subs is None:
             del obj[name]
             continue
@@ -174,13 +218,18 @@ def _pick(doc: dict[str, Any], rtype: ResourceType, tree: _Tree) -> dict[str, An
     out: dict[str, Any] = {}
     for key, value in doc.items():
         extension = rtype.extension_by_urn(key)
-        if extension is not None:
+        if extension is not None or key[:4].lower() == "urn:":
             if isinstance(value, dict):
                 # Not named: only its `always` attributes; named bare: all of it (None).
-                node = tree.get(extension.id, {})
+                if extension is not None:
+                    name, node = extension.id, tree.get(extension.id, {})
+                else:
+                    extension = _UNDECLARED
+                    named, node = _undeclared_node(tree, key)
+                    name, node = key, node if named else {}
                 part = _pick_in(value, extension, node)
                 if part:
-                    out[extension.id] = part
+                    out[name] = part
             continue
         picked = _pick_in({key: value}, rtype.schema, tree)
         out.update(picked)
@@ -192,7 +241,11 @@ def _pick_in(obj: dict[str, Any], schema: Schema, tree: _Tree | None) -> dict[st
     out: dict[str, Any] = {}
     for key, value in obj.items():
         attr = schema.attribute(key)
-        if attr is None or attr.returned == NEVER:
+        if attr is None:  # undeclared: returned like a `default` attribute
+            if key != "schemas" and (tree is None or _undeclared_node(tree, key)[0]):
+                _put(out, key, _copy(value))
+            continue
+        if attr.returned == NEVER:
             continue
         if tree is None:
             if attr.returned != REQUEST:  # a whole extension still hides `request` ones

@@ -6,16 +6,24 @@
   `userName`), extension attributes live in an object under the extension's URN;
 - values are coerced per the schema (`"True"` -> true, numbers -> their JSON text for string
   attributes) and otherwise stored exactly as sent (phone numbers, whitespace, case untouched);
-- what the client may not or need not send is dropped silently: unknown attributes, `null`s,
-  empty objects and lists, readOnly attributes (`id`, `meta`, `groups`, `manager.displayName`,
-  `members.display`), unknown schema URIs;
+- what the client may not or need not send is dropped silently: `null`s, empty objects and
+  lists, readOnly attributes (`id`, `meta`, `groups`, `manager.displayName`,
+  `members.display`), unknown sub-attributes of declared attributes, `password`, unknown URIs
+  in `schemas`;
+- attributes no schema declares (Entra's custom extension attributes,
+  `urn:…:CustomExtensionName:2.0:User:CustomAttribute`) follow the resource type's
+  `undeclared` policy: `capture` keeps them as sent (any JSON value, under the name as first
+  sent; extension ones in an object under their URN, where a later declaration reads them),
+  within `MAX_UNDECLARED` attributes and `MAX_UNDECLARED_BYTES` per resource; `reject` refuses
+  the request. Stored undeclared values a PATCH leaves alone are kept under both policies;
 - Entra's quirks are turned into RFC shapes: URN-qualified top-level keys here, and the value
   shapes (string booleans, bare-string / list / empty `manager`, JSON-encoded `roles`) through
   `shared.scim.entra_values`, which the PATCH path shares.
 
 `prepare_create`, `prepare_replace` and `check_update` add the required-attribute and
 mutability rules for POST, PUT and PATCH. `diff_attributes` names what changed, for change
-events. Nothing here does I/O; every client error is a `ScimError` with an actionable detail.
+events; `undeclared_names` lists the undeclared attributes a document holds. Nothing here does
+I/O; every client error is a `ScimError` with an actionable detail.
 """
 
 from __future__ import annotations
@@ -25,20 +33,39 @@ from typing import Any, Final
 
 from ..caseless import fold
 from .entra_values import decode_role, is_absent, single_element, value_object
-from .errors import invalid_syntax, invalid_value, kind_of, mutability, show
+from .errors import (
+    DECLARE_HINT,
+    invalid_syntax,
+    invalid_value,
+    kind_of,
+    mutability,
+    show,
+    undeclared_detail,
+)
 from .scalar_values import coerce_scalar
 from .schema import (
     COMPLEX,
     READ_ONLY,
+    REJECT,
     Attribute,
+    Resolved,
     ResourceType,
     Schema,
+    undeclared_in,
 )
 
 # An entity is at most 1 MiB; the document must leave room for index columns and metadata.
 MAX_DOCUMENT_BYTES: Final = 900_000
+# Undeclared attributes one resource may hold, and their values' size as compact JSON: room for
+# the few custom attributes an Entra mapping sends, not a second document of unknown data.
+MAX_UNDECLARED: Final = 50
+MAX_UNDECLARED_BYTES: Final = 64 * 1024
+# How deeply an undeclared value may nest objects and arrays (bounds the recursion over it).
+MAX_UNDECLARED_DEPTH: Final = 16
 # Built once: json.dumps with options builds a new encoder per call.
 _compact_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_strict_json = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 # Multi-valued attributes whose elements Entra may send as JSON-encoded role objects (see
 # `entra_values.decode_role`). Limited to `roles` so that no other value that merely looks like
@@ -59,7 +86,9 @@ class _Absent:
 
 _ABSENT: Final = _Absent()
 
-# Working form while normalizing: schema id -> {canonical attribute name: coerced value}.
+# Working form while normalizing: schema id -> {canonical attribute name: coerced value}. An
+# undeclared attribute is kept in the part of the schema it was named in (the core schema's for
+# `fooBar`), an unknown extension's in a part under the URN as first sent.
 _Parts = dict[str, dict[str, Any]]
 
 
@@ -138,6 +167,38 @@ def diff_attributes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return changed
 
 
+def undeclared_names(doc: dict[str, Any], rtype: ResourceType) -> list[tuple[str, str]]:
+    """The undeclared attributes a canonical document holds, as (path as stored, JSON type):
+    `("urn:…:CustomExtensionName:2.0:User:CustomAttribute", "string")`, `("fooBar",
+    "number")`. The types are string, boolean, number, object and array."""
+    return [(path, _json_type(value)) for path, value in _undeclared_values(doc, rtype)]
+
+
+def _undeclared_values(doc: dict[str, Any], rtype: ResourceType) -> list[tuple[str, Any]]:
+    found: list[tuple[str, Any]] = []
+    for key, value in doc.items():
+        if key[:4].lower() == "urn:":
+            if isinstance(value, dict):
+                schema = rtype.schema_by_urn(key)
+                found.extend((f"{key}:{name}", item) for name, item in value.items()
+                             if schema is None or schema.attribute(name) is None)
+        elif key != "schemas" and rtype.schema.attribute(key) is None:
+            found.append((key, value))
+    return found
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    return "string"
+
+
 # --------------------------------------------------------------------------------------------
 # Parsing a body into parts
 # --------------------------------------------------------------------------------------------
@@ -173,14 +234,18 @@ def _parse_changes(current: dict[str, Any], updated: dict[str, Any], rtype: Reso
             parts[rtype.schema.id][key] = value
             continue
         extension = rtype.extension_by_urn(key)
-        if extension is not None and extension.id == key and isinstance(old, dict) \
-                and isinstance(value, dict):
-            part = parts[key]
+        if isinstance(old, dict) and isinstance(value, dict) and (
+            extension.id == key if extension is not None else _undeclared_extension(key, rtype)
+        ):
+            # An extension object (declared, or an unknown URN's): what PATCH left alone in it
+            # is carried, the rest parsed.
+            part = parts.setdefault(key, {})
+            schema = extension or Schema(key, "", "", ())
             for sub_key, sub_value in value.items():
-                if old.get(sub_key) is sub_value and _as_stored(extension, sub_key, sub_value):
+                if old.get(sub_key) is sub_value and _as_stored(schema, sub_key, sub_value):
                     part[sub_key] = sub_value
                 elif isinstance(sub_key, str):
-                    _absorb_local(part, extension, sub_key, sub_value, f"{key}:")
+                    _absorb_local(parts, rtype, schema, sub_key, sub_value, f"{key}:")
             continue
         _absorb(parts, rtype, key, value)
     return parts
@@ -188,10 +253,18 @@ def _parse_changes(current: dict[str, Any], updated: dict[str, Any], rtype: Reso
 
 def _as_stored(schema: Schema, key: str, value: Any) -> bool:
     """Whether coercing a canonical `value` of `key` would return it unchanged: a schema
-    attribute spelled canonically, with a value, and not readOnly (which coercion drops)."""
+    attribute spelled canonically, with a value, and not readOnly (which coercion drops); or
+    an undeclared attribute as stored, which is kept whatever the policy (refusing it would
+    fail every PATCH of a resource captured before the tenant chose `reject`)."""
     attr = schema.attribute(key)
-    return (attr is not None and attr.name == key and value is not None
-            and attr.mutability != READ_ONLY)
+    if attr is None:
+        return value is not None and key != "schemas" and key[:4].lower() != "urn:"
+    return attr.name == key and value is not None and attr.mutability != READ_ONLY
+
+
+def _undeclared_extension(key: str, rtype: ResourceType) -> bool:
+    """Whether the top-level `key` of a stored document is an unknown extension's URN."""
+    return key[:4].lower() == "urn:" and rtype.split_urn(key)[0] is None
 
 
 def _absorb(parts: _Parts, rtype: ResourceType, key: str, value: Any) -> None:
@@ -201,40 +274,63 @@ def _absorb(parts: _Parts, rtype: ResourceType, key: str, value: Any) -> None:
         return
     extension = rtype.extension_by_urn(key)
     if extension is not None:
-        _absorb_extension_object(parts[extension.id], extension, value)
+        _absorb_extension_object(parts, rtype, extension, value)
         return
     # Entra sends extension attributes as top-level URN-qualified keys too
     # ("urn:…:enterprise:2.0:User:department": "x"); a fully qualified core name works alike.
     schema, local = rtype.split_urn(key)
-    if key.lower().startswith("urn:") and (schema is None or not local):
-        return  # an unknown URN (e.g. the "…enterprise:2.0User" typo): not ours, dropped
+    if key[:4].lower() == "urn:":
+        if schema is None:  # an unknown URN: a whole extension or one of its attributes
+            found = rtype.resolve_undeclared(key)
+            if found is not None and found.attribute is None:
+                _absorb_extension_object(parts, rtype, found.schema, value)
+            elif found is not None:
+                _capture(parts, rtype, found, value, key)
+            return  # e.g. the "…enterprise:2.0User" typo: no attribute name, dropped
+        if not local:
+            return
     schema = schema or rtype.schema
-    _absorb_local(parts[schema.id], schema, local, value, _label(schema, rtype, ""))
+    _absorb_local(parts, rtype, schema, local, value, _label(schema, rtype, ""))
 
 
-def _absorb_extension_object(part: dict[str, Any], extension: Schema, value: Any) -> None:
+def _absorb_extension_object(
+    parts: _Parts, rtype: ResourceType, extension: Schema, value: Any
+) -> None:
+    """An extension's object of attributes; `extension` is a stand-in without attributes for
+    an unknown URN (see `ResourceType.resolve_undeclared`)."""
+    if not extension.attributes and rtype.undeclared == REJECT:
+        raise invalid_value(undeclared_detail(extension.id))
     if value is None or value == []:
         return  # "no value", like null and {} (which the loop below handles)
     if not isinstance(value, dict):
+        example = extension.attributes[0].name if extension.attributes else "attribute"
         raise invalid_value(
-            f"{extension.id} must be a JSON object of {extension.name} attributes, "
-            f'e.g. {{"{extension.attributes[0].name}": "…"}}; got a JSON '
-            f"{kind_of(value, article=False)}."
+            f"{extension.id} must be a JSON object of {extension.name or 'its'} attributes, "
+            f'e.g. {{"{example}": "…"}}; got a JSON {kind_of(value, article=False)}.'
         )
     for key, sub_value in value.items():
-        if isinstance(key, str):
-            _absorb_local(part, extension, key, sub_value, f"{extension.id}:")
+        # An extension object may carry its own `schemas` (clients serialise an extension as
+        # a sub-resource): not an attribute.
+        if isinstance(key, str) and key.lower() != "schemas":
+            _absorb_local(parts, rtype, extension, key, sub_value, f"{extension.id}:")
 
 
 def _absorb_local(
-    part: dict[str, Any], schema: Schema, local: str, value: Any, prefix: str
+    parts: _Parts, rtype: ResourceType, schema: Schema, local: str, value: Any, prefix: str
 ) -> None:
     """Set `attr` or `attr.sub` (a dotted key, as in Entra's path-less PATCH values).
     `prefix` is "" for core attributes and "urn:…:" for extension ones (error details)."""
     head, _, tail = local.partition(".")
     attr = schema.attribute(head)
     if attr is None:
-        return  # unknown attribute (e.g. Postman's misspelled "adreses"): dropped silently
+        # A core name some extension declares (`department`) is misplaced, not undeclared:
+        # resolve_undeclared leaves it out, and it is dropped.
+        found = rtype.resolve_undeclared(local) if schema is rtype.schema \
+            else undeclared_in(schema, local, is_extension=True)
+        if found is not None:  # e.g. Postman's misspelled "adreses"
+            _capture(parts, rtype, found, value, prefix + local)
+        return
+    part = parts[schema.id]
     label = prefix + attr.name
     if not tail:
         coerced = _coerce_attribute(attr, value, label)
@@ -263,6 +359,65 @@ def _absorb_local(
         part[attr.name] = _in_schema_order(attr, merged)
     else:
         part.pop(attr.name, None)
+
+
+def _capture(
+    parts: _Parts, rtype: ResourceType, found: Resolved, value: Any, label: str
+) -> None:
+    """An undeclared attribute (`found`, from `resolve_undeclared`) under the resource type's
+    policy: refused, or kept as sent, matched case-insensitively to one already taken (whose
+    spelling stays). Sub-attributes of undeclared attributes are not kept: nothing says what
+    the attribute is, so `fooBar.baz` is dropped as unknown sub-attributes are."""
+    if rtype.undeclared == REJECT:
+        raise invalid_value(undeclared_detail(label))
+    assert found.attribute is not None
+    if found.sub is not None:
+        return
+    part = _part(parts, found.schema.id)
+    name = _caseless_key(part, found.attribute.name)
+    kept = _ABSENT if value == "" else _without_empties(value, label, 0)
+    if kept is _ABSENT:
+        part.pop(name, None)  # "no value", as for declared attributes
+    else:
+        part[name] = kept
+
+
+def _without_empties(value: Any, label: str, depth: int) -> Any:
+    """An undeclared value as kept: nulls, empty objects and empty arrays left out at every
+    level (they mean "no value", as they do for declared attributes); _ABSENT if nothing is
+    left. Anything else is kept exactly as sent."""
+    if isinstance(value, dict | list):
+        if depth >= MAX_UNDECLARED_DEPTH:
+            raise invalid_value(
+                f"{label} nests objects and arrays more than {MAX_UNDECLARED_DEPTH} levels "
+                f"deep (MAX_UNDECLARED_DEPTH); declare it ({DECLARE_HINT}) with a flatter shape."
+            )
+        if isinstance(value, dict):
+            out = {k: v for k, v in
+                   ((k, _without_empties(v, label, depth + 1)) for k, v in value.items())
+                   if v is not _ABSENT}
+            return out or _ABSENT
+        items = [v for v in (_without_empties(v, label, depth + 1) for v in value)
+                 if v is not _ABSENT]
+        return items or _ABSENT
+    return _ABSENT if value is None else value
+
+
+def _part(parts: _Parts, urn: str) -> dict[str, Any]:
+    """The part for schema `urn`, matched case-insensitively (a declared schema's part always
+    exists under its canonical URN; an unknown one is created under `urn` as first sent)."""
+    part = parts.get(urn)
+    if part is None:
+        part = parts.setdefault(_caseless_key(parts, urn), {})
+    return part
+
+
+def _caseless_key(obj: dict[str, Any], name: str) -> str:
+    """The key of `obj` equal to `name` in any letter case, else `name` itself."""
+    if name in obj:
+        return name
+    low = name.lower()
+    return next((k for k in obj if k.lower() == low), name)
 
 
 def _check_schemas(value: Any, rtype: ResourceType) -> None:
@@ -358,29 +513,70 @@ def _coerce_sub_object(attr: Attribute, obj: dict[str, Any], label: str) -> Any:
 
 
 def _assemble(parts: _Parts, rtype: ResourceType) -> dict[str, Any]:
-    """Parts -> document: `schemas` first, then attributes in schema order, then extensions."""
+    """Parts -> document: `schemas` first, then attributes in schema order (undeclared ones
+    after them), then extensions, then unknown extensions (which `schemas` does not list: no
+    /Schemas document describes them). Refuses more undeclared data than a resource may hold."""
     doc: dict[str, Any] = {"schemas": [rtype.schema.id]}
+    undeclared_seen = False
     for schema in rtype.all_schemas:
-        finished = _finish_part(schema, parts.get(schema.id, {}))
+        part = parts.get(schema.id, {})
+        finished, extra = _finish_part(schema, part)
+        undeclared_seen = undeclared_seen or extra
         if schema is rtype.schema:
             doc.update(finished)
         elif finished:
             doc["schemas"].append(schema.id)
             doc[schema.id] = finished
+    if len(parts) > len(rtype.all_schemas):
+        for urn, part in parts.items():
+            if part and urn not in doc and rtype.schema_by_urn(urn) is None:
+                doc[urn] = part
+                undeclared_seen = True
+    if undeclared_seen:
+        _check_undeclared(doc, rtype)
     return doc
 
 
-def _finish_part(schema: Schema, part: dict[str, Any]) -> dict[str, Any]:
+def _finish_part(schema: Schema, part: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The part's attributes in schema order, then its undeclared ones; and whether it had
+    any of those."""
     out: dict[str, Any] = {}
+    found = 0
     for attr in schema.attributes:
         if attr.name not in part:
             continue
+        found += 1
         value = part[attr.name]
         if _is_empty_reference(attr, value):
             # manager {"value": ""} / "" is how Entra and the SCIM Validator remove a manager.
             continue
         out[attr.name] = value
-    return out
+    if found == len(part):
+        return out, False
+    out.update((k, v) for k, v in part.items() if schema.attribute(k) is None)
+    return out, True
+
+
+def _check_undeclared(doc: dict[str, Any], rtype: ResourceType) -> None:
+    found = _undeclared_values(doc, rtype)
+    if len(found) > MAX_UNDECLARED:
+        raise invalid_value(
+            f"The resource would hold {len(found)} undeclared attributes; at most "
+            f"{MAX_UNDECLARED} are kept per resource (MAX_UNDECLARED). Declare the ones you "
+            f"need ({DECLARE_HINT}) or stop sending the others."
+        )
+    size = 0
+    for path, value in found:
+        try:
+            size += len(_strict_json(value).encode("utf-8"))
+        except ValueError:
+            raise invalid_value(f"{path} must be JSON; NaN and Infinity are not.") from None
+    if size > MAX_UNDECLARED_BYTES:
+        raise invalid_value(
+            f"The resource's undeclared attributes would take {size} bytes as JSON; at most "
+            f"{MAX_UNDECLARED_BYTES} bytes are kept per resource (MAX_UNDECLARED_BYTES). "
+            f"Declare the attributes ({DECLARE_HINT}) or send shorter values."
+        )
 
 
 def _is_empty_reference(attr: Attribute, value: Any) -> bool:

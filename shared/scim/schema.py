@@ -10,6 +10,7 @@ names, extension attributes in an object keyed by the extension's URN.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -22,6 +23,9 @@ DATETIME = "dateTime"
 REFERENCE = "reference"
 COMPLEX = "complex"
 BINARY = "binary"
+# The type of an attribute no schema declares, as `ResourceType.resolve_undeclared` makes one:
+# any JSON value, kept as sent. Internal only: never advertised, refused in schema documents.
+ANY = "any"
 
 READ_ONLY = "readOnly"
 READ_WRITE = "readWrite"
@@ -40,6 +44,16 @@ CAPTURE: Literal["capture"] = "capture"
 REJECT: Literal["reject"] = "reject"
 UndeclaredPolicy = Literal["capture", "reject"]
 UNDECLARED_POLICIES: tuple[str, ...] = (CAPTURE, REJECT)
+# Names never taken as undeclared attributes: `schemas` is structural, and a connector that
+# provisions no credentials must not keep a password a client sends (it is dropped).
+_NOT_UNDECLARED: frozenset[str] = frozenset({"schemas", "password"})
+_UNDECLARED_CACHE_SIZE = 512
+
+# RFC 7643 §2.1: ATTRNAME = ALPHA *(nameChar); "$ref" is the one name outside that rule.
+ATTR_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*|(?i:\$ref)")
+# Practical URN segment characters (RFC 8141 allows more, but none of them occur in SCIM schema
+# URNs and several would be ambiguous inside a filter).
+URN_SEGMENT = re.compile(r"[A-Za-z0-9._~%+-]+")
 
 
 @dataclass(frozen=True)
@@ -78,6 +92,12 @@ class Attribute:
         object.__setattr__(self, "default_subs", frozenset(
             a.name for a in self.sub_attributes
             if scalar and a.returned not in (NEVER, REQUEST)))
+
+    @property
+    def declared(self) -> bool:
+        """False for a stand-in `ResourceType.resolve_undeclared` made for a name no schema
+        declares."""
+        return self.type != ANY
 
     def sub(self, name: str) -> Attribute | None:
         """The sub-attribute called `name`, matched case-insensitively (RFC 7643 §2.1)."""
@@ -147,12 +167,14 @@ def _shown_whole(attr: Attribute) -> bool:
 class Resolved:
     """An attribute path resolved against a resource type: `schema` owns `attribute`;
     `sub` is set for `attr.sub` paths. `attribute` is None when the path names a whole
-    extension (e.g. the bare enterprise URN)."""
+    extension (e.g. the bare enterprise URN). `declared` is False when the path names what no
+    schema declares (see `ResourceType.resolve_undeclared`)."""
 
     schema: Schema
     attribute: Attribute | None
     sub: Attribute | None = None
     is_extension: bool = False
+    declared: bool = True
 
     @property
     def target(self) -> Attribute | None:
@@ -190,6 +212,10 @@ class ResourceType:
     shown_whole: frozenset[str] = field(
         default=frozenset(), init=False, repr=False, compare=False, hash=False
     )
+    # resolve_undeclared's answers by path as written; bounded, cleared when full.
+    _undeclared: dict[str, Resolved | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if self.undeclared not in UNDECLARED_POLICIES:
@@ -224,6 +250,10 @@ class ResourceType:
         policy: UndeclaredPolicy = CAPTURE if undeclared == CAPTURE else REJECT
         return replace(
             self, extensions=(*self.extensions, *((s, False) for s in extra)), undeclared=policy)
+
+    def declares(self, schema: Schema) -> bool:
+        """Whether `schema` is one of this type's own (not a stand-in for an unknown URN)."""
+        return any(s is schema for s in self.all_schemas)
 
     def schema_by_urn(self, urn: str) -> Schema | None:
         low = urn.lower()
@@ -280,6 +310,58 @@ class ResourceType:
             return None
         return Resolved(schema, attr, sub, is_ext)
 
+    def resolve_any(self, path: str) -> Resolved | None:
+        """`resolve`, and for a path it does not know, `resolve_undeclared`."""
+        return self.resolve(path) or self.resolve_undeclared(path)
+
+    def resolve_undeclared(self, path: str) -> Resolved | None:
+        """What a path that names no declared attribute names instead: an undeclared attribute
+        (`declared` False, its attribute of type ANY), so that it can be captured or refused.
+        Call it only after `resolve` (and the unqualified-name fallback) found nothing.
+
+        - `fooBar`, `urn:…:core:2.0:User:fooBar`: an undeclared core attribute, kept at the
+          top level of the document under the name as sent;
+        - `urn:…:enterprise:2.0:User:fooBar`: an undeclared attribute of a declared extension;
+        - an unknown URN, if it ends with the segment naming this resource type, as Entra's
+          custom extension attributes do: `urn:…:CustomExtensionName:2.0:User` is a whole
+          extension (attribute None) and `…:2.0:User:CustomAttribute` its attribute. Other
+          unknown URNs give None: `urn:a:b:c` could be read as extension `urn:a:b` or `urn:a`,
+          and a stored extension would not read back as the same one; `…:2.0:Group` in a User
+          belongs to the other resource type.
+        `attr.sub` sets `sub` to a stand-in too. None for what is not an undeclared attribute:
+        `schemas`, `password`, names that are not RFC 7643 attribute names, and unknown
+        sub-attributes of declared attributes (`name.nickname`), which stay unknown."""
+        found = self._undeclared.get(path, _UNRESOLVED)
+        if found is _UNRESOLVED:
+            if len(self._undeclared) >= _UNDECLARED_CACHE_SIZE:
+                self._undeclared.clear()
+            found = self._undeclared[path] = self._find_undeclared(path)
+        assert not isinstance(found, _Unresolved)
+        return found
+
+    def _find_undeclared(self, path: str) -> Resolved | None:
+        schema, local = self.split_urn(path)
+        if schema is self.schema or path[:4].lower() != "urn:":
+            head = local.partition(".")[0]
+            if any(s.attribute(head) is not None for s in self.all_schemas):
+                return None  # declared here or in an extension: only its sub is unknown
+            return undeclared_in(self.schema, local, is_extension=False)
+        if schema is not None:
+            if not local or schema.attribute(local.partition(".")[0]) is not None:
+                return None
+            return undeclared_in(schema, local, is_extension=True)
+        urn, _, local = path.rpartition(":")
+        if local.lower() == self.name.lower():
+            urn, local = path, ""
+        segments = urn.split(":")[1:]
+        if not segments or segments[-1].lower() != self.name.lower() \
+                or not all(URN_SEGMENT.fullmatch(s) for s in segments):
+            return None
+        extension = Schema(urn, "", "", ())
+        if not local:
+            return Resolved(extension, None, None, is_extension=True, declared=False)
+        return undeclared_in(extension, local, is_extension=True)
+
     def to_scim(self, base_url: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
@@ -298,3 +380,26 @@ class ResourceType:
                 {"schema": s.id, "required": req} for s, req in self.extensions
             ]
         return out
+
+
+class _Unresolved:
+    """Marks a path `ResourceType.resolve_undeclared` has not looked at yet."""
+
+
+_UNRESOLVED = _Unresolved()
+
+
+def undeclared_in(schema: Schema, local: str, *, is_extension: bool) -> Resolved | None:
+    """`local` (`attr` or `attr.sub`) as an undeclared attribute of `schema`, or None when it
+    cannot be one (see `ResourceType.resolve_undeclared`)."""
+    head, dot, tail = local.partition(".")
+    if head.lower() in _NOT_UNDECLARED or not _undeclared_name(head) or (
+        dot and not _undeclared_name(tail)
+    ):
+        return None
+    sub = Attribute(tail, type=ANY) if dot else None
+    return Resolved(schema, Attribute(head, type=ANY), sub, is_extension, declared=False)
+
+
+def _undeclared_name(name: str) -> bool:
+    return name[:1] != "$" and ATTR_NAME.fullmatch(name) is not None

@@ -180,7 +180,7 @@ def test_paths_are_parsed() -> None:
     ("emails[type zz \"work\"].value", "invalidFilter"),
     ("bad path", "invalidPath"),
     ("name..givenName", "invalidPath"),
-    ("nosuch", "invalidPath"),
+    ("nosuch.sub", "invalidPath"),
     ("urn:x:y:z", "invalidPath"),
 ])
 def test_bad_paths(path: str, scim_type: str) -> None:
@@ -240,8 +240,19 @@ def test_pathless_read_only_keys_are_dropped() -> None:
     assert shapes(ops) == [("replace", "title", "T")]
 
 
-def test_pathless_unknown_key_is_invalid_path() -> None:
-    err = fails(body({"op": "replace", "value": {"titel": "T"}}))
+def test_pathless_undeclared_key_is_kept_as_its_own_operation() -> None:
+    # A misspelt name is an undeclared attribute: captured by default, refused by a type that
+    # refuses undeclared attributes (see test_undeclared.py).
+    assert shapes(norm({"op": "replace", "value": {"titel": "T"}})) == [("replace", "titel", "T")]
+    with pytest.raises(ScimError) as info:
+        normalize_patch(body({"op": "replace", "value": {"titel": "T"}}),
+                        USER.extended(undeclared="reject"))
+    assert info.value.scim_type == "invalidValue"
+    assert "titel is not declared" in info.value.detail
+
+
+def test_pathless_sub_key_of_an_undeclared_attribute_is_invalid_path() -> None:
+    err = fails(body({"op": "replace", "value": {"titel.x": "T"}}))
     assert err.scim_type == "invalidPath"
     assert "titel" in err.detail
 

@@ -171,3 +171,13 @@ def test_a_detail_quoting_a_huge_value_stays_short() -> None:
     err = errors.invalid_value(f"title must be a string, got {show(['x' * 10**6])}.")
     assert len(err.detail) < 130
     assert len(json.dumps(err.to_body())) < 250
+
+
+def test_undeclared_detail_names_the_attribute_and_how_to_declare_it() -> None:
+    path = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:CustomAttribute"
+    for detail in (errors.undeclared_detail(path),
+                   errors.undeclared_detail(path, in_filter=True)):
+        assert detail.startswith(f"{path} is not declared for this tenant")
+        assert "declare it with: python -m shared.admin schema add TENANT FILE.json" in detail
+    assert "filter" in errors.undeclared_detail(path, in_filter=True)
+    assert "filter" not in errors.undeclared_detail(path)

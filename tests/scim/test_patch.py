@@ -29,6 +29,8 @@ from shared.scim.resource import check_update
 from shared.scim.schemas import EIGHT_BY_EIGHT_URN, ENTERPRISE_URN, GROUP, GROUP_URN, USER, USER_URN
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+# The same User type for a tenant that refuses undeclared attributes.
+STRICT_USER = USER.extended(undeclared="reject")
 
 USER_DOC: dict[str, Any] = {
     "schemas": [USER_URN, ENTERPRISE_URN, EIGHT_BY_EIGHT_URN],
@@ -801,9 +803,15 @@ def test_group_doc_members_key_is_never_touched() -> None:
     assert result.members == MemberChanges([], [], [])
 
 
-def test_members_on_a_user_is_unknown() -> None:
-    assert error(ops_body({"op": "add", "path": "members", "value": "x"})).scim_type == (
-        "invalidPath")
+def test_members_on_a_user_is_not_a_membership() -> None:
+    # No User schema declares `members`: it is an undeclared attribute like any other, kept
+    # whole as sent (no member changes), and refused by a type that refuses those.
+    result = run(ops_body({"op": "add", "path": "members", "value": "x"}))
+    assert result.doc["members"] == "x"
+    assert result.members is None
+    err = error(ops_body({"op": "add", "path": "members", "value": "x"}), USER_DOC, STRICT_USER)
+    assert err.scim_type == "invalidValue"
+    assert err.detail.startswith("members is not declared")
 
 
 # =============================================================================================
@@ -1181,11 +1189,13 @@ def test_remove_is_idempotent() -> None:
 
 
 @pytest.mark.parametrize(("operation", "scim_type"), [
-    ({"op": "replace", "path": "nosuchattr", "value": "x"}, "invalidPath"),
+    ({"op": "replace", "path": "nosuchattr.sub", "value": "x"}, "invalidPath"),
+    ({"op": "replace", "path": "nosuchattr[value eq \"x\"]", "value": "x"}, "invalidPath"),
     ({"op": "replace", "path": "name.nosuch", "value": "x"}, "invalidPath"),
     ({"op": "replace", "path": "userName.sub", "value": "x"}, "invalidPath"),
-    ({"op": "replace", "path": "urn:example:unknown:2.0:User:x", "value": "x"}, "invalidPath"),
-    ({"op": "replace", "path": f"{ENTERPRISE_URN}:nosuch", "value": "x"}, "invalidPath"),
+    ({"op": "replace", "path": "urn:example:unknown:2.0:Device:x", "value": "x"},
+     "invalidPath"),
+    ({"op": "replace", "path": "password", "value": "secret"}, "invalidPath"),
     ({"op": "replace", "path": "emails[type eq \"work\"].nosuch", "value": "x"}, "invalidPath"),
     ({"op": "replace", "path": "name[givenName eq \"x\"]", "value": "x"}, "invalidPath"),
     ({"op": "replace", "path": "userName[value eq \"x\"]", "value": "x"}, "invalidPath"),
@@ -1209,7 +1219,7 @@ def test_remove_is_idempotent() -> None:
     ({"op": "add", "value": "not an object"}, "invalidValue"),
     ({"op": "replace", "value": [{"userName": "x"}]}, "invalidValue"),
     ({"op": "replace", "value": {ENTERPRISE_URN: "not an object"}}, "invalidValue"),
-    ({"op": "replace", "value": {"nosuch": 1}}, "invalidPath"),
+    ({"op": "replace", "value": {"nosuch.sub": 1}}, "invalidPath"),
 ])
 def test_errors(operation: dict[str, Any], scim_type: str) -> None:
     err = error(ops_body(operation))
@@ -1217,9 +1227,30 @@ def test_errors(operation: dict[str, Any], scim_type: str) -> None:
     assert err.detail  # actionable text, asserted loosely
 
 
-def test_unknown_attribute_detail_names_it() -> None:
-    err = error(ops_body({"op": "replace", "path": "nosuchattr", "value": "x"}))
+@pytest.mark.parametrize(("operation", "key", "stored"), [
+    ({"op": "replace", "path": "nosuchattr", "value": "x"}, None, ("nosuchattr", "x")),
+    ({"op": "replace", "value": {"nosuch": 1}}, None, ("nosuch", 1)),
+    ({"op": "replace", "path": "urn:example:unknown:2.0:User:x", "value": "x"},
+     "urn:example:unknown:2.0:User", ("x", "x")),
+    ({"op": "replace", "path": f"{ENTERPRISE_URN}:nosuch", "value": "x"},
+     ENTERPRISE_URN, ("nosuch", "x")),
+])
+def test_undeclared_attributes_are_captured_or_refused_by_policy(
+    operation: dict[str, Any], key: str | None, stored: tuple[str, Any]
+) -> None:
+    doc = checked(ops_body(operation))
+    name, value = stored
+    assert (doc if key is None else doc[key])[name] == value
+    err = error(ops_body(operation), USER_DOC, STRICT_USER)
+    assert err.scim_type == "invalidValue"
+    assert name in err.detail
+    assert "declare it with: python -m shared.admin schema add TENANT FILE.json" in err.detail
+
+
+def test_a_sub_path_of_an_undeclared_attribute_says_to_declare_it() -> None:
+    err = error(ops_body({"op": "replace", "path": "nosuchattr.sub", "value": "x"}))
     assert "nosuchattr" in err.detail
+    assert "schema add" in err.detail
 
 
 def test_one_bad_operation_fails_the_whole_patch() -> None:

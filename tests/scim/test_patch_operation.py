@@ -78,7 +78,9 @@ def test_is_members_only_for_group_members() -> None:
 
 
 @pytest.mark.parametrize(("path", "fragment"), [
-    ("nope", "Unknown attribute 'nope' for User"),
+    ("password", "Unknown attribute 'password' for User"),
+    ("nope.sub", "'nope.sub' goes inside nope, which no schema declares"),
+    ('nope[value eq "x"]', "which no schema declares"),
     ("name.nope", "'name' has no sub-attribute 'nope'"),
     ("urn:x:y:userName", "Unknown schema URN 'urn:x:y'"),
     ('userName[value eq "x"]', "'userName' is not a multi-valued complex attribute"),
@@ -94,10 +96,10 @@ def test_resolve_target_refuses_unknown_paths(path: str, fragment: str) -> None:
     assert fragment in info.value.detail
 
 
-def test_members_are_unknown_on_users() -> None:
-    with pytest.raises(ScimError) as info:
-        target_of("members")
-    assert info.value.scim_type == "invalidPath"
+def test_members_on_users_is_an_undeclared_attribute_not_a_membership() -> None:
+    target = target_of("members")
+    assert not target.is_members
+    assert (target.declared, target.schema, target.is_extension) == (False, USER.schema, False)
 
 
 # -- is_read_only ----------------------------------------------------------------------------
@@ -166,9 +168,18 @@ def test_expand_pathless_refuses_values_that_are_not_attribute_objects(
     assert fragment in info.value.detail
 
 
-def test_expand_pathless_unknown_key_is_invalid_path() -> None:
+def test_expand_pathless_undeclared_key_is_an_operation_on_it() -> None:
+    [op] = expand_pathless(REPLACE, {"nope": 1}, USER)
+    assert (op.op, str(op.path), op.value) == (REPLACE, "nope", 1)
     with pytest.raises(ScimError) as info:
-        expand_pathless(REPLACE, {"nope": 1}, USER)
+        expand_pathless(REPLACE, {"nope": 1}, USER.extended(undeclared="reject"))
+    assert info.value.scim_type == "invalidValue"
+    assert "nope is not declared" in info.value.detail
+
+
+def test_expand_pathless_sub_key_of_an_undeclared_attribute_is_invalid_path() -> None:
+    with pytest.raises(ScimError) as info:
+        expand_pathless(REPLACE, {"nope.sub": 1}, USER)
     assert info.value.scim_type == "invalidPath"
 
 

@@ -326,9 +326,14 @@ def test_username_keeps_surrounding_whitespace_as_sent() -> None:
     assert prepare_create(postman_user(userName=" bob "), USER)["userName"] == " bob "
 
 
-def test_postman_50_junk_keys_are_ignored_but_a_non_object_body_is_invalid_syntax() -> None:
+def test_postman_50_junk_keys_are_captured_but_a_non_object_body_is_invalid_syntax() -> None:
+    # Undeclared names are kept as sent (an empty list is no value), or refused under reject.
     doc = normalize({"userName": "x", "acve": "tre", "emals": []}, USER)
-    assert doc == {"schemas": [USER_URN], "userName": "x"}
+    assert doc == {"schemas": [USER_URN], "userName": "x", "acve": "tre"}
+    with pytest.raises(ScimError) as refused:
+        normalize({"userName": "x", "acve": "tre"}, USER.extended(undeclared="reject"))
+    assert scim_error(refused) == (400, "invalidValue")
+    assert refused.value.detail.startswith("acve is not declared for this tenant")
     not_objects: list[Any] = [[], "text", 5, None]
     for body in not_objects:
         with pytest.raises(ScimError) as excinfo:
@@ -345,14 +350,22 @@ def test_postman_53_put_with_misspelled_username_is_400() -> None:
     assert scim_error(excinfo) == (400, "invalidValue")
 
 
-def test_postman_54_put_with_misspelled_attribute_ignores_it() -> None:
+def test_postman_54_put_with_misspelled_attribute_captures_it_as_sent() -> None:
+    # Postman row 54 asks for a 200 without "Addresses" in the body: the misspelt attribute is
+    # undeclared, so it is kept as sent under its own name (the "" regions inside it too), and
+    # never read as `addresses`.
     current = prepare_create(postman_user(), USER)
     body = postman_user(active=False, id="some-id")
     body["adreses"] = body.pop("addresses")
     doc = prepare_replace(current, body, USER)
-    assert not {"adreses", "addresses", "id"} & set(doc)
+    assert not {"addresses", "id"} & set(doc)
+    assert doc["adreses"] == postman_user()["addresses"]
     assert "Addresses" not in json.dumps(doc)
     assert doc["active"] is False
+    with pytest.raises(ScimError) as refused:
+        prepare_replace(current, body, USER.extended(undeclared="reject"))
+    assert scim_error(refused) == (400, "invalidValue")
+    assert "adreses" in refused.value.detail
 
 
 def test_postman_55_enterprise_department_key_in_any_case() -> None:
@@ -496,18 +509,22 @@ def test_extension_object_that_is_not_an_object_is_invalid_value() -> None:
     assert ENTERPRISE_URN in excinfo.value.detail
 
 
-def test_unknown_and_readonly_attributes_are_dropped() -> None:
+def test_readonly_attributes_and_unknown_sub_attributes_are_dropped_undeclared_kept() -> None:
     body = {
         "userName": "a", "id": "x", "meta": {"version": "W/1"}, "groups": [{"value": "g"}],
         "favouriteColour": "blue", "urn:example:unknown:ext": {"a": 1},
         "emails": [{"value": "a@b", "label": "x"}],
         ENTERPRISE_URN: {"manager": {"value": "m", "displayName": "Boss"}, "shoeSize": 9},
+        "password": "secret",
     }
+    # Undeclared attributes are kept (after the declared ones of their schema); an unknown
+    # sub-attribute (`label`), `password` and a URN that names no User extension are not.
     assert normalize(body, USER) == {
         "schemas": [USER_URN, ENTERPRISE_URN],
         "userName": "a",
         "emails": [{"value": "a@b"}],
-        ENTERPRISE_URN: {"manager": {"value": "m"}},
+        "favouriteColour": "blue",
+        ENTERPRISE_URN: {"manager": {"value": "m"}, "shoeSize": 9},
     }
 
 
