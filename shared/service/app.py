@@ -46,7 +46,8 @@ class ScimService:
         self.auth = Authenticator(self.tenants.get, record_use=self.tenants.record_use,
                                   jwt=EntraJwtVerifier(settings.entra_jwks_url))
         self.resources = Resources(self.directory, settings.public_base_url,
-                                   event_type_prefix=settings.event_type_prefix)
+                                   event_type_prefix=settings.event_type_prefix,
+                                   note_undeclared=self._note_undeclared)
         self.lister = Lister(self.resources)
         self.audit = audit.AuditWriter(AuditTable(tables.audit).insert_many)
         self.runs = RunLog(tables.runs)
@@ -107,6 +108,10 @@ class ScimService:
         except Exception as exc:
             log.warning("audit entry not recorded (%s) request_id=%s", type(exc).__name__,
                         request_id)
+
+    def _note_undeclared(self, tenant: str, resource_type: str,
+                         names: list[tuple[str, str]]) -> None:
+        tenant_schemas.note_undeclared(self.tenants, tenant, names, resource_type)
 
     @staticmethod
     def kinds_for(tenant: Tenant) -> TenantKinds:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,9 @@ from .kinds import Kind, check_member_values, names_members
 
 log = logging.getLogger(__name__)
 _WRITE_BUDGET_SECONDS = 20.0  # well inside Entra's 60 s; then 503 + Retry-After
+# Told, after a write committed, which undeclared attributes it stored: (tenant, resource
+# type name, [(path, JSON value type)]). The registry an operator reads to declare them.
+UndeclaredNoter = Callable[[str, str, list[tuple[str, str]]], None]
 
 
 def write_attempts() -> Iterator[int]:
@@ -102,11 +105,13 @@ def too_large(exc: TooLarge) -> ScimError:
 
 
 class Resources:
-    def __init__(self, directory: Directory, base_url: str, *, event_type_prefix: str) -> None:
+    def __init__(self, directory: Directory, base_url: str, *, event_type_prefix: str,
+                 note_undeclared: UndeclaredNoter | None = None) -> None:
         self.directory = directory
         self.base_url = base_url.rstrip("/")
         # Events written with each write; their type prefix is the deployment's setting.
         self.changes = ChangeFeed(self.base_url, event_type_prefix)
+        self.note_undeclared = note_undeclared
 
     # -- rendering -------------------------------------------------------------------
 
@@ -176,6 +181,7 @@ class Resources:
             raise conflict_error(kind, doc, exc.index) from exc
         except TooLarge as exc:
             raise too_large(exc) from exc
+        self._noted(kind, tenant, doc)
         if members:  # a journalled member change's chunks re-prove the group (a MERGE): new ETag
             stored = self.directory.get(tenant, kind.rows, rid) or stored
         return stored, [(m, types.get(m)) for m in members]
@@ -204,6 +210,7 @@ class Resources:
                 if if_match:
                     raise _stale(kind, rid) from None
                 continue
+            self._noted(kind, tenant, doc)
             return stored, members
         raise _busy(kind, rid)
 
@@ -230,6 +237,8 @@ class Resources:
                 if if_match:
                     raise _stale(kind, rid) from None
                 continue
+            if stored is not current:
+                self._noted(kind, tenant, doc, before=current.doc)
             if result.members is not None:
                 self._apply_member_changes(kind, tenant, rid, result.members)
                 stored = self.get(kind, tenant, rid)
@@ -269,6 +278,24 @@ class Resources:
             return
 
     # -- helpers -----------------------------------------------------------------------
+
+    def _noted(self, kind: Kind, tenant: str, doc: dict[str, Any], *,
+               before: dict[str, Any] | None = None) -> None:
+        """Tell the registry which undeclared attributes a committed write stored: all a
+        POST or PUT sent, those a PATCH changed (`before`: the document it patched; the
+        attributes it carried untouched were not sent). Outside the write's transaction;
+        a failure is logged, never the request's."""
+        if self.note_undeclared is None:
+            return
+        try:
+            names = resource.undeclared_names(doc, kind.rtype)
+            if names and before is not None:
+                changed = {name.lower() for name in resource.diff_attributes(before, doc)}
+                names = [n for n in names if n[0].lower() in changed]
+            if names:
+                self.note_undeclared(tenant, kind.rtype.name, names)
+        except Exception as exc:
+            log.warning("undeclared attributes not noted (%s)", type(exc).__name__)
 
     def _write(self, kind: Kind, tenant: str, current: Stored, doc: dict[str, Any]) -> Stored:
         now = now_iso()
