@@ -239,6 +239,9 @@ def _parse_changes(current: dict[str, Any], updated: dict[str, Any], rtype: Reso
         ):
             # An extension object (declared, or an unknown URN's): what PATCH left alone in it
             # is carried, the rest parsed.
+            if extension is None and old is value:
+                parts[key] = value
+                continue
             part = parts.setdefault(key, {})
             schema = extension or Schema(key, "", "", ())
             for sub_key, sub_value in value.items():

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from shared.scim.schema import (
     ALWAYS,
+    ANY,
     BINARY,
     BOOLEAN,
     COMPLEX,
@@ -377,3 +378,67 @@ def test_extended_refuses_a_urn_the_type_already_has(clash: Schema) -> None:
         THING.extended([clash])
     with pytest.raises(ValueError, match="already a schema"):
         THING.extended([BADGES, Schema(BADGES.id.lower(), "Twice", "", ())])
+
+
+# --------------------------------------------------------------------------------------------
+# ResourceType.resolve_undeclared: what a path that names no declared attribute names instead
+# --------------------------------------------------------------------------------------------
+
+THING_EXT = "urn:example:custom:2.0:Thing"
+
+
+@pytest.mark.parametrize(("path", "schema_id", "attribute", "sub", "is_extension"), [
+    ("fooBar", CORE_URN, "fooBar", None, False),
+    ("fooBar.baz", CORE_URN, "fooBar", "baz", False),
+    (f"{CORE_URN}:fooBar", CORE_URN, "fooBar", None, False),
+    (f"{EXT_URN}:fooBar", EXT_URN, "fooBar", None, True),
+    (f"{THING_EXT}:CustomAttribute", THING_EXT, "CustomAttribute", None, True),
+    (f"{THING_EXT.lower()}:x.y", THING_EXT.lower(), "x", "y", True),
+    (THING_EXT, THING_EXT, None, None, True),  # a whole extension
+    (THING_EXT.upper(), THING_EXT.upper(), None, None, True),
+])
+def test_resolve_undeclared(path: str, schema_id: str, attribute: str | None, sub: str | None,
+                            is_extension: bool) -> None:
+    found = THING.resolve_undeclared(path)
+    assert found is not None
+    assert (found.schema.id, found.is_extension, found.declared) == (
+        schema_id, is_extension, False)
+    assert (found.attribute.name if found.attribute else None,
+            found.sub.name if found.sub else None) == (attribute, sub)
+    for attr in (found.attribute, found.sub):
+        assert attr is None or (attr.type == ANY and not attr.declared)
+    # A declared schema is the type's own; an unknown URN's is a stand-in with no attributes.
+    assert THING.declares(found.schema) is (schema_id in (CORE_URN, EXT_URN))
+    assert THING.resolve_any(path) == found
+
+
+@pytest.mark.parametrize("path", [
+    "schemas", "password", "PassWord", f"{EXT_URN}:password", f"{THING_EXT}:password",
+    "name.nickname",            # an unknown sub-attribute of a declared attribute
+    "site", "site.x",           # declared by an extension: misplaced, not undeclared
+    f"{CORE_URN}:site",
+    "1st", "$ref", "a.$ref", "a.b.c",
+    "urn:example:custom:2.0:Other:x",  # a URN of another resource type
+    "urn:example:custom:2.0",          # a URN naming no resource type
+    "urn:a:b:c", "urn:x", "urn:has space:2.0:Thing:x",
+    f"{EXT_URN}:a:b",
+])
+def test_resolve_undeclared_of_what_is_no_attribute_is_none(path: str) -> None:
+    assert THING.resolve_undeclared(path) is None
+
+
+def test_resolve_any_prefers_the_declared_attribute() -> None:
+    found = THING.resolve_any("HANDLE")
+    assert found is not None
+    assert (found.attribute, found.declared) == (CORE.attribute("handle"), True)
+    assert THING.resolve_any("name.nickname") is None
+
+
+def test_resolve_undeclared_answers_are_cached_and_bounded() -> None:
+    thing = ResourceType("Thing", "/Things", "", CORE)
+    first = thing.resolve_undeclared("fooBar")
+    assert thing.resolve_undeclared("fooBar") is first
+    for i in range(600):
+        thing.resolve_undeclared(f"name{i}")
+    assert len(thing._undeclared) <= 512
+    assert thing.resolve_undeclared("fooBar") == first

@@ -149,6 +149,7 @@ def test_malformed_documents_are_refused_naming_the_key(doc: Any, words: list[st
     ({"type": "text"}, ["'type'", "'text'", "string, boolean, decimal, integer, dateTime, "
                         "reference, complex, binary"]),
     ({"type": 1}, ["'type'", "allowed values"]),
+    ({"type": "any"}, ["'type'", "'any'"]),  # the engine's own type for undeclared values
     ({"mutability": "writeable"}, ["'mutability'", "'writeable'",
                                    "readOnly, readWrite, immutable, writeOnly"]),
     ({"returned": "sometimes"}, ["'returned'", "always, never, default, request"]),
