@@ -26,9 +26,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
-from ..scim.schema import ResourceType, Schema
+from ..scim.schema import CAPTURE, REJECT, ResourceType, Schema, UndeclaredPolicy
 from ..scim.schema_doc import load_schema, resource_type_of
 from ..scim.schemas import GROUP, USER
 from ..settings import current
@@ -45,8 +45,7 @@ from ..timestamps import now_iso
 
 log = logging.getLogger(__name__)
 
-Policy = Literal["capture", "reject"]
-POLICIES: tuple[Policy, ...] = ("capture", "reject")
+POLICIES: tuple[UndeclaredPolicy, ...] = (CAPTURE, REJECT)
 RESOURCE_TYPE_NAMES = ("User", "Group")
 # Per tenant, checked when a schema is added: what one tenant record and one request's
 # schema walk reasonably carry. Uniqueness rows of one resource share its transaction (at most
@@ -163,23 +162,18 @@ def types_for(tenant: Tenant) -> TenantTypes:
 
 
 @lru_cache(maxsize=len(POLICIES))
-def _shared_types(policy: Policy) -> TenantTypes:
+def _shared_types(policy: UndeclaredPolicy) -> TenantTypes:
     return _build(list(deployment_schemas()), policy)
 
 
-def _build(declared: Sequence[DeclaredSchema], policy: Policy) -> TenantTypes:
-    user, group = (_extended(base, [d.schema for d in declared if d.schema is not None
-                                    and d.resource_type == base.name], policy)
+def _build(declared: Sequence[DeclaredSchema], policy: UndeclaredPolicy) -> TenantTypes:
+    # `extended` returns the module's object itself when there is nothing to add.
+    user, group = (base.extended([d.schema for d in declared if d.schema is not None
+                                  and d.resource_type == base.name], undeclared=policy)
                    for base in (USER, GROUP))
     if user is USER and group is GROUP:
         return DEFAULT_TYPES
     return TenantTypes(user, group, (user, group))
-
-
-def _extended(base: ResourceType, extra: list[Schema], policy: Policy) -> ResourceType:
-    if not extra and policy == base.undeclared:
-        return base
-    return base.extended(extra, undeclared=policy)
 
 
 def clear_caches() -> None:
@@ -198,9 +192,9 @@ def add_schema(tenants: TenantTable, tenant_id: str, document: Mapping[str, Any]
     """Declare an extension schema for a tenant: `document` is an RFC 7643 §7 schema
     document; the resource type it extends is `resource_type`, else the document's
     "resourceType", else the last segment of its URN (`…:2.0:User`). Returns the schema as
-    loaded. SchemaError (shared.scim.schema_doc) for a document that is not a valid schema, TenantSchemaError for one
-    the tenant cannot take (declared already, over a limit); PreconditionFailed when the
-    record changed meanwhile (nothing written: run it again)."""
+    loaded. SchemaError (shared.scim.schema_doc) for a document that is not a valid schema,
+    TenantSchemaError for one the tenant cannot take (declared already, over a limit);
+    PreconditionFailed when the record changed meanwhile (nothing written: run it again)."""
     tenant = _tenant(tenants, tenant_id)
     declared = _declared(document, resource_type, "tenant")
     assert declared.schema is not None
@@ -244,7 +238,7 @@ def set_policy(tenants: TenantTable, tenant_id: str, policy: str) -> None:
         raise TenantSchemaError(f"the policy must be capture or reject, not {policy!r}")
     tenant = _tenant(tenants, tenant_id)
     if tenant.undeclared != policy:
-        tenant.undeclared = cast(Policy, policy)
+        tenant.undeclared = policy
         tenants.save(tenant)
 
 

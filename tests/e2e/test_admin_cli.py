@@ -76,3 +76,31 @@ def test_unknown_tenant_is_an_actionable_error(app_env: dict[str, str]) -> None:
     run = admin(app_env, "token", "list", "nope")
     assert run.returncode != 0
     assert "tenant list" in run.stderr
+
+
+def test_custom_attribute_commands(app_env: dict[str, str]) -> None:
+    """The documented path (docs/entra-admin.md): declare Microsoft's example extension, see
+    it listed, set the policy, withdraw it; mistakes are one line on stderr."""
+    custom = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
+    example = "schemas/examples/custom-extension-name.json"
+    tenant = json.loads(admin(app_env, "tenant", "create", "Custom", "--json").stdout)[
+        "tenant_id"]
+    added = admin(app_env, "schema", "add", tenant, example)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.startswith(f"tenant {tenant}: declared {custom} for User")
+    assert f"{custom}:CustomAttribute" in added.stdout
+    listed = json.loads(admin(app_env, "schema", "list", tenant, "--json").stdout)
+    assert [(s["id"], s["resourceType"], s["origin"]) for s in listed["schemas"]] == [
+        (custom, "User", "tenant")]
+    again = admin(app_env, "schema", "add", tenant, example)
+    assert again.returncode == 1
+    assert again.stderr.count("\n") == 1
+    assert "schema remove" in again.stderr
+    assert json.loads(admin(app_env, "schema", "undeclared", tenant, "--json").stdout) == []
+    assert admin(app_env, "schema", "policy", tenant, "reject").returncode == 0
+    assert json.loads(admin(app_env, "schema", "list", tenant, "--json").stdout)[
+        "undeclared"] == "reject"
+    assert admin(app_env, "schema", "remove", tenant, custom).returncode == 0
+    gone = admin(app_env, "schema", "remove", tenant, custom)
+    assert gone.returncode == 1
+    assert "it declares: none" in gone.stderr

@@ -1,6 +1,7 @@
-""".funcignore keeps the publish payload to the app: function_app.py, host.json, requirements.txt
-and shared/. Checked under gitignore rules and under Azure Functions Core Tools' own matcher,
-which differs from git (see tests/support/funcignore.py)."""
+""".funcignore keeps the publish payload to the app: function_app.py, host.json, requirements.txt,
+shared/ and the deployment's extension schemas (schemas/*.json). Checked under gitignore rules
+and under Azure Functions Core Tools' own matcher, which differs from git (see
+tests/support/funcignore.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ MUST_PUBLISH = [
     "shared/settings.py",
     "shared/scim/schema.py",
     "shared/store/connection.py",
+    "schemas/contoso-badges.json",  # a deployment's schema (shared/service/tenant_schemas.py)
 ]
 
 MUST_NOT_PUBLISH = [
@@ -48,6 +50,8 @@ MUST_NOT_PUBLISH = [
     "README.md",
     "shared/README.md",
     "shared/scim/NOTES.md",
+    "schemas/README.md",
+    "schemas/examples/custom-extension-name.json",
     ".git/HEAD",
     ".gitignore",
     ".github/workflows/ci.yml",
@@ -167,6 +171,8 @@ def test_published_tree_holds_nothing_else(published: dict[str, set[str]]) -> No
     def is_app_file(path: str) -> bool:
         if "/" not in path:
             return path in {"host.json", "requirements.txt"} or path.endswith(".py")
+        if path.startswith("schemas/") and path.count("/") == 1:
+            return path.endswith(".json")  # what tenant_schemas.py reads, nothing else
         top = path.split("/", 1)[0]
         # any other top-level directory must be a Python package of the app (like shared/)
         return (ROOT / top / "__init__.py").is_file() and top != "tests"

@@ -363,7 +363,7 @@ def test_concurrent_merges_lose_no_sighting(tables: Any) -> None:
             table.record_undeclared(tid, {(ATTR, "User", "string"): 1,
                                           (f"own{n}", "User", "string"): 1},
                                     f"2026-01-01T00:00:0{n}.000Z")
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=flush, args=(n,)) for n in range(3)]
