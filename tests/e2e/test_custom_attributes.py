@@ -129,11 +129,14 @@ def custom_value(doc: dict[str, Any], name: str = "CustomAttribute") -> Any:
 
 
 def assert_undeclared_refusal(r: httpx.Response, name: str = ATTR) -> None:
+    """400 invalidValue naming what is undeclared and how to declare it. A body's whole
+    undeclared extension object is named by its URN (a prefix of the attribute's path)."""
     assert r.status_code == 400, r.text
     body = r.json()
     assert body["schemas"] == [ERROR]
     assert body["scimType"] == "invalidValue"
-    assert name.lower() in body["detail"].lower()
+    assert name.lower() in body["detail"].lower() or (
+        f"{CUSTOM} is not declared".lower() in body["detail"].lower())
     assert REMEDY in body["detail"]
 
 
@@ -160,7 +163,6 @@ def test_microsofts_example_user(client: httpx.Client, scim_service: ScimService
     r = client.post("/Users", json=example_user(), headers=SCIM_JSON)
     if rejected(mode):
         assert_undeclared_refusal(r)
-        assert "CustomAttribute" in r.json()["detail"]
         assert client.get("/Users", params={"filter": 'userName eq "bjensen"'}).json()[
             "totalResults"] == 0
         assert registry(scim_service, tenant[0]) == {}
