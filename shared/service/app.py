@@ -22,10 +22,10 @@ from ..store.connection import Tables
 from ..store.directory import Directory
 from ..store.errors import Unavailable
 from ..store.runs import RunLog
-from ..store.tenants import TenantTable
-from . import audit
+from ..store.tenants import Tenant, TenantTable
+from . import audit, tenant_schemas
 from .body import json_body
-from .kinds import GROUPS, KINDS, Kind
+from .kinds import Kind, TenantKinds
 from .listing import Lister, Query, parse_paging
 from .messages import ScimRequest, ScimResponse
 from .resources import Resources, View
@@ -46,7 +46,8 @@ class ScimService:
         self.auth = Authenticator(self.tenants.get, record_use=self.tenants.record_use,
                                   jwt=EntraJwtVerifier(settings.entra_jwks_url))
         self.resources = Resources(self.directory, settings.public_base_url,
-                                   event_type_prefix=settings.event_type_prefix)
+                                   event_type_prefix=settings.event_type_prefix,
+                                   note_undeclared=self._note_undeclared)
         self.lister = Lister(self.resources)
         self.audit = audit.AuditWriter(AuditTable(tables.audit).insert_many)
         self.runs = RunLog(tables.runs)
@@ -62,9 +63,9 @@ class ScimService:
             # Every storage call of the request (authentication's tenant read included) ends
             # by this deadline; a hung storage then costs a 503 instead of a held request.
             with deadline.within(self.settings.storage_deadline_seconds):
-                self.auth.authenticate(request.tenant, request.header("authorization"))
+                tenant = self.auth.authenticate(request.tenant, request.header("authorization"))
                 authenticated = True
-                response = self._dispatch(request)
+                response = self._dispatch(request, self.kinds_for(tenant))
         except AuthFailure as err:
             failure = err
             response = ScimResponse.error(err)
@@ -108,23 +109,38 @@ class ScimService:
             log.warning("audit entry not recorded (%s) request_id=%s", type(exc).__name__,
                         request_id)
 
-    def _dispatch(self, request: ScimRequest) -> ScimResponse:
+    def _note_undeclared(self, tenant: str, resource_type: str,
+                         names: list[tuple[str, str]]) -> None:
+        tenant_schemas.note_undeclared(self.tenants, tenant, names, resource_type)
+
+    @staticmethod
+    def kinds_for(tenant: Tenant) -> TenantKinds:
+        """The kinds a tenant's requests use: its declared extension schemas and its policy
+        for undeclared attributes. From the authenticated record (no read of its own); a
+        tenant that declares nothing gets the shared DEFAULT_KINDS."""
+        types = tenant_schemas.types_for(tenant)
+        return TenantKinds.of(types.user, types.group)
+
+    def _dispatch(self, request: ScimRequest, kinds: TenantKinds) -> ScimResponse:
         resource = request.resource.lower()
-        if resource in KINDS:
-            return self._resource(KINDS[resource], request)
+        kind = kinds.at(resource)
+        if kind is not None:
+            return self._resource(kind, request)
         if resource == "serviceproviderconfig" and request.id is None:
             return self._get_only(request, discovery.service_provider_config(
                 documentation_uri=self.settings.documentation_uri,
                 max_results=self.settings.max_results,
                 max_payload_bytes=self.settings.max_payload_bytes))
         base = self.settings.tenant_url(request.tenant)
+        # The tenant's own resource types: its declared extension schemas are advertised to
+        # it alone.
         if resource == "resourcetypes":
-            found = (discovery.resource_types(base) if request.id is None
-                     else discovery.resource_type(request.id, base))
+            found = (discovery.resource_types(base, kinds.rtypes) if request.id is None
+                     else discovery.resource_type(request.id, base, kinds.rtypes))
             return self._get_only(request, found, f"ResourceType {_shown(request.id)}")
         if resource == "schemas":
-            found = (discovery.schemas(base) if request.id is None
-                     else discovery.schema(request.id, base))
+            found = (discovery.schemas(base, kinds.rtypes) if request.id is None
+                     else discovery.schema(request.id, base, kinds.rtypes))
             return self._get_only(request, found, f"Schema {_shown(request.id)}")
         if resource in ("bulk", "me", ".search"):
             raise ScimError(501, f"/{request.resource} is not supported by this service "
@@ -173,7 +189,7 @@ class ScimService:
             body = json_body(request, self.settings.max_payload_bytes)
             patched = self.resources.patch(kind, request.tenant, rid, body,
                                            request.header("if-match"))
-            if kind is GROUPS and not view.given:
+            if kind.is_group and not view.given:
                 return ScimResponse(204)  # Entra: group PATCH answers 204, no member list
             stored = patched or self.resources.get(kind, request.tenant, rid)
             return self._with_etag(200, self.resources.load_view(kind, request.tenant, stored,
@@ -188,7 +204,7 @@ class ScimService:
         stored, members = self.resources.create(kind, request.tenant, body)
         view = _view(request)
         rendered = self.resources.render(kind, request.tenant, stored, view,
-                                         members if kind is GROUPS else None)
+                                         members if kind.is_group else None)
         response = self._with_etag(201, rendered, stored.etag)
         response.headers["Location"] = self.resources.location(kind, request.tenant, stored.id)
         return response

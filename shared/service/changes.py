@@ -12,7 +12,7 @@ from ..scim.resource import diff_attributes
 from ..store.backend import Operation
 from ..store.directory import Stored
 from ..store.outbox import insert_op
-from .kinds import GROUPS, Kind
+from .kinds import Kind
 
 
 def _ops(tenant: str, changes: list[events.ChangeEvent], now: str) -> list[Operation]:
@@ -51,7 +51,7 @@ class ChangeFeed:
 
     def created(self, kind: Kind, tenant: str, rid: str, doc: dict[str, Any],
                 now: str) -> list[Operation]:
-        change = events.GROUP_CREATED if kind is GROUPS else events.USER_CREATED
+        change = events.GROUP_CREATED if kind.is_group else events.USER_CREATED
         return self._resource(change, kind, tenant, rid, diff_attributes({}, doc),
                               self._snapshot(kind, tenant, rid, doc, now, now), now)
 
@@ -61,13 +61,13 @@ class ChangeFeed:
         changed = diff_attributes(current.doc, doc)
         if not changed:
             return []
-        change = (events.GROUP_UPDATED if kind is GROUPS
+        change = (events.GROUP_UPDATED if kind.is_group
                   else events.user_change_type(current.doc, doc))
         return self._resource(change, kind, tenant, current.id, changed, self._snapshot(
             kind, tenant, current.id, doc, current.created, now), now)
 
     def deleted(self, kind: Kind, tenant: str, rid: str, now: str) -> list[Operation]:
-        change = events.GROUP_DELETED if kind is GROUPS else events.USER_DELETED
+        change = events.GROUP_DELETED if kind.is_group else events.USER_DELETED
         return self._resource(change, kind, tenant, rid, [], None, now)
 
     def members(self, tenant: str, gid: str, *, added: list[str], removed: list[str],

@@ -1,14 +1,30 @@
 """What differs between Users and Groups for the service: their resource type, storage kind,
-index rows and filter-pushdown columns. Everything else is shared."""
+index rows and filter-pushdown columns. Everything else is shared.
+
+A tenant that declares extension schemas gets copies of USERS and GROUPS carrying its own
+resource types (`TenantKinds.of`), so code tells the kinds apart by `is_group`, never by
+identity with the module's objects."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from ..scim.errors import invalid_value, show
-from ..scim.schema import ResourceType
+from ..scim.schema import (
+    BINARY,
+    BOOLEAN,
+    DATETIME,
+    DECIMAL,
+    INTEGER,
+    REFERENCE,
+    STRING,
+    Attribute,
+    ResourceType,
+)
 from ..scim.schemas import GROUP, GROUP_URN, USER
 from ..store import keys, layout
 from ..store.directory import Indexes
@@ -28,6 +44,22 @@ class Kind:
     def endpoint(self) -> str:
         return self.rtype.endpoint
 
+    @property
+    def is_group(self) -> bool:
+        return self.rows == layout.GROUP
+
+    @cached_property
+    def declared_unique(self) -> tuple[DeclaredUnique, ...]:
+        """The extension attributes of this kind's resource type declared with `uniqueness:
+        server` (none for the built-in schemas): each gets a unique index row."""
+        index = layout.GROUP_DECLARED if self.is_group else layout.USER_DECLARED
+        return tuple(
+            DeclaredUnique(schema.id, attr,
+                           layout.declared_index(index, f"{schema.id}:{attr.name}"))
+            for schema, _ in self.rtype.extensions for attr in schema.attributes
+            if attr.uniqueness == "server" and not attr.multi_valued
+            and attr.type in _UNIQUE_TYPES)
+
     def indexes(self, doc: dict[str, Any]) -> Indexes:
         unique = {}
         value = doc.get(self.unique_attr)
@@ -45,6 +77,10 @@ class Kind:
                     f"has {len(emails)}); they are indexed for Entra's email matching.")
             if emails:
                 multi[self.email_index] = tuple(keys.fold(e) for e in emails)
+        for declared in self.declared_unique:
+            text = declared.key(declared.value_in(doc))
+            if text is not None:
+                unique[declared.index] = text
         return Indexes(unique=unique, multi=multi)
 
     def columns(self, doc: dict[str, Any], *, deactivated_at: str | None = None,
@@ -65,6 +101,53 @@ class Kind:
 
 
 MAX_WORK_EMAILS = 20  # each is an index row in the user's create transaction (max 100 rows)
+# Simple values only: Entra's custom attributes are never complex or multi-valued, and a
+# unique row holds one value.
+_UNIQUE_TYPES = frozenset({STRING, REFERENCE, BINARY, DATETIME, BOOLEAN, DECIMAL, INTEGER})
+
+
+@dataclass(frozen=True)
+class DeclaredUnique:
+    """A declared extension attribute with `uniqueness: server`, kept unique per tenant by
+    index rows `XU:{path}:{value}` (layout.declared_index) like userName's."""
+
+    urn: str  # its schema's id
+    attribute: Attribute
+    index: str  # the index name its rows are kept under
+
+    @property
+    def path(self) -> str:
+        return f"{self.urn}:{self.attribute.name}"
+
+    def value_in(self, doc: Mapping[str, Any]) -> Any:
+        """Its value in a stored document (spelled as declared; else matched
+        case-insensitively, as a value captured before the declaration is spelled as sent)."""
+        part = doc.get(self.urn)
+        if part is None:
+            part = _caseless_get(doc, self.urn)
+        if not isinstance(part, dict):
+            return None
+        value = part.get(self.attribute.name)
+        return _caseless_get(part, self.attribute.name) if value is None else value
+
+    def key(self, value: Any) -> str | None:
+        """The index key of a value (stored, or a filter's `eq` operand), folded unless the
+        attribute is caseExact; None for no value or one that is not simple."""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, str):
+            return value if self.attribute.case_exact else keys.fold(value)
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, float) and math.isfinite(value):
+            # 1 and 1.0 are one decimal value: one key.
+            return str(int(value)) if value.is_integer() else repr(value)
+        return None
+
+
+def _caseless_get(mapping: Mapping[str, Any], name: str) -> Any:
+    low = name.lower()
+    return next((v for k, v in mapping.items() if isinstance(k, str) and k.lower() == low), None)
 
 
 def check_member_values(values: Iterable[str]) -> None:
@@ -103,10 +186,60 @@ USERS = Kind(USER, layout.USER, "user", "userName", layout.USER_NAME.name,
 GROUPS = Kind(GROUP, layout.GROUP, "group", "displayName", layout.GROUP_NAME.name,
               layout.GROUP_EXTERNAL_ID.name)
 KINDS = {"users": USERS, "groups": GROUPS}
-_BY_ROWS = {kind.rows: kind for kind in KINDS.values()}
+
+
+@dataclass(frozen=True)
+class TenantKinds:
+    """The kinds one tenant's requests use: USERS and GROUPS themselves, or copies carrying
+    the tenant's resource types (its declared extension schemas and undeclared-attribute
+    policy). Only the resource type differs; rows, indexes and nouns are the kind's."""
+
+    users: Kind
+    groups: Kind
+
+    @staticmethod
+    def of(user: ResourceType, group: ResourceType) -> TenantKinds:
+        """The kinds for these resource types; the shared DEFAULT_KINDS when they are the
+        module's own (a tenant that declares nothing: no copy, nothing new to cache)."""
+        if user is USERS.rtype and group is GROUPS.rtype:
+            return DEFAULT_KINDS
+        # Resource types are built once per tenant record version (tenant_schemas caches
+        # them), so their identity keys the copies: their derived data (declared_unique) is
+        # then computed once, not per request. The entry holds the types themselves, so their
+        # ids cannot be reused by other objects while it is cached.
+        key = (id(user), id(group))
+        hit = _BY_TYPES.get(key)
+        if hit is not None and hit.users.rtype is user and hit.groups.rtype is group:
+            return hit
+        if len(_BY_TYPES) >= _MAX_CACHED:
+            _BY_TYPES.clear()
+        made = TenantKinds(replace(USERS, rtype=user), replace(GROUPS, rtype=group))
+        _BY_TYPES[key] = made
+        return made
+
+    def at(self, endpoint: str) -> Kind | None:
+        """The kind served at a lower-cased endpoint name ("users", "groups")."""
+        if endpoint == "users":
+            return self.users
+        if endpoint == "groups":
+            return self.groups
+        return None
+
+    @property
+    def rtypes(self) -> tuple[ResourceType, ResourceType]:
+        return self.users.rtype, self.groups.rtype
+
+    def stored_indexes(self, rows: str, doc: dict[str, Any]) -> Indexes:
+        """The index rows a stored resource of a kind (layout.USER / layout.GROUP) calls for:
+        the indexer the store's invariant check and repair compare its rows with."""
+        return (self.groups if rows == layout.GROUP else self.users).indexes(doc)
+
+
+DEFAULT_KINDS = TenantKinds(USERS, GROUPS)
+_MAX_CACHED = 1024  # tenants with declarations served by one instance, about
+_BY_TYPES: dict[tuple[int, int], TenantKinds] = {}
 
 
 def stored_indexes(rows: str, doc: dict[str, Any]) -> Indexes:
-    """The index rows a stored resource of a kind (layout.USER / layout.GROUP) calls for: the
-    indexer the store's invariant check and repair compare its rows with."""
-    return _BY_ROWS[rows].indexes(doc)
+    """`stored_indexes` of a tenant that declares no extension schema."""
+    return DEFAULT_KINDS.stored_indexes(rows, doc)

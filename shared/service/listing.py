@@ -34,7 +34,7 @@ from ..scim.filter_validation import validate_filter
 from ..scim.schemas import USER_URN
 from ..store import keys
 from ..store.directory import Stored
-from .kinds import GROUPS, Kind
+from .kinds import DeclaredUnique, Kind
 from .resources import Resources, View
 
 
@@ -108,6 +108,17 @@ def _attr_is(path: AttrPath, kind: Kind, name: str) -> bool:
         return False
     return path.attr.lower() == name.lower() and (path.sub is None or (path.sub.lower() == "value"
                                                   and name == "members"))
+
+
+_TEXT_TYPES = frozenset({"string", "reference", "binary", "dateTime"})
+
+
+def _is_declared(path: AttrPath, declared: DeclaredUnique) -> bool:
+    """Whether a filter path names a declared unique attribute (URN-qualified, as Entra
+    sends it)."""
+    return (path.sub is None and path.urn is not None
+            and path.urn.lower() == declared.urn.lower()
+            and path.attr.lower() == declared.attribute.name.lower())
 
 
 class Lister:
@@ -192,7 +203,7 @@ class Lister:
     def _candidates(self, kind: Kind, tenant: str, parsed: Any) -> list[Stored]:
         terms = scim_filter.equality_terms(parsed) or []
         member_values = [str(c.value) for p, c in terms
-                         if kind is GROUPS and _attr_is(p, kind, "members")]
+                         if kind.is_group and _attr_is(p, kind, "members")]
         found = self._indexed(kind, tenant, parsed, terms)
         if found is None:
             found = list(self.directory.scan(tenant, kind.rows))
@@ -201,7 +212,7 @@ class Lister:
             doc = {**stored.doc, "id": stored.id,
                    "meta": {"created": stored.created, "lastModified": stored.last_modified,
                             "resourceType": kind.rtype.name}}
-            if kind is GROUPS and _mentions_members(parsed):
+            if kind.is_group and _mentions_members(parsed):
                 if member_values and _only_member_equalities(parsed):
                     doc["members"] = [{"value": m} for m in member_values
                                       if self.directory.has_member(tenant, stored.id, m)]
@@ -235,6 +246,18 @@ class Lister:
                     return self.directory.get_many(tenant, kind.rows, [rid]) if rid else []
                 rids = self.directory.lookup_multi(tenant, kind.external_index, value)
                 return self.directory.get_many(tenant, kind.rows, rids)
+        for declared in kind.declared_unique:
+            for path, cmp in terms:
+                if not _is_declared(path, declared):
+                    continue
+                value = cmp.value
+                if declared.attribute.type in _TEXT_TYPES and not isinstance(value, str):
+                    value = scim_filter.value_text(value)  # `eq 701984` on a string: its text
+                key = declared.key(value)
+                if key is None:
+                    continue  # not a simple value: nothing indexed can be it
+                rid = self.directory.lookup_unique(tenant, declared.index, key)
+                return self.directory.get_many(tenant, kind.rows, [rid]) if rid else []
         return None
 
     # Rows written before `keys.fold` replaced full case folding stay under their old key

@@ -3,7 +3,8 @@ the next tick does. Per tenant, in this order:
 
 1. finish journalled changes a crash cut in half, and every SCIM_REPAIR_INTERVAL_HOURS (or
    right after finishing one) check and repair the store invariants (store/invariants.py,
-   given the service's indexer: kinds.stored_indexes);
+   given the tenant's indexer: the rows its kinds' `indexes` call for, declared unique
+   extension attributes included);
 2. retention: hard-delete users deactivated longer than SCIM_RETENTION_DAYS (off by default),
    through the same path as a DELETE, so the same events are emitted;
 3. deliver the outbox to the tenant's webhook (feed/delivery.py), including step 2's events.
@@ -31,7 +32,7 @@ from ..store.outbox import Outbox
 from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
 from .app import ScimService
-from .kinds import USERS, stored_indexes
+from .kinds import USERS, Kind
 
 log = logging.getLogger("scim.reconcile")
 _SWEEP_EVERY = timedelta(days=1)
@@ -114,11 +115,13 @@ def _tenants(service: ScimService, ids: Iterable[str] | None) -> Iterable[Tenant
 
 def _tenant(state: _Run, tenant: Tenant) -> None:
     service, settings = state.service, state.service.settings
+    kinds = service.kinds_for(tenant)
     journals = service.directory.complete_pending(tenant.id)
     state.repaired += journals
     mark = layout.repair_mark(tenant.id)
     if journals or state.due(mark, timedelta(hours=settings.repair_interval_hours)):
-        report = invariants.repair(service.directory, tenant.id, indexer=stored_indexes)
+        report = invariants.repair(service.directory, tenant.id,
+                                    indexer=kinds.stored_indexes)
         state.repaired += report.repaired
         state.unrepaired += len(report.unrepaired)
         if report.repaired or report.unrepaired:
@@ -126,7 +129,8 @@ def _tenant(state: _Run, tenant: Tenant) -> None:
         service.runs.mark(mark, iso(state.now))
     if settings.retention_days > 0 and not state.over():
         state.retention_deleted += purge_deactivated(
-            service, tenant.id, state.now - timedelta(days=settings.retention_days), state)
+            service, tenant.id, state.now - timedelta(days=settings.retention_days), state,
+            users=kinds.users)
     if not state.over():
         state.delivery.add(state.deliverer.deliver(tenant, state.deadline))
     else:
@@ -134,9 +138,10 @@ def _tenant(state: _Run, tenant: Tenant) -> None:
 
 
 def purge_deactivated(service: ScimService, tenant: str, cutoff: datetime,
-                      state: _Run | None = None) -> int:
+                      state: _Run | None = None, *, users: Kind = USERS) -> int:
     """Hard-delete users deactivated before `cutoff`, each conditionally on the version that
-    was read: a user reactivated (or changed) meanwhile is left alone."""
+    was read: a user reactivated (or changed) meanwhile is left alone. `users` is the tenant's
+    kind: its index rows (declared unique attributes included) go with the user."""
     deleted = 0
     for stored in service.directory.deactivated_users(tenant, iso(cutoff)):
         if state is not None and state.over():
@@ -144,7 +149,7 @@ def purge_deactivated(service: ScimService, tenant: str, cutoff: datetime,
         if stored.doc.get("active") is not False:
             continue
         try:
-            service.resources.remove(USERS, tenant, stored)
+            service.resources.remove(users, tenant, stored)
         except PreconditionFailed:  # changed since read; the next run looks again
             continue
         deleted += 1

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from .. import sanitize
 from ..scim import dialect, projection, resource
-from ..scim.errors import ScimError, not_found, uniqueness
+from ..scim.errors import ScimError, not_found, show, uniqueness
 from ..scim.member_changes import MemberChanges, member_types
 from ..scim.patch import apply_patch
 from ..scim.schemas import GROUP_URN
@@ -27,10 +27,13 @@ from ..store.directory import Directory, Stored
 from ..store.errors import Conflict, NotFound, PreconditionFailed, TooLarge
 from ..timestamps import now_iso
 from .changes import ChangeFeed
-from .kinds import GROUPS, Kind, check_member_values, names_members
+from .kinds import Kind, check_member_values, names_members
 
 log = logging.getLogger(__name__)
 _WRITE_BUDGET_SECONDS = 20.0  # well inside Entra's 60 s; then 503 + Retry-After
+# Told, after a write committed, which undeclared attributes it stored: (tenant, resource
+# type name, [(path, JSON value type)]). The registry an operator reads to declare them.
+UndeclaredNoter = Callable[[str, str, list[tuple[str, str]]], None]
 
 
 def write_attempts() -> Iterator[int]:
@@ -82,6 +85,14 @@ def conflict_error(kind: Kind, doc: dict[str, Any], index: str) -> ScimError:
             f"tenant ({kind.unique_attr} is unique, compared case-insensitively). Match the "
             f"existing {kind.noun} instead of creating it, or choose another value."
         )
+    for declared in kind.declared_unique:
+        if index == declared.index:
+            how = "exactly" if declared.attribute.case_exact else "case-insensitively"
+            return uniqueness(
+                f"{declared.path} {show(declared.value_in(doc), 100)} is already used by "
+                f"another {kind.noun} in this tenant ({declared.path} is declared with "
+                f"uniqueness \"server\", compared {how}). Choose another value, or change "
+                f"the {kind.noun} that holds it first.")
     return uniqueness(f"The {kind.noun} conflicts with an existing one ({index}).")
 
 
@@ -94,11 +105,13 @@ def too_large(exc: TooLarge) -> ScimError:
 
 
 class Resources:
-    def __init__(self, directory: Directory, base_url: str, *, event_type_prefix: str) -> None:
+    def __init__(self, directory: Directory, base_url: str, *, event_type_prefix: str,
+                 note_undeclared: UndeclaredNoter | None = None) -> None:
         self.directory = directory
         self.base_url = base_url.rstrip("/")
         # Events written with each write; their type prefix is the deployment's setting.
         self.changes = ChangeFeed(self.base_url, event_type_prefix)
+        self.note_undeclared = note_undeclared
 
     # -- rendering -------------------------------------------------------------------
 
@@ -134,9 +147,9 @@ class Resources:
     def load_view(self, kind: Kind, tenant: str, stored: Stored, view: View) -> dict[str, Any]:
         """Render with the expensive attributes the view asks for (and only those)."""
         members = groups = None
-        if kind is GROUPS and view.wants("members"):
+        if kind.is_group and view.wants("members"):
             members = self.directory.member_rows(tenant, stored.id)
-        elif kind is not GROUPS and view.attributes is not None and view.wants("groups"):
+        elif not kind.is_group and view.attributes is not None and view.wants("groups"):
             groups = self.directory.groups_of(tenant, stored.id)
         return self.render(kind, tenant, stored, view, members, groups)
 
@@ -151,7 +164,7 @@ class Resources:
     def create(self, kind: Kind, tenant: str, body: dict[str, Any]
                ) -> tuple[Stored, list[tuple[str, str | None]]]:
         doc = resource.prepare_create(body, kind.rtype)
-        given = doc.pop("members", None) if kind is GROUPS else None
+        given = doc.pop("members", None) if kind.is_group else None
         members = _member_ids(given)
         types = member_types(given or [])
         rid = layout.new_id()
@@ -168,6 +181,7 @@ class Resources:
             raise conflict_error(kind, doc, exc.index) from exc
         except TooLarge as exc:
             raise too_large(exc) from exc
+        self._noted(kind, tenant, doc)
         if members:  # a journalled member change's chunks re-prove the group (a MERGE): new ETag
             stored = self.directory.get(tenant, kind.rows, rid) or stored
         return stored, [(m, types.get(m)) for m in members]
@@ -181,7 +195,7 @@ class Resources:
             members = None
             # PUT replaces: an explicit `"members": []` (or null) clears them. Omitting the
             # attribute keeps them, as for every other attribute a PUT leaves out.
-            if kind is GROUPS and ("members" in doc or names_members(body)):
+            if kind.is_group and ("members" in doc or names_members(body)):
                 given = doc.pop("members", None) or []
                 members = _member_ids(given)
                 types = member_types(given)
@@ -196,6 +210,7 @@ class Resources:
                 if if_match:
                     raise _stale(kind, rid) from None
                 continue
+            self._noted(kind, tenant, doc)
             return stored, members
         raise _busy(kind, rid)
 
@@ -204,11 +219,11 @@ class Resources:
         """Apply a PATCH. Returns the stored resource after it, or None when only
         memberships changed and nothing had to be read (group PATCH answers 204)."""
         ops = dialect.normalize_patch(body, kind.rtype)
-        if kind is GROUPS and not if_match and all(_is_member_op(op) for op in ops):
+        if kind.is_group and not if_match and all(_is_member_op(op) for op in ops):
             result = apply_patch({}, ops, kind.rtype)
             _check_members(result.members)
             if result.members is not None:
-                self._apply_member_changes(tenant, rid, result.members)
+                self._apply_member_changes(kind, tenant, rid, result.members)
             return None
         for _ in write_attempts():
             current = self.get(kind, tenant, rid)
@@ -222,8 +237,10 @@ class Resources:
                 if if_match:
                     raise _stale(kind, rid) from None
                 continue
+            if stored is not current:
+                self._noted(kind, tenant, doc, before=current.doc)
             if result.members is not None:
-                self._apply_member_changes(tenant, rid, result.members)
+                self._apply_member_changes(kind, tenant, rid, result.members)
                 stored = self.get(kind, tenant, rid)
             return stored
         raise _busy(kind, rid)
@@ -262,6 +279,24 @@ class Resources:
 
     # -- helpers -----------------------------------------------------------------------
 
+    def _noted(self, kind: Kind, tenant: str, doc: dict[str, Any], *,
+               before: dict[str, Any] | None = None) -> None:
+        """Tell the registry which undeclared attributes a committed write stored: all a
+        POST or PUT sent, those a PATCH changed (`before`: the document it patched; the
+        attributes it carried untouched were not sent). Outside the write's transaction;
+        a failure is logged, never the request's."""
+        if self.note_undeclared is None:
+            return
+        try:
+            names = resource.undeclared_names(doc, kind.rtype)
+            if names and before is not None:
+                changed = {name.lower() for name in resource.diff_attributes(before, doc)}
+                names = [n for n in names if n[0].lower() in changed]
+            if names:
+                self.note_undeclared(tenant, kind.rtype.name, names)
+        except Exception as exc:
+            log.warning("undeclared attributes not noted (%s)", type(exc).__name__)
+
     def _write(self, kind: Kind, tenant: str, current: Stored, doc: dict[str, Any]) -> Stored:
         now = now_iso()
         try:
@@ -279,17 +314,18 @@ class Resources:
         except TooLarge as exc:
             raise too_large(exc) from exc
 
-    def _apply_member_changes(self, tenant: str, gid: str, changes: MemberChanges) -> None:
+    def _apply_member_changes(self, kind: Kind, tenant: str, gid: str,
+                              changes: MemberChanges) -> None:
         if changes.replace is not None:
             for _ in write_attempts():
-                group = self.get(GROUPS, tenant, gid)
+                group = self.get(kind, tenant, gid)
                 try:
                     self._set_members(tenant, gid, changes.replace, changes.types,
                                       etag=group.etag)
                 except PreconditionFailed:
                     continue  # members changed while we computed the difference
                 return
-            raise _busy(GROUPS, gid)
+            raise _busy(kind, gid)
         now = now_iso()
         try:
             # The ids as requested: adding a present member (or removing an absent one) is a

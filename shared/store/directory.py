@@ -496,9 +496,10 @@ class Directory:
 
 def _translate(error: StoreError, failed: Operation | None) -> StoreError:
     """What a refused operation means to the store's callers: a create refused because its
-    row exists is a unique index row taken by another resource (Conflict names the index)."""
+    row exists is a unique index row taken by another resource (Conflict names the index,
+    with the attribute's path for a declared one)."""
     if isinstance(error, AlreadyExists) and failed is not None:
-        return Conflict(layout.tag(failed.row_key))
+        return Conflict(layout.unique_index_name(failed.row_key))
     return error
 
 

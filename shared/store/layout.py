@@ -7,6 +7,9 @@ Data table, PartitionKey = tenant id. RowKeys (each `{…}` component escaped by
   UN:{value} / GN:{value}      unique index: folded userName / group displayName -> `ref` id
   UX:{value}:{id} / GX:…       externalId index (caseExact, not folded) -> `ref` id
   UE:{value}:{id}              folded work email index -> `ref` id
+  XU:{path}:{value} / XG:…     unique index of an attribute a tenant declared with
+                               `uniqueness: server` (path: its lower-cased URN-qualified
+                               name; value folded unless caseExact) -> `ref` id
   M:{gid}:{mid}                membership: group `gid` lists member `mid` (a user or a group)
   R:{mid}:{gid}                its reverse twin: the groups of `mid`
   J:{jid} / J:{jid}:{n}        a change too large for one transaction, and its parts (journal.py)
@@ -96,8 +99,13 @@ USER_EXTERNAL_ID = Index("UX", USER, unique=False)
 USER_WORK_EMAIL = Index("UE", USER, unique=False)
 GROUP_NAME = Index("GN", GROUP, unique=True)
 GROUP_EXTERNAL_ID = Index("GX", GROUP, unique=False)
+# Declared unique attributes: one index per kind, each attribute a leading component of it
+# (`declared_index`), so that any number of them share one tag the invariants know.
+USER_DECLARED = Index("XU", USER, unique=True)
+GROUP_DECLARED = Index("XG", GROUP, unique=True)
 INDEXES: Mapping[str, Index] = MappingProxyType({index.name: index for index in (
-    USER_NAME, USER_EXTERNAL_ID, USER_WORK_EMAIL, GROUP_NAME, GROUP_EXTERNAL_ID)})
+    USER_NAME, USER_EXTERNAL_ID, USER_WORK_EMAIL, GROUP_NAME, GROUP_EXTERNAL_ID,
+    USER_DECLARED, GROUP_DECLARED)})
 
 
 def unique_key(index: str, value: str) -> str:
@@ -116,6 +124,21 @@ def multi_prefix(index: str, value: str) -> str:
 def index_of(row_key: str) -> Index | None:
     """The index an index row's key belongs to; None for any other row."""
     return INDEXES.get(tag(row_key))
+
+
+def declared_index(index: Index, path: str) -> str:
+    """The name under which a declared unique attribute's rows are kept in `index`
+    (USER_DECLARED / GROUP_DECLARED): `unique_key` of it is `XU:{path}:{value}`."""
+    return f"{index.name}:{keys.escape(path.lower())}"
+
+
+def unique_index_name(row_key: str) -> str:
+    """The index name a unique index row's key was made from (`unique_key(name, value)`):
+    `UN`, or `XU:{path}` for a declared attribute. Any other row: its tag."""
+    index = index_of(row_key)
+    if index is None or not index.unique:
+        return tag(row_key)
+    return row_key.rpartition(SEPARATOR)[0]
 
 
 # -- data table: memberships -------------------------------------------------------------------

@@ -16,7 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.scim.errors import ERROR_SCHEMA
+from shared.service import tenant_schemas
 from shared.service.app import ScimService
+from shared.service.kinds import DEFAULT_KINDS
 from shared.service.messages import ScimRequest, ScimResponse
 from shared.store import layout
 from tests.support.storage_faults import Injector, hooked
@@ -97,6 +99,40 @@ def test_discovery_names_this_tenants_url(api: Api, scim_service: ScimService) -
     r = api("GET", "ResourceTypes", "User")
     assert r.body is not None
     assert r.body["meta"]["location"].startswith(scim_service.settings.tenant_url(api.tenant))
+
+
+BADGES = "urn:ietf:params:scim:schemas:extension:Badges:2.0:User"
+
+
+def test_a_tenant_that_declares_nothing_shares_the_default_kinds(
+        scim_service: ScimService, tenant: tuple[str, str]) -> None:
+    """The seam that keeps the common case free: no copy, no build, the module's objects."""
+    record = scim_service.tenants.get(tenant[0])
+    assert record is not None
+    assert ScimService.kinds_for(record) is DEFAULT_KINDS
+
+
+def test_a_tenants_declarations_are_its_own(api: Api, scim_service: ScimService,
+                                            tenant: tuple[str, str]) -> None:
+    """Discovery and the resources of a tenant use its kinds; the kinds are made once per
+    record version, and a new version (a schema added) is seen after `forget`."""
+    plain = api("GET", "Schemas").body
+    tenant_schemas.add_schema(scim_service.tenants, tenant[0], {
+        "id": BADGES, "name": "Badges", "attributes": [{"name": "badge", "type": "integer"}]})
+    scim_service.auth.forget(tenant[0])
+    record = scim_service.tenants.get(tenant[0])
+    assert record is not None
+    kinds = ScimService.kinds_for(record)
+    assert kinds is not DEFAULT_KINDS
+    assert ScimService.kinds_for(scim_service.tenants.get(tenant[0])) is kinds  # type: ignore[arg-type]
+    listed = api("GET", "Schemas").body
+    assert listed is not None
+    assert plain is not None
+    assert [s["id"] for s in listed["Resources"]] == [
+        *(s["id"] for s in plain["Resources"]), BADGES]
+    assert api("GET", "Schemas", BADGES).status == 200
+    created = api.create("Users", {"schemas": [USER], "userName": "b", BADGES: {"badge": "7"}})
+    assert created[BADGES] == {"badge": 7}  # typed as declared
 
 
 @pytest.mark.parametrize(("resource", "rid", "says"), [

@@ -24,8 +24,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.scim.errors import ScimError
+from shared.scim.schema import INTEGER, Attribute, Schema
+from shared.scim.schemas import GROUP as GROUP_TYPE
+from shared.scim.schemas import USER as USER_TYPE
 from shared.service.app import ScimService
-from shared.service.kinds import GROUPS, USERS, Kind
+from shared.service.kinds import GROUPS, USERS, Kind, TenantKinds
 from shared.service.listing import (
     Lister,
     Query,
@@ -272,6 +275,46 @@ def test_other_equalities_of_the_conjunction_are_checked_on_what_the_index_found
     assert body["totalResults"] == 0
     assert reads.point_prefixes() == ["UN", "U"]
     assert reads.ranges == []
+
+
+BADGE_URN = "urn:ietf:params:scim:schemas:extension:Badges:2.0:User"
+BADGE_USERS = TenantKinds.of(USER_TYPE.extended([Schema(BADGE_URN, "Badges", "", (
+    Attribute("badge", uniqueness="server"),
+    Attribute("serial", type=INTEGER, uniqueness="server"),
+    Attribute("note")))]), GROUP_TYPE).users
+
+
+@pytest.mark.parametrize(("filt", "key"), [
+    (f'{BADGE_URN}:badge eq "B-7"', "b-7"),
+    (f'{BADGE_URN.upper()}:BADGE eq "b-7"', "b-7"),  # names and caseExact=false values fold
+    (f'{BADGE_URN}:serial eq 7', "7"),
+    (f'{BADGE_URN}:serial eq 7 and userName eq "x@y"', None),  # userName is read first
+])
+def test_a_declared_unique_attributes_equality_reads_its_index(
+        scim_service: ScimService, lister: Lister, tenant_id: str, filt: str,
+        key: str | None) -> None:
+    uid = create(scim_service, BADGE_USERS, tenant_id, {
+        "schemas": [USER], "userName": "x@y", BADGE_URN: {"badge": "B-7", "serial": 7}})
+    create(scim_service, BADGE_USERS, tenant_id, {
+        "schemas": [USER], "userName": "z@y", BADGE_URN: {"badge": "B-8", "serial": 8}})
+    with observed(scim_service, tenant_id) as reads:
+        body = listed(lister, BADGE_USERS, tenant_id, filt)
+    assert ids(body) == [uid]
+    assert reads.ranges == []
+    index = {d.attribute.name: d.index for d in BADGE_USERS.declared_unique}
+    attr = "serial" if ":serial" in filt else "badge"
+    expected = [f"{index[attr]}:{key}"] if key else ["UN:x@y"]
+    assert reads.points == [*expected, f"U:{uid}"]
+
+
+def test_a_declared_attribute_without_uniqueness_is_scanned(
+        scim_service: ScimService, lister: Lister, tenant_id: str) -> None:
+    uid = create(scim_service, BADGE_USERS, tenant_id, {
+        "schemas": [USER], "userName": "x@y", BADGE_URN: {"note": "n"}})
+    with observed(scim_service, tenant_id) as reads:
+        body = listed(lister, BADGE_USERS, tenant_id, f'{BADGE_URN}:note eq "n"')
+    assert ids(body) == [uid]
+    assert len(reads.scans(BADGE_USERS)) == 1
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.service import tenant_schemas
 from shared.service.app import ScimService
 from shared.service.kinds import GROUPS, stored_indexes
 from shared.service.messages import ScimRequest
@@ -188,6 +189,49 @@ def test_retention_deletes_exactly_the_users_past_the_limit(
         [("deleted", old), ("deleted", legacy)])
     assert invariants.check(scim_service.directory, tid, indexer=stored_indexes) == []
     assert run(service, tenants=[tid])["retention_deleted"] == 0
+
+
+BADGES = "urn:ietf:params:scim:schemas:extension:Badges:2.0:User"
+
+
+def test_a_tenants_declared_unique_rows_are_repaired_and_purged_with_its_own_kinds(
+        scim_service: ScimService, feed_service: ScimService, client: httpx.Client,
+        tenant: tuple[str, str]) -> None:
+    """The reconciler repairs and purges with the tenant's indexer: the rows of an attribute
+    it declared unique are restored when lost, never taken for stale ones, and go with a
+    purged user."""
+    tid = tenant[0]
+    tenant_schemas.add_schema(scim_service.tenants, tid, {
+        "id": BADGES, "name": "Badges", "attributes": [
+            {"name": "badge", "type": "string", "uniqueness": "server"}]})
+    scim_service.auth.forget(tid)
+
+    def user(name: str, badge: str) -> str:
+        r = client.post("/Users", json={"schemas": [USER_URN], "userName": name,
+                                        BADGES: {"badge": badge}})
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    kept, purged = user("kept@x.test", "B-1"), user("purged@x.test", "B-2")
+    _deactivate(client, purged)
+    _age(scim_service, tid, purged, 31, "deactivatedAt")
+    kinds = ScimService.kinds_for(scim_service.tenants.get(tid))  # type: ignore[arg-type]
+    index = kinds.users.declared_unique[0].index
+    rows = {b: layout.unique_key(index, b) for b in ("b-1", "b-2")}
+    scim_service.directory.table.delete_entity(tid, rows["b-1"])  # lost
+
+    service = ScimService(feed_service.settings.model_copy(update={"retention_days": 30.0}),
+                          feed_service.tables)
+    summary = run(service, tenants=[tid])
+    assert (summary["errors"], summary["retention_deleted"]) == (0, 1)
+    assert summary["repaired"] >= 1
+    assert scim_service.directory.lookup_unique(tid, index, "b-1") == kept
+    assert scim_service.directory.lookup_unique(tid, index, "b-2") is None
+    assert invariants.check(scim_service.directory, tid, indexer=kinds.stored_indexes) == []
+    # The deployment's indexer would have taken B-1's row for a stale one.
+    assert [v.row for v in invariants.check(scim_service.directory, tid,
+                                            indexer=stored_indexes)] == [rows["b-1"]]
+    user("again@x.test", "B-2")  # the purged user's value is free
 
 
 def test_health_reports_the_last_run(served: str, feed_service: ScimService,

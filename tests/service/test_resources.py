@@ -546,3 +546,76 @@ def test_remove_of_a_resource_already_gone_is_quiet(res: Resources, tenant_id: s
     res.remove(USERS, tenant_id, current)
     assert res.directory.get(tenant_id, layout.USER, uid) is None
 
+
+
+# --------------------------------------------------------------------------------------------
+# Undeclared attributes told to the registry
+# --------------------------------------------------------------------------------------------
+
+CUSTOM = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
+
+
+class Noted:
+    """A registry stand-in that records what it is told, in order with the storage requests
+    of this thread (so "after the commit" is visible), and can be made to fail."""
+
+    def __init__(self, made: Requests, fail: bool = False) -> None:
+        self.made, self.fail = made, fail
+        self.calls: list[tuple[str, str, list[tuple[str, str]]]] = []
+
+    def __call__(self, tenant: str, resource_type: str, names: list[tuple[str, str]]) -> None:
+        self.made.seen.append("note")
+        self.calls.append((tenant, resource_type, names))
+        if self.fail:
+            raise RuntimeError("registry down")
+
+
+def noting(res: Resources, noted: Noted) -> Resources:
+    return Resources(res.directory, res.base_url, event_type_prefix=res.changes.type_prefix,
+                     note_undeclared=noted)
+
+
+def test_undeclared_attributes_are_noted_after_the_write_commits(
+        res: Resources, tenant_id: str) -> None:
+    made = Requests()
+    noted = Noted(made)
+    mine = noting(res, noted)
+    with hooked(made):
+        stored, _ = mine.create(USERS, tenant_id, {"schemas": [USER], "userName": "n",
+                                                   CUSTOM: {"CustomAttribute": "701984"},
+                                                   "fooBar": 7})
+    assert made.seen == ["batch", "note"]
+    [(tenant, rtype, names)] = noted.calls
+    assert (tenant, rtype) == (tenant_id, "User")
+    assert sorted(names) == [("fooBar", "number"), (f"{CUSTOM}:CustomAttribute", "string")]
+    # A PATCH notes what it changed, not what it carried untouched.
+    noted.calls.clear()
+    mine.patch(USERS, tenant_id, stored.id, patch(
+        {"op": "replace", "path": "fooBar", "value": [1]}), None)
+    assert noted.calls == [(tenant_id, "User", [("fooBar", "array")])]
+    noted.calls.clear()
+    mine.patch(USERS, tenant_id, stored.id, patch(
+        {"op": "replace", "path": "title", "value": "t"}), None)
+    assert noted.calls == []
+    # A PUT restates them all.
+    mine.replace(USERS, tenant_id, stored.id, {"schemas": [USER], "userName": "n",
+                                              CUSTOM: {"CustomAttribute": "1"}}, None)
+    assert noted.calls == [(tenant_id, "User", [(f"{CUSTOM}:CustomAttribute", "string")])]
+
+
+def test_nothing_is_noted_without_undeclared_attributes_or_for_a_failed_write(
+        res: Resources, tenant_id: str) -> None:
+    noted = Noted(Requests())
+    mine = noting(res, noted)
+    new_user(mine, tenant_id, "plain")
+    with pytest.raises(ScimError):  # userName taken: nothing stored, nothing noted
+        mine.create(USERS, tenant_id, {"schemas": [USER], "userName": "plain", "fooBar": 1})
+    assert noted.calls == []
+
+
+def test_a_failing_registry_never_fails_the_write(res: Resources, tenant_id: str) -> None:
+    noted = Noted(Requests(), fail=True)
+    stored, _ = noting(res, noted).create(USERS, tenant_id, {"schemas": [USER],
+                                                             "userName": "n", "fooBar": 1})
+    assert len(noted.calls) == 1
+    assert res.get(USERS, tenant_id, stored.id).doc["fooBar"] == 1

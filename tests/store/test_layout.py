@@ -38,7 +38,7 @@ def test_the_stored_format_is_pinned() -> None:
         "U:u1", "G:g1"]
     assert {i.name: (i.owner, i.unique) for i in layout.INDEXES.values()} == {
         "UN": ("U", True), "UX": ("U", False), "UE": ("U", False),
-        "GN": ("G", True), "GX": ("G", False)}
+        "GN": ("G", True), "GX": ("G", False), "XU": ("U", True), "XG": ("G", True)}
     assert layout.unique_key("UN", "alice") == "UN:alice"
     assert layout.multi_key("UX", "e 1", "u1") == "UX:e 1:u1"
     assert layout.multi_prefix("UE", "a@x.test") == "UE:a@x.test:"
@@ -56,7 +56,13 @@ def test_the_stored_format_is_pinned() -> None:
     assert layout.LAST_RUN == ("reconcile", "last")
     assert (layout.MARKS_PARTITION, layout.repair_mark("t1"), layout.AUDIT_SWEEP_MARK) == (
         "marks", "repair:t1", "audit-sweep")
-    assert {"U", "G", "UN", "UX", "UE", "GN", "GX", "M", "R", "J", "E", "DL"} == (
+    assert layout.unique_key(layout.declared_index(
+        layout.USER_DECLARED, "urn:x:Ext:2.0:User:Badge"), "b-1") == (
+        "XU:urn%3Ax%3Aext%3A2.0%3Auser%3Abadge:b-1")
+    # Attribute names are case-insensitive (RFC 7643 §2.1): one index however spelled.
+    assert layout.declared_index(layout.USER_DECLARED, "URN:X:Ext:2.0:User:BADGE") == (
+        layout.declared_index(layout.USER_DECLARED, "urn:x:ext:2.0:user:badge"))
+    assert {"U", "G", "UN", "UX", "UE", "GN", "GX", "XU", "XG", "M", "R", "J", "E", "DL"} == (
         layout.DATA_TAGS)
 
 
@@ -89,6 +95,25 @@ def test_undeclared_rows_lie_in_their_range_whatever_the_case(resource_type: str
 
 
 # -- data table: keys in their ranges, read back ---------------------------------------------------
+
+@given(st.sampled_from([layout.USER_DECLARED, layout.GROUP_DECLARED]), values, values, values)
+def test_declared_unique_keys_name_their_attribute_and_no_other(
+        index: layout.Index, path: str, other: str, value: str) -> None:
+    """A 409 on a declared attribute's row must say which attribute: the row key gives back
+    the index name it was made from, path included, whatever the path and value."""
+    assume(keys.escape(path.lower()) != keys.escape(other.lower()))
+    name = layout.declared_index(index, path)
+    key = layout.unique_key(name, value)
+    assert layout.index_of(key) is index
+    assert layout.unique_index_name(key) == name
+    assert layout.unique_index_name(key) != layout.declared_index(index, other)
+
+
+def test_unique_index_name_of_other_rows_is_their_tag() -> None:
+    assert layout.unique_index_name(layout.unique_key("UN", "a:b")) == "UN"
+    assert layout.unique_index_name(layout.multi_key("UX", "a", "u1")) == "UX"
+    assert layout.unique_index_name(layout.member_key("g1", "u1")) == "M"
+
 
 @given(kinds, values)
 def test_resource_keys_round_trip_and_stay_in_their_kind(kind: str, rid: str) -> None:
