@@ -7,8 +7,9 @@ misspelt names, through POST/PUT (`resource`), PATCH in both of Entra's dialects
 Attributes a tenant declares with `ResourceType.extended` must behave like built-in ones.
 
 The bodies are the shapes Microsoft documents for custom extension attributes
-(customize-application-attributes.md, "Provisioning a custom extension attribute to a SCIM
-compliant application"; its example's trailing comma dropped, since it is not JSON), with the
+(Microsoft Learn, https://learn.microsoft.com/entra/identity/app-provisioning/customize-application-attributes,
+"Provisioning a custom extension attribute to a SCIM compliant application"; its example's
+trailing comma dropped, since it is not JSON), with the
 PATCH shapes it documents for the enterprise extension applied to the custom URN.
 """
 
