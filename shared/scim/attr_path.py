@@ -97,8 +97,3 @@ def resolve_path(path: AttrPath, rtype: ResourceType) -> Resolved | None:
             return resolved
     return None
 
-
-def resolve_any_path(path: AttrPath, rtype: ResourceType) -> Resolved | None:
-    """`resolve_path`, and for a path that names no declared attribute, what
-    `ResourceType.resolve_undeclared` makes of it (`declared` False)."""
-    return resolve_path(path, rtype) or rtype.resolve_undeclared(str(path))
