@@ -292,7 +292,10 @@ def _absorb_extension_object(
     """An extension's object of attributes; `extension` is a stand-in without attributes for
     an unknown URN (see `ResourceType.resolve_undeclared`)."""
     if not extension.attributes and rtype.undeclared == REJECT:
-        raise invalid_value(undeclared_detail(extension.id))
+        # Name an attribute the object holds: the operator declares attributes, not URNs.
+        named = [str(k) for k in value] if isinstance(value, dict) else []
+        raise invalid_value(undeclared_detail(
+            f"{extension.id}:{named[0]}" if named else extension.id))
     if value is None or value == []:
         return  # "no value", like null and {} (which the loop below handles)
     if not isinstance(value, dict):

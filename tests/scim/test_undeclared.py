@@ -131,7 +131,7 @@ def test_entra_custom_extension_user_is_captured_under_its_urn() -> None:
 
 
 def test_entra_custom_extension_user_is_refused_by_a_strict_type() -> None:
-    assert_refused_as_undeclared(refusal(prepare_create, ENTRA_USER, STRICT), CUSTOM)
+    assert_refused_as_undeclared(refusal(prepare_create, ENTRA_USER, STRICT), CUSTOM_ATTR)
 
 
 @pytest.mark.parametrize("key", [CUSTOM_ATTR, CUSTOM_ATTR.lower(), CUSTOM_ATTR.upper()[:-15]
@@ -653,3 +653,15 @@ def test_reject_never_stores_an_undeclared_attribute_by_patch(ops: list[dict[str
     outcome = attempt(patched, doc, *ops, rtype=STRICT)
     if isinstance(outcome, dict):
         assert undeclared_names(outcome, STRICT) == []
+
+
+def test_a_whole_undeclared_extension_under_reject_names_an_attribute_it_holds() -> None:
+    """The operator declares attributes: the refusal names one, not only the extension."""
+    body = {"schemas": [USER_URN], "userName": "bjensen",
+            "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User":
+                {"CustomAttribute": "701984"}}
+    with pytest.raises(ScimError) as info:
+        normalize(body, USER.extended((), undeclared="reject"))
+    assert info.value.detail.startswith(
+        "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User:CustomAttribute "
+        "is not declared for this tenant")
