@@ -24,6 +24,7 @@ from ..service import tenant_schemas
 from ..service.tenant_schemas import POLICIES, RESOURCE_TYPE_NAMES, TenantSchemaError
 from ..settings import Settings
 from ..store.connection import open_tables
+from ..store.directory import Directory
 from ..store.tenants import MAX_UNDECLARED_NAMES, TenantTable, UndeclaredAttribute
 
 AREAS = ("schema",)
@@ -62,7 +63,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     tables.ensure()
     tenants = TenantTable(tables.tenants)
     try:
-        return _ACTIONS[args.action](args, tenants)
+        return _ACTIONS[args.action](args, tenants, Directory(tables.data))
     except SchemaError as exc:
         where = f"{args.file}: " if args.action == "add" else ""
         raise SystemExit(f"error: {where}{exc}") from None
@@ -70,11 +71,14 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         raise SystemExit(f"error: {exc}") from None
 
 
-def _add(args: argparse.Namespace, tenants: TenantTable) -> int:
+def _add(args: argparse.Namespace, tenants: TenantTable,
+         directory: Directory) -> int:
     document = read_document(Path(args.file))
     earlier = {(a.resource_type, a.path.lower()): a
                for a in tenant_schemas.undeclared(tenants, args.tenant)}
-    schema = tenant_schemas.add_schema(tenants, args.tenant, document, args.resource_type)
+    # With the directory: values stored before a unique declaration are checked and indexed.
+    schema = tenant_schemas.add_schema(tenants, args.tenant, document, args.resource_type,
+                                       directory=directory)
     declared = next(d for d in tenant_schemas.list_schemas(tenants, args.tenant)
                     if d.urn == schema.id)
     count = len(schema.attributes)
@@ -129,7 +133,8 @@ def _shape(attr: Attribute) -> str:
     return "  ".join(parts)
 
 
-def _list(args: argparse.Namespace, tenants: TenantTable) -> int:
+def _list(args: argparse.Namespace, tenants: TenantTable,
+          directory: Directory) -> int:
     declared = tenant_schemas.list_schemas(tenants, args.tenant)
     tenant = tenants.get(args.tenant)
     policy = tenant.undeclared if tenant is not None else "capture"
@@ -152,7 +157,8 @@ def _list(args: argparse.Namespace, tenants: TenantTable) -> int:
     return 0
 
 
-def _remove(args: argparse.Namespace, tenants: TenantTable) -> int:
+def _remove(args: argparse.Namespace, tenants: TenantTable,
+            directory: Directory) -> int:
     removed = tenant_schemas.remove_schema(tenants, args.tenant, args.urn)
     print(f"tenant {args.tenant}: removed {removed.urn} ({removed.resource_type}); values "
           f"already stored stay in the resources as undeclared attributes; {_PROPAGATION}")
@@ -162,7 +168,8 @@ def _remove(args: argparse.Namespace, tenants: TenantTable) -> int:
 _COLUMNS = ("PATH", "RESOURCE TYPE", "FIRST SEEN", "LAST SEEN", "COUNT", "TYPES")
 
 
-def _undeclared(args: argparse.Namespace, tenants: TenantTable) -> int:
+def _undeclared(args: argparse.Namespace, tenants: TenantTable,
+                directory: Directory) -> int:
     found = tenant_schemas.undeclared(tenants, args.tenant)
     overflow = tenant_schemas.undeclared_overflow(tenants, args.tenant)
     beyond = (f"and {overflow.count} sighting(s) of further names between "
@@ -193,7 +200,8 @@ def _as_json(attr: UndeclaredAttribute) -> dict[str, Any]:
             "types": list(attr.types)}
 
 
-def _policy(args: argparse.Namespace, tenants: TenantTable) -> int:
+def _policy(args: argparse.Namespace, tenants: TenantTable,
+            directory: Directory) -> int:
     tenant_schemas.set_policy(tenants, args.tenant, args.policy)
     effect = ("captured: stored as sent, listed by `schema undeclared`"
               if args.policy == "capture" else "rejected: a request carrying one gets a 400 "
@@ -202,6 +210,6 @@ def _policy(args: argparse.Namespace, tenants: TenantTable) -> int:
     return 0
 
 
-_ACTIONS: dict[str, Callable[[argparse.Namespace, TenantTable], int]] = {
+_ACTIONS: dict[str, Callable[[argparse.Namespace, TenantTable, Directory], int]] = {
     "add": _add, "list": _list, "remove": _remove, "undeclared": _undeclared,
     "policy": _policy}

@@ -32,6 +32,7 @@ from ..scim.schema import CAPTURE, REJECT, ResourceType, Schema, UndeclaredPolic
 from ..scim.schema_doc import load_schema, resource_type_of
 from ..scim.schemas import GROUP, USER
 from ..settings import current
+from ..store.directory import Directory
 from ..store.tenants import (
     MAX_RECORD_UNITS,
     MAX_UNDECLARED_NAMES,
@@ -42,6 +43,8 @@ from ..store.tenants import (
     record_units,
 )
 from ..timestamps import now_iso
+from . import unique_backfill
+from .kinds import TenantKinds
 
 log = logging.getLogger(__name__)
 
@@ -188,13 +191,19 @@ def clear_caches() -> None:
 # -- operations ------------------------------------------------------------------------------
 
 def add_schema(tenants: TenantTable, tenant_id: str, document: Mapping[str, Any],
-               resource_type: str | None = None) -> Schema:
+               resource_type: str | None = None, *,
+               directory: Directory | None = None) -> Schema:
     """Declare an extension schema for a tenant: `document` is an RFC 7643 §7 schema
     document; the resource type it extends is `resource_type`, else the document's
     "resourceType", else the last segment of its URN (`…:2.0:User`). Returns the schema as
     loaded. SchemaError (shared.scim.schema_doc) for a document that is not a valid schema,
     TenantSchemaError for one the tenant cannot take (declared already, over a limit);
-    PreconditionFailed when the record changed meanwhile (nothing written: run it again)."""
+    PreconditionFailed when the record changed meanwhile (nothing written: run it again).
+
+    With `directory` (the tenant's data), attributes declared `uniqueness: "server"` are
+    checked against the values already stored (TenantSchemaError naming the duplicates, and
+    nothing saved) and indexed once the declaration is saved (unique_backfill.py); without
+    it, the reconciler's next repair pass indexes them."""
     tenant = _tenant(tenants, tenant_id)
     declared = _declared(document, resource_type, "tenant")
     assert declared.schema is not None
@@ -202,7 +211,26 @@ def add_schema(tenants: TenantTable, tenant_id: str, document: Mapping[str, Any]
     _refuse_duplicate(declared, _own(tenant))
     tenant.schemas.append(dict(declared.document))
     _check_limits(tenant)
+    types = _build(_effective(tenant), tenant.undeclared)  # the new ones: not from the cache
+    kinds = TenantKinds.of(types.user, types.group)
+    checked = directory is not None and unique_backfill.declares_unique(kinds)
+    if checked:
+        assert directory is not None
+        taken = unique_backfill.duplicates(directory, tenant_id, kinds)
+        if taken:
+            first = taken[0]
+            raise TenantSchemaError(
+                f"{len(taken)} value(s) of attributes declared unique are held by more than "
+                f"one resource (e.g. {first.path}, by ids {', '.join(first.resource_ids[:3])})"
+                "; make the stored values unique, or declare the attribute without "
+                '"uniqueness": "server"')
     tenants.save(tenant)
+    if checked:
+        assert directory is not None
+        report = unique_backfill.index(directory, tenant_id, kinds)
+        if report.unrepaired:
+            log.warning("schema add %s: %d index row(s) left for the reconciler",
+                        declared.schema.id, len(report.unrepaired))
     return declared.schema
 
 
