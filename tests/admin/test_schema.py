@@ -7,50 +7,21 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shared.admin.__main__ import main
 from shared.service import tenant_schemas
 from shared.service.app import ScimService
 from shared.store.tenants import MAX_UNDECLARED_NAMES, Tenant
 from shared.timestamps import now_iso
+from tests.admin.conftest import Run
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "schemas" / "examples" / "custom-extension-name.json"
 CUSTOM = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
 ATTR = f"{CUSTOM}:CustomAttribute"
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@pytest.fixture
-def cli(app_env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> Any:
-    """`python -m shared.admin ARGS` in-process: exit status, stdout, stderr (a SystemExit
-    with a message prints it to stderr and exits 1, as Python does)."""
-    def run(*argv: str) -> Run:
-        message = ""
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            if isinstance(exc.code, str):
-                code, message = 1, exc.code + "\n"
-            else:
-                code = int(exc.code or 0)
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err + message)
-    return run
 
 
 @pytest.fixture
