@@ -38,8 +38,10 @@ META = {"resourceType": "User", "created": "2026-01-01T00:00:00.000Z",
 
 
 def _engine(package: str) -> dict[str, Callable[[], Any]]:
-    """The timed calls, made with the engine modules of `package` ("shared.scim" or a copy)."""
-    mod: Callable[[str], ModuleType] = lambda name: revision.module(package, name)  # noqa: E731
+    """The timed calls, made with the engine modules of `package` ("shared" or a copy of it at
+    a revision: the whole package, since the engine imports a few of its utilities)."""
+    mod: Callable[[str], ModuleType] = (  # noqa: E731
+        lambda name: revision.module(package, f"scim.{name}"))
     resource, dialect, patch = mod("resource"), mod("dialect"), mod("patch")
     projection, user = mod("projection"), mod("schemas").USER
     body = client._user(7, "bench")
@@ -67,7 +69,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--base", default="", help="git revision of the engine to compare")
     args = parser.parse_args()
-    engines = revision.variants("shared/scim", args.base, _engine)
+    engines = revision.variants("shared", args.base, _engine)
     times: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.rounds):
         for name, calls in engines.items():
