@@ -66,6 +66,15 @@ class Settings(BaseModel):
         validation_alias="SCIM_ENTRA_JWKS_URL",
         description="where Entra's token signing keys are fetched for tenants that accept "
         "Entra-issued JWTs ({tid} = their Entra tenant id).")
+    entra_assertion_jwks_url: str = Field(
+        "https://login.microsoftonline.com/{tid}/discovery/v2.0/keys",
+        validation_alias="SCIM_ENTRA_ASSERTION_JWKS_URL",
+        description="where Entra's v2.0 signing keys are fetched to verify the assertions of "
+        "workload identity federation at the token endpoint ({tid} = the Entra tenant id).")
+    access_token_minutes: int = Field(
+        60, ge=60, le=360, validation_alias="SCIM_ACCESS_TOKEN_MINUTES",
+        description="lifetime of the token endpoint's access tokens (minutes, 60 to 360: "
+        "what Microsoft's gallery accepts).")
     storage_deadline_seconds: float = Field(
         10.0, gt=0, le=50, validation_alias="SCIM_STORAGE_DEADLINE_SECONDS",
         description="the storage calls of one SCIM request end by this long after it arrived; "
@@ -171,6 +180,19 @@ class Settings(BaseModel):
 
     def tenant_url(self, tenant_id: str) -> str:
         return f"{self.public_base_url.rstrip('/')}/scim/v2/{tenant_id}"
+
+    @property
+    def oauth_issuer(self) -> str:
+        """The `iss` of access tokens; the token endpoint and key set live under it."""
+        return f"{self.public_base_url.rstrip('/')}/oauth2"
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.oauth_issuer}/token"
+
+    @property
+    def jwks_uri(self) -> str:
+        return f"{self.oauth_issuer}/keys"
 
 
 def variables() -> dict[str, str]:

@@ -14,7 +14,6 @@ their number)."""
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -25,11 +24,9 @@ from ..store.tenants import Tenant
 from ..timestamps import now_iso
 from . import tokens
 from .entra_jwt import EntraJwtVerifier, InvalidToken, KeysUnavailable, looks_like_jwt
+from .tenants import TENANT_ID
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="scim"'}
-# Tenant ids are generated (lower-case hex); anything that could not be one - or could not be
-# a Table PartitionKey at all ('/', '#', control characters) - is refused without a lookup.
-_TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # "Last use" of a token is written at most this often per token and instance, and only when
 # the cache is filled - never a write per request.
 USE_RECORD_INTERVAL = 3600.0
@@ -74,7 +71,7 @@ class Authenticator:
     def authenticate(self, tenant_id: str, authorization: str | None) -> Tenant:
         """The tenant the request is authenticated for, or AuthFailure (401, or 503 when
         Entra's signing keys cannot be fetched)."""
-        if not _TENANT_ID.fullmatch(tenant_id):
+        if not TENANT_ID.fullmatch(tenant_id):
             try:
                 _bearer(authorization)  # a missing header is still reported as such
             except ScimError as err:

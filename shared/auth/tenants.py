@@ -3,6 +3,7 @@ record (the record and its storage are shared.store.tenants)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from ..store.tenants import Tenant, TokenRecord
@@ -10,6 +11,9 @@ from ..timestamps import now_iso
 from . import tokens
 
 MAX_ACTIVE_TOKENS = 2
+# Tenant ids are generated (lower-case hex); anything that could not be one - or could not be
+# a Table PartitionKey at all ('/', '#', control characters) - is refused without a lookup.
+TENANT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def new_tenant_id() -> str:

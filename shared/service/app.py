@@ -11,8 +11,10 @@ import time
 from typing import Any
 
 from .. import sanitize
+from ..auth.access_tokens import AccessTokens
 from ..auth.authenticator import Authenticator, AuthFailure
 from ..auth.entra_jwt import EntraJwtVerifier
+from ..auth.signing_keys import KeyRing
 from ..scim import discovery, projection
 from ..scim.errors import ScimError
 from ..settings import Settings
@@ -22,6 +24,7 @@ from ..store.connection import Tables
 from ..store.directory import Directory
 from ..store.errors import Unavailable
 from ..store.runs import RunLog
+from ..store.signing_keys import SigningKeyTable
 from ..store.tenants import Tenant, TenantTable
 from . import audit, tenant_schemas
 from .body import json_body
@@ -43,8 +46,14 @@ class ScimService:
         self.tables = tables
         self.directory = Directory(tables.data)
         self.tenants = TenantTable(tables.tenants)
+        self.entra_jwt = EntraJwtVerifier(settings.entra_jwks_url)
+        # The token endpoint's keys and tokens: shared by the endpoint that mints them and the
+        # authenticator that verifies them, so both see one cached key set.
+        self.keys = KeyRing(SigningKeyTable(tables.tenants))
+        self.access_tokens = AccessTokens(self.keys, settings.oauth_issuer,
+                                          settings.access_token_minutes * 60)
         self.auth = Authenticator(self.tenants.get, record_use=self.tenants.record_use,
-                                  jwt=EntraJwtVerifier(settings.entra_jwks_url))
+                                  jwt=self.entra_jwt)
         self.resources = Resources(self.directory, settings.public_base_url,
                                    event_type_prefix=settings.event_type_prefix,
                                    note_undeclared=self._note_undeclared)

@@ -27,6 +27,10 @@ Tenants table, PartitionKey = tenant id:
                                (User, Group): first and last seen, how often, its value types
   attr-overflow                sightings of undeclared names beyond the registry's limit
 
+Tenants table, PartitionKey `~signing-keys` (never a tenant id: `~` is not in their alphabet):
+  key:{kid}                    a signing key of the token endpoint's access tokens
+                               (signing_keys.py)
+
 Audit table, PartitionKey = escaped tenant id:
   {inverted microseconds}-{random}    an entry; a partition reads newest first
 
@@ -253,6 +257,14 @@ def undeclared_key(resource_type: str, path: str) -> str:
     the case it was sent in (attribute names are case-insensitive, RFC 7643 §2.1; lower-cased
     as the engine matches them)."""
     return f"{UNDECLARED_PREFIX}{keys.escape(resource_type)}:{keys.escape(path.lower())}"
+
+
+SIGNING_KEYS_PARTITION = "~signing-keys"
+SIGNING_KEY_PREFIX = "key" + SEPARATOR
+
+
+def signing_key_key(kid: str) -> str:
+    return SIGNING_KEY_PREFIX + keys.escape(kid)
 
 
 # -- audit table ---------------------------------------------------------------------------------

@@ -45,6 +45,52 @@ class TokenRecord(BaseModel):
     created: str
 
 
+class ClientSecretRecord(BaseModel):
+    """A client secret as stored: its digest, a display prefix and when it expires (ISO 8601
+    UTC), never the secret."""
+
+    id: str
+    prefix: str
+    digest: str
+    created: str
+    expires: str
+
+
+class FederatedCredential(BaseModel):
+    """Trust in assertions Entra signs for a workload identity (RFC 7523 client
+    authentication): accepted when issued by `entra_tenant_id`'s v2.0 issuer for `audience`
+    about `subject`."""
+
+    id: str
+    entra_tenant_id: str
+    subject: str
+    audience: str
+    created: str
+
+
+class OAuthClient(BaseModel):
+    """An OAuth 2.0 client of the token endpoint: its id identifies the tenant; it holds up to
+    two secrets (rotation) and optionally a federated credential."""
+
+    id: str
+    name: str = ""
+    created: str
+    secrets: list[ClientSecretRecord] = Field(default_factory=list)
+    federation: FederatedCredential | None = None
+
+    def credential_ids(self) -> set[str]:
+        ids = {s.id for s in self.secrets}
+        if self.federation is not None:
+            ids.add(self.federation.id)
+        return ids
+
+
+# How a SCIM request may authenticate for a tenant: its Secret Tokens, access tokens from the
+# token endpoint. (Entra-issued JWTs have their own switch: `entra_tenant_id`.)
+AuthMethod = Literal["secret-token", "oauth"]
+AUTH_METHODS: tuple[AuthMethod, ...] = ("secret-token", "oauth")
+
+
 class Tenant(BaseModel):
     id: str
     name: str
@@ -64,12 +110,19 @@ class Tenant(BaseModel):
     schemas: list[dict[str, Any]] = Field(default_factory=list)
     # What a request carrying an attribute no schema declares gets: stored as sent, or a 400.
     undeclared: Literal["capture", "reject"] = "capture"
+    # OAuth 2.0 clients of the token endpoint (shared/auth/clients.py) and which ways of
+    # authenticating SCIM requests the tenant accepts: a gallery listing wants "oauth" only.
+    clients: list[OAuthClient] = Field(default_factory=list)
+    auth_methods: list[AuthMethod] = Field(default_factory=lambda: list(AUTH_METHODS))
     # The version of the row this record was read from: `TenantTable.save` writes only over
     # that version, so two operator commands at once cannot undo each other (a revoke is kept).
     _etag: str | None = PrivateAttr(default=None)
 
     def token_digests(self) -> list[str]:
         return [t.digest for t in self.tokens]
+
+    def client(self, client_id: str) -> OAuthClient | None:
+        return next((c for c in self.clients if c.id == client_id), None)
 
 
 @dataclass(frozen=True)
