@@ -1,4 +1,5 @@
-"""Azure Functions HttpRequest/HttpResponse <-> the service's ScimRequest/ScimResponse."""
+"""Azure Functions HttpRequest/HttpResponse <-> the service's requests and responses
+(ScimRequest/ScimResponse, OAuthRequest/OAuthResponse)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import azure.functions as func
 
 from ..service.messages import SCIM_JSON, ScimRequest, ScimResponse
+from ..service.token_endpoint import OAuthRequest, OAuthResponse
 
 
 def to_scim(req: func.HttpRequest, resource: str, id_param: str = "id") -> ScimRequest:
@@ -35,4 +37,18 @@ def to_http(resp: ScimResponse) -> func.HttpResponse:
 
 def json_response(status: int, body: dict[str, object]) -> func.HttpResponse:
     return func.HttpResponse(body=json.dumps(body), status_code=status,
+                             mimetype="application/json", charset="utf-8")
+
+
+def to_oauth(req: func.HttpRequest) -> OAuthRequest:
+    return OAuthRequest(
+        method=req.method.upper(),
+        headers={k.lower(): v for k, v in req.headers.items()},
+        body=req.get_body() or b"",
+        request_id=req.headers.get("x-request-id", "") or "",
+    )
+
+
+def oauth_http(resp: OAuthResponse) -> func.HttpResponse:
+    return func.HttpResponse(body=resp.encode(), status_code=resp.status, headers=resp.headers,
                              mimetype="application/json", charset="utf-8")

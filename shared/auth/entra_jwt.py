@@ -1,21 +1,28 @@
-"""Entra-issued bearer JWTs: what Entra sends when a
-tenant's admin leaves the Secret Token blank. Accepted only for tenants that name their Entra
-tenant id (`Tenant.entra_tenant_id`, set with `shared.admin tenant jwt-enable`).
+"""JWTs that Entra signs, verified two ways:
 
-A token is valid when it is RS256-signed by one of Entra's signing keys, its issuer is
+- `verify`: Entra-issued bearer JWTs, what Entra sends when a tenant's admin leaves the Secret
+  Token blank. Accepted only for tenants that name their Entra tenant id
+  (`Tenant.entra_tenant_id`, set with `shared.admin tenant jwt-enable`).
+- `verify_assertion`: the client assertions of workload identity federation at the token
+  endpoint (RFC 7523 §2.2): v2.0 tokens Entra issues to a workload identity, accepted for the
+  issuer, audience and subject of a client's federated credential (shared/auth/clients.py).
+
+A bearer token is valid when it is RS256-signed by one of Entra's signing keys, its issuer is
 `https://sts.windows.net/{entra tenant id}/`, its audience is the application id Entra uses for
-every non-gallery app, and it is within its validity period. PyJWT does the verification;
-nothing here is hand-written crypto.
+every non-gallery app, and it is within its validity period. An assertion is valid when it is
+RS256-signed by one of Entra's v2.0 keys, its issuer is
+`https://login.microsoftonline.com/{entra tenant id}/v2.0`, and its audience and subject are the
+federated credential's. PyJWT does the verification; nothing here is hand-written crypto.
 
-The signing keys are fetched with httpx per JWKS URL (one per Entra tenant: the issuer) and
-cached a day. Anyone can send a JWT-shaped token with a made-up `kid` to a tenant that accepts
-JWTs, so the outbound fetches are bounded whatever the callers send: a `kid` not in the cached
-set refetches at most once per issuer per `_REFRESH_EVERY`, a failed fetch is remembered for
-`_FAILURE_TTL` (requests meanwhile answer at once, without a fetch), and concurrent requests of
-one issuer wait for the one fetch under way instead of starting their own. PyJWT's PyJWKClient
-caches the key set and rate-limits unknown-kid refreshes too, but it refetches on every
-request while the endpoint fails and forgets its keys when their lifespan ends even if the
-refetch fails, which is exactly the flood this must absorb."""
+The signing keys are fetched with httpx per JWKS URL (one per Entra tenant and kind of token:
+the issuer) and cached a day. Anyone can send a JWT-shaped token with a made-up `kid` to a
+tenant that accepts JWTs, so the outbound fetches are bounded whatever the callers send: a
+`kid` not in the cached set refetches at most once per issuer per `_REFRESH_EVERY`, a failed
+fetch is remembered for `_FAILURE_TTL` (requests meanwhile answer at once, without a fetch),
+and concurrent requests of one issuer wait for the one fetch under way instead of starting
+their own. PyJWT's PyJWKClient caches the key set and rate-limits unknown-kid refreshes too,
+but it refetches on every request while the endpoint fails and forgets its keys when their
+lifespan ends even if the refetch fails, which is exactly the flood this must absorb."""
 
 from __future__ import annotations
 
@@ -31,6 +38,8 @@ import jwt
 AUDIENCE = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621"
 ISSUER = "https://sts.windows.net/{tid}/"
 DEFAULT_JWKS_URL = "https://login.microsoftonline.com/{tid}/discovery/keys"
+ASSERTION_ISSUER = "https://login.microsoftonline.com/{tid}/v2.0"
+DEFAULT_ASSERTION_JWKS_URL = "https://login.microsoftonline.com/{tid}/discovery/v2.0/keys"
 _ALGORITHMS = ["RS256"]  # never "none", never HS256 (which would accept the public key)
 _KEYS_TTL = 24 * 3600.0  # Entra rolls keys rarely and publishes new ones in advance
 _REFRESH_EVERY = 300.0  # at most one refetch per issuer in this time for an unknown kid
@@ -66,38 +75,54 @@ class EntraJwtVerifier:
     def __init__(self, jwks_url: str = DEFAULT_JWKS_URL,
                  fetch: Callable[[str], dict[str, Any]] | None = None,
                  clock: Callable[[], float] = time.monotonic, *,
+                 assertion_jwks_url: str = DEFAULT_ASSERTION_JWKS_URL,
                  refresh_every: float = _REFRESH_EVERY,
                  failure_ttl: float = _FAILURE_TTL) -> None:
         self._jwks_url = jwks_url
+        self._assertion_jwks_url = assertion_jwks_url
         self._fetch = fetch or _fetch_jwks
         self._clock = clock
         self._refresh_every = refresh_every
         self._failure_ttl = failure_ttl
         self._lock = threading.Lock()
-        # One entry per Entra tenant id of a tenant record (never a client value): bounded.
+        # One entry per JWKS URL, i.e. per Entra tenant id of a tenant record or federated
+        # credential (never a client value): bounded.
         self._issuers: dict[str, _Issuer] = {}
 
     def verify(self, token: str, entra_tenant_id: str) -> dict[str, Any]:
-        """The token's claims, or InvalidToken / KeysUnavailable."""
+        """The bearer token's claims, or InvalidToken / KeysUnavailable."""
+        return self._decode(token, self._jwks_url.format(tid=entra_tenant_id),
+                            audience=AUDIENCE, issuer=ISSUER.format(tid=entra_tenant_id),
+                            required=["exp", "iss", "aud"])
+
+    def verify_assertion(self, token: str, *, entra_tenant_id: str, audience: str,
+                         subject: str) -> dict[str, Any]:
+        """The client assertion's claims when Entra's v2.0 issuer of `entra_tenant_id` signed
+        it for `audience` about `subject`; InvalidToken / KeysUnavailable otherwise."""
+        return self._decode(token, self._assertion_jwks_url.format(tid=entra_tenant_id),
+                            audience=audience,
+                            issuer=ASSERTION_ISSUER.format(tid=entra_tenant_id),
+                            required=["exp", "iss", "aud", "sub"], subject=subject)
+
+    def _decode(self, token: str, jwks_url: str, *, audience: str, issuer: str,
+                required: list[str], subject: str | None = None) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise InvalidToken("malformed JWT") from exc
         if header.get("alg") not in _ALGORITHMS:
             raise InvalidToken("algorithm not accepted (RS256 only)")
-        key = self._key(entra_tenant_id, str(header.get("kid", "")))
+        key = self._key(jwks_url, str(header.get("kid", "")))
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key=key, algorithms=_ALGORITHMS, audience=AUDIENCE,
-                issuer=ISSUER.format(tid=entra_tenant_id), leeway=_LEEWAY,
-                options={"require": ["exp", "iss", "aud"]},
+                token, key=key, algorithms=_ALGORITHMS, audience=audience, issuer=issuer,
+                subject=subject, leeway=_LEEWAY, options={"require": required},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(type(exc).__name__) from exc
         return claims
 
-    def _key(self, entra_tenant_id: str, kid: str) -> jwt.PyJWK:
-        url = self._jwks_url.format(tid=entra_tenant_id)
+    def _key(self, url: str, kid: str) -> jwt.PyJWK:
         with self._lock:
             issuer = self._issuers.setdefault(url, _Issuer())
         with issuer.lock:

@@ -32,6 +32,7 @@ from .kinds import Kind, TenantKinds
 from .listing import Lister, Query, parse_paging
 from .messages import ScimRequest, ScimResponse
 from .resources import Resources, View
+from .token_endpoint import TokenEndpoint
 
 log = logging.getLogger("scim")
 SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
@@ -46,12 +47,15 @@ class ScimService:
         self.tables = tables
         self.directory = Directory(tables.data)
         self.tenants = TenantTable(tables.tenants)
-        self.entra_jwt = EntraJwtVerifier(settings.entra_jwks_url)
+        self.entra_jwt = EntraJwtVerifier(
+            settings.entra_jwks_url, assertion_jwks_url=settings.entra_assertion_jwks_url)
         # The token endpoint's keys and tokens: shared by the endpoint that mints them and the
         # authenticator that verifies them, so both see one cached key set.
         self.keys = KeyRing(SigningKeyTable(tables.tenants))
         self.access_tokens = AccessTokens(self.keys, settings.oauth_issuer,
                                           settings.access_token_minutes * 60)
+        self.token_endpoint = TokenEndpoint(settings, self.tenants, self.access_tokens,
+                                            self.keys, self.entra_jwt)
         self.auth = Authenticator(self.tenants.get, record_use=self.tenants.record_use,
                                   jwt=self.entra_jwt)
         self.resources = Resources(self.directory, settings.public_base_url,

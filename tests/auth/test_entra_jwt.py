@@ -4,18 +4,21 @@ expired, not-yet-valid, wrong-issuer, wrong-audience, wrong-key, HS256-with-the-
 `alg: none` tokens; a tenant that did not enable them accepts none. Signing keys are cached; an
 unknown `kid` refreshes them at most once per issuer per five minutes, a failing endpoint is
 asked again only after 30 s, so floods of forged tokens cost O(1) outbound fetches and answer
-401 or 503 at once, never 500; rotated keys are still picked up."""
+401 or 503 at once, never 500; rotated keys are still picked up.
+
+Client assertions of workload identity federation (`verify_assertion`, the token endpoint's
+RFC 7523 client authentication) are verified against the v2.0 keys and issuer of the federated
+credential's Entra tenant, for its audience and subject, with the same cache and fetch limits;
+every other assertion is refused."""
 
 from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
@@ -31,53 +34,16 @@ from shared.service.app import ScimService
 from shared.service.messages import ScimRequest
 from shared.store.tenants import Tenant
 from shared.timestamps import now_iso
+from tests.support.entra_keys import Jwks, assertion, jwk, rsa_key
 
 TID = str(uuid.uuid4())
 ISSUER = f"https://sts.windows.net/{TID}/"
 
 
-def _key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def _jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
-    jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    return {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
-
-
-class Jwks:
-    """A loopback JWKS endpoint; counts fetches; answers `status` (200: the keys)."""
-
-    def __init__(self) -> None:
-        self.keys: list[dict[str, Any]] = []
-        self.fetches = 0
-        self.status = 200
-        jwks, lock = self, threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                with lock:
-                    jwks.fetches += 1
-                body = json.dumps({"keys": jwks.keys} if jwks.status == 200
-                                  else {"error": "unavailable"}).encode()
-                self.send_response(jwks.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/{{tid}}/discovery/keys"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture(scope="module")
 def signing() -> Iterator[tuple[Jwks, rsa.RSAPrivateKey]]:
-    jwks, key = Jwks(), _key()
-    jwks.keys = [_jwk(key, "k1")]
+    jwks, key = Jwks(), rsa_key()
+    jwks.keys = [jwk(key, "k1")]
     yield jwks, key
     jwks.server.shutdown()
 
@@ -149,7 +115,7 @@ def test_invalid_entra_tokens_are_refused(service: ScimService, tenants: dict[st
         "other tenant": lambda: token(key, iss=f"https://sts.windows.net/{uuid.uuid4()}/"),
         "wrong audience": lambda: token(key, aud="api://someone-else"),
         "no expiry": lambda: token(key, exp=None),
-        "wrong key": lambda: token(_key()),  # same kid, another key
+        "wrong key": lambda: token(rsa_key()),  # same kid, another key
         "alg none": _none_token,
         "hs256 with public key": lambda: "eyJ" + _hs256(public_pem)[3:],
         "garbage": lambda: "eyJhbGciOiJSUzI1NiJ9.e30.AAAA",
@@ -174,15 +140,15 @@ def _hs256(secret: bytes) -> str:
 
 
 def test_keys_are_cached_and_an_unknown_kid_refreshes_at_most_once_per_interval() -> None:
-    jwks, first, second = Jwks(), _key(), _key()
-    jwks.keys = [_jwk(first, "a")]
+    jwks, first, second = Jwks(), rsa_key(), rsa_key()
+    jwks.keys = [jwk(first, "a")]
     clock = [0.0]
     verifier = EntraJwtVerifier(jwks.url, clock=lambda: clock[0])
     try:
         for _ in range(5):
             verifier.verify(token(first, kid="a"), TID)
         assert jwks.fetches == 1  # cached
-        jwks.keys.append(_jwk(second, "b"))  # Entra rolls a new key
+        jwks.keys.append(jwk(second, "b"))  # Entra rolls a new key
         clock[0] = 120.0
         with pytest.raises(InvalidToken, match="unknown signing key"):
             verifier.verify(token(second, kid="b"), TID)  # within the interval: no refetch
@@ -193,7 +159,7 @@ def test_keys_are_cached_and_an_unknown_kid_refreshes_at_most_once_per_interval(
         clock[0] = 310.0
         for _ in range(5):  # a flood of unknown kids within the interval: no more fetches
             with pytest.raises(InvalidToken, match="unknown signing key"):
-                verifier.verify(token(_key(), kid="zz"), TID)
+                verifier.verify(token(rsa_key(), kid="zz"), TID)
         verifier.verify(token(first, kid="a"), TID)
         assert jwks.fetches == 2
     finally:
@@ -204,8 +170,8 @@ def test_keys_are_cached_and_an_unknown_kid_refreshes_at_most_once_per_interval(
 def fresh(app_env: dict[str, str], scim_service: ScimService) -> Iterator[
         tuple[Jwks, rsa.RSAPrivateKey, ScimService, str]]:
     """A service with an empty key cache, its own loopback JWKS and a JWT-enabled tenant."""
-    jwks, key = Jwks(), _key()
-    jwks.keys = [_jwk(key, "k1")]
+    jwks, key = Jwks(), rsa_key()
+    jwks.keys = [jwk(key, "k1")]
     settings = scim_service.settings.model_copy(update={"entra_jwks_url": jwks.url})
     service = ScimService(settings, scim_service.tables)
     record = Tenant(id=new_tenant_id(), name="fresh", created=now_iso(), entra_tenant_id=TID)
@@ -232,8 +198,8 @@ def _flood(service: ScimService, tenant: str, bearers: list[str]) -> list[tuple[
 def test_a_flood_of_forged_and_unknown_kid_tokens_fetches_the_keys_at_most_twice(
         fresh: tuple[Jwks, Any, ScimService, str]) -> None:
     jwks, key, service, tenant = fresh
-    forged = [token(_key(), kid=f"forged-{n}") for n in range(40)]  # unknown kids
-    forged += [token(_key(), kid="k1") for _ in range(12)]  # a known kid, the wrong key
+    forged = [token(rsa_key(), kid=f"forged-{n}") for n in range(40)]  # unknown kids
+    forged += [token(rsa_key(), kid="k1") for _ in range(12)]  # a known kid, the wrong key
     answers = _flood(service, tenant, forged)
     assert [status for status, _ in answers] == [401] * len(forged)
     assert jwks.fetches <= 2
@@ -245,7 +211,7 @@ def test_a_failing_jwks_endpoint_is_asked_at_most_twice_and_every_request_answer
         fresh: tuple[Jwks, Any, ScimService, str]) -> None:
     jwks, key, service, tenant = fresh
     jwks.status = 503
-    bearers = [token(key) for _ in range(25)] + [token(_key(), kid=f"x{n}") for n in range(25)]
+    bearers = [token(key) for _ in range(25)] + [token(rsa_key(), kid=f"x{n}") for n in range(25)]
     answers = _flood(service, tenant, bearers)
     assert [status for status, _ in answers] == [503] * len(bearers)
     assert max(seconds for _, seconds in answers) < 5.0
@@ -253,8 +219,8 @@ def test_a_failing_jwks_endpoint_is_asked_at_most_twice_and_every_request_answer
 
 
 def test_a_failed_fetch_is_retried_after_the_failure_ttl_and_stale_keys_keep_serving() -> None:
-    jwks, key = Jwks(), _key()
-    jwks.keys = [_jwk(key, "k1")]
+    jwks, key = Jwks(), rsa_key()
+    jwks.keys = [jwk(key, "k1")]
     jwks.status = 503
     clock = [0.0]
     verifier = EntraJwtVerifier(jwks.url, clock=lambda: clock[0])
@@ -281,12 +247,12 @@ def test_rotated_keys_verify_through_the_service_once_the_rate_limit_allows(
         fresh: tuple[Jwks, Any, ScimService, str]) -> None:
     jwks, key, service, tenant = fresh
     assert status(service, tenant, token(key)) == 200
-    new = _key()
-    jwks.keys = [_jwk(new, "k2")]  # Entra rotated: the old key is gone
+    new = rsa_key()
+    jwks.keys = [jwk(new, "k2")]  # Entra rotated: the old key is gone
     clock = [time.monotonic()]
     service.auth._jwt = EntraJwtVerifier(jwks.url, clock=lambda: clock[0])
     assert status(service, tenant, token(new, kid="k2")) == 200  # first look: fetched
-    jwks.keys = [_jwk(new, "k2"), _jwk(newer := _key(), "k3")]
+    jwks.keys = [jwk(new, "k2"), jwk(newer := rsa_key(), "k3")]
     assert status(service, tenant, token(newer, kid="k3")) == 401  # rate-limited
     clock[0] += 301
     assert status(service, tenant, token(newer, kid="k3")) == 200
@@ -316,3 +282,142 @@ def test_any_jwt_shaped_token_gets_401_or_503_never_500(
     bearer = "eyJ" + b64(json.dumps(header).encode())[3:] if header else "eyJ9"
     bearer += "." + b64(json.dumps(payload).encode()) + "." + b64(signature)
     assert status(service, tenants["enabled"], bearer) in (401, 503)
+
+
+# --------------------------------------------------------------------------------------------
+# Client assertions (verify_assertion)
+# --------------------------------------------------------------------------------------------
+
+WIF_AUDIENCE = "api://scim-connector-test"
+WIF_SUBJECT = "00000000-aaaa-4bbb-8ccc-000000000001"
+
+
+@pytest.fixture
+def federation() -> Iterator[tuple[Jwks, EntraJwtVerifier, list[float]]]:
+    """A verifier whose bearer keys come from one loopback server and whose assertion keys
+    from another (k1 published), with a clock the test moves."""
+    bearer_keys, assertion_keys = Jwks(), Jwks()
+    assertion_keys.add_key("k1")
+    clock = [0.0]
+    verifier = EntraJwtVerifier(bearer_keys.url, clock=lambda: clock[0],
+                                assertion_jwks_url=assertion_keys.assertion_url)
+    yield assertion_keys, verifier, clock
+    bearer_keys.close()
+    assertion_keys.close()
+
+
+def _assert(verifier: EntraJwtVerifier, jwt_text: str, tid: str = TID) -> dict[str, Any]:
+    return verifier.verify_assertion(jwt_text, entra_tenant_id=tid, audience=WIF_AUDIENCE,
+                                     subject=WIF_SUBJECT)
+
+
+def test_a_valid_assertion_gives_its_claims(
+        federation: tuple[Jwks, EntraJwtVerifier, list[float]]) -> None:
+    jwks, verifier, _ = federation
+    claims = _assert(verifier, assertion(jwks.private["k1"], tid=TID, audience=WIF_AUDIENCE,
+                                         subject=WIF_SUBJECT))
+    assert claims["sub"] == WIF_SUBJECT
+    assert claims["iss"] == f"https://login.microsoftonline.com/{TID}/v2.0"
+    assert jwks.fetches == 1
+    assert _assert(verifier, assertion(jwks.private["k1"], tid=TID, subject=WIF_SUBJECT,
+                                       audience=["other", WIF_AUDIENCE]))  # aud may be a list
+    assert jwks.fetches == 1  # cached
+
+
+@pytest.mark.parametrize("case", [
+    "other entra tenant", "v1 issuer", "wrong audience", "wrong subject", "no subject",
+    "expired", "no expiry", "not yet valid", "alg none", "hs256 with public key",
+    "unknown kid", "wrong key", "garbage"])
+def test_invalid_assertions_are_refused(
+        federation: tuple[Jwks, EntraJwtVerifier, list[float]], case: str) -> None:
+    jwks, verifier, _ = federation
+    key = jwks.private["k1"]
+    now = int(time.time())
+
+    def make(**claims: Any) -> str:
+        given = {"tid": TID, "audience": WIF_AUDIENCE, "subject": WIF_SUBJECT, **claims}
+        return assertion(key if "key" not in given else given.pop("key"), **given)
+
+    public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    presented = {
+        "other entra tenant": lambda: make(iss=f"https://login.microsoftonline.com/"
+                                               f"{uuid.uuid4()}/v2.0"),
+        "v1 issuer": lambda: make(iss=ISSUER),
+        "wrong audience": lambda: make(audience="api://someone-else"),
+        "wrong subject": lambda: make(subject="another-workload"),
+        "no subject": lambda: make(sub=None),
+        "expired": lambda: make(exp=now - 3600, nbf=now - 7200, iat=now - 7200),
+        "no expiry": lambda: make(exp=None),
+        "not yet valid": lambda: make(nbf=now + 3600, exp=now + 7200),
+        "alg none": lambda: _unsigned({"iss": f"https://login.microsoftonline.com/{TID}/v2.0",
+                                       "aud": WIF_AUDIENCE, "sub": WIF_SUBJECT,
+                                       "exp": now + 3600}),
+        "hs256 with public key": lambda: _hs256(public_pem),
+        "unknown kid": lambda: make(kid="k9"),
+        "wrong key": lambda: make(key=rsa_key()),  # kid k1, another key
+        "garbage": lambda: "eyJhbGciOiJSUzI1NiJ9.e30.AAAA",
+    }[case]()
+    with pytest.raises(InvalidToken):
+        _assert(verifier, presented)
+
+
+def _unsigned(claims: dict[str, Any]) -> str:
+    def b64(d: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    return b64({"alg": "none", "typ": "JWT", "kid": "k1"}) + "." + b64(claims) + "."
+
+
+def test_assertion_keys_come_from_the_v2_url_of_the_credentials_entra_tenant(
+        federation: tuple[Jwks, EntraJwtVerifier, list[float]]) -> None:
+    jwks, _, _ = federation
+    paths: list[str] = []
+    fetching = EntraJwtVerifier("http://bearer.invalid/{tid}",
+                                fetch=lambda url: paths.append(url) or {"keys": jwks.keys},
+                                assertion_jwks_url="http://wif.invalid/{tid}/v2")
+    _assert(fetching, assertion(jwks.private["k1"], tid=TID, audience=WIF_AUDIENCE,
+                                subject=WIF_SUBJECT))
+    assert paths == [f"http://wif.invalid/{TID}/v2"]
+    with pytest.raises(InvalidToken):  # signed for TID, presented for another credential
+        _assert(fetching, assertion(jwks.private["k1"], tid=TID, audience=WIF_AUDIENCE,
+                                    subject=WIF_SUBJECT), tid=str(uuid.uuid4()))
+
+
+def test_unknown_kid_assertions_refetch_at_most_once_per_interval(
+        federation: tuple[Jwks, EntraJwtVerifier, list[float]]) -> None:
+    jwks, verifier, clock = federation
+    key = jwks.private["k1"]
+    _assert(verifier, assertion(key, tid=TID, audience=WIF_AUDIENCE, subject=WIF_SUBJECT))
+    for n in range(20):
+        with pytest.raises(InvalidToken, match="unknown signing key"):
+            _assert(verifier, assertion(key, kid=f"forged-{n}", tid=TID, audience=WIF_AUDIENCE,
+                                        subject=WIF_SUBJECT))
+    assert jwks.fetches == 1  # fetched moments ago: no refetch within the interval
+    new = jwks.add_key("k2")  # Entra rolled a key: found once the interval is over
+    clock[0] = 301.0
+    _assert(verifier, assertion(new, kid="k2", tid=TID, audience=WIF_AUDIENCE,
+                                subject=WIF_SUBJECT))
+    clock[0] = 310.0
+    for n in range(20):
+        with pytest.raises(InvalidToken, match="unknown signing key"):
+            _assert(verifier, assertion(key, kid=f"again-{n}", tid=TID, audience=WIF_AUDIENCE,
+                                        subject=WIF_SUBJECT))
+    assert jwks.fetches == 2
+
+
+def test_an_unreachable_assertion_jwks_is_keys_unavailable_and_not_asked_again_at_once(
+        federation: tuple[Jwks, EntraJwtVerifier, list[float]]) -> None:
+    jwks, verifier, clock = federation
+    jwks.down.add(TID)
+    presented = assertion(jwks.private["k1"], tid=TID, audience=WIF_AUDIENCE,
+                          subject=WIF_SUBJECT)
+    for moment in (0.0, 10.0, 29.0):
+        clock[0] = moment
+        with pytest.raises(KeysUnavailable):
+            _assert(verifier, presented)
+    assert jwks.fetches == 1
+    jwks.down.clear()
+    clock[0] = 31.0
+    assert _assert(verifier, presented)["sub"] == WIF_SUBJECT
+    assert jwks.fetches == 2
