@@ -77,10 +77,21 @@ def tenant_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def app_env(storage: TestStorage) -> Iterator[dict[str, str]]:
-    """Point the app (settings, runtime singleton) at the test storage for the session; yields
-    the variables set (the storage ones of this mode: SCIM_STORAGE_CONNECTION_STRING, or
-    SCIM_STORAGE_TABLE_ENDPOINT and AZURE_CLIENT_ID)."""
+def entra_keys() -> Iterator[Any]:
+    """Entra's v2.0 signing keys as the app sees them for the session (tests/support/
+    entra_keys.py): key "k1" published; the app verifies client assertions against them."""
+    from tests.support import entra_keys
+
+    with entra_keys.serving() as jwks:
+        jwks.add_key("k1")
+        yield jwks
+
+
+@pytest.fixture(scope="session")
+def app_env(storage: TestStorage, entra_keys: Any) -> Iterator[dict[str, str]]:
+    """Point the app (settings, runtime singleton) at the test storage and the loopback Entra
+    keys for the session; yields the variables set (the storage ones of this mode:
+    SCIM_STORAGE_CONNECTION_STRING, or SCIM_STORAGE_TABLE_ENDPOINT and AZURE_CLIENT_ID)."""
     from shared import settings
     from shared.adapter import runtime
 
@@ -91,6 +102,7 @@ def app_env(storage: TestStorage) -> Iterator[dict[str, str]]:
         "SCIM_TEST_APP_PORT": str(port),
         "RECONCILE_SCHEDULE": "0 0 0 1 1 *",
         "SCIM_TABLE_PREFIX": "scim",
+        "SCIM_ENTRA_ASSERTION_JWKS_URL": entra_keys.assertion_url,
     }
     with storage_modes.environment(values):
         settings.current.cache_clear()
