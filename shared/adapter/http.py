@@ -7,8 +7,7 @@ import json
 
 import azure.functions as func
 
-from ..service.messages import SCIM_JSON, ScimRequest, ScimResponse
-from ..service.token_endpoint import OAuthRequest, OAuthResponse
+from ..service.messages import SCIM_JSON, OAuthRequest, OAuthResponse, ScimRequest, ScimResponse
 
 
 def to_scim(req: func.HttpRequest, resource: str, id_param: str = "id") -> ScimRequest:

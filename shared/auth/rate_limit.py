@@ -61,7 +61,8 @@ class RateLimiter:
                 return 0.0
             return (1.0 - bucket.tokens) * self._interval
 
-    def __len__(self) -> int:
+    def tracked_keys(self) -> int:
+        """How many buckets are held (at most `max_keys`)."""
         with self._lock:
             return len(self._buckets)
 

@@ -1,5 +1,6 @@
-"""Transport-neutral request and response: the adapter converts Functions' HttpRequest and
-HttpResponse to and from these, and the dev host and tests can build them directly."""
+"""Transport-neutral requests and responses - of the SCIM service and of the token endpoint:
+the adapter converts Functions' HttpRequest and HttpResponse to and from these, and the dev
+host and tests can build them directly. Cheap to import (indexing the app loads this)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,28 @@ class ScimResponse:
     @classmethod
     def error(cls, err: ScimError) -> ScimResponse:
         return cls(err.status, err.to_body(), dict(err.headers))
+
+
+@dataclass(frozen=True)
+class OAuthRequest:
+    """A request to the token endpoint (shared/service/token_endpoint.py)."""
+
+    method: str
+    headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
+    body: bytes = b""
+    request_id: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class OAuthResponse:
+    """The token endpoint's answer: `body` is sent as application/json."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return _response_json(self.body).encode("utf-8")

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import math
 import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
@@ -40,6 +39,7 @@ from ..store import deadline
 from ..store.errors import Unavailable
 from ..store.tenants import OAuthClient, Tenant, TenantTable
 from ..timestamps import iso
+from .messages import OAuthRequest, OAuthResponse
 
 FORM = "application/x-www-form-urlencoded"
 MAX_BODY_BYTES = 16 * 1024
@@ -64,29 +64,6 @@ _JWKS_CACHE = {"Cache-Control": "public, max-age=300"}
 AUTH_FAILED = ("client authentication failed: check the client id and secret issued by "
                "`python -m shared.admin client add TENANT`")
 log = logging.getLogger("scim.oauth")
-
-
-@dataclass(frozen=True)
-class OAuthRequest:
-    method: str
-    headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
-    body: bytes = b""
-    request_id: str = ""
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-
-@dataclass
-class OAuthResponse:
-    """A JSON answer: `body` is sent as application/json."""
-
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def encode(self) -> bytes:
-        return json.dumps(self.body, separators=(",", ":")).encode("utf-8")
 
 
 class OAuthError(Exception):

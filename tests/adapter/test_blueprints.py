@@ -1,4 +1,4 @@
-"""shared/adapter/blueprints/{scim,health,openapi,reconcile}.py: each handler called
+"""shared/adapter/blueprints/{scim,health,oauth,openapi,reconcile}.py: each handler called
 in-process with azure.functions.HttpRequest / TimerRequest (no HTTP, no host), and the
 function metadata the Functions host indexes from function_app.app."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,12 @@ from azure.functions.timer import TimerRequest
 
 import function_app
 from shared.adapter import runtime
-from shared.adapter.blueprints import health, openapi, reconcile, scim
+from shared.adapter.blueprints import health, oauth, openapi, reconcile, scim
+from shared.auth import clients
+from shared.auth.tenants import new_tenant_id
 from shared.service.openapi import document
+from shared.store.tenants import Tenant
+from shared.timestamps import now_iso
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -161,6 +166,46 @@ def test_openapi_handler_serves_the_document_without_authentication() -> None:
     assert json.loads(r.get_body()) == document()
 
 
+def _oauth_call(handler: Any, method: str, path: str, body: bytes = b"",
+                headers: dict[str, str] | None = None) -> func.HttpRequest:
+    req = func.HttpRequest(method=method, url=f"http://h/{path}", headers=headers or {},
+                           params={}, route_params={}, body=body)
+    return handler.build().get_user_function()(req)  # type: ignore[no-any-return]
+
+
+def test_token_handler_issues_a_token_as_json_without_caching(scim_service: Any) -> None:
+    record = Tenant(id=new_tenant_id(), name="handler", created=now_iso())
+    client = clients.add_client(record, datetime.now(UTC))
+    secret = clients.add_secret(client, datetime.now(UTC))
+    scim_service.tenants.create(record)
+    r = _oauth_call(oauth.token, "POST", "oauth2/token",
+                    f"grant_type=client_credentials&client_id={client.id}&client_secret="
+                    f"{secret}".encode(),
+                    {"Content-Type": "application/x-www-form-urlencoded",
+                     "X-Request-Id": "req-token"})
+    assert r.status_code == 200, r.get_body()
+    assert r.mimetype == "application/json"
+    assert r.headers["Cache-Control"] == "no-store"
+    assert r.headers["X-Request-Id"] == "req-token"
+    assert json.loads(r.get_body())["token_type"] == "Bearer"
+
+
+def test_token_handler_answers_a_wrong_method_with_an_oauth_405(app_env: dict[str, str]) -> None:
+    r = _oauth_call(oauth.token, "GET", "oauth2/token")
+    assert r.status_code == 405
+    assert r.headers["Allow"] == "POST"
+    assert json.loads(r.get_body())["error"] == "invalid_request"
+
+
+def test_keys_handler_serves_the_key_set(app_env: dict[str, str]) -> None:
+    r = _oauth_call(oauth.keys, "GET", "oauth2/keys", headers={"X-Request-Id": "req-keys"})
+    assert r.status_code == 200
+    assert r.mimetype == "application/json"
+    assert r.headers["Cache-Control"] == "public, max-age=300"
+    assert r.headers["X-Request-Id"] == "req-keys"
+    assert json.loads(r.get_body()) == runtime.service().keys.jwks()
+
+
 @pytest.mark.parametrize("past_due", [True, False])
 def test_reconcile_handler_runs_the_reconciler_and_warns_when_late(
         app_env: dict[str, str], caplog: pytest.LogCaptureFixture, past_due: bool) -> None:
@@ -207,12 +252,23 @@ ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     ("other", "scim/v2/{tenant}/{resource}/{*rest}", ALL),
     ("health", "health", ["GET"]),
     ("openapi", "scim/v2/openapi.json", ["GET"]),
+    ("keys", "oauth2/keys", ["GET"]),
 ])
 def test_http_function_metadata(name: str, route: str, methods: list[str]) -> None:
     binding = _bindings()[name]
     assert binding["type"] == "httpTrigger"
     assert binding["route"] == route
     assert [str(m.value) if hasattr(m, "value") else str(m) for m in binding["methods"]] == methods
+    assert str(getattr(binding["authLevel"], "value", binding["authLevel"])) == "anonymous"
+
+
+def test_the_token_endpoint_takes_every_method() -> None:
+    """No `methods` in the binding: the host routes every method to it (the endpoint's own
+    405 answers the wrong ones)."""
+    binding = _bindings()["token"]
+    assert binding["type"] == "httpTrigger"
+    assert binding["route"] == "oauth2/token"
+    assert binding.get("methods") is None
     assert str(getattr(binding["authLevel"], "value", binding["authLevel"])) == "anonymous"
 
 
@@ -227,7 +283,7 @@ def test_timer_function_metadata() -> None:
 def test_function_names_are_unique_and_complete() -> None:
     assert sorted(_bindings()) == sorted([
         "users", "user", "groups", "group", "service_provider_config", "resource_types",
-        "schemas", "other", "health", "openapi", "reconcile"])
+        "schemas", "other", "health", "openapi", "reconcile", "token", "keys"])
 
 
 def test_host_json_route_prefix_is_empty() -> None:

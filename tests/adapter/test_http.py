@@ -1,6 +1,7 @@
 """shared/adapter/http.py: azure.functions.HttpRequest -> ScimRequest (what the service reads
 of a request) and ScimResponse -> azure.functions.HttpResponse (what the host sends back),
-and the plain JSON responses of the unauthenticated endpoints."""
+the same for the token endpoint (OAuthRequest, OAuthResponse), and the plain JSON responses of
+the unauthenticated endpoints."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.adapter.http import json_response, to_http, to_scim
+from shared.adapter.http import json_response, oauth_http, to_http, to_oauth, to_scim
 from shared.service.app import ScimService
-from shared.service.messages import SCIM_JSON, ScimResponse
+from shared.service.messages import SCIM_JSON, OAuthResponse, ScimResponse
 
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -115,6 +116,38 @@ _json = st.recursive(
 def test_any_body_is_sent_as_the_json_it_is(body: dict[str, Any], status: int) -> None:
     resp = to_http(ScimResponse(status, body))
     assert json.loads(resp.get_body().decode("utf-8")) == body
+
+
+# --------------------------------------------------------------------------------------------
+# to_oauth, oauth_http
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_request_becomes_the_oauth_request_the_token_endpoint_reads() -> None:
+    req = request("post", headers={"Authorization": "Basic eDp5",
+                                   "Content-Type": "application/x-www-form-urlencoded",
+                                   "X-Request-Id": "req-2"},
+                  params={"ignored": "query"}, body=b"grant_type=client_credentials")
+    oauth = to_oauth(req)
+    assert oauth.method == "POST"
+    assert oauth.header("AUTHORIZATION") == "Basic eDp5"
+    assert oauth.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert oauth.body == b"grant_type=client_credentials"
+    assert oauth.request_id == "req-2"
+    assert to_oauth(request(body=None)).body == b""
+
+
+def test_an_oauth_response_becomes_plain_json_with_its_headers() -> None:
+    resp = oauth_http(OAuthResponse(401, {"error": "invalid_client", "error_description":
+                                          "d\u00e9"},
+                                    {"WWW-Authenticate": 'Basic realm="scim-oauth"',
+                                     "Cache-Control": "no-store"}))
+    assert resp.status_code == 401
+    assert resp.mimetype == "application/json"
+    assert resp.headers["WWW-Authenticate"] == 'Basic realm="scim-oauth"'
+    assert resp.headers["Cache-Control"] == "no-store"
+    assert json.loads(resp.get_body()) == {"error": "invalid_client",
+                                           "error_description": "d\u00e9"}
 
 
 def test_json_response_is_plain_json() -> None:

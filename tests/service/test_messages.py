@@ -1,6 +1,6 @@
 """shared.service.messages: the transport-neutral ScimRequest (case-insensitive headers and
 query parameters) and ScimResponse (compact UTF-8 JSON; errors as RFC 7644 §3.12 bodies that
-can always be sent)."""
+can always be sent), and the token endpoint's OAuthRequest and OAuthResponse."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.scim.errors import ERROR_SCHEMA, ScimError
-from shared.service.messages import SCIM_JSON, ScimRequest, ScimResponse
+from shared.service.messages import (
+    SCIM_JSON,
+    OAuthRequest,
+    OAuthResponse,
+    ScimRequest,
+    ScimResponse,
+)
 
 
 def test_headers_are_found_whatever_the_case_asked() -> None:
@@ -68,3 +74,17 @@ def test_every_error_response_can_be_sent(status: int, detail: str,
     assert sent["status"] == str(status)
     assert len(sent["detail"]) == len(detail)
     assert sent.get("scimType") == scim_type
+
+
+def test_an_oauth_request_finds_headers_whatever_the_case_asked() -> None:
+    req = OAuthRequest("POST", {"authorization": "Basic eDp5"})
+    assert req.header("Authorization") == "Basic eDp5"
+    assert req.header("content-type") is None
+    assert (req.body, req.request_id) == (b"", "")
+
+
+def test_an_oauth_response_is_compact_utf8_json() -> None:
+    body = {"error": "invalid_scope", "error_description": "scope \u00e9"}
+    encoded = OAuthResponse(400, body).encode()
+    assert encoded == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    assert json.loads(encoded) == body
