@@ -71,6 +71,10 @@ class AccessTokens:
     def issuer(self) -> str:
         return self._issuer
 
+    @property
+    def keys(self) -> KeyRing:
+        return self._keys
+
     def mint(self, *, tenant_id: str, audience: str, client_id: str,
              credential_id: str) -> IssuedToken:
         key = self._keys.signing_key()

@@ -53,7 +53,8 @@ class ScimService:
         self.access_tokens = AccessTokens(self.keys, settings.oauth_issuer,
                                           settings.access_token_minutes * 60)
         self.auth = Authenticator(self.tenants.get, record_use=self.tenants.record_use,
-                                  jwt=self.entra_jwt)
+                                  jwt=self.entra_jwt, access=self.access_tokens,
+                                  audience_of=settings.tenant_url)
         self.resources = Resources(self.directory, settings.public_base_url,
                                    event_type_prefix=settings.event_type_prefix,
                                    note_undeclared=self._note_undeclared)
