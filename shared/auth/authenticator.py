@@ -119,7 +119,7 @@ class Authenticator:
         if matched is not None:
             _allowed(tenant, "secret-token")
             self._note_use(tenant, tenant.tokens[matched].id, now)
-        elif self._access is not None and is_access_token(token):
+        elif self._access is not None and (key in self._verified or is_access_token(token)):
             claims = self._access_claims(tenant, token, key)
             expires = min(expires, now + claims.expires_at - time.time())
         elif tenant.entra_tenant_id and self._jwt is not None and looks_like_jwt(token):
