@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,12 +44,16 @@ def empty_table(tables: Tables) -> Backend:
 
 @pytest.fixture
 def sent() -> Iterator[list[Request]]:
-    """Every storage request attempted during the test (recorded by a transport hook)."""
+    """Every storage request the test's thread attempted (recorded by a transport hook). Other
+    threads' are left out: the session's app writes its audit log from a thread of its own, at
+    any time, through the same process-wide hooks."""
     requests: list[Request] = []
     saved = list(wire.TRANSPORT_HOOKS)
+    mine = threading.get_ident()
 
     def record(request: Request, send: wire.Send) -> Response:
-        requests.append(request)
+        if threading.get_ident() == mine:
+            requests.append(request)
         return send(request)
 
     wire.TRANSPORT_HOOKS[:] = [record]
