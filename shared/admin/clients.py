@@ -92,7 +92,7 @@ def add_parsers(sub: Any) -> None:
                     "it); --immediately for a leaked key").add_argument(
         "--immediately", action="store_true",
         help="the new key signs now and every other key is deleted: tokens they signed are "
-        f"refused within {KEY_SET_TTL:.0f} s")
+        f"refused within {KEY_SET_TTL / 60:.0f} min")
 
 
 def add_tenant_parsers(tenant: Any) -> None:
@@ -454,9 +454,10 @@ def _rotate(ring: KeyRing, immediately: bool) -> int:
                          "-m shared.admin signing-key rotate --immediately")
     key = ring.rotate(immediately=immediately)
     if immediately:
-        print(f"signing key {key.kid} signs now; {len(before)} other key(s) deleted: access "
-              f"tokens they signed are refused within {KEY_SET_TTL:.0f} s (instances re-read "
-              "the key set that often)")
+        deleted = (f"; {len(before)} other key(s) deleted: access tokens they signed are "
+                   f"refused within {KEY_SET_TTL / 60:.0f} min (instances re-read the key set "
+                   "that often)") if before else " (the deployment's first key)"
+        print(f"signing key {key.kid} signs now{deleted}")
     else:
         print(f"signing key {key.kid} published; it signs from {key.stored.activates}, once "
               "every instance has it")
