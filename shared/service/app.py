@@ -269,7 +269,8 @@ class ScimService:
         if last is None:
             return None
         return {k: last.get(k) for k in ("time", "delivered", "failed", "dead_lettered",
-                                         "repaired", "backlog", "incomplete", "errors")}
+                                         "repaired", "backlog", "incomplete", "errors",
+                                         "expiring_secrets")}
 
 
 def _view(request: ScimRequest) -> View:
