@@ -15,6 +15,7 @@ from shared.store.backend import Backend
 from shared.store.connection import Tables, tables_for
 from shared.store.directory import Directory
 from shared.store.wire import Request, Response
+from tests.support.storage_faults import own_thread
 
 
 @pytest.fixture(scope="session")
@@ -49,22 +50,29 @@ def sent() -> Iterator[list[Request]]:
     any time, through the same process-wide hooks."""
     requests: list[Request] = []
     saved = list(wire.TRANSPORT_HOOKS)
-    mine = threading.get_ident()
 
     def record(request: Request, send: wire.Send) -> Response:
-        if threading.get_ident() == mine:
-            requests.append(request)
+        requests.append(request)
         return send(request)
 
-    wire.TRANSPORT_HOOKS[:] = [record]
+    wire.TRANSPORT_HOOKS[:] = [own_thread(record)]
     yield requests
     wire.TRANSPORT_HOOKS[:] = saved
 
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The retry delays `Wire.request` asked for (nothing is actually slept)."""
+    """The retry delays `Wire.request` asked for on the test's thread (nothing is actually
+    slept). Other threads (the session's audit writer) sleep their own delays, unrecorded."""
     slept: list[float] = []
+    mine = threading.get_ident()
+
+    def sleep(seconds: float) -> None:
+        if threading.get_ident() == mine:
+            slept.append(seconds)
+        else:
+            time.sleep(seconds)
+
     monkeypatch.setattr(wire, "time", SimpleNamespace(
-        time=time.time, monotonic=time.monotonic, sleep=slept.append))
+        time=time.time, monotonic=time.monotonic, sleep=sleep))
     return slept

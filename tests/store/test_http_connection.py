@@ -42,6 +42,7 @@ from shared.store.http_connection import (
     tls_context,
 )
 from shared.store.wire import Request, Response, SharedKeyLite, Wire
+from tests.support.storage_faults import own_thread
 
 ACCOUNT = "devstoreaccount1"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -165,15 +166,13 @@ def attempts() -> Iterator[list[str]]:
     own, whenever it likes (counted authentication failures once their minute ends), so only
     the test's thread is counted; `Wire.request` runs the hooks on its caller's thread."""
     seen: list[str] = []
-    mine = threading.get_ident()
 
     def count(request: Request, send: wire.Send) -> Response:
-        if threading.get_ident() == mine:
-            seen.append(request.method)
+        seen.append(request.method)
         return send(request)
 
     saved = list(wire.TRANSPORT_HOOKS)
-    wire.TRANSPORT_HOOKS[:] = [count]
+    wire.TRANSPORT_HOOKS[:] = [own_thread(count)]
     yield seen
     wire.TRANSPORT_HOOKS[:] = saved
 
