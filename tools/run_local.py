@@ -159,6 +159,9 @@ def main() -> int:
         print("  Secret Token : " + info["token"])
         print()
         print("  Try: curl -H 'Authorization: Bearer <Secret Token>' '<Tenant URL>/Users'")
+        print("  OAuth client credentials instead (token endpoint "
+              f"{info['tenant_url'].rsplit('/scim/v2/', 1)[0]}/oauth2/token):")
+        print(f"       .venv/bin/python -m shared.admin client add {info['tenant_id']} --json")
         print()
         if func:
             step(f"Starting Azure Functions Core Tools (func start) on port {APP_PORT}")

@@ -13,6 +13,9 @@
     python -m shared.admin schema list|undeclared TENANT [--json]
     python -m shared.admin schema remove TENANT URN
     python -m shared.admin schema policy TENANT capture|reject   (see shared/admin/schema.py)
+    python -m shared.admin client add|federate|list|revoke TENANT …   # OAuth 2.0 clients
+    python -m shared.admin tenant auth TENANT [--allow secret-token,oauth]
+    python -m shared.admin signing-key list|rotate   (see shared/admin/clients.py)
 
 Storage comes from SCIM_STORAGE_CONNECTION_STRING or SCIM_STORAGE_TABLE_ENDPOINT (Azure, with
 your `az login` identity), else from local.settings.json, else the local Azurite default.
@@ -24,7 +27,6 @@ import argparse
 import json
 import os
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ from ..store.connection import open_tables
 from ..store.errors import PreconditionFailed, StoreError, Unavailable
 from ..store.tenants import Tenant, TenantTable
 from ..timestamps import now_iso
-from . import feed, schema
+from . import clients, feed, schema
 
 LOCAL_SETTINGS = Path("local.settings.json")
 
@@ -90,14 +92,6 @@ def create_tenant(settings: Settings, name: str) -> dict[str, str]:
             "token": token}
 
 
-def _entra_tenant_id(value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise SystemExit(f"error: {value!r} is not an Entra tenant id (a GUID; Entra admin "
-                         "center > Overview > Tenant ID)") from None
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m shared.admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -115,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     jwt_on.add_argument("tenant")
     jwt_on.add_argument("entra_tenant_id", help="the customer's Entra (directory) tenant id")
     tenant.add_parser("jwt-disable", help="accept secret tokens only").add_argument("tenant")
+    clients.add_tenant_parsers(tenant)
     token = sub.add_parser("token", help="rotate secret tokens").add_subparsers(
         dest="action", required=True)
     add = token.add_parser("add", help="issue a second token (for rotation)")
@@ -129,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("token_id")
     feed.add_parsers(sub)
     schema.add_parsers(sub)
+    clients.add_parsers(sub)
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
@@ -150,6 +146,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return feed.dispatch(args, settings)
     if args.area in schema.AREAS:
         return schema.dispatch(args, settings)
+    if clients.handles(args):
+        return clients.dispatch(args, settings)
     if args.area == "tenant" and args.action == "create":
         _print(create_tenant(settings, args.name), args.json)
         return 0
@@ -162,7 +160,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.area == "tenant" and args.action in ("jwt-enable", "jwt-disable"):
         record = _require(table, args.tenant)
-        record.entra_tenant_id = (_entra_tenant_id(args.entra_tenant_id)
+        record.entra_tenant_id = (clients.entra_tenant_id(args.entra_tenant_id)
                                   if args.action == "jwt-enable" else None)
         table.save(record)
         state = (f"accepted for Entra tenant {record.entra_tenant_id}"

@@ -12,6 +12,8 @@ credential still exist is the authenticator's check against the tenant record it
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import time
 from collections.abc import Callable
@@ -28,6 +30,7 @@ TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type, not a secret
 MIN_LIFETIME_SECONDS = 3600
 MAX_LIFETIME_SECONDS = int(MAX_TOKEN_LIFETIME.total_seconds())
 _LEEWAY = 30  # seconds of clock skew between instances tolerated on exp / iat
+_MAX_HEADER = 512  # characters of an encoded header worth decoding; ours take about 100
 _REQUIRED = ["exp", "iat", "iss", "aud", "sub", "client_id", "tid", "cred", "jti"]
 
 
@@ -49,11 +52,17 @@ class AccessClaims:
 
 
 def is_access_token(token: str) -> bool:
-    """True when the token claims to be one of ours (header only, nothing verified)."""
-    try:
-        return bool(jwt.get_unverified_header(token).get("typ") == TOKEN_TYPE)
-    except jwt.PyJWTError:
+    """True when the token's header claims it is one of ours: which check a bearer token
+    goes to, nothing verified. Decoded here rather than by PyJWT's `get_unverified_header`,
+    which validates the whole token's alphabet character by character (20 µs a call)."""
+    head, dot, _ = token.partition(".")
+    if not dot or len(head) > _MAX_HEADER:
         return False
+    try:
+        header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
+    except (ValueError, TypeError):
+        return False
+    return isinstance(header, dict) and header.get("typ") == TOKEN_TYPE
 
 
 class AccessTokens:
@@ -70,6 +79,10 @@ class AccessTokens:
     @property
     def issuer(self) -> str:
         return self._issuer
+
+    @property
+    def keys(self) -> KeyRing:
+        return self._keys
 
     def mint(self, *, tenant_id: str, audience: str, client_id: str,
              credential_id: str) -> IssuedToken:

@@ -1,8 +1,16 @@
 """Bearer-token authentication of a request for a tenant, before anything is looked up.
 
+A bearer token is one of the tenant's Secret Tokens, an access token from the token endpoint
+(access_tokens.py: accepted while the tenant allows OAuth and the client and credential that
+obtained it still exist), or an Entra-issued JWT (entra_jwt.py, for tenants that enabled it).
+Which kinds a tenant accepts is its `auth_methods` policy.
+
 An unknown tenant and a wrong token get the same 401, so a caller learns nothing about which
 tenants exist. Successful checks are cached briefly per (tenant, token digest): Entra sends
-bursts of requests and a tenant read per request would double storage round trips.
+bursts of requests and a tenant read per request would double storage round trips. A revoke
+(of a Secret Token, a client or its secret) therefore takes effect within the cache's 30 s.
+An access token's signature is checked once per instance; later checks compare its claims
+with the tenant record only.
 
 A refusal is an `AuthFailure`: besides the client's answer it carries a reason from a fixed
 vocabulary and whether the URL's tenant id names a tenant, so that the audit can count
@@ -20,9 +28,10 @@ from collections.abc import Callable
 
 from ..sanitize import clean
 from ..scim.errors import ScimError
-from ..store.tenants import Tenant
+from ..store.tenants import AuthMethod, Tenant
 from ..timestamps import now_iso
 from . import tokens
+from .access_tokens import AccessClaims, AccessTokens, is_access_token
 from .entra_jwt import EntraJwtVerifier, InvalidToken, KeysUnavailable, looks_like_jwt
 from .tenants import TENANT_ID
 
@@ -57,6 +66,8 @@ class Authenticator:
         *,
         record_use: Callable[[str, str, str], None] | None = None,
         jwt: EntraJwtVerifier | None = None,
+        access: AccessTokens | None = None,
+        audience_of: Callable[[str], str] | None = None,
     ) -> None:
         self._load = load_tenant
         self._ttl = ttl_seconds
@@ -66,6 +77,11 @@ class Authenticator:
         self._record_use = record_use
         self._recorded: dict[tuple[str, str], float] = {}
         self._jwt = jwt
+        self._access = access
+        self._audience_of = audience_of or (lambda tenant_id: tenant_id)
+        # Access tokens whose signature this instance checked, per (tenant, token digest): a
+        # token is verified once, not every time the tenant record is read again.
+        self._verified: dict[tuple[str, str], AccessClaims] = {}
         self._known: set[str] = set()  # tenant ids this instance read and found
 
     def authenticate(self, tenant_id: str, authorization: str | None) -> Tenant:
@@ -101,7 +117,11 @@ class Authenticator:
         expires = now + self._ttl
         matched = tokens.match(token, tenant.token_digests())
         if matched is not None:
+            _allowed(tenant, "secret-token")
             self._note_use(tenant, tenant.tokens[matched].id, now)
+        elif self._access is not None and (key in self._verified or is_access_token(token)):
+            claims = self._access_claims(tenant, token, key)
+            expires = min(expires, now + claims.expires_at - time.time())
         elif tenant.entra_tenant_id and self._jwt is not None and looks_like_jwt(token):
             expires = min(expires, now + self._verify_jwt(token, tenant.entra_tenant_id))
         else:
@@ -111,6 +131,32 @@ class Authenticator:
                 self._cache.clear()
             self._cache[key] = (tenant, expires)
         return tenant
+
+    def _access_claims(self, tenant: Tenant, token: str, key: tuple[str, str]) -> AccessClaims:
+        """The claims of an access token for this tenant, refused unless the tenant accepts
+        OAuth and the client, its credential and the signing key all still exist."""
+        assert self._access is not None
+        with self._lock:
+            claims = self._verified.get(key)
+        if claims is None or claims.expires_at <= time.time():
+            try:
+                claims = self._access.verify(token, tenant_id=tenant.id,
+                                             audience=self._audience_of(tenant.id))
+            except InvalidToken as exc:
+                log.info("access token rejected: %s", clean(exc, 100))
+                raise AuthFailure(_invalid(), "access token: " + clean(exc, 60),
+                                  True) from None
+            with self._lock:
+                if len(self._verified) > 10_000:
+                    self._verified.clear()
+                self._verified[key] = claims
+        _allowed(tenant, "oauth")
+        client = tenant.client(claims.client_id)
+        if client is None or claims.credential_id not in client.credential_ids():
+            raise AuthFailure(_invalid(), "access token: client or credential revoked", True)
+        if self._access.keys.verification_key(claims.kid) is None:
+            raise AuthFailure(_invalid(), "access token: signing key withdrawn", True)
+        return claims
 
     def _verify_jwt(self, token: str, entra_tenant_id: str) -> float:
         """Seconds the verified JWT stays valid (the cache must not outlive it)."""
@@ -149,12 +195,29 @@ class Authenticator:
 
 
 def _invalid() -> ScimError:
-    # One answer for an unknown tenant, a malformed tenant id and a wrong token.
+    # One answer for an unknown tenant, a malformed tenant id and a wrong, expired or revoked
+    # token of any kind: a caller learns nothing about which tenants exist.
     return unauthorized(
         "The bearer token is not valid for this Tenant URL. In Entra, check that the "
         "Tenant URL and Secret Token are the pair issued for this tenant (or issue a "
-        "new token with `python -m shared.admin token add TENANT`)."
+        "new token with `python -m shared.admin token add TENANT`); with OAuth client "
+        "credentials, that the client belongs to this tenant and its secret is current."
     )
+
+
+_METHOD_NAMES = {"secret-token": "Secret Tokens", "oauth": "OAuth access tokens"}
+
+
+def _allowed(tenant: Tenant, method: AuthMethod) -> None:
+    """Refuse a valid credential of a kind the tenant turned off. Only a caller holding a
+    valid credential gets this far, so naming the policy reveals nothing."""
+    if method in tenant.auth_methods:
+        return
+    accepted = " or ".join(_METHOD_NAMES[m] for m in tenant.auth_methods) or "nothing"
+    raise AuthFailure(unauthorized(
+        f"This tenant does not accept {_METHOD_NAMES[method]}; it accepts {accepted}. An "
+        "operator changes this with `python -m shared.admin tenant auth TENANT --allow "
+        "secret-token,oauth`."), f"{method} not allowed", True)
 
 
 class _BadHeader(ScimError):

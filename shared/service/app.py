@@ -57,7 +57,8 @@ class ScimService:
         self.token_endpoint = TokenEndpoint(settings, self.tenants, self.access_tokens,
                                             self.keys, self.entra_jwt)
         self.auth = Authenticator(self.tenants.get, record_use=self.tenants.record_use,
-                                  jwt=self.entra_jwt)
+                                  jwt=self.entra_jwt, access=self.access_tokens,
+                                  audience_of=settings.tenant_url)
         self.resources = Resources(self.directory, settings.public_base_url,
                                    event_type_prefix=settings.event_type_prefix,
                                    note_undeclared=self._note_undeclared)
@@ -272,7 +273,8 @@ class ScimService:
         if last is None:
             return None
         return {k: last.get(k) for k in ("time", "delivered", "failed", "dead_lettered",
-                                         "repaired", "backlog", "incomplete", "errors")}
+                                         "repaired", "backlog", "incomplete", "errors",
+                                         "expiring_secrets")}
 
 
 def _view(request: ScimRequest) -> View:

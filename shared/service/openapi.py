@@ -190,10 +190,17 @@ def _discovery_paths() -> dict[str, Any]:
 def _components() -> dict[str, Any]:
     strings = {"type": "array", "items": {"type": "string"}}
     return {
-        "securitySchemes": {"bearer": {
-            "type": "http", "scheme": "bearer",
-            "description": "The tenant's Secret Token (or, when enabled for the tenant, an "
-                           "Entra-issued JWT)."}},
+        "securitySchemes": {
+            "bearer": {
+                "type": "http", "scheme": "bearer",
+                "description": "The tenant's Secret Token (or, when enabled for the tenant, "
+                               "an Entra-issued JWT)."},
+            "oauth2": {
+                "type": "oauth2",
+                "description": "An access token from the token endpoint, for a client of the "
+                               "tenant (client_secret_basic, client_secret_post, or an "
+                               "Entra-signed client assertion); sent as a bearer token.",
+                "flows": {"clientCredentials": {"tokenUrl": "/oauth2/token", "scopes": {}}}}},
         "schemas": {
             "User": _resource(USER),
             "UserInput": _input(USER, "User"),
@@ -240,7 +247,7 @@ def document() -> dict[str, Any]:
                      "variables": {"tenant": {"default": "TENANT",
                                               "description": "the tenant id of the Tenant "
                                                              "URL"}}}],
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"oauth2": []}],
         "paths": paths,
         "components": _components(),
     }

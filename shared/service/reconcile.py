@@ -9,6 +9,10 @@ the next tick does. Per tenant, in this order:
    through the same path as a DELETE, so the same events are emitted;
 3. deliver the outbox to the tenant's webhook (feed/delivery.py), including step 2's events.
 
+Before these steps, the tenant's OAuth client secrets that expire within
+clients.EXPIRY_WARNING (or have expired) are counted and each logged as a warning, so the
+operator adds a new secret before the one Entra holds stops working.
+
 Then audit entries older than SCIM_AUDIT_RETENTION_DAYS are purged, and the run's summary is
 written to the runs table (/health shows it) and logged as one structured record.
 Every step is idempotent: a run cut short, or two overlapping runs, leave nothing wrong.
@@ -24,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..auth import clients
 from ..feed.delivery import Deliverer, DeliveryStats, Sender
 from ..store import invariants, layout
 from ..store.audit import AuditTable
@@ -49,6 +54,7 @@ class _Run:
     repaired: int = 0
     unrepaired: int = 0
     retention_deleted: int = 0
+    expiring_secrets: int = 0
     errors: int = 0
 
     def over(self) -> bool:
@@ -79,6 +85,7 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
                 state.delivery.incomplete = True
                 break
             visited += 1
+            state.expiring_secrets += _warn_expiring(tenant, now)
             try:
                 _tenant(state, tenant)
             except Exception as exc:  # one tenant's failure must not stop the others
@@ -96,7 +103,8 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
         "dead_lettered": d.dead_lettered, "discarded": d.discarded, "backlog": d.backlog,
         "repaired": state.repaired, "unrepaired": state.unrepaired,
         "retention_deleted": state.retention_deleted, "audit_purged": audit_purged,
-        "errors": state.errors, "incomplete": d.incomplete,
+        "expiring_secrets": state.expiring_secrets, "errors": state.errors,
+        "incomplete": d.incomplete,
     }
     try:
         service.runs.record(summary)
@@ -111,6 +119,27 @@ def _tenants(service: ScimService, ids: Iterable[str] | None) -> Iterable[Tenant
     if ids is None:
         return service.tenants.all()
     return [t for t in (service.tenants.get(i) for i in ids) if t is not None]
+
+
+def _warn_expiring(tenant: Tenant, now: datetime) -> int:
+    """Log each client secret of the tenant that expires soon or has expired (ids only, never
+    secret material); the number of them."""
+    found = clients.expiring(tenant, now)
+    for secret in found:
+        if secret.days_left > 0:
+            log.warning("client secret expires soon tenant=%s client=%s secret=%s "
+                        "days_left=%.1f expires=%s: add a new one (python -m shared.admin "
+                        "client add %s --client %s)", tenant.id, secret.client_id,
+                        secret.secret_id, secret.days_left, secret.expires, tenant.id,
+                        secret.client_id)
+        else:
+            log.warning("client secret expired tenant=%s client=%s secret=%s days_left=%.1f "
+                        "expires=%s: it no longer authenticates; add a new one if Entra uses "
+                        "this client, and revoke it (python -m shared.admin client revoke %s "
+                        "%s --secret %s)", tenant.id, secret.client_id, secret.secret_id,
+                        secret.days_left, secret.expires, tenant.id, secret.client_id,
+                        secret.secret_id)
+    return len(found)
 
 
 def _tenant(state: _Run, tenant: Tenant) -> None:

@@ -178,3 +178,19 @@ def test_other_jwts_are_not_taken_for_ours() -> None:
     assert not is_access_token(jwt.encode({"a": 1}, key, algorithm="ES256"))
     assert not is_access_token("scim_notajwt")
     assert not is_access_token("eyJ.bad.token")
+
+
+@pytest.mark.parametrize("token", [
+    "", ".", "abc", "e30.e30.", "W10.e30.",  # {} and [] headers
+    base64.urlsafe_b64encode(json.dumps({"typ": TOKEN_TYPE, "pad": "x" * 600}).encode())
+    .decode() + ".e30.sig",  # a header longer than any of ours is not decoded
+    "eyJ0eXAiOiJhdCtqd3QifQ",  # no dots at all
+])
+def test_header_sniffing_refuses_what_is_not_ours(token: str) -> None:
+    assert not is_access_token(token)
+
+
+def test_header_sniffing_agrees_with_pyjwt_on_our_tokens(tokens: AccessTokens) -> None:
+    token = _mint(tokens)
+    assert is_access_token(token)
+    assert jwt.get_unverified_header(token)["typ"] == TOKEN_TYPE

@@ -34,7 +34,8 @@ NOT_BEARER = ("The Authorization header must be 'Bearer <Secret Token>'; other s
               "not accepted.")
 INVALID = ("The bearer token is not valid for this Tenant URL. In Entra, check that the Tenant "
            "URL and Secret Token are the pair issued for this tenant (or issue a new token "
-           "with `python -m shared.admin token add TENANT`).")
+           "with `python -m shared.admin token add TENANT`); with OAuth client credentials, "
+           "that the client belongs to this tenant and its secret is current.")
 
 
 class Clock:

@@ -104,3 +104,27 @@ def test_custom_attribute_commands(app_env: dict[str, str]) -> None:
     gone = admin(app_env, "schema", "remove", tenant, custom)
     assert gone.returncode == 1
     assert "it declares: none" in gone.stderr
+
+
+def test_oauth_client_add_then_list(app_env: dict[str, str]) -> None:
+    """`client add --json` prints the secret once; `client list --json` shows the client with
+    that secret's id and prefix, never the secret."""
+    tenant = json.loads(admin(app_env, "tenant", "create", "OAuth", "--json").stdout)[
+        "tenant_id"]
+    run = admin(app_env, "client", "add", tenant, "--name", "Entra", "--expires", "2y",
+                "--json")
+    assert run.returncode == 0, run.stderr
+    info = json.loads(run.stdout)
+    assert info["token_endpoint"] == f"{app_env['SCIM_PUBLIC_BASE_URL']}/oauth2/token"
+    assert info["client_id"].startswith(f"{tenant}.")
+    assert info["client_secret"].startswith("scimcs_")
+    listing = admin(app_env, "client", "list", tenant, "--json")
+    assert listing.returncode == 0, listing.stderr
+    assert info["client_secret"] not in listing.stdout
+    [client] = json.loads(listing.stdout)["clients"]
+    assert (client["client_id"], client["name"]) == (info["client_id"], "Entra")
+    [secret] = client["secrets"]
+    assert (secret["secret_id"], secret["expires"], secret["last_used"]) == (
+        info["secret_id"], info["expires"], None)
+    assert info["client_secret"].startswith(secret["prefix"])
+    assert (secret["expired"], secret["expires_soon"]) == (False, False)

@@ -1,12 +1,16 @@
 """Replay of Microsoft Entra's documented requests over HTTP against the served function_app, on
-Azurite. Bodies are copied from Microsoft Learn's "Develop and plan provisioning for a SCIM
-endpoint" (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups)
+Azurite, twice: authenticated with the tenant's Secret Token, and with an access token the
+served token endpoint issued for a client of a tenant that accepts OAuth only (what a gallery
+listing configures). Bodies are copied from Microsoft Learn's "Develop and plan provisioning
+for a SCIM endpoint" (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/use-scim-to-provision-users-and-groups)
 and "Known issues and resolutions with SCIM 2.0 protocol compliance"
 (https://learn.microsoft.com/en-us/entra/identity/app-provisioning/application-provisioning-config-problem-scim-compatibility)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,6 +26,36 @@ ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 SCIM_JSON = {"Content-Type": "application/scim+json"}
 
 pytestmark = pytest.mark.served
+
+
+@pytest.fixture(params=["secret-token", "client-credentials"])
+def client(request: pytest.FixtureRequest, served: str, tenant: tuple[str, str],
+           scim_service: Any) -> Iterator[httpx.Client]:
+    """httpx client bound to a fresh tenant's Tenant URL, authenticated as the parameter says."""
+    tenant_id, token = tenant
+    if request.param == "client-credentials":
+        token = client_credentials_token(served, scim_service, tenant_id)
+    with httpx.Client(base_url=f"{served}/scim/v2/{tenant_id}",
+                      headers={"Authorization": f"Bearer {token}"}, timeout=30) as c:
+        yield c
+
+
+def client_credentials_token(served: str, scim_service: Any, tenant_id: str) -> str:
+    """Make the tenant OAuth-only with one client, and get an access token for it from the
+    served token endpoint (client_secret_basic), as Entra does before a cycle."""
+    from shared.auth import clients
+
+    record = scim_service.tenants.get(tenant_id)
+    oauth_client = clients.add_client(record, datetime.now(UTC), name="entra")
+    secret = clients.add_secret(oauth_client, datetime.now(UTC))
+    record.auth_methods = ["oauth"]
+    scim_service.tenants.save(record)
+    r = httpx.post(f"{served}/oauth2/token", data={"grant_type": "client_credentials"},
+                   auth=(oauth_client.id, secret), timeout=30)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "Bearer"
+    return str(body["access_token"])
 
 
 def b1_create_user(suffix: str = "") -> dict[str, Any]:

@@ -423,12 +423,13 @@ def test_refusals_are_logged_at_info_and_successes_at_debug(
 def test_health_reports_storage_and_the_last_run(scim_service: ScimService) -> None:
     scim_service.runs.record({"time": "2026-01-01T00:00:00Z", "delivered": 3, "failed": 0,
                               "dead_lettered": 0, "repaired": 1, "backlog": 0,
-                              "incomplete": False, "errors": 0, "other": "not shown"})
+                              "incomplete": False, "errors": 0, "expiring_secrets": 2,
+                              "other": "not shown"})
     status, body = scim_service.health()
     assert status == 200
     assert body == {"status": "ok", "storage": "reachable", "reconcile": {
         "time": "2026-01-01T00:00:00Z", "delivered": 3, "failed": 0, "dead_lettered": 0,
-        "repaired": 1, "backlog": 0, "incomplete": False, "errors": 0}}
+        "repaired": 1, "backlog": 0, "incomplete": False, "errors": 0, "expiring_secrets": 2}}
 
 
 @pytest.fixture

@@ -1,10 +1,12 @@
 """The reconciler run: a chunked change killed midway is completed (and its event delivered),
 after which every store invariant holds; retention deletes exactly the users past the limit
-(with DELETE's events); /health reports the last run."""
+(with DELETE's events); client secrets about to expire are counted and logged; /health
+reports the last run."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.auth import clients
 from shared.service import tenant_schemas
 from shared.service.app import ScimService
 from shared.service.kinds import GROUPS, stored_indexes
@@ -22,7 +25,7 @@ from shared.service.reconcile import run
 from shared.store import connection, invariants, layout
 from shared.store.layout import USER
 from shared.store.outbox import Outbox
-from shared.timestamps import now_iso
+from shared.timestamps import iso, now_iso
 from tests.support.webhooks import Receiver, events_of, short, use_webhook
 
 USER_URN = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -240,5 +243,40 @@ def test_health_reports_the_last_run(served: str, feed_service: ScimService,
     body = httpx.get(f"{served}/health").json()
     last = body["reconcile"]
     assert last["time"] == summary["time"]
-    assert {k: last[k] for k in ("delivered", "failed", "repaired", "backlog")} == {
-        k: summary[k] for k in ("delivered", "failed", "repaired", "backlog")}
+    shown = ("delivered", "failed", "repaired", "backlog", "expiring_secrets")
+    assert {k: last[k] for k in shown} == {k: summary[k] for k in shown}
+
+
+def test_client_secrets_about_to_expire_are_counted_and_logged(
+        scim_service: ScimService, tenant: tuple[str, str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    tid = tenant[0]
+    record = scim_service.tenants.get(tid)
+    assert record is not None
+    now = datetime.now(UTC)
+    rotating = clients.add_client(record, now, name="rotating")
+    secret = clients.add_secret(rotating, now, days=10)
+    clients.add_secret(rotating, now, days=31)  # beyond the warning: not counted
+    lapsed = clients.add_client(record, now)
+    clients.add_secret(lapsed, now, days=1)
+    lapsed.secrets[0].expires = iso(now - timedelta(days=2))
+    scim_service.tenants.save(record)
+    soon_id, lapsed_id = rotating.secrets[0].id, lapsed.secrets[0].id
+
+    with caplog.at_level(logging.WARNING, logger="scim.reconcile"):
+        summary = run(scim_service, tenants=[tid])
+    assert (summary["expiring_secrets"], summary["errors"]) == (2, 0)
+    warned = [r.getMessage() for r in caplog.records if "client secret" in r.getMessage()]
+    assert len(warned) == 2
+    assert warned[0].startswith(f"client secret expires soon tenant={tid} client={rotating.id} "
+                                f"secret={soon_id} days_left=")
+    assert 9.9 <= float(warned[0].split("days_left=")[1].split()[0]) <= 10.0
+    assert warned[1].startswith(f"client secret expired tenant={tid} client={lapsed.id} "
+                                f"secret={lapsed_id} days_left=-2.0")
+    assert f"client revoke {tid} {lapsed.id} --secret {lapsed_id}" in warned[1]
+    for message in warned:  # ids only: no secret, no digest, not even the display prefix
+        for text in (secret, rotating.secrets[0].digest, rotating.secrets[0].prefix):
+            assert text not in message
+    assert scim_service.health()[1]["reconcile"]["expiring_secrets"] == 2
+    assert run(scim_service, tenants=[])["expiring_secrets"] == 0
+    assert scim_service.health()[1]["reconcile"]["expiring_secrets"] == 0

@@ -32,7 +32,7 @@ from shared.settings import Settings
 from shared.store.errors import PreconditionFailed
 from shared.store.tenants import MAX_RECORD_UNITS, Tenant, TenantTable
 from shared.timestamps import now_iso
-from tests.support.storage_faults import busy, hooked
+from tests.support.storage_faults import busy, hooked, own_thread
 
 CUSTOM = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User"
 ATTR = f"{CUSTOM}:CustomAttribute"
@@ -475,7 +475,7 @@ def test_a_failed_flush_never_raises_logs_the_type_only_and_is_retried(
         tenants: TenantTable, tid: str, caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     notes = UndeclaredNotes(clock, interval=600)
-    with caplog.at_level(logging.WARNING, logger=ts.log.name), hooked(busy):
+    with caplog.at_level(logging.WARNING, logger=ts.log.name), hooked(own_thread(busy)):
         notes.note(tenants, tid, [(ATTR, "string")], "User")  # storage down: no exception
     assert ours(caplog) == ["undeclared attributes not recorded (Unavailable)"]
     assert counts(tenants, tid) == {}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from shared.store.backend import Backend
 from shared.store.connection import Tables, tables_for
 from shared.store.directory import Directory
 from shared.store.wire import Request, Response
+from tests.support.storage_faults import own_thread
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +45,9 @@ def empty_table(tables: Tables) -> Backend:
 
 @pytest.fixture
 def sent() -> Iterator[list[Request]]:
-    """Every storage request attempted during the test (recorded by a transport hook)."""
+    """Every storage request the test's thread attempted (recorded by a transport hook). Other
+    threads' are left out: the session's app writes its audit log from a thread of its own, at
+    any time, through the same process-wide hooks."""
     requests: list[Request] = []
     saved = list(wire.TRANSPORT_HOOKS)
 
@@ -51,15 +55,24 @@ def sent() -> Iterator[list[Request]]:
         requests.append(request)
         return send(request)
 
-    wire.TRANSPORT_HOOKS[:] = [record]
+    wire.TRANSPORT_HOOKS[:] = [own_thread(record)]
     yield requests
     wire.TRANSPORT_HOOKS[:] = saved
 
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The retry delays `Wire.request` asked for (nothing is actually slept)."""
+    """The retry delays `Wire.request` asked for on the test's thread (nothing is actually
+    slept). Other threads (the session's audit writer) sleep their own delays, unrecorded."""
     slept: list[float] = []
+    mine = threading.get_ident()
+
+    def sleep(seconds: float) -> None:
+        if threading.get_ident() == mine:
+            slept.append(seconds)
+        else:
+            time.sleep(seconds)
+
     monkeypatch.setattr(wire, "time", SimpleNamespace(
-        time=time.time, monotonic=time.monotonic, sleep=slept.append))
+        time=time.time, monotonic=time.monotonic, sleep=sleep))
     return slept

@@ -5,6 +5,7 @@ newest first, and purged past a retention boundary; each test on an audit table 
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from shared.store.errors import StoreError, TransportFailed
 from shared.store.layout import audit_partition, audit_row_key
 from shared.store.table import Table
 from shared.store.wire import Request, Response
-from tests.support.storage_faults import hooked, synthesized
+from tests.support.storage_faults import hooked, own_thread, synthesized
 
 BASE = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 MICRO = timedelta(microseconds=1)
@@ -119,7 +120,7 @@ def test_a_batch_whose_answer_was_lost_is_sent_again_and_lands_once(
             _lose_answer(request, send)  # committed, then the answer was lost
         return send(request)
 
-    with hooked(lose_the_first_answer):
+    with hooked(own_thread(lose_the_first_answer)):
         audit.insert_many([_entry(tenant, BASE + n * MICRO, n=n) for n in range(3)])
     assert posts == ["POST", "POST"]
     assert [e["n"] for e in audit.query(tenant)] == [2, 1, 0]
@@ -132,7 +133,7 @@ def test_a_refused_batch_is_not_sent_again(audit: AuditTable) -> None:
         attempts.append(request.method)
         return synthesized(request, 400, "InvalidInput", "One of the inputs is invalid.")
 
-    with hooked(refuse), pytest.raises(StoreError) as info:
+    with hooked(own_thread(refuse)), pytest.raises(StoreError) as info:
         audit.insert_many([_entry(_tenant(), BASE)])
     assert str(info.value) == "400 InvalidInput"
     assert attempts == ["POST"]
@@ -141,7 +142,17 @@ def test_a_refused_batch_is_not_sent_again(audit: AuditTable) -> None:
 def test_storage_that_never_answers_is_given_up_on_with_growing_pauses(
         audit: AuditTable, monkeypatch: pytest.MonkeyPatch) -> None:
     pauses: list[float] = []
-    monkeypatch.setattr(time, "sleep", pauses.append)
+    mine, sleep = threading.get_ident(), time.sleep
+
+    def pause(seconds: float) -> None:
+        # The test's pauses only: the session's audit writer, on a thread of its own, sleeps
+        # (it lingers for entries) through the same `time` module.
+        if threading.get_ident() == mine:
+            pauses.append(seconds)
+        else:
+            sleep(seconds)
+
+    monkeypatch.setattr(time, "sleep", pause)
     attempts: list[str] = []
 
     def lose_every_answer(request: Request, send: Send) -> Response:
@@ -149,7 +160,7 @@ def test_storage_that_never_answers_is_given_up_on_with_growing_pauses(
         _lose_answer(request, send)
 
     tenant = _tenant()
-    with hooked(lose_every_answer), pytest.raises(TransportFailed):
+    with hooked(own_thread(lose_every_answer)), pytest.raises(TransportFailed):
         audit.insert_many([_entry(tenant, BASE)])
     assert 1 < len(attempts) <= 10
     assert len(pauses) == len(attempts) - 1

@@ -16,6 +16,7 @@ from shared.store import backend, wire
 from shared.store.backend import Backend, Entity
 from shared.store.connection import open_tables
 from shared.store.errors import StoreError, TransactionFailed, TransportFailed
+from tests.support.storage_faults import hooked, own_thread
 
 STALE = 'W/"datetime\'2020-01-01T00%3A00%3A00.0000000Z\'"'
 # Keys with what needs quoting or escaping in an entity's URL: quotes, spaces, '%', ':' and
@@ -291,14 +292,11 @@ def test_creating_a_table_is_sent_again_once_when_no_answer_came(
                 raise TransportFailed("injected: the answer was lost")
         return send(request)
 
-    wire.TRANSPORT_HOOKS.append(lose)
-    try:
+    with hooked(own_thread(lose)):  # the test's POSTs, not another thread's
         if created:
             table.create_table()
         else:
             with pytest.raises(TransportFailed):
                 table.create_table()
-    finally:
-        wire.TRANSPORT_HOOKS.remove(lose)
     assert sent == ["POST", "POST"]
     table.upsert_entity({"PartitionKey": "p", "RowKey": "r"})  # the table is there either way

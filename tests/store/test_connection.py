@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,17 @@ from shared.store.errors import StoreError, TransportFailed, Unavailable
 from shared.store.layout import USER
 from shared.store.sdk_table import SdkTable
 from shared.store.table import Table
+from tests.support.storage_faults import own_thread_hooks
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def hooks() -> Any:
-    yield connection.TRANSPORT_HOOKS
-    connection.TRANSPORT_HOOKS.clear()
+def hooks() -> Iterator[list[Any]]:
+    """The test's hooks, for its own thread's requests (the session's app writes its audit log
+    from a thread of its own, through the same process-wide hooks)."""
+    with own_thread_hooks() as mine:
+        yield mine
 
 
 def test_hook_counts_each_round_trip(storage_settings: dict[str, str], tenant_id: str,

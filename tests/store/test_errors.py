@@ -27,7 +27,7 @@ from shared.store.errors import (
     Unavailable,
 )
 from shared.store.long_text import PROPERTY_CHARS, split_text
-from tests.support.storage_faults import busy, hooked
+from tests.support.storage_faults import busy, hooked, own_thread
 
 OUTCOMES = (NotFound, AlreadyExists, PreconditionFailed, Conflict, TooLarge, Unavailable,
             TransactionFailed)
@@ -124,7 +124,7 @@ def test_what_storage_cannot_hold_is_too_large(directory: Directory, tenant_id: 
 
 def test_a_transaction_storage_keeps_refusing_is_unavailable(directory: Directory,
                                                              tenant_id: str) -> None:
-    with hooked(busy), pytest.raises(Unavailable):
+    with hooked(own_thread(busy)), pytest.raises(Unavailable):
         directory.submit([Operation("create", _row(tenant_id, "UN:a", ref="u1"))], Indexes())
 
 

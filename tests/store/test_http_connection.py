@@ -42,6 +42,7 @@ from shared.store.http_connection import (
     tls_context,
 )
 from shared.store.wire import Request, Response, SharedKeyLite, Wire
+from tests.support.storage_faults import own_thread
 
 ACCOUNT = "devstoreaccount1"
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -160,7 +161,10 @@ def times(count: int, script: Script) -> list[Script]:
 
 @pytest.fixture
 def attempts() -> Iterator[list[str]]:
-    """The methods of the attempts the retry rules made (a transport hook counts them)."""
+    """The methods of the attempts the retry rules made for this test (a transport hook counts
+    them). Hooks are the process's: the session's app writes its audit log from a thread of its
+    own, whenever it likes (counted authentication failures once their minute ends), so only
+    the test's thread is counted; `Wire.request` runs the hooks on its caller's thread."""
     seen: list[str] = []
 
     def count(request: Request, send: wire.Send) -> Response:
@@ -168,7 +172,7 @@ def attempts() -> Iterator[list[str]]:
         return send(request)
 
     saved = list(wire.TRANSPORT_HOOKS)
-    wire.TRANSPORT_HOOKS[:] = [count]
+    wire.TRANSPORT_HOOKS[:] = [own_thread(count)]
     yield seen
     wire.TRANSPORT_HOOKS[:] = saved
 
@@ -341,6 +345,20 @@ def test_broken_response_to_a_post_is_transport_failed_at_once(
     assert peer.connections == 1
     assert len(peer.received) == 1
     assert sleeps == []
+
+
+def test_attempts_counts_only_the_tests_own_thread(attempts: list[str]) -> None:
+    """Another thread's storage call (the app's audit writer, in a full run) is not one of the
+    test's attempts, though it goes through the same hooks."""
+    with server(answer(OK, OK)) as peer:
+        w = _wire(peer.port)
+        writer = threading.Thread(target=w.request, args=("POST", f"/{ACCOUNT}/$batch"))
+        writer.start()
+        writer.join()
+        assert w.request("GET", f"/{ACCOUNT}/t").body == b"ok"
+        w.close()
+    assert [r.split(b" ")[0] for r in peer.received] == [b"POST", b"GET"]
+    assert attempts == ["GET"]
 
 
 @pytest.mark.parametrize("case", ["two different content-lengths", "no CRLF after a chunk",

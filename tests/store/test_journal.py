@@ -35,7 +35,7 @@ from shared.store.journal import (
 from shared.store.layout import GROUP, USER
 from shared.store.wire import Request, Response
 from shared.timestamps import parse_iso
-from tests.support.storage_faults import Injector, hooked
+from tests.support.storage_faults import Injector, hooked, own_thread
 
 NOW = "2026-01-01T00:00:00.000Z"
 LATER = "2026-01-02T00:00:00.000Z"
@@ -295,7 +295,7 @@ def test_parts_of_a_committed_head_never_expire(directory: Directory, journal: J
     assert parts
     created = parse_iso(_journal_rows(directory, tenant_id)[0]["created"])
     much_later = created + 10 * STAGED_PARTS_EXPIRE
-    with hooked(_refuse_chunks):
+    with hooked(own_thread(_refuse_chunks)):
         assert journal.complete(tenant_id, now=much_later) == 1  # seen, not finished
     assert len(_journal_rows(directory, tenant_id)) == 1 + len(parts)
     assert journal.complete(tenant_id, now=much_later) == 1

@@ -20,7 +20,7 @@ from shared.store.layout import USER
 from shared.store.long_text import PROPERTY_CHARS
 from shared.store.outbox import Outbox, OutboxRow, insert_op
 from shared.store.wire import Request, Response
-from tests.support.storage_faults import hooked
+from tests.support.storage_faults import hooked, own_thread
 
 NOW = "2026-01-01T00:00:00.000Z"
 LATER = "2026-01-01T00:05:00.000Z"
@@ -108,7 +108,7 @@ def test_pending_events_are_read_page_by_page_as_consumed(outbox: Outbox,
         reads.append(request.method)
         return send(request)
 
-    with hooked(count):
+    with hooked(own_thread(count)):
         assert next(outbox.pending(tenant_id)).id == eid(0)
         first = len(reads)
         assert len(list(outbox.pending(tenant_id))) == 250

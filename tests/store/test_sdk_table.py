@@ -36,6 +36,7 @@ from shared.store.errors import (
 )
 from shared.store.sdk_table import SdkAccount, SdkTable, store_error
 from tests.support import storage_modes
+from tests.support.storage_faults import own_thread_hooks
 from tests.support.storage_modes import TestStorage
 
 Hook = Any
@@ -58,8 +59,10 @@ def pk() -> str:
 
 @pytest.fixture
 def hooks() -> Iterator[list[Hook]]:
-    yield wire.TRANSPORT_HOOKS
-    wire.TRANSPORT_HOOKS.clear()
+    """The test's hooks, for its own thread's requests (the session's app writes its audit log
+    from a thread of its own, through the same process-wide hooks)."""
+    with own_thread_hooks() as mine:
+        yield mine
 
 
 def _counting(seen: list[str]) -> Hook:

@@ -43,6 +43,7 @@ from shared.store.table import (
     _quote,
 )
 from shared.store.wire import Request, Response, Wire
+from tests.support.storage_faults import hooked, own_thread
 
 
 @pytest.fixture(scope="module")
@@ -374,8 +375,7 @@ def test_the_quick_reading_of_a_committed_batch_equals_the_full_parse(
         return response
 
     table.create_entity({"PartitionKey": pk, "RowKey": "dup"})
-    wire.TRANSPORT_HOOKS.append(keep)
-    try:
+    with hooked(own_thread(keep)):  # the test's answers, not the audit writer's
         table.submit_transaction(
             [Operation("create", {"PartitionKey": pk, "RowKey": f"c{i}",
                                   "v": "x\r\nHTTP/1.1 500 no"}) for i in range(3)]
@@ -383,8 +383,6 @@ def test_the_quick_reading_of_a_committed_batch_equals_the_full_parse(
                Operation("delete", {"PartitionKey": pk, "RowKey": "dup"})])
         with pytest.raises(TransactionFailed):
             table.submit_transaction([Operation("create", {"PartitionKey": pk, "RowKey": "c0"})])
-    finally:
-        wire.TRANSPORT_HOOKS.remove(keep)
     ok, failed = answers
     content_type = ok.header("content-type") or ""
     full = [_metadata(part) for part in _http_parts(ok.body, content_type)]
@@ -754,14 +752,16 @@ def test_request_too_large_transaction(table: Table, pk: str) -> None:
 
 def _offline_table(answer: Response) -> tuple[Table, list[Request]]:
     """A table whose every request a transport hook answers with `answer` (nothing listens on
-    its endpoint); use with the `sent` fixture, whose teardown removes the hook."""
+    its endpoint); use with the `sent` fixture, whose teardown removes the hook. The hook
+    answers the calling thread only: the session's audit writer, on a thread of its own, goes
+    on to storage."""
     requests: list[Request] = []
 
     def hook(request: Request, send: wire.Send) -> Response:
         requests.append(request)
         return answer
 
-    wire.TRANSPORT_HOOKS.insert(0, hook)
+    wire.TRANSPORT_HOOKS.insert(0, own_thread(hook))
     return Table(Wire("http://127.0.0.1:9/devstoreaccount1",
                       wire.SharedKeyLite("devstoreaccount1", "AAAA")), "t"), requests
 

@@ -26,7 +26,7 @@ from shared.store.tenants import (
     UndeclaredAttribute,
     record_units,
 )
-from tests.support.storage_faults import busy, hooked
+from tests.support.storage_faults import busy, hooked, own_thread
 
 NOW = "2026-01-01T00:00:00.000Z"
 
@@ -161,7 +161,7 @@ def test_what_authentication_reads_and_writes_is_unavailable_when_storage_is(
     """Every request authenticates through these: an outage is a 503, never a 500."""
     record = _tenant()
     tenants.create(record)
-    with hooked(busy):
+    with hooked(own_thread(busy)):
         for call in (lambda: tenants.get(record.id),
                      lambda: tenants.record_use(record.id, "tok1", NOW),
                      lambda: tenants.last_uses(record.id)):

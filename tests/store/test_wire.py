@@ -33,6 +33,7 @@ from shared.store.http_connection import Connection
 from shared.store.table import Table
 from shared.store.wire import BearerToken, Request, Response, SharedKeyLite, Wire
 from tests.support import storage_modes
+from tests.support.storage_faults import own_thread_hooks
 from tests.support.storage_modes import TestStorage
 
 DEV_ACCOUNT = "devstoreaccount1"
@@ -43,9 +44,12 @@ NOWHERE = f"http://127.0.0.1:9/{DEV_ACCOUNT}"
 
 @pytest.fixture
 def hooks() -> Iterator[list[wire.TransportHook]]:
+    """The test's hooks, for its own thread's requests: the session's app writes its audit log
+    from a thread of its own, and these hooks count attempts and answer them."""
     saved = list(wire.TRANSPORT_HOOKS)
     wire.TRANSPORT_HOOKS.clear()
-    yield wire.TRANSPORT_HOOKS
+    with own_thread_hooks() as mine:
+        yield mine
     wire.TRANSPORT_HOOKS[:] = saved
 
 
@@ -302,6 +306,30 @@ def test_hooks_run_in_order_and_may_rewrite_the_request(
     hooks.extend([outer, inner])
     assert offline.request("DELETE", f"/{DEV_ACCOUNT}/t").status_code == 204
     assert order == ["outer", "inner:outer"]
+
+
+def test_the_tests_hooks_leave_another_threads_requests_alone(
+        offline: Wire, hooks: list[wire.TransportHook]) -> None:
+    """Another thread's storage call (the app's audit writer, in a full run) goes through the
+    same process-wide hooks: the test's neither count nor answer it, it goes on to `send`."""
+    attempts: list[str] = []
+    hooks.append(_answering(_answer(204), attempts))
+    theirs: list[object] = []
+
+    def other_thread() -> None:
+        try:
+            theirs.append(offline.request("POST", f"/{DEV_ACCOUNT}/$batch"))
+        except TransportFailed as exc:
+            theirs.append(exc)
+
+    writer = threading.Thread(target=other_thread)
+    writer.start()
+    writer.join()
+    assert offline.request("POST", f"/{DEV_ACCOUNT}/$batch").status_code == 204
+    assert attempts == ["POST"]
+    # Sent on to NOWHERE, where nothing listens (a POST is not retried): not the hook's 204.
+    [outcome] = theirs
+    assert isinstance(outcome, TransportFailed)
 
 
 # -- signing -----------------------------------------------------------------------------------

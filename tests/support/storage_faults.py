@@ -7,6 +7,13 @@ Each fault is what Table Storage or the network really does:
 - `error500`: the request reached storage (and may have committed), then a 500 came back;
 - `timeout`: the request reached storage (and may have committed), the response was lost;
 - `reset`: the connection was reset before the request reached storage.
+
+The hooks are the process's, and in a full run the session's app writes its audit log from a
+thread of its own at any moment (counted authentication failures once their minute ends). A
+test's hook that counts or answers requests takes the test's thread only (`own_thread`,
+`own_thread_hooks`, `Injector`): another thread's request would be counted as the test's, and
+answering it would fail that thread's write. `Wire.request` runs the hooks on its caller's
+thread, so the thread is the request's.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 from shared.store import connection
 from shared.store.errors import TransportFailed
-from shared.store.wire import Response
+from shared.store.wire import Request, Response, TransportHook
 
 Send = Callable[[Any], Any]
 KINDS = ("throttle", "error500", "timeout", "reset")
@@ -87,6 +94,40 @@ class Injector:
         if hit and kind is not None:
             return inject(kind, request, send)
         return send(request)
+
+
+def own_thread(hook: TransportHook) -> TransportHook:
+    """`hook` for the storage requests of the thread that calls this; other threads' requests
+    go on to `send` untouched, as if the hook were not there."""
+    mine = threading.get_ident()
+
+    def gated(request: Request, send: Callable[[Request], Response]) -> Response:
+        if threading.get_ident() != mine:
+            return send(request)
+        return hook(request, send)
+
+    return gated
+
+
+@contextmanager
+def own_thread_hooks() -> Iterator[list[TransportHook]]:
+    """A list the test fills with hooks, run in order (as `wire` runs TRANSPORT_HOOKS, each
+    `send` leading to the next) for the calling thread's requests only. The list is read at
+    each request, so the test may add or clear hooks as it goes."""
+    hooks: list[TransportHook] = []
+
+    def chain(request: Request, send: Callable[[Request], Response]) -> Response:
+        current = list(hooks)
+
+        def call(index: int, req: Request) -> Response:
+            if index == len(current):
+                return send(req)
+            return current[index](req, lambda r: call(index + 1, r))
+
+        return call(0, request)
+
+    with hooked(own_thread(chain)):
+        yield hooks
 
 
 @contextmanager
