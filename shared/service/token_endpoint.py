@@ -45,8 +45,9 @@ FORM = "application/x-www-form-urlencoded"
 MAX_BODY_BYTES = 16 * 1024
 GRANT_TYPE = "client_credentials"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-# Per client id and instance: Entra asks for a token about once an hour, so ten at once and
-# then one per six seconds leaves room for retries and nothing for guessing secrets.
+# Per client id and instance: a client needs a token once per token lifetime (an hour or
+# more), so ten at once and then one per six seconds leave room for retries and none for
+# guessing secrets.
 BURST = 10
 REFILL_SECONDS = 6.0
 # "Last use" of a credential is written at most this often per credential and instance.
@@ -92,6 +93,17 @@ def _invalid_request(description: str, reason: str) -> OAuthError:
 def _invalid_client(reason: str, description: str = AUTH_FAILED) -> OAuthError:
     # RFC 7235 §3.1: every 401 names a scheme; Basic is the one a client can use here.
     return OAuthError(401, "invalid_client", description, reason, _CHALLENGE)
+
+
+def _storage_unavailable() -> OAuthError:
+    return OAuthError(503, "temporarily_unavailable", "storage is temporarily unavailable; "
+                      "retry after the indicated delay", "storage unavailable",
+                      {"Retry-After": "5"})
+
+
+def _internal(request_id: str) -> OAuthError:
+    return OAuthError(500, "server_error", f"internal error (request id {request_id}, "
+                      "logged); quote the request id when reporting it", "unhandled")
 
 
 @dataclass(frozen=True)
@@ -142,15 +154,10 @@ class TokenEndpoint:
             response = err.response()
         except Unavailable:
             log.warning("token endpoint: storage unavailable request_id=%s", request_id)
-            response = OAuthError(503, "temporarily_unavailable",
-                                  "storage is temporarily unavailable; retry after the "
-                                  "indicated delay", "storage unavailable",
-                                  {"Retry-After": "5"}).response()
+            response = _storage_unavailable().response()
         except Exception:
             log.exception("token endpoint: unhandled error request_id=%s", request_id)
-            response = OAuthError(500, "server_error",
-                                  f"internal error (request id {request_id}, logged); quote "
-                                  "the request id when reporting it", "unhandled").response()
+            response = _internal(request_id).response()
         response.headers.setdefault("X-Request-Id", request_id)
         return response
 
@@ -159,18 +166,13 @@ class TokenEndpoint:
         request_id = sanitize.request_id(request_id)
         try:
             with deadline.within(self._settings.storage_deadline_seconds):
-                return OAuthResponse(200, self._keys.jwks(),
-                                     {**_JWKS_CACHE, "X-Request-Id": request_id})
+                response = OAuthResponse(200, self._keys.jwks(), dict(_JWKS_CACHE))
         except Unavailable:
             log.warning("jwks: storage unavailable request_id=%s", request_id)
-            error = OAuthError(503, "temporarily_unavailable", "storage is temporarily "
-                               "unavailable; retry after the indicated delay",
-                               "storage unavailable", {"Retry-After": "5"})
+            response = _storage_unavailable().response()
         except Exception:
             log.exception("jwks: unhandled error request_id=%s", request_id)
-            error = OAuthError(500, "server_error", f"internal error (request id "
-                               f"{request_id}, logged)", "unhandled")
-        response = error.response()
+            response = _internal(request_id).response()
         response.headers["X-Request-Id"] = request_id
         return response
 

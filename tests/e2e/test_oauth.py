@@ -1,9 +1,10 @@
 """The OAuth 2.0 token endpoint over HTTP against the served function_app, on Azurite: client
 credentials with client_secret_basic and client_secret_post, every RFC 6749 §5.2 refusal of
 the endpoint's checks, the per-client rate limit, secret rotation without downtime, the key
-set that verifies the tokens, and workload identity federation (RFC 7523 client assertions)
+set that verifies the tokens, workload identity federation (RFC 7523 client assertions)
 against a loopback stand-in for Entra's v2.0 keys (tests/support/entra_keys.py, which the
-session's app is configured with).
+session's app is configured with), and SCIM requests with the tokens issued: for their own
+tenant only.
 
 Tenants and clients are made as the admin CLI makes them: shared.auth.clients on a tenant
 record saved through the service's tenant table."""
@@ -483,3 +484,32 @@ def test_assertion_form_errors(served: str, make: Make, entra_keys: Jwks) -> Non
     oauth_error(post(served, {**base, "client_assertion": presented, "client_assertion_type":
                               "urn:ietf:params:oauth:client-assertion-type:saml2-bearer"}),
                 401, "invalid_client")
+
+
+# --------------------------------------------------------------------------------------------
+# SCIM requests with the tokens issued
+# --------------------------------------------------------------------------------------------
+
+
+def scim_get(served: str, tenant_id: str, token: str) -> httpx.Response:
+    return httpx.get(f"{served}/scim/v2/{tenant_id}/Users", timeout=30,
+                     headers={"Authorization": f"Bearer {token}"})
+
+
+def test_an_issued_token_serves_its_own_tenant_only(served: str, make: Make) -> None:
+    issued, other = make(), make()
+    token = by_basic(served, issued).json()["access_token"]
+    r = scim_get(served, issued.tenant_id, token)
+    assert r.status_code == 200, r.text
+    assert r.json()["totalResults"] == 0
+    refused = scim_get(served, other.tenant_id, token)
+    assert refused.status_code == 401
+    assert refused.headers["content-type"].startswith("application/scim+json")
+
+
+def test_a_federated_token_serves_an_oauth_only_tenant(served: str, make: Make,
+                                                       entra_keys: Jwks) -> None:
+    issued = make(secret=False, federated=True, auth_methods=["oauth"])
+    r = by_assertion(served, issued, entra_assertion(entra_keys, issued), scope="scim")
+    assert r.status_code == 200, r.text
+    assert scim_get(served, issued.tenant_id, r.json()["access_token"]).status_code == 200

@@ -38,7 +38,7 @@ from shared.store.errors import Unavailable
 from shared.store.signing_keys import SigningKeyTable
 from shared.store.tenants import Tenant, TenantTable
 from shared.timestamps import now_iso
-from tests.support.storage_faults import Injector, busy, hooked
+from tests.support.storage_faults import Injector, busy, hooked, own_thread
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -363,7 +363,7 @@ def test_the_key_set_is_503_while_storage_is_down(scim_service: ScimService) -> 
     keys = KeyRing(SigningKeyTable(scim_service.tables.tenants))  # nothing cached yet
     endpoint = TokenEndpoint(scim_service.settings, scim_service.tenants,
                              scim_service.access_tokens, keys, scim_service.entra_jwt)
-    with hooked(busy):
+    with hooked(own_thread(busy)):
         r = endpoint.jwks()
     error(r, 503, "temporarily_unavailable")
     assert r.headers["Retry-After"] == "5"
