@@ -81,6 +81,57 @@ def test_in_process_logs_hold_no_token_and_no_value(scim_service: ScimService,
         assert needle not in text
 
 
+def test_oauth_logs_hold_no_secret_and_no_access_token(scim_service: ScimService,
+                                                       tenant: tuple[str, str],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Token requests that succeed and fail (wrong secret, Basic and form, a client assertion
+    that is refused) and SCIM requests with the issued token and an altered one: no secret,
+    no assertion and no access token (nor its signature) in any log record."""
+    import base64
+    from datetime import UTC, datetime
+    from urllib.parse import urlencode
+
+    from shared.auth import clients
+    from shared.service.messages import OAuthRequest
+
+    tenant_id, _ = tenant
+    record = scim_service.tenants.get(tenant_id)
+    client = clients.add_client(record, datetime.now(UTC))
+    secret = clients.add_secret(client, datetime.now(UTC))
+    scim_service.tenants.save(record)
+    assertion = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJsZWFrIn0." + uuid.uuid4().hex
+    form = {"content-type": "application/x-www-form-urlencoded"}
+
+    def token_request(body: dict[str, str], basic: str | None = None) -> Any:
+        headers = dict(form)
+        if basic is not None:
+            headers["authorization"] = "Basic " + base64.b64encode(basic.encode()).decode()
+        return scim_service.token_endpoint.handle(OAuthRequest(
+            "POST", headers=headers, body=urlencode(body).encode()))
+
+    with caplog.at_level(logging.DEBUG):
+        issued = token_request({"grant_type": "client_credentials"}, f"{client.id}:{secret}")
+        assert issued.status == 200, issued.body
+        access = issued.body["access_token"]
+        for wrong in (secret + "x", secret[::-1]):
+            assert token_request({"grant_type": "client_credentials"},
+                                 f"{client.id}:{wrong}").status == 401
+            assert token_request({"grant_type": "client_credentials", "client_id": client.id,
+                                  "client_secret": wrong}).status == 401
+        assert token_request({
+            "grant_type": "client_credentials", "client_id": client.id,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion}).status == 401
+        for bearer in (access, access[:-4] + "AAAA"):
+            scim_service.handle(ScimRequest("GET", tenant_id, "Users",
+                                            headers={"authorization": f"Bearer {bearer}"}))
+    text = caplog.text + "".join(str(r.args) for r in caplog.records)
+    assert "token refused: wrong secret" in text  # the refusals were captured
+    for needle in (secret, secret[len(clients.SECRET_PREFIX) + 6:], secret[::-1], access,
+                   access.rsplit(".", 1)[1], assertion.rsplit(".", 1)[1]):
+        assert needle not in text
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
