@@ -513,3 +513,98 @@ def test_a_federated_token_serves_an_oauth_only_tenant(served: str, make: Make,
     r = by_assertion(served, issued, entra_assertion(entra_keys, issued), scope="scim")
     assert r.status_code == 200, r.text
     assert scim_get(served, issued.tenant_id, r.json()["access_token"]).status_code == 200
+
+
+def _b64(part: dict[str, Any]) -> str:
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+
+
+def test_altered_expired_and_misdirected_tokens_are_refused_by_scim(
+        served: str, make: Make, scim_service: ScimService) -> None:
+    """Over HTTP, each a 401 SCIM error: a token with a changed claim, `alg: none`, HS256 keyed
+    with the published public key, an expired token and one for another Tenant URL."""
+    from shared.auth.access_tokens import AccessTokens
+
+    issued, other = make(), make()
+    token = by_basic(served, issued).json()["access_token"]
+    assert scim_get(served, issued.tenant_id, token).status_code == 200
+    head, body, signature = token.split(".")
+    header = jwt.get_unverified_header(token)
+    payload = jwt.decode(token, options={"verify_signature": False})
+    public = jwt.PyJWKSet.from_dict(httpx.get(f"{served}/oauth2/keys", timeout=30).json())[
+        header["kid"]]
+    from cryptography.hazmat.primitives import serialization
+    pem = public.key.public_bytes(serialization.Encoding.PEM,
+                                  serialization.PublicFormat.SubjectPublicKeyInfo)
+    import hmac
+    hs_input = f"{_b64({**header, 'alg': 'HS256'})}.{body}"
+    hs_signature = base64.urlsafe_b64encode(
+        hmac.new(pem, hs_input.encode(), hashlib.sha256).digest()).rstrip(b"=").decode()
+    settings = scim_service.settings
+    past = AccessTokens(scim_service.keys, settings.oauth_issuer, 3600,
+                        clock=lambda: time.time() - 3700)
+    client = scim_service.tenants.get(issued.tenant_id).client(issued.client_id)  # type: ignore[union-attr]
+    credential = client.secrets[0].id
+    misdirected = scim_service.access_tokens.mint(
+        tenant_id=issued.tenant_id, audience=settings.tenant_url(other.tenant_id),
+        client_id=issued.client_id, credential_id=credential).token
+    forged = {
+        "changed claim": f"{head}.{_b64({**payload, 'exp': payload['exp'] + 3600})}.{signature}",
+        "alg none": f"{_b64({**header, 'alg': 'none'})}.{body}.",
+        "HS256 with the public key": f"{hs_input}.{hs_signature}",
+        "expired": past.mint(tenant_id=issued.tenant_id,
+                             audience=settings.tenant_url(issued.tenant_id),
+                             client_id=issued.client_id, credential_id=credential).token,
+        "wrong audience": misdirected,
+    }
+    for case, bad in forged.items():
+        r = scim_get(served, issued.tenant_id, bad)
+        assert r.status_code == 401, (case, r.text)
+        assert r.json()["detail"].startswith("The bearer token is not valid"), case
+    assert scim_get(served, issued.tenant_id, token).status_code == 200
+
+
+def test_the_token_lifetime_setting_reaches_the_tokens(app_env: dict[str, str],
+                                                       scim_service: ScimService) -> None:
+    """A host started with SCIM_ACCESS_TOKEN_MINUTES=360 (the most the gallery accepts) issues
+    tokens for 6 hours, and they work; the session's host issues the default hour."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, **app_env, "SCIM_PUBLIC_BASE_URL": base,
+           "SCIM_ACCESS_TOKEN_MINUTES": "360"}
+    record = Tenant(id=new_tenant_id(), name="lifetime", created=now_iso())
+    client = clients.add_client(record, datetime.now(UTC))
+    secret = clients.add_secret(client, datetime.now(UTC))
+    scim_service.tenants.create(record)
+    proc = subprocess.Popen([sys.executable, "-m", "devhost", "function_app:app", "--port",
+                             str(port)], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        r = post(base, {"grant_type": "client_credentials"},
+                 headers={"Authorization": basic(client.id, secret)})
+        assert r.status_code == 200, r.text
+        assert r.json()["expires_in"] == 6 * 3600
+        found = claims(base, r.json()["access_token"], f"{base}/scim/v2/{record.id}")
+        assert found["exp"] - found["iat"] == 6 * 3600
+        assert scim_get(base, record.id, r.json()["access_token"]).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert scim_service.settings.access_token_minutes == 60
