@@ -608,3 +608,22 @@ def test_the_token_lifetime_setting_reaches_the_tokens(app_env: dict[str, str],
         proc.terminate()
         proc.wait(timeout=20)
     assert scim_service.settings.access_token_minutes == 60
+
+
+@pytest.mark.parametrize("revoke", ["client", "secret"])
+def test_revoking_ends_issued_tokens_once_the_cache_turns_over(
+        served: str, make: Make, scim_service: ScimService, revoke: str) -> None:
+    """A revoked client or secret: the token endpoint refuses it at once, and SCIM requests with
+    a token it obtained are refused as soon as the instance's 30 s authentication cache ends
+    (ended here by hand: the served app is this process's)."""
+    issued = make()
+    token = by_basic(served, issued).json()["access_token"]
+    assert scim_get(served, issued.tenant_id, token).status_code == 200
+    if revoke == "client":
+        change(scim_service, issued.tenant_id, lambda t: t.clients.clear())
+    else:
+        change(scim_service, issued.tenant_id, lambda t: t.clients[0].secrets.clear())
+    oauth_error(by_basic(served, issued), 401, "invalid_client")
+    scim_service.auth.forget(issued.tenant_id)
+    r = scim_get(served, issued.tenant_id, token)
+    assert r.status_code == 401, r.text
