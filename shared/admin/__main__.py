@@ -28,7 +28,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 from ..auth.tenants import issue_token, new_tenant_id
 from ..settings import Settings, SettingsError, from_environ
@@ -37,6 +36,7 @@ from ..store.errors import PreconditionFailed, StoreError, Unavailable
 from ..store.tenants import Tenant, TenantTable
 from ..timestamps import now_iso
 from . import clients, feed, schema
+from .output import show
 
 LOCAL_SETTINGS = Path("local.settings.json")
 
@@ -74,13 +74,6 @@ def _require(table: TenantTable, tenant_id: str) -> Tenant:
                          "list`.")
     return tenant
 
-
-def _print(payload: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(payload))
-        return
-    for key, value in payload.items():
-        print(f"{key}: {value}")
 
 
 def create_tenant(settings: Settings, name: str) -> dict[str, str]:
@@ -149,7 +142,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     if clients.handles(args):
         return clients.dispatch(args, settings)
     if args.area == "tenant" and args.action == "create":
-        _print(create_tenant(settings, args.name), args.json)
+        show(create_tenant(settings, args.name), args.json)
         return 0
     table = _table(settings)
     if args.area == "tenant" and args.action == "list":
@@ -180,7 +173,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError as exc:
             raise SystemExit(f"error: {exc}") from None
         table.save(record)
-        _print({"tenant_id": record.id, "tenant_url": settings.tenant_url(record.id),
+        show({"tenant_id": record.id, "tenant_url": settings.tenant_url(record.id),
                 "token": secret, "token_id": record.tokens[-1].id}, args.json)
         return 0
     if args.action == "list":

@@ -32,6 +32,7 @@ from ..store.connection import open_tables
 from ..store.signing_keys import SigningKeyTable
 from ..store.tenants import AUTH_METHODS, AuthMethod, OAuthClient, Tenant, TenantTable
 from ..timestamps import iso, parse_iso
+from .output import show
 
 AREAS = ("client", "signing-key")
 # The issuer the token endpoint requires of a federated credential's assertions: Entra's v2.0
@@ -169,7 +170,7 @@ def _add(args: argparse.Namespace, settings: Settings, tenants: TenantTable,
         raise SystemExit(f"error: {exc}") from None
     tenants.save(tenant)
     record = client.secrets[-1]
-    _print({**_where(settings, tenant), "client_id": client.id, "client_secret": secret,
+    show({**_where(settings, tenant), "client_id": client.id, "client_secret": secret,
             "secret_id": record.id, "expires": record.expires}, args.json)
     _warn_if_oauth_refused(tenant)
     return 0
@@ -199,7 +200,7 @@ def _federate(args: argparse.Namespace, settings: Settings, tenants: TenantTable
         print(json.dumps({**_where(settings, tenant), "client_id": client.id,
                           "credential": shown}))
     else:
-        _print({**_where(settings, tenant), "client_id": client.id,
+        show({**_where(settings, tenant), "client_id": client.id,
                 **{f"credential_{k}" if k == "id" else k: v for k, v in shown.items()}},
                as_json=False)
     if replaced is not None:
@@ -466,13 +467,6 @@ def _rotate(ring: KeyRing, immediately: bool) -> int:
                   f"{iso(key.activates + RETIRE_AFTER)}, when every token it signed has expired")
     return 0
 
-
-def _print(payload: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        print(json.dumps(payload))
-        return
-    for key, value in payload.items():
-        print(f"{key}: {value}")
 
 
 def _warn(text: str) -> None:

@@ -140,41 +140,45 @@ class TokenEndpoint:
 
     def handle(self, request: OAuthRequest) -> OAuthResponse:
         request_id = sanitize.request_id(request.request_id)
-        client_id = ""
-        try:
-            with deadline.within(self._settings.storage_deadline_seconds):
+
+        def answer() -> OAuthResponse:
+            client_id = ""
+            try:
                 form = _form(request)
                 client_id = form.get("client_id", "")
                 presented = _presented(request, form)
                 client_id = presented.client_id
-                response = self._issue(presented, form.get("scope"))
-        except OAuthError as err:
-            log.info("token refused: %s client_id=%s request_id=%s", err.reason,
-                     sanitize.clean(client_id, 100), request_id)
-            response = err.response()
-        except Unavailable:
-            log.warning("token endpoint: storage unavailable request_id=%s", request_id)
-            response = _storage_unavailable().response()
-        except Exception:
-            log.exception("token endpoint: unhandled error request_id=%s", request_id)
-            response = _internal(request_id).response()
+                return self._issue(presented, form.get("scope"))
+            except OAuthError as err:
+                log.info("token refused: %s client_id=%s request_id=%s", err.reason,
+                         sanitize.clean(client_id, 100), request_id)
+                return err.response()
+
+        response = self._guarded("token endpoint", request_id, answer)
         response.headers.setdefault("X-Request-Id", request_id)
         return response
 
     def jwks(self, request_id: str = "") -> OAuthResponse:
         """The published key set that verifies the access tokens (RFC 7517)."""
         request_id = sanitize.request_id(request_id)
-        try:
-            with deadline.within(self._settings.storage_deadline_seconds):
-                response = OAuthResponse(200, self._keys.jwks(), dict(_JWKS_CACHE))
-        except Unavailable:
-            log.warning("jwks: storage unavailable request_id=%s", request_id)
-            response = _storage_unavailable().response()
-        except Exception:
-            log.exception("jwks: unhandled error request_id=%s", request_id)
-            response = _internal(request_id).response()
+        response = self._guarded("jwks", request_id, lambda: OAuthResponse(
+            200, self._keys.jwks(), dict(_JWKS_CACHE)))
         response.headers["X-Request-Id"] = request_id
         return response
+
+    def _guarded(self, what: str, request_id: str,
+                 answer: Callable[[], OAuthResponse]) -> OAuthResponse:
+        """`answer()` within the storage deadline; a storage outage becomes a 503 with
+        Retry-After, anything unexpected a 500 quoting the logged request id."""
+        try:
+            with deadline.within(self._settings.storage_deadline_seconds):
+                return answer()
+        except Unavailable:
+            log.warning("%s: storage unavailable request_id=%s", what, request_id)
+            return _storage_unavailable().response()
+        except Exception:
+            log.exception("%s: unhandled error request_id=%s", what, request_id)
+            return _internal(request_id).response()
 
     # -- the grant -------------------------------------------------------------------------
 

@@ -570,43 +570,21 @@ def test_the_token_lifetime_setting_reaches_the_tokens(app_env: dict[str, str],
                                                        scim_service: ScimService) -> None:
     """A host started with SCIM_ACCESS_TOKEN_MINUTES=360 (the most the gallery accepts) issues
     tokens for 6 hours, and they work; the session's host issues the default hour."""
-    import os
-    import socket
-    import subprocess
-    import sys
-    from pathlib import Path
+    from tests.support.separate_host import separate_host
 
-    root = Path(__file__).resolve().parents[2]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **app_env, "SCIM_PUBLIC_BASE_URL": base,
-           "SCIM_ACCESS_TOKEN_MINUTES": "360"}
     record = Tenant(id=new_tenant_id(), name="lifetime", created=now_iso())
     client = clients.add_client(record, datetime.now(UTC))
     secret = clients.add_secret(client, datetime.now(UTC))
     scim_service.tenants.create(record)
-    proc = subprocess.Popen([sys.executable, "-m", "devhost", "function_app:app", "--port",
-                             str(port)], cwd=root, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        r = post(base, {"grant_type": "client_credentials"},
+    with separate_host({**app_env, "SCIM_ACCESS_TOKEN_MINUTES": "360"}) as host:
+        r = post(host.base_url, {"grant_type": "client_credentials"},
                  headers={"Authorization": basic(client.id, secret)})
         assert r.status_code == 200, r.text
         assert r.json()["expires_in"] == 6 * 3600
-        found = claims(base, r.json()["access_token"], f"{base}/scim/v2/{record.id}")
+        found = claims(host.base_url, r.json()["access_token"],
+                       f"{host.base_url}/scim/v2/{record.id}")
         assert found["exp"] - found["iat"] == 6 * 3600
-        assert scim_get(base, record.id, r.json()["access_token"]).status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        assert scim_get(host.base_url, record.id, r.json()["access_token"]).status_code == 200
     assert scim_service.settings.access_token_minutes == 60
 
 

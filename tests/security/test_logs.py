@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -132,31 +128,15 @@ def test_oauth_logs_hold_no_secret_and_no_access_token(scim_service: ScimService
         assert needle not in text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.served
 def test_dev_host_stderr_holds_no_token_and_no_value(app_env: dict[str, str],
                                                      tenant: tuple[str, str]) -> None:
+    from tests.support.separate_host import separate_host
+
     tenant_id, token = tenant
     needles, user, patch = secrets_of(token)
-    port = _free_port()
-    env = {**os.environ, **app_env, "SCIM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
-           "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "devhost", "function_app:app",
-                             "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}/scim/v2/{tenant_id}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with separate_host(app_env, capture=True) as host:
+        base = f"{host.base_url}/scim/v2/{tenant_id}"
 
         def send(method: str, resource: str, rid: str | None, body: Any,
                  params: dict[str, str] | None, bearer: str) -> Any:
@@ -168,13 +148,10 @@ def test_dev_host_stderr_holds_no_token_and_no_value(app_env: dict[str, str],
             return r.json() if r.content else {}
 
         scenario(send, user, patch, token)
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=20)
-    assert "/Users" in err + out  # the host did log the requests
+    assert "/Users" in host.err + host.out  # the host did log the requests
     for needle in needles:
-        assert needle not in err
-        assert needle not in out
+        assert needle not in host.err
+        assert needle not in host.out
 
 
 # -- client text reaching a log line, an audit entry or a response header ----------------------

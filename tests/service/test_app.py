@@ -21,7 +21,7 @@ from shared.service.app import ScimService
 from shared.service.kinds import DEFAULT_KINDS
 from shared.service.messages import ScimRequest, ScimResponse
 from shared.store import layout
-from tests.support.storage_faults import Injector, hooked
+from tests.support.storage_faults import Injector, Unexpected, hooked
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -373,22 +373,11 @@ def test_a_storage_outage_is_503_with_retry_after(api: Api) -> None:
     assert r.headers["Retry-After"] == "5"
 
 
-class Broken:
-    """A fault no layer expects, raised by the calling thread's next data-table request."""
-
-    def __init__(self, table: str) -> None:
-        self.table, self.thread = table, threading.get_ident()
-
-    def __call__(self, request: Any, send: Any) -> Any:
-        if threading.get_ident() == self.thread and f"/{self.table}" in request.url:
-            raise ZeroDivisionError("injected")
-        return send(request)
-
 
 def test_an_unexpected_error_is_500_quoting_the_logged_request_id(
         api: Api, scim_service: ScimService, caplog: pytest.LogCaptureFixture) -> None:
     api("GET", "Users")
-    with hooked(Broken(scim_service.tables.data.table_name)), \
+    with hooked(Unexpected(scim_service.tables.data.table_name)), \
             caplog.at_level(logging.ERROR, logger="scim"):
         r = scim_service.handle(ScimRequest(
             "GET", api.tenant, "Users", headers={"authorization": f"Bearer {api.token}"},
@@ -434,7 +423,7 @@ def test_health_reports_storage_and_the_last_run(scim_service: ScimService) -> N
 
 @pytest.fixture
 def tenants_unreachable(scim_service: ScimService) -> Iterator[None]:
-    with hooked(Broken(scim_service.tables.tenants.table_name)):
+    with hooked(Unexpected(scim_service.tables.tenants.table_name)):
         yield
 
 
@@ -446,7 +435,7 @@ def test_health_is_503_degraded_when_storage_fails(scim_service: ScimService,
 
 def test_health_stays_ok_when_only_the_run_log_cannot_be_read(
         scim_service: ScimService) -> None:
-    with hooked(Broken(scim_service.tables.runs.table_name)):
+    with hooked(Unexpected(scim_service.tables.runs.table_name)):
         status, body = scim_service.health()
     assert status == 200
     assert body["reconcile"] == {"error": "ZeroDivisionError"}

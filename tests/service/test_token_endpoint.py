@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -38,7 +37,7 @@ from shared.store.errors import Unavailable
 from shared.store.signing_keys import SigningKeyTable
 from shared.store.tenants import Tenant, TenantTable
 from shared.timestamps import now_iso
-from tests.support.storage_faults import Injector, busy, hooked, own_thread
+from tests.support.storage_faults import Injector, Unexpected, busy, hooked, own_thread
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -284,22 +283,11 @@ def test_a_storage_outage_is_503_temporarily_unavailable(
     assert r.headers["Retry-After"] == "5"
 
 
-class Broken:
-    """A fault no layer expects, raised by the calling thread's next tenants-table request."""
-
-    def __init__(self, table: str) -> None:
-        self.table, self.thread = table, threading.get_ident()
-
-    def __call__(self, request: Any, send: Any) -> Any:
-        if threading.get_ident() == self.thread and f"/{self.table}" in request.url:
-            raise ZeroDivisionError("injected")
-        return send(request)
-
 
 def test_an_unexpected_error_is_500_quoting_the_logged_request_id(
         endpoint: TokenEndpoint, client: tuple[str, str, str], scim_service: ScimService,
         caplog: pytest.LogCaptureFixture) -> None:
-    with hooked(Broken(scim_service.tables.tenants.table_name)), \
+    with hooked(Unexpected(scim_service.tables.tenants.table_name)), \
             caplog.at_level(logging.ERROR, logger="scim.oauth"):
         r = endpoint.handle(request(post_form(client), request_id="req-oauth-500"))
     description = error(r, 500, "server_error")
