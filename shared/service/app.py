@@ -54,8 +54,6 @@ class ScimService:
         self.keys = KeyRing(SigningKeyTable(tables.tenants))
         self.access_tokens = AccessTokens(self.keys, settings.oauth_issuer,
                                           settings.access_token_minutes * 60)
-        self.token_endpoint = TokenEndpoint(settings, self.tenants, self.access_tokens,
-                                            self.keys, self.entra_jwt)
         self.auth = Authenticator(self.tenants.get, record_use=self.tenants.record_use,
                                   jwt=self.entra_jwt, access=self.access_tokens,
                                   audience_of=settings.tenant_url)
@@ -64,6 +62,8 @@ class ScimService:
                                    note_undeclared=self._note_undeclared)
         self.lister = Lister(self.resources)
         self.audit = audit.AuditWriter(AuditTable(tables.audit).insert_many)
+        self.token_endpoint = TokenEndpoint(settings, self.tenants, self.access_tokens,
+                                            self.keys, self.entra_jwt, audit=self.audit)
         self.runs = RunLog(tables.runs)
 
     # -- entry point -------------------------------------------------------------------

@@ -1,13 +1,16 @@
 """The audit log of SCIM requests: what is recorded, and writing it off the request path.
 
 Recorded: every authenticated request that may change state (POST, PUT, PATCH, DELETE;
-`.search` queries excepted) whatever its outcome. An entry holds the time, tenant, method, path
-(resource and id, never the query string: filters quote attribute values), resource id,
-status, scimType, latency and request id: no token, no body, no attribute value; the
-client-supplied ones made one printable line of bounded length (shared/sanitize.py).
+`.search` queries excepted) whatever its outcome, and every access token the token endpoint
+issues (path /oauth2/token, the client id as the resource id). An entry holds the time,
+tenant, method, path (resource and id, never the query string: filters quote attribute
+values), resource id, status, scimType, latency and request id: no token, no body, no
+attribute value; the client-supplied ones made one printable line of bounded length
+(shared/sanitize.py).
 
-Authentication failures are counted, not recorded one by one: anyone can send them, as fast
-as they like, under any tenant id. Failures for an existing tenant add to one row per tenant,
+Authentication failures (of SCIM requests, and of token requests whose client id names an
+existing tenant) are counted, not recorded one by one: anyone can send them, as fast as they
+like, under any tenant id. Failures for an existing tenant add to one row per tenant,
 status and minute (`count`, `firstTime`, `lastTime`, `reasons`), held in memory and written
 once the minute is over; failures for a tenant id that names no tenant write nothing (their
 number is logged at most once a minute), so no partition is ever created for them. The
@@ -45,6 +48,7 @@ _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _MAX_PATH = 300
 _BATCH = 100  # entries per transaction (Table Storage's limit)
 _MAX_REASONS = 8  # distinct reasons kept per failure row; the rest count as "other"
+TOKEN_PATH = "/oauth2/token"  # noqa: S105 - a path, not a secret
 
 
 def audited(request: ScimRequest, status: int) -> bool:
@@ -54,22 +58,36 @@ def audited(request: ScimRequest, status: int) -> bool:
 
 def entry(request: ScimRequest, response: ScimResponse, *, latency_ms: float,
           request_id: str, at: datetime | None = None) -> dict[str, Any]:
-    at = at or datetime.now(UTC)
     resource_id = request.id or ""
     body = response.body if isinstance(response.body, dict) else {}
     if request.method == "POST" and response.status == 201:
         resource_id = str(body.get("id", ""))
     path = f"/{request.resource}" + (f"/{request.id}" if request.id else "")
+    return _row(request.tenant, request.method, path, resource_id, response.status,
+                str(body.get("scimType", "")) if response.status >= 400 else "",
+                latency_ms=latency_ms, request_id=request_id, at=at)
+
+
+def token_entry(tenant: str, client_id: str, *, latency_ms: float, request_id: str,
+                at: datetime | None = None) -> dict[str, Any]:
+    """A token the token endpoint issued: the client it was issued to is the resource."""
+    return _row(tenant, "POST", TOKEN_PATH, client_id, 200, "", latency_ms=latency_ms,
+                request_id=request_id, at=at)
+
+
+def _row(tenant: str, method: str, path: str, resource_id: str, status: int, scim_type: str,
+         *, latency_ms: float, request_id: str, at: datetime | None) -> dict[str, Any]:
+    at = at or datetime.now(UTC)
     return {
-        "PartitionKey": layout.audit_partition(request.tenant),
+        "PartitionKey": layout.audit_partition(tenant),
         "RowKey": layout.audit_row_key(at),
         "time": iso(at),
-        "tenant": clean(request.tenant, 200),
-        "method": clean(request.method, 16),
+        "tenant": clean(tenant, 200),
+        "method": clean(method, 16),
         "path": clean(path, _MAX_PATH),
         "resourceId": clean(resource_id, 200),
-        "status": response.status,
-        "scimType": clean(body.get("scimType", ""), 40) if response.status >= 400 else "",
+        "status": status,
+        "scimType": clean(scim_type, 40),
         "latencyMs": round(latency_ms, 1),
         "requestId": clean(request_id, 100),
     }

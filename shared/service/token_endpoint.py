@@ -39,6 +39,8 @@ from ..store import deadline
 from ..store.errors import Unavailable
 from ..store.tenants import OAuthClient, Tenant, TenantTable
 from ..timestamps import iso
+from . import audit as audit_entry
+from .audit import AuditWriter
 from .messages import OAuthRequest, OAuthResponse
 
 FORM = "application/x-www-form-urlencoded"
@@ -79,6 +81,7 @@ class OAuthError(Exception):
         self.description = description
         self.reason = reason
         self.headers = dict(headers or {})
+        self.tenant_id: str | None = None  # set once the client id named an existing tenant
 
     def response(self) -> OAuthResponse:
         return OAuthResponse(self.status,
@@ -123,6 +126,7 @@ class TokenEndpoint:
     def __init__(self, settings: Settings, tenants: TenantTable, access_tokens: AccessTokens,
                  keys: KeyRing, entra_jwt: EntraJwtVerifier, *,
                  limiter: RateLimiter | None = None,
+                 audit: AuditWriter | None = None,
                  now: Callable[[], datetime] = _utc_now,
                  monotonic: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
@@ -131,6 +135,7 @@ class TokenEndpoint:
         self._keys = keys
         self._entra_jwt = entra_jwt
         self._limiter = limiter or RateLimiter(BURST, REFILL_SECONDS)
+        self._audit = audit
         self._now = now
         self._monotonic = monotonic
         self._lock = threading.Lock()
@@ -139,6 +144,7 @@ class TokenEndpoint:
     # -- entry points ----------------------------------------------------------------------
 
     def handle(self, request: OAuthRequest) -> OAuthResponse:
+        started = time.perf_counter()
         request_id = sanitize.request_id(request.request_id)
 
         def answer() -> OAuthResponse:
@@ -148,11 +154,21 @@ class TokenEndpoint:
                 client_id = form.get("client_id", "")
                 presented = _presented(request, form)
                 client_id = presented.client_id
-                return self._issue(presented, form.get("scope"))
+                tenant_id, response = self._issue(presented, form.get("scope"))
             except OAuthError as err:
                 log.info("token refused: %s client_id=%s request_id=%s", err.reason,
                          sanitize.clean(client_id, 100), request_id)
-                return err.response()
+                refused = err
+            else:
+                self._audited(lambda audit: audit.record(audit_entry.token_entry(
+                    tenant_id, client_id, latency_ms=(time.perf_counter() - started) * 1000,
+                    request_id=request_id)))
+                return response
+            counted = refused.tenant_id
+            if counted is not None:
+                self._audited(lambda audit: audit.failure(
+                    counted, refused.status, "token: " + refused.reason, known=True))
+            return refused.response()
 
         response = self._guarded("token endpoint", request_id, answer)
         response.headers.setdefault("X-Request-Id", request_id)
@@ -165,6 +181,15 @@ class TokenEndpoint:
             200, self._keys.jwks(), dict(_JWKS_CACHE)))
         response.headers["X-Request-Id"] = request_id
         return response
+
+    def _audited(self, write: Callable[[AuditWriter], None]) -> None:
+        """Record in the audit log; bookkeeping never fails the token request."""
+        if self._audit is None:
+            return
+        try:
+            write(self._audit)
+        except Exception as exc:
+            log.warning("audit entry not recorded (%s)", type(exc).__name__)
 
     def _guarded(self, what: str, request_id: str,
                  answer: Callable[[], OAuthResponse]) -> OAuthResponse:
@@ -182,7 +207,8 @@ class TokenEndpoint:
 
     # -- the grant -------------------------------------------------------------------------
 
-    def _issue(self, presented: _Presented, scope: str | None) -> OAuthResponse:
+    def _issue(self, presented: _Presented, scope: str | None) -> tuple[str, OAuthResponse]:
+        """(tenant id, the token response), or OAuthError."""
         wait = self._limiter.acquire(presented.client_id[:_MAX_LIMIT_KEY])
         if wait > 0:
             seconds = max(1, math.ceil(wait))
@@ -190,6 +216,14 @@ class TokenEndpoint:
                              f"retry after {seconds} seconds", "rate limited",
                              {"Retry-After": str(seconds)})
         tenant, client = self._client(presented.client_id)
+        try:
+            return tenant.id, self._grant(tenant, client, presented, scope)
+        except OAuthError as err:
+            err.tenant_id = tenant.id
+            raise
+
+    def _grant(self, tenant: Tenant, client: OAuthClient, presented: _Presented,
+               scope: str | None) -> OAuthResponse:
         credential_id = (self._check_secret(tenant, client, presented.secret)
                          if presented.secret is not None
                          else self._check_assertion(client, presented.assertion or ""))
@@ -219,11 +253,14 @@ class TokenEndpoint:
         tenant = self._tenants.get(tenant_id)
         if tenant is None:
             raise _invalid_client("unknown tenant")
-        if tenant.disabled:
-            raise _invalid_client("tenant disabled")
+        refusal = ("tenant disabled" if tenant.disabled
+                   else "unknown client" if tenant.client(client_id) is None else None)
+        if refusal is not None:
+            err = _invalid_client(refusal)
+            err.tenant_id = tenant.id  # counted in the audit log of the tenant it names
+            raise err
         client = tenant.client(client_id)
-        if client is None:
-            raise _invalid_client("unknown client")
+        assert client is not None
         return tenant, client
 
     def _check_secret(self, tenant: Tenant, client: OAuthClient, secret: str | None) -> str:

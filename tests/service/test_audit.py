@@ -279,3 +279,47 @@ def test_reconciler_purges_entries_past_retention(
         update={"audit_retention_days": 30.0}), feed_service.tables)
     assert run(service, tenants=[tid])["audit_purged"] == 3
     assert [e["status"] for e in _entries(scim_service, tid)] == [201]
+
+
+def test_issued_tokens_are_recorded_and_refused_token_requests_counted(
+        served: str, scim_service: ScimService) -> None:
+    """The token endpoint: an issued token is an entry (the client as the resource, no secret,
+    no token); refusals whose client id names an existing tenant are counted under it; a client
+    id naming no tenant writes nothing."""
+    from datetime import UTC, datetime
+
+    from shared.auth import clients
+    from shared.auth.tenants import new_tenant_id
+    from shared.store.tenants import Tenant
+    from shared.timestamps import now_iso
+
+    record = Tenant(id=new_tenant_id(), name="oauth-audit", created=now_iso())
+    client = clients.add_client(record, datetime.now(UTC))
+    secret = clients.add_secret(client, datetime.now(UTC))
+    scim_service.tenants.create(record)
+    grant = {"grant_type": "client_credentials"}
+
+    def token(client_id: str, given: str) -> httpx.Response:
+        return httpx.post(f"{served}/oauth2/token", data=grant, auth=(client_id, given),
+                          timeout=30)
+
+    issued = token(client.id, secret)
+    assert issued.status_code == 200, issued.text
+    for n in range(3):
+        assert token(client.id, f"{secret}{n}").status_code == 401
+    assert token(f"{record.id}.0123456789abcdef", secret).status_code == 401
+    nobody = f"nx{uuid.uuid4().hex[:10]}"
+    assert token(f"{nobody}.0123456789abcdef", secret).status_code == 401
+    got = _entries(scim_service, record.id)
+    assert [(e["method"], e["path"], e["resourceId"], e["status"]) for e in got
+            if "count" not in e] == [("POST", "/oauth2/token", client.id, 200)]
+    failures = [e for e in got if "count" in e]
+    reasons: dict[str, int] = {}
+    for f in failures:
+        for reason, count in json.loads(f["reasons"]).items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    assert reasons == {"token: wrong secret": 3, "token: unknown client": 1}
+    text = json.dumps(got)
+    assert secret not in text
+    assert issued.json()["access_token"] not in text
+    assert _partitions_from(scim_service, nobody) == []
