@@ -124,7 +124,8 @@ def test_azurite_runs_the_queue_service_alone() -> None:
     port = azurite.free_port()
     with azurite.running_queue(port) as conn:
         assert conn == azurite.queue_connection_string(port)
-        assert "TableEndpoint=" not in conn and "BlobEndpoint=" not in conn
+        assert "TableEndpoint=" not in conn
+        assert "BlobEndpoint=" not in conn
         r = httpx.get(f"http://127.0.0.1:{port}/{azurite.ACCOUNT}?comp=list", timeout=10)
         assert r.headers.get("server", "").startswith("Azurite-Queue/"), r.headers
         queue = QueueClient.from_connection_string(conn, "alone")
