@@ -242,13 +242,19 @@ class QueuePoller(threading.Thread):
         self._changed = threading.Condition()
         self._leases: set[_Lease] = set()
         self._finished = threading.Event()
+        self._failing = False
         self._queue: QueueClient | None = None
         self._poison: QueueClient | None = None
 
     def run(self) -> None:
-        self._queue = self._client(self.function.queue_name)
         poison_name = self.function.poison_queue_name
-        self._poison = self._client(poison_name) if poison_name else None
+        try:
+            self._queue = self._client(self.function.queue_name)
+            self._poison = self._client(poison_name) if poison_name else None
+        except ValueError as exc:  # a malformed connection string
+            _log.error("queue function %r not started: connection %r: %s", self.function.name,
+                       self.function.connection, exc)
+            return
         renewer = threading.Thread(target=self._renew, name=f"{self.name}-renew", daemon=True)
         renewer.start()
         with ThreadPoolExecutor(self.options.concurrency,
@@ -302,13 +308,20 @@ class QueuePoller(threading.Thread):
                 visibility_timeout=int(self._fetch_visibility),
                 retry_total=0,  # the polling backs off itself
             ).by_page()
-            return list(next(pages, []))
+            messages = list(next(pages, []))
         except ResourceNotFoundError:
             return []  # the host waits for the queue to be created
         except AzureError as exc:
-            _log.warning("queue %r (function %r): fetching failed, backing off: %s",
-                         self.function.queue_name, self.function.name, type(exc).__name__)
+            if not self._failing:  # once per outage, not once per poll
+                _log.warning("queue %r (function %r): fetching failed, backing off: %s",
+                             self.function.queue_name, self.function.name, type(exc).__name__)
+            self._failing = True
             return []
+        if self._failing:
+            _log.info("queue %r (function %r): fetching works again", self.function.queue_name,
+                      self.function.name)
+            self._failing = False
+        return messages
 
     # -- one message --------------------------------------------------------------------------
 

@@ -209,6 +209,17 @@ def test_idle_polling_backs_off_no_further_than_max_polling_interval(
     assert calls()[0].started - sent < 0.6
 
 
+def test_a_queue_created_after_start_is_picked_up(
+    queue_connection_string: str, queue_name: str
+) -> None:
+    with running(queue_app(), host_json=host_json()):
+        time.sleep(0.5)  # polling a queue that does not exist yet: backing off, no error
+        queue = new_queue(queue_connection_string, queue_name)
+        queue.send_message(b"first")
+        eventually(lambda: count(queue) == 0)
+    assert [c.body for c in calls()] == [b"first"]
+
+
 def test_a_running_message_stays_invisible(
     queue_connection_string: str, queue_name: str
 ) -> None:
@@ -267,6 +278,16 @@ def test_a_missing_connection_is_logged_and_http_still_served(
         assert not [t for t in threading.enumerate() if t.name.startswith("devhost-queue-")]
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert any("'work' not started" in e and "'TOY_QUEUE_STORAGE'" in e for e in errors), errors
+
+
+def test_a_malformed_connection_string_is_logged_and_http_still_served(
+    queue_name: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("TOY_QUEUE_STORAGE", "not a connection string")
+    with running(queue_app(), host_json=host_json()) as url:
+        assert httpx.get(f"{url}/ping", timeout=10).text == "pong"
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any("'work' not started: connection 'TOY_QUEUE_STORAGE'" in e for e in errors), errors
 
 
 def test_the_connection_setting_may_carry_the_azure_web_jobs_prefix(
