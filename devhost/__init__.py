@@ -10,6 +10,10 @@ and it emulates only what the app uses, refusing the rest when it starts (``Star
   worker does (``devhost.worker``); an exception in a function is answered 500 with a generic
   JSON body and its traceback logged;
 * timer triggers on NCRONTAB schedules (``devhost.timer``);
+* queue triggers on Azure Queue storage (Azurite locally) with host.json
+  ``extensions.queues``: batches, polling back-off, retries after ``visibilityTimeout`` and
+  ``<queue>-poison`` at ``maxDequeueCount`` (``devhost.queues``); connection strings only,
+  identity-based connections are refused;
 * HTTP/1.1 through h11 with keep-alive, pipelining and bounded workers (``devhost.server``).
 
 Where it differs from the Functions host on purpose:
@@ -17,8 +21,9 @@ Where it differs from the Functions host on purpose:
 * a path that matches a route but none of its methods is answered 405 with Allow (the host
   answers 404); the host's own 404/405/500 and framing errors have small JSON bodies;
 * authLevel is ignored (as with ``func start``); chunked request bodies are passed on;
-* sync functions run on the connection's worker thread; no functionTimeout, no retries, no
-  WEBSITE_TIME_ZONE (UTC only); no proxies, admin endpoints, landing page, HTTP/2 or TLS.
+* sync functions run on the connection's worker thread (queue functions on a pool of their
+  own); no functionTimeout, no retry policies, no WEBSITE_TIME_ZONE (UTC only); no output
+  bindings, dynamic concurrency, proxies, admin endpoints, landing page, HTTP/2 or TLS.
 
 Usage::
 
@@ -30,6 +35,7 @@ Usage::
 
 from .functions import StartupError
 from .host import DevHost, running, serve
+from .queues import QueueOptions
 from .routes import UnsupportedRoute
 from .server import HostResponse, ServerLimits
 from .timer import UnsupportedSchedule
@@ -37,6 +43,7 @@ from .timer import UnsupportedSchedule
 __all__ = [
     "DevHost",
     "HostResponse",
+    "QueueOptions",
     "ServerLimits",
     "StartupError",
     "UnsupportedRoute",

@@ -1,14 +1,16 @@
 """The functions of a ``func.FunctionApp`` as the dev host serves them, read from their bindings.
 
-Served: HTTP triggers (``route``, ``methods``; the http ``$return`` output) and timer triggers
-(``schedule``, ``%SETTING%`` resolved from the environment, ``runOnStartup``), calling sync
-functions whose only argument is the trigger's. ``authLevel`` is ignored, as by ``func
+Served: HTTP triggers (``route``, ``methods``; the http ``$return`` output), timer triggers
+(``schedule``, ``%SETTING%`` resolved from the environment, ``runOnStartup``) and queue
+triggers (``queueName``, ``%SETTING%`` resolved; ``connection``: ``devhost.queues``), calling
+sync functions whose only argument is the trigger's. ``authLevel`` is ignored, as by ``func
 start``; ``useMonitor`` has no effect (there is no schedule monitor).
 
 Anything else would be served differently from the Functions host, so it is refused when the
 host is built: ``StartupError`` lists every function and the feature it uses that the dev
-host does not emulate (another trigger or binding, an async function, a ``context`` or other
-extra parameter, route syntax beyond ``routes``, a schedule ``timer`` refuses).
+host does not emulate (another trigger, an output or input binding, an async function, a
+``context`` or other extra parameter, route syntax beyond ``routes``, a schedule ``timer``
+refuses, a queue trigger's ``dataType`` or identity-based connection, an unset setting).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .queues import QueueFunction, queue_function
 from .routes import RoutePattern, compile_route
 from .timer import Schedule, TimerFunction
 
@@ -55,14 +58,15 @@ class HttpFunction:
 
 def discover(
     app: FunctionSource, route_prefix: str, environ: Mapping[str, str]
-) -> tuple[list[HttpFunction], list[TimerFunction]]:
-    """The app's HTTP functions in matching order and its timer functions."""
+) -> tuple[list[HttpFunction], list[TimerFunction], list[QueueFunction]]:
+    """The app's HTTP functions in matching order, its timer and its queue functions."""
     # FunctionApp.get_functions() refuses to run twice on one app (it remembers the names it
     # saw); forget them so that a host can be built for an already indexed app.
     if getattr(app, "functions_bindings", None):
         app.functions_bindings = None  # type: ignore[attr-defined]
     routes: list[HttpFunction] = []
     timers: list[TimerFunction] = []
+    queues: list[QueueFunction] = []
     problems: list[str] = []
     for function in app.get_functions():
         name = str(function.get_function_name())
@@ -73,17 +77,19 @@ def discover(
             continue
         if isinstance(served, HttpFunction):
             routes.append(served)
-        else:
+        elif isinstance(served, TimerFunction):
             timers.append(served)
+        else:
+            queues.append(served)
     if problems:
         raise StartupError(problems)
     routes.sort(key=lambda r: r.route.order)
-    return routes, timers
+    return routes, timers, queues
 
 
 def _read(
     name: str, function: Any, route_prefix: str, environ: Mapping[str, str]
-) -> HttpFunction | TimerFunction:
+) -> HttpFunction | TimerFunction | QueueFunction:
     bindings = [dict(b.get_dict_repr()) for b in function.get_bindings()]
     triggers = [b for b in bindings if str(b.get("type", "")).endswith("Trigger")]
     others = sorted(
@@ -93,7 +99,8 @@ def _read(
     if len(triggers) != 1 or others:
         kinds = sorted(str(b.get("type")) for b in bindings)
         raise ValueError(f"bindings {kinds} are not emulated by the dev host (it serves one "
-                         "httpTrigger with its http output, or one timerTrigger)")
+                         "httpTrigger with its http output, one timerTrigger or one "
+                         "queueTrigger)")
     trigger = triggers[0]
     arg_name = str(trigger.get("name"))
     fn = function.get_user_function()
@@ -114,6 +121,9 @@ def _read(
         return TimerFunction(name=name, schedule=Schedule.parse(schedule),
                              run_on_startup=bool(trigger.get("runOnStartup", False)),
                              arg_name=arg_name, fn=fn)
+    if kind == "queueTrigger":
+        return queue_function(name, trigger, arg_name, fn, environ,
+                              lambda value: _resolve_settings(value, environ))
     raise ValueError(f"trigger {kind!r} is not emulated by the dev host")
 
 

@@ -1,8 +1,9 @@
-"""The dev host: routes requests to the app's HTTP functions, runs its timers, serves HTTP.
+"""The dev host: routes requests to the app's HTTP functions, runs its timers and queue
+listeners, serves HTTP.
 
 ``DevHost.handle()`` dispatches one request without any socket; ``start()``/``stop()`` run the
-HTTP server and the timer threads; ``running()`` and ``serve()`` wrap them for tests and for
-``make run``.
+HTTP server, the timer threads and the queue pollers; ``running()`` and ``serve()`` wrap them
+for tests and for ``make run``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .functions import FunctionSource, HttpFunction, discover
+from .functions import FunctionSource, HttpFunction, StartupError, discover
+from .queues import QueueFunction, QueueOptions, QueuePoller
 from .routes import route_path
 from .server import HostResponse, Server, ServerLimits, json_error
 from .timer import TimerFunction, TimerThread
@@ -47,12 +49,15 @@ class DevHost:
         self.route_prefix = _route_prefix(host_json)
         self.routes: list[HttpFunction]
         self.timers: list[TimerFunction]
-        self.routes, self.timers = discover(
+        self.queues: list[QueueFunction]
+        self.routes, self.timers, self.queues = discover(
             app, self.route_prefix, os.environ if environ is None else environ
         )
+        self.queue_options = _queue_options(host_json, self.queues)
         self._server: Server | None = None
         self._stop = threading.Event()
         self._timer_threads: list[TimerThread] = []
+        self._queue_pollers: list[QueuePoller] = []
 
     def handle(
         self,
@@ -102,9 +107,11 @@ class DevHost:
         port: int = 0,
         *,
         start_timers: bool = True,
+        start_queues: bool = True,
         limits: ServerLimits | None = None,
     ) -> str:
-        """Bind, serve in the background, start the timers; returns the base URL."""
+        """Bind, serve in the background, start the timers and the queue listeners (a function
+        whose connection setting is missing is logged and left out); returns the base URL."""
         if self._server is not None:
             raise RuntimeError("the dev host is already started")
         _ensure_log_output()
@@ -122,10 +129,22 @@ class DevHost:
                 thread = TimerThread(timer, self._stop)
                 self._timer_threads.append(thread)
                 thread.start()
+        if start_queues:
+            for function in self.queues:
+                if function.connection_string is None:
+                    # The Functions host reports this function in error and runs the others.
+                    _log.error("queue function %r not started: its connection setting %r "
+                               "(or 'AzureWebJobs%s') is not set", function.name,
+                               function.connection, function.connection)
+                    continue
+                poller = QueuePoller(function, self.queue_options, self._stop)
+                self._queue_pollers.append(poller)
+                poller.start()
         return self.base_url
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop accepting, let in-flight requests and timer runs finish (up to ``timeout``)."""
+        """Stop accepting and fetching; let in-flight requests, timer runs and queue invocations
+        finish (up to ``timeout``)."""
         deadline = time.monotonic() + timeout
         self._stop.set()
         server, self._server = self._server, None
@@ -136,6 +155,12 @@ class DevHost:
             if thread.is_alive():
                 _log.warning("timer %r still running at shutdown", thread.timer.name)
         self._timer_threads = []
+        for poller in self._queue_pollers:
+            poller.join(max(0.0, deadline - time.monotonic()))
+            if poller.is_alive():
+                _log.warning("queue function %r still running at shutdown",
+                             poller.function.name)
+        self._queue_pollers = []
 
 
 def _route_prefix(host_json: Mapping[str, Any] | None) -> str:
@@ -146,6 +171,21 @@ def _route_prefix(host_json: Mapping[str, Any] | None) -> str:
     if not isinstance(prefix, str):
         raise ValueError(f"host.json extensions.http.routePrefix must be a string: {prefix!r}")
     return prefix.strip().strip("/")
+
+
+def _queue_options(
+    host_json: Mapping[str, Any] | None, queues: Sequence[QueueFunction]
+) -> QueueOptions:
+    try:
+        options = QueueOptions.from_host_json(host_json)
+    except ValueError as exc:
+        raise StartupError([f"host.json {exc}"]) from None
+    concurrency = ((host_json or {}).get("concurrency") or {})
+    if queues and concurrency.get("dynamicConcurrencyEnabled"):
+        raise StartupError([f"function {queues[0].name!r}: host.json concurrency."
+                            "dynamicConcurrencyEnabled is not emulated by the dev host (it "
+                            "runs batchSize + newBatchThreshold messages at a time)"])
+    return options
 
 
 def _load_host_json(path: str | os.PathLike[str] | None) -> dict[str, Any] | None:
@@ -176,13 +216,15 @@ def running(
     host_json: Mapping[str, Any] | None = None,
     host_json_path: str | os.PathLike[str] | None = None,
     start_timers: bool = True,
+    start_queues: bool = True,
     limits: ServerLimits | None = None,
 ) -> Iterator[str]:
     """Serve ``app`` in background threads; yields the base URL (port 0: a free port)."""
     if host_json is None:
         host_json = _load_host_json(host_json_path)
     devhost = DevHost(app, host_json)
-    url = devhost.start(host, port, start_timers=start_timers, limits=limits)
+    url = devhost.start(host, port, start_timers=start_timers, start_queues=start_queues,
+                        limits=limits)
     try:
         yield url
     finally:
@@ -226,6 +268,9 @@ def serve(
             _log.info("route /%s [%s] -> %s", route.route.template, methods, route.name)
         for timer in devhost.timers:
             _log.info("timer %r -> %s", timer.schedule.expression, timer.name)
+        for queue in devhost.queues:
+            if queue.connection_string is not None:
+                _log.info("queue %r -> %s", queue.queue_name, queue.name)
         _log.info("listening on %s (host.json: %s)", url, host_json_path or "none")
         while not stop.wait(0.2):
             pass

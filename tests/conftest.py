@@ -4,7 +4,8 @@ SCIM_TEST_STORAGE chooses how the app reaches it (tests/support/storage_modes.py
 with the development Shared Key (the default), or `https-oauth`, the production path (HTTPS,
 DefaultAzureCredential with a managed identity). If SCIM_TEST_STORAGE_CONNECTION_STRING is set,
 that endpoint is used instead (e.g. a running `make run`); otherwise Azurite is started from
-node_modules and stopped at the end.
+node_modules and stopped at the end. Azurite's Queue service runs as a separate process, only
+for the tests that take `queue_connection_string`.
 """
 
 from __future__ import annotations
@@ -68,6 +69,14 @@ def storage_connection_string(storage: TestStorage) -> str:
     """A Shared Key connection string to the session's storage, for tests about Shared Key or
     connection strings (https in https-oauth mode); others take `storage_settings`."""
     return storage.connection_string
+
+
+@pytest.fixture(scope="session")
+def queue_connection_string() -> Iterator[str]:
+    """Azurite's Queue service, a process of its own started by the first test that asks for
+    it (plain HTTP, development Shared Key); tests use queue names of their own."""
+    with azurite.running_queue(log=ROOT / ".pytest_cache" / "azurite-queue.log") as conn:
+        yield conn
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """Start the Azurite emulator (from node_modules) on loopback, for tests and `make run`.
 
 Table only by default (what the app and the tests need); Blob and Queue on request, for the
-Functions host (`func start`), whose timer keeps its schedule and locks in Blob storage.
+Functions host (`func start`), whose timer keeps its schedule and locks in Blob storage. The
+Queue service alone (`running_queue`) is a process of its own, so tests of queue triggers leave
+the session's Table service (and its range-index preload) alone.
 Plain HTTP with the development account's Shared Key by default; with a certificate, HTTPS
 and `--oauth basic`, so the bearer-token path the app takes in Azure runs locally (Azurite then
 accepts an Entra ID token as well as the Shared Key; docs/testing.md says what it checks).
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite-table"
 # One process serving Blob, Queue and Table (the npm package's `azurite` command).
 AZURITE_ALL_BIN = ROOT / "node_modules" / ".bin" / "azurite"
+QUEUE_BIN = ROOT / "node_modules" / ".bin" / "azurite-queue"
 SERVICES = ("table", "blob", "queue")
 # Azurite's well-known development account (public, documented; not a secret).
 ACCOUNT = "devstoreaccount1"
@@ -52,6 +55,12 @@ def connection_string(
         f"DefaultEndpointsProtocol={scheme};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
         + endpoints
     )
+
+
+def queue_connection_string(port: int, host: str = "127.0.0.1", *, scheme: str = "http") -> str:
+    """Connection string naming only the Queue endpoint of the well-known account."""
+    return (f"DefaultEndpointsProtocol={scheme};AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"
+            f"QueueEndpoint={scheme}://{host}:{port}/{ACCOUNT};")
 
 
 def table_endpoint(port: int, host: str = "127.0.0.1", *, scheme: str = "http") -> str:
@@ -122,10 +131,6 @@ def process(
     if indexed is None:
         indexed = os.environ.get("AZURITE_RANGE_INDEX") == "1"
     binary = AZURITE_ALL_BIN if everything else AZURITE_BIN
-    if not binary.exists():
-        raise SystemExit(
-            f"Azurite is not installed at {binary}. Run `npm ci` (or `make test`) first."
-        )
     port = port or free_port()
     ports = {"table": port}
     extra: list[str] = []
@@ -136,6 +141,48 @@ def process(
             "--blobHost", "127.0.0.1", "--blobPort", str(ports["blob"]),
             "--queueHost", "127.0.0.1", "--queuePort", str(ports["queue"]),
         ]
+    arguments = ["--tableHost", "127.0.0.1", "--tablePort", str(port), *extra]
+    with _launch(binary, arguments, ports, log, location, certificate=certificate,
+                 indexed=indexed) as proc:
+        yield (connection_string(port, blob_port=ports.get("blob"), queue_port=ports.get("queue"),
+                                 scheme="https" if certificate else "http"),
+               proc)
+
+
+@contextlib.contextmanager
+def running_queue(
+    port: int | None = None, log: Path | None = None,
+    *, certificate: local_tls.Certificate | None = None,
+) -> Iterator[str]:
+    """Run Azurite's Queue service alone on loopback, in memory; yield a connection string that
+    names only its Queue endpoint (`queue_connection_string`). `certificate`: HTTPS and
+    `--oauth basic`, as in `running`."""
+    with queue_process(port, log, certificate=certificate) as (conn, _):
+        yield conn
+
+
+@contextlib.contextmanager
+def queue_process(
+    port: int | None = None, log: Path | None = None,
+    *, certificate: local_tls.Certificate | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`running_queue`, also yielding the process (leader of its own process group)."""
+    port = port or free_port()
+    with _launch(QUEUE_BIN, ["--queueHost", "127.0.0.1", "--queuePort", str(port)],
+                 {"queue": port}, log, None, certificate=certificate, indexed=False) as proc:
+        yield queue_connection_string(port, scheme="https" if certificate else "http"), proc
+
+
+@contextlib.contextmanager
+def _launch(
+    binary: Path, arguments: Sequence[str], ports: dict[str, int], log: Path | None,
+    location: Path | None, *, certificate: local_tls.Certificate | None, indexed: bool,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start an Azurite command, wait until every port in `ports` listens, stop it on exit."""
+    if not binary.exists():
+        raise SystemExit(
+            f"Azurite is not installed at {binary}. Run `npm ci` (or `make test`) first."
+        )
     workdir = str(location) if location else tempfile.mkdtemp(prefix="azurite-")
     if location:
         location.mkdir(parents=True, exist_ok=True)
@@ -149,9 +196,7 @@ def process(
     proc = subprocess.Popen(
         [
             str(binary),
-            "--tableHost", "127.0.0.1",
-            "--tablePort", str(port),
-            *extra,
+            *arguments,
             *secure,
             *persistence,
             "--disableTelemetry",
@@ -176,9 +221,7 @@ def process(
                         "within 30 s"
                     )
                 time.sleep(0.1)
-        yield (connection_string(port, blob_port=ports.get("blob"), queue_port=ports.get("queue"),
-                                 scheme="https" if certificate else "http"),
-               proc)
+        yield proc
     finally:
         proc.terminate()
         try:

@@ -69,8 +69,8 @@ def _one_function(kind: str) -> func.FunctionApp:
         @app.blob_input(arg_name="blob", path="c/x", connection="C")
         def with_blob(req: func.HttpRequest, blob: Any) -> func.HttpResponse: ...
     elif kind == "trigger":
-        @app.queue_trigger(arg_name="msg", queue_name="q", connection="C")
-        def on_message(msg: Any) -> None: ...
+        @app.blob_trigger(arg_name="blob", path="c/{name}", connection="C")
+        def on_blob(blob: Any) -> None: ...
     elif kind == "schedule":
         @app.timer_trigger(schedule="0 0 0 L * *", arg_name="t")
         def monthly(t: func.TimerRequest) -> None: ...
@@ -89,7 +89,7 @@ def _one_function(kind: str) -> func.FunctionApp:
         ("context", "function 'with_context': the 'context' argument is not emulated"),
         ("binding", "function 'with_blob': bindings ['blob', 'http', 'httpTrigger'] are not "
                     "emulated"),
-        ("trigger", "function 'on_message': trigger 'queueTrigger' is not emulated"),
+        ("trigger", "function 'on_blob': trigger 'blobTrigger' is not emulated"),
         ("schedule", "function 'monthly': schedule '0 0 0 L * *': 'L' is not NCRONTAB syntax"),
         ("setting", "function 'unset': app setting 'NO_SUCH_DEVHOST_SETTING' "
                     "(in '%NO_SUCH_DEVHOST_SETTING%') is not set"),

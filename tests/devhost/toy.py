@@ -1,4 +1,4 @@
-"""A toy FunctionApp for the dev host tests, the state its functions record, socket helpers."""
+"""Toy FunctionApps for the dev host tests, the state their functions record, socket helpers."""
 
 from __future__ import annotations
 
@@ -113,6 +113,53 @@ def build_app() -> func.FunctionApp:
             TIMER_STATE["active"] -= 1
             status = dict(getattr(tick, "schedule_status", {}))
             TIMER_RUNS.append((start, time.monotonic(), tick.past_due, status))
+
+    return app
+
+
+@dataclass(frozen=True)
+class QueueCall:
+    """What the queue function received."""
+
+    body: bytes
+    dequeue_count: int
+    id: str
+    insertion_time: object
+    started: float
+
+
+# One entry per invocation of the queue function; its concurrency.
+QUEUE_CALLS: list[QueueCall] = []
+QUEUE_STATE = {"active": 0, "max_active": 0}
+QUEUE_LOCK = threading.Lock()
+
+
+def queue_app() -> func.FunctionApp:
+    """A queue function on %TOY_QUEUE% (connection TOY_QUEUE_STORAGE) that records each call;
+    a body "sleep S" makes it take S seconds, a body starting with "fail" makes it raise.
+    And an HTTP route, to see that HTTP is served beside it."""
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="ping", methods=["GET"])
+    def ping(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("pong")
+
+    @app.queue_trigger(arg_name="msg", queue_name="%TOY_QUEUE%", connection="TOY_QUEUE_STORAGE")
+    def work(msg: func.QueueMessage) -> None:
+        body = msg.get_body()
+        with QUEUE_LOCK:
+            QUEUE_STATE["active"] += 1
+            QUEUE_STATE["max_active"] = max(QUEUE_STATE["max_active"], QUEUE_STATE["active"])
+            QUEUE_CALLS.append(QueueCall(body, int(msg.dequeue_count or 0), str(msg.id),
+                                         msg.insertion_time, time.monotonic()))
+        try:
+            if body.startswith(b"sleep "):
+                time.sleep(float(body.split()[1]))
+            if body.startswith(b"fail"):
+                raise RuntimeError("toy failure")
+        finally:
+            with QUEUE_LOCK:
+                QUEUE_STATE["active"] -= 1
 
     return app
 

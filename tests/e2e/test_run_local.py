@@ -118,6 +118,24 @@ def test_azurite_default_is_table_only() -> None:
         pass
 
 
+def test_azurite_runs_the_queue_service_alone() -> None:
+    from azure.storage.queue import QueueClient
+
+    port = azurite.free_port()
+    with azurite.running_queue(port) as conn:
+        assert conn == azurite.queue_connection_string(port)
+        assert "TableEndpoint=" not in conn
+        assert "BlobEndpoint=" not in conn
+        r = httpx.get(f"http://127.0.0.1:{port}/{azurite.ACCOUNT}?comp=list", timeout=10)
+        assert r.headers.get("server", "").startswith("Azurite-Queue/"), r.headers
+        queue = QueueClient.from_connection_string(conn, "alone")
+        queue.create_queue()
+        queue.send_message("hello")
+        (message,) = queue.receive_messages(max_messages=1)
+        assert (message.content, message.dequeue_count) == ("hello", 1)
+    assert not _open(port)
+
+
 # --- make run, end to end -----------------------------------------------------------------------
 
 
