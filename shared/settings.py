@@ -24,6 +24,9 @@ MAX_EVENT_TYPE_PREFIX = 100
 _EVENT_TYPE_PREFIX = re.compile(
     r"[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)+")
 MAX_DOCUMENTATION_URI = 2048
+# Requests to one receiver at once: beyond this a receiver is more likely overwhelmed than
+# faster, and the sender keeps this many connections open per tenant in turn.
+MAX_WEBHOOK_CONCURRENCY = 32
 
 
 class Settings(BaseModel):
@@ -116,6 +119,11 @@ class Settings(BaseModel):
     webhook_timeout_seconds: float = Field(
         10.0, gt=0, validation_alias="SCIM_WEBHOOK_TIMEOUT_SECONDS",
         description="timeout of one webhook request (seconds, more than 0).")
+    webhook_concurrency: int = Field(
+        4, ge=1, le=MAX_WEBHOOK_CONCURRENCY, validation_alias="SCIM_WEBHOOK_CONCURRENCY",
+        description="webhook requests in flight to one tenant's endpoint at once; events of "
+        f"one resource are still sent one after another, in order (an integer, 1 to "
+        f"{MAX_WEBHOOK_CONCURRENCY}).")
     feed_hold_days: float = Field(
         7.0, ge=0, validation_alias="SCIM_FEED_HOLD_DAYS",
         description="events of a tenant without a webhook are kept this long, then discarded "
