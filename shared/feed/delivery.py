@@ -1,38 +1,46 @@
-"""Delivering a tenant's outbox to its webhook: signed POSTs, in order per subject, with
-exponential backoff and jitter, dead letters after the last attempt.
+"""Delivering a tenant's outbox to its webhook: signed POSTs, in order per subject, several
+subjects at once, with exponential backoff and jitter, dead letters after the last attempt.
 
-One pass reads the tenant's pending events once, oldest first. An event is sent when its
-subject (the resource) is not blocked; a failure schedules the event's next attempt and
-blocks the rest of its subject for this pass, so events of one resource never overtake each
-other while other resources go on. A dead-lettered event stops blocking its subject. Delivered
-events are removed in batches: a crash in between redelivers them (at least once; receivers
-deduplicate on `webhook-id`, which stays the same across attempts)."""
+One pass reads the tenant's pending events oldest first, in rounds of a bounded page. Up to
+SCIM_WEBHOOK_CONCURRENCY workers share a round: each takes the oldest event whose subject (the
+resource) no other worker is sending, so one subject has at most one request in flight and its
+events go out in id order, while other subjects go on beside it. A round ends before the next
+one starts, which keeps that order across rounds. A failure schedules the event's next attempt
+and blocks the rest of its subject for this pass; a dead-lettered event stops blocking its
+subject. With one worker the events go out exactly in id order, as they always did. Delivered
+events are removed after each round: a crash in between redelivers them (at least once;
+receivers deduplicate on `webhook-id`, which stays the same across attempts)."""
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 
 import httpx
 
-from ..settings import Settings
+from ..settings import MAX_WEBHOOK_CONCURRENCY, Settings
 from ..store.outbox import Outbox, OutboxRow
 from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
 from . import signing
 
 log = logging.getLogger("scim.feed")
-_REMOVE_BATCH = 100
-# An endpoint that fails this many different subjects in a row is treated as down for the
-# rest of the pass: the remaining events are not attempted (and not charged an attempt).
+# Pending rows read per round: bounds a pass's memory however long the outbox is, and is large
+# enough that a round keeps every worker busy unless a few subjects own most of it.
+_ROUND = 200
+# An endpoint that fails this many attempts in a row (across all workers, in the order they
+# end) is treated as down for the rest of the pass: the remaining events are not attempted
+# (and not charged an attempt).
 _DOWN_AFTER = 10
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
-
-
 
 
 @dataclass
@@ -67,12 +75,16 @@ def backoff_seconds(attempts: int, base: float, cap: float) -> float:
 
 
 class Sender:
-    """Signs and POSTs one event body. One httpx client (connection pool) per run."""
+    """Signs and POSTs one event body. One httpx client (connection pool) per run, shared by
+    the delivery workers (an httpx client may be used from several threads)."""
 
     def __init__(self, timeout: float, client: httpx.Client | None = None) -> None:
         self.timeout = timeout
+        # Keep-alive for as many connections as one tenant's workers may hold at once.
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            limits=httpx.Limits(max_connections=100,
+                                max_keepalive_connections=MAX_WEBHOOK_CONCURRENCY),
             follow_redirects=False, trust_env=False)
 
     def close(self) -> None:
@@ -94,6 +106,24 @@ class Sender:
 
 
 @dataclass
+class _Pass:
+    """What one tenant's pass shares between its workers; every field is read and written
+    under `lock`."""
+
+    tenant: Tenant
+    deadline: float
+    hold_until: datetime
+    stats: DeliveryStats = field(default_factory=DeliveryStats)
+    waiting: list[OutboxRow] = field(default_factory=list)  # this round's rows not yet taken
+    busy: set[str] = field(default_factory=set)  # subjects with a request in flight
+    blocked: set[str] = field(default_factory=set)  # subjects held back for the whole pass
+    delivered: list[str] = field(default_factory=list)  # ids not yet removed
+    failures_in_a_row: int = 0
+    stopped: bool = False  # the budget is spent, or a worker failed
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
 class Deliverer:
     outbox: Outbox
     settings: Settings
@@ -101,63 +131,122 @@ class Deliverer:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def deliver(self, tenant: Tenant, deadline: float) -> DeliveryStats:
-        """One pass over a tenant's outbox, stopping before the monotonic `deadline`."""
-        stats = DeliveryStats()
-        blocked: set[str] = set()
-        delivered: list[str] = []
-        failures_in_a_row = 0
-        url, secret = tenant.webhook_url, tenant.webhook_secret
-        hold_until = self.clock() - timedelta(days=self.settings.feed_hold_days)
-        for row in self.outbox.pending(tenant.id):
-            now = self.clock()
-            if time.monotonic() + self.sender.timeout >= deadline:
-                # A request could outlast the budget: the next tick goes on from here (the
-                # backlog counts what this pass saw, so it is then a lower bound).
-                stats.incomplete = True
-                stats.backlog += 1
-                break
-            if failures_in_a_row >= _DOWN_AFTER:
-                stats.backlog += 1
-                continue
-            if url is None or secret is None:
-                if row.created and parse_iso(row.created) < hold_until:
-                    delivered.append(row.id)  # nobody to tell; removed like delivered ones
-                    stats.discarded += 1
-                else:
-                    stats.backlog += 1
-                continue
-            if row.subject in blocked or (row.next_attempt and parse_iso(row.next_attempt) > now):
-                blocked.add(row.subject)
-                stats.backlog += 1
-                continue
-            attempt = self.sender.send(url, secret, row.id, row.body)
-            if attempt.ok:
-                failures_in_a_row = 0
-                stats.delivered += 1
-                delivered.append(row.id)
-                if len(delivered) >= _REMOVE_BATCH:
-                    self.outbox.remove(tenant.id, delivered)
-                    delivered = []
-                continue
-            failures_in_a_row += 1
-            stats.failed += 1
-            self._failed(tenant.id, row, attempt.error, now, stats, blocked)
-        if delivered:
-            self.outbox.remove(tenant.id, delivered)
-        return stats
+        """One pass over a tenant's outbox, starting no request that could outlast the
+        monotonic `deadline`."""
+        state = _Pass(tenant, deadline,
+                      self.clock() - timedelta(days=self.settings.feed_hold_days))
+        workers = self.settings.webhook_concurrency
+        rows = self.outbox.pending(tenant.id)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
+            while not state.stopped and (page := list(islice(rows, _ROUND))):
+                try:
+                    self._round(state, page, pool, workers)
+                finally:
+                    if state.delivered:
+                        self.outbox.remove(tenant.id, state.delivered)
+                        state.delivered = []
+        return state.stats
 
-    def _failed(self, tenant: str, row: OutboxRow, error: str, now: datetime,
-                stats: DeliveryStats, blocked: set[str]) -> None:
+    def _round(self, state: _Pass, page: list[OutboxRow], pool: ThreadPoolExecutor,
+               workers: int) -> None:
+        """Deliver one page with up to `workers` workers; returns when all of them ended."""
+        state.waiting = page
+        workers = min(workers, len({row.subject for row in page}))
+        if workers == 1:
+            self._work(state)  # in this thread: one worker needs no other
+        else:
+            # Each worker runs in a copy of this context, so a storage deadline set around the
+            # pass applies to the workers' outbox writes too.
+            futures = [pool.submit(contextvars.copy_context().run, self._work, state)
+                       for _ in range(workers)]
+            errors = [e for e in (f.exception() for f in futures) if e is not None]
+            if errors:
+                raise errors[0]
+        # Rows the round did not reach (budget spent): the next pass starts from them, and the
+        # backlog counts the rows this pass read, so it is then a lower bound.
+        state.stats.backlog += len(state.waiting)
+        state.waiting = []
+
+    def _work(self, state: _Pass) -> None:
+        """One worker: send the rows `_next` hands out until it has none for this worker."""
+        tenant = state.tenant
+        url, secret = tenant.webhook_url or "", tenant.webhook_secret or ""  # `_next` checked
+        try:
+            while (row := self._next(state)) is not None:
+                attempt = self.sender.send(url, secret, row.id, row.body)
+                if attempt.ok:
+                    with state.lock:
+                        state.failures_in_a_row = 0
+                        state.stats.delivered += 1
+                        state.delivered.append(row.id)
+                        state.busy.discard(row.subject)
+                    continue
+                with state.lock:
+                    state.failures_in_a_row += 1
+                    state.stats.failed += 1
+                # The outbox write is slow; the subject stays busy (no other worker takes its
+                # next event) until it is recorded whether the subject is blocked.
+                dead = self._failed(tenant.id, row, attempt.error)
+                with state.lock:
+                    if dead:
+                        state.stats.dead_lettered += 1
+                    else:
+                        state.blocked.add(row.subject)
+                        state.stats.backlog += 1
+                    state.busy.discard(row.subject)
+        except BaseException:
+            with state.lock:
+                state.stopped = True  # the other workers start nothing more
+            raise
+
+    def _next(self, state: _Pass) -> OutboxRow | None:
+        """The oldest waiting row whose subject has no request in flight, marked busy; rows
+        that are not to be sent in this pass are settled on the way. None when nothing is
+        left that this worker may take: every row still waiting then belongs to a subject
+        another worker is sending, and that worker goes on with it."""
+        tenant = state.tenant
+        with state.lock:
+            index = 0
+            while index < len(state.waiting) and not state.stopped:
+                if time.monotonic() + self.sender.timeout >= state.deadline:
+                    # A request could outlast the budget: the next pass goes on from here.
+                    state.stopped = True
+                    state.stats.incomplete = True
+                    break
+                row = state.waiting[index]
+                if row.subject in state.busy:
+                    index += 1
+                    continue
+                del state.waiting[index]
+                if state.failures_in_a_row >= _DOWN_AFTER:
+                    state.stats.backlog += 1
+                elif tenant.webhook_url is None or tenant.webhook_secret is None:
+                    if row.created and parse_iso(row.created) < state.hold_until:
+                        state.delivered.append(row.id)  # nobody to tell; removed likewise
+                        state.stats.discarded += 1
+                    else:
+                        state.stats.backlog += 1
+                elif row.subject in state.blocked or (
+                        row.next_attempt and parse_iso(row.next_attempt) > self.clock()):
+                    state.blocked.add(row.subject)
+                    state.stats.backlog += 1
+                else:
+                    state.busy.add(row.subject)
+                    return row
+            return None
+
+    def _failed(self, tenant: str, row: OutboxRow, error: str) -> bool:
+        """Record a failed attempt: the next one after a backoff, or a dead letter after the
+        last (True)."""
+        now = self.clock()
         attempts = row.attempts + 1
         log.warning("webhook delivery failed tenant=%s event=%s attempt=%d error=%s",
                     tenant, row.id, attempts, error)
         if attempts >= self.settings.webhook_max_attempts:
             self.outbox.dead_letter(tenant, row, attempts=attempts, error=error, now=iso(now))
-            stats.dead_lettered += 1
-            return
+            return True
         delay = backoff_seconds(attempts, self.settings.webhook_backoff_seconds,
                                 self.settings.webhook_backoff_max_seconds)
         self.outbox.record_failure(tenant, row, attempts=attempts, error=error,
                                    next_attempt=iso(now + timedelta(seconds=delay)))
-        blocked.add(row.subject)
-        stats.backlog += 1
+        return False

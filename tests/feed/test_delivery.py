@@ -1,10 +1,13 @@
 """Delivery to a real HTTP receiver on loopback: signatures, order per resource, retries with
-backoff after 500s and timeouts, dead letters and their replay with the CLI, time budget."""
+backoff after 500s and timeouts, dead letters and their replay with the CLI, time budget, and
+several requests in flight (SCIM_WEBHOOK_CONCURRENCY) with the order per resource kept."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections import defaultdict
+from typing import Any
 
 import httpx
 import pytest
@@ -46,20 +49,41 @@ def _wait_until_due(outbox: Outbox, tenant: str) -> None:
         time.sleep(max(0.0, max(due) - time.time()) + 0.01)
 
 
+def _concurrency(service: ScimService, n: int, **update: Any) -> ScimService:
+    return ScimService(service.settings.model_copy(update={"webhook_concurrency": n, **update}),
+                       service.tables)
+
+
+def _by_subject(ids_in_order: list[str], events: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Event ids per subject, in the order of `ids_in_order`."""
+    subject = {e["id"]: e["subject"] for e in events}
+    out: dict[str, list[str]] = defaultdict(list)
+    for eid in ids_in_order:
+        out[subject[eid]].append(eid)
+    return dict(out)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
 def test_every_event_arrives_signed_and_in_order(
         client: httpx.Client, feed_service: ScimService, receiver: Receiver, outbox: Outbox,
-        tenant_id: str) -> None:
+        tenant_id: str, concurrency: int) -> None:
     a, b = _user(client, "a@example.com"), _user(client, "b@example.com")
     for n in range(3):
         _title(client, a, f"a{n}")
         _title(client, b, f"b{n}")
-    expected = [e["id"] for e in events_of(outbox, tenant_id)]
+    pending = events_of(outbox, tenant_id)
+    expected = [e["id"] for e in pending]
     assert len(expected) == 8
     use_webhook(feed_service, tenant_id, receiver.url)
-    summary = run(feed_service, tenants=[tenant_id])
+    summary = run(_concurrency(feed_service, concurrency), tenants=[tenant_id])
     assert (summary["delivered"], summary["failed"], summary["backlog"]) == (8, 0, 0)
     assert all(r.valid for r in receiver.received)
-    assert [r.event["id"] for r in receiver.received] == expected
+    got = [r.event["id"] for r in receiver.received]
+    if concurrency == 1:
+        assert got == expected  # one request at a time: exactly commit order, as always
+    else:
+        assert sorted(got) == expected
+        assert _by_subject(got, pending) == _by_subject(expected, pending)
     first = receiver.received[0]
     assert first.headers["webhook-id"] == first.event["id"]
     assert first.headers["content-type"].startswith("application/cloudevents+json")
@@ -199,3 +223,103 @@ def test_a_run_stops_at_its_budget_and_the_next_resumes(
     assert (summary["delivered"], summary["backlog"]) == (0, 1)
     assert receiver.received == []
     assert run(feed_service, tenants=[tenant_id])["delivered"] == 1
+
+
+def test_several_subjects_are_sent_at_once_and_much_sooner(
+        client: httpx.Client, feed_service: ScimService, receiver: Receiver,
+        tenant_id: str) -> None:
+    receiver.delay_seconds = 0.2
+    use_webhook(feed_service, tenant_id, receiver.url)
+    timings: dict[int, float] = {}
+    for concurrency in (1, 4):
+        for n in range(20):
+            _user(client, f"u{concurrency}-{n}@example.com")
+        receiver.most_in_flight = 0
+        started = time.monotonic()
+        summary = run(_concurrency(feed_service, concurrency), tenants=[tenant_id])
+        timings[concurrency] = time.monotonic() - started
+        assert (summary["delivered"], summary["backlog"]) == (20, 0)
+        assert receiver.most_in_flight <= concurrency
+    assert timings[1] >= 20 * 0.2
+    # Ideally a quarter; the bound leaves room for a loaded machine.
+    assert timings[4] < 0.6 * timings[1], timings
+    assert receiver.most_in_flight >= 2
+
+
+def test_order_per_resource_holds_with_many_events_on_few_resources(
+        client: httpx.Client, feed_service: ScimService, receiver: Receiver, outbox: Outbox,
+        tenant_id: str) -> None:
+    users = [_user(client, f"few{n}@example.com") for n in range(6)]
+    for n in range(7):
+        for uid in users:
+            _title(client, uid, f"t{n}")
+    pending = events_of(outbox, tenant_id)
+    expected = [e["id"] for e in pending]
+    assert len(expected) == 48
+    receiver.delay_seconds = 0.02
+    use_webhook(feed_service, tenant_id, receiver.url)
+    summary = run(_concurrency(feed_service, 4), tenants=[tenant_id])
+    assert (summary["delivered"], summary["backlog"]) == (48, 0)
+    got = [r.event["id"] for r in receiver.received]
+    assert sorted(got) == expected  # each exactly once
+    assert _by_subject(got, pending) == _by_subject(expected, pending)
+    assert 2 <= receiver.most_in_flight <= 4
+
+
+def test_a_failing_resource_blocks_only_itself_under_concurrency(
+        client: httpx.Client, feed_service: ScimService, receiver: Receiver, outbox: Outbox,
+        tenant_id: str) -> None:
+    doomed = _user(client, "doomed@example.com")
+    others = [_user(client, f"ok{n}@example.com") for n in range(7)]
+    for uid in [doomed, *others]:
+        _title(client, uid, "later")
+        _title(client, uid, "latest")
+    pending = events_of(outbox, tenant_id)
+    receiver.delay_seconds = 0.05
+    receiver.answer = lambda got: 500 if got.event["subject"] == f"Users/{doomed}" else 204
+    use_webhook(feed_service, tenant_id, receiver.url)
+    summary = run(_concurrency(feed_service, 4), tenants=[tenant_id])
+    assert (summary["delivered"], summary["failed"], summary["backlog"]) == (21, 1, 3)
+    tried = [r.event for r in receiver.received if r.event["subject"] == f"Users/{doomed}"]
+    assert [e["id"] for e in tried] == [pending[0]["id"]]  # its later events waited
+    accepted = [e["id"] for e in receiver.accepted()]
+    assert _by_subject(accepted, pending) == {
+        subject: ids for subject, ids in _by_subject([e["id"] for e in pending], pending).items()
+        if subject != f"Users/{doomed}"}
+    row = next(outbox.pending(tenant_id))
+    assert (row.id, row.attempts, row.last_error) == (pending[0]["id"], 1, "HTTP 500")
+
+
+def test_a_down_endpoint_is_left_alone_after_ten_failures_across_workers(
+        client: httpx.Client, feed_service: ScimService, receiver: Receiver,
+        tenant_id: str) -> None:
+    for n in range(30):
+        _user(client, f"down{n}@example.com")
+    receiver.delay_seconds = 0.02
+    receiver.answer = lambda got: 503
+    use_webhook(feed_service, tenant_id, receiver.url)
+    summary = run(_concurrency(feed_service, 4), tenants=[tenant_id])
+    # The tenth failure stops new requests; at most three more were already in flight.
+    assert 10 <= summary["failed"] <= 13
+    assert len(receiver.received) == summary["failed"]
+    assert (summary["delivered"], summary["backlog"]) == (0, 30)
+
+
+def test_concurrent_workers_start_nothing_past_the_budget(
+        client: httpx.Client, feed_service: ScimService, receiver: Receiver,
+        tenant_id: str) -> None:
+    for n in range(40):
+        _user(client, f"late{n}@example.com")
+    receiver.delay_seconds = 0.25
+    use_webhook(feed_service, tenant_id, receiver.url)
+    budget = 2.0  # the webhook timeout is 1 s: requests start during the first second only
+    started = time.monotonic()
+    summary = run(_concurrency(feed_service, 4, reconcile_budget_seconds=budget),
+                  tenants=[tenant_id])
+    elapsed = time.monotonic() - started
+    assert summary["incomplete"] is True
+    assert 0 < summary["delivered"] < 40
+    assert summary["delivered"] + summary["backlog"] == 40
+    assert len(receiver.received) == summary["delivered"]  # nothing cut off in flight
+    assert elapsed < budget + 0.5  # every request ended within its timeout of the budget
+    assert run(feed_service, tenants=[tenant_id])["delivered"] == 40 - summary["delivered"]

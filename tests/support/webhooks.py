@@ -39,6 +39,10 @@ class Receiver:
     answer: Callable[[Received], int | None] = lambda _: 204
     received: list[Received] = field(default_factory=list)
     stall_seconds: float = 1.5
+    delay_seconds: float = 0.0  # every request takes at least this long (a slow receiver)
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most requests it was handling at once
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def accepted(self) -> list[dict[str, Any]]:
         return [r.event for r in self.received if r.headers.get("x-answer") == "2xx"]
@@ -57,13 +61,22 @@ def receiver() -> Iterator[Receiver]:
                                    headers.get("webhook-signature", ""), body,
                                    now=int(time.time()))
             got = Received(headers, body, valid)
-            state.received.append(got)
-            status = state.answer(got)
-            if status is None:
-                time.sleep(state.stall_seconds)
-                status = 204
-            elif 200 <= status < 300:
-                got.headers["x-answer"] = "2xx"
+            with state.lock:
+                state.received.append(got)
+                state.in_flight += 1
+                state.most_in_flight = max(state.most_in_flight, state.in_flight)
+            try:
+                time.sleep(state.delay_seconds)
+                status = state.answer(got)
+                if status is None:
+                    time.sleep(state.stall_seconds)
+                    status = 204
+                elif 200 <= status < 300:
+                    got.headers["x-answer"] = "2xx"
+            finally:
+                # Before the answer leaves: the sender may start its next request on it.
+                with state.lock:
+                    state.in_flight -= 1
             self.send_response(status)
             self.send_header("content-length", "0")
             self.end_headers()
