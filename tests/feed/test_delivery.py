@@ -5,6 +5,7 @@ several requests in flight (SCIM_WEBHOOK_CONCURRENCY) with the order per resourc
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import defaultdict
 from typing import Any
@@ -250,16 +251,32 @@ def test_order_per_resource_holds_with_many_events_on_few_resources(
         client: httpx.Client, feed_service: ScimService, receiver: Receiver, outbox: Outbox,
         tenant_id: str) -> None:
     users = [_user(client, f"few{n}@example.com") for n in range(6)]
-    for n in range(7):
-        for uid in users:
+    for uid in users:  # each user's events one after another: the oldest rows share a subject
+        for n in range(7):
             _title(client, uid, f"t{n}")
     pending = events_of(outbox, tenant_id)
     expected = [e["id"] for e in pending]
     assert len(expected) == 48
-    receiver.delay_seconds = 0.02
+    lock = threading.Lock()
+    in_flight: dict[str, int] = defaultdict(int)
+    overlaps: list[str] = []
+
+    def slow_and_watching(got: Received) -> int:
+        subject = got.event["subject"]
+        with lock:
+            in_flight[subject] += 1
+            if in_flight[subject] > 1:
+                overlaps.append(subject)
+        time.sleep(0.02)
+        with lock:
+            in_flight[subject] -= 1
+        return 204
+
+    receiver.answer = slow_and_watching
     use_webhook(feed_service, tenant_id, receiver.url)
     summary = run(_concurrency(feed_service, 4), tenants=[tenant_id])
     assert (summary["delivered"], summary["backlog"]) == (48, 0)
+    assert overlaps == []  # one request at a time per resource
     got = [r.event["id"] for r in receiver.received]
     assert sorted(got) == expected  # each exactly once
     assert _by_subject(got, pending) == _by_subject(expected, pending)
