@@ -157,8 +157,9 @@ def main() -> None:
           f"{'ideal':>7}")
     for n in levels:
         rate = statistics.median(rates[n])
-        print(f"{n:>11} {rate:>9.1f} {rate / base:>6.2f}x "
-              f"{1 / args.latency * n:>7.0f}")
+        # What n requests at a time allow when only the receiver's latency counted.
+        ideal = f"{n / args.latency:>7.0f}" if args.latency > 0 else f"{'-':>7}"
+        print(f"{n:>11} {rate:>9.1f} {rate / base:>6.2f}x {ideal}")
 
 
 if __name__ == "__main__":
