@@ -107,8 +107,8 @@ class Sender:
 
 @dataclass
 class _Pass:
-    """What one tenant's pass shares between its workers; every field is read and written
-    under `lock`."""
+    """What one tenant's pass shares between its workers. While workers run, the fields
+    below `hold_until` are read and written under `lock` only."""
 
     tenant: Tenant
     deadline: float
