@@ -122,7 +122,12 @@ def test_on_page_gets_the_last_row_after_every_page(table: Backend, tenant_id: s
 def test_on_batch_runs_after_a_batch_is_inspected_and_before_it_is_acted_on(
         table: Backend, tenant_id: str) -> None:
     log: list[str] = []
-    walk_rows(table, tenant_id, inspect=lambda row: log.append("inspect") or _key(row),
+
+    def inspect(row: Entity) -> str:
+        log.append("inspect")
+        return _key(row)
+
+    walk_rows(table, tenant_id, inspect=inspect,
               act=lambda row, key: log.append("act"), on_batch=lambda: log.append("batch"),
               concurrency=1)
     # One thread inspects 8 rows per batch.
