@@ -18,9 +18,8 @@ import httpx
 import pytest
 
 from shared.auth import clients
-from shared.service import tenant_schemas
+from shared.service import reconcile, tenant_schemas
 from shared.service.app import ScimService
-from shared.service import reconcile
 from shared.service.kinds import GROUPS, USERS, stored_indexes
 from shared.service.messages import ScimRequest
 from shared.service.reconcile import run
