@@ -10,10 +10,10 @@ externalId index rows) and `--memberships` memberships of those users in groups 
 R rows), written in bulk. Before each measured pass the same damage is written again (missing,
 orphan and stale index rows, lone M and R rows, members that are gone), so every pass finds and
 fixes the same violations. Each pass runs in a child process of its own, which reports its
-wall time and `ru_maxrss` (peak resident memory) both before the pass (the interpreter, the
-imports and the storage client) and after it. `--concurrency` takes a list (`1,4,8`) to
-measure the walk at several values of SCIM_REPAIR_CONCURRENCY. The default `--base` is the
-last revision whose pass read the whole partition.
+wall time, CPU time and `ru_maxrss` (peak resident memory) both before the pass (the
+interpreter, the imports and the storage client) and after it. `--concurrency` takes a list
+(`1,4,8`) to measure the walk at several values of SCIM_REPAIR_CONCURRENCY. The default
+`--base` is the last revision whose pass read the whole partition.
 """
 
 from __future__ import annotations
@@ -165,6 +165,7 @@ def child(args: argparse.Namespace) -> None:
     rss_peak = usage.ru_maxrss
     cpu_s = usage.ru_utime + usage.ru_stime - cpu.ru_utime - cpu.ru_stime
     print(json.dumps({"impl": args.impl, "concurrency": concurrency,
+                      "vm_hwm_mb": _vm_hwm_mb(),
                       "duration_s": round(duration, 2), "cpu_s": round(cpu_s, 2),
                       "found": report.found,
                       "repaired": report.repaired, "unrepaired": len(report.unrepaired),
@@ -172,9 +173,28 @@ def child(args: argparse.Namespace) -> None:
                       "rss_peak_mb": round(rss_peak / 1024, 1)}))
 
 
+# Linux carries a process's peak RSS across exec: a child started by this process (which
+# holds the seeding's objects) would report this process's peak as its own. A bare
+# interpreter in between starts the measured child from a few MB instead.
+_LAUNCHER = "import subprocess, sys; sys.exit(subprocess.call(sys.argv[1:]))"
+
+
+def _vm_hwm_mb() -> float | None:
+    """The peak RSS of this process's own memory (Linux: VmHWM), a cross-check of
+    ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
+
+
 def measure(conn: str, impl: str, base: str, concurrency: int) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "child", "--conn", conn, "--impl", impl,
-                          "--base", base, "--concurrency", str(concurrency)],
+    out = subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, sys.executable, __file__,
+                          "child", "--conn", conn, "--impl", impl, "--base", base,
+                          "--concurrency", str(concurrency)],
                          check=True, capture_output=True, text=True).stdout
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
