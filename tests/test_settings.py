@@ -57,6 +57,7 @@ VARIABLES = {
     "webhook_concurrency": "SCIM_WEBHOOK_CONCURRENCY",
     "feed_hold_days": "SCIM_FEED_HOLD_DAYS",
     "repair_interval_hours": "SCIM_REPAIR_INTERVAL_HOURS",
+    "repair_concurrency": "SCIM_REPAIR_CONCURRENCY",
     "retention_days": "SCIM_RETENTION_DAYS",
     "audit_retention_days": "SCIM_AUDIT_RETENTION_DAYS",
 }
@@ -86,6 +87,7 @@ DEFAULTS: dict[str, Any] = {
     "webhook_concurrency": 4,
     "feed_hold_days": 7.0,
     "repair_interval_hours": 24.0,
+    "repair_concurrency": 4,
     "retention_days": 0.0,
     "audit_retention_days": 90.0,
 }
@@ -122,6 +124,7 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "SCIM_WEBHOOK_CONCURRENCY": ("32", 32),
     "SCIM_FEED_HOLD_DAYS": ("3", 3.0),
     "SCIM_REPAIR_INTERVAL_HOURS": ("0", 0.0),
+    "SCIM_REPAIR_CONCURRENCY": ("12", 12),
     "SCIM_RETENTION_DAYS": ("30", 30.0),
     "SCIM_AUDIT_RETENTION_DAYS": ("0", 0.0),
 }
@@ -223,6 +226,8 @@ BAD = [
     ("SCIM_WEBHOOK_CONCURRENCY", "four", "valid integer"),
     ("SCIM_FEED_HOLD_DAYS", "-1", "greater than or equal to 0"),
     ("SCIM_REPAIR_INTERVAL_HOURS", "-0.5", "greater than or equal to 0"),
+    ("SCIM_REPAIR_CONCURRENCY", "0", "greater than or equal to 1"),
+    ("SCIM_REPAIR_CONCURRENCY", "33", "less than or equal to 32"),
     ("SCIM_RETENTION_DAYS", "forever", "valid number"),
     ("SCIM_AUDIT_RETENTION_DAYS", "-90", "greater than or equal to 0"),
     ("SCIM_DOCUMENTATION_URI", "docs.contoso.example/scim", "absolute http(s) URL"),

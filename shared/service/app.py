@@ -274,7 +274,7 @@ class ScimService:
             return None
         return {k: last.get(k) for k in ("time", "delivered", "failed", "dead_lettered",
                                          "repaired", "backlog", "incomplete", "errors",
-                                         "expiring_secrets")}
+                                         "expiring_secrets", "repair_incomplete")}
 
 
 def _view(request: ScimRequest) -> View:

@@ -4,7 +4,12 @@ the next tick does. Per tenant, in this order:
 1. finish journalled changes a crash cut in half, and every SCIM_REPAIR_INTERVAL_HOURS (or
    right after finishing one) check and repair the store invariants (store/invariants.py,
    given the tenant's indexer: the rows its kinds' `indexes` call for, declared unique
-   extension attributes included);
+   extension attributes included). A pass walks the partition in RowKey order and may take
+   several runs: its position is saved in the runs table every page and when the step stops
+   (its row is also its lease: runs.py), and the next run goes on from there. A step takes
+   at most half of what is left of the run's budget, so one large tenant's pass does not
+   keep this and later tenants' outboxes from being delivered; a tenant is marked repaired
+   when its pass reaches the end;
 2. retention: hard-delete users deactivated longer than SCIM_RETENTION_DAYS (off by default),
    through the same path as a DELETE, so the same events are emitted;
 3. deliver the outbox to the tenant's webhook (feed/delivery.py), including step 2's events.
@@ -20,11 +25,13 @@ Every step is idempotent: a run cut short, or two overlapping runs, leave nothin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,15 +39,20 @@ from ..auth import clients
 from ..feed.delivery import Deliverer, DeliveryStats, Sender
 from ..store import invariants, layout
 from ..store.audit import AuditTable
-from ..store.errors import PreconditionFailed
+from ..store.errors import AlreadyExists, PreconditionFailed
 from ..store.outbox import Outbox
 from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
 from .app import ScimService
-from .kinds import USERS, Kind
+from .kinds import USERS, Kind, TenantKinds
 
 log = logging.getLogger("scim.reconcile")
 _SWEEP_EVERY = timedelta(days=1)
+# How long a repair pass stays held by the run that last saved it (every page renews it): a
+# run that died is taken over after this. A run that stops on its budget releases it at once.
+REPAIR_LEASE = timedelta(minutes=5)
+# The part of what is left of the run's budget one tenant's repair step may take.
+_REPAIR_SHARE = 0.5
 
 
 @dataclass
@@ -49,10 +61,13 @@ class _Run:
     deadline: float
     now: datetime
     marks: dict[str, str]
+    passes: dict[str, tuple[invariants.Progress, str, str]]
     deliverer: Deliverer
     delivery: DeliveryStats
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     repaired: int = 0
     unrepaired: int = 0
+    repair_incomplete: int = 0
     retention_deleted: int = 0
     expiring_secrets: int = 0
     errors: int = 0
@@ -75,8 +90,8 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
     own_sender = sender is None
     sender = sender or Sender(settings.webhook_timeout_seconds)
     state = _Run(service, started + settings.reconcile_budget_seconds, now,
-                 service.runs.marks(), Deliverer(Outbox(service.directory), settings, sender),
-                 DeliveryStats())
+                 service.runs.marks(), service.runs.repair_passes(),
+                 Deliverer(Outbox(service.directory), settings, sender), DeliveryStats())
     visited = 0
     audit_purged = 0
     try:
@@ -102,6 +117,7 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
         "tenants": visited, "delivered": d.delivered, "failed": d.failed,
         "dead_lettered": d.dead_lettered, "discarded": d.discarded, "backlog": d.backlog,
         "repaired": state.repaired, "unrepaired": state.unrepaired,
+        "repair_incomplete": state.repair_incomplete,
         "retention_deleted": state.retention_deleted, "audit_purged": audit_purged,
         "expiring_secrets": state.expiring_secrets, "errors": state.errors,
         "incomplete": d.incomplete,
@@ -147,15 +163,11 @@ def _tenant(state: _Run, tenant: Tenant) -> None:
     kinds = service.kinds_for(tenant)
     journals = service.directory.complete_pending(tenant.id)
     state.repaired += journals
-    mark = layout.repair_mark(tenant.id)
-    if journals or state.due(mark, timedelta(hours=settings.repair_interval_hours)):
-        report = invariants.repair(service.directory, tenant.id,
-                                    indexer=kinds.stored_indexes)
-        state.repaired += report.repaired
-        state.unrepaired += len(report.unrepaired)
-        if report.repaired or report.unrepaired:
-            log.warning("store repaired %s", json.dumps(report.as_dict()))
-        service.runs.mark(mark, iso(state.now))
+    under_way = state.passes.get(tenant.id)
+    if (under_way is not None or journals
+            or state.due(layout.repair_mark(tenant.id),
+                         timedelta(hours=settings.repair_interval_hours))):
+        _repair(state, tenant.id, kinds, under_way)
     if settings.retention_days > 0 and not state.over():
         state.retention_deleted += purge_deactivated(
             service, tenant.id, state.now - timedelta(days=settings.retention_days), state,
@@ -164,6 +176,62 @@ def _tenant(state: _Run, tenant: Tenant) -> None:
         state.delivery.add(state.deliverer.deliver(tenant, state.deadline))
     else:
         state.delivery.incomplete = True
+
+
+def _repair(state: _Run, tenant: str, kinds: TenantKinds,
+            under_way: tuple[invariants.Progress, str, str] | None) -> None:
+    """One step of the tenant's repair pass: a new pass, or the one under way unless another
+    run holds it. Its row is saved (as this run's lease) before the step, every page and
+    when the step stops; a save refused means another run took the pass over, and this one
+    leaves it."""
+    service, runs = state.service, state.service.runs
+
+    def lease(at: datetime) -> str:
+        return iso(at + REPAIR_LEASE)
+
+    now = datetime.now(UTC)
+    if under_way is None:
+        progress, etag = invariants.Progress(started=iso(state.now)), None
+    else:
+        progress, etag, until = under_way
+        if until and parse_iso(until) > now:
+            return  # another run's step, still going
+    held = {"etag": ""}
+
+    def checkpoint(at: invariants.Progress) -> None:
+        held["etag"] = runs.save_repair_progress(tenant, at, etag=held["etag"],
+                                                 owner=state.owner,
+                                                 lease_until=lease(datetime.now(UTC)))
+
+    started = time.monotonic()
+    step_ends = started + max(0.0, state.deadline - started) * _REPAIR_SHARE
+    try:
+        held["etag"] = runs.save_repair_progress(tenant, progress, etag=etag,
+                                                 owner=state.owner, lease_until=lease(now))
+        report, left = invariants.repair_step(
+            service.directory, tenant, indexer=kinds.stored_indexes, progress=progress,
+            over=lambda: time.monotonic() >= step_ends,
+            concurrency=service.settings.repair_concurrency, checkpoint=checkpoint)
+    except (AlreadyExists, PreconditionFailed):
+        log.info("repair tenant=%s taken over by another run", tenant)
+        return
+    state.repaired += report.repaired
+    state.unrepaired += len(report.unrepaired)
+    if report.repaired or report.unrepaired:
+        log.warning("store repaired %s", json.dumps(report.as_dict()))
+    if left is None:
+        runs.mark(layout.repair_mark(tenant), iso(state.now))
+        # Refused: another run took the pass over after our last save, and finishes it.
+        with contextlib.suppress(PreconditionFailed):
+            runs.finish_repair(tenant, held["etag"])
+        return
+    state.repair_incomplete += 1
+    with contextlib.suppress(PreconditionFailed):  # released: the next run goes on at once
+        runs.save_repair_progress(tenant, left, etag=held["etag"], owner=state.owner,
+                                  lease_until=iso(datetime.now(UTC)))
+    # Counts only: the position is a RowKey, which may hold an indexed value.
+    log.info("repair tenant=%s continues next run found=%d repaired=%d unrepaired=%d", tenant,
+             left.found, left.repaired, left.unrepaired)
 
 
 def purge_deactivated(service: ScimService, tenant: str, cutoff: datetime,

@@ -38,6 +38,9 @@ Runs table:
   PartitionKey reconcile, RowKey last     the reconciler's last run
   PartitionKey marks, RowKey {mark}       when periodic work last ran: repair:{tenant id},
                                           audit-sweep
+  PartitionKey repair, RowKey {tenant id} the tenant's repair pass in progress (runs.py):
+                                          after (last data RowKey handled), started, found,
+                                          repaired, unrepaired, leaseUntil, owner
 """
 
 from __future__ import annotations
@@ -301,6 +304,9 @@ AUDIT_SWEEP_MARK = "audit-sweep"
 
 def repair_mark(tenant: str) -> str:
     return f"repair:{tenant}"
+
+
+REPAIR_PARTITION = "repair"
 
 
 # -- resource ids --------------------------------------------------------------------------------

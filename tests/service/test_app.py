@@ -413,12 +413,13 @@ def test_health_reports_storage_and_the_last_run(scim_service: ScimService) -> N
     scim_service.runs.record({"time": "2026-01-01T00:00:00Z", "delivered": 3, "failed": 0,
                               "dead_lettered": 0, "repaired": 1, "backlog": 0,
                               "incomplete": False, "errors": 0, "expiring_secrets": 2,
-                              "other": "not shown"})
+                              "repair_incomplete": 1, "other": "not shown"})
     status, body = scim_service.health()
     assert status == 200
     assert body == {"status": "ok", "storage": "reachable", "reconcile": {
         "time": "2026-01-01T00:00:00Z", "delivered": 3, "failed": 0, "dead_lettered": 0,
-        "repaired": 1, "backlog": 0, "incomplete": False, "errors": 0, "expiring_secrets": 2}}
+        "repaired": 1, "backlog": 0, "incomplete": False, "errors": 0, "expiring_secrets": 2,
+        "repair_incomplete": 1}}
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The reconciler run: a chunked change killed midway is completed (and its event delivered),
-after which every store invariant holds; retention deletes exactly the users past the limit
-(with DELETE's events); client secrets about to expire are counted and logged; /health
-reports the last run."""
+after which every store invariant holds; a repair pass cut off by its budget goes on run by
+run from where it stopped and finishes, and a pass another run holds is left to it;
+retention deletes exactly the users past the limit (with DELETE's events); client secrets
+about to expire are counted and logged; /health reports the last run."""
 
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ import httpx
 import pytest
 
 from shared.auth import clients
-from shared.service import tenant_schemas
+from shared.service import reconcile, tenant_schemas
 from shared.service.app import ScimService
-from shared.service.kinds import GROUPS, stored_indexes
+from shared.service.kinds import GROUPS, USERS, stored_indexes
 from shared.service.messages import ScimRequest
 from shared.service.reconcile import run
 from shared.store import connection, invariants, layout
-from shared.store.layout import USER
+from shared.store.backend import upsert
+from shared.store.invariants import Progress
+from shared.store.layout import GROUP, USER, new_id
 from shared.store.outbox import Outbox
 from shared.timestamps import iso, now_iso
 from tests.support.webhooks import Receiver, events_of, short, use_webhook
@@ -280,3 +283,132 @@ def test_client_secrets_about_to_expire_are_counted_and_logged(
     assert scim_service.health()[1]["reconcile"]["expiring_secrets"] == 2
     assert run(scim_service, tenants=[])["expiring_secrets"] == 0
     assert scim_service.health()[1]["reconcile"]["expiring_secrets"] == 0
+
+
+# -- repair passes over several runs --------------------------------------------------------------
+
+def _daily(service: ScimService, **changes: Any) -> ScimService:
+    """The reconciler with the default repair interval (a day): a finished pass sets the
+    tenant's mark, and the next run starts none."""
+    return ScimService(service.settings.model_copy(update={"repair_interval_hours": 24.0,
+                                                           **changes}), service.tables)
+
+
+def _damaged_tenant(service: ScimService, tid: str, users: int = 6) -> None:
+    directory = service.directory
+    ids = []
+    for n in range(users):
+        rid, doc = new_id(), {"userName": f"u{n}@x.test"}
+        directory.create(tid, USER, rid, doc, USERS.indexes(doc), columns={}, now=now_iso())
+        ids.append(rid)
+    gid, doc = new_id(), {"displayName": "Staff"}
+    directory.create(tid, GROUP, gid, doc, GROUPS.indexes(doc), columns={}, now=now_iso())
+    directory.change_members(tid, gid, add=ids, now=now_iso())
+    directory.table.delete_entity(tid, layout.unique_key("UN", "u0@x.test"))  # early rows
+    directory.table.delete_entity(tid, layout.reverse_member_key(ids[-1], gid))
+    directory.table.upsert_entity({"PartitionKey": tid, "RowKey": layout.unique_key(
+        "UN", "zz@x.test"), "ref": new_id()})  # the partition's last row
+
+
+def _memberships(service: ScimService, tid: str, count: int) -> None:
+    gid, doc = new_id(), {"displayName": "Everyone"}
+    service.directory.create(tid, GROUP, gid, doc, GROUPS.indexes(doc), columns={},
+                             now=now_iso())
+    rows = [k for n in range(count) for k in (layout.member_key(gid, f"ext-{n:05d}"),
+                                              layout.reverse_member_key(f"ext-{n:05d}", gid))]
+    for start in range(0, len(rows), 100):
+        service.directory.table.submit_transaction(
+            [upsert({"PartitionKey": tid, "RowKey": k}) for k in rows[start:start + 100]])
+
+
+def test_a_repair_cut_by_its_budget_goes_on_run_by_run_and_finishes(
+        scim_service: ScimService, tenant: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    tid = tenant[0]
+    service = _daily(scim_service)
+    _damaged_tenant(service, tid)
+    assert len(invariants.check(service.directory, tid, indexer=stored_indexes)) == 3
+    mark = layout.repair_mark(tid)
+    # A budget that leaves the repair step no time: it still handles one row per run.
+    monkeypatch.setattr(reconcile, "_REPAIR_SHARE", 0.0)
+    positions: list[str] = []
+    for _ in range(4):
+        summary = run(service, tenants=[tid])
+        assert (summary["repair_incomplete"], summary["errors"]) == (1, 0)
+        held = service.runs.repair_progress(tid)
+        assert held is not None
+        positions.append(held[0].after)
+        assert held[2] <= now_iso()  # released: the next run goes on at once
+    assert positions == sorted(set(positions))  # one row further each run
+    assert mark not in service.runs.marks()
+    assert scim_service.health()[1]["reconcile"]["repair_incomplete"] == 1
+    started = held[0].started
+    found_so_far = held[0].found
+
+    monkeypatch.setattr(reconcile, "_REPAIR_SHARE", 0.5)
+    summary = run(service, tenants=[tid])
+    assert (summary["repair_incomplete"], summary["errors"]) == (0, 0)
+    assert summary["repaired"] == 3 - found_so_far
+    assert service.runs.repair_progress(tid) is None
+    assert service.runs.marks()[mark] == summary["time"]
+    assert started < summary["time"]
+    assert invariants.check(service.directory, tid, indexer=stored_indexes) == []
+    assert run(service, tenants=[tid])["repair_incomplete"] == 0  # done for the day
+    assert service.runs.repair_progress(tid) is None
+
+
+def test_a_small_budget_cuts_a_large_tenants_repair(
+        scim_service: ScimService, tenant: tuple[str, str]) -> None:
+    tid = tenant[0]
+    _memberships(scim_service, tid, 6_000)  # 12,000 rows: seconds of point reads
+    summary = run(_daily(scim_service, reconcile_budget_seconds=1.0), tenants=[tid])
+    assert (summary["repair_incomplete"], summary["tenants"]) == (1, 1)
+    held = scim_service.runs.repair_progress(tid)
+    assert held is not None
+    assert held[0].after.startswith(("M:", "R:"))
+    summary = run(_daily(scim_service), tenants=[tid])
+    assert summary["repair_incomplete"] == 0
+    assert scim_service.runs.repair_progress(tid) is None
+    assert layout.repair_mark(tid) in scim_service.runs.marks()
+
+
+def test_a_pass_another_run_holds_is_left_to_it_until_its_lease_ends(
+        scim_service: ScimService, tenant: tuple[str, str]) -> None:
+    tid = tenant[0]
+    service = _daily(scim_service)
+    _damaged_tenant(service, tid)
+    soon = iso(datetime.now(UTC) + timedelta(minutes=4))
+    theirs = Progress(started=now_iso())
+    etag = service.runs.save_repair_progress(tid, theirs, etag=None, owner="other-run",
+                                             lease_until=soon)
+    summary = run(service, tenants=[tid])
+    assert (summary["repaired"], summary["repair_incomplete"]) == (0, 0)
+    assert service.runs.repair_progress(tid) == (theirs, etag, soon)
+    # The other run died: once its lease ends, the next run takes the pass over.
+    service.runs.save_repair_progress(tid, theirs, etag=etag, owner="other-run",
+                                      lease_until=now_iso())
+    assert run(service, tenants=[tid])["repaired"] == 3
+    assert service.runs.repair_progress(tid) is None
+
+
+def test_a_run_whose_pass_is_taken_over_stops_without_an_error(
+        scim_service: ScimService, tenant: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    tid = tenant[0]
+    service = _daily(scim_service)
+    _memberships(service, tid, 400)  # more than a page: the step saves its progress on the way
+    real = service.runs.save_repair_progress
+
+    def then_another_run_saves(tenant_id: str, progress: Progress, **kwargs: Any) -> str:
+        etag = real(tenant_id, progress, **kwargs)
+        if kwargs["etag"] is None:  # this run started the pass; another saves it at once
+            real(tenant_id, progress, etag=etag, owner="other-run", lease_until=now_iso())
+        return etag
+
+    monkeypatch.setattr(service.runs, "save_repair_progress", then_another_run_saves)
+    with caplog.at_level(logging.INFO, logger="scim.reconcile"):
+        summary = run(service, tenants=[tid])
+    assert (summary["errors"], summary["repair_incomplete"]) == (0, 0)
+    assert any("taken over" in r.getMessage() for r in caplog.records)
+    assert service.runs.table.get_entity(layout.REPAIR_PARTITION, tid)["owner"] == "other-run"
+    assert layout.repair_mark(tid) not in service.runs.marks()

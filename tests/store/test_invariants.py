@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from shared.service.kinds import GROUPS, USERS, stored_indexes
 from shared.store import invariants, keys, layout
 from shared.store.directory import Directory, Indexes
+from shared.store.errors import NotFound
 from shared.store.layout import GROUP, USER, new_id
 from tests.support.storage_faults import hooked, own_thread
 
@@ -126,19 +126,25 @@ def test_interrupted_chunked_change_is_pending_then_repaired(
 
 def test_repair_does_not_remove_an_index_row_whose_resource_appears(
         directory: Directory, tenant_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A resource created after the snapshot was read is not an orphan: re-verified first."""
+    """A resource created after the pass read it as missing is not an orphan: re-verified
+    first."""
     late = new_id()
     _put(directory, tenant_id, layout.unique_key("UN", "late"), ref=late)
-    real = directory.table.query_entities
+    real = directory.table.get_entity
+    late_key = layout.resource_key(USER, late)
+    created: list[str] = []
 
-    def snapshot_then_create(query_filter: str, **kwargs: Any) -> Iterator[Any]:
-        yield from real(query_filter, **kwargs)
-        if query_filter == "PartitionKey eq @pk":  # the snapshot: the whole partition, read
-            directory.table.upsert_entity({"PartitionKey": tenant_id, "RowKey":
-                                           layout.resource_key(USER, late),
-                                           "doc": '{"userName":"late"}'})
+    def missing_then_create(partition_key: str, row_key: str, **kwargs: Any) -> Any:
+        try:
+            return real(partition_key, row_key, **kwargs)
+        except NotFound:
+            if row_key == late_key and not created:  # the pass's read of the owner
+                created.append(row_key)
+                directory.table.upsert_entity({"PartitionKey": tenant_id, "RowKey": late_key,
+                                               "doc": '{"userName":"late"}'})
+            raise
 
-    monkeypatch.setattr(directory.table, "query_entities", snapshot_then_create)
+    monkeypatch.setattr(directory.table, "get_entity", missing_then_create)
     report = invariants.repair(directory, tenant_id, indexer=stored_indexes)
     assert report.index_rows_removed == 0
     assert [v.kind for v in report.unrepaired] == ["orphan_index"]

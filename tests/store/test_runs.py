@@ -1,5 +1,6 @@
-"""`shared.store.runs`: the reconciler's last-run record and the marks of periodic work, each test
-on a runs table of its own (Azurite)."""
+"""`shared.store.runs`: the reconciler's last-run record, the marks of periodic work and the
+repair passes under way (their rows are their leases), each test on a runs table of its own
+(Azurite)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.store import layout
+from shared.store.errors import AlreadyExists, PreconditionFailed
+from shared.store.invariants import Progress
 from shared.store.runs import RunLog
 from shared.store.table import Table
 
@@ -86,3 +89,46 @@ def test_marks_and_the_last_run_do_not_overwrite_each_other(runs: RunLog) -> Non
     assert runs.last() == summary
     assert runs.marks() == {layout.LAST_RUN[1]: "2026-01-03T00:00:00.000Z",
                             layout.LAST_RUN[0]: "2026-01-04T00:00:00.000Z"}
+
+
+LATER = "2026-01-01T00:05:00.000Z"
+
+
+def test_a_repair_pass_is_saved_and_read_back(runs: RunLog) -> None:
+    assert runs.repair_progress("t1") is None
+    progress = Progress(after="M:g:u", started="2026-01-01T00:00:00.000Z", found=7,
+                        repaired=5, unrepaired=1)
+    etag = runs.save_repair_progress("t1", progress, etag=None, owner="run-a",
+                                     lease_until=LATER)
+    assert runs.repair_progress("t1") == (progress, etag, LATER)
+    assert runs.repair_passes() == {"t1": (progress, etag, LATER)}
+    assert runs.table.get_entity(layout.REPAIR_PARTITION, "t1")["owner"] == "run-a"
+    assert runs.marks() == {}  # a pass is not a mark, nor a mark a pass
+    runs.mark(layout.repair_mark("t1"), LATER)
+    assert set(runs.repair_passes()) == {"t1"}
+
+
+def test_only_one_worker_starts_a_pass(runs: RunLog) -> None:
+    runs.save_repair_progress("t1", Progress(), etag=None, owner="run-a", lease_until=LATER)
+    with pytest.raises(AlreadyExists):
+        runs.save_repair_progress("t1", Progress(), etag=None, owner="run-b",
+                                  lease_until=LATER)
+
+
+def test_a_second_workers_save_fails_once_the_first_saved(runs: RunLog) -> None:
+    runs.save_repair_progress("t1", Progress(after="G:1"), etag=None, owner="run-a",
+                              lease_until=LATER)
+    read = runs.repair_progress("t1")
+    assert read is not None
+    etag = read[1]  # both workers read this version...
+    mine = runs.save_repair_progress("t1", Progress(after="U:5"), etag=etag, owner="run-a",
+                                     lease_until=LATER)
+    with pytest.raises(PreconditionFailed):  # ...and only the first to save it holds it
+        runs.save_repair_progress("t1", Progress(after="U:2"), etag=etag, owner="run-b",
+                                  lease_until=LATER)
+    assert runs.repair_progress("t1") == (Progress(after="U:5"), mine, LATER)
+    with pytest.raises(PreconditionFailed):
+        runs.finish_repair("t1", etag)
+    runs.finish_repair("t1", mine)
+    assert runs.repair_progress("t1") is None
+    assert runs.repair_passes() == {}
