@@ -203,7 +203,8 @@ def test_a_retry_comes_due_without_the_timer(
     [message] = _queue(queued).receive(1)
     outcome = on_message(queued, message.text)
     _queue(queued).delete(message)
-    assert outcome is not None and outcome.wake_at is not None
+    assert outcome is not None
+    assert outcome.wake_at is not None
     assert outcome.stats.failed == 1
     assert _webhook_ids(receiver) == []
     assert drain(queued, idle=3.0) >= 1  # the delayed `retry` message
