@@ -78,6 +78,22 @@ def test_func_start_gets_this_runs_azurite_for_host_storage() -> None:
     assert env["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
 
 
+def test_the_app_gets_this_runs_queue_service_and_the_deliver_queue() -> None:
+    queue_only = "QueueEndpoint=http://127.0.0.1:10191/devstoreaccount1;"
+    env = run_local.app_environment(TABLE, app_port=7191, queue_storage=queue_only, base={},
+                                    settings=EXAMPLE)
+    assert env["SCIM_QUEUE_STORAGE"] == queue_only
+    # a local.settings.json from before the queue trigger still gets the queue's name
+    old = {k: v for k, v in EXAMPLE.items() if k != "SCIM_DELIVER_QUEUE"}
+    env = run_local.app_environment(TABLE, app_port=7191, base={}, settings=old)
+    assert env["SCIM_DELIVER_QUEUE"] == "scim-deliver"
+    # an operator's own queue storage wins
+    mine = {"SCIM_QUEUE_STORAGE": "DefaultEndpointsProtocol=https;AccountName=mine"}
+    env = run_local.app_environment(TABLE, app_port=7191, queue_storage=queue_only, base=mine,
+                                    settings=EXAMPLE)
+    assert env["SCIM_QUEUE_STORAGE"] == mine["SCIM_QUEUE_STORAGE"]
+
+
 def test_side_ports_sit_below_the_table_port() -> None:
     assert azurite.default_side_ports(10002) == (10000, 10001)  # Azurite's own defaults
     assert azurite.default_side_ports(10192) == (10190, 10191)
@@ -168,14 +184,17 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, int, queue.Queue[str]]]:
     app_port, table_port = azurite.free_port(), azurite.free_port()
+    blob_port, queue_port = azurite.free_port(), azurite.free_port()
     # Core Tools must not be found, so the test runs the local host whatever is installed
     path = os.pathsep.join(
         d for d in os.environ.get("PATH", "").split(os.pathsep) if not (Path(d) / "func").exists()
     )
     env = {**os.environ, "PATH": path, "PORT": str(app_port), "AZURITE_PORT": str(table_port),
+           "AZURITE_BLOB_PORT": str(blob_port), "AZURITE_QUEUE_PORT": str(queue_port),
            "SCIM_RUN_DIR": str(tmp_path / "run"), "PYTHONUNBUFFERED": "1"}
     env.pop("SCIM_PUBLIC_BASE_URL", None)
     env.pop("SCIM_STORAGE_CONNECTION_STRING", None)
+    env.pop("SCIM_QUEUE_STORAGE", None)
     proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "run_local.py")], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
