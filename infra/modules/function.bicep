@@ -162,6 +162,10 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SCIM_PUBLIC_BASE_URL: 'https://${functionApp.properties.defaultHostName}'
     SCIM_TABLE_PREFIX: tablePrefix
     RECONCILE_SCHEDULE: reconcileSchedule
+    // The deliver queue trigger's binding names it, so the host can index the app. Without
+    // SCIM_QUEUE_STORAGE (not set here yet) its listener is left out and the reconciler's
+    // timer delivers alone.
+    SCIM_DELIVER_QUEUE: '${toLower(tablePrefix)}-deliver'
   })
 }
 

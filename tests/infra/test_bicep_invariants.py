@@ -242,6 +242,7 @@ EXPECTED_SETTINGS = {
     "SCIM_PUBLIC_BASE_URL",
     "SCIM_TABLE_PREFIX",
     "RECONCILE_SCHEDULE",
+    "SCIM_DELIVER_QUEUE",
 }
 
 
@@ -297,6 +298,14 @@ def test_connector_settings(app_settings: dict[str, Any]) -> None:
     schedule = effective("function", FUNCTION, app_settings["RECONCILE_SCHEDULE"])
     assert schedule == "0 */15 * * * *"
     assert len(schedule.split()) == 6  # NCRONTAB has a seconds field
+
+
+def test_the_deliver_queue_is_named_so_the_host_can_index_the_app(
+        app_settings: dict[str, Any]) -> None:
+    """The deliver trigger's binding is `%SCIM_DELIVER_QUEUE%`: a host without the setting
+    fails to index it. No SCIM_QUEUE_STORAGE yet: Azure delivers on the timer alone."""
+    assert app_settings["SCIM_DELIVER_QUEUE"] == "${toLower(tablePrefix)}-deliver"
+    assert not [name for name in app_settings if name.startswith("SCIM_QUEUE_STORAGE")]
 
 
 def test_application_insights_uses_entra_auth(app_settings: dict[str, Any]) -> None:
