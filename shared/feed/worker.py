@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ..store.errors import NotFound, PreconditionFailed
 from ..store.outbox import Outbox
 from ..store.signals import DeliverySignals, Lease
 from ..store.tenants import Tenant
@@ -46,7 +47,10 @@ def deliver_tenant(tenant: Tenant, *, deliverer: Deliverer, signals: DeliverySig
         outcome.stats.add(round_)
         now = deliverer.clock()
         if round_.incomplete:
-            signals.hand_over(lease, now=now)
+            try:
+                signals.hand_over(lease, now=now)
+            except (PreconditionFailed, NotFound):
+                return outcome  # taken over past its lease: the new holder goes on
             outcome.continued = True
             return outcome
         if not signals.release(lease):
