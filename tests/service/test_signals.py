@@ -47,8 +47,9 @@ def test_tenants_noted_while_a_signal_runs_are_coalesced() -> None:
         signaller.notify("t1")
     gate.set()
     assert signaller.flush()
-    # The first t1, then one of each for everything noted while it was held.
-    assert len(signals.calls) <= 3
+    # 101 notes: at most the batch the thread took before the gate opened, then one of each
+    # tenant for everything noted while it was held.
+    assert len(signals.calls) <= 4
     assert set(signals.calls) == {"t1", "t2"}
 
 
