@@ -79,12 +79,14 @@ def run_pass(service: ScimService, signals: DeliverySignals, tenant: Tenant, *,
     own_sender = sender is None
     sender = sender or Sender(settings.webhook_timeout_seconds)
     outbox = Outbox(service.directory)
+    deadline = deadline or time.monotonic() + settings.delivery_budget_seconds
     try:
         return deliver_tenant(
             tenant, deliverer=Deliverer(outbox, settings, sender), signals=signals,
-            outbox=outbox, owner=owner or uuid.uuid4().hex,
-            deadline=deadline or time.monotonic() + settings.delivery_budget_seconds,
-            lease_s=(settings.delivery_budget_seconds + settings.webhook_timeout_seconds
+            outbox=outbox, owner=owner or uuid.uuid4().hex, deadline=deadline,
+            # The lease outlasts the pass, whoever set its deadline (the reconciler's is
+            # longer than a queue-triggered pass's budget).
+            lease_s=(max(0.0, deadline - time.monotonic()) + settings.webhook_timeout_seconds
                      + _LEASE_MARGIN_S),
             retry_after_s=settings.webhook_backoff_seconds)
     finally:

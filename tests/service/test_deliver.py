@@ -241,3 +241,26 @@ def test_a_storage_outage_propagates_so_the_host_retries(
     # Storage back: the host's next attempt delivers.
     assert on_message(queued, message.text, dequeue_count=2) is not None
     assert len(_webhook_ids(receiver)) == 1
+
+
+def test_the_reconcilers_pass_holds_the_lease_until_its_own_deadline(
+        queued: ScimService, tenant: tuple[str, str], receiver: Receiver) -> None:
+    """The timer's pass may run for SCIM_RECONCILE_BUDGET_SECONDS, far longer than a queue
+    pass's budget: its lease must not end first, or a queue pass would run beside it."""
+    from shared.timestamps import parse_iso
+
+    leases: list[datetime] = []
+
+    def answer(_: object) -> int:
+        row = queued.tables.data.get_entity(tenant[0], layout.DELIVERY_MARK)
+        leases.append(parse_iso(str(row["leaseUntil"])))
+        return 204
+
+    receiver.answer = answer  # type: ignore[assignment]
+    use_webhook(queued, tenant[0], receiver.url)
+    _create(queued, tenant, "long@example.com")
+    started = datetime.now(UTC)
+    assert run(queued, tenants=[tenant[0]])["delivered"] == 1
+    budget = queued.settings.reconcile_budget_seconds
+    assert budget > queued.settings.delivery_budget_seconds * 2
+    assert leases[0] >= started + timedelta(seconds=budget - 5)
