@@ -27,6 +27,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 import azurite  # noqa: E402
 import run_local  # noqa: E402
 
+from shared.service.app import ScimService  # noqa: E402
+from tests.support.webhooks import Receiver, use_webhook  # noqa: E402
+
 EXAMPLE = {
     "FUNCTIONS_WORKER_RUNTIME": "python",
     "AzureWebJobsStorage": "UseDevelopmentStorage=true",
@@ -213,6 +216,14 @@ def make_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, int, 
             proc.wait(timeout=10)
 
 
+def _service(table_port: int) -> ScimService:
+    from shared.settings import Settings
+    from shared.store.connection import open_tables
+
+    settings = Settings(storage_connection_string=azurite.connection_string(table_port))
+    return ScimService(settings, open_tables(settings))
+
+
 def _wait_for(lines: queue.Queue[str], pattern: str, seen: list[str], timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -228,7 +239,7 @@ def _wait_for(lines: queue.Queue[str], pattern: str, seen: list[str], timeout: f
 
 
 def test_make_run_advertises_the_port_it_listens_on(
-    make_run: tuple[subprocess.Popen[str], int, int, queue.Queue[str]],
+    make_run: tuple[subprocess.Popen[str], int, int, queue.Queue[str]], receiver: Receiver,
 ) -> None:
     proc, app_port, table_port, lines = make_run
     seen: list[str] = []
@@ -244,6 +255,11 @@ def test_make_run_advertises_the_port_it_listens_on(
     children = _children(proc.pid)
     assert children, "Azurite should run as a child of run_local.py"
 
+    # The tenant's webhook, set in this run's storage: the change events of the request below
+    # arrive within seconds through the deliver queue (no reconciler run: it ticks every 15
+    # minutes).
+    use_webhook(_service(table_port), tenant_url.rsplit("/", 1)[1], receiver.url)
+    started = time.monotonic()
     r = httpx.post(f"{tenant_url}/Users", headers={"Authorization": f"Bearer {token}"},
                    json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                          "userName": "run.local@example.com", "active": True}, timeout=30)
@@ -252,6 +268,10 @@ def test_make_run_advertises_the_port_it_listens_on(
     assert location.startswith(f"{tenant_url}/Users/"), location
     assert urlsplit(location).port == app_port
     assert r.json()["meta"]["location"] == location
+    while not receiver.accepted():
+        assert time.monotonic() - started < 10, "no event reached the webhook"
+        time.sleep(0.05)
+    assert receiver.accepted()[0]["type"].endswith(".user.created")
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0
