@@ -7,7 +7,9 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
+import azurite
 import pytest
 from azure.storage.queue import QueueClient
 
@@ -89,3 +91,31 @@ def test_a_queue_that_does_not_exist_is_a_store_error(queue_connection_string: s
                                     ).deliver._open)
     with pytest.raises(StoreError):
         missing.send({"n": 1})
+
+
+def test_the_managed_identity_path_sends_over_https_with_a_token(
+        tmp_path: Path) -> None:
+    """SCIM_QUEUE_STORAGE__queueServiceUri as in Azure: HTTPS, a token from the (local)
+    managed-identity endpoint for AZURE_CLIENT_ID, no key. Azurite's Queue service with
+    `--oauth basic` refuses a request without a valid bearer token."""
+    import local_tls
+
+    from tests.support import managed_identity
+    from tests.support.storage_modes import environment
+
+    certificate = local_tls.self_signed(tmp_path)
+    ca_file = local_tls.bundle(certificate, None, tmp_path / "ca.pem")
+    client_id = str(uuid.uuid4())
+    port = azurite.free_port()
+    with azurite.running_queue(port, certificate=certificate), \
+            managed_identity.serving(client_id) as identity, \
+            environment({"SSL_CERT_FILE": str(ca_file), "REQUESTS_CA_BUNDLE": str(ca_file),
+                         **identity.environ()}):
+        queues = open_queues(Settings(
+            queue_service_uri=f"https://127.0.0.1:{port}/devstoreaccount1",
+            azure_client_id=client_id, deliver_queue="oauth-deliver"))
+        queues.ensure()
+        queues.deliver.send({"v": 1, "tenant": "t1", "why": "commit"})
+        [message] = queues.deliver.receive(1)
+        assert message.payload()["tenant"] == "t1"
+        assert identity.granted()  # the token came from the managed identity
