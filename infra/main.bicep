@@ -97,6 +97,12 @@ var tableNames = [
   '${tablePrefix}audit'
   '${tablePrefix}runs'
 ]
+// Queue names are lower-case; the prefix is letters and digits, at most 20 of them.
+var deliverQueueName = '${toLower(tablePrefix)}-deliver'
+var queueNames = [
+  deliverQueueName
+  '${deliverQueueName}-poison'
+]
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
   name: 'id-${baseName}-${resourceToken}'
@@ -113,6 +119,7 @@ module storage 'modules/storage.bicep' = {
     skuName: storageSkuName
     deploymentContainerName: deploymentContainerName
     tableNames: tableNames
+    queueNames: queueNames
     tablePrefixStartsWithLetter: tablePrefixStartsWithLetter
     principalId: identity.properties.principalId
     operatorPrincipalId: operatorPrincipalId
@@ -144,6 +151,8 @@ module function 'modules/function.bicep' = {
     storageAccountName: storage.outputs.name
     storageBlobEndpoint: storage.outputs.blobEndpoint
     storageTableEndpoint: storage.outputs.tableEndpoint
+    storageQueueEndpoint: storage.outputs.queueEndpoint
+    deliverQueueName: deliverQueueName
     deploymentContainerName: storage.outputs.deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     tablePrefix: tablePrefix

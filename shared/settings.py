@@ -27,6 +27,8 @@ MAX_DOCUMENTATION_URI = 2048
 # Requests to one receiver at once: beyond this a receiver is more likely overwhelmed than
 # faster, and the sender keeps this many connections open per tenant in turn.
 MAX_WEBHOOK_CONCURRENCY = 32
+# Storage's queue names are 3-63 characters; 56 leaves room for the host's "-poison".
+_QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,54}[a-z0-9]")
 
 
 class Settings(BaseModel):
@@ -144,6 +146,28 @@ class Settings(BaseModel):
         90.0, ge=0, validation_alias="SCIM_AUDIT_RETENTION_DAYS",
         description="audit entries older than this are purged; 0 = kept forever (days, 0 or "
         "more).")
+    # Queue-driven delivery (docs/change-feed.md "How events reach you"). Unset, the
+    # reconciler's timer delivers alone.
+    queue_connection_string: str | None = Field(
+        None, validation_alias="SCIM_QUEUE_STORAGE", repr=False,
+        description="connection string of the storage account whose queues signal delivery "
+        "(local/Azurite); the deliver queue trigger reads the same setting. Unset (and no "
+        "SCIM_QUEUE_STORAGE__queueServiceUri): the reconciler's timer delivers alone.")
+    queue_service_uri: str | None = Field(
+        None, validation_alias="SCIM_QUEUE_STORAGE__queueServiceUri",
+        description="https://ACCOUNT.queue.core.windows.net: the queues through the managed "
+        "identity (with SCIM_QUEUE_STORAGE__credential=managedidentity and "
+        "SCIM_QUEUE_STORAGE__clientId for the host's trigger).")
+    deliver_queue: str = Field(
+        "scim-deliver", validation_alias="SCIM_DELIVER_QUEUE",
+        description="the queue of \"tenant has due events\" messages (3 to 56 lower-case "
+        "letters, digits and single '-', not first or last; its poison queue is the name "
+        "with '-poison'). Set it wherever the app is hosted: the trigger's binding names it.")
+    delivery_budget_seconds: float = Field(
+        30.0, gt=0, le=300, validation_alias="SCIM_DELIVERY_BUDGET_SECONDS",
+        description="one queue-triggered delivery pass stops starting requests after this long "
+        "and hands the rest of the tenant's outbox to a new message (seconds, more than 0, at "
+        "most 300).")
 
     @field_validator("documentation_uri")
     @classmethod
@@ -173,6 +197,19 @@ class Settings(BaseModel):
                              "two dot-separated labels of letters, digits, '-' and '_', "
                              "without spaces")
         return value
+
+    @field_validator("deliver_queue")
+    @classmethod
+    def _queue_name(cls, value: str) -> str:
+        if not _QUEUE_NAME.fullmatch(value) or "--" in value:
+            raise ValueError("must be 3 to 56 lower-case letters, digits and single '-', "
+                             "starting and ending with a letter or digit (e.g. scim-deliver)")
+        return value
+
+    @property
+    def queues_enabled(self) -> bool:
+        """Commits signal a queue and a queue trigger delivers (else the timer alone)."""
+        return bool(self.queue_connection_string or self.queue_service_uri)
 
     @property
     def data_table(self) -> str:

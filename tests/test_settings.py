@@ -60,6 +60,10 @@ VARIABLES = {
     "repair_concurrency": "SCIM_REPAIR_CONCURRENCY",
     "retention_days": "SCIM_RETENTION_DAYS",
     "audit_retention_days": "SCIM_AUDIT_RETENTION_DAYS",
+    "queue_connection_string": "SCIM_QUEUE_STORAGE",
+    "queue_service_uri": "SCIM_QUEUE_STORAGE__queueServiceUri",
+    "deliver_queue": "SCIM_DELIVER_QUEUE",
+    "delivery_budget_seconds": "SCIM_DELIVERY_BUDGET_SECONDS",
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -90,6 +94,10 @@ DEFAULTS: dict[str, Any] = {
     "repair_concurrency": 4,
     "retention_days": 0.0,
     "audit_retention_days": 90.0,
+    "queue_connection_string": None,
+    "queue_service_uri": None,
+    "deliver_queue": "scim-deliver",
+    "delivery_budget_seconds": 30.0,
 }
 
 # A usable value for each variable (as text, the way the environment holds it), different
@@ -127,6 +135,11 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "SCIM_REPAIR_CONCURRENCY": ("12", 12),
     "SCIM_RETENTION_DAYS": ("30", 30.0),
     "SCIM_AUDIT_RETENTION_DAYS": ("0", 0.0),
+    "SCIM_QUEUE_STORAGE": ("UseDevelopmentStorage=true", "UseDevelopmentStorage=true"),
+    "SCIM_QUEUE_STORAGE__queueServiceUri": ("https://acct.queue.core.windows.net",
+                                            "https://acct.queue.core.windows.net"),
+    "SCIM_DELIVER_QUEUE": ("contoso-deliver", "contoso-deliver"),
+    "SCIM_DELIVERY_BUDGET_SECONDS": ("12.5", 12.5),
 }
 FIELD_OF = {var: name for name, var in VARIABLES.items()}
 
@@ -195,7 +208,7 @@ def test_the_connection_string_never_appears_in_a_repr() -> None:
 def test_the_operations_guide_lists_every_variable() -> None:
     guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     section = guide.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    listed = re.findall(r"^\| `([A-Z_]+)` \|", section, flags=re.MULTILINE)
+    listed = re.findall(r"^\| `([A-Za-z_]+)` \|", section, flags=re.MULTILINE)
     # The guide also lists the host's own settings (AZURE_CLIENT_ID, the timer schedule).
     assert set(VARIABLES.values()) <= set(listed)
 
@@ -230,6 +243,13 @@ BAD = [
     ("SCIM_REPAIR_CONCURRENCY", "33", "less than or equal to 32"),
     ("SCIM_RETENTION_DAYS", "forever", "valid number"),
     ("SCIM_AUDIT_RETENTION_DAYS", "-90", "greater than or equal to 0"),
+    ("SCIM_DELIVER_QUEUE", "Scim-Deliver", "lower-case letters"),
+    ("SCIM_DELIVER_QUEUE", "scim--deliver", "single '-'"),
+    ("SCIM_DELIVER_QUEUE", "-scim", "starting and ending"),
+    ("SCIM_DELIVER_QUEUE", "q" * 57, "3 to 56"),
+    ("SCIM_DELIVER_QUEUE", "q", "3 to 56"),
+    ("SCIM_DELIVERY_BUDGET_SECONDS", "0", "greater than 0"),
+    ("SCIM_DELIVERY_BUDGET_SECONDS", "301", "less than or equal to 300"),
     ("SCIM_DOCUMENTATION_URI", "docs.contoso.example/scim", "absolute http(s) URL"),
     ("SCIM_DOCUMENTATION_URI", "ftp://docs.contoso.example", "absolute http(s) URL"),
     ("SCIM_DOCUMENTATION_URI", "javascript:alert(1)", "absolute http(s) URL"),
@@ -395,3 +415,15 @@ def test_event_type_prefix_reaches_the_outbox_and_the_receiver(
     arrived = sorted((r.event for r in receiver.received), key=lambda e: str(e["id"]))
     assert [e["type"] for e in arrived] == expected
     assert all(r.valid for r in receiver.received)
+
+
+def test_queues_are_enabled_by_either_connection_setting() -> None:
+    assert not from_environ({}).queues_enabled
+    assert from_environ({"SCIM_QUEUE_STORAGE": "UseDevelopmentStorage=true"}).queues_enabled
+    assert from_environ({"SCIM_QUEUE_STORAGE__queueServiceUri":
+                         "https://acct.queue.core.windows.net"}).queues_enabled
+
+
+def test_the_queue_connection_string_never_appears_in_a_repr() -> None:
+    settings = Settings(queue_connection_string="AccountName=a;AccountKey=S3CRETKEY==")
+    assert "S3CRETKEY" not in repr(settings)

@@ -1,10 +1,11 @@
 """`make run`: Azurite + the SCIM app on http://127.0.0.1:$PORT (7071), and a development tenant.
 
 Starts Azurite on loopback (data kept in .run/azurite): the Table service on $AZURITE_PORT
-(10002), and, when Azure Functions Core Tools will run the app, Blob and Queue too, for the
-Functions host (timer schedule and locks), on $AZURITE_BLOB_PORT / $AZURITE_QUEUE_PORT (default:
-the two ports below the Table port, 10000 and 10001 as in Azurite's defaults). Then creates the
-tables, creates the tenant "development" when there is none (or issues it a fresh token), prints
+(10002), Blob and Queue on $AZURITE_BLOB_PORT / $AZURITE_QUEUE_PORT (default: the two ports
+below the Table port, 10000 and 10001 as in Azurite's defaults): Queue carries the deliver
+queue (SCIM_QUEUE_STORAGE: change events reach webhooks within seconds), Blob the Functions
+host's timer schedule and locks when Core Tools run the app. Then creates the tables and
+queues, creates the tenant "development" when there is none (or issues it a fresh token), prints
 the Tenant URL and Secret Token to paste into Entra (or curl), and runs `func start` when Core
 Tools are installed, otherwise the project's local host serving the same function_app.app.
 Tenant URLs, `Location` and `meta.location` use $PORT unless SCIM_PUBLIC_BASE_URL is set in the
@@ -64,6 +65,7 @@ def local_settings() -> dict[str, str]:
 
 def app_environment(
     connection_string: str, *, app_port: int, host_storage: str | None = None,
+    queue_storage: str | None = None,
     base: Mapping[str, str] | None = None, settings: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment for the app (local host or `func start`).
@@ -74,7 +76,11 @@ def app_environment(
       loopback URL (the example's 7071 would send clients following Location to whatever
       else listens there); a non-loopback one (a tunnel) is kept;
     - AzureWebJobsStorage, unless set in `base`, is `host_storage` (Blob, Queue and Table of
-      this run's Azurite) when given, instead of UseDevelopmentStorage=true's fixed ports.
+      this run's Azurite) when given, instead of UseDevelopmentStorage=true's fixed ports;
+    - SCIM_QUEUE_STORAGE, unless set in `base`, is `queue_storage` (this run's Queue service)
+      when given: commits then reach webhooks within seconds through the deliver queue;
+    - SCIM_DELIVER_QUEUE has its default when no source sets it (a local.settings.json made
+      before the queue trigger existed): the host cannot index the app without it.
     """
     base = dict(os.environ if base is None else base)
     settings = dict(local_settings() if settings is None else settings)
@@ -86,6 +92,9 @@ def app_environment(
             env["SCIM_PUBLIC_BASE_URL"] = f"http://127.0.0.1:{app_port}"
     if host_storage is not None and "AzureWebJobsStorage" not in base:
         env["AzureWebJobsStorage"] = host_storage
+    if queue_storage is not None and "SCIM_QUEUE_STORAGE" not in base:
+        env["SCIM_QUEUE_STORAGE"] = queue_storage
+    env.setdefault("SCIM_DELIVER_QUEUE", "scim-deliver")
     return env
 
 
@@ -100,6 +109,10 @@ def development_tenant(env: dict[str, str]) -> dict[str, str]:
     settings = from_environ(env)
     tables = open_tables(settings)
     tables.ensure()
+    if settings.queues_enabled:
+        from shared.store.queues import open_queues
+
+        open_queues(settings).ensure()
     table = TenantTable(tables.tenants)
     existing = next((t for t in table.all() if t.name == DEV_TENANT), None)
     if existing is None:
@@ -123,9 +136,9 @@ def main() -> int:
               file=sys.stderr)
         return 1
     func = shutil.which("func")
-    # The Functions host keeps timer schedules and locks in Blob storage (and queue-triggered
-    # functions need Queue); the local host needs Table only.
-    services = azurite.SERVICES if func else ("table",)
+    # The Functions host keeps timer schedules and locks in Blob storage; the deliver queue
+    # trigger needs Queue. One azurite command runs Table alone or all three.
+    services = azurite.SERVICES
     ports = {"table": AZURITE_PORT, "blob": AZURITE_BLOB_PORT, "queue": AZURITE_QUEUE_PORT}
     wanted = {name: ports[name] for name in services}
     with contextlib.ExitStack() as stack:
@@ -151,7 +164,8 @@ def main() -> int:
         host_storage = azurite.connection_string(
             AZURITE_PORT, blob_port=AZURITE_BLOB_PORT, queue_port=AZURITE_QUEUE_PORT
         ) if func else None
-        env = app_environment(conn, app_port=APP_PORT, host_storage=host_storage)
+        env = app_environment(conn, app_port=APP_PORT, host_storage=host_storage,
+                              queue_storage=azurite.queue_connection_string(AZURITE_QUEUE_PORT))
         step("Creating tables and the development tenant")
         info = development_tenant(env)
         print()

@@ -28,6 +28,12 @@ param deploymentContainerName string
 
 param applicationInsightsName string
 
+@description('SCIM_QUEUE_STORAGE__queueServiceUri: the queue endpoint (https://ACCOUNT.queue.core.windows.net/) of the deliver queue.')
+param storageQueueEndpoint string
+
+@description('SCIM_DELIVER_QUEUE: the queue of "tenant has due events" messages.')
+param deliverQueueName string
+
 @description('SCIM_TABLE_PREFIX: tables are <prefix>data, <prefix>tenants, <prefix>audit, <prefix>runs.')
 param tablePrefix string
 
@@ -162,6 +168,13 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SCIM_PUBLIC_BASE_URL: 'https://${functionApp.properties.defaultHostName}'
     SCIM_TABLE_PREFIX: tablePrefix
     RECONCILE_SCHEDULE: reconcileSchedule
+    // Queue-driven delivery: commits signal the deliver queue, its trigger delivers within
+    // seconds. One connection prefix, identity-based, for the host's trigger (__credential,
+    // __clientId) and the app's own sender (the URI, with AZURE_CLIENT_ID).
+    SCIM_QUEUE_STORAGE__queueServiceUri: storageQueueEndpoint
+    SCIM_QUEUE_STORAGE__credential: 'managedidentity'
+    SCIM_QUEUE_STORAGE__clientId: identityClientId
+    SCIM_DELIVER_QUEUE: deliverQueueName
   })
 }
 

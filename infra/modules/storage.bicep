@@ -20,6 +20,9 @@ param deploymentContainerName string
 @description('Tables the connector uses: <prefix>data, <prefix>tenants, <prefix>audit, <prefix>runs.')
 param tableNames array
 
+@description('Queues the connector uses: the deliver queue and its poison queue (<queue>-poison, where the Functions host moves a message after maxDequeueCount failures).')
+param queueNames array
+
 @description('Whether the table prefix starts with a letter, as table names must. Only true is allowed, so a bad prefix stops the deployment here, before anything is created.')
 @allowed([
   true
@@ -54,6 +57,7 @@ param skuName string = 'Standard_LRS'
 // Built-in role definition ids (documented, identical in every tenant).
 var storageBlobDataOwnerRoleId = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
 var storageTableDataContributorRoleId = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
+var storageQueueDataContributorRoleId = '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -137,6 +141,19 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
   }
 ]
 
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+// Declared, so operators find the poison queue before the host's first poisoned message.
+resource queues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = [
+  for queueName in queueNames: {
+    parent: queueService
+    name: queueName
+  }
+]
+
 // Host storage (AzureWebJobsStorage: host locks, timer singleton and schedule monitor blobs) and
 // the deployment container both live in this account, so the app identity needs Blob Data Owner
 // here. Scoped to this storage account, not the resource group.
@@ -162,6 +179,19 @@ resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
+// The deliver queue: the app sends "tenant has due events" messages after commits, and the host's
+// queue trigger reads, updates and deletes them, and moves failed ones to the poison queue
+// (creating it if missing: Message Processor cannot create queues). Scoped to this account.
+resource queueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, principalId, storageQueueDataContributorRoleId)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageQueueDataContributorRoleId)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 // The operator's admin CLI (tenant create, token rotation) talks to the tables with the operator's
 // own Entra identity, since shared keys are off. Granting it here makes the CLI work right after
 // `azd up`. A value still reading `${...}` is an azd placeholder that nothing substituted (the
@@ -182,4 +212,5 @@ resource operatorTableDataContributor 'Microsoft.Authorization/roleAssignments@2
 output name string = storage.name
 output blobEndpoint string = storage.properties.primaryEndpoints.blob
 output tableEndpoint string = storage.properties.primaryEndpoints.table
+output queueEndpoint string = storage.properties.primaryEndpoints.queue
 output deploymentContainerName string = deploymentContainer.name

@@ -34,6 +34,16 @@ def service() -> ScimService:
                         tables.ensure()
                 except Exception:  # Bicep declares the tables in Azure; carry on and let
                     log.warning("could not create tables", exc_info=True)  # requests report
+                if settings.queues_enabled:
+                    from ..store.queues import queues_for
+
+                    try:
+                        with deadline.within(settings.storage_deadline_seconds):
+                            queues = queues_for(settings)
+                            if queues is not None:
+                                queues.ensure()
+                    except Exception:  # the timer still delivers; signals report their own
+                        log.warning("could not create queues", exc_info=True)  # failures
                 _service = ScimService(settings, tables)
     return _service
 

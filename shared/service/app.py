@@ -22,8 +22,10 @@ from ..store import deadline
 from ..store.audit import AuditTable
 from ..store.connection import Tables
 from ..store.directory import Directory
-from ..store.errors import Unavailable
+from ..store.errors import StoreError, Unavailable
+from ..store.queues import queues_for
 from ..store.runs import RunLog
+from ..store.signals import DeliverySignals
 from ..store.signing_keys import SigningKeyTable
 from ..store.tenants import Tenant, TenantTable
 from . import audit, tenant_schemas
@@ -32,6 +34,7 @@ from .kinds import Kind, TenantKinds
 from .listing import Lister, Query, parse_paging
 from .messages import ScimRequest, ScimResponse
 from .resources import Resources, View
+from .signals import Signaller
 from .token_endpoint import TokenEndpoint
 
 log = logging.getLogger("scim")
@@ -45,7 +48,9 @@ class ScimService:
     def __init__(self, settings: Settings, tables: Tables) -> None:
         self.settings = settings
         self.tables = tables
-        self.directory = Directory(tables.data)
+        self.delivery_signals = _delivery_signals(settings, tables)
+        self.signaller = Signaller(self.delivery_signals)
+        self.directory = Directory(tables.data, on_events=self.signaller.notify)
         self.tenants = TenantTable(tables.tenants)
         self.entra_jwt = EntraJwtVerifier(
             settings.entra_jwks_url, assertion_jwks_url=settings.entra_assertion_jwks_url)
@@ -311,3 +316,14 @@ def _method_not_allowed(request: ScimRequest) -> ScimError:
 def _shown(text: str | None, limit: int = 100) -> str:
     """Path text quoted back in an error detail: the client's, so one bounded line."""
     return sanitize.clean(text or "", limit)
+
+
+def _delivery_signals(settings: Settings, tables: Tables) -> DeliverySignals | None:
+    """Queue-driven delivery when SCIM_QUEUE_STORAGE (or its identity form) is set. Queues
+    that cannot be opened leave the service in timer mode, loudly."""
+    try:
+        queues = queues_for(settings)
+    except StoreError:
+        log.exception("delivery queues not usable: events are delivered by the timer only")
+        return None
+    return DeliverySignals(tables.data, queues.deliver) if queues is not None else None

@@ -13,6 +13,10 @@ the next tick does. Per tenant, in this order:
 2. retention: hard-delete users deactivated longer than SCIM_RETENTION_DAYS (off by default),
    through the same path as a DELETE, so the same events are emitted;
 3. deliver the outbox to the tenant's webhook (feed/delivery.py), including step 2's events.
+   With queues on (SCIM_QUEUE_STORAGE), commits signal a queue-triggered pass within seconds
+   and this step is their safety net: it clears a stale signal (a crash between commit and
+   signal) and delivers under the tenant's lease (service/deliver.py), skipping a tenant whose
+   queue-triggered pass is running.
 
 Before these steps, the tenant's OAuth client secrets that expire within
 clients.EXPIRY_WARNING (or have expired) are counted and each logged as a warning, so the
@@ -44,6 +48,7 @@ from ..store.outbox import Outbox
 from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
 from .app import ScimService
+from .deliver import run_pass
 from .kinds import USERS, Kind, TenantKinds
 
 log = logging.getLogger("scim.reconcile")
@@ -172,10 +177,17 @@ def _tenant(state: _Run, tenant: Tenant) -> None:
         state.retention_deleted += purge_deactivated(
             service, tenant.id, state.now - timedelta(days=settings.retention_days), state,
             users=kinds.users)
-    if not state.over():
+    if state.over():
+        state.delivery.incomplete = True
+    elif service.delivery_signals is None:
         state.delivery.add(state.deliverer.deliver(tenant, state.deadline))
     else:
-        state.delivery.incomplete = True
+        # Queues on: the safety net of the signals. Through the tenant's lease, so that this
+        # pass and a queue-triggered one never overlap (per-resource order).
+        service.delivery_signals.clear_stale(tenant.id, state.now)
+        outcome = run_pass(service, service.delivery_signals, tenant,
+                           sender=state.deliverer.sender, deadline=state.deadline)
+        state.delivery.add(outcome.stats)
 
 
 def _repair(state: _Run, tenant: str, kinds: TenantKinds,

@@ -12,6 +12,7 @@ first transaction and applied in chunks (journal.py).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -106,8 +107,12 @@ def _stored(rid: str, entity: Entity) -> Stored:
 class Directory:
     """Users, groups, their indexes and memberships for every tenant in one table."""
 
-    def __init__(self, table: Backend) -> None:
+    def __init__(self, table: Backend, *,
+                 on_events: Callable[[str], None] | None = None) -> None:
         self.table = table
+        # Called with the tenant after each committed transaction that adds outbox events
+        # (the delivery signal); it must not block, and whatever it raises is ignored.
+        self.on_events = on_events
         self.journal = Journal(lambda ops: self.submit(ops, Indexes()), self.rows,
                                self.memberships)
 
@@ -425,6 +430,17 @@ class Directory:
         may then fail on rows our own first attempt wrote (409/412/404): `landed` tells
         whether that attempt committed, and if so its results are returned instead of the
         error."""
+        results = self._submit(ops, landed)
+        if self.on_events is not None:
+            tenant = _event_tenant(ops)
+            if tenant is not None:
+                # The write committed whatever the hook does: a lost signal is the timer's.
+                with contextlib.suppress(Exception):
+                    self.on_events(tenant)
+        return results
+
+    def _submit(self, ops: list[Operation],
+                landed: Callable[[], list[Metadata] | None] | None) -> list[Metadata]:
         pending = list(ops)
         attempts = 0
         while True:
@@ -509,6 +525,14 @@ def _text(ops: Sequence[Operation]) -> int:
 
 def _is_event(op: Operation) -> bool:
     return layout.is_event_key(op.row_key)
+
+
+def _event_tenant(ops: Sequence[Operation]) -> str | None:
+    """The tenant of a transaction that adds (not removes) outbox events, else None."""
+    for op in ops:
+        if op.verb != "delete" and _is_event(op):
+            return str(op.entity["PartitionKey"])
+    return None
 
 
 def _skip_missing(pending: list[Operation], index: int) -> bool:

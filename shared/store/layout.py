@@ -15,6 +15,9 @@ Data table, PartitionKey = tenant id. RowKeys (each `{…}` component escaped by
   J:{jid} / J:{jid}:{n}        a change too large for one transaction, and its parts (journal.py)
   E:{event id}                 an outbox event waiting for delivery (outbox.py)
   DL:{event id}                a dead-lettered event
+  Q:deliver                    the tenant's delivery signal and lease (signals.py): state
+                               (pending: a deliver message is on its way; running: a pass
+                               holds the lease), since, leaseUntil, owner (the pass's id)
 
 Every tag is followed by `:` and no tag is another tag followed by `:`; escaped components hold
 no `:` either. So the rows of one tag, or of one tag and leading components (`M:{gid}:`), are
@@ -233,8 +236,13 @@ def is_event_key(row_key: str) -> bool:
     return tag(row_key) == EVENT
 
 
+# -- data table: delivery signal -----------------------------------------------------------------
+
+SIGNAL = "Q"
+DELIVERY_MARK = SIGNAL + SEPARATOR + "deliver"
+
 DATA_TAGS = frozenset({*RESOURCE_KINDS, *INDEXES, MEMBER, MEMBER_OF, JOURNAL, EVENT,
-                       DEAD_LETTER})
+                       DEAD_LETTER, SIGNAL})
 
 # -- tenants table -------------------------------------------------------------------------------
 

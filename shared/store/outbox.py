@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from ..timestamps import parse_iso
 from . import keys, layout
 from .backend import Backend, Operation, delete, upsert
 from .directory import MAX_BATCH, Directory, Indexes
@@ -75,6 +77,24 @@ class Outbox:
         """Pending events in commit order, read page by page as the caller consumes them."""
         for entity in self._range(tenant, layout.EVENT_PREFIX):
             yield _row(entity)
+
+    def due(self, tenant: str, now: datetime) -> tuple[bool, datetime | None]:
+        """(whether an event can be sent now, when the earliest retry that waits comes due):
+        one ordered read of the pending rows' subject and next attempt, stopping at the first
+        event due. An event behind a waiting one of its subject is not due: order per subject
+        holds."""
+        waiting: set[str] = set()
+        earliest: datetime | None = None
+        for entity in self._range(tenant, layout.EVENT_PREFIX, ["subject", "next"], page=1000):
+            subject, next_attempt = str(entity.get("subject", "")), str(entity.get("next", ""))
+            if subject in waiting:
+                continue
+            at = parse_iso(next_attempt) if next_attempt else None
+            if at is None or at <= now:
+                return True, None
+            waiting.add(subject)
+            earliest = at if earliest is None else min(earliest, at)
+        return False, earliest
 
     def count(self, tenant: str) -> int:
         """Pending events."""

@@ -1,6 +1,6 @@
-"""shared/adapter/blueprints/{scim,health,oauth,openapi,reconcile}.py: each handler called
-in-process with azure.functions.HttpRequest / TimerRequest (no HTTP, no host), and the
-function metadata the Functions host indexes from function_app.app."""
+"""shared/adapter/blueprints/{scim,health,oauth,openapi,reconcile,deliver}.py: each handler
+called in-process with azure.functions.HttpRequest / TimerRequest / QueueMessage (no HTTP, no
+host), and the function metadata the Functions host indexes from function_app.app."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from azure.functions.timer import TimerRequest
 
 import function_app
 from shared.adapter import runtime
-from shared.adapter.blueprints import health, oauth, openapi, reconcile, scim
+from shared.adapter.blueprints import deliver, health, oauth, openapi, reconcile, scim
 from shared.auth import clients
 from shared.auth.tenants import new_tenant_id
 from shared.service.openapi import document
@@ -280,10 +280,29 @@ def test_timer_function_metadata() -> None:
     assert binding["useMonitor"] is True
 
 
+def test_deliver_queue_function_metadata() -> None:
+    binding = _bindings()["deliver"]
+    assert binding["type"] == "queueTrigger"
+    assert binding["queueName"] == "%SCIM_DELIVER_QUEUE%"
+    assert binding["connection"] == "SCIM_QUEUE_STORAGE"
+
+
+def test_deliver_handler_acknowledges_a_message_while_queues_are_off(
+        app_env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """The session app runs queue-less (timer mode): the handler must still take a message
+    without failing, so a stray one is not retried into the poison queue."""
+    from azure.functions import QueueMessage
+
+    message = QueueMessage(body=b'{"v": 1, "tenant": "tnobody", "why": "commit"}')
+    with caplog.at_level(logging.WARNING, logger="scim.feed"):
+        deliver.deliver.build().get_user_function()(message)
+    assert "queues are off" in caplog.text
+
+
 def test_function_names_are_unique_and_complete() -> None:
     assert sorted(_bindings()) == sorted([
         "users", "user", "groups", "group", "service_provider_config", "resource_types",
-        "schemas", "other", "health", "openapi", "reconcile", "token", "keys"])
+        "schemas", "other", "health", "openapi", "reconcile", "token", "keys", "deliver"])
 
 
 def test_host_json_route_prefix_is_empty() -> None:

@@ -30,9 +30,11 @@ def test_the_real_app_is_served_whole(monkeypatch: pytest.MonkeyPatch) -> None:
     import function_app
 
     monkeypatch.setenv("RECONCILE_SCHEDULE", "0 */15 * * * *")
+    monkeypatch.setenv("SCIM_DELIVER_QUEUE", "scim-deliver")
     host = DevHost(function_app.app, {"extensions": {"http": {"routePrefix": ""}}})
     assert {r.name for r in host.routes} >= {"users", "user", "groups", "health", "other"}
     assert [t.name for t in host.timers] == ["reconcile"]
+    assert [(q.name, q.queue_name) for q in host.queues] == [("deliver", "scim-deliver")]
 
 
 def test_default_route_prefix_is_api(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,6 +27,9 @@ sys.path.insert(0, str(ROOT / "tools"))
 import azurite  # noqa: E402
 import run_local  # noqa: E402
 
+from shared.service.app import ScimService  # noqa: E402
+from tests.support.webhooks import Receiver, use_webhook  # noqa: E402
+
 EXAMPLE = {
     "FUNCTIONS_WORKER_RUNTIME": "python",
     "AzureWebJobsStorage": "UseDevelopmentStorage=true",
@@ -76,6 +79,22 @@ def test_func_start_gets_this_runs_azurite_for_host_storage() -> None:
     assert env["AzureWebJobsStorage"] == mine["AzureWebJobsStorage"]
     env = run_local.app_environment(TABLE, app_port=7191, base={}, settings=EXAMPLE)
     assert env["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
+
+
+def test_the_app_gets_this_runs_queue_service_and_the_deliver_queue() -> None:
+    queue_only = "QueueEndpoint=http://127.0.0.1:10191/devstoreaccount1;"
+    env = run_local.app_environment(TABLE, app_port=7191, queue_storage=queue_only, base={},
+                                    settings=EXAMPLE)
+    assert env["SCIM_QUEUE_STORAGE"] == queue_only
+    # a local.settings.json from before the queue trigger still gets the queue's name
+    old = {k: v for k, v in EXAMPLE.items() if k != "SCIM_DELIVER_QUEUE"}
+    env = run_local.app_environment(TABLE, app_port=7191, base={}, settings=old)
+    assert env["SCIM_DELIVER_QUEUE"] == "scim-deliver"
+    # an operator's own queue storage wins
+    mine = {"SCIM_QUEUE_STORAGE": "DefaultEndpointsProtocol=https;AccountName=mine"}
+    env = run_local.app_environment(TABLE, app_port=7191, queue_storage=queue_only, base=mine,
+                                    settings=EXAMPLE)
+    assert env["SCIM_QUEUE_STORAGE"] == mine["SCIM_QUEUE_STORAGE"]
 
 
 def test_side_ports_sit_below_the_table_port() -> None:
@@ -168,14 +187,17 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, int, queue.Queue[str]]]:
     app_port, table_port = azurite.free_port(), azurite.free_port()
+    blob_port, queue_port = azurite.free_port(), azurite.free_port()
     # Core Tools must not be found, so the test runs the local host whatever is installed
     path = os.pathsep.join(
         d for d in os.environ.get("PATH", "").split(os.pathsep) if not (Path(d) / "func").exists()
     )
     env = {**os.environ, "PATH": path, "PORT": str(app_port), "AZURITE_PORT": str(table_port),
+           "AZURITE_BLOB_PORT": str(blob_port), "AZURITE_QUEUE_PORT": str(queue_port),
            "SCIM_RUN_DIR": str(tmp_path / "run"), "PYTHONUNBUFFERED": "1"}
     env.pop("SCIM_PUBLIC_BASE_URL", None)
     env.pop("SCIM_STORAGE_CONNECTION_STRING", None)
+    env.pop("SCIM_QUEUE_STORAGE", None)
     proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "run_local.py")], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: queue.Queue[str] = queue.Queue()
@@ -194,6 +216,14 @@ def make_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, int, 
             proc.wait(timeout=10)
 
 
+def _service(table_port: int) -> ScimService:
+    from shared.settings import Settings
+    from shared.store.connection import open_tables
+
+    settings = Settings(storage_connection_string=azurite.connection_string(table_port))
+    return ScimService(settings, open_tables(settings))
+
+
 def _wait_for(lines: queue.Queue[str], pattern: str, seen: list[str], timeout: float) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -209,7 +239,7 @@ def _wait_for(lines: queue.Queue[str], pattern: str, seen: list[str], timeout: f
 
 
 def test_make_run_advertises_the_port_it_listens_on(
-    make_run: tuple[subprocess.Popen[str], int, int, queue.Queue[str]],
+    make_run: tuple[subprocess.Popen[str], int, int, queue.Queue[str]], receiver: Receiver,
 ) -> None:
     proc, app_port, table_port, lines = make_run
     seen: list[str] = []
@@ -225,6 +255,11 @@ def test_make_run_advertises_the_port_it_listens_on(
     children = _children(proc.pid)
     assert children, "Azurite should run as a child of run_local.py"
 
+    # The tenant's webhook, set in this run's storage: the change events of the request below
+    # arrive within seconds through the deliver queue (no reconciler run: it ticks every 15
+    # minutes).
+    use_webhook(_service(table_port), tenant_url.rsplit("/", 1)[1], receiver.url)
+    started = time.monotonic()
     r = httpx.post(f"{tenant_url}/Users", headers={"Authorization": f"Bearer {token}"},
                    json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
                          "userName": "run.local@example.com", "active": True}, timeout=30)
@@ -233,6 +268,10 @@ def test_make_run_advertises_the_port_it_listens_on(
     assert location.startswith(f"{tenant_url}/Users/"), location
     assert urlsplit(location).port == app_port
     assert r.json()["meta"]["location"] == location
+    while not receiver.accepted():
+        assert time.monotonic() - started < 10, "no event reached the webhook"
+        time.sleep(0.05)
+    assert receiver.accepted()[0]["type"].endswith(".user.created")
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0

@@ -37,6 +37,7 @@ FUNCTION = INFRA / "modules" / "function.bicep"
 BLOB_DATA_OWNER = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 TABLE_DATA_CONTRIBUTOR = "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"
 METRICS_PUBLISHER = "3913510d-42f4-4e42-8a64-420c390055eb"
+QUEUE_DATA_CONTRIBUTOR = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
 
 
 def test_modules_are_wired_as_expected() -> None:
@@ -90,6 +91,22 @@ def test_the_four_tables_are_declared() -> None:
     assert main_value("tablePrefix") == "scim"
     # the app reads the same prefix the tables were created with
     assert module_args("function")["tablePrefix"] == "tablePrefix"
+
+
+def test_the_deliver_queue_and_its_poison_queue_are_declared() -> None:
+    queues = one("Microsoft.Storage/storageAccounts/queueServices/queues")
+    assert queues.config["parent"] == "queueService"
+    assert queues.loop is not None
+    assert queues.loop["detail"]["array_name"] == "queueNames"
+    assert queues.config["name"] == queues.loop["detail"]["item_name"]
+    queue_service = next(r for r in all_resources() if r.symbol == "queueService")
+    assert queue_service.type == "Microsoft.Storage/storageAccounts/queueServices"
+    assert queue_service.config["parent"] == "storage"
+    assert module_args("storage")["queueNames"] == "queueNames"
+    # the host's poison queue is the queue's name + "-poison"
+    assert resolve(MAIN, "queueNames") == ["deliverQueueName", "${deliverQueueName}-poison"]
+    assert resolve(MAIN, "deliverQueueName") == "${toLower(tablePrefix)}-deliver"
+    assert module_args("function")["deliverQueueName"] == "deliverQueueName"
 
 
 def test_table_prefix_must_start_with_a_letter() -> None:
@@ -242,6 +259,10 @@ EXPECTED_SETTINGS = {
     "SCIM_PUBLIC_BASE_URL",
     "SCIM_TABLE_PREFIX",
     "RECONCILE_SCHEDULE",
+    "SCIM_DELIVER_QUEUE",
+    "SCIM_QUEUE_STORAGE__queueServiceUri",
+    "SCIM_QUEUE_STORAGE__credential",
+    "SCIM_QUEUE_STORAGE__clientId",
 }
 
 
@@ -299,6 +320,21 @@ def test_connector_settings(app_settings: dict[str, Any]) -> None:
     assert len(schedule.split()) == 6  # NCRONTAB has a seconds field
 
 
+def test_the_queue_connection_is_identity_based(app_settings: dict[str, Any]) -> None:
+    """One connection prefix for the host's deliver trigger (URI, managedidentity, the UAMI's
+    client id) and the app's own sender (the URI, with AZURE_CLIENT_ID); no key anywhere."""
+    assert "SCIM_QUEUE_STORAGE" not in app_settings
+    assert app_settings["SCIM_QUEUE_STORAGE__credential"] == "managedidentity"
+    assert app_settings["SCIM_QUEUE_STORAGE__clientId"] == "identityClientId"
+    assert app_settings["SCIM_QUEUE_STORAGE__queueServiceUri"] == "storageQueueEndpoint"
+    assert module_args("function")["storageQueueEndpoint"] == accessor(
+        "storage", "outputs", "queueEndpoint")
+    assert template(STORAGE)["outputs"]["queueEndpoint"]["value"] == accessor(
+        "storage", "properties", "primaryEndpoints", "queue")
+    # the trigger's binding is %SCIM_DELIVER_QUEUE%: the queue the storage module declares
+    assert app_settings["SCIM_DELIVER_QUEUE"] == "deliverQueueName"
+
+
 def test_application_insights_uses_entra_auth(app_settings: dict[str, Any]) -> None:
     assert app_settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == (
         "ClientId=${identityClientId};Authorization=AAD"
@@ -346,6 +382,7 @@ def test_role_assignments_are_the_documented_roles_on_the_narrowest_scope() -> N
     assert found == {
         BLOB_DATA_OWNER: ("Microsoft.Storage/storageAccounts", "storage.bicep"),
         TABLE_DATA_CONTRIBUTOR: ("Microsoft.Storage/storageAccounts", "storage.bicep"),
+        QUEUE_DATA_CONTRIBUTOR: ("Microsoft.Storage/storageAccounts", "storage.bicep"),
         METRICS_PUBLISHER: ("Microsoft.Insights/components", "monitoring.bicep"),
     }
     identity = one("Microsoft.ManagedIdentity/userAssignedIdentities")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -215,3 +216,53 @@ def test_events_too_large_for_the_head_transaction_are_journalled(
     assert [row.id for row in pending] == [f"{n:032x}" for n in range(45)]
     assert all(len(row.body) == 100_000 for row in pending)
     assert list(directory.rows(tenant_id, layout.JOURNAL_PREFIX)) == []
+
+
+# -- the delivery signal hook ------------------------------------------------------------------
+
+def _event(tenant: str, n: int) -> Any:
+    from shared.store.outbox import insert_op
+
+    return insert_op(tenant, f"0000000000000000{n:04d}", f"Users/u{n}", "t", "{}", "now")
+
+
+def test_the_events_hook_fires_once_per_committed_transaction_that_adds_events(
+        tables: Any, tenant_id: str) -> None:
+    from shared.store.outbox import Outbox
+
+    noted: list[str] = []
+    directory = Directory(tables.data, on_events=noted.append)
+    directory.create(tenant_id, USER, "u1", {"userName": "a"}, Indexes(),
+                     columns={}, now=NOW, extra=[_event(tenant_id, 1), _event(tenant_id, 2)])
+    assert noted == [tenant_id]
+    directory.create(tenant_id, USER, "u2", {"userName": "b"}, Indexes(), columns={},
+                     now=NOW)  # no event
+    assert noted == [tenant_id]
+    outbox = Outbox(directory)
+    row = next(outbox.pending(tenant_id))
+    outbox.dead_letter(tenant_id, row, attempts=3, error="HTTP 500", now="now")
+    outbox.remove(tenant_id, [r.id for r in outbox.pending(tenant_id)])
+    assert noted == [tenant_id]  # removal and dead-lettering add no event
+    outbox.replay(tenant_id, row.id)
+    assert noted == [tenant_id, tenant_id]  # a replay does
+
+
+def test_a_raising_events_hook_fails_no_write(tables: Any, tenant_id: str) -> None:
+    def broken(tenant: str) -> None:
+        raise RuntimeError("signal failed")
+
+    directory = Directory(tables.data, on_events=broken)
+    directory.create(tenant_id, USER, "u1", {"userName": "a"}, Indexes(),
+                     columns={}, now=NOW, extra=[_event(tenant_id, 1)])
+    assert directory.get(tenant_id, USER, "u1") is not None
+
+
+def test_a_failed_transaction_fires_no_hook(tables: Any, tenant_id: str) -> None:
+    noted: list[str] = []
+    directory = Directory(tables.data, on_events=noted.append)
+    taken = Indexes(unique={"UN": "a"})
+    directory.create(tenant_id, USER, "u1", {"userName": "a"}, taken, columns={}, now=NOW)
+    with pytest.raises(Conflict):  # userName taken: nothing of u2 commits, its event neither
+        directory.create(tenant_id, USER, "u2", {"userName": "a"}, taken, columns={},
+                         now=NOW, extra=[_event(tenant_id, 1)])
+    assert noted == []

@@ -62,7 +62,8 @@ def test_the_stored_format_is_pinned() -> None:
     # Attribute names are case-insensitive (RFC 7643 §2.1): one index however spelled.
     assert layout.declared_index(layout.USER_DECLARED, "URN:X:Ext:2.0:User:BADGE") == (
         layout.declared_index(layout.USER_DECLARED, "urn:x:ext:2.0:user:badge"))
-    assert {"U", "G", "UN", "UX", "UE", "GN", "GX", "XU", "XG", "M", "R", "J", "E", "DL"} == (
+    assert {"U", "G", "UN", "UX", "UE", "GN", "GX", "XU", "XG", "M", "R", "J", "E", "DL",
+            "Q"} == (
         layout.DATA_TAGS)
 
 

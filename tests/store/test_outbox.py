@@ -231,3 +231,28 @@ def test_what_is_appended_acked_and_dead_lettered_in_any_order(
     assert outbox.count(tenant) == len(kept)
     assert _ids(outbox.dead_letters(tenant)) == [eid(n) for n in sorted(order)
                                                  if fate[n] == "dead"]
+
+
+def test_due_is_the_first_sendable_event_or_the_earliest_waiting_retry(
+        outbox: Outbox, tenant_id: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.timestamps import iso
+
+    now = datetime.now(UTC)
+    assert outbox.due(tenant_id, now) == (False, None)
+    for n, subject in ((1, "Users/a"), (2, "Users/a"), (3, "Users/b")):
+        outbox.directory.submit([insert_op(tenant_id, eid(n), subject, "t", "{}", "c")],
+                                Indexes())
+    assert outbox.due(tenant_id, now) == (True, None)
+    rows = {r.id: r for r in outbox.pending(tenant_id)}
+    soon, later = now + timedelta(seconds=5), now + timedelta(seconds=50)
+    outbox.record_failure(tenant_id, rows[eid(1)], attempts=1, next_attempt=iso(later), error="")
+    # eid(2) is due but waits behind eid(1) (same subject); eid(3) is due.
+    assert outbox.due(tenant_id, now) == (True, None)
+    outbox.record_failure(tenant_id, rows[eid(3)], attempts=1, next_attempt=iso(soon), error="")
+    due, earliest = outbox.due(tenant_id, now)
+    assert not due
+    assert earliest is not None
+    assert abs((earliest - soon).total_seconds()) < 0.01
+    assert outbox.due(tenant_id, later)[0]

@@ -1,0 +1,90 @@
+"""One leased delivery pass over a tenant's outbox (store/signals.py has the protocol).
+
+Under the tenant's lease the pass delivers (delivery.py) until nothing is due or its deadline
+comes; it then releases the lease and reads the outbox once more. Events committed before the
+release are seen by that read (their writer's signal found the lease and sent nothing), so
+the pass takes the lease again and goes on; out of time, it hands over to a `continue`
+message. What waits for a retry gets one delayed `retry` message, so retries come due without
+the timer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..store.errors import NotFound, PreconditionFailed
+from ..store.outbox import Outbox
+from ..store.signals import DeliverySignals, Lease
+from ..store.tenants import Tenant
+from .delivery import Deliverer, DeliveryStats
+
+log = logging.getLogger("scim.feed")
+
+
+@dataclass
+class PassOutcome:
+    stats: DeliveryStats = field(default_factory=DeliveryStats)
+    skipped: bool = False  # another pass held the lease
+    continued: bool = False  # out of time: a `continue` message carries on
+    wake_at: datetime | None = None  # when the delayed `retry` message comes due
+
+
+def deliver_tenant(tenant: Tenant, *, deliverer: Deliverer, signals: DeliverySignals,
+                   outbox: Outbox, owner: str, deadline: float, lease_s: float,
+                   retry_after_s: float) -> PassOutcome:
+    """Deliver the tenant's due events under its lease, until the monotonic `deadline`.
+    `retry_after_s`: how long to wait before trying again when a round failed everything it
+    attempted (an endpoint that is down is not hammered in a loop)."""
+    outcome = PassOutcome()
+    lease = signals.acquire(tenant.id, owner, lease_s, deliverer.clock())
+    if lease is None:
+        outcome.skipped = True
+        return outcome
+    while True:
+        round_ = _deliver(deliverer, signals, lease, tenant, deadline)
+        outcome.stats.add(round_)
+        now = deliverer.clock()
+        if round_.incomplete:
+            try:
+                signals.hand_over(lease, now=now)
+            except (PreconditionFailed, NotFound):
+                return outcome  # taken over past its lease: the new holder goes on
+            outcome.continued = True
+            return outcome
+        if not signals.release(lease):
+            return outcome  # taken over past its lease: the new holder reads on
+        if tenant.webhook_url is None or tenant.webhook_secret is None:
+            return outcome  # held events wait for a webhook (or their discard, by the timer)
+        due, earliest = outbox.due(tenant.id, now)
+        if due and round_.failed and not round_.delivered:
+            earliest = now + timedelta(seconds=retry_after_s)
+        elif due:
+            if time.monotonic() + deliverer.sender.timeout >= deadline:
+                if signals.signal(tenant.id, "continue", now=now):
+                    outcome.continued = True
+                return outcome
+            lease = signals.acquire(tenant.id, owner, lease_s, now)
+            if lease is None:
+                return outcome  # a writer's message (or another pass) runs it
+            continue
+        if earliest is not None:
+            signals.delayed(tenant.id, earliest, now)
+            outcome.wake_at = earliest
+        return outcome
+
+
+def _deliver(deliverer: Deliverer, signals: DeliverySignals, lease: Lease, tenant: Tenant,
+             deadline: float) -> DeliveryStats:
+    try:
+        return deliverer.deliver(tenant, deadline)
+    except Exception:
+        # Free the tenant for the host's retry of this message (best effort: the lease also
+        # ends by itself).
+        try:
+            signals.release(lease)
+        except Exception as exc:
+            log.warning("delivery lease of tenant=%s not released (%s)", tenant.id,
+                        type(exc).__name__)
+        raise

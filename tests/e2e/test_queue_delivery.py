@@ -1,0 +1,128 @@
+"""Queue-driven delivery end to end: the app in a dev host process of its own with
+SCIM_QUEUE_STORAGE set (Azurite's Queue service), its deliver queue trigger listening, the
+reconciler's timer never firing (RECONCILE_SCHEDULE once a year). A commit's signal reaches
+the loopback receiver within seconds; a tenant whose endpoint never answers does not hold up
+another tenant's delivery."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.service.app import ScimService
+from shared.settings import Settings
+from shared.store.queues import open_queues
+from tests.support.separate_host import SeparateHost, separate_host
+from tests.support.webhooks import Receiver, use_webhook
+
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+LATENCY_BOUND_S = 3.0
+
+
+@pytest.fixture
+def queued_host(app_env: dict[str, str], queue_connection_string: str
+                ) -> Iterator[SeparateHost]:
+    name = f"e{uuid.uuid4().hex[:12]}"
+    queues = open_queues(Settings(queue_connection_string=queue_connection_string,
+                                  deliver_queue=name))
+    queues.ensure()
+    try:
+        with separate_host({**app_env, "SCIM_QUEUE_STORAGE": queue_connection_string,
+                            "SCIM_DELIVER_QUEUE": name,
+                            "SCIM_WEBHOOK_TIMEOUT_SECONDS": "2",
+                            "SCIM_WEBHOOK_BACKOFF_SECONDS": "60"}) as host:
+            yield host
+    finally:
+        for queue in (queues.deliver, queues.deliver_poison):
+            queue.client.delete_queue()
+
+
+@pytest.fixture
+def silent_endpoint() -> Iterator[str]:
+    """A webhook URL that accepts connections and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hooks/scim"
+
+
+def _new_tenant(service: ScimService) -> tuple[str, str]:
+    from shared.auth.tenants import issue_token, new_tenant_id
+    from shared.store.tenants import Tenant
+    from shared.timestamps import now_iso
+
+    record = Tenant(id=new_tenant_id(), name="queued", created=now_iso())
+    token = issue_token(record)
+    service.tenants.create(record)
+    return record.id, token
+
+
+def _client(host: SeparateHost, tenant: tuple[str, str]) -> httpx.Client:
+    return httpx.Client(base_url=f"{host.base_url}/scim/v2/{tenant[0]}", timeout=30,
+                        headers={"Authorization": f"Bearer {tenant[1]}"})
+
+
+def _arrival(receiver: Receiver, count: int, since: float, bound: float = 15.0) -> float:
+    """Seconds from `since` until the receiver has accepted `count` events."""
+    while time.monotonic() - since < bound:
+        if len(receiver.accepted()) >= count:
+            return time.monotonic() - since
+        time.sleep(0.01)
+    raise AssertionError(f"{len(receiver.accepted())} of {count} events after {bound} s")
+
+
+def _create(client: httpx.Client, name: str) -> str:
+    r = client.post("/Users", json={"schemas": [USER], "userName": name})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def test_a_deactivation_reaches_the_webhook_within_seconds(
+        queued_host: SeparateHost, scim_service: ScimService, receiver: Receiver,
+        record_property: Any) -> None:
+    tenant = _new_tenant(scim_service)
+    use_webhook(scim_service, tenant[0], receiver.url)
+    last_run = scim_service.runs.last()
+    with _client(queued_host, tenant) as client:
+        started = time.monotonic()
+        uid = _create(client, "leaver@example.com")
+        first = _arrival(receiver, 1, started)
+        latencies = []
+        for n in range(3):  # warm: the queue listener polls at most a second apart
+            started = time.monotonic()
+            r = client.patch(f"/Users/{uid}", json={"schemas": [PATCH], "Operations": [
+                {"op": "replace", "path": "active", "value": n % 2 == 1}]})
+            assert r.status_code == 200
+            latencies.append(_arrival(receiver, 2 + n, started))
+    events = receiver.accepted()
+    assert events[1]["type"].endswith(".user.deactivated")
+    assert [e["subject"] for e in events] == [f"Users/{uid}"] * 4
+    assert all(r.valid for r in receiver.received)
+    assert max(latencies) < LATENCY_BOUND_S, latencies
+    record_property("commit_to_received_s", [round(x, 3) for x in (first, *latencies)])
+    print(f"commit -> received: first {first:.3f} s, then {latencies}")
+    assert scim_service.runs.last() == last_run  # no reconciler run delivered them
+
+
+def test_a_dead_endpoint_of_one_tenant_does_not_delay_another(
+        queued_host: SeparateHost, scim_service: ScimService, receiver: Receiver,
+        silent_endpoint: str) -> None:
+    dead, alive = _new_tenant(scim_service), _new_tenant(scim_service)
+    use_webhook(scim_service, dead[0], silent_endpoint)
+    use_webhook(scim_service, alive[0], receiver.url)
+    with _client(queued_host, dead) as client:
+        for n in range(5):  # its pass now waits 2 s per attempt on the silent endpoint
+            _create(client, f"d{n}@example.com")
+    time.sleep(0.5)
+    with _client(queued_host, alive) as client:
+        started = time.monotonic()
+        _create(client, "a@example.com")
+        elapsed = _arrival(receiver, 1, started)
+    assert elapsed < LATENCY_BOUND_S, elapsed
