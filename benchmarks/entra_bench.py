@@ -166,9 +166,10 @@ def ours(app_log: Path, indexed: bool) -> Iterator[Target]:
             "SCIM_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
             "RECONCILE_SCHEDULE": "0 0 0 1 1 *",
             "SCIM_TABLE_PREFIX": "bench",
-            # The deliver trigger's binding names it; without SCIM_QUEUE_STORAGE the queue
-            # listener stays off and the benchmark measures SCIM requests alone.
+            # The deliver and work triggers' bindings name them; without SCIM_QUEUE_STORAGE
+            # the queue listeners stay off and the benchmark measures SCIM requests alone.
             "SCIM_DELIVER_QUEUE": "bench-deliver",
+            "SCIM_WORK_QUEUE": "bench-work",
         })
         logging.basicConfig(filename=app_log, level=logging.INFO, force=True)
         from shared import settings

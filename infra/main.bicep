@@ -99,9 +99,12 @@ var tableNames = [
 ]
 // Queue names are lower-case; the prefix is letters and digits, at most 20 of them.
 var deliverQueueName = '${toLower(tablePrefix)}-deliver'
+var workQueueName = '${toLower(tablePrefix)}-work'
 var queueNames = [
   deliverQueueName
   '${deliverQueueName}-poison'
+  workQueueName
+  '${workQueueName}-poison'
 ]
 
 resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
@@ -153,6 +156,7 @@ module function 'modules/function.bicep' = {
     storageTableEndpoint: storage.outputs.tableEndpoint
     storageQueueEndpoint: storage.outputs.queueEndpoint
     deliverQueueName: deliverQueueName
+    workQueueName: workQueueName
     deploymentContainerName: storage.outputs.deploymentContainerName
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     tablePrefix: tablePrefix

@@ -168,6 +168,16 @@ class Settings(BaseModel):
         description="one queue-triggered delivery pass stops starting requests after this long "
         "and hands the rest of the tenant's outbox to a new message (seconds, more than 0, at "
         "most 300).")
+    work_queue: str = Field(
+        "scim-work", validation_alias="SCIM_WORK_QUEUE",
+        description="the queue of the reconciler's work items (one per tenant and tick, repair "
+        "continuations, the audit sweep; same naming rule as SCIM_DELIVER_QUEUE). Set it "
+        "wherever the app is hosted: the trigger's binding names it.")
+    work_budget_seconds: float = Field(
+        120.0, gt=0, le=540, validation_alias="SCIM_WORK_BUDGET_SECONDS",
+        description="one queued reconciler work item (a tenant's journals, repair step, "
+        "retention) stops after this long; a repair pass cut short goes on in a new item "
+        "(seconds, more than 0, at most 540).")
 
     @field_validator("documentation_uri")
     @classmethod
@@ -198,7 +208,7 @@ class Settings(BaseModel):
                              "without spaces")
         return value
 
-    @field_validator("deliver_queue")
+    @field_validator("deliver_queue", "work_queue")
     @classmethod
     def _queue_name(cls, value: str) -> str:
         if not _QUEUE_NAME.fullmatch(value) or "--" in value:

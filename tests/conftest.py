@@ -112,10 +112,11 @@ def app_env(storage: TestStorage, entra_keys: Any) -> Iterator[dict[str, str]]:
         "RECONCILE_SCHEDULE": "0 0 0 1 1 *",
         "SCIM_TABLE_PREFIX": "scim",
         "SCIM_ENTRA_ASSERTION_JWKS_URL": entra_keys.assertion_url,
-        # The deliver trigger's binding names it; SCIM_QUEUE_STORAGE stays unset, so the
+        # The deliver and work triggers' bindings name them; SCIM_QUEUE_STORAGE stays unset, so the
         # session's app delivers on the timer alone (the feed tests run it themselves) and
         # the host leaves the queue listener out.
         "SCIM_DELIVER_QUEUE": "scim-deliver",
+        "SCIM_WORK_QUEUE": "scim-work",
     }
     with storage_modes.environment(values):
         settings.current.cache_clear()

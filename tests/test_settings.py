@@ -64,6 +64,8 @@ VARIABLES = {
     "queue_service_uri": "SCIM_QUEUE_STORAGE__queueServiceUri",
     "deliver_queue": "SCIM_DELIVER_QUEUE",
     "delivery_budget_seconds": "SCIM_DELIVERY_BUDGET_SECONDS",
+    "work_queue": "SCIM_WORK_QUEUE",
+    "work_budget_seconds": "SCIM_WORK_BUDGET_SECONDS",
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -98,6 +100,8 @@ DEFAULTS: dict[str, Any] = {
     "queue_service_uri": None,
     "deliver_queue": "scim-deliver",
     "delivery_budget_seconds": 30.0,
+    "work_queue": "scim-work",
+    "work_budget_seconds": 120.0,
 }
 
 # A usable value for each variable (as text, the way the environment holds it), different
@@ -140,6 +144,8 @@ SAMPLES: dict[str, tuple[str, Any]] = {
                                             "https://acct.queue.core.windows.net"),
     "SCIM_DELIVER_QUEUE": ("contoso-deliver", "contoso-deliver"),
     "SCIM_DELIVERY_BUDGET_SECONDS": ("12.5", 12.5),
+    "SCIM_WORK_QUEUE": ("contoso-work", "contoso-work"),
+    "SCIM_WORK_BUDGET_SECONDS": ("60", 60.0),
 }
 FIELD_OF = {var: name for name, var in VARIABLES.items()}
 
@@ -248,6 +254,8 @@ BAD = [
     ("SCIM_DELIVER_QUEUE", "-scim", "starting and ending"),
     ("SCIM_DELIVER_QUEUE", "q" * 57, "3 to 56"),
     ("SCIM_DELIVER_QUEUE", "q", "3 to 56"),
+    ("SCIM_WORK_QUEUE", "Scim-Work", "lower-case letters"),
+    ("SCIM_WORK_BUDGET_SECONDS", "541", "540"),
     ("SCIM_DELIVERY_BUDGET_SECONDS", "0", "greater than 0"),
     ("SCIM_DELIVERY_BUDGET_SECONDS", "301", "less than or equal to 300"),
     ("SCIM_DOCUMENTATION_URI", "docs.contoso.example/scim", "absolute http(s) URL"),

@@ -79,8 +79,9 @@ def app_environment(
       this run's Azurite) when given, instead of UseDevelopmentStorage=true's fixed ports;
     - SCIM_QUEUE_STORAGE, unless set in `base`, is `queue_storage` (this run's Queue service)
       when given: commits then reach webhooks within seconds through the deliver queue;
-    - SCIM_DELIVER_QUEUE has its default when no source sets it (a local.settings.json made
-      before the queue trigger existed): the host cannot index the app without it.
+    - SCIM_DELIVER_QUEUE and SCIM_WORK_QUEUE have their defaults when no source sets them (a
+      local.settings.json made before the queue triggers existed): the host cannot index the
+      app without them.
     """
     base = dict(os.environ if base is None else base)
     settings = dict(local_settings() if settings is None else settings)
@@ -95,6 +96,7 @@ def app_environment(
     if queue_storage is not None and "SCIM_QUEUE_STORAGE" not in base:
         env["SCIM_QUEUE_STORAGE"] = queue_storage
     env.setdefault("SCIM_DELIVER_QUEUE", "scim-deliver")
+    env.setdefault("SCIM_WORK_QUEUE", "scim-work")
     return env
 
 

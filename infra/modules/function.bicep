@@ -34,6 +34,9 @@ param storageQueueEndpoint string
 @description('SCIM_DELIVER_QUEUE: the queue of "tenant has due events" messages.')
 param deliverQueueName string
 
+@description('SCIM_WORK_QUEUE: the queue of the reconciler\'s work items (one per tenant and tick).')
+param workQueueName string
+
 @description('SCIM_TABLE_PREFIX: tables are <prefix>data, <prefix>tenants, <prefix>audit, <prefix>runs.')
 param tablePrefix string
 
@@ -175,6 +178,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     SCIM_QUEUE_STORAGE__credential: 'managedidentity'
     SCIM_QUEUE_STORAGE__clientId: identityClientId
     SCIM_DELIVER_QUEUE: deliverQueueName
+    // The timer sends one work item per tenant; the work queue trigger runs each.
+    SCIM_WORK_QUEUE: workQueueName
   })
 }
 

@@ -20,7 +20,7 @@ param deploymentContainerName string
 @description('Tables the connector uses: <prefix>data, <prefix>tenants, <prefix>audit, <prefix>runs.')
 param tableNames array
 
-@description('Queues the connector uses: the deliver queue and its poison queue (<queue>-poison, where the Functions host moves a message after maxDequeueCount failures).')
+@description('Queues the connector uses: the deliver and work queues and their poison queues (<queue>-poison, where the Functions host moves a message after maxDequeueCount failures).')
 param queueNames array
 
 @description('Whether the table prefix starts with a letter, as table names must. Only true is allowed, so a bad prefix stops the deployment here, before anything is created.')
@@ -179,8 +179,8 @@ resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-// The deliver queue: the app sends "tenant has due events" messages after commits, and the host's
-// queue trigger reads, updates and deletes them, and moves failed ones to the poison queue
+// The deliver and work queues: the app sends "tenant has due events" messages after commits and
+// the timer its work items, and the host's queue triggers read, update and delete them, and moves failed ones to the poison queue
 // (creating it if missing: Message Processor cannot create queues). Scoped to this account.
 resource queueDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, principalId, storageQueueDataContributorRoleId)

@@ -16,6 +16,7 @@
     python -m shared.admin client add|federate|list|revoke TENANT …   # OAuth 2.0 clients
     python -m shared.admin tenant auth TENANT [--allow secret-token,oauth]
     python -m shared.admin signing-key list|rotate   (see shared/admin/clients.py)
+    python -m shared.admin queue status | queue poison list|replay|clear NAME   (queues.py)
 
 Storage comes from SCIM_STORAGE_CONNECTION_STRING or SCIM_STORAGE_TABLE_ENDPOINT (Azure, with
 your `az login` identity), else from local.settings.json, else the local Azurite default.
@@ -35,7 +36,7 @@ from ..store.connection import open_tables
 from ..store.errors import PreconditionFailed, StoreError, Unavailable
 from ..store.tenants import Tenant, TenantTable
 from ..timestamps import now_iso
-from . import clients, feed, schema
+from . import clients, feed, queues, schema
 from .output import show
 
 LOCAL_SETTINGS = Path("local.settings.json")
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     feed.add_parsers(sub)
     schema.add_parsers(sub)
     clients.add_parsers(sub)
+    queues.add_parsers(sub)
     args = parser.parse_args(argv)
     settings = load_settings()
     try:
@@ -137,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.area in feed.AREAS:
         return feed.dispatch(args, settings)
+    if args.area in queues.AREAS:
+        return queues.dispatch(args, settings)
     if args.area in schema.AREAS:
         return schema.dispatch(args, settings)
     if clients.handles(args):

@@ -277,9 +277,12 @@ class ScimService:
             return {"error": type(exc).__name__}
         if last is None:
             return None
-        return {k: last.get(k) for k in ("time", "delivered", "failed", "dead_lettered",
-                                         "repaired", "backlog", "incomplete", "errors",
-                                         "expiring_secrets", "repair_incomplete")}
+        # A queued tick (mode "queued") has no delivery counts but the poison queues' counts.
+        return {k: last.get(k) for k in ("time", "mode", "delivered", "failed",
+                                         "dead_lettered", "repaired", "backlog", "incomplete",
+                                         "errors", "expiring_secrets", "repair_incomplete",
+                                         "tenants", "scheduled", "poison_deliver",
+                                         "poison_work") if k in last}
 
 
 def _view(request: ScimRequest) -> View:

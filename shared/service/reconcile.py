@@ -25,6 +25,13 @@ operator adds a new secret before the one Entra holds stops working.
 Then audit entries older than SCIM_AUDIT_RETENTION_DAYS are purged, and the run's summary is
 written to the runs table (/health shows it) and logged as one structured record.
 Every step is idempotent: a run cut short, or two overlapping runs, leave nothing wrong.
+
+With queues on, the timer calls `schedule` instead of `run`: it sends one work item per tenant
+(and the whole-table audit sweep when due) to SCIM_WORK_QUEUE and records a summary with the
+poison queues' counts; the work queue trigger runs each item through `tenant_work`, within
+SCIM_WORK_BUDGET_SECONDS: the same steps for that tenant alone, except that delivery is only
+signalled (the deliver queue trigger delivers). A repair pass the budget cuts goes on in a
+`repair` item. One tenant's work so never waits for, nor fails with, another's.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from ..store import invariants, layout
 from ..store.audit import AuditTable
 from ..store.errors import AlreadyExists, PreconditionFailed
 from ..store.outbox import Outbox
+from ..store.queues import WorkQueue, queues_for
 from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
 from .app import ScimService
@@ -58,6 +66,10 @@ _SWEEP_EVERY = timedelta(days=1)
 REPAIR_LEASE = timedelta(minutes=5)
 # The part of what is left of the run's budget one tenant's repair step may take.
 _REPAIR_SHARE = 0.5
+WORK_VERSION = 1
+TASKS = ("tenant", "repair", "audit-sweep")
+# A repair continuation waits this long: the step just released its lease.
+_CONTINUE_DELAY_S = 1.0
 
 
 @dataclass
@@ -67,9 +79,10 @@ class _Run:
     now: datetime
     marks: dict[str, str]
     passes: dict[str, tuple[invariants.Progress, str, str]]
-    deliverer: Deliverer
+    deliverer: Deliverer | None  # None for a queued work item: it signals, never delivers
     delivery: DeliveryStats
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    repair_share: float = _REPAIR_SHARE
     repaired: int = 0
     unrepaired: int = 0
     repair_incomplete: int = 0
@@ -164,21 +177,12 @@ def _warn_expiring(tenant: Tenant, now: datetime) -> int:
 
 
 def _tenant(state: _Run, tenant: Tenant) -> None:
-    service, settings = state.service, state.service.settings
-    kinds = service.kinds_for(tenant)
-    journals = service.directory.complete_pending(tenant.id)
-    state.repaired += journals
-    under_way = state.passes.get(tenant.id)
-    if (under_way is not None or journals
-            or state.due(layout.repair_mark(tenant.id),
-                         timedelta(hours=settings.repair_interval_hours))):
-        _repair(state, tenant.id, kinds, under_way)
-    if settings.retention_days > 0 and not state.over():
-        state.retention_deleted += purge_deactivated(
-            service, tenant.id, state.now - timedelta(days=settings.retention_days), state,
-            users=kinds.users)
+    service = state.service
+    _maintain(state, tenant)
     if state.over():
         state.delivery.incomplete = True
+    elif state.deliverer is None:
+        raise AssertionError("a run that delivers has a deliverer")
     elif service.delivery_signals is None:
         state.delivery.add(state.deliverer.deliver(tenant, state.deadline))
     else:
@@ -188,6 +192,23 @@ def _tenant(state: _Run, tenant: Tenant) -> None:
         outcome = run_pass(service, service.delivery_signals, tenant,
                            sender=state.deliverer.sender, deadline=state.deadline)
         state.delivery.add(outcome.stats)
+
+
+def _maintain(state: _Run, tenant: Tenant, *, retention: bool = True) -> None:
+    """Journals, the repair step when one is due or under way, and retention."""
+    service, settings = state.service, state.service.settings
+    kinds = service.kinds_for(tenant)
+    journals = service.directory.complete_pending(tenant.id)
+    state.repaired += journals
+    under_way = state.passes.get(tenant.id)
+    if (under_way is not None or journals
+            or state.due(layout.repair_mark(tenant.id),
+                         timedelta(hours=settings.repair_interval_hours))):
+        _repair(state, tenant.id, kinds, under_way)
+    if retention and settings.retention_days > 0 and not state.over():
+        state.retention_deleted += purge_deactivated(
+            service, tenant.id, state.now - timedelta(days=settings.retention_days), state,
+            users=kinds.users)
 
 
 def _repair(state: _Run, tenant: str, kinds: TenantKinds,
@@ -216,7 +237,7 @@ def _repair(state: _Run, tenant: str, kinds: TenantKinds,
                                                  lease_until=lease(datetime.now(UTC)))
 
     started = time.monotonic()
-    step_ends = started + max(0.0, state.deadline - started) * _REPAIR_SHARE
+    step_ends = started + max(0.0, state.deadline - started) * state.repair_share
     try:
         held["etag"] = runs.save_repair_progress(tenant, progress, etag=etag,
                                                  owner=state.owner, lease_until=lease(now))
@@ -265,15 +286,16 @@ def purge_deactivated(service: ScimService, tenant: str, cutoff: datetime,
     return deleted
 
 
-def _purge_audit(state: _Run, tenants: list[str] | None) -> int:
-    """Per-tenant range deletes every run; once a day a sweep of the whole table (partitions
-    of tenant ids that do not exist, from failed authentications)."""
+def _purge_audit(state: _Run, tenants: list[str] | None, *, sweep: bool = False) -> int:
+    """Per-tenant range deletes every run; once a day (or when `sweep` is asked for) a sweep
+    of the whole table (partitions of tenant ids that do not exist, from failed
+    authentications)."""
     days = state.service.settings.audit_retention_days
     if days <= 0:
         return 0
     table = AuditTable(state.service.tables.audit)
     before = state.now - timedelta(days=days)
-    if tenants is None and state.due(layout.AUDIT_SWEEP_MARK, _SWEEP_EVERY):
+    if tenants is None and (sweep or state.due(layout.AUDIT_SWEEP_MARK, _SWEEP_EVERY)):
         removed = table.purge(before, deadline_check=state.over)
         if not state.over():
             state.service.runs.mark(layout.AUDIT_SWEEP_MARK, iso(state.now))
@@ -284,3 +306,154 @@ def _purge_audit(state: _Run, tenants: list[str] | None) -> int:
             break
         removed += table.purge(before, tenant=tenant, deadline_check=state.over)
     return removed
+
+
+def work_item(task: str, tick: str, tenant: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"v": WORK_VERSION, "task": task, "tick": tick}
+    if tenant is not None:
+        item["tenant"] = tenant
+    return item
+
+
+def schedule(service: ScimService, *, now: datetime | None = None) -> dict[str, Any]:
+    """The timer's tick with queues on: one `tenant` work item per tenant, the audit sweep
+    when due, and a summary (with both poison queues' counts) recorded for /health."""
+    queues = queues_for(service.settings)
+    if queues is None:
+        raise RuntimeError("schedule needs queues (SCIM_QUEUE_STORAGE); run() works without")
+    started = time.monotonic()
+    now = now or datetime.now(UTC)
+    tick = iso(now)
+    tenants = scheduled = errors = 0
+    for tenant in service.tenants.all():
+        tenants += 1
+        try:
+            queues.work.send(work_item("tenant", tick, tenant.id))
+            scheduled += 1
+        except Exception as exc:  # the next tick sends it again
+            errors += 1
+            log.warning("reconcile tenant=%s not scheduled (%s)", tenant.id, type(exc).__name__)
+    sweep = False
+    if service.settings.audit_retention_days > 0:
+        last = service.runs.marks().get(layout.AUDIT_SWEEP_MARK)
+        if not last or parse_iso(last) <= now - _SWEEP_EVERY:
+            try:
+                queues.work.send(work_item("audit-sweep", tick))
+                sweep = True
+            except Exception as exc:
+                errors += 1
+                log.warning("audit sweep not scheduled (%s)", type(exc).__name__)
+    poison: dict[str, int | None] = {}
+    for field_name, queue in (("poison_deliver", queues.deliver_poison),
+                              ("poison_work", queues.work_poison)):
+        poison[field_name] = _poison_count(queue)
+        if poison[field_name] is None:
+            errors += 1
+    summary: dict[str, Any] = {
+        "time": tick, "mode": "queued", "duration_s": round(time.monotonic() - started, 3),
+        "tenants": tenants, "scheduled": scheduled, "audit_sweep": sweep, **poison,
+        "errors": errors}
+    try:
+        service.runs.record(summary)
+    except Exception as exc:
+        summary["errors"] += 1
+        log.warning("reconcile summary not recorded (%s)", type(exc).__name__)
+    log.info("reconcile run %s", json.dumps(summary), extra={"reconcile": summary})
+    return summary
+
+
+def _poison_count(queue: WorkQueue) -> int | None:
+    try:
+        count = queue.count()
+    except Exception as exc:
+        log.warning("queue %s not counted (%s)", queue.name, type(exc).__name__)
+        return None
+    if count:
+        # An alert rule may key on this text; the CLI shows and replays the messages.
+        log.warning("queue poison %s=%d: python -m shared.admin queue poison list %s",
+                    queue.name, count, queue.name)
+    return count
+
+
+def parse_work(body: bytes | str) -> dict[str, Any] | None:
+    """The work item's fields, or None when it is no work item of this version."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(payload, dict) or payload.get("v") != WORK_VERSION:
+        return None
+    task, tenant = payload.get("task"), payload.get("tenant")
+    if task not in TASKS or not isinstance(payload.get("tick"), str):
+        return None
+    if task != "audit-sweep" and (not isinstance(tenant, str) or not tenant
+                                  or len(tenant) > 128):
+        return None
+    return payload
+
+
+def tenant_work(service: ScimService, body: bytes | str, *,
+                dequeue_count: int = 1) -> dict[str, Any] | None:
+    """Run one work item within SCIM_WORK_BUDGET_SECONDS; its summary, or None when the item
+    was only acknowledged (not understood, unknown tenant, queues off). A storage failure
+    raises: the host retries the item and, after maxDequeueCount attempts, poisons it."""
+    payload = parse_work(body)
+    if payload is None:
+        log.warning("work item not understood (acknowledged, dropped): %r",
+                    (body if isinstance(body, str) else body.decode("utf-8", "replace"))[:200])
+        return None
+    queues = queues_for(service.settings)
+    if queues is None:
+        log.warning("work item while queues are off (SCIM_QUEUE_STORAGE unset): "
+                    "acknowledged; the timer runs everything")
+        return None
+    started = time.monotonic()
+    now = datetime.now(UTC)
+    deadline = started + service.settings.work_budget_seconds
+    task = payload["task"]
+    if task == "audit-sweep":
+        state = _Run(service, deadline, now, service.runs.marks(), {}, None, DeliveryStats())
+        purged = _purge_audit(state, None, sweep=True)
+        summary: dict[str, Any] = {"task": task, "tick": payload["tick"],
+                                   "audit_purged": purged, "incomplete": state.over()}
+        log.info("reconcile audit sweep %s", json.dumps(summary))
+        return summary
+    tenant = service.tenants.get(payload["tenant"])
+    if tenant is None:
+        log.warning("work item for unknown tenant=%s: acknowledged", str(payload["tenant"])[:64])
+        return None
+    under_way = service.runs.repair_progress(tenant.id)
+    state = _Run(service, deadline, now, service.runs.marks(),
+                 {tenant.id: under_way} if under_way is not None else {}, None, DeliveryStats(),
+                 # A continuation is the repair alone; a tenant item leaves retention its time.
+                 repair_share=1.0 if task == "repair" else _REPAIR_SHARE)
+    summary = {"tenant": tenant.id, "task": task, "tick": payload["tick"],
+               "dequeue": dequeue_count}
+    if task == "tenant":
+        summary["expiring_secrets"] = _warn_expiring(tenant, now)
+    _maintain(state, tenant, retention=task == "tenant")
+    if state.repair_incomplete:
+        queues.work.send(work_item("repair", payload["tick"], tenant.id),
+                         delay=_CONTINUE_DELAY_S)
+    if task == "tenant":
+        summary["signalled"] = _delivery_net(service, tenant.id, now)
+        summary["audit_purged"] = _purge_audit(state, [tenant.id])
+    summary.update(repaired=state.repaired, unrepaired=state.unrepaired,
+                   repair_continues=bool(state.repair_incomplete),
+                   retention_deleted=state.retention_deleted,
+                   duration_s=round(time.monotonic() - started, 3))
+    log.info("reconcile tenant %s", json.dumps(summary), extra={"reconcile_tenant": summary})
+    return summary
+
+
+def _delivery_net(service: ScimService, tenant: str, now: datetime) -> bool:
+    """The signals' safety net, without delivering here: a stale signal row is cleared, and a
+    tenant with events in its outbox is signalled (deduplicated by the row as any signal)."""
+    signals = service.delivery_signals
+    if signals is None:
+        return False
+    signals.clear_stale(tenant, now)
+    due_now, retry_at = Outbox(service.directory).due(tenant, now)
+    if not due_now and retry_at is None:
+        return False
+    return signals.signal(tenant, "sweep", now=now)

@@ -1,5 +1,6 @@
 """Storage queues: the deliver queue's "tenant has due events" messages (signals.py sends
-them, the deliver queue trigger consumes them) and its poison queue.
+them, the deliver queue trigger consumes them), the work queue's reconciler work items (the
+timer sends them, the work queue trigger runs them) and their poison queues.
 
 Messages are JSON text, Base64 on the wire: the Functions host's default `messageEncoding`,
 so the host (and devhost) hands the trigger the JSON itself. Microsoft's client
@@ -74,10 +75,13 @@ class WorkQueue:
              ttl: float = 86_400) -> None:
         """Enqueue `payload` as JSON, invisible for `delay` seconds (rounded up, at most 7
         days)."""
+        self.send_text(json.dumps(payload, separators=(",", ":")), delay=delay, ttl=ttl)
+
+    def send_text(self, text: str, *, delay: float = 0.0, ttl: float = 86_400) -> None:
+        """Enqueue a body as it is (the admin CLI replays poisoned bodies unchanged)."""
         visibility = min(MAX_DELAY_SECONDS, max(0, int(-(-delay // 1))))
         with _store_errors():
-            self.client.send_message(json.dumps(payload, separators=(",", ":")),
-                                     visibility_timeout=visibility or None,
+            self.client.send_message(text, visibility_timeout=visibility or None,
                                      time_to_live=int(ttl), timeout=_CALL_TIMEOUT)
 
     def receive(self, n: int = 1, *, visibility: float = 30.0) -> list[Message]:
@@ -126,18 +130,28 @@ def _message(raw: Any) -> Message:
 class Queues:
     deliver: WorkQueue
     deliver_poison: WorkQueue
+    work: WorkQueue
+    work_poison: WorkQueue
+
+    def by_name(self) -> dict[str, WorkQueue]:
+        return {q.name: q for q in self.all()}
+
+    def all(self) -> tuple[WorkQueue, ...]:
+        return (self.deliver, self.deliver_poison, self.work, self.work_poison)
 
     def ensure(self) -> None:
         """Create the queues; the poison queue too, so that operators find it before the
         host's first poisoned message creates it."""
-        for queue in (self.deliver, self.deliver_poison):
+        for queue in self.all():
             queue.create()
 
 
 def open_queues(settings: Settings) -> Queues:
     opener = _opener(settings)
     return Queues(deliver=WorkQueue(settings.deliver_queue, opener),
-                  deliver_poison=WorkQueue(settings.deliver_queue + POISON_SUFFIX, opener))
+                  deliver_poison=WorkQueue(settings.deliver_queue + POISON_SUFFIX, opener),
+                  work=WorkQueue(settings.work_queue, opener),
+                  work_poison=WorkQueue(settings.work_queue + POISON_SUFFIX, opener))
 
 
 def _opener(settings: Settings) -> Callable[[str], Any]:
@@ -186,7 +200,7 @@ def _opener(settings: Settings) -> Callable[[str], Any]:
 
 
 _lock = threading.Lock()
-_cached: dict[tuple[str | None, str | None, str], Queues] = {}
+_cached: dict[tuple[str | None, str | None, str, str], Queues] = {}
 
 
 def queues_for(settings: Settings) -> Queues | None:
@@ -194,7 +208,7 @@ def queues_for(settings: Settings) -> Queues | None:
     if not settings.queues_enabled:
         return None
     key = (settings.queue_connection_string, settings.queue_service_uri,
-           settings.deliver_queue)
+           settings.deliver_queue, settings.work_queue)
     with _lock:
         if key not in _cached:
             _cached[key] = open_queues(settings)

@@ -287,6 +287,23 @@ def test_deliver_queue_function_metadata() -> None:
     assert binding["connection"] == "SCIM_QUEUE_STORAGE"
 
 
+def test_work_queue_function_metadata() -> None:
+    binding = _bindings()["reconcile_tenant"]
+    assert binding["type"] == "queueTrigger"
+    assert binding["queueName"] == "%SCIM_WORK_QUEUE%"
+    assert binding["connection"] == "SCIM_QUEUE_STORAGE"
+
+
+def test_work_handler_acknowledges_an_item_while_queues_are_off(
+        app_env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    from azure.functions import QueueMessage
+
+    message = QueueMessage(body=b'{"v": 1, "tenant": "tnobody", "task": "tenant", "tick": "x"}')
+    with caplog.at_level(logging.WARNING, logger="scim.reconcile"):
+        reconcile.reconcile_tenant.build().get_user_function()(message)
+    assert "queues are off" in caplog.text
+
+
 def test_deliver_handler_acknowledges_a_message_while_queues_are_off(
         app_env: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
     """The session app runs queue-less (timer mode): the handler must still take a message
@@ -302,7 +319,8 @@ def test_deliver_handler_acknowledges_a_message_while_queues_are_off(
 def test_function_names_are_unique_and_complete() -> None:
     assert sorted(_bindings()) == sorted([
         "users", "user", "groups", "group", "service_provider_config", "resource_types",
-        "schemas", "other", "health", "openapi", "reconcile", "token", "keys", "deliver"])
+        "schemas", "other", "health", "openapi", "reconcile", "token", "keys", "deliver",
+        "reconcile_tenant"])
 
 
 def test_host_json_route_prefix_is_empty() -> None:

@@ -31,10 +31,12 @@ def test_the_real_app_is_served_whole(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("RECONCILE_SCHEDULE", "0 */15 * * * *")
     monkeypatch.setenv("SCIM_DELIVER_QUEUE", "scim-deliver")
+    monkeypatch.setenv("SCIM_WORK_QUEUE", "scim-work")
     host = DevHost(function_app.app, {"extensions": {"http": {"routePrefix": ""}}})
     assert {r.name for r in host.routes} >= {"users", "user", "groups", "health", "other"}
     assert [t.name for t in host.timers] == ["reconcile"]
-    assert [(q.name, q.queue_name) for q in host.queues] == [("deliver", "scim-deliver")]
+    assert sorted((q.name, q.queue_name) for q in host.queues) == [
+        ("deliver", "scim-deliver"), ("reconcile_tenant", "scim-work")]
 
 
 def test_default_route_prefix_is_api(monkeypatch: pytest.MonkeyPatch) -> None:

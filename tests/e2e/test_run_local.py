@@ -87,9 +87,10 @@ def test_the_app_gets_this_runs_queue_service_and_the_deliver_queue() -> None:
                                     settings=EXAMPLE)
     assert env["SCIM_QUEUE_STORAGE"] == queue_only
     # a local.settings.json from before the queue trigger still gets the queue's name
-    old = {k: v for k, v in EXAMPLE.items() if k != "SCIM_DELIVER_QUEUE"}
+    old = {k: v for k, v in EXAMPLE.items() if k not in ("SCIM_DELIVER_QUEUE", "SCIM_WORK_QUEUE")}
     env = run_local.app_environment(TABLE, app_port=7191, base={}, settings=old)
     assert env["SCIM_DELIVER_QUEUE"] == "scim-deliver"
+    assert env["SCIM_WORK_QUEUE"] == "scim-work"
     # an operator's own queue storage wins
     mine = {"SCIM_QUEUE_STORAGE": "DefaultEndpointsProtocol=https;AccountName=mine"}
     env = run_local.app_environment(TABLE, app_port=7191, queue_storage=queue_only, base=mine,

@@ -93,7 +93,7 @@ def test_the_four_tables_are_declared() -> None:
     assert module_args("function")["tablePrefix"] == "tablePrefix"
 
 
-def test_the_deliver_queue_and_its_poison_queue_are_declared() -> None:
+def test_the_deliver_and_work_queues_and_their_poison_queues_are_declared() -> None:
     queues = one("Microsoft.Storage/storageAccounts/queueServices/queues")
     assert queues.config["parent"] == "queueService"
     assert queues.loop is not None
@@ -104,9 +104,12 @@ def test_the_deliver_queue_and_its_poison_queue_are_declared() -> None:
     assert queue_service.config["parent"] == "storage"
     assert module_args("storage")["queueNames"] == "queueNames"
     # the host's poison queue is the queue's name + "-poison"
-    assert resolve(MAIN, "queueNames") == ["deliverQueueName", "${deliverQueueName}-poison"]
+    assert resolve(MAIN, "queueNames") == ["deliverQueueName", "${deliverQueueName}-poison",
+                                           "workQueueName", "${workQueueName}-poison"]
     assert resolve(MAIN, "deliverQueueName") == "${toLower(tablePrefix)}-deliver"
+    assert resolve(MAIN, "workQueueName") == "${toLower(tablePrefix)}-work"
     assert module_args("function")["deliverQueueName"] == "deliverQueueName"
+    assert module_args("function")["workQueueName"] == "workQueueName"
 
 
 def test_table_prefix_must_start_with_a_letter() -> None:
@@ -260,6 +263,7 @@ EXPECTED_SETTINGS = {
     "SCIM_TABLE_PREFIX",
     "RECONCILE_SCHEDULE",
     "SCIM_DELIVER_QUEUE",
+    "SCIM_WORK_QUEUE",
     "SCIM_QUEUE_STORAGE__queueServiceUri",
     "SCIM_QUEUE_STORAGE__credential",
     "SCIM_QUEUE_STORAGE__clientId",
@@ -333,6 +337,7 @@ def test_the_queue_connection_is_identity_based(app_settings: dict[str, Any]) ->
         "storage", "properties", "primaryEndpoints", "queue")
     # the trigger's binding is %SCIM_DELIVER_QUEUE%: the queue the storage module declares
     assert app_settings["SCIM_DELIVER_QUEUE"] == "deliverQueueName"
+    assert app_settings["SCIM_WORK_QUEUE"] == "workQueueName"
 
 
 def test_application_insights_uses_entra_auth(app_settings: dict[str, Any]) -> None:
