@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -25,9 +27,11 @@ from shared.service.messages import ScimRequest
 from shared.service.reconcile import run
 from shared.store import connection, invariants, layout
 from shared.store.backend import upsert
+from shared.store.errors import Unavailable
 from shared.store.invariants import Progress
 from shared.store.layout import GROUP, USER, new_id
 from shared.store.outbox import Outbox
+from shared.store.queues import Message, Queues, WorkQueue, queues_for
 from shared.timestamps import iso, now_iso
 from tests.support.webhooks import Receiver, events_of, short, use_webhook
 
@@ -412,3 +416,238 @@ def test_a_run_whose_pass_is_taken_over_stops_without_an_error(
     assert any("taken over" in r.getMessage() for r in caplog.records)
     assert service.runs.table.get_entity(layout.REPAIR_PARTITION, tid)["owner"] == "other-run"
     assert layout.repair_mark(tid) not in service.runs.marks()
+
+
+# -- queues on: the timer fans out one work item per tenant ---------------------------------------
+
+@pytest.fixture
+def fanned(scim_service: ScimService, queue_connection_string: str) -> Iterator[ScimService]:
+    """The service with queues on (Azurite's Queue service, four queues of this test's own)."""
+    name = uuid.uuid4().hex[:12]
+    settings = scim_service.settings.model_copy(update={
+        "queue_connection_string": queue_connection_string,
+        "deliver_queue": f"d{name}", "work_queue": f"w{name}", "repair_interval_hours": 24.0})
+    queues = queues_for(settings)
+    assert queues is not None
+    queues.ensure()
+    yield ScimService(settings, scim_service.tables)
+    for queue in queues.all():
+        queue.client.delete_queue()
+
+
+def _queues(service: ScimService) -> Queues:
+    queues = queues_for(service.settings)
+    assert queues is not None
+    return queues
+
+
+def _drain_work(service: ScimService, mine: set[str], *, idle: float = 1.0
+                ) -> list[dict[str, Any]]:
+    """Consume the work queue as the host does (deleted when the handler returns, left for a
+    retry when it raises) until it stays empty for `idle` seconds; other tests' tenants on the
+    shared tables are acknowledged unrun. The summaries of this test's tenants' items."""
+    queue, done = _queues(service).work, []
+    quiet_since = time.monotonic()
+    while True:
+        messages = queue.receive(8, visibility=2)
+        if not messages:
+            if time.monotonic() - quiet_since >= idle:
+                return done
+            time.sleep(0.05)
+            continue
+        quiet_since = time.monotonic()
+        for message in messages:
+            if message.payload().get("tenant") in mine:
+                try:
+                    summary = reconcile.tenant_work(service, message.text,
+                                                    dequeue_count=message.dequeue_count)
+                except RuntimeError:
+                    continue  # the host retries it after its visibility timeout
+                assert summary is not None
+                done.append(summary)
+            queue.delete(message)
+
+
+def _items(service: ScimService) -> list[dict[str, Any]]:
+    return [m.payload() for m in _peek_all(_queues(service).work)]
+
+
+def _peek_all(queue: WorkQueue) -> list[Message]:
+    seen, found = set(), []
+    while batch := queue.receive(32, visibility=5):
+        for message in batch:
+            if message.id not in seen:
+                seen.add(message.id)
+                found.append(message)
+    return found
+
+
+def test_the_timer_schedules_one_item_per_tenant(fanned: ScimService) -> None:
+    created = [_new_tenant(fanned) for _ in range(3)]
+    summary = reconcile.schedule(fanned)
+    tenants = {t.id for t in fanned.tenants.all()}
+    assert set(created) <= tenants
+    assert (summary["mode"], summary["tenants"], summary["scheduled"], summary["errors"]) == (
+        "queued", len(tenants), len(tenants), 0)
+    assert (summary["poison_deliver"], summary["poison_work"]) == (0, 0)
+    items = _items(fanned)
+    by_tenant = [i["tenant"] for i in items if i["task"] == "tenant"]
+    assert sorted(by_tenant) == sorted(tenants)  # one each
+    assert {i["tick"] for i in items} == {summary["time"]}
+    assert all(i["v"] == 1 for i in items)
+    assert fanned.runs.last() == summary
+
+
+def _new_tenant(service: ScimService) -> str:
+    from shared.auth.tenants import new_tenant_id
+    from shared.store.tenants import Tenant
+
+    record = Tenant(id=new_tenant_id(), name="fanout", created=now_iso())
+    service.tenants.create(record)
+    return record.id
+
+
+def test_draining_the_work_runs_each_tenants_journals_repair_retention_and_signals(
+        fanned: ScimService, tenant: tuple[str, str], outbox: Outbox) -> None:
+    damaged, quiet = _new_tenant(fanned), tenant[0]
+    _damaged_tenant(fanned, damaged)
+    # An event in the quiet tenant's outbox, its signal lost (no row, no message).
+    assert _handle(fanned, tenant, "POST", "Users", None,
+                   {"schemas": [USER_URN], "userName": "late@x.test"}) == 201
+    assert fanned.signaller.flush()
+    fanned.delivery_signals.table.delete_entity(quiet, layout.DELIVERY_MARK)  # type: ignore[union-attr]
+    _queues(fanned).deliver.clear()
+    reconcile.schedule(fanned)
+    done = {s["tenant"]: s for s in _drain_work(fanned, {damaged, quiet})}
+    assert done[damaged]["repaired"] == 3
+    assert invariants.check(fanned.directory, damaged, indexer=stored_indexes) == []
+    assert layout.repair_mark(damaged) in fanned.runs.marks()
+    assert done[quiet]["signalled"] is True
+    assert done[damaged]["signalled"] is False
+    assert [m.payload() for m in _peek_all(_queues(fanned).deliver)] == [
+        {"v": 1, "tenant": quiet, "why": "sweep"}]  # the deliver trigger's to deliver
+    assert outbox.count(quiet) == 1  # not delivered inline
+
+
+def test_retention_runs_in_the_tenants_item(
+        fanned: ScimService, tenant: tuple[str, str]) -> None:
+    tid = tenant[0]
+    service = ScimService(fanned.settings.model_copy(update={"retention_days": 30.0}),
+                          fanned.tables)
+    uid = _create_deactivated(service, tenant)
+    _age(service, tid, uid, 31, "deactivatedAt")
+    reconcile.schedule(service)
+    done = {s["tenant"]: s for s in _drain_work(service, {tid})}
+    assert done[tid]["retention_deleted"] == 1
+    assert uid not in service.directory.ids(tid, USER)
+
+
+def _create_deactivated(service: ScimService, tenant: tuple[str, str]) -> str:
+    response = service.handle(ScimRequest(
+        method="POST", tenant=tenant[0], resource="Users", id=None,
+        headers={"authorization": f"Bearer {tenant[1]}",
+                 "content-type": "application/scim+json"},
+        body=json.dumps({"schemas": [USER_URN], "userName": "gone@x.test",
+                         "active": False}).encode()))
+    assert response.status == 201
+    assert response.body is not None
+    return str(response.body["id"])
+
+
+def test_a_raising_tenant_does_not_stop_the_others(
+        fanned: ScimService, monkeypatch: pytest.MonkeyPatch) -> None:
+    broken, fine = _new_tenant(fanned), _new_tenant(fanned)
+    _damaged_tenant(fanned, fine)
+    complete = fanned.directory.complete_pending
+
+    def failing(tid: str) -> int:
+        if tid == broken:
+            raise RuntimeError("this tenant's storage call failed")
+        return complete(tid)
+
+    monkeypatch.setattr(fanned.directory, "complete_pending", failing)
+    reconcile.schedule(fanned)
+    done = {s["tenant"]: s for s in _drain_work(fanned, {broken, fine}, idle=0.5)}
+    assert set(done) == {fine}
+    assert done[fine]["repaired"] == 3
+    # the broken tenant's item is still there, for the host's next attempt (then poison)
+    time.sleep(2.2)  # the drain's visibility timeout
+    left = [m for m in _peek_all(_queues(fanned).work) if m.payload().get("tenant") == broken]
+    assert len(left) == 1
+    assert left[0].dequeue_count >= 1
+
+
+def test_a_repair_cut_by_the_budget_continues_in_new_items_and_finishes(
+        fanned: ScimService, monkeypatch: pytest.MonkeyPatch) -> None:
+    tid = _new_tenant(fanned)
+    _damaged_tenant(fanned, tid)
+    # A budget that leaves each step one row: the pass takes many items.
+    service = ScimService(fanned.settings.model_copy(update={"work_budget_seconds": 0.001}),
+                          fanned.tables)
+    monkeypatch.setattr(reconcile, "_CONTINUE_DELAY_S", 0.0)
+    reconcile.schedule(service)
+    done = _drain_work(service, {tid})
+    tasks = [s["task"] for s in done]
+    assert tasks[0] == "tenant"
+    assert len(tasks) > 2
+    assert set(tasks[1:]) == {"repair"}
+    assert [s["repair_continues"] for s in done] == [True] * (len(done) - 1) + [False]
+    assert sum(s["repaired"] for s in done) == 3
+    assert invariants.check(service.directory, tid, indexer=stored_indexes) == []
+    assert service.runs.repair_progress(tid) is None
+    assert layout.repair_mark(tid) in service.runs.marks()
+
+
+def test_poisoned_messages_show_in_the_next_summary_and_health(
+        fanned: ScimService, scim_service: ScimService, caplog: pytest.LogCaptureFixture
+) -> None:
+    queues = _queues(fanned)
+    queues.deliver_poison.send({"v": 1, "tenant": "t1", "why": "commit"})
+    for _ in range(2):
+        queues.work_poison.send({"v": 1, "tenant": "t1", "task": "tenant", "tick": "x"})
+    with caplog.at_level(logging.WARNING, logger="scim.reconcile"):
+        summary = reconcile.schedule(fanned)
+    assert (summary["poison_deliver"], summary["poison_work"]) == (1, 2)
+    shown = scim_service.health()[1]["reconcile"]
+    assert {k: shown[k] for k in ("mode", "poison_deliver", "poison_work", "scheduled")} == {
+        "mode": "queued", "poison_deliver": 1, "poison_work": 2,
+        "scheduled": summary["scheduled"]}
+    assert (f"queue poison {queues.work_poison.name}=2: python -m shared.admin queue poison "
+            f"list {queues.work_poison.name}") in caplog.text
+
+
+def test_malformed_items_and_unknown_tenants_are_acknowledged(
+        fanned: ScimService, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="scim.reconcile"):
+        for body in (b"not json", b'{"v": 2, "task": "tenant", "tenant": "t", "tick": "x"}',
+                     b'{"v": 1, "task": "dance", "tenant": "t", "tick": "x"}',
+                     b'{"v": 1, "task": "tenant", "tick": "x"}'):
+            assert reconcile.tenant_work(fanned, body) is None
+        assert reconcile.tenant_work(
+            fanned, '{"v": 1, "task": "tenant", "tenant": "tnobody", "tick": "x"}') is None
+    assert caplog.text.count("not understood") == 4
+    assert "unknown tenant=tnobody" in caplog.text
+
+
+def test_storage_unavailable_raises_so_the_host_retries(
+        fanned: ScimService, tenant: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(tid: str) -> int:
+        raise Unavailable("storage is down")
+
+    monkeypatch.setattr(fanned.directory, "complete_pending", down)
+    with pytest.raises(Unavailable):
+        reconcile.tenant_work(fanned, json.dumps(reconcile.work_item("tenant", "x", tenant[0])))
+
+
+def test_the_audit_sweep_is_scheduled_when_due_and_marks_when_done(fanned: ScimService) -> None:
+    fanned.runs.mark(layout.AUDIT_SWEEP_MARK, iso(datetime.now(UTC) - timedelta(days=2)))
+    summary = reconcile.schedule(fanned)
+    assert summary["audit_sweep"] is True
+    sweep = [m for m in _peek_all(_queues(fanned).work)
+             if m.payload()["task"] == "audit-sweep"]
+    assert len(sweep) == 1
+    result = reconcile.tenant_work(fanned, sweep[0].text)
+    assert result is not None
+    assert result["incomplete"] is False
+    assert fanned.runs.marks()[layout.AUDIT_SWEEP_MARK] >= summary["time"]
+    assert reconcile.schedule(fanned)["audit_sweep"] is False  # done for the day
