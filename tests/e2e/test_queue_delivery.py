@@ -31,16 +31,16 @@ def queued_host(app_env: dict[str, str], queue_connection_string: str
                 ) -> Iterator[SeparateHost]:
     name = f"e{uuid.uuid4().hex[:12]}"
     queues = open_queues(Settings(queue_connection_string=queue_connection_string,
-                                  deliver_queue=name))
+                                  deliver_queue=name, work_queue=f"{name}-work"))
     queues.ensure()
     try:
         with separate_host({**app_env, "SCIM_QUEUE_STORAGE": queue_connection_string,
-                            "SCIM_DELIVER_QUEUE": name,
+                            "SCIM_DELIVER_QUEUE": name, "SCIM_WORK_QUEUE": f"{name}-work",
                             "SCIM_WEBHOOK_TIMEOUT_SECONDS": "2",
                             "SCIM_WEBHOOK_BACKOFF_SECONDS": "60"}) as host:
             yield host
     finally:
-        for queue in (queues.deliver, queues.deliver_poison):
+        for queue in queues.all():
             queue.client.delete_queue()
 
 

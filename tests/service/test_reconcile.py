@@ -651,3 +651,54 @@ def test_the_audit_sweep_is_scheduled_when_due_and_marks_when_done(fanned: ScimS
     assert result["incomplete"] is False
     assert fanned.runs.marks()[layout.AUDIT_SWEEP_MARK] >= summary["time"]
     assert reconcile.schedule(fanned)["audit_sweep"] is False  # done for the day
+
+
+def test_an_item_failing_max_dequeue_count_times_under_the_host_is_poisoned_and_reported(
+        app_env: dict[str, str], fanned: ScimService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real app under the local host (its work queue trigger listening; retries fast):
+    a tenant whose storage calls keep failing has its item retried, then moved to the poison
+    queue; the next tick's summary and /health count it."""
+    import function_app
+    from devhost import running
+    from shared import settings as app_settings
+    from shared.adapter import runtime
+    from tests.support.storage_faults import busy
+
+    broken = _new_tenant(fanned)
+    attempts: list[float] = []
+
+    def storage_down_for_broken(request: Any, send: Any) -> Any:
+        if broken in str(request.url) and "tenants" not in str(request.url):
+            attempts.append(time.monotonic())
+            return busy(request, send)
+        return send(request)
+
+    queues = _queues(fanned)
+    env = {"SCIM_QUEUE_STORAGE": fanned.settings.queue_connection_string or "",
+           "SCIM_DELIVER_QUEUE": queues.deliver.name, "SCIM_WORK_QUEUE": queues.work.name}
+    host_json = {"version": "2.0", "extensions": {"http": {"routePrefix": ""}, "queues": {
+        "maxPollingInterval": "00:00:00.200", "visibilityTimeout": "00:00:01",
+        "maxDequeueCount": 2}}}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    app_settings.current.cache_clear()
+    runtime.reset()
+    connection.TRANSPORT_HOOKS.append(storage_down_for_broken)
+    try:
+        with running(function_app.app, host_json=host_json, start_timers=False):
+            queues.work.send(reconcile.work_item("tenant", now_iso(), broken))
+            deadline = time.monotonic() + 20
+            while queues.work_poison.count() == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+    finally:
+        connection.TRANSPORT_HOOKS.remove(storage_down_for_broken)
+        monkeypatch.undo()
+        app_settings.current.cache_clear()
+        runtime.reset()
+    assert len(attempts) >= 2  # the handler reached storage and failed, and again
+    summary = reconcile.schedule(fanned)  # the next tick
+    health = fanned.health()[1]
+    (poisoned,) = [m.payload() for m in _peek_all(queues.work_poison)]
+    assert (poisoned["tenant"], poisoned["task"]) == (broken, "tenant")
+    assert summary["poison_work"] == 1
+    assert health["reconcile"]["poison_work"] == 1
