@@ -109,7 +109,8 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
     sender = sender or Sender(settings.webhook_timeout_seconds)
     state = _Run(service, started + settings.reconcile_budget_seconds, now,
                  service.runs.marks(), service.runs.repair_passes(),
-                 Deliverer(Outbox(service.directory), settings, sender), DeliveryStats())
+                 Deliverer(Outbox(service.directory), settings, sender), DeliveryStats(),
+                 repair_share=_REPAIR_SHARE)
     visited = 0
     audit_purged = 0
     try:
