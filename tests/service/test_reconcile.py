@@ -702,3 +702,25 @@ def test_an_item_failing_max_dequeue_count_times_under_the_host_is_poisoned_and_
     assert (poisoned["tenant"], poisoned["task"]) == (broken, "tenant")
     assert summary["poison_work"] == 1
     assert health["reconcile"]["poison_work"] == 1
+
+
+def test_a_signal_row_stuck_pending_is_cleared_and_the_tenant_signalled_again(
+        fanned: ScimService, tenant: tuple[str, str]) -> None:
+    """A crash between the signal row and its message: the row stays `pending` and blocks
+    every later signal of the tenant until the tenant's work item clears it."""
+    tid = tenant[0]
+    assert _handle(fanned, tenant, "POST", "Users", None,
+                   {"schemas": [USER_URN], "userName": "stuck@x.test"}) == 201
+    assert fanned.signaller.flush()
+    signals = fanned.delivery_signals
+    assert signals is not None
+    _queues(fanned).deliver.clear()  # the message never got out
+    row = dict(signals.table.get_entity(tid, layout.DELIVERY_MARK))
+    row["since"] = iso(datetime.now(UTC) - timedelta(minutes=10))
+    signals.table.update_entity(row, mode="replace")
+    assert signals.signal(tid) is False  # blocked by the stuck row
+    summary = reconcile.tenant_work(fanned, json.dumps(reconcile.work_item("tenant", "x", tid)))
+    assert summary is not None
+    assert summary["signalled"] is True
+    assert [m.payload() for m in _peek_all(_queues(fanned).deliver)] == [
+        {"v": 1, "tenant": tid, "why": "sweep"}]

@@ -24,10 +24,10 @@ from tests.support.storage_faults import hooked
 def queues(queue_connection_string: str) -> Iterator[Queues]:
     name = f"q{uuid.uuid4().hex[:12]}"
     made = open_queues(Settings(queue_connection_string=queue_connection_string,
-                                deliver_queue=name))
+                                deliver_queue=name, work_queue=f"w{name[1:]}"))
     made.ensure()
     yield made
-    for queue in (made.deliver, made.deliver_poison):
+    for queue in made.all():
         queue.client.delete_queue()
 
 
@@ -62,6 +62,9 @@ def test_ensure_is_idempotent_and_creates_the_poison_queue(queues: Queues) -> No
     assert queues.deliver_poison.count() == 1
     queues.deliver_poison.clear()
     assert queues.deliver_poison.count() == 0
+    # the work queue and its poison queue too: operators find them before any message
+    assert queues.work_poison.name == queues.work.name + "-poison"
+    assert [q.count() for q in (queues.work, queues.work_poison)] == [0, 0]
 
 
 def test_queues_are_off_without_a_connection_setting() -> None:
