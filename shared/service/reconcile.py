@@ -336,14 +336,14 @@ def schedule(service: ScimService, *, now: datetime | None = None) -> dict[str, 
             log.warning("reconcile tenant=%s not scheduled (%s)", tenant.id, type(exc).__name__)
     sweep = False
     if service.settings.audit_retention_days > 0:
-        last = service.runs.marks().get(layout.AUDIT_SWEEP_MARK)
-        if not last or parse_iso(last) <= now - _SWEEP_EVERY:
-            try:
+        try:
+            last = service.runs.marks().get(layout.AUDIT_SWEEP_MARK)
+            if not last or parse_iso(last) <= now - _SWEEP_EVERY:
                 queues.work.send(work_item("audit-sweep", tick))
                 sweep = True
-            except Exception as exc:
-                errors += 1
-                log.warning("audit sweep not scheduled (%s)", type(exc).__name__)
+        except Exception as exc:  # the next tick looks again
+            errors += 1
+            log.warning("audit sweep not scheduled (%s)", type(exc).__name__)
     poison: dict[str, int | None] = {}
     for field_name, queue in (("poison_deliver", queues.deliver_poison),
                               ("poison_work", queues.work_poison)):
