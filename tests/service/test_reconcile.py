@@ -2,7 +2,9 @@
 after which every store invariant holds; a repair pass cut off by its budget goes on run by
 run from where it stopped and finishes, and a pass another run holds is left to it;
 retention deletes exactly the users past the limit (with DELETE's events); client secrets
-about to expire are counted and logged; /health reports the last run."""
+about to expire are counted and logged; /health reports the last run. With queues on
+(Azurite's Queue service, queues of each test's own), the timer schedules one work item per
+tenant, and draining the work queue runs each tenant's steps, alone and within its budget."""
 
 from __future__ import annotations
 
