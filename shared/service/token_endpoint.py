@@ -253,14 +253,11 @@ class TokenEndpoint:
         tenant = self._tenants.get(tenant_id)
         if tenant is None:
             raise _invalid_client("unknown tenant")
-        refusal = ("tenant disabled" if tenant.disabled
-                   else "unknown client" if tenant.client(client_id) is None else None)
-        if refusal is not None:
-            err = _invalid_client(refusal)
+        client = tenant.client(client_id)
+        if tenant.disabled or client is None:
+            err = _invalid_client("tenant disabled" if tenant.disabled else "unknown client")
             err.tenant_id = tenant.id  # counted in the audit log of the tenant it names
             raise err
-        client = tenant.client(client_id)
-        assert client is not None
         return tenant, client
 
     def _check_secret(self, tenant: Tenant, client: OAuthClient, secret: str | None) -> str:

@@ -9,40 +9,16 @@ from __future__ import annotations
 import gc
 import tracemalloc
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
-from shared.service.kinds import GROUPS, USERS, stored_indexes
+from shared.service.kinds import stored_indexes
 from shared.store import invariants, layout
 from shared.store.backend import upsert
 from shared.store.directory import Directory
 from shared.store.errors import PreconditionFailed
-from shared.store.layout import GROUP, USER, new_id
-
-NOW = "2026-01-01T00:00:00.000Z"
-
-
-def _user(directory: Directory, tenant: str, name: str, **attrs: Any) -> str:
-    rid = new_id()
-    doc = {"userName": name, **attrs}
-    directory.create(tenant, USER, rid, doc, USERS.indexes(doc), columns={}, now=NOW)
-    return rid
-
-
-def _group(directory: Directory, tenant: str, name: str) -> str:
-    rid = new_id()
-    doc = {"displayName": name}
-    directory.create(tenant, GROUP, rid, doc, GROUPS.indexes(doc), columns={}, now=NOW)
-    return rid
-
-
-def _put(directory: Directory, tenant: str, rk: str, **props: Any) -> None:
-    directory.table.upsert_entity({"PartitionKey": tenant, "RowKey": rk, **props})
-
-
-def _drop(directory: Directory, tenant: str, rk: str) -> None:
-    directory.table.delete_entity(tenant, rk)
+from shared.store.layout import USER, new_id
+from tests.store.test_invariants import NOW, _drop, _group, _put, _user
 
 
 def _damaged(directory: Directory, tenant: str) -> None:
