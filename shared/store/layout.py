@@ -13,8 +13,15 @@ Data table, PartitionKey = tenant id. RowKeys (each `{…}` component escaped by
   M:{gid}:{mid}                membership: group `gid` lists member `mid` (a user or a group)
   R:{mid}:{gid}                its reverse twin: the groups of `mid`
   J:{jid} / J:{jid}:{n}        a change too large for one transaction, and its parts (journal.py)
-  E:{event id}                 an outbox event waiting for delivery (outbox.py)
-  DL:{event id}                a dead-lettered event
+  E:{event id}                 an event as committed with its change (outbox.py); once
+                               published (feed_log.py) it waits here for the tenant's webhook
+  DL:{event id}                a dead-lettered event of the tenant's webhook
+  D:{event id}                 an event waiting for the deployment-wide subscription
+  DLD:{event id}               a dead-lettered event of the deployment-wide subscription
+  P:{seq}                      a published event, pullable until the hold period ends; seq: the
+                               tenant's publication order, 12 hex digits (feed_log.py)
+  PX:{event id}                the seq its event was published under (resuming a pull by id)
+  C:pub                        the next seq to publish under
   Q:deliver                    the tenant's delivery signal and lease (signals.py): state
                                (pending: a deliver message is on its way; running: a pass
                                holds the lease), since, leaseUntil, owner (the pass's id)
@@ -236,13 +243,53 @@ def is_event_key(row_key: str) -> bool:
     return tag(row_key) == EVENT
 
 
+# -- data table: deployment-wide subscription lane -----------------------------------------------
+
+DEPLOYMENT_EVENT = "D"
+DEPLOYMENT_DEAD_LETTER = "DLD"
+DEPLOYMENT_EVENT_PREFIX = DEPLOYMENT_EVENT + SEPARATOR
+DEPLOYMENT_DEAD_LETTER_PREFIX = DEPLOYMENT_DEAD_LETTER + SEPARATOR
+
+
+def deployment_event_key(event_id: str) -> str:
+    return DEPLOYMENT_EVENT_PREFIX + event_id
+
+
+def deployment_dead_letter_key(event_id: str) -> str:
+    return DEPLOYMENT_DEAD_LETTER_PREFIX + event_id
+
+
+# -- data table: the published feed (pull API) ---------------------------------------------------
+
+PUBLISHED = "P"
+PUBLISHED_INDEX = "PX"
+COUNTER = "C"
+PUBLISHED_PREFIX = PUBLISHED + SEPARATOR
+PUBLISHED_INDEX_PREFIX = PUBLISHED_INDEX + SEPARATOR
+PUBLISH_COUNTER = COUNTER + SEPARATOR + "pub"
+_SEQ_DIGITS = 12  # 16**12 events per tenant: never reached
+
+
+def published_key(seq: int) -> str:
+    return PUBLISHED_PREFIX + format(seq, f"0{_SEQ_DIGITS}x")
+
+
+def published_seq(row_key: str) -> int:
+    return int(row_key[len(PUBLISHED_PREFIX):], 16)
+
+
+def published_index_key(event_id: str) -> str:
+    return PUBLISHED_INDEX_PREFIX + event_id
+
+
 # -- data table: delivery signal -----------------------------------------------------------------
 
 SIGNAL = "Q"
 DELIVERY_MARK = SIGNAL + SEPARATOR + "deliver"
 
 DATA_TAGS = frozenset({*RESOURCE_KINDS, *INDEXES, MEMBER, MEMBER_OF, JOURNAL, EVENT,
-                       DEAD_LETTER, SIGNAL})
+                       DEAD_LETTER, DEPLOYMENT_EVENT, DEPLOYMENT_DEAD_LETTER, PUBLISHED,
+                       PUBLISHED_INDEX, COUNTER, SIGNAL})
 
 # -- tenants table -------------------------------------------------------------------------------
 

@@ -48,6 +48,11 @@ def test_the_stored_format_is_pinned() -> None:
     assert layout.journal_part_key("J:abc", 7) == "J:abc:0007"
     assert layout.event_key("e1") == "E:e1"
     assert layout.dead_letter_key("e1") == "DL:e1"
+    assert layout.deployment_event_key("e1") == "D:e1"
+    assert layout.deployment_dead_letter_key("e1") == "DLD:e1"
+    assert layout.published_key(26) == "P:00000000001a"
+    assert layout.published_index_key("e1") == "PX:e1"
+    assert layout.PUBLISH_COUNTER == "C:pub"
     assert layout.TENANT_ROW == "tenant"
     assert layout.token_use_key("t1") == "use:t1"
     assert layout.undeclared_key("User", "urn:x:2.0:User:Attr") == (
@@ -63,7 +68,7 @@ def test_the_stored_format_is_pinned() -> None:
     assert layout.declared_index(layout.USER_DECLARED, "URN:X:Ext:2.0:User:BADGE") == (
         layout.declared_index(layout.USER_DECLARED, "urn:x:ext:2.0:user:badge"))
     assert {"U", "G", "UN", "UX", "UE", "GN", "GX", "XU", "XG", "M", "R", "J", "E", "DL",
-            "Q"} == (
+            "D", "DLD", "P", "PX", "C", "Q"} == (
         layout.DATA_TAGS)
 
 
@@ -187,6 +192,19 @@ def test_event_keys_round_trip(event_id: str) -> None:
     assert not in_range(dead, layout.EVENT_PREFIX)
     assert in_range(dead, layout.DEAD_LETTER_PREFIX)
     assert layout.token_of_use(layout.token_use_key(event_id)) == event_id
+    for key in (layout.deployment_event_key(event_id),
+                layout.deployment_dead_letter_key(event_id)):
+        assert layout.event_id(key) == event_id
+        assert not layout.is_event_key(key)
+        assert not in_range(key, layout.EVENT_PREFIX)
+
+
+@given(st.integers(min_value=0, max_value=16**12 - 1), st.integers(min_value=0,
+                                                                   max_value=16**12 - 1))
+def test_published_keys_sort_by_seq_and_round_trip(a: int, b: int) -> None:
+    assert layout.published_seq(layout.published_key(a)) == a
+    assert (layout.published_key(a) < layout.published_key(b)) == (a < b)
+    assert in_range(layout.published_key(a), layout.PUBLISHED_PREFIX)
 
 
 # -- audit table -----------------------------------------------------------------------------------
