@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PEERS := .venv-peers
 PY := $(VENV)/bin/python
+# pytest-xdist workers per run: `auto` = one per core, each with its own Azurite and served app;
+# PYTEST_WORKERS=0 runs in this process (a debugger, -x that stops at once).
+PYTEST_WORKERS ?= auto
+PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS)
 
 .PHONY: run test lint bench clean help
 
@@ -48,12 +52,12 @@ lint: $(VENV)/.installed
 
 test: deps lint
 	@echo "==> pytest (Azurite is started and stopped by the tests)"
-	@$(VENV)/bin/pytest
+	@$(PYTEST)
 	@echo "==> pytest tests/store tests/e2e on the SDK backend (SCIM_STORAGE_CLIENT=sdk)"
-	@SCIM_STORAGE_CLIENT=sdk $(VENV)/bin/pytest tests/store tests/e2e -q
+	@SCIM_STORAGE_CLIENT=sdk $(PYTEST) tests/store tests/e2e -q
 	@for client in direct sdk; do \
 		echo "==> pytest tests/store + SCIM smoke, storage as in Azure: HTTPS, managed-identity tokens (SCIM_TEST_STORAGE=https-oauth SCIM_STORAGE_CLIENT=$$client)"; \
-		SCIM_TEST_STORAGE=https-oauth SCIM_STORAGE_CLIENT=$$client $(VENV)/bin/pytest tests/store tests/e2e/test_storage_smoke.py -q || exit 1; \
+		SCIM_TEST_STORAGE=https-oauth SCIM_STORAGE_CLIENT=$$client $(PYTEST) tests/store tests/e2e/test_storage_smoke.py -q || exit 1; \
 	done
 
 # Entra-cycle benchmark (not part of `make test`): ours on Azurite vs scim2-server, 1k and 10k

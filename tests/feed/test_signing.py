@@ -171,6 +171,6 @@ def test_any_one_of_several_signatures_verifies_during_a_rotation() -> None:
     "", " ", "v1,", "v1",
     "v2," + signing.sign(SECRET, "e1", NOW, b"{}")[3:],  # the right digest, another scheme
     signing.sign(SECRET, "e1", NOW, b"{}")[3:],          # the digest without its scheme
-])
+], ids=["empty", "blank", "v1-empty", "v1-bare", "v2-scheme", "no-scheme"])
 def test_a_header_without_the_v1_signature_is_refused(header: str) -> None:
     assert not signing.verify(SECRET, "e1", str(NOW), header, b"{}", now=NOW)

@@ -302,6 +302,7 @@ def test_changed_ids_are_not_recognised(millis: int, random: bytes) -> None:
     assert not layout.is_generated_id(rid[:-1] + "g")
 
 
-@pytest.mark.parametrize("millis", [0, layout.ID_EPOCH_MS - 1, now_ms + 2 * 86_400_000])
+@pytest.mark.parametrize("millis", [0, layout.ID_EPOCH_MS - 1, now_ms + 2 * 86_400_000],
+                         ids=["zero", "before-epoch", "two-days-ahead"])
 def test_ids_from_outside_the_service_lifetime_are_not_recognised(millis: int) -> None:
     assert not layout.is_generated_id(layout.format_id(millis, bytes(layout.ID_RANDOM_BYTES)))
