@@ -41,6 +41,10 @@ Tenants table, PartitionKey `~signing-keys` (never a tenant id: `~` is not in th
   key:{kid}                    a signing key of the token endpoint's access tokens
                                (signing_keys.py)
 
+Tenants table, PartitionKey `~subscriptions`:
+  deployment                   the deployment-wide subscription: one endpoint for every
+                               tenant's events (subscriptions.py): url, secret, types
+
 Audit table, PartitionKey = escaped tenant id:
   {inverted microseconds}-{random}    an entry; a partition reads newest first
 
@@ -323,6 +327,10 @@ SIGNING_KEY_PREFIX = "key" + SEPARATOR
 
 def signing_key_key(kid: str) -> str:
     return SIGNING_KEY_PREFIX + keys.escape(kid)
+
+
+SUBSCRIPTIONS_PARTITION = "~subscriptions"
+DEPLOYMENT_SUBSCRIPTION_ROW = "deployment"
 
 
 # -- audit table ---------------------------------------------------------------------------------

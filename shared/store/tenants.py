@@ -102,6 +102,8 @@ class Tenant(BaseModel):
     # it is stored as is (the tenants table is as sensitive as the data); never in a repr.
     webhook_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)
+    # Event-type patterns the webhook receives (feed/filters.py); empty: every type.
+    webhook_types: list[str] = Field(default_factory=list)
     # When set, Entra-issued JWTs for this Entra tenant are accepted besides the secret tokens
     # (shared/auth/entra_jwt.py). Off (None) by default.
     entra_tenant_id: str | None = None
