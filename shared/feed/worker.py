@@ -5,7 +5,11 @@ comes; it then releases the lease and reads the outbox once more. Events committ
 release are seen by that read (their writer's signal found the lease and sent nothing), so
 the pass takes the lease again and goes on; out of time, it hands over to a `continue`
 message. What waits for a retry gets one delayed `retry` message, so retries come due without
-the timer."""
+the timer.
+
+Both lanes of the tenant (delivery.py) are read again, each with an endpoint; a lane whose round
+failed everything it attempted rests until `retry_after_s` (a delayed `retry` message) while
+the other goes on, so an endpoint that is down is not hammered by the other lane's traffic."""
 
 from __future__ import annotations
 
@@ -42,8 +46,9 @@ def deliver_tenant(tenant: Tenant, *, deliverer: Deliverer, signals: DeliverySig
     if lease is None:
         outcome.skipped = True
         return outcome
+    resting: set[str] = set()  # lanes waiting for `retry_after_s` (their endpoint failed)
     while True:
-        round_ = _deliver(deliverer, signals, lease, tenant, deadline)
+        round_ = _deliver(deliverer, signals, lease, tenant, deadline, resting)
         outcome.stats.add(round_)
         now = deliverer.clock()
         if round_.incomplete:
@@ -55,12 +60,21 @@ def deliver_tenant(tenant: Tenant, *, deliverer: Deliverer, signals: DeliverySig
             return outcome
         if not signals.release(lease):
             return outcome  # taken over past its lease: the new holder reads on
-        if tenant.webhook_url is None or tenant.webhook_secret is None:
-            return outcome  # held events wait for a webhook (or their discard, by the timer)
-        due, earliest = outbox.due(tenant.id, now)
-        if due and round_.failed and not round_.delivered:
-            earliest = now + timedelta(seconds=retry_after_s)
-        elif due:
+        due, earliest = False, None
+        # Held events wait for an endpoint (or their discard, by the timer).
+        for target in deliverer.targets(tenant):
+            if target.endpoint is None:
+                continue
+            name = target.lane.name
+            lane_due, at = outbox.lane_due(tenant.id, now, target.lane)
+            stats = round_.lane(name)
+            if name in resting or (lane_due and stats.failed and not stats.delivered):
+                resting.add(name)
+                lane_due, at = False, now + timedelta(seconds=retry_after_s)
+            due = due or lane_due
+            if at is not None:
+                earliest = at if earliest is None else min(earliest, at)
+        if due:
             if time.monotonic() + deliverer.sender.timeout >= deadline:
                 if signals.signal(tenant.id, "continue", now=now):
                     outcome.continued = True
@@ -76,9 +90,9 @@ def deliver_tenant(tenant: Tenant, *, deliverer: Deliverer, signals: DeliverySig
 
 
 def _deliver(deliverer: Deliverer, signals: DeliverySignals, lease: Lease, tenant: Tenant,
-             deadline: float) -> DeliveryStats:
+             deadline: float, resting: set[str]) -> DeliveryStats:
     try:
-        return deliverer.deliver(tenant, deadline)
+        return deliverer.deliver(tenant, deadline, skip=frozenset(resting))
     except Exception:
         # Free the tenant for the host's retry of this message (best effort: the lease also
         # ends by itself).

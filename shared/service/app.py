@@ -27,6 +27,7 @@ from ..store.queues import queues_for
 from ..store.runs import RunLog
 from ..store.signals import DeliverySignals
 from ..store.signing_keys import SigningKeyTable
+from ..store.subscriptions import SubscriptionTable
 from ..store.tenants import Tenant, TenantTable
 from . import audit, tenant_schemas
 from .body import json_body
@@ -52,6 +53,8 @@ class ScimService:
         self.signaller = Signaller(self.delivery_signals)
         self.directory = Directory(tables.data, on_events=self.signaller.notify)
         self.tenants = TenantTable(tables.tenants)
+        # The deployment-wide subscription, read by every delivery pass through its cache.
+        self.subscriptions = SubscriptionTable(tables.tenants)
         self.entra_jwt = EntraJwtVerifier(
             settings.entra_jwks_url, assertion_jwks_url=settings.entra_assertion_jwks_url)
         # The token endpoint's keys and tokens: shared by the endpoint that mints them and the

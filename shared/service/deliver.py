@@ -82,7 +82,7 @@ def run_pass(service: ScimService, signals: DeliverySignals, tenant: Tenant, *,
     deadline = deadline or time.monotonic() + settings.delivery_budget_seconds
     try:
         return deliver_tenant(
-            tenant, deliverer=Deliverer(outbox, settings, sender), signals=signals,
+            tenant, deliverer=deliverer(service, outbox, sender), signals=signals,
             outbox=outbox, owner=owner or uuid.uuid4().hex, deadline=deadline,
             # The lease outlasts the pass, whoever set its deadline (the reconciler's is
             # longer than a queue-triggered pass's budget).
@@ -92,6 +92,12 @@ def run_pass(service: ScimService, signals: DeliverySignals, tenant: Tenant, *,
     finally:
         if own_sender:
             sender.close()
+
+
+def deliverer(service: ScimService, outbox: Outbox, sender: Sender) -> Deliverer:
+    """The service's deliverer: both lanes, the deployment one to the cached subscription."""
+    return Deliverer(outbox, service.settings, sender,
+                     subscription=service.subscriptions.current)
 
 
 def _retry_after_holder(signals: DeliverySignals, tenant: str) -> None:

@@ -51,12 +51,12 @@ from ..feed.delivery import Deliverer, DeliveryStats, Sender
 from ..store import invariants, layout
 from ..store.audit import AuditTable
 from ..store.errors import AlreadyExists, PreconditionFailed
-from ..store.outbox import Outbox
+from ..store.outbox import LANES, Outbox
 from ..store.queues import WorkQueue, queues_for
 from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
 from .app import ScimService
-from .deliver import run_pass
+from .deliver import deliverer, run_pass
 from .kinds import USERS, Kind, TenantKinds
 
 log = logging.getLogger("scim.reconcile")
@@ -109,7 +109,7 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
     sender = sender or Sender(settings.webhook_timeout_seconds)
     state = _Run(service, started + settings.reconcile_budget_seconds, now,
                  service.runs.marks(), service.runs.repair_passes(),
-                 Deliverer(Outbox(service.directory), settings, sender), DeliveryStats(),
+                 deliverer(service, Outbox(service.directory), sender), DeliveryStats(),
                  repair_share=_REPAIR_SHARE)
     visited = 0
     audit_purged = 0
@@ -449,12 +449,13 @@ def tenant_work(service: ScimService, body: bytes | str, *,
 
 def _delivery_net(service: ScimService, tenant: str, now: datetime) -> bool:
     """The signals' safety net, without delivering here: a stale signal row is cleared, and a
-    tenant with events in its outbox is signalled (deduplicated by the row as any signal)."""
+    tenant with events in either lane of its outbox is signalled (deduplicated by the row as
+    any signal)."""
     signals = service.delivery_signals
     if signals is None:
         return False
     signals.clear_stale(tenant, now)
-    due_now, retry_at = Outbox(service.directory).due(tenant, now)
+    due_now, retry_at = Outbox(service.directory).due(tenant, now, lanes=LANES)
     if not due_now and retry_at is None:
         return False
     return signals.signal(tenant, "sweep", now=now)
