@@ -28,17 +28,18 @@ def test_any_text_has_an_origin(url: str) -> None:
 def test_at_most_limit_in_flight_per_origin_across_threads() -> None:
     slots = OriginSlots()
     lock = threading.Lock()
-    now, most = [0], [0]
+    now: dict[str, int] = {}
+    most: dict[str, int] = {}
 
     def request(url: str) -> None:
         with slots.slot(url, 2, wait_seconds=5) as got:
             assert got
             with lock:
-                now[0] += 1
-                most[0] = max(most[0], now[0])
-            time.sleep(0.02)
+                now[url] = now.get(url, 0) + 1
+                most[url] = max(most.get(url, 0), now[url])
+            time.sleep(0.05)
             with lock:
-                now[0] -= 1
+                now[url] -= 1
 
     threads = [threading.Thread(target=request, args=("https://a.example.com/x",))
                for _ in range(8)]
@@ -47,7 +48,7 @@ def test_at_most_limit_in_flight_per_origin_across_threads() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert most[0] == 2  # b's request did not count against a's two
+    assert most == {"https://a.example.com/x": 2, "https://b.example.com/": 1}
     assert slots.in_flight("https://a.example.com/") == 0
 
 
@@ -60,6 +61,8 @@ def test_no_slot_within_the_wait_is_reported_and_holds_nothing() -> None:
             assert not second
         assert 0.09 <= time.monotonic() - started < 1
         assert slots.in_flight("https://a.example.com/") == 1
+        with slots.slot("https://b.example.com/", 1, wait_seconds=0) as other:
+            assert other  # another origin has slots of its own
     with slots.slot("https://a.example.com/", 1, wait_seconds=0) as again:
         assert again  # the first was released
 
