@@ -29,10 +29,11 @@ from shared.service.messages import ScimRequest
 from shared.service.reconcile import run
 from shared.store import connection, invariants, layout
 from shared.store.backend import upsert
+from shared.store.directory import Indexes
 from shared.store.errors import Unavailable
 from shared.store.invariants import Progress
 from shared.store.layout import GROUP, USER, new_id
-from shared.store.outbox import Outbox
+from shared.store.outbox import DEPLOYMENT_LANE, Outbox, insert_op
 from shared.store.queues import Message, Queues, WorkQueue, queues_for
 from shared.timestamps import iso, now_iso
 from tests.support.webhooks import Receiver, events_of, short, use_webhook
@@ -726,3 +727,19 @@ def test_a_signal_row_stuck_pending_is_cleared_and_the_tenant_signalled_again(
     assert summary["signalled"] is True
     assert [m.payload() for m in _peek_all(_queues(fanned).deliver)] == [
         {"v": 1, "tenant": tid, "why": "sweep"}]
+
+
+def test_a_tenant_with_events_in_the_deployment_lane_only_is_signalled(
+        fanned: ScimService) -> None:
+    """The work item's safety net reads both lanes: a `D:` row alone is work."""
+    tid = _new_tenant(fanned)
+    assert reconcile.tenant_work(fanned, json.dumps(
+        reconcile.work_item("tenant", "x", tid)))["signalled"] is False  # type: ignore[index]
+    event_id = f"{time.time_ns():032x}"
+    fanned.directory.submit([insert_op(tid, event_id, "Users/u1", "t", "{}", now_iso(),
+                                       lane=DEPLOYMENT_LANE)], Indexes())
+    summary = reconcile.tenant_work(fanned, json.dumps(reconcile.work_item("tenant", "y", tid)))
+    assert summary is not None
+    assert summary["signalled"] is True
+    assert {"v": 1, "tenant": tid, "why": "sweep"} in [
+        m.payload() for m in _peek_all(_queues(fanned).deliver)]
