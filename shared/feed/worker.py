@@ -1,20 +1,24 @@
 """One leased delivery pass over a tenant's outbox (store/signals.py has the protocol).
 
-Under the tenant's lease the pass delivers (delivery.py) until nothing is due or its deadline
-comes; it then releases the lease and reads the outbox once more. Events committed before the
-release are seen by that read (their writer's signal found the lease and sent nothing), so
-the pass takes the lease again and goes on; out of time, it hands over to a `continue`
-message. What waits for a retry gets one delayed `retry` message, so retries come due without
-the timer."""
+Under the tenant's lease the pass publishes the events committed since the last pass
+(store/feed_log.py: their order in the pull feed), then delivers (delivery.py) until nothing is
+due or its deadline comes; it then releases the lease and reads the outbox once more. Events
+committed before the release are seen by that read (their writer's signal found the lease and
+sent nothing), so the pass takes the lease again and goes on - for a tenant without a webhook
+too, whose late events must still be published for the pull API; out of time, it hands over
+to a `continue` message. What waits for a retry gets one delayed `retry` message, so retries
+come due without the timer."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..store.errors import NotFound, PreconditionFailed
+from ..store.feed_log import FeedLog, Route
 from ..store.outbox import Outbox
 from ..store.signals import DeliverySignals, Lease
 from ..store.tenants import Tenant
@@ -29,20 +33,37 @@ class PassOutcome:
     skipped: bool = False  # another pass held the lease
     continued: bool = False  # out of time: a `continue` message carries on
     wake_at: datetime | None = None  # when the delayed `retry` message comes due
+    published: int = 0  # events the pass published to the tenant's feed
+
+
+def tenant_lane_only(_type: str) -> Route:
+    """Every event stays in the tenant's lane (its webhook, or its hold without one)."""
+    return Route()
+
+
+# Re-reads after the release that found unpublished events but published none: the rows are
+# then another publisher's (or stuck), and the next pass or the timer takes them.
+_IDLE_REPUBLISH = 2
 
 
 def deliver_tenant(tenant: Tenant, *, deliverer: Deliverer, signals: DeliverySignals,
                    outbox: Outbox, owner: str, deadline: float, lease_s: float,
-                   retry_after_s: float) -> PassOutcome:
-    """Deliver the tenant's due events under its lease, until the monotonic `deadline`.
-    `retry_after_s`: how long to wait before trying again when a round failed everything it
-    attempted (an endpoint that is down is not hammered in a loop)."""
+                   retry_after_s: float, feed_log: FeedLog | None = None,
+                   route: Callable[[str], Route] = tenant_lane_only) -> PassOutcome:
+    """Publish and deliver the tenant's events under its lease, until the monotonic
+    `deadline`. `retry_after_s`: how long to wait before trying again when a round failed
+    everything it attempted (an endpoint that is down is not hammered in a loop). `route`
+    says which lanes each published event goes to (feed_log.Route)."""
     outcome = PassOutcome()
+    feed = feed_log or FeedLog(outbox.directory)
     lease = signals.acquire(tenant.id, owner, lease_s, deliverer.clock())
     if lease is None:
         outcome.skipped = True
         return outcome
+    idle = 0
     while True:
+        published = _publish(feed, signals, lease, tenant, route, deliverer.clock())
+        outcome.published += published
         round_ = _deliver(deliverer, signals, lease, tenant, deadline)
         outcome.stats.add(round_)
         now = deliverer.clock()
@@ -55,10 +76,20 @@ def deliver_tenant(tenant: Tenant, *, deliverer: Deliverer, signals: DeliverySig
             return outcome
         if not signals.release(lease):
             return outcome  # taken over past its lease: the new holder reads on
+        # Committed before the release and not yet published: this pass is the one to
+        # publish them (their writers' signals found the lease), webhook or not.
+        late = feed.unpublished(tenant.id)
+        idle = idle + 1 if late and not published else 0
+        if late and idle > _IDLE_REPUBLISH:
+            late = False
         if tenant.webhook_url is None or tenant.webhook_secret is None:
-            return outcome  # held events wait for a webhook (or their discard, by the timer)
-        due, earliest = outbox.due(tenant.id, now)
-        if due and round_.failed and not round_.delivered:
+            if not late:
+                return outcome  # held events wait for a webhook (or their discard, by the timer)
+            due, earliest = True, None
+        else:
+            due, earliest = outbox.due(tenant.id, now)
+            due = due or late
+        if due and round_.failed and not round_.delivered and not late:
             earliest = now + timedelta(seconds=retry_after_s)
         elif due:
             if time.monotonic() + deliverer.sender.timeout >= deadline:
@@ -75,16 +106,29 @@ def deliver_tenant(tenant: Tenant, *, deliverer: Deliverer, signals: DeliverySig
         return outcome
 
 
+def _publish(feed: FeedLog, signals: DeliverySignals, lease: Lease, tenant: Tenant,
+             route: Callable[[str], Route], now: datetime) -> int:
+    try:
+        return feed.publish(tenant.id, route, now=now)
+    except Exception:
+        _release(signals, lease, tenant)
+        raise
+
+
 def _deliver(deliverer: Deliverer, signals: DeliverySignals, lease: Lease, tenant: Tenant,
              deadline: float) -> DeliveryStats:
     try:
         return deliverer.deliver(tenant, deadline)
     except Exception:
-        # Free the tenant for the host's retry of this message (best effort: the lease also
-        # ends by itself).
-        try:
-            signals.release(lease)
-        except Exception as exc:
-            log.warning("delivery lease of tenant=%s not released (%s)", tenant.id,
-                        type(exc).__name__)
+        _release(signals, lease, tenant)
         raise
+
+
+def _release(signals: DeliverySignals, lease: Lease, tenant: Tenant) -> None:
+    """Free the tenant for the host's retry of this message (best effort: the lease also
+    ends by itself)."""
+    try:
+        signals.release(lease)
+    except Exception as exc:
+        log.warning("delivery lease of tenant=%s not released (%s)", tenant.id,
+                    type(exc).__name__)
