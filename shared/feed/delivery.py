@@ -1,5 +1,5 @@
-"""Delivering a tenant's outbox to its subscriptions: signed POSTs, in order per subject, several
-subjects at once, with exponential backoff and jitter, dead letters after the last attempt.
+"""Delivering a tenant's outbox to its subscriptions: signed POSTs, in order per subject,
+several subjects at once, with exponential backoff and jitter, dead letters after the last attempt.
 
 A tenant's events wait in two lanes (store/outbox.py): the tenant's webhook (`E:`) and the
 deployment-wide subscription (`D:`). A pass delivers each lane as below, with its own order
@@ -9,7 +9,8 @@ endpoint that is down or slow never holds the other lane's events back. Requests
 one URL origin are bounded process-wide (origins.py): the deployment endpoint receives every
 tenant's events.
 
-One pass reads the tenant's pending events oldest first, in rounds of a bounded page. Up to
+One pass reads a lane's pending events oldest first, in rounds of a bounded page, and sends
+only published ones (store/feed_log.py; the pass publishes before it delivers). Up to
 SCIM_WEBHOOK_CONCURRENCY workers share a round: each takes the oldest event whose subject (the
 resource) no other worker is sending, so one subject has at most one request in flight and its
 events go out in id order, while other subjects go on beside it. A round ends before the next
@@ -314,7 +315,12 @@ class Deliverer:
                     index += 1
                     continue
                 del state.waiting[index]
-                if state.failures_in_a_row >= _DOWN_AFTER:
+                if not row.published:
+                    # Committed after this pass published: its seq (and so its place in the
+                    # pull feed) comes first, and its subject's later events wait behind it.
+                    state.blocked.add(row.subject)
+                    state.stats.backlog += 1
+                elif state.failures_in_a_row >= _DOWN_AFTER:
                     state.stats.backlog += 1
                 elif state.target.endpoint is None:
                     if row.created and parse_iso(row.created) < state.hold_until:

@@ -13,11 +13,14 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..feed import routing
 from ..feed.delivery import Deliverer, Sender
 from ..feed.worker import PassOutcome, deliver_tenant
+from ..store.feed_log import FeedLog, Route
 from ..store.outbox import Outbox
 from ..store.signals import VERSION, WHY, DeliverySignals
 from ..store.tenants import Tenant
@@ -84,6 +87,7 @@ def run_pass(service: ScimService, signals: DeliverySignals, tenant: Tenant, *,
         return deliver_tenant(
             tenant, deliverer=deliverer(service, outbox, sender), signals=signals,
             outbox=outbox, owner=owner or uuid.uuid4().hex, deadline=deadline,
+            feed_log=FeedLog(service.directory), route=route_for(service, tenant),
             # The lease outlasts the pass, whoever set its deadline (the reconciler's is
             # longer than a queue-triggered pass's budget).
             lease_s=(max(0.0, deadline - time.monotonic()) + settings.webhook_timeout_seconds
@@ -98,6 +102,21 @@ def deliverer(service: ScimService, outbox: Outbox, sender: Sender) -> Deliverer
     """The service's deliverer: both lanes, the deployment one to the cached subscription."""
     return Deliverer(outbox, service.settings, sender,
                      subscription=service.subscriptions.current)
+
+
+def route_for(service: ScimService, tenant: Tenant) -> Callable[[str], Route]:
+    """The lanes the tenant's events are published to (every publisher asks here): the
+    tenant's webhook filter, and the deployment-wide subscription's (read through its
+    per-instance cache) - feed/routing.py."""
+    return routing.route_for(tenant, service.subscriptions.current(),
+                             service.settings.event_type_prefix)
+
+
+def publish(service: ScimService, tenant: Tenant, now: datetime) -> int:
+    """Publish the tenant's new events outside a queued pass (the timer's inline run, which
+    holds no lease: a concurrent publisher's transaction fails whole, so nothing is published
+    twice)."""
+    return FeedLog(service.directory).publish(tenant.id, route_for(service, tenant), now=now)
 
 
 def _retry_after_holder(signals: DeliverySignals, tenant: str) -> None:

@@ -2,7 +2,8 @@
 write and its events are one entity-group transaction.
 
 A pending event's row (layout.event_key) holds its JSON body (long_text.py), subject (the
-ordering key), type, attempts, next attempt time and last error; a dead letter
+ordering key), type, attempts, next attempt time and last error, and once published
+(feed_log.py) its `pub` seq: only published rows are delivered. A dead letter
 (layout.dead_letter_key) is the same row after the last allowed attempt failed.
 
 Rows wait in a lane per subscription: the tenant's webhook (`E:` pending, `DL:` dead) and the
@@ -24,6 +25,7 @@ from . import keys, layout
 from .backend import Backend, Operation, delete, upsert
 from .directory import MAX_BATCH, Directory, Indexes
 from .errors import NotFound, StoreError
+from .feed_log import PUB
 from .long_text import join_text, split_text
 
 _BODY = "body"
@@ -63,17 +65,24 @@ class OutboxRow:
     last_error: str
     etag: str
     dead_at: str = ""
+    published: bool = False  # feed_log.publish marked it: the webhook may have it
+    seq: int | None = None  # its seq in the published feed
 
 
 def insert_op(tenant: str, event_id: str, subject: str, etype: str, body: str,
-              created: str, *, lane: Lane = TENANT_LANE) -> Operation:
+              created: str, *, seq: int | None = None,
+              lane: Lane = TENANT_LANE) -> Operation:
     """The transaction operation adding one event; the service passes these as `extra` to
     the Directory write that the event describes. An upsert, not a create: the event id is
     unique, and a write whose first attempt committed unseen (lost response) is retried by
-    the store; the retry must not fail on its own event."""
-    return upsert({"PartitionKey": tenant, "RowKey": lane.pending_key(event_id),
-                   "subject": subject, "type": etype, "created": created, "attempts": 0,
-                   "next": "", **split_text(body, _BODY)}, "replace")
+    the store; the retry must not fail on its own event. `seq`: the event was published
+    already (a replayed dead letter; every `D:` row was)."""
+    row: dict[str, Any] = {"PartitionKey": tenant, "RowKey": lane.pending_key(event_id),
+                           "subject": subject, "type": etype, "created": created,
+                           "attempts": 0, "next": "", **split_text(body, _BODY)}
+    if seq is not None:
+        row[PUB] = seq
+    return upsert(row, "replace")
 
 
 def _row(entity: Any) -> OutboxRow:
@@ -82,7 +91,9 @@ def _row(entity: Any) -> OutboxRow:
         type=str(entity.get("type", "")), body=join_text(entity, _BODY),
         created=str(entity.get("created", "")), attempts=int(entity.get("attempts", 0)),
         next_attempt=str(entity.get("next", "")), last_error=str(entity.get("lastError", "")),
-        etag=str(entity.metadata.get("etag", "")), dead_at=str(entity.get("deadAt", "")))
+        etag=str(entity.metadata.get("etag", "")), dead_at=str(entity.get("deadAt", "")),
+        published=entity.get(PUB) is not None,
+        seq=int(entity[PUB]) if entity.get(PUB) is not None else None)
 
 
 class Outbox:
@@ -121,12 +132,17 @@ class Outbox:
         """(whether an event can be sent now, when the earliest retry that waits comes due):
         one ordered read of the pending rows' subject and next attempt, stopping at the first
         event due. An event behind a waiting one of its subject is not due: order per subject
-        holds."""
+        holds. An unpublished event is not due (the pass publishes it first, and looks for
+        those with feed_log.unpublished) and holds back its subject likewise."""
         waiting: set[str] = set()
         earliest: datetime | None = None
-        for entity in self._range(tenant, lane.pending_prefix, ["subject", "next"], page=1000):
+        for entity in self._range(tenant, lane.pending_prefix, ["subject", "next", PUB],
+                                  page=1000):
             subject, next_attempt = str(entity.get("subject", "")), str(entity.get("next", ""))
             if subject in waiting:
+                continue
+            if entity.get(PUB) is None:
+                waiting.add(subject)
                 continue
             at = parse_iso(next_attempt) if next_attempt else None
             if at is None or at <= now:
@@ -161,7 +177,8 @@ class Outbox:
             upsert({"PartitionKey": tenant, "RowKey": lane.dead_key(row.id),
                     "subject": row.subject, "type": row.type, "created": row.created,
                     "attempts": attempts, "next": "", "lastError": error[:500],
-                    "deadAt": now, **split_text(row.body, _BODY)}),
+                    "deadAt": now, **split_text(row.body, _BODY),
+                    **({PUB: row.seq} if row.seq is not None else {})}),
         ], Indexes())
 
     def dead_letters(self, tenant: str, *, lane: Lane = TENANT_LANE) -> list[OutboxRow]:
@@ -181,8 +198,9 @@ class Outbox:
         try:
             self.directory.submit([
                 delete(tenant, lane.dead_key(event_id), etag=row.etag),
+                # Its seq kept: publishing it again would give the pull feed a duplicate.
                 insert_op(tenant, row.id, row.subject, row.type, row.body, row.created,
-                          lane=lane),
+                          seq=row.seq, lane=lane),
             ], Indexes())
         except StoreError as exc:  # replayed concurrently: the other replay won
             raise NotFound(event_id) from exc

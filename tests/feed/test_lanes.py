@@ -21,9 +21,9 @@ from shared.auth.tenants import issue_token, new_tenant_id
 from shared.feed.delivery import Deliverer, Sender
 from shared.feed.worker import deliver_tenant
 from shared.service.app import ScimService
+from shared.service.deliver import publish, route_for
 from shared.service.reconcile import run
-from shared.store.directory import Indexes
-from shared.store.outbox import DEPLOYMENT_LANE, Outbox, insert_op
+from shared.store.outbox import DEPLOYMENT_LANE, Outbox
 from shared.store.queues import WorkQueue, open_queues
 from shared.store.signals import DeliverySignals
 from shared.store.subscriptions import SubscriptionTable
@@ -78,15 +78,10 @@ def _title(client: httpx.Client, uid: str, title: str) -> None:
     assert r.status_code == 200, r.text
 
 
-def _to_deployment_lane(service: ScimService, tenant: str) -> list[str]:
-    """What publication does for an event the deployment subscription selects: the same row
-    in the `D:` lane. The ids copied, in commit order."""
-    outbox = Outbox(service.directory)
-    rows = list(outbox.pending(tenant))
-    for row in rows:
-        service.directory.submit([insert_op(tenant, row.id, row.subject, row.type, row.body,
-                                            row.created, lane=DEPLOYMENT_LANE)], Indexes())
-    return [row.id for row in rows]
+def _committed(service: ScimService, tenant: str) -> list[str]:
+    """The ids of the tenant's events committed and not yet published, in commit order: the
+    next pass publishes them, copying to the `D:` lane those the subscription selects."""
+    return [row.id for row in Outbox(service.directory).pending(tenant)]
 
 
 def _service(feed_service: ScimService, **update: object) -> ScimService:
@@ -103,7 +98,7 @@ def test_one_receiver_gets_every_tenants_events_signed_and_naming_their_tenant(
     _user(client_a, "a@example.com")
     _user(client_b, "b1@example.com")
     _user(client_b, "b2@example.com")
-    expected = {a: _to_deployment_lane(service, a), b: _to_deployment_lane(service, b)}
+    expected = {a: _committed(service, a), b: _committed(service, b)}
     summary = run(service, tenants=[a, b])
     assert summary["delivered"] == 3
     got = deployment_receiver.received
@@ -134,7 +129,7 @@ def test_a_dead_deployment_endpoint_does_not_delay_the_tenant_lane(
     receiver.answer = lambda _: arrived.append(time.monotonic()) or 204  # type: ignore[func-returns-value]
     for n in range(8):
         _user(client, f"u{n}@example.com")
-    _to_deployment_lane(service, tenant)
+    _committed(service, tenant)
     started = time.monotonic()
     summary = run(service, tenants=[tenant])
     elapsed = time.monotonic() - started
@@ -165,7 +160,7 @@ def test_dead_letters_are_per_lane_and_the_cli_reaches_the_deployment_ones(
     tenant, client = new_tenant()
     use_webhook(service, tenant, receiver.url)
     _user(client, "dead@example.com")
-    [event_id] = _to_deployment_lane(service, tenant)
+    [event_id] = _committed(service, tenant)
     outbox = Outbox(service.directory)
     for _ in range(service.settings.webhook_max_attempts):
         _wait_until_due(outbox, tenant)
@@ -213,7 +208,7 @@ def test_the_deployment_lane_keeps_order_per_subject_under_concurrency(
     for uid in users:
         for n in range(5):
             _title(client, uid, f"t{n}")
-    expected = _to_deployment_lane(service, tenant)
+    expected = _committed(service, tenant)
     lock = threading.Lock()
     in_flight: dict[str, int] = defaultdict(int)
     overlaps: list[str] = []
@@ -252,12 +247,15 @@ def test_requests_to_one_origin_are_bounded_across_tenants(
     for tenant, client in tenants:
         for n in range(12):
             _user(client, f"bound{n}@example.com")
-        _to_deployment_lane(service, tenant)
+        _committed(service, tenant)
     sender = Sender(service.settings.webhook_timeout_seconds)
     outbox = Outbox(service.directory)
     deliverer = Deliverer(outbox, service.settings, sender,
                           subscription=service.subscriptions.current)
     records = [service.tenants.get(t) for t, _ in tenants]
+    for r in records:
+        assert r is not None
+        publish(service, r, datetime.now(UTC))
     threads = [threading.Thread(target=deliverer.deliver, args=(r, time.monotonic() + 20))
                for r in records if r is not None]
     for thread in threads:
@@ -282,7 +280,7 @@ def test_a_failing_lane_rests_while_the_other_goes_on(
     tenant, client = new_tenant()
     use_webhook(service, tenant, receiver.url)
     _user(client, "rest@example.com")
-    _to_deployment_lane(service, tenant)
+    _committed(service, tenant)
     record = service.tenants.get(tenant)
     assert record is not None
     signals = DeliverySignals(service.tables.data, queue)
@@ -292,7 +290,7 @@ def test_a_failing_lane_rests_while_the_other_goes_on(
         record, deliverer=Deliverer(outbox, service.settings, sender,
                                     subscription=service.subscriptions.current),
         signals=signals, outbox=outbox, owner="test", deadline=time.monotonic() + 10,
-        lease_s=60, retry_after_s=5.0)
+        lease_s=60, retry_after_s=5.0, route=route_for(service, record))
     sender.close()
     assert outcome.stats.lane("tenant").delivered == 1
     assert outcome.stats.lane("deployment").failed == 1

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from shared.store import layout
 from shared.store.directory import Directory, Indexes
 from shared.store.errors import Conflict, NotFound
+from shared.store.feed_log import FeedLog, Route
 from shared.store.layout import USER
 from shared.store.long_text import PROPERTY_CHARS
 from shared.store.outbox import DEPLOYMENT_LANE, LANES, TENANT_LANE, Outbox, OutboxRow, insert_op
@@ -244,6 +245,9 @@ def test_due_is_the_first_sendable_event_or_the_earliest_waiting_retry(
     for n, subject in ((1, "Users/a"), (2, "Users/a"), (3, "Users/b")):
         outbox.directory.submit([insert_op(tenant_id, eid(n), subject, "t", "{}", "c")],
                                 Indexes())
+    # Only published events are sent: committed but unpublished ones are not due yet.
+    assert outbox.due(tenant_id, now) == (False, None)
+    assert FeedLog(outbox.directory).publish(tenant_id, lambda _t: Route(), now=now) == 3
     assert outbox.due(tenant_id, now) == (True, None)
     rows = {r.id: r for r in outbox.pending(tenant_id)}
     soon, later = now + timedelta(seconds=5), now + timedelta(seconds=50)
@@ -265,7 +269,8 @@ def test_each_lane_is_a_range_of_its_own(outbox: Outbox, tenant_id: str) -> None
 
     _append(outbox, tenant_id, [1, 2])
     outbox.directory.submit([insert_op(tenant_id, eid(n), f"Users/u{n}", "t", "{}", NOW,
-                                       lane=DEPLOYMENT_LANE) for n in (2, 3)], Indexes())
+                                       seq=n, lane=DEPLOYMENT_LANE) for n in (2, 3)],
+                            Indexes())
     assert _ids(outbox.pending(tenant_id)) == [eid(1), eid(2)]
     assert _ids(outbox.pending(tenant_id, lane=DEPLOYMENT_LANE)) == [eid(2), eid(3)]
     row = next(outbox.pending(tenant_id, lane=DEPLOYMENT_LANE))
