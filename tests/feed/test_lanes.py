@@ -2,7 +2,8 @@
 over Azurite and real HTTP receivers on loopback: one receiver gets every tenant's events
 signed with the deployment secret, each naming its tenant; a dead endpoint in one lane does
 not delay the other; dead letters per lane (and their CLI); order per subject in the
-deployment lane under concurrency; the process-wide bound per origin."""
+deployment lane under concurrency; the process-wide bound per origin; event-type filters
+routing each event at publication (a filtered-out event still published for pulling)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from shared.feed.worker import deliver_tenant
 from shared.service.app import ScimService
 from shared.service.deliver import publish, route_for
 from shared.service.reconcile import run
+from shared.store.feed_log import FeedLog
 from shared.store.outbox import DEPLOYMENT_LANE, Outbox
 from shared.store.queues import WorkQueue, open_queues
 from shared.store.signals import DeliverySignals
@@ -297,3 +299,59 @@ def test_a_failing_lane_rests_while_the_other_goes_on(
     assert len(deployment_receiver.received) == 1
     assert outcome.wake_at is not None
     assert outcome.wake_at > datetime.now(UTC)
+
+
+GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+
+
+def test_filters_route_each_event_to_the_lanes_that_select_it_and_all_are_published(
+        feed_service: ScimService, deployment: SubscriptionTable, new_tenant: NewTenant,
+        receiver: Receiver, deployment_receiver: Receiver) -> None:
+    use_subscription(deployment, deployment_receiver.url, ["group.*"])
+    service = _service(feed_service)
+    tenant, client = new_tenant()
+    use_webhook(service, tenant, receiver.url)
+    record = service.tenants.get(tenant)
+    assert record is not None
+    record.webhook_types = ["user.deactivated"]
+    service.tenants.save(record)
+    uid = _user(client, "filtered@example.com")  # user.created: neither lane
+    r = client.patch(f"/Users/{uid}", json={"schemas": [PATCH], "Operations": [
+        {"op": "replace", "path": "active", "value": False}]})  # the tenant's only
+    assert r.status_code == 200, r.text
+    r = client.post("/Groups", json={"schemas": [GROUP], "displayName": "Filtered"})
+    assert r.status_code == 201, r.text  # group.created: the deployment's only
+    committed = _committed(service, tenant)
+    publish(service, record, datetime.now(UTC))
+    # Routed at publication: the filtered-out event has no pending row in either lane.
+    outbox = Outbox(service.directory)
+    assert [row.id for row in outbox.pending(tenant)] == [committed[1]]
+    assert [row.id for row in outbox.pending(tenant, lane=DEPLOYMENT_LANE)] == [committed[2]]
+    summary = run(service, tenants=[tenant])
+    assert (summary["delivered"], summary["backlog"]) == (2, 0)
+    assert [e["type"].rsplit(".", 1)[1] for e in receiver.accepted()] == ["deactivated"]
+    assert [e["type"].split(".")[-2:] for e in deployment_receiver.accepted()] == [
+        ["group", "created"]]
+    # Every event stays pullable, filtered or not, in commit order here.
+    assert [e.id for e in FeedLog(service.directory).read(tenant, 0, 10)] == committed
+    assert summary_lanes(service, tenant) == (0, 0)
+
+
+def test_a_filter_on_the_tenant_webhook_alone(
+        feed_service: ScimService, deployment: SubscriptionTable, new_tenant: NewTenant,
+        receiver: Receiver) -> None:
+    service = _service(feed_service)
+    tenant, client = new_tenant()
+    use_webhook(service, tenant, receiver.url)
+    record = service.tenants.get(tenant)
+    assert record is not None
+    record.webhook_types = ["group.*"]
+    service.tenants.save(record)
+    _user(client, "ignored@example.com")
+    r = client.post("/Groups", json={"schemas": [GROUP], "displayName": "Kept"})
+    assert r.status_code == 201, r.text
+    committed = _committed(service, tenant)
+    assert run(service, tenants=[tenant])["delivered"] == 1
+    assert [e["id"] for e in receiver.accepted()] == [committed[1]]
+    assert summary_lanes(service, tenant) == (0, 0)  # and no D: rows without a subscription
+    assert len(FeedLog(service.directory).read(tenant, 0, 10)) == 2
