@@ -355,3 +355,27 @@ def test_a_filter_on_the_tenant_webhook_alone(
     assert [e["id"] for e in receiver.accepted()] == [committed[1]]
     assert summary_lanes(service, tenant) == (0, 0)  # and no D: rows without a subscription
     assert len(FeedLog(service.directory).read(tenant, 0, 10)) == 2
+
+
+def test_without_a_subscription_the_deployment_lane_is_held_then_discarded(
+        feed_service: ScimService, deployment: SubscriptionTable, new_tenant: NewTenant,
+        receiver: Receiver, deployment_receiver: Receiver) -> None:
+    use_subscription(deployment, deployment_receiver.url)
+    service = _service(feed_service)
+    tenant, client = new_tenant()
+    use_webhook(service, tenant, receiver.url)
+    _user(client, "held@example.com")
+    record = service.tenants.get(tenant)
+    assert record is not None
+    publish(service, record, datetime.now(UTC))  # routed while the subscription existed
+    stored = deployment.get()
+    assert stored is not None
+    deployment.clear(stored)
+    cleared = _service(feed_service)  # another instance: no cached subscription
+    summary = run(cleared, tenants=[tenant])
+    assert (summary["delivered"], summary["backlog"]) == (1, 1)  # the webhook's; D: held
+    assert deployment_receiver.received == []
+    assert summary_lanes(cleared, tenant) == (0, 1)
+    expired = _service(feed_service, feed_hold_days=0.0)
+    assert run(expired, tenants=[tenant])["discarded"] == 1
+    assert summary_lanes(cleared, tenant) == (0, 0)
