@@ -171,6 +171,11 @@ class Deliverer:
     # The deployment-wide subscription (a cached read: SubscriptionTable.current).
     subscription: Callable[[], Subscription | None] = _no_subscription
     slots: OriginSlots = SLOTS
+    # Whether a pass reads a lane that has no endpoint, to discard its rows held past
+    # SCIM_FEED_HOLD_DAYS. The tenant lane is read anyway; for the deployment lane, which has
+    # no rows in most deployments, the reconciler's passes do it and queue-triggered passes
+    # save the read.
+    sweep_held: bool = True
 
     def targets(self, tenant: Tenant) -> list[Target]:
         """Both lanes of a tenant, each with where its events go now."""
@@ -190,7 +195,8 @@ class Deliverer:
         stats = DeliveryStats()
         first: OutboxRow | None = None
         deployment_rows: Iterator[OutboxRow] = iter(())
-        if deployment.lane.name not in skip:
+        if deployment.lane.name not in skip and (deployment.endpoint is not None
+                                                 or self.sweep_held):
             # One read tells whether the deployment lane has work: most passes need no thread.
             deployment_rows = self.outbox.pending(tenant.id, lane=DEPLOYMENT_LANE)
             first = next(deployment_rows, None)

@@ -63,7 +63,7 @@ def on_message(service: ScimService, body: bytes | str, *, dequeue_count: int = 
         log.warning("deliver message for unknown tenant=%s: acknowledged",
                     str(payload["tenant"])[:64])
         return None
-    outcome = run_pass(service, signals, tenant, sender=sender)
+    outcome = run_pass(service, signals, tenant, sender=sender, sweep_held=False)
     if outcome.skipped:
         _retry_after_holder(signals, tenant.id)
     stats = outcome.stats
@@ -76,8 +76,9 @@ def on_message(service: ScimService, body: bytes | str, *, dequeue_count: int = 
 
 def run_pass(service: ScimService, signals: DeliverySignals, tenant: Tenant, *,
              sender: Sender | None = None, deadline: float | None = None,
-             owner: str | None = None) -> PassOutcome:
-    """One leased pass of `tenant` (the queue trigger's; the timer's inline run too)."""
+             owner: str | None = None, sweep_held: bool = True) -> PassOutcome:
+    """One leased pass of `tenant` (the queue trigger's; the timer's inline run too).
+    `sweep_held`: Deliverer.sweep_held (the queue trigger's passes leave it to the timer)."""
     settings = service.settings
     own_sender = sender is None
     sender = sender or Sender(settings.webhook_timeout_seconds)
@@ -85,7 +86,8 @@ def run_pass(service: ScimService, signals: DeliverySignals, tenant: Tenant, *,
     deadline = deadline or time.monotonic() + settings.delivery_budget_seconds
     try:
         return deliver_tenant(
-            tenant, deliverer=deliverer(service, outbox, sender), signals=signals,
+            tenant, deliverer=deliverer(service, outbox, sender, sweep_held=sweep_held),
+            signals=signals,
             outbox=outbox, owner=owner or uuid.uuid4().hex, deadline=deadline,
             feed_log=FeedLog(service.directory), route=route_for(service, tenant),
             # The lease outlasts the pass, whoever set its deadline (the reconciler's is
@@ -98,10 +100,11 @@ def run_pass(service: ScimService, signals: DeliverySignals, tenant: Tenant, *,
             sender.close()
 
 
-def deliverer(service: ScimService, outbox: Outbox, sender: Sender) -> Deliverer:
+def deliverer(service: ScimService, outbox: Outbox, sender: Sender, *,
+              sweep_held: bool = True) -> Deliverer:
     """The service's deliverer: both lanes, the deployment one to the cached subscription."""
     return Deliverer(outbox, service.settings, sender,
-                     subscription=service.subscriptions.current)
+                     subscription=service.subscriptions.current, sweep_held=sweep_held)
 
 
 def route_for(service: ScimService, tenant: Tenant) -> Callable[[str], Route]:

@@ -377,5 +377,13 @@ def test_without_a_subscription_the_deployment_lane_is_held_then_discarded(
     assert deployment_receiver.received == []
     assert summary_lanes(cleared, tenant) == (0, 1)
     expired = _service(feed_service, feed_hold_days=0.0)
-    assert run(expired, tenants=[tenant])["discarded"] == 1
+    record = expired.tenants.get(tenant)
+    assert record is not None
+    sender = Sender(1.0)
+    queue_pass = Deliverer(Outbox(expired.directory), expired.settings, sender,
+                           subscription=expired.subscriptions.current, sweep_held=False)
+    assert queue_pass.deliver(record, time.monotonic() + 5).discarded == 0  # not read
+    sender.close()
+    assert summary_lanes(cleared, tenant) == (0, 1)
+    assert run(expired, tenants=[tenant])["discarded"] == 1  # the reconciler's pass
     assert summary_lanes(cleared, tenant) == (0, 0)
