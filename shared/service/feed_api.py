@@ -131,9 +131,10 @@ class FeedApi:
                         raise _expired()
                     after_seq = seq
                 found = self.feed.read(tenant.id, after_seq, limit + 1)
-            if found or time.monotonic() + POLL_INTERVAL_SECONDS > ends:
+            left = ends - time.monotonic()
+            if found or left <= 0:
                 return _page(found, limit, after)
-            self.sleep(POLL_INTERVAL_SECONDS)
+            self.sleep(min(POLL_INTERVAL_SECONDS, left))
 
     def _publish(self, tenant: Tenant) -> None:
         """Timer mode: publish the tenant's new events now if its lease is free (a pass
