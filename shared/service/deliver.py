@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..feed import routing
 from ..feed.delivery import Deliverer, Sender
@@ -24,7 +24,9 @@ from ..store.feed_log import FeedLog, Route
 from ..store.outbox import Outbox
 from ..store.signals import VERSION, WHY, DeliverySignals
 from ..store.tenants import Tenant
-from .app import ScimService
+
+if TYPE_CHECKING:  # the service builds its pull API with `route_for`: no import cycle
+    from .app import ScimService
 
 log = logging.getLogger("scim.feed")
 # Beyond the budget, the lease covers the request that may start just before it ends.
