@@ -125,9 +125,10 @@ class Settings(BaseModel):
         description="timeout of one webhook request (seconds, more than 0).")
     webhook_concurrency: int = Field(
         4, ge=1, le=MAX_WEBHOOK_CONCURRENCY, validation_alias="SCIM_WEBHOOK_CONCURRENCY",
-        description="webhook requests in flight to one tenant's endpoint at once; events of "
-        f"one resource are still sent one after another, in order (an integer, 1 to "
-        f"{MAX_WEBHOOK_CONCURRENCY}).")
+        description="webhook requests in flight to one tenant's endpoint at once, and from "
+        "one instance to one URL origin (the deployment-wide subscription's endpoint gets "
+        "every tenant's events); events of one resource are still sent one after another, "
+        f"in order (an integer, 1 to {MAX_WEBHOOK_CONCURRENCY}).")
     feed_hold_days: float = Field(
         7.0, ge=0, validation_alias="SCIM_FEED_HOLD_DAYS",
         description="published events stay pullable (GET /feed/v1/{tenant}/events) this long, "

@@ -21,7 +21,7 @@ from ..feed import routing
 from ..feed.delivery import Deliverer, Sender
 from ..feed.worker import PassOutcome, deliver_tenant
 from ..store.feed_log import FeedLog, Route
-from ..store.outbox import Outbox
+from ..store.outbox import DEPLOYMENT_LANE, Outbox
 from ..store.signals import VERSION, WHY, DeliverySignals
 from ..store.tenants import Tenant
 
@@ -69,10 +69,15 @@ def on_message(service: ScimService, body: bytes | str, *, dequeue_count: int = 
     if outcome.skipped:
         _retry_after_holder(signals, tenant.id)
     stats = outcome.stats
+    # The totals cover both lanes; the deployment lane's share is named apart, so a failing
+    # deployment-wide endpoint is told from a failing tenant webhook.
+    shared = stats.lane(DEPLOYMENT_LANE.name)
     log.info("deliver tenant=%s why=%s dequeue=%d delivered=%d failed=%d dead_lettered=%d "
-             "backlog=%d skipped=%s continued=%s wake_at=%s", tenant.id, payload["why"],
-             dequeue_count, stats.delivered, stats.failed, stats.dead_lettered, stats.backlog,
-             outcome.skipped, outcome.continued, outcome.wake_at)
+             "backlog=%d deployment_delivered=%d deployment_failed=%d skipped=%s "
+             "continued=%s wake_at=%s", tenant.id, payload["why"], dequeue_count,
+             stats.delivered, stats.failed, stats.dead_lettered, stats.backlog,
+             shared.delivered, shared.failed, outcome.skipped, outcome.continued,
+             outcome.wake_at)
     return outcome
 
 
