@@ -7,22 +7,28 @@ routing each event at publication (a filtered-out event still published for pull
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.admin.__main__ import main as admin
 from shared.auth.tenants import issue_token, new_tenant_id
+from shared.feed import filters
 from shared.feed.delivery import Deliverer, Sender
 from shared.feed.worker import deliver_tenant
 from shared.service.app import ScimService
 from shared.service.deliver import publish, route_for
+from shared.service.messages import ScimRequest
 from shared.service.reconcile import run
 from shared.store.feed_log import FeedLog
 from shared.store.outbox import DEPLOYMENT_LANE, Outbox
@@ -31,7 +37,7 @@ from shared.store.signals import DeliverySignals
 from shared.store.subscriptions import SubscriptionTable
 from shared.store.tenants import Tenant
 from shared.timestamps import now_iso
-from tests.support.webhooks import Received, Receiver, use_subscription, use_webhook
+from tests.support.webhooks import SECRET, Received, Receiver, use_subscription, use_webhook
 
 NewTenant = Callable[[], tuple[str, httpx.Client]]
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -388,3 +394,73 @@ def test_without_a_subscription_the_deployment_lane_is_held_then_discarded(
     assert summary_lanes(cleared, tenant) == (0, 1)
     assert run(expired, tenants=[tenant])["discarded"] == 1  # the reconciler's pass
     assert summary_lanes(cleared, tenant) == (0, 0)
+
+
+def _every_change(service: ScimService, tenant: str, token: str) -> None:
+    """Writes that emit each of the ten change types once."""
+    def handle(method: str, resource: str, rid: str | None, body: dict[str, Any] | None,
+               *status: int) -> dict[str, Any]:
+        response = service.handle(ScimRequest(
+            method=method, tenant=tenant, resource=resource, id=rid,
+            headers={"authorization": f"Bearer {token}",
+                     "content-type": "application/scim+json"},
+            body=json.dumps(body).encode() if body is not None else b""))
+        assert response.status in status, response.body
+        return response.body or {}
+
+    def patch(resource: str, rid: str, op: dict[str, Any]) -> None:
+        handle("PATCH", resource, rid, {"schemas": [PATCH], "Operations": [op]}, 200, 204)
+
+    uid = handle("POST", "Users", None, {"schemas": [USER], "userName": "all@example.com"},
+                 201)["id"]
+    patch("Users", uid, {"op": "replace", "path": "title", "value": "T"})
+    patch("Users", uid, {"op": "replace", "path": "active", "value": False})
+    patch("Users", uid, {"op": "replace", "path": "active", "value": True})
+    gid = handle("POST", "Groups", None, {"schemas": [GROUP], "displayName": "All"}, 201)["id"]
+    patch("Groups", gid, {"op": "add", "path": "members", "value": [{"value": uid}]})
+    patch("Groups", gid, {"op": "remove", "path": f'members[value eq "{uid}"]'})
+    patch("Groups", gid, {"op": "replace", "path": "displayName", "value": "All2"})
+    handle("DELETE", "Groups", gid, None, 204)
+    handle("DELETE", "Users", uid, None, 204)
+
+
+PATTERNS = [*filters.KNOWN_TYPES, "user.*", "group.*", "group.members.*"]
+
+
+@settings(max_examples=8, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tenant_types=st.lists(st.sampled_from(PATTERNS), max_size=3),
+       deployment_types=st.none() | st.lists(st.sampled_from(PATTERNS), max_size=3))
+def test_each_lane_receives_exactly_what_its_filter_selects(
+        feed_service: ScimService, deployment: SubscriptionTable, receiver: Receiver,
+        deployment_receiver: Receiver, tenant_types: list[str],
+        deployment_types: list[str] | None) -> None:
+    receiver.received.clear()
+    deployment_receiver.received.clear()
+    stored = deployment.get()
+    if stored is not None:
+        deployment.clear(stored)
+    if deployment_types is not None:
+        use_subscription(deployment, deployment_receiver.url,
+                         filters.validate(deployment_types) if deployment_types else [])
+    service = _service(feed_service)
+    record = Tenant(id=new_tenant_id(), name="every", created=now_iso(),
+                    webhook_url=receiver.url, webhook_secret=SECRET,
+                    webhook_types=filters.validate(tenant_types) if tenant_types else [])
+    token = issue_token(record)
+    service.tenants.create(record)
+    _every_change(service, record.id, token)
+    committed = [(row.id, row.type) for row in Outbox(service.directory).pending(record.id)]
+    assert len({etype for _, etype in committed}) == 10
+    run(_service(feed_service, webhook_concurrency=1), tenants=[record.id])
+    prefix = service.settings.event_type_prefix
+    for got, chosen in ((receiver, record.webhook_types),
+                        (deployment_receiver, None if deployment_types is None else
+                         (filters.validate(deployment_types) if deployment_types else []))):
+        wanted = [] if chosen is None else [
+            eid for eid, etype in committed if filters.matches(chosen, etype, prefix)]
+        assert [e["id"] for e in got.accepted()] == wanted  # one at a time: commit order
+        assert all(r.valid for r in got.received)
+    assert [e.id for e in FeedLog(service.directory).read(record.id, 0, 20)] == [
+        eid for eid, _ in committed]
+    assert summary_lanes(service, record.id) == (0, 0)
