@@ -54,7 +54,7 @@ from ..store import invariants, layout
 from ..store.audit import AuditTable
 from ..store.errors import AlreadyExists, PreconditionFailed
 from ..store.feed_log import FeedLog
-from ..store.outbox import LANES, Outbox
+from ..store.outbox import DEPLOYMENT_LANE, LANES, Outbox
 from ..store.queues import WorkQueue, queues_for
 from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
@@ -135,10 +135,13 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
         if own_sender:
             sender.close()
     d = state.delivery
+    # The deployment-wide subscription's share of the delivery counts (they cover both lanes).
+    shared = d.lane(DEPLOYMENT_LANE.name)
     summary: dict[str, Any] = {
         "time": iso(now), "duration_s": round(time.monotonic() - started, 3),
         "tenants": visited, "delivered": d.delivered, "failed": d.failed,
         "dead_lettered": d.dead_lettered, "discarded": d.discarded, "backlog": d.backlog,
+        "deployment_delivered": shared.delivered, "deployment_failed": shared.failed,
         "repaired": state.repaired, "unrepaired": state.unrepaired,
         "repair_incomplete": state.repair_incomplete,
         "retention_deleted": state.retention_deleted, "feed_purged": state.feed_purged,
