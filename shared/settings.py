@@ -27,6 +27,8 @@ MAX_DOCUMENTATION_URI = 2048
 # Requests to one receiver at once: beyond this a receiver is more likely overwhelmed than
 # faster, and the sender keeps this many connections open per tenant in turn.
 MAX_WEBHOOK_CONCURRENCY = 32
+# A long-poll holds an HTTP worker; far below the Functions HTTP limit (230 s) and its timeout.
+MAX_FEED_WAIT_SECONDS = 60
 # Storage's queue names are 3-63 characters; 56 leaves room for the host's "-poison".
 _QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,54}[a-z0-9]")
 
@@ -123,13 +125,19 @@ class Settings(BaseModel):
         description="timeout of one webhook request (seconds, more than 0).")
     webhook_concurrency: int = Field(
         4, ge=1, le=MAX_WEBHOOK_CONCURRENCY, validation_alias="SCIM_WEBHOOK_CONCURRENCY",
-        description="webhook requests in flight to one tenant's endpoint at once; events of "
-        f"one resource are still sent one after another, in order (an integer, 1 to "
-        f"{MAX_WEBHOOK_CONCURRENCY}).")
+        description="webhook requests in flight to one tenant's endpoint at once, and from "
+        "one instance to one URL origin (the deployment-wide subscription's endpoint gets "
+        "every tenant's events); events of one resource are still sent one after another, "
+        f"in order (an integer, 1 to {MAX_WEBHOOK_CONCURRENCY}).")
     feed_hold_days: float = Field(
         7.0, ge=0, validation_alias="SCIM_FEED_HOLD_DAYS",
-        description="events of a tenant without a webhook are kept this long, then discarded "
-        "(days, 0 or more).")
+        description="published events stay pullable (GET /feed/v1/{tenant}/events) this long, "
+        "and events of a tenant without a webhook are kept this long, then discarded (days, 0 "
+        "or more).")
+    feed_max_wait_seconds: int = Field(
+        20, ge=0, le=MAX_FEED_WAIT_SECONDS, validation_alias="SCIM_FEED_MAX_WAIT_SECONDS",
+        description="the longest long-poll a pull request may ask for with `wait` (seconds, 0 "
+        f"to {MAX_FEED_WAIT_SECONDS}; 0 turns long-polling off).")
     repair_interval_hours: float = Field(
         24.0, ge=0, validation_alias="SCIM_REPAIR_INTERVAL_HOURS",
         description="how often each tenant's store invariants are checked and repaired (a full "
@@ -239,6 +247,10 @@ class Settings(BaseModel):
 
     def tenant_url(self, tenant_id: str) -> str:
         return f"{self.public_base_url.rstrip('/')}/scim/v2/{tenant_id}"
+
+    def feed_url(self, tenant_id: str) -> str:
+        """The tenant's pull API (shared/service/feed_api.py)."""
+        return f"{self.public_base_url.rstrip('/')}/feed/v1/{tenant_id}/events"
 
     @property
     def oauth_issuer(self) -> str:

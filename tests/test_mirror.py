@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # and are indexed and called together.
 _SHARED_TEST_FILE = {
     "shared/adapter/blueprints/deliver.py": "tests/adapter/test_blueprints.py",
+    "shared/adapter/blueprints/feed.py": "tests/adapter/test_blueprints.py",
     "shared/adapter/blueprints/health.py": "tests/adapter/test_blueprints.py",
     "shared/adapter/blueprints/oauth.py": "tests/adapter/test_blueprints.py",
     "shared/adapter/blueprints/openapi.py": "tests/adapter/test_blueprints.py",

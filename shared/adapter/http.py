@@ -1,5 +1,5 @@
 """Azure Functions HttpRequest/HttpResponse <-> the service's requests and responses
-(ScimRequest/ScimResponse, OAuthRequest/OAuthResponse)."""
+(ScimRequest/ScimResponse, OAuthRequest/OAuthResponse, FeedRequest/FeedResponse)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import json
 
 import azure.functions as func
 
-from ..service.messages import SCIM_JSON, OAuthRequest, OAuthResponse, ScimRequest, ScimResponse
+from ..service.messages import (
+    SCIM_JSON,
+    FeedRequest,
+    FeedResponse,
+    OAuthRequest,
+    OAuthResponse,
+    ScimRequest,
+    ScimResponse,
+)
 
 
 def to_scim(req: func.HttpRequest, resource: str, id_param: str = "id") -> ScimRequest:
@@ -49,5 +57,20 @@ def to_oauth(req: func.HttpRequest) -> OAuthRequest:
 
 
 def oauth_http(resp: OAuthResponse) -> func.HttpResponse:
+    return func.HttpResponse(body=resp.encode(), status_code=resp.status, headers=resp.headers,
+                             mimetype="application/json", charset="utf-8")
+
+
+def to_feed(req: func.HttpRequest) -> FeedRequest:
+    return FeedRequest(
+        method=req.method.upper(),
+        tenant=req.route_params.get("tenant", ""),
+        params=dict(req.params),
+        headers={k.lower(): v for k, v in req.headers.items()},
+        request_id=req.headers.get("x-request-id", "") or "",
+    )
+
+
+def feed_http(resp: FeedResponse) -> func.HttpResponse:
     return func.HttpResponse(body=resp.encode(), status_code=resp.status, headers=resp.headers,
                              mimetype="application/json", charset="utf-8")

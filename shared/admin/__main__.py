@@ -9,6 +9,8 @@
     python -m shared.admin token list TENANT [--prefix scim_AbC] [--json]   # with last use
     python -m shared.admin token revoke TENANT TOKEN_ID
     python -m shared.admin webhook|deadletter|audit|reconcile …   (see shared/admin/feed.py)
+    python -m shared.admin subscription set|types|show|clear|test …   (subscriptions.py)
+    python -m shared.admin feed token|tokens|revoke …   # pull API credentials (feed_tokens.py)
     python -m shared.admin schema add TENANT FILE.json [--resource-type User|Group]
     python -m shared.admin schema list|undeclared TENANT [--json]
     python -m shared.admin schema remove TENANT URN
@@ -36,7 +38,7 @@ from ..store.connection import open_tables
 from ..store.errors import PreconditionFailed, StoreError, Unavailable
 from ..store.tenants import Tenant, TenantTable
 from ..timestamps import now_iso
-from . import clients, feed, queues, schema
+from . import clients, feed, feed_tokens, queues, schema, subscriptions
 from .output import show
 
 LOCAL_SETTINGS = Path("local.settings.json")
@@ -117,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     revoke.add_argument("tenant")
     revoke.add_argument("token_id")
     feed.add_parsers(sub)
+    subscriptions.add_parsers(sub)
+    feed_tokens.add_parsers(sub)
     schema.add_parsers(sub)
     clients.add_parsers(sub)
     queues.add_parsers(sub)
@@ -139,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.area in feed.AREAS:
         return feed.dispatch(args, settings)
+    if args.area in subscriptions.AREAS:
+        return subscriptions.dispatch(args, settings)
+    if args.area in feed_tokens.AREAS:
+        return feed_tokens.dispatch(args, settings)
     if args.area in queues.AREAS:
         return queues.dispatch(args, settings)
     if args.area in schema.AREAS:

@@ -1,10 +1,12 @@
 """Operator commands for the change feed, the audit log and the reconciler:
 
-    webhook set TENANT URL [--secret whsec_…] [--json]   # prints a generated secret once
+    webhook set TENANT URL [--secret whsec_…] [--types user.*,group.*] [--json]
+                                                         # prints a generated secret once
+    webhook types TENANT PATTERNS                        # change the filter only (`*`: all)
     webhook show|clear|test TENANT
-    deadletter list TENANT
-    deadletter show TENANT EVENT_ID
-    deadletter replay TENANT (EVENT_ID… | --all)
+    deadletter list TENANT [--deployment]                # --deployment: the dead letters of
+    deadletter show TENANT EVENT_ID [--deployment]       # the deployment-wide subscription's
+    deadletter replay TENANT (EVENT_ID… | --all) [--deployment]   # lane (subscriptions.py)
     audit TENANT [--since 2h|2026-11-26T10:00Z] [--status 4xx|401,409] [--limit N] [--json]
     reconcile run [--tenant TENANT]…
 """
@@ -19,13 +21,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..feed import events, signing
+from ..feed import events, filters, signing
 from ..feed.delivery import Sender
 from ..settings import Settings
 from ..store.audit import AuditTable
 from ..store.connection import Tables, open_tables
 from ..store.errors import NotFound
-from ..store.outbox import Outbox, OutboxRow
+from ..store.outbox import DEPLOYMENT_LANE, TENANT_LANE, Lane, Outbox, OutboxRow
 from ..store.tenants import Tenant, TenantTable
 from ..timestamps import iso
 
@@ -41,13 +43,18 @@ def add_parsers(sub: Any) -> None:
     set_.add_argument("tenant")
     set_.add_argument("url")
     set_.add_argument("--secret", help="whsec_<base64>; default: a new random secret")
+    set_.add_argument("--types", help=TYPES_HELP + "; default: keep the current filter")
     set_.add_argument("--json", action="store_true")
-    for action, text in (("show", "URL and secret prefix"), ("clear", "stop delivering"),
-                         ("test", "send a signed test event now")):
+    types = hook.add_parser("types", help="which event types the webhook receives")
+    types.add_argument("tenant")
+    types.add_argument("patterns", help=TYPES_HELP)
+    for action, text in (("show", "URL, secret prefix and event types"),
+                         ("clear", "stop delivering"), ("test", "send a signed test event now")):
         hook.add_parser(action, help=text).add_argument("tenant")
     dead = sub.add_parser("deadletter", help="events that exhausted their attempts"
                           ).add_subparsers(dest="action", required=True)
-    dead.add_parser("list").add_argument("tenant")
+    listing = dead.add_parser("list")
+    listing.add_argument("tenant")
     show = dead.add_parser("show", help="one dead letter with its event body")
     show.add_argument("tenant")
     show.add_argument("event_id")
@@ -55,6 +62,10 @@ def add_parsers(sub: Any) -> None:
     replay.add_argument("tenant")
     replay.add_argument("event_ids", nargs="*")
     replay.add_argument("--all", action="store_true")
+    for parser in (listing, show, replay):
+        parser.add_argument("--deployment", action="store_true",
+                            help="the deployment-wide subscription's dead letters of the "
+                            "tenant, not its webhook's")
     audit = sub.add_parser("audit", help="the tenant's audit log, newest first")
     audit.add_argument("tenant")
     audit.add_argument("--since", help="ISO time, or a duration back from now: 90m, 2h, 7d")
@@ -81,7 +92,8 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _webhook(args, settings, tenants, tenant)
     if args.area == "audit":
         return _audit(args, AuditTable(tables.audit), tenant.id)
-    return _deadletter(args, _outbox(tables), tenant.id, settings.event_type_prefix)
+    return _deadletter(args, _outbox(tables), tenant.id, settings.event_type_prefix,
+                       DEPLOYMENT_LANE if args.deployment else TENANT_LANE)
 
 
 def _outbox(tables: Tables) -> Outbox:
@@ -108,18 +120,49 @@ def check_url(url: str) -> str:
     raise SystemExit("error: the webhook URL must be https:// (http:// only to localhost)")
 
 
+TYPES_HELP = ("comma-separated event types: user.deactivated, user.*, group.members.*, or * "
+              "for every type")
+
+
+def event_types(text: str) -> list[str]:
+    """An operator's --types as stored ([] = every type); the error names the known types."""
+    try:
+        return filters.parse(text)
+    except filters.FilterError as exc:
+        raise SystemExit(f"error: --types: {exc}") from None
+
+
+def types_text(patterns: list[str]) -> str:
+    return ",".join(patterns) if patterns else "* (every type)"
+
+
+def new_secret(given: str | None) -> str:
+    secret = given or signing.new_secret()
+    if not signing.is_secret(secret):
+        raise SystemExit("error: --secret must be whsec_ followed by base64 (≥ 16 bytes)")
+    return secret
+
+
 def _webhook(args: argparse.Namespace, settings: Settings, tenants: TenantTable,
              tenant: Tenant) -> int:
     if args.action == "set":
-        secret = args.secret or signing.new_secret()
-        if not signing.is_secret(secret):
-            raise SystemExit("error: --secret must be whsec_ followed by base64 (≥ 16 bytes)")
+        secret = new_secret(args.secret)
+        if args.types is not None:
+            tenant.webhook_types = event_types(args.types)
         tenant.webhook_url, tenant.webhook_secret = check_url(args.url), secret
         tenants.save(tenant)
-        out = {"tenant_id": tenant.id, "webhook_url": tenant.webhook_url}
+        out = {"tenant_id": tenant.id, "webhook_url": tenant.webhook_url,
+               "webhook_types": tenant.webhook_types}
         if not args.secret:
             out["webhook_secret"] = secret  # generated: shown this once
-        print(json.dumps(out) if args.json else "\n".join(f"{k}: {v}" for k, v in out.items()))
+        print(json.dumps(out) if args.json else "\n".join(
+            f"{k}: {types_text(v) if isinstance(v, list) else v}" for k, v in out.items()))
+        return 0
+    if args.action == "types":
+        tenant.webhook_types = event_types(args.patterns)
+        tenants.save(tenant)
+        print(f"tenant {tenant.id}: webhook receives {types_text(tenant.webhook_types)} "
+              "(events published from now on)")
         return 0
     if args.action == "clear":
         tenant.webhook_url = tenant.webhook_secret = None
@@ -129,7 +172,8 @@ def _webhook(args: argparse.Namespace, settings: Settings, tenants: TenantTable,
     if tenant.webhook_url is None or tenant.webhook_secret is None:
         raise SystemExit(f"error: tenant {tenant.id} has no webhook; `webhook set` first")
     if args.action == "show":
-        print(f"url: {tenant.webhook_url}\nsecret: {tenant.webhook_secret[:10]}…")
+        print(f"url: {tenant.webhook_url}\nsecret: {tenant.webhook_secret[:10]}…\n"
+              f"types: {types_text(tenant.webhook_types)}")
         return 0
     event = events.webhook_test_event(tenant.id, settings.tenant_url(tenant.id),
                                       iso(datetime.now(UTC)),
@@ -145,9 +189,10 @@ def _webhook(args: argparse.Namespace, settings: Settings, tenants: TenantTable,
 
 # -- dead letters ---------------------------------------------------------------------------
 
-def _deadletter(args: argparse.Namespace, outbox: Outbox, tenant: str, type_prefix: str) -> int:
+def _deadletter(args: argparse.Namespace, outbox: Outbox, tenant: str, type_prefix: str,
+                lane: Lane) -> int:
     if args.action == "list":
-        rows = outbox.dead_letters(tenant)
+        rows = outbox.dead_letters(tenant, lane=lane)
         # The type without this deployment's prefix (events stored under an earlier prefix
         # keep theirs, so they stay recognisable).
         print(_table(["event id", "type", "subject", "attempts", "dead since", "last error"],
@@ -155,27 +200,27 @@ def _deadletter(args: argparse.Namespace, outbox: Outbox, tenant: str, type_pref
                        str(r.attempts), r.dead_at, r.last_error] for r in rows]))
         return 0
     if args.action == "show":
-        row = _dead(outbox, tenant, args.event_id)
+        row = _dead(outbox, tenant, args.event_id, lane)
         print(json.dumps({"id": row.id, "type": row.type, "subject": row.subject,
                           "created": row.created, "attempts": row.attempts,
                           "dead_at": row.dead_at, "last_error": row.last_error,
                           "event": json.loads(row.body)}, indent=2, ensure_ascii=False))
         return 0
-    ids = [r.id for r in outbox.dead_letters(tenant)] if args.all else args.event_ids
+    ids = [r.id for r in outbox.dead_letters(tenant, lane=lane)] if args.all else args.event_ids
     if not ids:
         raise SystemExit("error: name EVENT_IDs or pass --all")
     for event_id in ids:
         try:
-            outbox.replay(tenant, event_id)
+            outbox.replay(tenant, event_id, lane=lane)
         except NotFound:
             raise SystemExit(f"error: no dead letter {event_id!r} in tenant {tenant}") from None
         print(f"replayed {event_id} (delivered by the next reconciler run)")
     return 0
 
 
-def _dead(outbox: Outbox, tenant: str, event_id: str) -> OutboxRow:
+def _dead(outbox: Outbox, tenant: str, event_id: str, lane: Lane) -> OutboxRow:
     try:
-        return outbox.dead_letter_row(tenant, event_id)
+        return outbox.dead_letter_row(tenant, event_id, lane=lane)
     except NotFound:
         raise SystemExit(f"error: no dead letter {event_id!r} in tenant {tenant}") from None
 

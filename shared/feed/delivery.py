@@ -1,7 +1,16 @@
-"""Delivering a tenant's outbox to its webhook: signed POSTs, in order per subject, several
-subjects at once, with exponential backoff and jitter, dead letters after the last attempt.
+"""Delivering a tenant's outbox to its subscriptions: signed POSTs, in order per subject,
+several subjects at once, with exponential backoff and jitter, dead letters after the last attempt.
 
-One pass reads the tenant's pending events oldest first, in rounds of a bounded page. Up to
+A tenant's events wait in two lanes (store/outbox.py): the tenant's webhook (`E:`) and the
+deployment-wide subscription (`D:`). A pass delivers each lane as below, with its own order
+per subject, blocking, backoff, dead letters and `_DOWN_AFTER` count, and runs the two side by
+side (the deployment lane in a thread of its own, started only when it has a row), so an
+endpoint that is down or slow never holds the other lane's events back. Requests in flight to
+one URL origin are bounded process-wide (origins.py): the deployment endpoint receives every
+tenant's events.
+
+One pass reads a lane's pending events oldest first, in rounds of a bounded page, and sends
+only published ones (store/feed_log.py; the pass publishes before it delivers). Up to
 SCIM_WEBHOOK_CONCURRENCY workers share a round: each takes the oldest event whose subject (the
 resource) no other worker is sending, so one subject has at most one request in flight and its
 events go out in id order, while other subjects go on beside it. A round ends before the next
@@ -18,19 +27,21 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import islice
+from itertools import chain, islice
 
 import httpx
 
 from ..settings import MAX_WEBHOOK_CONCURRENCY, Settings
-from ..store.outbox import Outbox, OutboxRow
+from ..store.outbox import DEPLOYMENT_LANE, TENANT_LANE, Lane, Outbox, OutboxRow
+from ..store.subscriptions import Subscription
 from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
 from . import signing
+from .origins import SLOTS, OriginSlots
 
 log = logging.getLogger("scim.feed")
 # Pending rows read per round: bounds a pass's memory however long the outbox is, and is large
@@ -51,6 +62,8 @@ class DeliveryStats:
     discarded: int = 0  # held longer than SCIM_FEED_HOLD_DAYS without a webhook
     backlog: int = 0  # pending after the pass (waiting for backoff, blocked, or not reached)
     incomplete: bool = False  # the pass stopped at its deadline
+    # The same counts per lane (Lane.name) a pass went through; the fields above sum them.
+    by_lane: dict[str, DeliveryStats] = field(default_factory=dict)
 
     def add(self, other: DeliveryStats) -> None:
         self.delivered += other.delivered
@@ -59,6 +72,27 @@ class DeliveryStats:
         self.discarded += other.discarded
         self.backlog += other.backlog
         self.incomplete = self.incomplete or other.incomplete
+        for name, lane in other.by_lane.items():
+            self.by_lane.setdefault(name, DeliveryStats()).add(lane)
+
+    def lane(self, name: str) -> DeliveryStats:
+        """The counts of one lane (all zero when the pass did not go through it)."""
+        return self.by_lane.get(name) or DeliveryStats()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    url: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A lane and where its events go now; None: nowhere (they are held, and discarded after
+    SCIM_FEED_HOLD_DAYS, as a tenant's events without a webhook always were)."""
+
+    lane: Lane
+    endpoint: Endpoint | None
 
 
 @dataclass(frozen=True)
@@ -107,10 +141,11 @@ class Sender:
 
 @dataclass
 class _Pass:
-    """What one tenant's pass shares between its workers. While workers run, the fields
+    """What one lane's pass shares between its workers. While workers run, the fields
     below `hold_until` are read and written under `lock` only."""
 
-    tenant: Tenant
+    tenant: str
+    target: Target
     deadline: float
     hold_until: datetime
     stats: DeliveryStats = field(default_factory=DeliveryStats)
@@ -123,29 +158,86 @@ class _Pass:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def _no_subscription() -> Subscription | None:
+    return None
+
+
 @dataclass
 class Deliverer:
     outbox: Outbox
     settings: Settings
     sender: Sender
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # The deployment-wide subscription (a cached read: SubscriptionTable.current).
+    subscription: Callable[[], Subscription | None] = _no_subscription
+    slots: OriginSlots = SLOTS
+    # Whether a pass reads a lane that has no endpoint, to discard its rows held past
+    # SCIM_FEED_HOLD_DAYS. The tenant lane is read anyway; for the deployment lane, which has
+    # no rows in most deployments, the reconciler's passes do it and queue-triggered passes
+    # save the read.
+    sweep_held: bool = True
 
-    def deliver(self, tenant: Tenant, deadline: float) -> DeliveryStats:
-        """One pass over a tenant's outbox, starting no request that could outlast the
-        monotonic `deadline`."""
-        state = _Pass(tenant, deadline,
+    def targets(self, tenant: Tenant) -> list[Target]:
+        """Both lanes of a tenant, each with where its events go now."""
+        own = (Endpoint(tenant.webhook_url, tenant.webhook_secret)
+               if tenant.webhook_url is not None and tenant.webhook_secret is not None
+               else None)
+        subscription = self.subscription()
+        deployment = (Endpoint(subscription.url, subscription.secret)
+                      if subscription is not None else None)
+        return [Target(TENANT_LANE, own), Target(DEPLOYMENT_LANE, deployment)]
+
+    def deliver(self, tenant: Tenant, deadline: float, *,
+                skip: Collection[str] = ()) -> DeliveryStats:
+        """One pass over each lane of a tenant's outbox (but those named in `skip`), starting
+        no request that could outlast the monotonic `deadline`."""
+        own, deployment = self.targets(tenant)
+        stats = DeliveryStats()
+        first: OutboxRow | None = None
+        deployment_rows: Iterator[OutboxRow] = iter(())
+        if deployment.lane.name not in skip and (deployment.endpoint is not None
+                                                 or self.sweep_held):
+            # One read tells whether the deployment lane has work: most passes need no thread.
+            deployment_rows = self.outbox.pending(tenant.id, lane=DEPLOYMENT_LANE)
+            first = next(deployment_rows, None)
+        beside: Future[DeliveryStats] | None = None
+        lanes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lane")
+        results: list[DeliveryStats] = []
+        try:
+            if first is not None:
+                # In a copy of this context: a storage deadline set around the pass applies.
+                beside = lanes.submit(contextvars.copy_context().run, self._lane, tenant.id,
+                                      deployment, chain([first], deployment_rows), deadline)
+            if own.lane.name not in skip:
+                results.append(self._lane(tenant.id, own, self.outbox.pending(tenant.id),
+                                          deadline))
+        finally:
+            # The other lane ends by itself (its own deadline) even when this one raised.
+            lanes.shutdown(wait=True)
+        if beside is not None:
+            results.append(beside.result())
+        for result in results:
+            stats.add(result)
+        return stats
+
+    def _lane(self, tenant: str, target: Target, rows: Iterator[OutboxRow],
+              deadline: float) -> DeliveryStats:
+        state = _Pass(tenant, target, deadline,
                       self.clock() - timedelta(days=self.settings.feed_hold_days))
         workers = self.settings.webhook_concurrency
-        rows = self.outbox.pending(tenant.id)
+        lane = target.lane
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="webhook") as pool:
             while not state.stopped and (page := list(islice(rows, _ROUND))):
                 try:
                     self._round(state, page, pool, workers)
                 finally:
                     if state.delivered:
-                        self.outbox.remove(tenant.id, state.delivered)
+                        self.outbox.remove(tenant, state.delivered, lane=lane)
                         state.delivered = []
-        return state.stats
+        result = DeliveryStats()
+        result.add(state.stats)
+        result.by_lane[lane.name] = state.stats
+        return result
 
     def _round(self, state: _Pass, page: list[OutboxRow], pool: ThreadPoolExecutor,
                workers: int) -> None:
@@ -169,11 +261,23 @@ class Deliverer:
 
     def _work(self, state: _Pass) -> None:
         """One worker: send the rows `_next` hands out until it has none for this worker."""
-        tenant = state.tenant
-        url, secret = tenant.webhook_url or "", tenant.webhook_secret or ""  # `_next` checked
+        endpoint = state.target.endpoint or Endpoint("", "")  # `_next` checked it is set
         try:
             while (row := self._next(state)) is not None:
-                attempt = self.sender.send(url, secret, row.id, row.body)
+                wait = state.deadline - time.monotonic() - self.sender.timeout
+                with self.slots.slot(endpoint.url, self.settings.webhook_concurrency,
+                                     wait) as got:
+                    attempt = (self.sender.send(endpoint.url, endpoint.secret, row.id, row.body)
+                               if got else None)
+                if attempt is None:
+                    # The origin stayed busy until the budget ran out: not attempted, not
+                    # charged; the next pass goes on from here.
+                    with state.lock:
+                        state.stopped = True
+                        state.stats.incomplete = True
+                        state.stats.backlog += 1
+                        state.busy.discard(row.subject)
+                    return
                 if attempt.ok:
                     with state.lock:
                         state.failures_in_a_row = 0
@@ -186,7 +290,7 @@ class Deliverer:
                     state.stats.failed += 1
                 # The outbox write is slow; the subject stays busy (no other worker takes its
                 # next event) until it is recorded whether the subject is blocked.
-                dead = self._failed(tenant.id, row, attempt.error)
+                dead = self._failed(state, row, attempt.error)
                 with state.lock:
                     if dead:
                         state.stats.dead_lettered += 1
@@ -204,7 +308,6 @@ class Deliverer:
         that are not to be sent in this pass are settled on the way. None when nothing is
         left that this worker may take: every row still waiting then belongs to a subject
         another worker is sending, and that worker goes on with it."""
-        tenant = state.tenant
         with state.lock:
             index = 0
             while index < len(state.waiting) and not state.stopped:
@@ -218,9 +321,14 @@ class Deliverer:
                     index += 1
                     continue
                 del state.waiting[index]
-                if state.failures_in_a_row >= _DOWN_AFTER:
+                if not row.published:
+                    # Committed after this pass published: its seq (and so its place in the
+                    # pull feed) comes first, and its subject's later events wait behind it.
+                    state.blocked.add(row.subject)
                     state.stats.backlog += 1
-                elif tenant.webhook_url is None or tenant.webhook_secret is None:
+                elif state.failures_in_a_row >= _DOWN_AFTER:
+                    state.stats.backlog += 1
+                elif state.target.endpoint is None:
                     if row.created and parse_iso(row.created) < state.hold_until:
                         state.delivered.append(row.id)  # nobody to tell; removed likewise
                         state.stats.discarded += 1
@@ -235,18 +343,20 @@ class Deliverer:
                     return row
             return None
 
-    def _failed(self, tenant: str, row: OutboxRow, error: str) -> bool:
+    def _failed(self, state: _Pass, row: OutboxRow, error: str) -> bool:
         """Record a failed attempt: the next one after a backoff, or a dead letter after the
         last (True)."""
+        tenant, lane = state.tenant, state.target.lane
         now = self.clock()
         attempts = row.attempts + 1
-        log.warning("webhook delivery failed tenant=%s event=%s attempt=%d error=%s",
-                    tenant, row.id, attempts, error)
+        log.warning("webhook delivery failed tenant=%s lane=%s event=%s attempt=%d error=%s",
+                    tenant, lane.name, row.id, attempts, error)
         if attempts >= self.settings.webhook_max_attempts:
-            self.outbox.dead_letter(tenant, row, attempts=attempts, error=error, now=iso(now))
+            self.outbox.dead_letter(tenant, row, attempts=attempts, error=error, now=iso(now),
+                                    lane=lane)
             return True
         delay = backoff_seconds(attempts, self.settings.webhook_backoff_seconds,
                                 self.settings.webhook_backoff_max_seconds)
         self.outbox.record_failure(tenant, row, attempts=attempts, error=error,
-                                   next_attempt=iso(now + timedelta(seconds=delay)))
+                                   next_attempt=iso(now + timedelta(seconds=delay)), lane=lane)
         return False

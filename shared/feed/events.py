@@ -73,7 +73,7 @@ def event_type(prefix: str, change: str) -> str:
     return f"{prefix}.{change}"
 
 
-def _event(etype: str, tenant: str, source: str, subject: str, now: str,
+def _event(etype: str, tenant: str | None, source: str, subject: str, now: str,
            data: dict[str, Any]) -> ChangeEvent:
     eid = new_event_id()
     envelope = {
@@ -141,7 +141,9 @@ def user_change_type(old: dict[str, Any], new: dict[str, Any]) -> str:
     return USER_UPDATED
 
 
-def webhook_test_event(tenant: str, source: str, now: str, *, type_prefix: str) -> ChangeEvent:
-    """What `shared.admin webhook test` sends: signed like any event, never stored."""
+def webhook_test_event(tenant: str | None, source: str, now: str, *,
+                       type_prefix: str) -> ChangeEvent:
+    """What `shared.admin webhook test` (and `subscription test`, `tenant` None: no tenant's
+    event) sends: signed like any event, never stored."""
     return _event(event_type(type_prefix, WEBHOOK_TEST), tenant, source, "test", now,
                   {"tenant": tenant, "message": "Test event from the SCIM connector."})

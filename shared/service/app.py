@@ -14,6 +14,7 @@ from .. import sanitize
 from ..auth.access_tokens import AccessTokens
 from ..auth.authenticator import Authenticator, AuthFailure
 from ..auth.entra_jwt import EntraJwtVerifier
+from ..auth.feed_tokens import FeedAuthenticator
 from ..auth.signing_keys import KeyRing
 from ..scim import discovery, projection
 from ..scim.errors import ScimError
@@ -23,13 +24,18 @@ from ..store.audit import AuditTable
 from ..store.connection import Tables
 from ..store.directory import Directory
 from ..store.errors import StoreError, Unavailable
+from ..store.feed_log import FeedLog
+from ..store.feed_tokens import DeploymentFeedTokens
 from ..store.queues import queues_for
 from ..store.runs import RunLog
 from ..store.signals import DeliverySignals
 from ..store.signing_keys import SigningKeyTable
+from ..store.subscriptions import SubscriptionTable
 from ..store.tenants import Tenant, TenantTable
 from . import audit, tenant_schemas
 from .body import json_body
+from .deliver import route_for
+from .feed_api import FeedApi
 from .kinds import Kind, TenantKinds
 from .listing import Lister, Query, parse_paging
 from .messages import ScimRequest, ScimResponse
@@ -52,6 +58,8 @@ class ScimService:
         self.signaller = Signaller(self.delivery_signals)
         self.directory = Directory(tables.data, on_events=self.signaller.notify)
         self.tenants = TenantTable(tables.tenants)
+        # The deployment-wide subscription, read by every delivery pass through its cache.
+        self.subscriptions = SubscriptionTable(tables.tenants)
         self.entra_jwt = EntraJwtVerifier(
             settings.entra_jwks_url, assertion_jwks_url=settings.entra_assertion_jwks_url)
         # The token endpoint's keys and tokens: shared by the endpoint that mints them and the
@@ -70,6 +78,14 @@ class ScimService:
         self.token_endpoint = TokenEndpoint(settings, self.tenants, self.access_tokens,
                                             self.keys, self.entra_jwt, audit=self.audit)
         self.runs = RunLog(tables.runs)
+        self.feed_auth = FeedAuthenticator(self.tenants.get,
+                                           DeploymentFeedTokens(tables.tenants).all)
+        # Timer mode: a pull publishes for itself under the tenant's lease (no queue needed).
+        self.feed_api = FeedApi(
+            settings, FeedLog(self.directory), self.feed_auth,
+            leases=(DeliverySignals(tables.data, None) if self.delivery_signals is None
+                    else None),
+            route_of=lambda tenant: route_for(self, tenant))
 
     # -- entry point -------------------------------------------------------------------
 

@@ -13,15 +13,20 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..feed import routing
 from ..feed.delivery import Deliverer, Sender
 from ..feed.worker import PassOutcome, deliver_tenant
-from ..store.outbox import Outbox
+from ..store.feed_log import FeedLog, Route
+from ..store.outbox import DEPLOYMENT_LANE, Outbox
 from ..store.signals import VERSION, WHY, DeliverySignals
 from ..store.tenants import Tenant
-from .app import ScimService
+
+if TYPE_CHECKING:  # the service builds its pull API with `route_for`: no import cycle
+    from .app import ScimService
 
 log = logging.getLogger("scim.feed")
 # Beyond the budget, the lease covers the request that may start just before it ends.
@@ -60,21 +65,27 @@ def on_message(service: ScimService, body: bytes | str, *, dequeue_count: int = 
         log.warning("deliver message for unknown tenant=%s: acknowledged",
                     str(payload["tenant"])[:64])
         return None
-    outcome = run_pass(service, signals, tenant, sender=sender)
+    outcome = run_pass(service, signals, tenant, sender=sender, sweep_held=False)
     if outcome.skipped:
         _retry_after_holder(signals, tenant.id)
     stats = outcome.stats
+    # The totals cover both lanes; the deployment lane's share is named apart, so a failing
+    # deployment-wide endpoint is told from a failing tenant webhook.
+    shared = stats.lane(DEPLOYMENT_LANE.name)
     log.info("deliver tenant=%s why=%s dequeue=%d delivered=%d failed=%d dead_lettered=%d "
-             "backlog=%d skipped=%s continued=%s wake_at=%s", tenant.id, payload["why"],
-             dequeue_count, stats.delivered, stats.failed, stats.dead_lettered, stats.backlog,
-             outcome.skipped, outcome.continued, outcome.wake_at)
+             "backlog=%d deployment_delivered=%d deployment_failed=%d skipped=%s "
+             "continued=%s wake_at=%s", tenant.id, payload["why"], dequeue_count,
+             stats.delivered, stats.failed, stats.dead_lettered, stats.backlog,
+             shared.delivered, shared.failed, outcome.skipped, outcome.continued,
+             outcome.wake_at)
     return outcome
 
 
 def run_pass(service: ScimService, signals: DeliverySignals, tenant: Tenant, *,
              sender: Sender | None = None, deadline: float | None = None,
-             owner: str | None = None) -> PassOutcome:
-    """One leased pass of `tenant` (the queue trigger's; the timer's inline run too)."""
+             owner: str | None = None, sweep_held: bool = True) -> PassOutcome:
+    """One leased pass of `tenant` (the queue trigger's; the timer's inline run too).
+    `sweep_held`: Deliverer.sweep_held (the queue trigger's passes leave it to the timer)."""
     settings = service.settings
     own_sender = sender is None
     sender = sender or Sender(settings.webhook_timeout_seconds)
@@ -82,8 +93,10 @@ def run_pass(service: ScimService, signals: DeliverySignals, tenant: Tenant, *,
     deadline = deadline or time.monotonic() + settings.delivery_budget_seconds
     try:
         return deliver_tenant(
-            tenant, deliverer=Deliverer(outbox, settings, sender), signals=signals,
+            tenant, deliverer=deliverer(service, outbox, sender, sweep_held=sweep_held),
+            signals=signals,
             outbox=outbox, owner=owner or uuid.uuid4().hex, deadline=deadline,
+            feed_log=FeedLog(service.directory), route=route_for(service, tenant),
             # The lease outlasts the pass, whoever set its deadline (the reconciler's is
             # longer than a queue-triggered pass's budget).
             lease_s=(max(0.0, deadline - time.monotonic()) + settings.webhook_timeout_seconds
@@ -92,6 +105,28 @@ def run_pass(service: ScimService, signals: DeliverySignals, tenant: Tenant, *,
     finally:
         if own_sender:
             sender.close()
+
+
+def deliverer(service: ScimService, outbox: Outbox, sender: Sender, *,
+              sweep_held: bool = True) -> Deliverer:
+    """The service's deliverer: both lanes, the deployment one to the cached subscription."""
+    return Deliverer(outbox, service.settings, sender,
+                     subscription=service.subscriptions.current, sweep_held=sweep_held)
+
+
+def route_for(service: ScimService, tenant: Tenant) -> Callable[[str], Route]:
+    """The lanes the tenant's events are published to (every publisher asks here): the
+    tenant's webhook filter, and the deployment-wide subscription's (read through its
+    per-instance cache) - feed/routing.py."""
+    return routing.route_for(tenant, service.subscriptions.current(),
+                             service.settings.event_type_prefix)
+
+
+def publish(service: ScimService, tenant: Tenant, now: datetime) -> int:
+    """Publish the tenant's new events outside a queued pass (the timer's inline run, which
+    holds no lease: a concurrent publisher's transaction fails whole, so nothing is published
+    twice)."""
+    return FeedLog(service.directory).publish(tenant.id, route_for(service, tenant), now=now)
 
 
 def _retry_after_holder(signals: DeliverySignals, tenant: str) -> None:

@@ -1,6 +1,6 @@
-"""Transport-neutral requests and responses - of the SCIM service and of the token endpoint:
-the adapter converts Functions' HttpRequest and HttpResponse to and from these, and the dev
-host and tests can build them directly. Cheap to import (indexing the app loads this)."""
+"""Transport-neutral requests and responses - of the SCIM service, the token endpoint and the
+pull API: the adapter converts Functions' HttpRequest and HttpResponse to and from these, and
+the dev host and tests can build them directly. Cheap to import (indexing the app loads this)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,32 @@ class OAuthRequest:
 @dataclass
 class OAuthResponse:
     """The token endpoint's answer: `body` is sent as application/json."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        return _response_json(self.body).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class FeedRequest:
+    """A request to the pull API (shared/service/feed_api.py)."""
+
+    method: str
+    tenant: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
+    request_id: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class FeedResponse:
+    """The pull API's answer: `body` is sent as application/json."""
 
     status: int
     body: dict[str, Any]

@@ -12,7 +12,9 @@ from ..scim import schema as s
 from ..scim.discovery import LIST_RESPONSE, SERVICE_PROVIDER_CONFIG
 from ..scim.errors import ERROR_SCHEMA
 from ..scim.schemas import GROUP, USER
+from ..settings import MAX_FEED_WAIT_SECONDS
 from .app import SEARCH_REQUEST
+from .feed_api import DEFAULT_LIMIT, MAX_LIMIT
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
@@ -187,6 +189,83 @@ def _discovery_paths() -> dict[str, Any]:
     return out
 
 
+FEED_TAG = "feed"
+
+
+def _feed_error(description: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": _ref("FeedError")}}}
+
+
+def _feed_paths() -> dict[str, Any]:
+    def query(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"name": name, "in": "query", "required": False, "description": description,
+                "schema": schema}
+
+    return {"/events": {
+        # The pull API lives beside the SCIM surface, not under a Tenant URL.
+        "servers": [{"url": "/feed/v1/{tenant}", "variables": {"tenant": {
+            "default": "TENANT", "description": "the tenant whose events are read"}}}],
+        "get": {
+            "summary": "Pull the tenant's change events, oldest first",
+            "description": "Events in the order they were published (`sequence`), each the "
+                           "CloudEvent a webhook receives. Resume with `after` = the `next` "
+                           "of the previous page. Events stay for SCIM_FEED_HOLD_DAYS.",
+            "operationId": "pullEvents", "tags": [FEED_TAG],
+            "security": [{"feedToken": []}],
+            "parameters": [
+                query("after", "the id of the last event read (`next`); absent: from the "
+                      "oldest event held", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}),
+                query("limit", "events per page", {"type": "integer", "minimum": 1,
+                                                   "maximum": MAX_LIMIT,
+                                                   "default": DEFAULT_LIMIT}),
+                query("wait", "seconds to wait for an event when there is none yet "
+                      "(long-poll; at most SCIM_FEED_MAX_WAIT_SECONDS)",
+                      {"type": "integer", "minimum": 0, "maximum": MAX_FEED_WAIT_SECONDS,
+                       "default": 0}),
+            ],
+            "responses": {
+                "200": {"description": "A page of events",
+                        "headers": {"Cache-Control": {"schema": {"type": "string"}}},
+                        "content": {"application/json": {"schema": _ref("FeedPage")}}},
+                "400": _feed_error("A parameter is out of its range (the detail names it)"),
+                "401": _feed_error("Not a feed credential of this tenant (the same answer "
+                                   "for an unknown tenant, a Secret Token, a revoked one)"),
+                "405": _feed_error("Only GET is allowed"),
+                "410": _feed_error("cursor_expired: the event named by `after` is no longer "
+                                   "held; start again without `after`"),
+                "414": {"description": "The URL is longer than the host accepts (it answers "
+                                       "before the feed is reached)"},
+                "503": _feed_error("Storage temporarily unavailable; retry after the "
+                                   "Retry-After delay"),
+            },
+        },
+    }}
+
+
+def _feed_schemas() -> dict[str, Any]:
+    return {
+        "FeedPage": {"type": "object", "required": ["events", "next", "more"], "properties": {
+            "events": {"type": "array", "items": _ref("FeedEvent")},
+            "next": {"type": ["string", "null"],
+                     "description": "the id of the last event returned (or the `after` "
+                                    "given): pass it as `after` to resume"},
+            "more": {"type": "boolean",
+                     "description": "more events are there now: read again at once"}}},
+        "FeedEvent": {"type": "object", "required": ["id", "type", "sequence"],
+                      "additionalProperties": True, "properties": {
+                          "specversion": {"type": "string"}, "id": {"type": "string"},
+                          "source": {"type": "string"}, "type": {"type": "string"},
+                          "subject": {"type": "string"}, "time": {"type": "string"},
+                          "tenant": {"type": "string"}, "data": {"type": "object"},
+                          "sequence": {"type": "integer", "minimum": 1}}},
+        "FeedError": {"type": "object", "required": ["error", "detail"], "properties": {
+            "error": {"type": "string", "examples": ["cursor_expired", "invalid_parameter",
+                                                     "unauthorized"]},
+            "detail": {"type": "string"}}},
+    }
+
+
 def _components() -> dict[str, Any]:
     strings = {"type": "array", "items": {"type": "string"}}
     return {
@@ -200,7 +279,12 @@ def _components() -> dict[str, Any]:
                 "description": "An access token from the token endpoint, for a client of the "
                                "tenant (client_secret_basic, client_secret_post, or an "
                                "Entra-signed client assertion); sent as a bearer token.",
-                "flows": {"clientCredentials": {"tokenUrl": "/oauth2/token", "scopes": {}}}}},
+                "flows": {"clientCredentials": {"tokenUrl": "/oauth2/token", "scopes": {}}}},
+            "feedToken": {
+                "type": "http", "scheme": "bearer",
+                "description": "A feed credential (feed_…) of the tenant, or a deployment-wide "
+                               "one: `python -m shared.admin feed token TENANT` (or "
+                               "`--deployment`). Secret Tokens do not read the feed."}},
         "schemas": {
             "User": _resource(USER),
             "UserInput": _input(USER, "User"),
@@ -227,6 +311,7 @@ def _components() -> dict[str, Any]:
                 "filter": {"type": "string"}, "startIndex": {"type": "integer"},
                 "count": {"type": "integer"}, "attributes": strings,
                 "excludedAttributes": strings}},
+            **_feed_schemas(),
         },
     }
 
@@ -234,7 +319,7 @@ def _components() -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (deterministic: the checked-in copy must equal it)."""
     paths = {**_resource_paths(USER, "User"), **_resource_paths(GROUP, "Group"),
-             **_discovery_paths()}
+             **_discovery_paths(), **_feed_paths()}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Entra SCIM connector - SCIM 2.0 service provider",
@@ -242,7 +327,8 @@ def document() -> dict[str, Any]:
                  "description": "RFC 7643/7644 Users and Groups as provisioned by Microsoft "
                                 "Entra ID. One Tenant URL per customer: "
                                 "https://{host}/scim/v2/{tenant}. Discovery: "
-                                f"{SERVICE_PROVIDER_CONFIG}."},
+                                f"{SERVICE_PROVIDER_CONFIG}. Change events are pulled at "
+                                "https://{host}/feed/v1/{tenant}/events (tag feed)."},
         "servers": [{"url": "/scim/v2/{tenant}",
                      "variables": {"tenant": {"default": "TENANT",
                                               "description": "the tenant id of the Tenant "

@@ -11,8 +11,10 @@ the next tick does. Per tenant, in this order:
    keep this and later tenants' outboxes from being delivered; a tenant is marked repaired
    when its pass reaches the end;
 2. retention: hard-delete users deactivated longer than SCIM_RETENTION_DAYS (off by default),
-   through the same path as a DELETE, so the same events are emitted;
-3. deliver the outbox to the tenant's webhook (feed/delivery.py), including step 2's events.
+   through the same path as a DELETE, so the same events are emitted; and drop the events of
+   the published feed (store/feed_log.py) published longer than SCIM_FEED_HOLD_DAYS ago;
+3. publish the tenant's new events and deliver the outbox to the tenant's webhook
+   (feed/delivery.py), including step 2's events.
    With queues on (SCIM_QUEUE_STORAGE), commits signal a queue-triggered pass within seconds
    and this step is their safety net: it clears a stale signal (a crash between commit and
    signal) and delivers under the tenant's lease (service/deliver.py), skipping a tenant whose
@@ -51,12 +53,13 @@ from ..feed.delivery import Deliverer, DeliveryStats, Sender
 from ..store import invariants, layout
 from ..store.audit import AuditTable
 from ..store.errors import AlreadyExists, PreconditionFailed
-from ..store.outbox import Outbox
+from ..store.feed_log import FeedLog
+from ..store.outbox import DEPLOYMENT_LANE, LANES, Outbox
 from ..store.queues import WorkQueue, queues_for
 from ..store.tenants import Tenant
 from ..timestamps import iso, parse_iso
 from .app import ScimService
-from .deliver import run_pass
+from .deliver import deliverer, publish, run_pass
 from .kinds import USERS, Kind, TenantKinds
 
 log = logging.getLogger("scim.reconcile")
@@ -87,6 +90,7 @@ class _Run:
     unrepaired: int = 0
     repair_incomplete: int = 0
     retention_deleted: int = 0
+    feed_purged: int = 0
     expiring_secrets: int = 0
     errors: int = 0
 
@@ -109,7 +113,7 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
     sender = sender or Sender(settings.webhook_timeout_seconds)
     state = _Run(service, started + settings.reconcile_budget_seconds, now,
                  service.runs.marks(), service.runs.repair_passes(),
-                 Deliverer(Outbox(service.directory), settings, sender), DeliveryStats(),
+                 deliverer(service, Outbox(service.directory), sender), DeliveryStats(),
                  repair_share=_REPAIR_SHARE)
     visited = 0
     audit_purged = 0
@@ -131,13 +135,17 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
         if own_sender:
             sender.close()
     d = state.delivery
+    # The deployment-wide subscription's share of the delivery counts (they cover both lanes).
+    shared = d.lane(DEPLOYMENT_LANE.name)
     summary: dict[str, Any] = {
         "time": iso(now), "duration_s": round(time.monotonic() - started, 3),
         "tenants": visited, "delivered": d.delivered, "failed": d.failed,
         "dead_lettered": d.dead_lettered, "discarded": d.discarded, "backlog": d.backlog,
+        "deployment_delivered": shared.delivered, "deployment_failed": shared.failed,
         "repaired": state.repaired, "unrepaired": state.unrepaired,
         "repair_incomplete": state.repair_incomplete,
-        "retention_deleted": state.retention_deleted, "audit_purged": audit_purged,
+        "retention_deleted": state.retention_deleted, "feed_purged": state.feed_purged,
+        "audit_purged": audit_purged,
         "expiring_secrets": state.expiring_secrets, "errors": state.errors,
         "incomplete": d.incomplete,
     }
@@ -185,6 +193,7 @@ def _tenant(state: _Run, tenant: Tenant) -> None:
     elif state.deliverer is None:
         raise AssertionError("a run that delivers has a deliverer")
     elif service.delivery_signals is None:
+        publish(service, tenant, datetime.now(UTC))
         state.delivery.add(state.deliverer.deliver(tenant, state.deadline))
     else:
         # Queues on: the safety net of the signals. Through the tenant's lease, so that this
@@ -210,6 +219,10 @@ def _maintain(state: _Run, tenant: Tenant, *, retention: bool = True) -> None:
         state.retention_deleted += purge_deactivated(
             service, tenant.id, state.now - timedelta(days=settings.retention_days), state,
             users=kinds.users)
+    if retention and not state.over():
+        # Pullable for the hold period, whether or not a webhook delivered them.
+        state.feed_purged += FeedLog(service.directory).purge(
+            tenant.id, state.now - timedelta(days=settings.feed_hold_days), over=state.over)
 
 
 def _repair(state: _Run, tenant: str, kinds: TenantKinds,
@@ -441,7 +454,7 @@ def tenant_work(service: ScimService, body: bytes | str, *,
         summary["audit_purged"] = _purge_audit(state, [tenant.id])
     summary.update(repaired=state.repaired, unrepaired=state.unrepaired,
                    repair_continues=bool(state.repair_incomplete),
-                   retention_deleted=state.retention_deleted,
+                   retention_deleted=state.retention_deleted, feed_purged=state.feed_purged,
                    duration_s=round(time.monotonic() - started, 3))
     log.info("reconcile tenant %s", json.dumps(summary), extra={"reconcile_tenant": summary})
     return summary
@@ -449,12 +462,13 @@ def tenant_work(service: ScimService, body: bytes | str, *,
 
 def _delivery_net(service: ScimService, tenant: str, now: datetime) -> bool:
     """The signals' safety net, without delivering here: a stale signal row is cleared, and a
-    tenant with events in its outbox is signalled (deduplicated by the row as any signal)."""
+    tenant with events in either lane of its outbox is signalled (deduplicated by the row as
+    any signal)."""
     signals = service.delivery_signals
     if signals is None:
         return False
     signals.clear_stale(tenant, now)
-    due_now, retry_at = Outbox(service.directory).due(tenant, now)
-    if not due_now and retry_at is None:
+    due_now, retry_at = Outbox(service.directory).due(tenant, now, lanes=LANES)
+    if not due_now and retry_at is None and not FeedLog(service.directory).unpublished(tenant):
         return False
     return signals.signal(tenant, "sweep", now=now)

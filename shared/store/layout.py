@@ -41,6 +41,14 @@ Tenants table, PartitionKey `~signing-keys` (never a tenant id: `~` is not in th
   key:{kid}                    a signing key of the token endpoint's access tokens
                                (signing_keys.py)
 
+Tenants table, PartitionKey `~subscriptions`:
+  deployment                   the deployment-wide subscription: one endpoint for every
+                               tenant's events (subscriptions.py): url, secret, types
+
+Tenants table, PartitionKey `~feed`:
+  token:{id}                   a deployment-wide feed credential: reads every tenant's pull
+                               feed (feed_tokens.py): digest, created
+
 Audit table, PartitionKey = escaped tenant id:
   {inverted microseconds}-{random}    an entry; a partition reads newest first
 
@@ -323,6 +331,21 @@ SIGNING_KEY_PREFIX = "key" + SEPARATOR
 
 def signing_key_key(kid: str) -> str:
     return SIGNING_KEY_PREFIX + keys.escape(kid)
+
+
+SUBSCRIPTIONS_PARTITION = "~subscriptions"
+DEPLOYMENT_SUBSCRIPTION_ROW = "deployment"
+
+FEED_TOKENS_PARTITION = "~feed"
+FEED_TOKEN_PREFIX = "token" + SEPARATOR
+
+
+def feed_token_key(token_id: str) -> str:
+    return FEED_TOKEN_PREFIX + keys.escape(token_id)
+
+
+def feed_token_id(row_key: str) -> str:
+    return keys.unescape(row_key[len(FEED_TOKEN_PREFIX):])
 
 
 # -- audit table ---------------------------------------------------------------------------------

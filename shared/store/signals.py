@@ -48,9 +48,17 @@ def message(tenant: str, why: str) -> dict[str, Any]:
 
 
 class DeliverySignals:
-    def __init__(self, table: Backend, queue: WorkQueue) -> None:
+    def __init__(self, table: Backend, queue: WorkQueue | None) -> None:
         self.table = table  # the data table: the row lives in the tenant's partition
-        self.queue = queue
+        # None: queues are off, and the row serves as the tenant's lease alone (`acquire`,
+        # `release`: the pull API publishing in timer mode); nothing may be sent.
+        self._queue = queue
+
+    @property
+    def queue(self) -> WorkQueue:
+        if self._queue is None:
+            raise RuntimeError("delivery signals without a queue hold leases only")
+        return self._queue
 
     def _row(self, tenant: str, **fields: Any) -> dict[str, Any]:
         return {"PartitionKey": tenant, "RowKey": layout.DELIVERY_MARK, **fields}

@@ -45,6 +45,14 @@ class TokenRecord(BaseModel):
     created: str
 
 
+class FeedTokenRecord(BaseModel):
+    """A feed credential of the pull API as stored: its digest, never the token."""
+
+    id: str
+    digest: str
+    created: str
+
+
 class ClientSecretRecord(BaseModel):
     """A client secret as stored: its digest, a display prefix and when it expires (ISO 8601
     UTC), never the secret."""
@@ -102,6 +110,8 @@ class Tenant(BaseModel):
     # it is stored as is (the tenants table is as sensitive as the data); never in a repr.
     webhook_url: str | None = None
     webhook_secret: str | None = Field(default=None, repr=False)
+    # Event-type patterns the webhook receives (feed/filters.py); empty: every type.
+    webhook_types: list[str] = Field(default_factory=list)
     # When set, Entra-issued JWTs for this Entra tenant are accepted besides the secret tokens
     # (shared/auth/entra_jwt.py). Off (None) by default.
     entra_tenant_id: str | None = None
@@ -114,6 +124,9 @@ class Tenant(BaseModel):
     # authenticating SCIM requests the tenant accepts: a gallery listing wants "oauth" only.
     clients: list[OAuthClient] = Field(default_factory=list)
     auth_methods: list[AuthMethod] = Field(default_factory=lambda: list(AUTH_METHODS))
+    # Credentials of the pull API (shared/auth/feed_tokens.py), up to two (rotation): distinct
+    # from the Secret Tokens, which never read the feed (nor these SCIM).
+    feed_tokens: list[FeedTokenRecord] = Field(default_factory=list)
     # The version of the row this record was read from: `TenantTable.save` writes only over
     # that version, so two operator commands at once cannot undo each other (a revoke is kept).
     _etag: str | None = PrivateAttr(default=None)

@@ -1,4 +1,4 @@
-"""shared/adapter/blueprints/{scim,health,oauth,openapi,reconcile,deliver}.py: each handler
+"""shared/adapter/blueprints/{scim,health,oauth,openapi,reconcile,deliver,feed}.py: each handler
 called in-process with azure.functions.HttpRequest / TimerRequest / QueueMessage (no HTTP, no
 host), and the function metadata the Functions host indexes from function_app.app."""
 
@@ -17,7 +17,7 @@ from azure.functions.timer import TimerRequest
 
 import function_app
 from shared.adapter import runtime
-from shared.adapter.blueprints import deliver, health, oauth, openapi, reconcile, scim
+from shared.adapter.blueprints import deliver, feed, health, oauth, openapi, reconcile, scim
 from shared.auth import clients
 from shared.auth.tenants import new_tenant_id
 from shared.service.openapi import document
@@ -272,6 +272,26 @@ def test_the_token_endpoint_takes_every_method() -> None:
     assert str(getattr(binding["authLevel"], "value", binding["authLevel"])) == "anonymous"
 
 
+def test_the_pull_api_takes_every_method() -> None:
+    """Like the token endpoint: the feed's own 405 (Allow: GET) answers the wrong methods."""
+    binding = _bindings()["events"]
+    assert binding["type"] == "httpTrigger"
+    assert binding["route"] == "feed/v1/{tenant}/events"
+    assert binding.get("methods") is None
+    assert str(getattr(binding["authLevel"], "value", binding["authLevel"])) == "anonymous"
+
+
+def test_the_pull_handler_answers_json_without_a_credential(app_env: dict[str, str]) -> None:
+    for method, status in (("GET", 401), ("POST", 405)):
+        req = func.HttpRequest(method=method, url="http://localhost/feed/v1/t1/events",
+                               headers={}, params={}, route_params={"tenant": "t1"}, body=b"")
+        r = feed.events.build().get_user_function()(req)
+        assert r.status_code == status
+        assert r.mimetype == "application/json"
+        assert json.loads(r.get_body())["error"] in ("unauthorized", "method_not_allowed")
+        assert r.headers["Cache-Control"] == "no-store"
+
+
 def test_timer_function_metadata() -> None:
     binding = _bindings()["reconcile"]
     assert binding["type"] == "timerTrigger"
@@ -320,7 +340,7 @@ def test_function_names_are_unique_and_complete() -> None:
     assert sorted(_bindings()) == sorted([
         "users", "user", "groups", "group", "service_provider_config", "resource_types",
         "schemas", "other", "health", "openapi", "reconcile", "token", "keys", "deliver",
-        "reconcile_tenant"])
+        "reconcile_tenant", "events"])
 
 
 def test_host_json_route_prefix_is_empty() -> None:

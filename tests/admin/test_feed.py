@@ -156,7 +156,8 @@ def test_webhook_set_show_and_clear(settings: Settings, service: ScimService, te
 
     assert run(settings, "webhook", "show", tenant_id) == 0
     shown = capsys.readouterr().out
-    assert shown == f"url: {url}\nsecret: {secret[:10]}…\n"  # never the whole secret again
+    # Never the whole secret again.
+    assert shown == f"url: {url}\nsecret: {secret[:10]}…\ntypes: * (every type)\n"
 
     assert run(settings, "webhook", "clear", tenant_id) == 0
     assert "cleared" in capsys.readouterr().out
@@ -165,6 +166,40 @@ def test_webhook_set_show_and_clear(settings: Settings, service: ScimService, te
     for action in ("show", "test"):
         with pytest.raises(SystemExit, match=r"has no webhook; `webhook set` first"):
             run(settings, "webhook", action, tenant_id)
+
+
+def test_webhook_types_are_set_kept_changed_and_shown(
+        settings: Settings, service: ScimService, tenant_id: str,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    url = "https://hooks.contoso.example/scim"
+    assert run(settings, "webhook", "set", tenant_id, url, "--types",
+               "user.*, group.members.added", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["webhook_types"] == [
+        "user.*", "group.members.added"]
+    assert record(service, tenant_id).webhook_types == ["user.*", "group.members.added"]
+    assert run(settings, "webhook", "set", tenant_id, url) == 0  # no --types: kept
+    assert record(service, tenant_id).webhook_types == ["user.*", "group.members.added"]
+    capsys.readouterr()
+    assert run(settings, "webhook", "show", tenant_id) == 0
+    assert "types: user.*,group.members.added\n" in capsys.readouterr().out
+    secret = record(service, tenant_id).webhook_secret
+    assert run(settings, "webhook", "types", tenant_id, "group.*") == 0
+    stored = record(service, tenant_id)
+    assert (stored.webhook_types, stored.webhook_secret) == (["group.*"], secret)
+    assert run(settings, "webhook", "types", tenant_id, "*") == 0
+    assert record(service, tenant_id).webhook_types == []
+
+
+def test_webhook_types_refuses_unknown_types_naming_the_known_ones(
+        settings: Settings, service: ScimService, tenant_id: str) -> None:
+    with pytest.raises(SystemExit, match=r"--types: unknown event type pattern 'users\.\*'; "
+                                         r"known types: user\.created"):
+        run(settings, "webhook", "set", tenant_id, "https://hooks.contoso.example/scim",
+            "--types", "users.*")
+    assert record(service, tenant_id).webhook_url is None
+    with pytest.raises(SystemExit, match=r"group\.members\.\*"):
+        run(settings, "webhook", "types", tenant_id, "user.created,nope")
+    assert record(service, tenant_id).webhook_types == []
 
 
 @pytest.mark.parametrize(("argv", "message"), [

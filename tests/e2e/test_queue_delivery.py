@@ -1,8 +1,9 @@
 """Queue-driven delivery end to end: the app in a dev host process of its own with
 SCIM_QUEUE_STORAGE set (Azurite's Queue service), its deliver queue trigger listening, the
 reconciler's timer never firing (RECONCILE_SCHEDULE once a year). A commit's signal reaches
-the loopback receiver within seconds; a tenant whose endpoint never answers does not hold up
-another tenant's delivery."""
+the loopback receiver within seconds, the tenant's webhook and the deployment-wide
+subscription's endpoint alike; a tenant whose endpoint never answers does not hold up another
+tenant's delivery."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ import pytest
 from shared.service.app import ScimService
 from shared.settings import Settings
 from shared.store.queues import open_queues
+from shared.store.subscriptions import SubscriptionTable
 from tests.support.separate_host import SeparateHost, separate_host
-from tests.support.webhooks import Receiver, use_webhook
+from tests.support.webhooks import Receiver, use_subscription, use_webhook
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -126,3 +128,29 @@ def test_a_dead_endpoint_of_one_tenant_does_not_delay_another(
         _create(client, "a@example.com")
         elapsed = _arrival(receiver, 1, started)
     assert elapsed < LATENCY_BOUND_S, elapsed
+
+
+def test_a_patch_reaches_the_tenant_webhook_and_the_deployment_endpoint_within_seconds(
+        deployment: SubscriptionTable, deployment_receiver: Receiver,
+        queued_host: SeparateHost, scim_service: ScimService, receiver: Receiver,
+        record_property: Any) -> None:
+    use_subscription(deployment, deployment_receiver.url, ["user.*"])
+    tenant = _new_tenant(scim_service)
+    use_webhook(scim_service, tenant[0], receiver.url)
+    with _client(queued_host, tenant) as client:
+        uid = _create(client, "both@example.com")
+        _arrival(receiver, 1, time.monotonic())
+        _arrival(deployment_receiver, 1, time.monotonic())
+        started = time.monotonic()
+        r = client.patch(f"/Users/{uid}", json={"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": "title", "value": "Engineer"}]})
+        assert r.status_code == 200
+        to_tenant = _arrival(receiver, 2, started)
+        to_deployment = _arrival(deployment_receiver, 2, started)
+    assert max(to_tenant, to_deployment) < LATENCY_BOUND_S, (to_tenant, to_deployment)
+    record_property("patch_to_both_s", [round(to_tenant, 3), round(to_deployment, 3)])
+    print(f"PATCH -> tenant webhook {to_tenant:.3f} s, deployment endpoint {to_deployment:.3f} s")
+    for got in (receiver, deployment_receiver):
+        assert all(r.valid for r in got.received)  # each with its own secret
+        assert [e["type"].rsplit(".", 1)[1] for e in got.accepted()] == ["created", "updated"]
+    assert {e["tenant"] for e in deployment_receiver.accepted()} == {tenant[0]}

@@ -3,6 +3,7 @@ queue trigger is tested end to end in tests/service/test_deliver.py."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from shared.feed.delivery import Deliverer, Sender
 from shared.feed.worker import deliver_tenant
 from shared.service.app import ScimService
 from shared.store.directory import Indexes
+from shared.store.feed_log import FeedLog, Route
 from shared.store.outbox import Outbox, insert_op
 from shared.store.queues import WorkQueue, open_queues
 from shared.store.signals import DeliverySignals
@@ -100,3 +102,60 @@ def test_events_committed_during_the_pass_are_delivered_by_it(
     assert outcome.stats.delivered == 2  # type: ignore[attr-defined]
     assert queue.receive(4) == []
     assert Outbox(scim_service.directory).count(tenant[0]) == 0
+
+
+def test_a_pass_publishes_before_it_delivers_and_late_commits_after_its_release(
+        scim_service: ScimService, queue: WorkQueue, tenant: tuple[str, str]) -> None:
+    """A tenant without a webhook: its events are still published (for the pull API), and
+    one committed while the pass held the lease is published by the pass's final re-read,
+    not left for the timer."""
+    signals = DeliverySignals(scim_service.tables.data, queue)
+    feed = FeedLog(scim_service.directory)
+    _events(scim_service, tenant[0], 2)
+    late = iter([True])
+
+    def route(_type: str) -> Route:
+        if next(late, False):  # publishing: a writer commits meanwhile, its signal held off
+            _events(scim_service, tenant[0], 1)
+            assert not signals.signal(tenant[0])
+        return Route()
+
+    record = scim_service.tenants.get(tenant[0])
+    assert record is not None
+    outbox = Outbox(scim_service.directory)
+    sender = Sender(1.0)
+    outcome = deliver_tenant(record, deliverer=Deliverer(outbox, scim_service.settings, sender),
+                             signals=signals, outbox=outbox, owner="test",
+                             deadline=time.monotonic() + 10, lease_s=60, retry_after_s=1,
+                             feed_log=feed, route=route)
+    sender.close()
+    assert outcome.published == 3
+    assert [e.seq for e in feed.read(tenant[0], 0, 10)] == [1, 2, 3]
+    assert not feed.unpublished(tenant[0])
+    assert outbox.count(tenant[0]) == 3  # held for a webhook (today's rule)
+    assert queue.receive(4) == []
+
+
+def test_only_published_events_are_delivered_and_an_unpublished_one_holds_its_subject(
+        scim_service: ScimService, tenant: tuple[str, str], receiver: Receiver) -> None:
+    use_webhook(scim_service, tenant[0], receiver.url)
+    record = scim_service.tenants.get(tenant[0])
+    assert record is not None
+
+    def commit(n: int, subject: str) -> None:
+        scim_service.directory.submit([insert_op(tenant[0], f"{n:032x}", subject, "t",
+                                                 json.dumps({"id": n}), now_iso())], Indexes())
+
+    commit(2, "Users/a")
+    commit(3, "Users/b")
+    FeedLog(scim_service.directory).publish(tenant[0], lambda _t: Route(),
+                                            now=datetime.now(UTC))
+    commit(1, "Users/a")  # committed late, under a lower id: not published yet
+    outbox = Outbox(scim_service.directory)
+    sender = Sender(1.0)
+    stats = Deliverer(outbox, scim_service.settings, sender).deliver(record,
+                                                                     time.monotonic() + 10)
+    sender.close()
+    assert [r.event["id"] for r in receiver.received] == [3]  # Users/a waits behind event 1
+    assert (stats.delivered, stats.backlog) == (1, 2)
+    assert [r.id for r in outbox.pending(tenant[0])] == [f"{n:032x}" for n in (1, 2)]

@@ -29,10 +29,12 @@ from shared.service.messages import ScimRequest
 from shared.service.reconcile import run
 from shared.store import connection, invariants, layout
 from shared.store.backend import upsert
+from shared.store.directory import Indexes
 from shared.store.errors import Unavailable
+from shared.store.feed_log import FeedLog, Route
 from shared.store.invariants import Progress
 from shared.store.layout import GROUP, USER, new_id
-from shared.store.outbox import Outbox
+from shared.store.outbox import DEPLOYMENT_LANE, Outbox, insert_op
 from shared.store.queues import Message, Queues, WorkQueue, queues_for
 from shared.timestamps import iso, now_iso
 from tests.support.webhooks import Receiver, events_of, short, use_webhook
@@ -201,6 +203,28 @@ def test_retention_deletes_exactly_the_users_past_the_limit(
         [("deleted", old), ("deleted", legacy)])
     assert invariants.check(scim_service.directory, tid, indexer=stored_indexes) == []
     assert run(service, tenants=[tid])["retention_deleted"] == 0
+
+
+def test_the_run_publishes_new_events_and_purges_those_past_the_hold(
+        feed_service: ScimService, client: httpx.Client, tenant: tuple[str, str]) -> None:
+    """Timer mode: the run publishes a tenant's events (no webhook needed), and drops those
+    published longer than SCIM_FEED_HOLD_DAYS ago - whether or not a webhook had them."""
+    tid = tenant[0]
+    feed = FeedLog(feed_service.directory)
+    for name in ("a", "b"):
+        assert client.post("/Users", json={"schemas": [USER_URN], "userName": f"{name}@x.test"}
+                           ).status_code == 201
+    # Published long ago, by hand: the hold has passed for these two.
+    feed.publish(tid, lambda _t: Route(), now=datetime.now(UTC) - timedelta(
+        days=feed_service.settings.feed_hold_days + 1))
+    assert client.post("/Users", json={"schemas": [USER_URN], "userName": "c@x.test"}
+                       ).status_code == 201
+    summary = run(feed_service, tenants=[tid])
+    assert summary["feed_purged"] == 2
+    events = feed.read(tid, 0, 10)
+    assert [e.seq for e in events] == [3]
+    assert json.loads(events[0].body)["data"]["resource"]["userName"] == "c@x.test"
+    assert run(feed_service, tenants=[tid])["feed_purged"] == 0
 
 
 BADGES = "urn:ietf:params:scim:schemas:extension:Badges:2.0:User"
@@ -726,3 +750,20 @@ def test_a_signal_row_stuck_pending_is_cleared_and_the_tenant_signalled_again(
     assert summary["signalled"] is True
     assert [m.payload() for m in _peek_all(_queues(fanned).deliver)] == [
         {"v": 1, "tenant": tid, "why": "sweep"}]
+
+
+def test_a_tenant_with_events_in_the_deployment_lane_only_is_signalled(
+        fanned: ScimService) -> None:
+    """The work item's safety net reads both lanes: a `D:` row alone is work."""
+    tid = _new_tenant(fanned)
+    assert reconcile.tenant_work(fanned, json.dumps(
+        reconcile.work_item("tenant", "x", tid)))["signalled"] is False  # type: ignore[index]
+    event_id = f"{time.time_ns():032x}"
+    # As publication leaves it: published (its seq), in the D: lane only.
+    fanned.directory.submit([insert_op(tid, event_id, "Users/u1", "t", "{}", now_iso(),
+                                       seq=1, lane=DEPLOYMENT_LANE)], Indexes())
+    summary = reconcile.tenant_work(fanned, json.dumps(reconcile.work_item("tenant", "y", tid)))
+    assert summary is not None
+    assert summary["signalled"] is True
+    assert {"v": 1, "tenant": tid, "why": "sweep"} in [
+        m.payload() for m in _peek_all(_queues(fanned).deliver)]

@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from shared.store import layout
 from shared.store.directory import Directory, Indexes
 from shared.store.errors import Conflict, NotFound
+from shared.store.feed_log import FeedLog, Route
 from shared.store.layout import USER
 from shared.store.long_text import PROPERTY_CHARS
-from shared.store.outbox import Outbox, OutboxRow, insert_op
+from shared.store.outbox import DEPLOYMENT_LANE, LANES, TENANT_LANE, Outbox, OutboxRow, insert_op
 from shared.store.wire import Request, Response
 from tests.support.storage_faults import hooked, own_thread
 
@@ -244,6 +245,9 @@ def test_due_is_the_first_sendable_event_or_the_earliest_waiting_retry(
     for n, subject in ((1, "Users/a"), (2, "Users/a"), (3, "Users/b")):
         outbox.directory.submit([insert_op(tenant_id, eid(n), subject, "t", "{}", "c")],
                                 Indexes())
+    # Only published events are sent: committed but unpublished ones are not due yet.
+    assert outbox.due(tenant_id, now) == (False, None)
+    assert FeedLog(outbox.directory).publish(tenant_id, lambda _t: Route(), now=now) == 3
     assert outbox.due(tenant_id, now) == (True, None)
     rows = {r.id: r for r in outbox.pending(tenant_id)}
     soon, later = now + timedelta(seconds=5), now + timedelta(seconds=50)
@@ -256,3 +260,34 @@ def test_due_is_the_first_sendable_event_or_the_earliest_waiting_retry(
     assert earliest is not None
     assert abs((earliest - soon).total_seconds()) < 0.01
     assert outbox.due(tenant_id, later)[0]
+
+
+def test_each_lane_is_a_range_of_its_own(outbox: Outbox, tenant_id: str) -> None:
+    """The deployment lane's rows (D:, DLD:) never show in the tenant lane's reads, nor the
+    other way round: same operations, other rows."""
+    from datetime import UTC, datetime
+
+    _append(outbox, tenant_id, [1, 2])
+    outbox.directory.submit([insert_op(tenant_id, eid(n), f"Users/u{n}", "t", "{}", NOW,
+                                       seq=n, lane=DEPLOYMENT_LANE) for n in (2, 3)],
+                            Indexes())
+    assert _ids(outbox.pending(tenant_id)) == [eid(1), eid(2)]
+    assert _ids(outbox.pending(tenant_id, lane=DEPLOYMENT_LANE)) == [eid(2), eid(3)]
+    row = next(outbox.pending(tenant_id, lane=DEPLOYMENT_LANE))
+    outbox.dead_letter(tenant_id, row, attempts=3, error="HTTP 500", now=LATER,
+                       lane=DEPLOYMENT_LANE)
+    assert outbox.dead_letters(tenant_id) == []
+    assert _ids(outbox.dead_letters(tenant_id, lane=DEPLOYMENT_LANE)) == [eid(2)]
+    assert _ids(outbox.pending(tenant_id)) == [eid(1), eid(2)]  # the tenant's copy stays
+    outbox.remove(tenant_id, [eid(1), eid(2)])
+    assert outbox.count(tenant_id) == 0
+    assert outbox.count(tenant_id, lane=DEPLOYMENT_LANE) == 1
+    now = datetime.now(UTC)
+    assert outbox.due(tenant_id, now) == (False, None)
+    assert outbox.due(tenant_id, now, lanes=LANES) == (True, None)
+    outbox.replay(tenant_id, eid(2), lane=DEPLOYMENT_LANE)
+    assert _ids(outbox.pending(tenant_id, lane=DEPLOYMENT_LANE)) == [eid(2), eid(3)]
+    assert _ids(outbox.pending(tenant_id, lane=TENANT_LANE)) == []
+    keys = {str(e["RowKey"]) for e in outbox.table.query_entities(
+        "PartitionKey eq @pk", parameters={"pk": tenant_id}, select=["RowKey"])}
+    assert keys == {layout.deployment_event_key(eid(2)), layout.deployment_event_key(eid(3))}

@@ -53,6 +53,8 @@ records = st.builds(
     disabled=st.booleans(), tokens=tokens,
     webhook_url=st.none() | st.just("https://hooks.example.com/scim"),
     webhook_secret=st.none() | st.text(min_size=1, max_size=40),
+    webhook_types=st.lists(st.sampled_from(["user.*", "group.members.added", "*"]),
+                           max_size=3),
     entra_tenant_id=st.none() | st.uuids().map(str),
     schemas=st.lists(st.fixed_dictionaries({
         "id": st.text(max_size=60), "resourceType": st.sampled_from(["User", "Group"]),

@@ -1,5 +1,7 @@
 """Fixtures for the change feed (registered by tests/conftest.py): a reconciler service with
-short backoffs, and a real HTTP receiver on loopback that verifies Standard Webhooks signatures."""
+short backoffs, and real HTTP receivers on loopback that verify Standard Webhooks signatures:
+`receiver` (a tenant's webhook, SECRET) and `deployment_receiver` (the deployment-wide
+subscription, DEPLOYMENT_SECRET, set for the test by `deployment` and cleared after it)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,11 @@ import pytest
 from shared.feed import signing
 from shared.service.app import ScimService
 from shared.store.outbox import Outbox
+from shared.store.subscriptions import Subscription, SubscriptionTable
+from shared.timestamps import now_iso
 
 SECRET = signing.new_secret()
+DEPLOYMENT_SECRET = signing.new_secret()
 
 
 @dataclass
@@ -50,13 +55,22 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
+    yield from _serve(SECRET)
+
+
+@pytest.fixture
+def deployment_receiver() -> Iterator[Receiver]:
+    yield from _serve(DEPLOYMENT_SECRET)
+
+
+def _serve(secret: str) -> Iterator[Receiver]:
     state = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             headers = {k.lower(): v for k, v in self.headers.items()}
-            valid = signing.verify(SECRET, headers.get("webhook-id", ""),
+            valid = signing.verify(secret, headers.get("webhook-id", ""),
                                    headers.get("webhook-timestamp", ""),
                                    headers.get("webhook-signature", ""), body,
                                    now=int(time.time()))
@@ -124,3 +138,24 @@ def use_webhook(service: ScimService, tenant: str, url: str, secret: str = SECRE
     assert record is not None
     record.webhook_url, record.webhook_secret = url, secret
     service.tenants.save(record)
+
+
+@pytest.fixture
+def deployment(scim_service: ScimService) -> Iterator[SubscriptionTable]:
+    """The deployment-wide subscription's table; whatever the test sets is cleared after it
+    (the row is one for the whole session's storage)."""
+    table = SubscriptionTable(scim_service.tables.tenants)
+    yield table
+    stored = table.get()
+    if stored is not None:
+        table.clear(stored)
+
+
+def use_subscription(table: SubscriptionTable, url: str, types: list[str] | None = None,
+                     secret: str = DEPLOYMENT_SECRET) -> None:
+    """Set the deployment-wide subscription (over whatever is there)."""
+    stored = table.get()
+    if stored is not None:
+        table.clear(stored)
+    table.save(Subscription(url=url, secret=secret, types=types or [], created=now_iso(),
+                            updated=now_iso()))
