@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..feed.delivery import Deliverer, Sender
 from ..feed.worker import PassOutcome, deliver_tenant, tenant_lane_only
-from ..store.feed_log import FeedLog, Route
+from ..store.feed_log import PUBLISH_LIMIT, FeedLog, Route
 from ..store.outbox import Outbox
 from ..store.signals import VERSION, WHY, DeliverySignals
 from ..store.tenants import Tenant
@@ -68,10 +68,11 @@ def on_message(service: ScimService, body: bytes | str, *, dequeue_count: int = 
     if outcome.skipped:
         _retry_after_holder(signals, tenant.id)
     stats = outcome.stats
-    log.info("deliver tenant=%s why=%s dequeue=%d delivered=%d failed=%d dead_lettered=%d "
-             "backlog=%d skipped=%s continued=%s wake_at=%s", tenant.id, payload["why"],
-             dequeue_count, stats.delivered, stats.failed, stats.dead_lettered, stats.backlog,
-             outcome.skipped, outcome.continued, outcome.wake_at)
+    log.info("deliver tenant=%s why=%s dequeue=%d published=%d delivered=%d failed=%d "
+             "dead_lettered=%d backlog=%d skipped=%s continued=%s wake_at=%s", tenant.id,
+             payload["why"], dequeue_count, outcome.published, stats.delivered, stats.failed,
+             stats.dead_lettered, stats.backlog, outcome.skipped, outcome.continued,
+             outcome.wake_at)
     return outcome
 
 
@@ -105,11 +106,19 @@ def route_for(service: ScimService, tenant: Tenant) -> Callable[[str], Route]:
     return tenant_lane_only
 
 
-def publish(service: ScimService, tenant: Tenant, now: datetime) -> int:
+def publish(service: ScimService, tenant: Tenant, now: datetime,
+            over: Callable[[], bool] = lambda: False) -> int:
     """Publish the tenant's new events outside a queued pass (the timer's inline run, which
     holds no lease: a concurrent publisher's transaction fails whole, so nothing is published
-    twice)."""
-    return FeedLog(service.directory).publish(tenant.id, route_for(service, tenant), now=now)
+    twice), batch after batch until none is left or `over()`."""
+    feed, route = FeedLog(service.directory), route_for(service, tenant)
+    total = 0
+    while True:
+        published = feed.publish(tenant.id, route, now=now, limit=PUBLISH_LIMIT)
+        total += published
+        # Fewer than a full batch: nothing was left, or another publisher took the rest.
+        if published < PUBLISH_LIMIT or over():
+            return total
 
 
 def _retry_after_holder(signals: DeliverySignals, tenant: str) -> None:

@@ -46,6 +46,8 @@ _FIRST_SEQ = 1  # so that "after 0" reads from the start
 # the JSON-escaped size is bounded too.
 MAX_TX_CHARS = 1_000_000
 MAX_TX_BYTES = 3_500_000
+# Events one `publish` call takes on: bounds its memory; a caller that wants more calls again.
+PUBLISH_LIMIT = 2000
 # The properties of an `E:` row that a `D:` copy carries (outbox.insert_op's shape); delivery
 # state (attempts, next, lastError) starts afresh in the new lane.
 _EVENT_FIELDS = ("subject", "type", "created")
@@ -164,7 +166,7 @@ class FeedLog:
     # -- publishing --------------------------------------------------------------------------
 
     def publish(self, tenant: str, route: Callable[[str], Route], *, now: datetime,
-                limit: int = 2000) -> int:
+                limit: int = PUBLISH_LIMIT) -> int:
         """Publish up to `limit` unpublished events of `tenant` in id order; the number
         published. Stops (without error) when a concurrent publisher moved the counter: what
         it publishes is then published once, by it."""
