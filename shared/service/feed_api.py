@@ -130,7 +130,8 @@ class FeedApi:
                     if seq is None:
                         raise _expired()
                     after_seq = seq
-                found = self.feed.read(tenant.id, after_seq, limit + 1)
+                found = self.feed.read(tenant.id, after_seq, limit + 1,
+                                       max_chars=MAX_RESPONSE_CHARS)
             left = ends - time.monotonic()
             if found or left <= 0:
                 return _page(found, limit, after)

@@ -240,3 +240,14 @@ def test_any_interleaving_publishes_every_event_once_in_a_contiguous_seq(
     pull()
     _assert_contiguous(seen)
     assert sorted(e.id for e in seen) == sorted(eid(n) for n in committed)
+
+
+def test_a_read_bounded_by_size_stops_one_event_past_the_bound(
+        feed: FeedLog, directory: Directory, tenant_id: str) -> None:
+    _commit(directory, tenant_id, range(1, 8), body="x" * 1000)
+    feed.publish(tenant_id, keep, now=NOW)
+    assert [e.seq for e in feed.read(tenant_id, 0, 10, max_chars=2500)] == [1, 2, 3]
+    assert [e.seq for e in feed.read(tenant_id, 0, 10, max_chars=10)] == [1, 2]
+    assert [e.seq for e in feed.read(tenant_id, 6, 10, max_chars=10)] == [7]  # the last
+    assert [e.seq for e in feed.read(tenant_id, 0, 10)] == list(range(1, 8))
+    assert feed.read(tenant_id, 0, 0) == []
