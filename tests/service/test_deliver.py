@@ -288,3 +288,29 @@ def test_the_timers_publish_takes_batch_after_batch_until_none_is_left(
                                    for n in range(100, 130)], Indexes())
     assert deliver.publish(scim_service, record, datetime.now(UTC),
                            over=lambda: next(calls)) == 20  # out of time after two batches
+
+
+def test_with_queues_the_pass_publishes_for_the_pull_api_webhook_or_not(
+        queued: ScimService, tenant: tuple[str, str]) -> None:
+    """Queue mode: a pull never publishes itself (the signalled pass does, within seconds),
+    and a tenant without a webhook is published all the same."""
+    from shared.auth import feed_tokens
+    from shared.service.messages import FeedRequest
+
+    record = queued.tenants.get(tenant[0])
+    assert record is not None
+    reader = feed_tokens.issue(record)
+    queued.tenants.save(record)
+
+    def pulled() -> list[str]:
+        page = queued.feed_api.handle(FeedRequest("GET", tenant[0], headers={
+            "authorization": f"Bearer {reader}"}))
+        assert page.status == 200
+        return [e["data"]["id"] for e in page.body["events"]]
+
+    uid = _create(queued, tenant, "pulled@example.com")
+    assert queued.feed_api.leases is None
+    assert pulled() == []  # committed, not yet published: the pass has not run
+    assert queued.signaller.flush()
+    assert drain(queued) == 1
+    assert pulled() == [uid]
