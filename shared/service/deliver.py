@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..feed import routing
 from ..feed.delivery import Deliverer, Sender
 from ..feed.worker import PassOutcome, deliver_tenant
-from ..store.feed_log import FeedLog, Route
+from ..store.feed_log import PUBLISH_LIMIT, FeedLog, Route
 from ..store.outbox import DEPLOYMENT_LANE, Outbox
 from ..store.signals import VERSION, WHY, DeliverySignals
 from ..store.tenants import Tenant
@@ -72,11 +72,11 @@ def on_message(service: ScimService, body: bytes | str, *, dequeue_count: int = 
     # The totals cover both lanes; the deployment lane's share is named apart, so a failing
     # deployment-wide endpoint is told from a failing tenant webhook.
     shared = stats.lane(DEPLOYMENT_LANE.name)
-    log.info("deliver tenant=%s why=%s dequeue=%d delivered=%d failed=%d dead_lettered=%d "
-             "backlog=%d deployment_delivered=%d deployment_failed=%d skipped=%s "
-             "continued=%s wake_at=%s", tenant.id, payload["why"], dequeue_count,
-             stats.delivered, stats.failed, stats.dead_lettered, stats.backlog,
-             shared.delivered, shared.failed, outcome.skipped, outcome.continued,
+    log.info("deliver tenant=%s why=%s dequeue=%d published=%d delivered=%d failed=%d "
+             "dead_lettered=%d backlog=%d deployment_delivered=%d deployment_failed=%d "
+             "skipped=%s continued=%s wake_at=%s", tenant.id, payload["why"], dequeue_count,
+             outcome.published, stats.delivered, stats.failed, stats.dead_lettered,
+             stats.backlog, shared.delivered, shared.failed, outcome.skipped, outcome.continued,
              outcome.wake_at)
     return outcome
 
@@ -122,11 +122,19 @@ def route_for(service: ScimService, tenant: Tenant) -> Callable[[str], Route]:
                              service.settings.event_type_prefix)
 
 
-def publish(service: ScimService, tenant: Tenant, now: datetime) -> int:
+def publish(service: ScimService, tenant: Tenant, now: datetime,
+            over: Callable[[], bool] = lambda: False) -> int:
     """Publish the tenant's new events outside a queued pass (the timer's inline run, which
     holds no lease: a concurrent publisher's transaction fails whole, so nothing is published
-    twice)."""
-    return FeedLog(service.directory).publish(tenant.id, route_for(service, tenant), now=now)
+    twice), batch after batch until none is left or `over()`."""
+    feed, route = FeedLog(service.directory), route_for(service, tenant)
+    total = 0
+    while True:
+        published = feed.publish(tenant.id, route, now=now, limit=PUBLISH_LIMIT)
+        total += published
+        # Fewer than a full batch: nothing was left, or another publisher took the rest.
+        if published < PUBLISH_LIMIT or over():
+            return total
 
 
 def _retry_after_holder(signals: DeliverySignals, tenant: str) -> None:

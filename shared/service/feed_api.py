@@ -121,16 +121,16 @@ class FeedApi:
         wait = _integer(request.params.get("wait"), "wait", 0,
                         self.settings.feed_max_wait_seconds, 0)
         ends = time.monotonic() + wait
+        after_seq: int | None = None if after is not None else 0
         while True:
             with deadline.within(self.settings.storage_deadline_seconds):
                 self._publish(tenant)
-                after_seq = 0
-                if after is not None:
-                    seq = self.feed.seq_of(tenant.id, after)
-                    if seq is None:
+                if after_seq is None:  # resolved once: an event keeps its sequence
+                    after_seq = self.feed.seq_of(tenant.id, str(after))
+                    if after_seq is None:
                         raise _expired()
-                    after_seq = seq
-                found = self.feed.read(tenant.id, after_seq, limit + 1)
+                found = self.feed.read(tenant.id, after_seq, limit + 1,
+                                       max_chars=MAX_RESPONSE_CHARS)
             left = ends - time.monotonic()
             if found or left <= 0:
                 return _page(found, limit, after)
@@ -139,7 +139,9 @@ class FeedApi:
     def _publish(self, tenant: Tenant) -> None:
         """Timer mode: publish the tenant's new events now if its lease is free (a pass
         holding it publishes them itself)."""
-        if self.leases is None:
+        # One keys-only read when nothing is new (a long-poll's usual second) instead of the
+        # lease's writes.
+        if self.leases is None or not self.feed.unpublished(tenant.id):
             return
         now = datetime.now(UTC)
         lease = self.leases.acquire(tenant.id, "pull-" + uuid.uuid4().hex, _PUBLISH_LEASE_S,

@@ -193,7 +193,7 @@ def _tenant(state: _Run, tenant: Tenant) -> None:
     elif state.deliverer is None:
         raise AssertionError("a run that delivers has a deliverer")
     elif service.delivery_signals is None:
-        publish(service, tenant, datetime.now(UTC))
+        publish(service, tenant, datetime.now(UTC), over=state.over)
         state.delivery.add(state.deliverer.deliver(tenant, state.deadline))
     else:
         # Queues on: the safety net of the signals. Through the tenant's lease, so that this

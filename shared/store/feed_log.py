@@ -46,6 +46,9 @@ _FIRST_SEQ = 1  # so that "after 0" reads from the start
 # the JSON-escaped size is bounded too.
 MAX_TX_CHARS = 1_000_000
 MAX_TX_BYTES = 3_500_000
+# Events one `publish` call takes on: bounds its memory; a caller that wants more calls again.
+PUBLISH_LIMIT = 2000
+_READ_PAGE = 100
 # The properties of an `E:` row that a `D:` copy carries (outbox.insert_op's shape); delivery
 # state (attempts, next, lastError) starts afresh in the new lane.
 _EVENT_FIELDS = ("subject", "type", "created")
@@ -110,14 +113,26 @@ class FeedLog:
             parameters={"pk": tenant, "lo": low, "hi": high}, select=select,
             results_per_page=page)
 
-    def read(self, tenant: str, after_seq: int, limit: int) -> list[PublishedEvent]:
-        """Up to `limit` events published after `after_seq`, in seq order (one range read)."""
+    def read(self, tenant: str, after_seq: int, limit: int,
+             max_chars: int | None = None) -> list[PublishedEvent]:
+        """Up to `limit` events published after `after_seq`, in seq order (one range read).
+        With `max_chars`, the read stops early once the bodies read hold more than that and at
+        least two events were read: the last one read is then the first that did not fit, so
+        a caller that pages by size knows there is more."""
         if limit <= 0:
             return []
         _, high = keys.prefix_range(layout.PUBLISHED_PREFIX)
         low = layout.published_key(max(after_seq + 1, 0))
-        rows = self._range(tenant, low, high, page=min(limit, 1000))
-        return [_published(e) for e in islice(rows, limit)]
+        # Pages of at most 100: a page of large events is already megabytes.
+        rows = self._range(tenant, low, high, page=min(limit, _READ_PAGE))
+        out: list[PublishedEvent] = []
+        chars = 0
+        for entity in islice(rows, limit):
+            out.append(_published(entity))
+            chars += len(out[-1].body)
+            if max_chars is not None and chars > max_chars and len(out) >= 2:
+                break
+        return out
 
     def seq_of(self, tenant: str, event_id: str) -> int | None:
         """The seq an event was published under; None when it never was or was purged."""
@@ -164,7 +179,7 @@ class FeedLog:
     # -- publishing --------------------------------------------------------------------------
 
     def publish(self, tenant: str, route: Callable[[str], Route], *, now: datetime,
-                limit: int = 2000) -> int:
+                limit: int = PUBLISH_LIMIT) -> int:
         """Publish up to `limit` unpublished events of `tenant` in id order; the number
         published. Stops (without error) when a concurrent publisher moved the counter: what
         it publishes is then published once, by it."""
@@ -273,11 +288,11 @@ class FeedLog:
         return purged
 
     def _delete(self, ops: list[Operation]) -> int:
-        """Submit a purge batch; a `P:` row changed since read (never, unless a publisher
-        reused a seq) leaves the batch for the next run."""
+        """Submit a purge batch; a `P:` row changed or gone since read leaves the batch to
+        whoever changed it (or to the next run)."""
         try:
             self.directory.submit(ops, Indexes())
-        except PreconditionFailed:
+        except (PreconditionFailed, NotFound):  # an overlapping purge took them
             return 0
         return len(ops) // 2
 

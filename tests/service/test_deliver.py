@@ -264,3 +264,53 @@ def test_the_reconcilers_pass_holds_the_lease_until_its_own_deadline(
     budget = queued.settings.reconcile_budget_seconds
     assert budget > queued.settings.delivery_budget_seconds * 2
     assert leases[0] >= started + timedelta(seconds=budget - 5)
+
+
+def test_the_timers_publish_takes_batch_after_batch_until_none_is_left(
+        scim_service: ScimService, tenant: tuple[str, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.service import deliver
+    from shared.store.directory import Indexes
+    from shared.store.feed_log import FeedLog
+    from shared.store.outbox import insert_op
+
+    tid = tenant[0]
+    scim_service.directory.submit([insert_op(tid, f"{n:032x}", f"Users/u{n}", "t", "{}", "c")
+                                   for n in range(25)], Indexes())
+    monkeypatch.setattr(deliver, "PUBLISH_LIMIT", 10)
+    record = scim_service.tenants.get(tid)
+    assert record is not None
+    assert deliver.publish(scim_service, record, datetime.now(UTC)) == 25
+    assert [e.seq for e in FeedLog(scim_service.directory).read(tid, 0, 100)] == list(
+        range(1, 26))
+    calls = iter([False, True])
+    scim_service.directory.submit([insert_op(tid, f"{n:032x}", f"Users/u{n}", "t", "{}", "c")
+                                   for n in range(100, 130)], Indexes())
+    assert deliver.publish(scim_service, record, datetime.now(UTC),
+                           over=lambda: next(calls)) == 20  # out of time after two batches
+
+
+def test_with_queues_the_pass_publishes_for_the_pull_api_webhook_or_not(
+        queued: ScimService, tenant: tuple[str, str]) -> None:
+    """Queue mode: a pull never publishes itself (the signalled pass does, within seconds),
+    and a tenant without a webhook is published all the same."""
+    from shared.auth import feed_tokens
+    from shared.service.messages import FeedRequest
+
+    record = queued.tenants.get(tenant[0])
+    assert record is not None
+    reader = feed_tokens.issue(record)
+    queued.tenants.save(record)
+
+    def pulled() -> list[str]:
+        page = queued.feed_api.handle(FeedRequest("GET", tenant[0], headers={
+            "authorization": f"Bearer {reader}"}))
+        assert page.status == 200
+        return [e["data"]["id"] for e in page.body["events"]]
+
+    uid = _create(queued, tenant, "pulled@example.com")
+    assert queued.feed_api.leases is None
+    assert pulled() == []  # committed, not yet published: the pass has not run
+    assert queued.signaller.flush()
+    assert drain(queued) == 1
+    assert pulled() == [uid]

@@ -289,3 +289,29 @@ def test_an_event_a_journal_commits_late_under_a_lower_id_is_pulled(
     assert sorted(head_ids | {e["id"] for e in late}) == sorted(minted)
     every = seen + late
     assert [e["sequence"] for e in every] == list(range(1, len(every) + 1))
+
+
+def test_a_page_of_large_events_is_bounded_in_size_and_resumes_without_a_gap(
+        scim_service: ScimService, tenant: tuple[str, str], reader: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.service import feed_api
+
+    tid = tenant[0]
+    body = json.dumps({"specversion": "1.0", "data": {"pad": "x" * 1000}})
+    scim_service.directory.submit(
+        [insert_op(tid, f"{n:032x}", f"Users/u{n}", "t", body, now_iso()) for n in range(7)],
+        Indexes())
+    monkeypatch.setattr(feed_api, "MAX_RESPONSE_CHARS", 2500)
+    got: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = pull(scim_service, tid, reader, limit=100, **({"after": cursor} if cursor else {}))
+        pages += 1
+        assert 1 <= len(page.body["events"]) <= 2
+        got += [e["sequence"] for e in page.body["events"]]
+        cursor = page.body["next"]
+        if not page.body["more"]:
+            break
+    assert got == list(range(1, 8))
+    assert pages == 4

@@ -11,6 +11,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -206,7 +207,8 @@ def test_an_event_published_before_is_not_published_again(
 _STEPS = st.lists(st.one_of(
     st.tuples(st.just("commit"), st.lists(st.integers(0, 400), min_size=1, max_size=5),
               st.booleans()),
-    st.tuples(st.just("publish"), st.just([]), st.just(False))), min_size=1, max_size=12)
+    # `True`: two publishers at once.
+    st.tuples(st.just("publish"), st.just([]), st.booleans())), min_size=1, max_size=12)
 
 
 @settings(max_examples=15, deadline=None,
@@ -215,8 +217,8 @@ _STEPS = st.lists(st.one_of(
 def test_any_interleaving_publishes_every_event_once_in_a_contiguous_seq(
         directory: Directory, steps: list[tuple[str, list[int], bool]]) -> None:
     """Commits of random ids (a `late` one lower than any published so far) between
-    publishes: a reader that resumes after the last seq it saw ends with every event exactly
-    once, in seq order."""
+    publishes (one, or two at once): a reader that resumes after the last seq it saw ends with
+    every event exactly once, in seq order."""
     tenant = "h" + uuid.uuid4().hex[:12]
     feed = FeedLog(directory)
     committed: set[int] = set()
@@ -228,7 +230,11 @@ def test_any_interleaving_publishes_every_event_once_in_a_contiguous_seq(
 
     for action, numbers, late in steps:
         if action == "publish":
-            feed.publish(tenant, keep, now=NOW)
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                runs = [pool.submit(FeedLog(directory).publish, tenant, keep, now=NOW)
+                        for _ in range(2 if late else 1)]
+                for run in runs:
+                    run.result()  # a publisher that lost the race stops without an error
             pull()
             continue
         fresh = [m for m in dict.fromkeys(n if late else high + n for n in numbers)
@@ -240,3 +246,14 @@ def test_any_interleaving_publishes_every_event_once_in_a_contiguous_seq(
     pull()
     _assert_contiguous(seen)
     assert sorted(e.id for e in seen) == sorted(eid(n) for n in committed)
+
+
+def test_a_read_bounded_by_size_stops_one_event_past_the_bound(
+        feed: FeedLog, directory: Directory, tenant_id: str) -> None:
+    _commit(directory, tenant_id, range(1, 8), body="x" * 1000)
+    feed.publish(tenant_id, keep, now=NOW)
+    assert [e.seq for e in feed.read(tenant_id, 0, 10, max_chars=2500)] == [1, 2, 3]
+    assert [e.seq for e in feed.read(tenant_id, 0, 10, max_chars=10)] == [1, 2]
+    assert [e.seq for e in feed.read(tenant_id, 6, 10, max_chars=10)] == [7]  # the last
+    assert [e.seq for e in feed.read(tenant_id, 0, 10)] == list(range(1, 8))
+    assert feed.read(tenant_id, 0, 0) == []

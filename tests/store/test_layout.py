@@ -58,6 +58,7 @@ def test_the_stored_format_is_pinned() -> None:
     assert layout.undeclared_key("User", "urn:x:2.0:User:Attr") == (
         "attr:User:urn%3Ax%3A2.0%3Auser%3Aattr")
     assert layout.UNDECLARED_OVERFLOW_ROW == "attr-overflow"
+    assert (layout.FEED_TOKENS_PARTITION, layout.feed_token_key("a1")) == ("~feed", "token:a1")
     assert layout.LAST_RUN == ("reconcile", "last")
     assert (layout.MARKS_PARTITION, layout.repair_mark("t1"), layout.AUDIT_SWEEP_MARK) == (
         "marks", "repair:t1", "audit-sweep")

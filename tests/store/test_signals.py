@@ -129,3 +129,15 @@ def test_a_delayed_retry_holds_no_row(signals: DeliverySignals, queue: WorkQueue
     assert queue.receive(32) == []  # not visible yet
     assert queue.count() == 1
     assert signals.signal(tenant_id)  # a commit meanwhile still signals at once
+
+
+def test_without_a_queue_the_row_is_a_lease_only(tables: Tables, tenant_id: str) -> None:
+    """Timer mode (the pull API publishing): acquire and release work, sending never does."""
+    leases = DeliverySignals(tables.data, None)
+    now = datetime.now(UTC)
+    lease = leases.acquire(tenant_id, "pull", 30, now)
+    assert lease is not None
+    assert leases.acquire(tenant_id, "other", 30, now) is None
+    assert leases.release(lease)
+    with pytest.raises(RuntimeError, match="leases only"):
+        leases.delayed(tenant_id, now, now)
