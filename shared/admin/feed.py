@@ -17,6 +17,7 @@ import argparse
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +27,7 @@ from ..feed.delivery import Sender
 from ..settings import Settings
 from ..store.audit import AuditTable
 from ..store.connection import Tables, open_tables
-from ..store.errors import NotFound
+from ..store.errors import NotFound, StoreError
 from ..store.outbox import DEPLOYMENT_LANE, TENANT_LANE, Lane, Outbox, OutboxRow
 from ..store.tenants import Tenant, TenantTable
 from ..timestamps import iso
@@ -93,7 +94,27 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.area == "audit":
         return _audit(args, AuditTable(tables.audit), tenant.id)
     return _deadletter(args, _outbox(tables), tenant.id, settings.event_type_prefix,
-                       DEPLOYMENT_LANE if args.deployment else TENANT_LANE)
+                       DEPLOYMENT_LANE if args.deployment else TENANT_LANE,
+                       lambda: _signal(settings, tables, tenant.id))
+
+
+def _signal(settings: Settings, tables: Tables, tenant: str) -> str:
+    """Signal the tenant as a commit does, so replayed events go out within seconds instead
+    of at the next reconciler run; says when they will be delivered."""
+    from ..store.queues import queues_for
+    from ..store.signals import DeliverySignals
+
+    later = "delivered by the next reconciler run"
+    try:
+        queues = queues_for(settings)
+        if queues is None:
+            return later
+        DeliverySignals(tables.data, queues.deliver).signal(tenant, "commit")
+    except StoreError as exc:
+        return f"{later}: the deliver queue could not be signalled ({type(exc).__name__})"
+    # Signalled now, or a signal or a pass was already on its way (it reads the outbox after
+    # these rows landed): either way, a queued pass delivers them.
+    return "delivered within seconds by the deliver queue"
 
 
 def _outbox(tables: Tables) -> Outbox:
@@ -190,7 +211,7 @@ def _webhook(args: argparse.Namespace, settings: Settings, tenants: TenantTable,
 # -- dead letters ---------------------------------------------------------------------------
 
 def _deadletter(args: argparse.Namespace, outbox: Outbox, tenant: str, type_prefix: str,
-                lane: Lane) -> int:
+                lane: Lane, signal: Callable[[], str]) -> int:
     if args.action == "list":
         rows = outbox.dead_letters(tenant, lane=lane)
         # The type without this deployment's prefix (events stored under an earlier prefix
@@ -214,7 +235,8 @@ def _deadletter(args: argparse.Namespace, outbox: Outbox, tenant: str, type_pref
             outbox.replay(tenant, event_id, lane=lane)
         except NotFound:
             raise SystemExit(f"error: no dead letter {event_id!r} in tenant {tenant}") from None
-        print(f"replayed {event_id} (delivered by the next reconciler run)")
+        print(f"replayed {event_id}")
+    print(f"{len(ids)} event(s) back in the outbox: {signal()}")
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -19,6 +20,7 @@ from shared.service.kinds import USERS
 from shared.service.messages import ScimRequest
 from shared.settings import DEFAULT_EVENT_TYPE_PREFIX, Settings, from_environ
 from shared.store.outbox import Outbox
+from shared.store.queues import open_queues
 from shared.store.tenants import Tenant
 from shared.timestamps import now_iso
 from tests.support.webhooks import SECRET, Receiver, use_webhook
@@ -296,7 +298,8 @@ def test_deadletter_show_and_replay(settings: Settings, service: ScimService, ou
 
     assert run(settings, "deadletter", "replay", tenant_id, dead[1].id) == 0
     assert capsys.readouterr().out == (
-        f"replayed {dead[1].id} (delivered by the next reconciler run)\n")
+        f"replayed {dead[1].id}\n1 event(s) back in the outbox: delivered by the next "
+        "reconciler run\n")
     pending = list(outbox.pending(tenant_id))
     assert [(p.id, p.attempts, p.next_attempt) for p in pending] == [(dead[1].id, 0, "")]
     assert json.loads(pending[0].body)["data"]["id"] == second
@@ -352,3 +355,26 @@ def test_reconcile_run_delivers_and_prints_its_summary(
     [got] = receiver.received
     assert got.valid
     assert (got.event["type"], got.event["data"]["id"]) == (f"{PREFIX}.user.created", uid)
+
+
+def test_a_replay_signals_the_deliver_queue_so_the_events_go_out_in_seconds(
+        app_env: dict[str, str], service: ScimService, outbox: Outbox, tenant_id: str,
+        queue_connection_string: str, capsys: pytest.CaptureFixture[str]) -> None:
+    name = uuid.uuid4().hex[:12]
+    queued = from_environ({**app_env, "SCIM_EVENT_TYPE_PREFIX": PREFIX,
+                           "SCIM_QUEUE_STORAGE": queue_connection_string,
+                           "SCIM_DELIVER_QUEUE": f"d{name}", "SCIM_WORK_QUEUE": f"w{name}"})
+    queues = open_queues(queued)
+    queues.ensure()
+    try:
+        dead_letters(service, outbox, tenant_id, 2)
+        assert run(queued, "deadletter", "replay", tenant_id, "--all") == 0
+        assert capsys.readouterr().out.endswith(
+            "2 event(s) back in the outbox: delivered within seconds by the deliver queue\n")
+        sent = queues.deliver.receive(32)
+        assert [json.loads(m.text) for m in sent] == [
+            {"v": 1, "tenant": tenant_id, "why": "commit"}]
+    finally:
+        for queue in queues.all():
+            queue.client.delete_queue()
+
