@@ -199,9 +199,14 @@ def _webhook(args: argparse.Namespace, settings: Settings, tenants: TenantTable,
     event = events.webhook_test_event(tenant.id, settings.tenant_url(tenant.id),
                                       iso(datetime.now(UTC)),
                                       type_prefix=settings.event_type_prefix)
+    return send_test_event(settings, tenant.webhook_url, tenant.webhook_secret, event)
+
+
+def send_test_event(settings: Settings, url: str, secret: str, event: events.ChangeEvent) -> int:
+    """POST one signed test event now, as delivery would; its outcome is the exit status."""
     sender = Sender(settings.webhook_timeout_seconds)
     try:
-        attempt = sender.send(tenant.webhook_url, tenant.webhook_secret, event.id, event.body)
+        attempt = sender.send(url, secret, event.id, event.body)
     finally:
         sender.close()
     print(f"test event {event.id}: {'delivered' if attempt.ok else 'failed: ' + attempt.error}")

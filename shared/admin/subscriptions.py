@@ -19,13 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..feed import events
-from ..feed.delivery import Sender
 from ..settings import Settings
 from ..store.connection import open_tables
 from ..store.errors import PreconditionFailed
 from ..store.subscriptions import Subscription, SubscriptionTable
 from ..timestamps import iso
-from .feed import TYPES_HELP, check_url, event_types, new_secret, types_text
+from .feed import TYPES_HELP, check_url, event_types, new_secret, send_test_event, types_text
 from .output import show
 
 AREAS = ("subscription",)
@@ -103,10 +102,4 @@ def _run(args: argparse.Namespace, settings: Settings, table: SubscriptionTable)
         return 0
     event = events.webhook_test_event(None, settings.public_base_url, now,
                                       type_prefix=settings.event_type_prefix)
-    sender = Sender(settings.webhook_timeout_seconds)
-    try:
-        attempt = sender.send(current.url, current.secret, event.id, event.body)
-    finally:
-        sender.close()
-    print(f"test event {event.id}: {'delivered' if attempt.ok else 'failed: ' + attempt.error}")
-    return 0 if attempt.ok else 1
+    return send_test_event(settings, current.url, current.secret, event)

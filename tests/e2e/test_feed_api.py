@@ -23,24 +23,16 @@ from shared.store.feed_log import FeedLog, Route
 from shared.store.feed_tokens import DeploymentFeedTokens
 from shared.store.tenants import Tenant
 from shared.timestamps import now_iso
-from tests.support.webhooks import Receiver, use_webhook
+from tests.support.webhooks import Receiver, use_feed_token, use_webhook
 
 pytestmark = pytest.mark.served
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
-def _feed_token(service: ScimService, tenant_id: str) -> str:
-    record = service.tenants.get(tenant_id)
-    assert record is not None
-    token = feed_tokens.issue(record)
-    service.tenants.save(record)
-    return token
-
-
 @pytest.fixture
 def feed(served: str, scim_service: ScimService, tenant: tuple[str, str]) -> Iterator[Any]:
     """httpx client on the test tenant's feed URL with a feed credential of its own."""
-    token = _feed_token(scim_service, tenant[0])
+    token = use_feed_token(scim_service, tenant[0])
     with httpx.Client(base_url=f"{served}/feed/v1/{tenant[0]}",
                       headers={"Authorization": f"Bearer {token}"}, timeout=60) as c:
         c.token = token  # type: ignore[attr-defined]
@@ -113,7 +105,7 @@ def test_credentials_and_tenant_isolation(
     other = Tenant(id=new_tenant_id(), name="other", created=now_iso())
     other_secret = issue_token(other)
     scim_service.tenants.create(other)
-    other_token = _feed_token(scim_service, other.id)
+    other_token = use_feed_token(scim_service, other.id)
     _user(client, "mine@x.test")
     with httpx.Client(base_url=f"{served}/scim/v2/{other.id}", timeout=30,
                       headers={"Authorization": f"Bearer {other_secret}"}) as theirs:

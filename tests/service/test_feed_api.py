@@ -32,7 +32,7 @@ from shared.store.outbox import insert_op
 from shared.store.wire import Request, Response
 from shared.timestamps import now_iso
 from tests.support.storage_faults import busy, own_thread
-from tests.support.webhooks import Receiver, use_webhook
+from tests.support.webhooks import Receiver, use_feed_token, use_webhook
 
 USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
@@ -41,18 +41,10 @@ class Killed(BaseException):
     """The process dies mid-change: nothing on the way up handles it."""
 
 
-def _feed_token(service: ScimService, tenant_id: str) -> str:
-    record = service.tenants.get(tenant_id)
-    assert record is not None
-    token = feed_tokens.issue(record)
-    service.tenants.save(record)
-    return token
-
-
 @pytest.fixture
 def reader(scim_service: ScimService, tenant: tuple[str, str]) -> str:
     """A feed credential of the test's tenant."""
-    return _feed_token(scim_service, tenant[0])
+    return use_feed_token(scim_service, tenant[0])
 
 
 @pytest.fixture
@@ -152,7 +144,7 @@ def test_only_a_feed_credential_of_the_tenant_or_the_deployment_reads_it(
     other = Tenant(id=new_tenant_id(), name="other", created=now_iso())
     other_secret = issue_token(other)
     scim_service.tenants.create(other)
-    other_reader = _feed_token(scim_service, other.id)
+    other_reader = use_feed_token(scim_service, other.id)
     _user(scim_service, tenant, "mine@x.test")
     _user(scim_service, (other.id, other_secret), "theirs@x.test")
 

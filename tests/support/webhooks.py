@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from shared.auth import feed_tokens
 from shared.feed import signing
 from shared.service.app import ScimService
 from shared.store.outbox import Outbox
@@ -138,6 +139,15 @@ def use_webhook(service: ScimService, tenant: str, url: str, secret: str = SECRE
     assert record is not None
     record.webhook_url, record.webhook_secret = url, secret
     service.tenants.save(record)
+
+
+def use_feed_token(service: ScimService, tenant: str) -> str:
+    """A new feed credential of the tenant (the pull API's), saved; its text."""
+    record = service.tenants.get(tenant)
+    assert record is not None
+    token = feed_tokens.issue(record)
+    service.tenants.save(record)
+    return token
 
 
 @pytest.fixture
