@@ -4,9 +4,10 @@ VENV := .venv
 PEERS := .venv-peers
 PY := $(VENV)/bin/python
 # pytest-xdist workers per run: `auto` = one per core, each with its own Azurite and served app;
-# PYTEST_WORKERS=0 runs in this process (a debugger, -x that stops at once).
+# PYTEST_WORKERS=0 runs in this process (a debugger, -x that stops at once). A test file runs
+# whole in one worker: some files' last test checks what the file's earlier tests added up to.
 PYTEST_WORKERS ?= auto
-PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS)
+PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 .PHONY: run test lint bench clean help
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "tools"))
 
 import azurite  # noqa: E402
 
-from tests.support import storage_modes  # noqa: E402
+from tests.support import figures, storage_modes  # noqa: E402
 from tests.support.storage_modes import TestStorage  # noqa: E402
 
 # The change-feed fixtures (webhook receiver, feed service) serve tests/feed and tests/service.
@@ -35,6 +35,29 @@ def pytest_configure(config: pytest.Config) -> None:
         storage_modes.selected_mode()
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """In a pytest-xdist worker: hand this worker's figures to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["figures"] = dict(figures.FIGURES)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """In the pytest-xdist controller: add up the figures of a worker that finished. A test
+    file runs in one worker (`--dist loadfile`), so no figure is counted twice."""
+    figures.merge(getattr(node, "workeroutput", {}).get("figures", {}))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not figures.FIGURES:
+        return
+    figures.write()
+    terminalreporter.section("reliability and security figures")
+    for name, value in sorted(figures.FIGURES.items()):
+        terminalreporter.write_line(f"{name}: {value}")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -1,13 +1,10 @@
-"""Reports the suite's figures (tests/support/figures.py) at the end of the run; skips the long
-variants (marker `slow`) unless they are selected with `-m slow`."""
+"""Skips the long variants (marker `slow`) unless they are selected with `-m slow`. The suite's
+figures (tests/support/figures.py) are reported by tests/conftest.py, which a pytest-xdist
+controller loads (this file it does not)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-
-from tests.support import figures
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -17,12 +14,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if not figures.FIGURES:
-        return
-    figures.write()
-    terminalreporter.section("reliability and security figures")
-    for name, value in sorted(figures.FIGURES.items()):
-        terminalreporter.write_line(f"{name}: {value}")

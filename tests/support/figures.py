@@ -19,6 +19,13 @@ def add(name: str, n: int = 1) -> None:
         FIGURES[name] += n
 
 
+def merge(other: dict[str, int | float]) -> None:
+    """Add another process's figures (a pytest-xdist worker's) to these."""
+    with _lock:
+        for name, value in other.items():
+            FIGURES[name] += value  # type: ignore[assignment]
+
+
 def write() -> None:
     if FIGURES:
         OUT.parent.mkdir(parents=True, exist_ok=True)
