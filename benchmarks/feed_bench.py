@@ -1,8 +1,9 @@
-"""Change delivery and the reconciler at scale (issue 18): commit -> webhook-received latency
+"""Change delivery and the reconciler at scale: commit -> webhook-received latency
 under an Entra initial cycle, with and without one tenant's endpoint dead, delivery throughput
 against the write rate, and the repair of a large tenant by the app's own work-queue items.
 
-    .venv/bin/python benchmarks/feed_bench.py            # the issue's figures (about 40 min)
+    .venv/bin/python benchmarks/feed_bench.py            # the target sizes (hours here:
+                                                         # docs/performance.md)
     .venv/bin/python benchmarks/feed_bench.py --quick    # all three phases, small (~3 min;
                                                          # work items of 15 s, not 120)
     .venv/bin/python benchmarks/feed_bench.py --phases A,B --users 2000
@@ -68,7 +69,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 TENANTS = 20
 PATCH_OP = client.PATCH_OP
 STOP: Any = None  # a multiprocessing Event shared with the load processes (spawned)
-# Targets of issue 18 (seconds, MB).
+# The targets (docs/performance.md, "Change delivery and the reconciler at scale"): s, MB.
 P50_TARGET_S, P99_TARGET_S, DEAD_DELTA_TARGET_S, RSS_TARGET_MB = 1.0, 5.0, 1.0, 150.0
 
 
@@ -398,8 +399,7 @@ class Bench:
                     f"received, pending now: {self.pending(numbers)}")
 
 
-def setup_tenants(args: argparse.Namespace, service: Any, receivers: Receivers
-                  ) -> tuple[list[tuple[str, str]], list[str]]:
+def setup_tenants(service: Any, receivers: Receivers) -> tuple[list[tuple[str, str]], list[str]]:
     from shared.auth.tenants import issue_token, new_tenant_id
     from shared.feed import signing
     from shared.store.tenants import Tenant
@@ -788,7 +788,7 @@ def main() -> int:
         service.tables.ensure()
         open_queues(service.settings).ensure()
         receivers = Receivers()
-        tenants, urls = setup_tenants(args, service, receivers)
+        tenants, urls = setup_tenants(service, receivers)
         with served_app(env, port, app_log) as host, \
                 ProcessPoolExecutor(2, mp_context=ctx, initializer=_init_load,
                                     initargs=(counter, stop)) as pool:
