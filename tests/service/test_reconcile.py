@@ -708,7 +708,9 @@ def test_an_item_failing_max_dequeue_count_times_under_the_host_is_poisoned_and_
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     app_settings.current.cache_clear()
-    runtime.reset()
+    # A service of its own for this host, and the session's back afterwards (undo): the
+    # session's dev host and `scim_service` must stay one instance for the tests after this.
+    monkeypatch.setattr(runtime, "_service", None)
     connection.TRANSPORT_HOOKS.append(storage_down_for_broken)
     try:
         with running(function_app.app, host_json=host_json, start_timers=False):
@@ -720,7 +722,6 @@ def test_an_item_failing_max_dequeue_count_times_under_the_host_is_poisoned_and_
         connection.TRANSPORT_HOOKS.remove(storage_down_for_broken)
         monkeypatch.undo()
         app_settings.current.cache_clear()
-        runtime.reset()
     assert len(attempts) >= 2  # the handler reached storage and failed, and again
     summary = reconcile.schedule(fanned)  # the next tick
     health = fanned.health()[1]
