@@ -105,9 +105,10 @@ class FeedAuthenticator:
         tenant = self._load_tenant(tenant_id)
         if tenant is None or tenant.disabled:
             raise refused()
-        own = tokens.matches(token, [t.digest for t in tenant.feed_tokens])
+        own = tokens.digest_in(digest, [t.digest for t in tenant.feed_tokens])
         # The deployment's credentials are read only for a token that is not the tenant's.
-        if not own and not tokens.matches(token, [t.digest for t in self._load_deployment()]):
+        if not own and not tokens.digest_in(digest,
+                                            [t.digest for t in self._load_deployment()]):
             raise refused()
         with self._lock:
             if len(self._cache) >= _CACHE_LIMIT:

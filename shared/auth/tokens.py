@@ -38,7 +38,11 @@ def match(token: str, digests: list[str]) -> int | None:
 def matches(token: str, digests: list[str]) -> bool:
     """True when the token's digest equals one of `digests`. Every candidate is compared,
     each in constant time, so timing says nothing about which (if any) matched."""
-    candidate = digest(token)
+    return digest_in(digest(token), digests)
+
+
+def digest_in(candidate: str, digests: list[str]) -> bool:
+    """`matches` for a token already digested (a caller that checks several lists)."""
     found = False
     for d in digests:
         found |= hmac.compare_digest(candidate, d)
