@@ -17,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from shared.auth import feed_tokens
 from shared.feed import events as feed_events
@@ -311,3 +313,29 @@ def test_a_page_of_large_events_is_bounded_in_size_and_resumes_without_a_gap(
             break
     assert got == list(range(1, 8))
     assert pages == 4
+
+
+_hostile_text = st.one_of(st.text(max_size=80), st.text(min_size=1000, max_size=5000),
+                          st.sampled_from(["", " ", "0", "-0", "1e3", "\x00", "\u0661",
+                                           "\ufeff1", "99999999999999999999"]))
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(after=_hostile_text, limit=_hostile_text, wait=_hostile_text, tenant_text=_hostile_text,
+       authorization=_hostile_text, own_tenant=st.booleans(), own_token=st.booleans())
+def test_any_query_tenant_or_credential_gets_an_answer_never_a_500(
+        scim_service: ScimService, tenant: tuple[str, str], reader: str, after: str,
+        limit: str, wait: str, tenant_text: str, authorization: str, own_tenant: bool,
+        own_token: bool) -> None:
+    """Hostile parameters (oversized, control characters, non-ASCII digits), tenants and
+    credentials: each gets 200, 400, 401 or 410 with a bounded one-line JSON detail."""
+    headers = {"authorization": f"Bearer {reader}" if own_token else authorization}
+    response = scim_service.feed_api.handle(FeedRequest(
+        "GET", tenant[0] if own_tenant else tenant_text,
+        {"after": after, "limit": limit, "wait": wait}, headers))
+    assert response.status in (200, 400, 401, 410), response.body
+    if response.status != 200:
+        detail = response.body["detail"]
+        assert "\n" not in detail
+        assert len(detail) < 600
