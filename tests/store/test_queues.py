@@ -17,7 +17,7 @@ from shared.settings import Settings
 from shared.store import wire
 from shared.store.errors import StoreError, TransportFailed
 from shared.store.queues import Queues, WorkQueue, open_queues, queues_for
-from tests.support.storage_faults import hooked
+from tests.support.storage_faults import hooked, own_thread
 
 
 @pytest.fixture
@@ -83,7 +83,8 @@ def test_a_transport_failure_after_retries_is_transport_failed(queues: Queues) -
         attempts.append(request.method)
         raise TransportFailed("connection reset (injected)")
 
-    with hooked(fail), pytest.raises(TransportFailed):
+    # own_thread: another test's background writer (the audit batcher) may send meanwhile
+    with hooked(own_thread(fail)), pytest.raises(TransportFailed):
         queues.deliver.send({"n": 1})
     assert len(attempts) == wire.RETRIES + 1  # azure-core retried through the hook
 
