@@ -1,0 +1,47 @@
+"""The deployment an operation works on: its settings and tables, and, when the operation runs
+inside the served app, the app's service (its caches, delivery signals and queues), so that an
+API call sees and updates what SCIM requests see."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..service.app import ScimService
+from ..settings import Settings
+from ..store.connection import Tables, open_tables
+from ..store.tenants import Tenant, TenantTable
+from .errors import not_found
+
+
+@dataclass
+class Deployment:
+    settings: Settings
+    tables: Tables
+    service: ScimService | None = None
+
+    @classmethod
+    def open(cls, settings: Settings) -> Deployment:
+        """For the CLI: clients for the tables, no request made (and no table created: a
+        read-only role cannot, and a read needs none)."""
+        return cls(settings, open_tables(settings))
+
+    @classmethod
+    def served(cls, service: ScimService) -> Deployment:
+        return cls(service.settings, service.tables, service)
+
+    @cached_property
+    def tenants(self) -> TenantTable:
+        return self.service.tenants if self.service is not None else TenantTable(
+            self.tables.tenants)
+
+    def tenant(self, tenant_id: str) -> Tenant:
+        """The tenant's record, or a 404 that says where to find the ids."""
+        record = self.tenants.get(tenant_id)
+        if record is None:
+            raise not_found(f"no tenant {tenant_id!r}; list the tenants (GET /manage/v1/tenants "
+                            "or `python -m shared.admin tenant list`) for their ids")
+        return record
+
+    def tenant_url(self, tenant_id: str) -> str:
+        return self.settings.tenant_url(tenant_id)
