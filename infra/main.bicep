@@ -150,7 +150,7 @@ module monitoring 'modules/monitoring.bicep' = {
 
 // Log alert rules (infra/alerts/*.kql) only when someone is to be told: an action group or an
 // address to e-mail. The workbook costs nothing until opened, so it is always there.
-var alertsEnabled = !empty(alertActionGroupId) || !empty(alertEmailAddress)
+var alertsEnabled = !(empty(alertActionGroupId) && empty(alertEmailAddress))
 
 module alerts 'modules/alerts.bicep' = if (alertsEnabled) {
   name: 'alerts'
