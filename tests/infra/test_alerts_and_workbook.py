@@ -48,7 +48,7 @@ RULES: dict[str, tuple[str, tuple[str, ...], str, bool]] = {
                    "backlog_age_minutes", True),
 }
 
-# The console's views (shared/console) the workbook mirrors, by item name.
+# The web console's views the workbook mirrors, by item name.
 WORKBOOK_VIEWS = {
     "requests-per-tenant", "errors-and-401-per-tenant", "likely-quarantined",
     "provisioning-activity", "feed-backlog", "dead-letters", "reconciler-runs",
