@@ -76,6 +76,12 @@ param operatorPrincipalType string = 'User'
 @maxValue(1000)
 param logAnalyticsDailyCapGb int = 1
 
+@description('Resource id of an existing action group the alert rules notify. Empty, and alertEmailAddress empty too = no alert rules.')
+param alertActionGroupId string = ''
+
+@description('E-mail address of a new action group the alert rules notify (when alertActionGroupId is empty). Both empty = no alert rules.')
+param alertEmailAddress string = ''
+
 param tags object = {}
 
 var resourceToken = toLower(uniqueString(resourceGroup().id, baseName, location))
@@ -139,6 +145,31 @@ module monitoring 'modules/monitoring.bicep' = {
     tags: allTags
     principalId: identity.properties.principalId
     dailyCapGb: logAnalyticsDailyCapGb
+  }
+}
+
+// Log alert rules (infra/alerts/*.kql) only when someone is to be told: an action group or an
+// address to e-mail. The workbook costs nothing until opened, so it is always there.
+var alertsEnabled = !(empty(alertActionGroupId) && empty(alertEmailAddress))
+
+module alerts 'modules/alerts.bicep' = if (alertsEnabled) {
+  name: 'alerts'
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: allTags
+    namePrefix: '${baseName}-${resourceToken}'
+    actionGroupId: alertActionGroupId
+    emailAddress: alertEmailAddress
+  }
+}
+
+module workbook 'modules/workbook.bicep' = {
+  name: 'workbook'
+  params: {
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    location: location
+    tags: allTags
   }
 }
 

@@ -166,6 +166,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AzureWebJobsStorage__clientId: identityClientId
     APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsights.properties.ConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    // With host.json's telemetryMode OpenTelemetry, the Python worker configures the Azure
+    // Monitor distro (requirements.txt) and exports its own logs, so the structured fields of
+    // a record (shared/telemetry.py) arrive as custom dimensions; the exporter takes the
+    // identity from the authentication string above (docs/operations.md).
+    PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY: 'true'
     AZURE_CLIENT_ID: identityClientId
     SCIM_STORAGE_TABLE_ENDPOINT: storageTableEndpoint
     SCIM_PUBLIC_BASE_URL: 'https://${functionApp.properties.defaultHostName}'

@@ -35,6 +35,7 @@ from itertools import chain, islice
 
 import httpx
 
+from .. import telemetry
 from ..settings import MAX_WEBHOOK_CONCURRENCY, Settings
 from ..store.outbox import DEPLOYMENT_LANE, TENANT_LANE, Lane, Outbox, OutboxRow
 from ..store.subscriptions import Subscription
@@ -62,6 +63,9 @@ class DeliveryStats:
     discarded: int = 0  # held longer than SCIM_FEED_HOLD_DAYS without a webhook
     backlog: int = 0  # pending after the pass (waiting for backoff, blocked, or not reached)
     incomplete: bool = False  # the pass stopped at its deadline
+    # `created` of the oldest event counted in the backlog ("" when none): the backlog's age,
+    # which Azure Monitor's backlog alert watches.
+    oldest_pending: str = ""
     # The same counts per lane (Lane.name) a pass went through; the fields above sum them.
     by_lane: dict[str, DeliveryStats] = field(default_factory=dict)
 
@@ -72,8 +76,19 @@ class DeliveryStats:
         self.discarded += other.discarded
         self.backlog += other.backlog
         self.incomplete = self.incomplete or other.incomplete
+        self._older(other.oldest_pending)
         for name, lane in other.by_lane.items():
             self.by_lane.setdefault(name, DeliveryStats()).add(lane)
+
+    def pending(self, row: OutboxRow) -> None:
+        """Count a row left for a later pass."""
+        self.backlog += 1
+        self._older(row.created)
+
+    def _older(self, created: str) -> None:
+        # ISO timestamps of shared.timestamps sort in time order.
+        if created and (not self.oldest_pending or created < self.oldest_pending):
+            self.oldest_pending = created
 
     def lane(self, name: str) -> DeliveryStats:
         """The counts of one lane (all zero when the pass did not go through it)."""
@@ -256,7 +271,8 @@ class Deliverer:
                 raise errors[0]
         # Rows the round did not reach (budget spent): the next pass starts from them, and the
         # backlog counts the rows this pass read, so it is then a lower bound.
-        state.stats.backlog += len(state.waiting)
+        for row in state.waiting:
+            state.stats.pending(row)
         state.waiting = []
 
     def _work(self, state: _Pass) -> None:
@@ -275,7 +291,7 @@ class Deliverer:
                     with state.lock:
                         state.stopped = True
                         state.stats.incomplete = True
-                        state.stats.backlog += 1
+                        state.stats.pending(row)
                         state.busy.discard(row.subject)
                     return
                 if attempt.ok:
@@ -296,7 +312,7 @@ class Deliverer:
                         state.stats.dead_lettered += 1
                     else:
                         state.blocked.add(row.subject)
-                        state.stats.backlog += 1
+                        state.stats.pending(row)
                     state.busy.discard(row.subject)
         except BaseException:
             with state.lock:
@@ -325,19 +341,20 @@ class Deliverer:
                     # Committed after this pass published: its seq (and so its place in the
                     # pull feed) comes first, and its subject's later events wait behind it.
                     state.blocked.add(row.subject)
-                    state.stats.backlog += 1
+                    state.stats.pending(row)
                 elif state.failures_in_a_row >= _DOWN_AFTER:
-                    state.stats.backlog += 1
+                    state.stats.pending(row)
                 elif state.target.endpoint is None:
                     if row.created and parse_iso(row.created) < state.hold_until:
                         state.delivered.append(row.id)  # nobody to tell; removed likewise
                         state.stats.discarded += 1
                     else:
+                        # Held for the pull feed, not late: counted, but it ages no backlog.
                         state.stats.backlog += 1
                 elif row.subject in state.blocked or (
                         row.next_attempt and parse_iso(row.next_attempt) > self.clock()):
                     state.blocked.add(row.subject)
-                    state.stats.backlog += 1
+                    state.stats.pending(row)
                 else:
                     state.busy.add(row.subject)
                     return row
@@ -354,6 +371,10 @@ class Deliverer:
         if attempts >= self.settings.webhook_max_attempts:
             self.outbox.dead_letter(tenant, row, attempts=attempts, error=error, now=iso(now),
                                     lane=lane)
+            log.warning("webhook delivery dead-lettered tenant=%s lane=%s event=%s attempts=%d",
+                        tenant, lane.name, row.id, attempts,
+                        extra=telemetry.fields(telemetry.DEAD_LETTER, tenant=tenant,
+                                               lane=lane.name, attempts=attempts))
             return True
         delay = backoff_seconds(attempts, self.settings.webhook_backoff_seconds,
                                 self.settings.webhook_backoff_max_seconds)

@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Any
 
-from .. import sanitize
+from .. import sanitize, telemetry
 from ..auth.access_tokens import AccessTokens
 from ..auth.authenticator import Authenticator, AuthFailure
 from ..auth.entra_jwt import EntraJwtVerifier
@@ -124,7 +124,9 @@ class ScimService:
         # only refusals are logged at INFO: they are what an operator looks for.
         log.log(logging.INFO if response.status >= 400 else logging.DEBUG,
                 "%s %s status=%s ms=%.1f request_id=%s", sanitize.clean(request.method, 16),
-                sanitize.clean(request.resource, 64), response.status, elapsed_ms, request_id)
+                sanitize.clean(request.resource, 64), response.status, elapsed_ms, request_id,
+                extra=_request_fields(request, response.status, elapsed_ms, authenticated,
+                                      failure))
         self._audit(request, response, elapsed_ms, request_id, authenticated, failure)
         return response
 
@@ -345,6 +347,18 @@ def _method_not_allowed(request: ScimRequest) -> ScimError:
 def _shown(text: str | None, limit: int = 100) -> str:
     """Path text quoted back in an error detail: the client's, so one bounded line."""
     return sanitize.clean(text or "", limit)
+
+
+def _request_fields(request: ScimRequest, status: int, elapsed_ms: float, authenticated: bool,
+                    failure: AuthFailure | None) -> dict[str, telemetry.Scalar]:
+    """The request line's structured fields (Azure Monitor's alert rules split them by tenant).
+    The tenant id is kept only when it names a tenant: otherwise it is the caller's text."""
+    known = authenticated or (failure is not None and failure.tenant_known)
+    return telemetry.fields(
+        telemetry.AUTH_FAILURE if failure is not None else telemetry.SCIM_REQUEST,
+        tenant=sanitize.clean(request.tenant, 64) if known else telemetry.UNKNOWN_TENANT,
+        status=status, method=sanitize.clean(request.method, 16),
+        resource=sanitize.clean(request.resource, 64), duration_ms=round(elapsed_ms, 1))
 
 
 def _delivery_signals(settings: Settings, tables: Tables) -> DeliverySignals | None:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .. import telemetry
 from ..feed import routing
 from ..feed.delivery import Deliverer, Sender
 from ..feed.worker import PassOutcome, deliver_tenant
@@ -80,7 +81,12 @@ def on_message(service: ScimService, body: bytes | str, *, dequeue_count: int = 
              "skipped=%s continued=%s wake_at=%s", tenant.id, payload["why"], dequeue_count,
              outcome.published, stats.delivered, stats.failed, stats.dead_lettered,
              stats.backlog, shared.delivered, shared.failed, outcome.skipped, outcome.continued,
-             outcome.wake_at)
+             outcome.wake_at,
+             extra=telemetry.fields(
+                 telemetry.DELIVERY_PASS, tenant=tenant.id, backlog=stats.backlog,
+                 backlog_age_s=telemetry.age_seconds(stats.oldest_pending, datetime.now(UTC)),
+                 failed=stats.failed, dead_lettered=stats.dead_lettered,
+                 incomplete=outcome.continued))
     return outcome
 
 

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .. import telemetry
 from ..auth import clients
 from ..feed.delivery import Deliverer, DeliveryStats, Sender
 from ..store import invariants, layout
@@ -154,7 +155,11 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
     except Exception as exc:
         state.errors += 1
         log.warning("reconcile summary not recorded (%s)", type(exc).__name__)
-    log.info("reconcile run %s", json.dumps(summary), extra={"reconcile": summary})
+    log.info("reconcile run %s", json.dumps(summary), extra=telemetry.fields(
+        telemetry.RECONCILE_RUN, mode="inline", tenants=visited, errors=state.errors,
+        incomplete=d.incomplete, backlog=d.backlog,
+        backlog_age_s=telemetry.age_seconds(d.oldest_pending, datetime.now(UTC)),
+        failed=d.failed, dead_lettered=d.dead_lettered))
     return summary
 
 
@@ -375,7 +380,9 @@ def schedule(service: ScimService, *, now: datetime | None = None) -> dict[str, 
     except Exception as exc:
         summary["errors"] += 1
         log.warning("reconcile summary not recorded (%s)", type(exc).__name__)
-    log.info("reconcile run %s", json.dumps(summary), extra={"reconcile": summary})
+    log.info("reconcile run %s", json.dumps(summary), extra=telemetry.fields(
+        telemetry.RECONCILE_RUN, mode="queued", tenants=tenants, errors=summary["errors"],
+        poison_deliver=poison["poison_deliver"], poison_work=poison["poison_work"]))
     return summary
 
 
@@ -462,7 +469,8 @@ def tenant_work(service: ScimService, body: bytes | str, *,
                    repair_continues=bool(state.repair_incomplete),
                    retention_deleted=state.retention_deleted, feed_purged=state.feed_purged,
                    duration_s=round(time.monotonic() - started, 3))
-    log.info("reconcile tenant %s", json.dumps(summary), extra={"reconcile_tenant": summary})
+    log.info("reconcile tenant %s", json.dumps(summary), extra=telemetry.fields(
+        telemetry.RECONCILE_TENANT, tenant=tenant.id, incomplete=state.over()))
     return summary
 
 

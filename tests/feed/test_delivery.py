@@ -5,14 +5,17 @@ several requests in flight (SCIM_WEBHOOK_CONCURRENCY) with the order per resourc
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from shared import telemetry
 from shared.admin.__main__ import main as admin
 from shared.feed import signing
 from shared.service.app import ScimService
@@ -340,3 +343,62 @@ def test_concurrent_workers_start_nothing_past_the_budget(
     assert len(receiver.received) == summary["delivered"]  # nothing cut off in flight
     assert elapsed < budget + 0.5  # every request ended within its timeout of the budget
     assert run(feed_service, tenants=[tenant_id])["delivered"] == 40 - summary["delivered"]
+
+
+# --------------------------------------------------------------------------------------------
+# What Azure Monitor's alert rules read (shared/telemetry.py)
+# --------------------------------------------------------------------------------------------
+
+
+def _records(caplog: pytest.LogCaptureFixture, event: str) -> list[logging.LogRecord]:
+    return [rec for rec in caplog.records if getattr(rec, telemetry.EVENT, None) == event]
+
+
+def test_a_dead_letter_is_logged_with_its_tenant_and_lane(
+        client: httpx.Client, feed_service: ScimService, receiver: Receiver, outbox: Outbox,
+        tenant_id: str, caplog: pytest.LogCaptureFixture) -> None:
+    _user(client, "doomed@example.com")
+    receiver.answer = lambda got: 500
+    use_webhook(feed_service, tenant_id, receiver.url)
+    with caplog.at_level(logging.INFO, logger="scim"):
+        for _ in range(feed_service.settings.webhook_max_attempts):
+            _wait_until_due(outbox, tenant_id)
+            run(feed_service, tenants=[tenant_id])
+    (dead,) = _records(caplog, telemetry.DEAD_LETTER)
+    assert dead.levelno == logging.WARNING
+    assert getattr(dead, telemetry.TENANT) == tenant_id
+    assert getattr(dead, telemetry.LANE) == "tenant"
+    assert getattr(dead, telemetry.ATTEMPTS) == feed_service.settings.webhook_max_attempts
+    runs = _records(caplog, telemetry.RECONCILE_RUN)
+    assert [getattr(r, telemetry.DEAD_LETTERED) for r in runs] == [0, 0, 1]
+
+
+def test_the_backlog_age_is_that_of_the_oldest_event_waiting_for_its_webhook(
+        client: httpx.Client, feed_service: ScimService, receiver: Receiver, outbox: Outbox,
+        tenant_id: str, caplog: pytest.LogCaptureFixture) -> None:
+    a = _user(client, "a@example.com")
+    _title(client, a, "later")
+    receiver.answer = lambda got: 500
+    use_webhook(feed_service, tenant_id, receiver.url)
+    oldest = min(row.created for row in outbox.pending(tenant_id))
+    time.sleep(1.1)
+    with caplog.at_level(logging.INFO, logger="scim.reconcile"):
+        run(feed_service, tenants=[tenant_id])
+    (record,) = _records(caplog, telemetry.RECONCILE_RUN)
+    assert getattr(record, telemetry.BACKLOG) == 2  # the failed event and the one behind it
+    age = getattr(record, telemetry.BACKLOG_AGE_S)
+    assert 1 <= age <= (telemetry.age_seconds(oldest, datetime.now(UTC)) or 0)
+    assert getattr(record, telemetry.ERRORS) == 0
+    assert getattr(record, telemetry.INCOMPLETE) is False
+
+
+def test_events_held_for_the_pull_feed_age_no_backlog(
+        client: httpx.Client, feed_service: ScimService, tenant_id: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Without a webhook, events wait to be pulled: not late, so no backlog age to alert on."""
+    _user(client, "held@example.com")
+    with caplog.at_level(logging.INFO, logger="scim.reconcile"):
+        run(feed_service, tenants=[tenant_id])
+    (record,) = _records(caplog, telemetry.RECONCILE_RUN)
+    assert getattr(record, telemetry.BACKLOG) == 1
+    assert not hasattr(record, telemetry.BACKLOG_AGE_S)

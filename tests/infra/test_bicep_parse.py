@@ -22,6 +22,8 @@ def test_templates_are_found() -> None:
         "modules/storage.bicep",
         "modules/monitoring.bicep",
         "modules/function.bicep",
+        "modules/alerts.bicep",
+        "modules/workbook.bicep",
     } <= names
 
 

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared import telemetry
 from shared.scim.errors import ERROR_SCHEMA
 from shared.service import tenant_schemas
 from shared.service.app import ScimService
@@ -402,6 +403,43 @@ def test_refusals_are_logged_at_info_and_successes_at_debug(
     assert [(level, text.split(" ms=")[0]) for level, text in lines] == [
         (logging.DEBUG, "GET Users status=200"),
         (logging.INFO, "GET Nowhere\\x0d\\x0aforged status=404")]
+
+
+def _request_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [rec for rec in caplog.records if rec.name == "scim" and " status=" in rec.getMessage()]
+
+
+def test_the_request_line_carries_the_fields_azure_monitor_queries(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    """infra/modules/alerts.bicep reads these as custom dimensions (shared/telemetry.py)."""
+    with caplog.at_level(logging.DEBUG, logger="scim"):
+        api("GET", "Users")
+        api("GET", "Nowhere")
+        api("GET", "Users", token="scim_not-the-token")
+    ok, missing, refused = _request_lines(caplog)
+    assert getattr(ok, telemetry.EVENT) == telemetry.SCIM_REQUEST
+    assert getattr(missing, telemetry.EVENT) == telemetry.SCIM_REQUEST
+    assert (getattr(missing, telemetry.STATUS), getattr(missing, telemetry.TENANT)) == (
+        404, api.tenant)
+    assert getattr(missing, telemetry.METHOD) == "GET"
+    assert getattr(missing, telemetry.RESOURCE) == "Nowhere"
+    assert isinstance(getattr(missing, telemetry.DURATION_MS), float)
+    # a wrong token for an existing tenant: an authentication failure of that tenant
+    assert getattr(refused, telemetry.EVENT) == telemetry.AUTH_FAILURE
+    assert (getattr(refused, telemetry.STATUS), getattr(refused, telemetry.TENANT)) == (
+        401, api.tenant)
+
+
+def test_a_refusal_for_a_tenant_id_that_names_no_tenant_is_not_split_by_it(
+        scim_service: ScimService, caplog: pytest.LogCaptureFixture) -> None:
+    """The tenant id is the caller's text then: one dimension value for all of them."""
+    with caplog.at_level(logging.INFO, logger="scim"):
+        for guess in ("guess-1", "guess-2"):
+            scim_service.handle(ScimRequest("GET", guess, "Users",
+                                            headers={"authorization": "Bearer scim_x"}))
+    records = _request_lines(caplog)
+    assert [getattr(rec, telemetry.EVENT) for rec in records] == [telemetry.AUTH_FAILURE] * 2
+    assert {getattr(rec, telemetry.TENANT) for rec in records} == {telemetry.UNKNOWN_TENANT}
 
 
 # --------------------------------------------------------------------------------------------

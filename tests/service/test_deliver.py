@@ -6,6 +6,7 @@ left for a retry when it raises."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from shared import telemetry
 from shared.service.app import ScimService
 from shared.service.deliver import on_message
 from shared.service.messages import ScimRequest
@@ -194,18 +196,26 @@ def test_per_resource_order_holds_with_concurrent_writers_and_consumers(
 
 
 def test_a_retry_comes_due_without_the_timer(
-        queued: ScimService, tenant: tuple[str, str], receiver: Receiver) -> None:
+        queued: ScimService, tenant: tuple[str, str], receiver: Receiver,
+        caplog: pytest.LogCaptureFixture) -> None:
     answers = iter([503])
     receiver.answer = lambda _: next(answers, 204)
     use_webhook(queued, tenant[0], receiver.url)
     _create(queued, tenant, "retry@example.com")
     assert queued.signaller.flush()
     [message] = _queue(queued).receive(1)
-    outcome = on_message(queued, message.text)
+    with caplog.at_level(logging.INFO, logger="scim.feed"):
+        outcome = on_message(queued, message.text)
     _queue(queued).delete(message)
     assert outcome is not None
     assert outcome.wake_at is not None
     assert outcome.stats.failed == 1
+    # the pass's record, as Azure Monitor's backlog alert reads it (shared/telemetry.py)
+    (passed,) = [r for r in caplog.records
+                 if getattr(r, telemetry.EVENT, None) == telemetry.DELIVERY_PASS]
+    assert getattr(passed, telemetry.TENANT) == tenant[0]
+    assert (getattr(passed, telemetry.FAILED), getattr(passed, telemetry.BACKLOG)) == (1, 1)
+    assert getattr(passed, telemetry.BACKLOG_AGE_S) >= 0
     assert _webhook_ids(receiver) == []
     assert drain(queued, idle=3.0) >= 1  # the delayed `retry` message
     assert len(_webhook_ids(receiver)) == 1

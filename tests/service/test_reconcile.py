@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared import telemetry
 from shared.auth import clients
 from shared.service import reconcile, tenant_schemas
 from shared.service.app import ScimService
@@ -534,7 +535,8 @@ def _new_tenant(service: ScimService) -> str:
 
 
 def test_draining_the_work_runs_each_tenants_journals_repair_retention_and_signals(
-        fanned: ScimService, tenant: tuple[str, str], outbox: Outbox) -> None:
+        fanned: ScimService, tenant: tuple[str, str], outbox: Outbox,
+        caplog: pytest.LogCaptureFixture) -> None:
     damaged, quiet = _new_tenant(fanned), tenant[0]
     _damaged_tenant(fanned, damaged)
     # An event in the quiet tenant's outbox, its signal lost (no row, no message).
@@ -544,8 +546,13 @@ def test_draining_the_work_runs_each_tenants_journals_repair_retention_and_signa
     fanned.delivery_signals.table.delete_entity(quiet, layout.DELIVERY_MARK)  # type: ignore[union-attr]
     _queues(fanned).deliver.clear()
     reconcile.schedule(fanned)
-    done = {s["tenant"]: s for s in _drain_work(fanned, {damaged, quiet})}
+    with caplog.at_level(logging.INFO, logger="scim.reconcile"):
+        done = {s["tenant"]: s for s in _drain_work(fanned, {damaged, quiet})}
     assert done[damaged]["repaired"] == 3
+    items = {getattr(r, telemetry.TENANT): getattr(r, telemetry.INCOMPLETE)
+             for r in caplog.records
+             if getattr(r, telemetry.EVENT, None) == telemetry.RECONCILE_TENANT}
+    assert items == {damaged: False, quiet: False}
     assert invariants.check(fanned.directory, damaged, indexer=stored_indexes) == []
     assert layout.repair_mark(damaged) in fanned.runs.marks()
     assert done[quiet]["signalled"] is True
@@ -631,9 +638,15 @@ def test_poisoned_messages_show_in_the_next_summary_and_health(
     queues.deliver_poison.send({"v": 1, "tenant": "t1", "why": "commit"})
     for _ in range(2):
         queues.work_poison.send({"v": 1, "tenant": "t1", "task": "tenant", "tick": "x"})
-    with caplog.at_level(logging.WARNING, logger="scim.reconcile"):
+    with caplog.at_level(logging.INFO, logger="scim.reconcile"):
         summary = reconcile.schedule(fanned)
     assert (summary["poison_deliver"], summary["poison_work"]) == (1, 2)
+    # the run's record, as Azure Monitor's reconciler alert reads it (shared/telemetry.py)
+    (record,) = [r for r in caplog.records
+                 if getattr(r, telemetry.EVENT, None) == telemetry.RECONCILE_RUN]
+    assert getattr(record, telemetry.MODE) == "queued"
+    assert (getattr(record, telemetry.POISON_DELIVER), getattr(record, telemetry.POISON_WORK),
+            getattr(record, telemetry.ERRORS)) == (1, 2, 0)
     shown = scim_service.health()[1]["reconcile"]
     assert {k: shown[k] for k in ("mode", "poison_deliver", "poison_work", "scheduled")} == {
         "mode": "queued", "poison_deliver": 1, "poison_work": 2,
