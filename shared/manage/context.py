@@ -15,6 +15,7 @@ from ..store.connection import Tables, open_tables
 from ..store.directory import Directory
 from ..store.feed_tokens import DeploymentFeedTokens
 from ..store.outbox import Outbox
+from ..store.runs import RunLog
 from ..store.signing_keys import SigningKeyTable
 from ..store.subscriptions import SubscriptionTable
 from ..store.tenants import Tenant, TenantTable
@@ -54,6 +55,10 @@ class Deployment:
     @cached_property
     def outbox(self) -> Outbox:
         return Outbox(self.directory)
+
+    @cached_property
+    def runs(self) -> RunLog:
+        return self.service.runs if self.service is not None else RunLog(self.tables.runs)
 
     @cached_property
     def signing_keys(self) -> KeyRing:

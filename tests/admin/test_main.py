@@ -507,3 +507,55 @@ def test_before_the_first_tenant_a_read_says_to_create_it(
     run = cli("tenant", "list")
     assert run.err == ("error: the tables do not exist yet: create the first tenant (`python -m "
                        "shared.admin tenant create NAME`), which creates them\n")
+
+
+# --------------------------------------------------------------------------------------------
+# tenant show, tenant delete
+# --------------------------------------------------------------------------------------------
+
+
+def test_tenant_show(cli: Any) -> None:
+    info = created(cli, "Shown")
+    shown = cli("tenant", "show", info["tenant_id"], "--json").json()
+    assert (shown["tenant_id"], shown["name"], shown["state"], shown["webhook"]) == (
+        info["tenant_id"], "Shown", "active", None)
+    assert [t["token_id"] for t in shown["tokens"]] == [info["token_id"]]
+    text = cli("tenant", "show", info["tenant_id"]).out
+    assert f"tenant_url: {info['tenant_url']}\n" in text
+    assert "webhook: none\n" in text
+    assert info["token"] not in text + json.dumps(shown)
+
+
+def test_tenant_delete_needs_yes_then_reports_progress_on_stderr(
+        cli: Any, scim_service: ScimService, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.manage import tenants
+
+    monkeypatch.setattr(tenants, "SETTLE_SECONDS", 0.0)  # no request of these tenants is open
+    info = created(cli, "Leaving")
+    tenant_id = info["tenant_id"]
+    user = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "u@x.test"}
+    scim_service.handle(ScimRequest("POST", tenant_id, "Users", headers={
+        "authorization": f"Bearer {info['token']}", "content-type": "application/scim+json"},
+        body=json.dumps(user).encode()))
+    refused = cli("tenant", "delete", tenant_id)
+    assert (refused.code, refused.out) == (1, "")
+    assert refused.err.count("\n") == 1
+    assert refused.err.startswith(f"error: `tenant delete` removes tenant {tenant_id} with all")
+    assert "add --yes" in refused.err
+    assert record(scim_service, tenant_id).name == "Leaving"  # untouched
+
+    done = cli("tenant", "delete", tenant_id, "--yes")
+    assert done.code == 0, done.err
+    assert done.out.startswith(f"tenant {tenant_id} deleted (")
+    assert done.out.count("\n") == 1
+    progress = done.err.splitlines()
+    assert progress[0] == f"tenant {tenant_id} marked deleting: its requests are refused"
+    assert scim_service.tenants.get(tenant_id) is None
+    gone = cli("tenant", "show", tenant_id)
+    assert (gone.code, gone.err.startswith(f"error: no tenant '{tenant_id}'")) == (1, True)
+
+    other = created(cli, "Leaving too")["tenant_id"]
+    as_json = cli("tenant", "delete", other, "--yes", "--json")
+    assert as_json.code == 0, as_json.err
+    assert as_json.json()["complete"] is True
+    assert as_json.json()["tenant_id"] == other
