@@ -559,3 +559,52 @@ def test_tenant_delete_needs_yes_then_reports_progress_on_stderr(
     assert as_json.code == 0, as_json.err
     assert as_json.json()["complete"] is True
     assert as_json.json()["tenant_id"] == other
+
+
+def test_every_kind_of_command_prints_one_json_document(cli: Any, tmp_path: Path) -> None:
+    """The commands with --json, in an order that gives each something to act on: stdout is
+    one JSON document (one line), whatever the command does."""
+    info = created(cli, "Json")
+    t = info["tenant_id"]
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"id": "urn:acme:json:2.0:User",
+                                  "attributes": [{"name": "a"}]}))
+
+    def doc(*argv: str) -> Any:
+        run = cli(*argv, "--json")
+        assert run.code == 0, (argv, run)
+        assert run.out.count("\n") == 1, (argv, run.out)
+        return json.loads(run.out)
+
+    assert doc("tenant", "disable", t)["state"] == "disabled"
+    assert doc("tenant", "enable", t)["state"] == "active"
+    token_id = doc("token", "add", t)["token_id"]
+    assert len(doc("token", "list", t)) == 2
+    assert doc("token", "revoke", t, token_id) == {"tenant_id": t, "token_id": token_id,
+                                                    "revoked": True}
+    assert doc("webhook", "set", t, "https://hooks.contoso.example/j")["url"]
+    assert doc("webhook", "types", t, "user.*")["types"] == ["user.*"]
+    assert doc("webhook", "show", t)["secret_prefix"].startswith("whsec_")
+    assert doc("webhook", "clear", t)["url"] is None
+    assert doc("deadletter", "list", t) == []
+    assert doc("deadletter", "replay", t, "--all")["replayed"] == 0
+    assert isinstance(doc("audit", t), list)
+    assert doc("schema", "add", t, str(schema))["urn"] == "urn:acme:json:2.0:User"
+    assert [s["urn"] for s in doc("schema", "list", t)["schemas"]] == ["urn:acme:json:2.0:User"]
+    assert doc("schema", "undeclared", t) == []
+    assert doc("schema", "policy", t, "reject")["undeclared_policy"] == "reject"
+    assert doc("schema", "remove", t, "urn:acme:json:2.0:User")["removed"] is True
+    feed = doc("feed", "token", t)
+    assert [r["token_id"] for r in doc("feed", "tokens", t)] == [feed["token_id"]]
+    assert doc("feed", "revoke", t, feed["token_id"])["revoked"] is True
+    client = doc("client", "add", t)
+    assert doc("client", "list", t)["clients"][0]["client_id"] == client["client_id"]
+    assert doc("client", "revoke", t, client["client_id"])["client_id"] == client["client_id"]
+    assert doc("tenant", "auth", t)["auth_methods"] == ["secret-token", "oauth"]
+    assert doc("tenant", "jwt-enable", t, GUID)["entra_tenant_id"] == GUID
+    assert doc("tenant", "jwt-disable", t)["entra_tenant_id"] is None
+    assert isinstance(doc("signing-key", "list"), list)
+    assert "url" in doc("subscription", "show")
+    assert doc("reconcile", "run", "--tenant", t)["tenants"] == 1
+    assert t in [row["tenant_id"] for row in doc("tenant", "list")]
+    assert doc("tenant", "show", t)["undeclared_policy"] == "reject"
