@@ -411,8 +411,10 @@ def test_not_signed_in_is_one_line_and_fast(tmp_path: Path) -> None:
         env = {"SCIM_STORAGE_TABLE_ENDPOINT": f"https://127.0.0.1:{closed_port()}/acct",
                "HOME": str(tmp_path),
                "AZURE_POD_IDENTITY_AUTHORITY_HOST": f"http://127.0.0.1:{server.server_port}"}
-        for argv in (["tenant", "list"], ["deadletter", "list", "t1", "--json"]):
-            done, took = run_cli(env, *argv, cwd=tmp_path)
+        for client, argv in (("direct", ["tenant", "list"]),
+                             ("direct", ["deadletter", "list", "t1", "--json"]),
+                             ("sdk", ["tenant", "list"])):  # both storage backends
+            done, took = run_cli({**env, "SCIM_STORAGE_CLIENT": client}, *argv, cwd=tmp_path)
             assert one_line_error(done) == (
                 "error: not signed in to Azure: run `az login` (or set "
                 "SCIM_STORAGE_CONNECTION_STRING)")
