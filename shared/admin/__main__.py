@@ -56,7 +56,7 @@ from ..store.errors import (
 )
 from . import clients, feed, feed_tokens, queues, schema, subscriptions
 from .commands import group, leaf
-from .output import print_json, progress, show
+from .output import fields, progress, report
 
 LOCAL_SETTINGS = Path("local.settings.json")
 ROLE_DOCS = "docs/deploy.md, \"Create the first tenant\""
@@ -86,30 +86,18 @@ def load_settings() -> Settings:
 
 
 def _create(args: argparse.Namespace, d: Deployment) -> int:
-    created = tenants.create_tenant(d, args.name)
-    show(created if args.json else {k: created[k] for k in ("tenant_id", "tenant_url",
-                                                            "token")}, args.json)
-    return 0
+    return report(tenants.create_tenant(d, args.name), args.json, lambda created: fields(
+        {k: created[k] for k in ("tenant_id", "tenant_url", "token")}))
 
 
 def _list(args: argparse.Namespace, d: Deployment) -> int:
-    rows = tenants.list_tenants(d)
-    if args.json:
-        print_json(rows)
-        return 0
-    for t in rows:
-        print(f"{t['tenant_id']}  {t['state']:8}  tokens={t['tokens']}  {t['name']}  "
-              f"{t['tenant_url']}")
-    return 0
+    return report(tenants.list_tenants(d), args.json, lambda rows: "\n".join(
+        f"{t['tenant_id']}  {t['state']:8}  tokens={t['tokens']}  {t['name']}  "
+        f"{t['tenant_url']}" for t in rows))
 
 
 def _show(args: argparse.Namespace, d: Deployment) -> int:
-    shown = tenants.show_tenant(d, args.tenant)
-    if args.json:
-        print_json(shown)
-        return 0
-    print(_tenant_text(shown))
-    return 0
+    return report(tenants.show_tenant(d, args.tenant), args.json, _tenant_text)
 
 
 def _tenant_text(t: dict[str, Any]) -> str:
@@ -119,8 +107,7 @@ def _tenant_text(t: dict[str, Any]) -> str:
              f"auth_methods: {', '.join(t['auth_methods'])}",
              f"entra_tenant_id: {t['entra_tenant_id'] or 'none (Entra JWTs not accepted)'}",
              f"tokens: {len(t['tokens'])}"]
-    lines += [f"  {r['token_id']}  {r['prefix']}…  created {r['created']}  last used "
-              f"{r['last_used'] or 'never'}" for r in t["tokens"]]
+    lines += [f"  {_token_line(r)}" for r in t["tokens"]]
     lines.append("webhook: " + (f"{hook['url']} (secret {hook['secret_prefix']}…, types "
                                 f"{feed.types_text(hook['types'])})" if hook else "none"))
     lines.append(f"schemas: {', '.join(t['schemas']) or 'none'} (undeclared attributes: "
@@ -136,59 +123,47 @@ def _delete(args: argparse.Namespace, d: Deployment) -> int:
                          "data (users, groups, events, audit log) and cannot be undone: add "
                          "--yes to delete it")
     done = tenants.delete_tenant(d, args.tenant, progress=progress)
-    if args.json:
-        print_json(done)
-        return 0 if done["complete"] else 1
+    return report(done, args.json, _deletion_text, ok=done["complete"])
+
+
+def _deletion_text(done: dict[str, Any]) -> str:
     removed = done["removed"]
     counts = (f"{removed['data_rows']} data, {removed['audit_rows']} audit and "
               f"{removed['other_rows']} other rows removed")
     if done["complete"]:
-        print(f"tenant {done['tenant_id']} deleted ({counts})")
-        return 0
-    print(f"tenant {done['tenant_id']} is being deleted ({counts} so far): run the command "
-          "again to finish")
-    return 1
+        return f"tenant {done['tenant_id']} deleted ({counts})"
+    return (f"tenant {done['tenant_id']} is being deleted ({counts} so far): run the command "
+            "again to finish")
 
 
 def _state(args: argparse.Namespace, d: Deployment) -> int:
-    shown = tenants.set_tenant_state(d, args.tenant, disabled=args.action == "disable")
-    if args.json:
-        print_json(shown)
-    else:
-        print(f"tenant {shown['tenant_id']} {args.action}d")
-    return 0
+    return report(tenants.set_tenant_state(d, args.tenant, disabled=args.action == "disable"),
+                  args.json, lambda shown: f"tenant {shown['tenant_id']} {args.action}d")
 
 
 # -- token -----------------------------------------------------------------------------------
 
 
 def _token_add(args: argparse.Namespace, d: Deployment) -> int:
-    issued = tokens.add_token(d, args.tenant)
-    show(issued if args.json else {k: issued[k] for k in ("tenant_id", "tenant_url", "token",
-                                                          "token_id")}, args.json)
-    return 0
+    return report(tokens.add_token(d, args.tenant), args.json, lambda issued: fields(
+        {k: issued[k] for k in ("tenant_id", "tenant_url", "token", "token_id")}))
 
 
 def _token_list(args: argparse.Namespace, d: Deployment) -> int:
     rows = [t for t in tokens.list_tokens(d, args.tenant)
             if t["prefix"].startswith(args.prefix) or args.prefix.startswith(t["prefix"])]
-    if args.json:
-        print_json(rows)
-        return 0
-    for row in rows:
-        print(f"{row['token_id']}  {row['prefix']}…  created {row['created']}  "
-              f"last used {row['last_used'] or 'never'}")
-    return 0
+    return report(rows, args.json, lambda rows: "\n".join(_token_line(r) for r in rows))
+
+
+def _token_line(row: dict[str, Any]) -> str:
+    return (f"{row['token_id']}  {row['prefix']}…  created {row['created']}  last used "
+            f"{row['last_used'] or 'never'}")
 
 
 def _token_revoke(args: argparse.Namespace, d: Deployment) -> int:
-    done = tokens.revoke_token(d, args.tenant, args.token_id)
-    if args.json:
-        print_json(done)
-    else:
-        print(f"revoked token {done['token_id']} of tenant {done['tenant_id']} (cached "
-              "sessions end within 30 s)")
-    return 0
+    return report(tokens.revoke_token(d, args.tenant, args.token_id), args.json,
+                  lambda done: f"revoked token {done['token_id']} of tenant "
+                  f"{done['tenant_id']} (cached sessions end within 30 s)")
 
 
 def build_parser() -> argparse.ArgumentParser:

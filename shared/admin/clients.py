@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from typing import Any
 
 from ..auth import clients as client_rules
@@ -27,7 +28,7 @@ from ..manage import clients
 from ..manage.context import Deployment
 from ..store.tenants import AUTH_METHODS
 from .commands import group, leaf
-from .output import print_json, show, table, warn
+from .output import fields, report, table, warn
 
 _PROPAGATION = "instances apply it within 30 s"
 _REVOKED = ("the token endpoint refuses it at once; access tokens already issued with it stop "
@@ -92,60 +93,63 @@ def add_tenant_parsers(tenant: Any) -> None:
          _jwt).add_argument("tenant")
 
 
-def _result(payload: dict[str, Any], as_json: bool) -> None:
-    """The result on stdout (key: value lines, or JSON), its warnings on stderr."""
+def _report(payload: dict[str, Any], as_json: bool,
+            human: Callable[[dict[str, Any]], str] = fields) -> int:
+    """The result on stdout, then its warnings on stderr (never part of the result)."""
     warnings = payload.pop("warnings", [])
-    show(payload, as_json)
+    code = report(payload, as_json, human)
     for text in warnings:
         warn(text)
+    return code
 
 
 # -- client --------------------------------------------------------------------------------------
 
 
 def _add(args: argparse.Namespace, d: Deployment) -> int:
-    done = clients.add_client_secret(d, args.tenant, days=clients.parse_expires(args.expires),
-                                     client_id=args.client, name=args.name)
-    _result(done, args.json)
-    return 0
+    return _report(clients.add_client_secret(d, args.tenant,
+                                             days=clients.parse_expires(args.expires),
+                                             client_id=args.client, name=args.name), args.json)
 
 
 def _federate(args: argparse.Namespace, d: Deployment) -> int:
     done = clients.federate_client(d, args.tenant, entra_tenant=args.entra_tenant,
                                    subject=args.subject, audience=args.audience,
                                    client_id=args.client, name=args.name)
-    if not args.json:
-        credential = done.pop("credential")
-        done = {**{k: v for k, v in done.items() if k != "warnings"},
-                **{f"credential_{k}" if k == "id" else k: v for k, v in credential.items()},
-                "warnings": done["warnings"]}
-    _result(done, args.json)
-    return 0
+    return _report(done, args.json, _federated_text)
+
+
+def _federated_text(done: dict[str, Any]) -> str:
+    # One level of `key: value` lines: the credential's fields after the client's.
+    credential = done["credential"]
+    return fields({**{k: v for k, v in done.items() if k != "credential"},
+                   **{f"credential_{k}" if k == "id" else k: v for k, v in credential.items()}})
 
 
 def _list(args: argparse.Namespace, d: Deployment) -> int:
-    listed = clients.list_clients(d, args.tenant)
-    if args.json:
-        print_json(listed)
-        return 0
+    return report(clients.list_clients(d, args.tenant), args.json, _clients_text)
+
+
+def _clients_text(listed: dict[str, Any]) -> str:
     tenant_id = listed["tenant_id"]
-    print(f"tenant {tenant_id}: accepts {', '.join(listed['auth_methods'])}; token endpoint "
-          f"{listed['token_endpoint']}")
+    lines = [f"tenant {tenant_id}: accepts {', '.join(listed['auth_methods'])}; token "
+             f"endpoint {listed['token_endpoint']}"]
     if not listed["clients"]:
-        print(f"no OAuth clients; add one: python -m shared.admin client add {tenant_id}")
+        lines.append(f"no OAuth clients; add one: python -m shared.admin client add {tenant_id}")
     for client in listed["clients"]:
         name = f"  {client['name']}" if client["name"] else ""
-        print(f"client {client['client_id']}{name}  created {client['created']}")
-        for s in client["secrets"]:
-            print(f"  secret {s['secret_id']}  {s['prefix']}…  created {s['created']}  "
-                  f"expires {s['expires']}  {_left(s)}  last used {s['last_used'] or 'never'}")
+        lines.append(f"client {client['client_id']}{name}  created {client['created']}")
+        lines += [f"  secret {s['secret_id']}  {s['prefix']}…  created {s['created']}  "
+                  f"expires {s['expires']}  {_left(s)}  last used {s['last_used'] or 'never'}"
+                  for s in client["secrets"]]
         if not client["secrets"] and client["federation"] is None:
-            print("  no credential: add one with client add/federate --client "
-                  f"{client['client_id']}")
+            lines.append("  no credential: add one with client add/federate --client "
+                         f"{client['client_id']}")
         if (f := client["federation"]) is not None:
-            print(f"  federation {f['id']}  issuer {f['issuer']}  subject {f['subject']}  "
-                  f"audience {f['audience']}  last used {f['last_used'] or 'never'}")
-    return 0
+            lines.append(f"  federation {f['id']}  issuer {f['issuer']}  subject "
+                         f"{f['subject']}  audience {f['audience']}  last used "
+                         f"{f['last_used'] or 'never'}")
+    return "\n".join(lines)
 
 
 def _left(secret: dict[str, Any]) -> str:
@@ -157,84 +161,69 @@ def _left(secret: dict[str, Any]) -> str:
 
 
 def _revoke(args: argparse.Namespace, d: Deployment) -> int:
-    done = clients.revoke_client(d, args.tenant, args.client_id, secret_id=args.secret,
-                                 federation=args.federation)
-    warnings = done.pop("warnings")
-    if args.json:
-        print_json(done)
-    else:
-        print(f"revoked {done['revoked']} (tenant {done['tenant_id']}): {_REVOKED}")
-    for text in warnings:
-        warn(text)
-    return 0
+    return _report(clients.revoke_client(d, args.tenant, args.client_id, secret_id=args.secret,
+                                         federation=args.federation), args.json,
+                   lambda done: f"revoked {done['revoked']} (tenant {done['tenant_id']}): "
+                   f"{_REVOKED}")
 
 
 # -- tenant auth, jwt-enable/-disable --------------------------------------------------------------
 
 
 def _auth(args: argparse.Namespace, d: Deployment) -> int:
-    done = clients.tenant_auth(d, args.tenant, args.allow)
-    warnings = done.pop("warnings")
-    if args.json:
-        print_json(done)
-    else:
-        print(f"tenant {done['tenant_id']}: SCIM requests authenticate with "
-              f"{', '.join(done['auth_methods'])} ({done['secret_tokens']} secret token(s), "
-              f"{done['usable_clients']} OAuth client(s) with a valid credential)"
-              + (f"; {_PROPAGATION}" if done["changed"] else ""))
-        if done["entra_tenant_id"]:
-            print(f"Entra-issued JWTs are also accepted, for Entra tenant "
-                  f"{done['entra_tenant_id']} (tenant jwt-disable {done['tenant_id']} to stop)")
-    for text in warnings:
-        warn(text)
-    return 0
+    return _report(clients.tenant_auth(d, args.tenant, args.allow), args.json, _auth_text)
+
+
+def _auth_text(done: dict[str, Any]) -> str:
+    text = (f"tenant {done['tenant_id']}: SCIM requests authenticate with "
+            f"{', '.join(done['auth_methods'])} ({done['secret_tokens']} secret token(s), "
+            f"{done['usable_clients']} OAuth client(s) with a valid credential)"
+            + (f"; {_PROPAGATION}" if done["changed"] else ""))
+    if done["entra_tenant_id"]:
+        text += (f"\nEntra-issued JWTs are also accepted, for Entra tenant "
+                 f"{done['entra_tenant_id']} (tenant jwt-disable {done['tenant_id']} to stop)")
+    return text
 
 
 def _jwt(args: argparse.Namespace, d: Deployment) -> int:
-    done = clients.set_entra_jwt(d, args.tenant, args.entra_tenant_id
-                                 if args.action == "jwt-enable" else None)
-    if args.json:
-        print_json(done)
-    else:
-        state = (f"accepted for Entra tenant {done['entra_tenant_id']}"
-                 if done["entra_tenant_id"] else "not accepted")
-        print(f"tenant {done['tenant_id']}: Entra-issued JWTs {state}")
-    return 0
+    return report(clients.set_entra_jwt(d, args.tenant, args.entra_tenant_id
+                                        if args.action == "jwt-enable" else None), args.json,
+                  lambda done: f"tenant {done['tenant_id']}: Entra-issued JWTs " + (
+                      f"accepted for Entra tenant {done['entra_tenant_id']}"
+                      if done["entra_tenant_id"] else "not accepted"))
 
 
 # -- signing keys ---------------------------------------------------------------------------------
 
 
 def _list_keys(args: argparse.Namespace, d: Deployment) -> int:
-    rows = clients.list_signing_keys(d)
-    if args.json:
-        print_json(rows)
-        return 0
+    return report(clients.list_signing_keys(d), args.json, _keys_text)
+
+
+def _keys_text(rows: list[dict[str, Any]]) -> str:
     if not rows:
-        print("no signing keys yet: the token endpoint creates the first when it issues its "
-              "first token")
-        return 0
-    print(table(["KID", "CREATED", "ACTIVATES", "STATE"],
-                [[r["kid"], r["created"], r["activates"],
-                  r["state"] + (f" until {r['retires']}" if r["retires"] else "")]
-                 for r in rows]))
-    return 0
+        return ("no signing keys yet: the token endpoint creates the first when it issues its "
+                "first token")
+    return table(["KID", "CREATED", "ACTIVATES", "STATE"],
+                 [[r["kid"], r["created"], r["activates"],
+                   r["state"] + (f" until {r['retires']}" if r["retires"] else "")]
+                  for r in rows])
 
 
 def _rotate(args: argparse.Namespace, d: Deployment) -> int:
-    done = clients.rotate_signing_key(d, immediately=args.immediately)
-    if args.json:
-        print_json(done)
-        return 0
+    return report(clients.rotate_signing_key(d, immediately=args.immediately), args.json,
+                  _rotated_text)
+
+
+def _rotated_text(done: dict[str, Any]) -> str:
     if done["immediately"]:
         deleted = (f"; {done['deleted']} other key(s) deleted: access tokens they signed are "
                    f"refused within {KEY_SET_TTL / 60:.0f} min (instances re-read the key set "
                    "that often)") if done["deleted"] else " (the deployment's first key)"
-        print(f"signing key {done['kid']} signs now{deleted}")
-    else:
-        print(f"signing key {done['kid']} published; it signs from {done['activates']}, once "
-              "every instance has it")
-        if done["current_retires"]:
-            print("the current key signs until then and is deleted after "
-                  f"{done['current_retires']}, when every token it signed has expired")
-    return 0
+        return f"signing key {done['kid']} signs now{deleted}"
+    text = (f"signing key {done['kid']} published; it signs from {done['activates']}, once "
+            "every instance has it")
+    if done["current_retires"]:
+        text += ("\nthe current key signs until then and is deleted after "
+                 f"{done['current_retires']}, when every token it signed has expired")
+    return text

@@ -23,7 +23,7 @@ from typing import Any
 from ..manage import audit_log, dead_letters, reconcile, webhooks
 from ..manage.context import Deployment
 from .commands import group, leaf
-from .output import print_json, progress, show, table
+from .output import fields, progress, report, table
 
 TYPES_HELP = webhooks.TYPES_HELP
 
@@ -33,8 +33,7 @@ def add_parsers(sub: Any) -> None:
     set_ = leaf(hook, "set", "set URL and signing secret (generated unless given)", _set)
     set_.add_argument("tenant")
     set_.add_argument("url")
-    set_.add_argument("--secret", help="whsec_<base64>; default: a new random secret")
-    set_.add_argument("--types", help=TYPES_HELP + "; default: keep the current filter")
+    add_endpoint_options(set_)
     types = leaf(hook, "types", "which event types the webhook receives", _types)
     types.add_argument("tenant")
     types.add_argument("patterns", help=TYPES_HELP)
@@ -69,6 +68,12 @@ def add_parsers(sub: Any) -> None:
                                   help="only this tenant (repeatable)")
 
 
+def add_endpoint_options(parser: argparse.ArgumentParser) -> None:
+    """`--secret` and `--types` of `webhook set` and `subscription set`."""
+    parser.add_argument("--secret", help="whsec_<base64>; default: a new random secret")
+    parser.add_argument("--types", help=TYPES_HELP + "; default: keep the current filter")
+
+
 # -- webhook -------------------------------------------------------------------------------
 
 def types_text(patterns: list[str]) -> str:
@@ -78,41 +83,32 @@ def types_text(patterns: list[str]) -> str:
 def _set(args: argparse.Namespace, d: Deployment) -> int:
     done = webhooks.set_webhook(d, args.tenant, args.url, secret=args.secret,
                                 types=None if args.types is None else [args.types])
-    show(done if args.json else {**done, "types": types_text(done["types"])}, args.json)
-    return 0
+    return report(done, args.json,
+                  lambda done: fields({**done, "types": types_text(done["types"])}))
 
 
 def _types(args: argparse.Namespace, d: Deployment) -> int:
-    done = webhooks.set_webhook_types(d, args.tenant, [args.patterns])
-    if args.json:
-        print_json(done)
-    else:
-        print(f"tenant {done['tenant_id']}: webhook receives {types_text(done['types'])} "
-              "(events published from now on)")
-    return 0
+    return report(webhooks.set_webhook_types(d, args.tenant, [args.patterns]), args.json,
+                  lambda done: f"tenant {done['tenant_id']}: webhook receives "
+                  f"{types_text(done['types'])} (events published from now on)")
 
 
 def _show(args: argparse.Namespace, d: Deployment) -> int:
-    shown = webhooks.show_webhook(d, args.tenant)
-    if args.json:
-        print_json(shown)
-    elif shown["url"] is None:
-        print(f"tenant {shown['tenant_id']} has no webhook (add one: webhook set "
-              f"{shown['tenant_id']} URL)")
-    else:
-        print(f"url: {shown['url']}\nsecret: {shown['secret_prefix']}…\n"
-              f"types: {types_text(shown['types'])}")
-    return 0
+    return report(webhooks.show_webhook(d, args.tenant), args.json, _webhook_text)
+
+
+def _webhook_text(shown: dict[str, Any]) -> str:
+    if shown["url"] is None:
+        return (f"tenant {shown['tenant_id']} has no webhook (add one: webhook set "
+                f"{shown['tenant_id']} URL)")
+    return (f"url: {shown['url']}\nsecret: {shown['secret_prefix']}…\n"
+            f"types: {types_text(shown['types'])}")
 
 
 def _clear(args: argparse.Namespace, d: Deployment) -> int:
-    done = webhooks.clear_webhook(d, args.tenant)
-    if args.json:
-        print_json(done)
-    else:
-        print(f"webhook of tenant {done['tenant_id']} cleared (events are held, then "
-              "discarded)")
-    return 0
+    return report(webhooks.clear_webhook(d, args.tenant), args.json,
+                  lambda done: f"webhook of tenant {done['tenant_id']} cleared (events are "
+                  "held, then discarded)")
 
 
 def _test(args: argparse.Namespace, d: Deployment) -> int:
@@ -121,12 +117,12 @@ def _test(args: argparse.Namespace, d: Deployment) -> int:
 
 def print_test(result: dict[str, Any], as_json: bool) -> int:
     """A test event's outcome; delivered or not is the exit status."""
-    if as_json:
-        print_json(result)
-    else:
-        outcome = "delivered" if result["error"] is None else f"failed: {result['error']}"
-        print(f"test event {result['event_id']}: {outcome}")
-    return 0 if result["error"] is None else 1
+    return report(result, as_json, _test_text, ok=result["error"] is None)
+
+
+def _test_text(result: dict[str, Any]) -> str:
+    outcome = "delivered" if result["error"] is None else f"failed: {result['error']}"
+    return f"test event {result['event_id']}: {outcome}"
 
 
 # -- dead letters ---------------------------------------------------------------------------
@@ -136,26 +132,23 @@ def _lane(args: argparse.Namespace) -> str:
 
 
 def _dead_list(args: argparse.Namespace, d: Deployment) -> int:
-    rows = dead_letters.list_dead_letters(d, args.tenant, lane=_lane(args))
-    if args.json:
-        print_json(rows)
-        return 0
     prefix = d.settings.event_type_prefix + "."
+    return report(dead_letters.list_dead_letters(d, args.tenant, lane=_lane(args)), args.json,
+                  lambda rows: _dead_letters_text(rows, prefix))
+
+
+def _dead_letters_text(rows: list[dict[str, Any]], prefix: str) -> str:
     # The type without this deployment's prefix (events stored under an earlier prefix keep
     # theirs, so they stay recognisable).
-    print(table(["event id", "type", "subject", "attempts", "dead since", "last error"],
-                [[r["event_id"], r["type"].removeprefix(prefix), r["subject"],
-                  str(r["attempts"]), r["dead_at"], r["error"]] for r in rows]))
-    return 0
+    return table(["event id", "type", "subject", "attempts", "dead since", "last error"],
+                 [[r["event_id"], r["type"].removeprefix(prefix), r["subject"],
+                   str(r["attempts"]), r["dead_at"], r["error"]] for r in rows])
 
 
 def _dead_show(args: argparse.Namespace, d: Deployment) -> int:
     shown = dead_letters.show_dead_letter(d, args.tenant, args.event_id, lane=_lane(args))
-    if args.json:
-        print_json(shown)
-    else:
-        print(json.dumps(shown, indent=2, ensure_ascii=False))
-    return 0
+    return report(shown, args.json, lambda shown: json.dumps(shown, indent=2,
+                                                             ensure_ascii=False))
 
 
 def _dead_replay(args: argparse.Namespace, d: Deployment) -> int:
@@ -163,13 +156,13 @@ def _dead_replay(args: argparse.Namespace, d: Deployment) -> int:
         raise SystemExit("error: name EVENT_IDs or pass --all (one of them)")
     done = dead_letters.replay_dead_letters(d, args.tenant, None if args.all
                                             else args.event_ids, lane=_lane(args))
-    if args.json:
-        print_json(done)
-        return 0
+    return report(done, args.json, _replayed_text)
+
+
+def _replayed_text(done: dict[str, Any]) -> str:
     when = ("delivered within seconds by the deliver queue" if done["signalled"]
             else "delivered by the next reconciler run")
-    print(f"{done['replayed']} event(s) back in the outbox: {when}")
-    return 0
+    return f"{done['replayed']} event(s) back in the outbox: {when}"
 
 
 # -- audit ----------------------------------------------------------------------------------
@@ -177,22 +170,16 @@ def _dead_replay(args: argparse.Namespace, d: Deployment) -> int:
 def _audit(args: argparse.Namespace, d: Deployment) -> int:
     rows = audit_log.query_audit(d, args.tenant, since=args.since, status=args.status,
                                  limit=args.limit)
-    if args.json:
-        print_json(rows)
-        return 0
-    print(table(["time", "method", "path", "resource id", "status", "scimType", "ms",
-                 "request id", "count"],
-                [[str(row.get(f) if row.get(f) is not None else "") for f in audit_log.FIELDS]
-                 for row in rows]))
-    return 0
+    return report(rows, args.json, lambda rows: table(
+        ["time", "method", "path", "resource id", "status", "scimType", "ms", "request id",
+         "count"],
+        [[str(row.get(f) if row.get(f) is not None else "") for f in audit_log.FIELDS]
+         for row in rows]))
 
 
 # -- reconcile --------------------------------------------------------------------------------
 
 def _reconcile(args: argparse.Namespace, d: Deployment) -> int:
     summary = reconcile.run_reconcile(d, args.tenant, progress=progress)
-    if args.json:
-        print_json(summary)
-    else:
-        print(json.dumps(summary, indent=2))
-    return 1 if summary["errors"] else 0
+    return report(summary, args.json, lambda summary: json.dumps(summary, indent=2),
+                  ok=not summary["errors"])

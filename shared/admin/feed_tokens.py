@@ -17,7 +17,7 @@ from typing import Any
 from ..manage import feed_credentials
 from ..manage.context import Deployment
 from .commands import group, leaf
-from .output import print_json, show
+from .output import fields, report
 
 
 def add_parsers(sub: Any) -> None:
@@ -45,24 +45,14 @@ def _scope(args: argparse.Namespace) -> str | None:
 
 
 def _issue(args: argparse.Namespace, d: Deployment) -> int:
-    issued = feed_credentials.issue_feed_token(d, _scope(args))
-    if args.json:
-        print_json(issued)
-    else:
-        show({k: v for k, v in issued.items() if v is not None}, as_json=False)
-    return 0
+    return report(feed_credentials.issue_feed_token(d, _scope(args)), args.json,
+                  lambda issued: fields({k: v for k, v in issued.items() if v is not None}))
 
 
 def _list(args: argparse.Namespace, d: Deployment) -> int:
-    rows = feed_credentials.list_feed_tokens(d, _scope(args))
-    if args.json:
-        print_json(rows)
-        return 0
-    for row in rows:
-        print(f"{row['token_id']}  created {row['created']}")
-    if not rows:
-        print("no feed tokens")
-    return 0
+    return report(feed_credentials.list_feed_tokens(d, _scope(args)), args.json,
+                  lambda rows: "\n".join(f"{row['token_id']}  created {row['created']}"
+                                         for row in rows) or "no feed tokens")
 
 
 def _revoke(args: argparse.Namespace, d: Deployment) -> int:
@@ -76,10 +66,7 @@ def _revoke(args: argparse.Namespace, d: Deployment) -> int:
         raise SystemExit("error: `feed revoke TENANT TOKEN_ID` (or `--deployment TOKEN_ID`).")
     else:
         tenant_id, token_id = names
-    done = feed_credentials.revoke_feed_token(d, tenant_id, token_id)
-    if args.json:
-        print_json(done)
-    else:
-        whose = f"of tenant {tenant_id}" if tenant_id else "of the deployment"
-        print(f"revoked feed token {token_id} {whose} (cached sessions end within 30 s)")
-    return 0
+    whose = f"of tenant {tenant_id}" if tenant_id else "of the deployment"
+    return report(feed_credentials.revoke_feed_token(d, tenant_id, token_id), args.json,
+                  lambda _: f"revoked feed token {token_id} {whose} (cached sessions end "
+                  "within 30 s)")

@@ -6,15 +6,30 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+Result = TypeVar("Result")
 
 
-def show(payload: dict[str, Any], as_json: bool) -> None:
+def report(result: Result, as_json: bool, human: Callable[[Result], str], *,
+           ok: bool = True) -> int:
+    """`result` on stdout, as JSON or as `human` words it; returns the exit status (0 when
+    `ok`). An empty text prints nothing, so an empty listing is no lines, not a blank one."""
     if as_json:
-        print_json(payload)
-        return
-    for key, value in payload.items():
-        print(f"{key}: {value}")
+        print_json(result)
+    elif text := human(result):
+        print(text)
+    return 0 if ok else 1
+
+
+def show(payload: Mapping[str, Any], as_json: bool) -> int:
+    return report(payload, as_json, fields)
+
+
+def fields(payload: Mapping[str, Any]) -> str:
+    """`key: value` lines, in the payload's order."""
+    return "\n".join(f"{key}: {value}" for key, value in payload.items())
 
 
 def print_json(data: Any) -> None:

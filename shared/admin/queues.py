@@ -18,7 +18,7 @@ from typing import Any
 from ..manage import queues
 from ..manage.context import Deployment
 from .commands import group, leaf
-from .output import print_json, show
+from .output import report, show
 
 _NAME_HELP = "deliver, work, or the poison queue's full name"
 
@@ -35,33 +35,19 @@ def add_parsers(sub: Any) -> None:
 
 
 def _status(args: argparse.Namespace, d: Deployment) -> int:
-    show(queues.queue_status(d), args.json)
-    return 0
+    return show(queues.queue_status(d), args.json)
 
 
 def _list(args: argparse.Namespace, d: Deployment) -> int:
-    messages = queues.list_poison(d, args.name)
-    if args.json:
-        print_json(messages)
-    else:
-        for m in messages:
-            print(f"{m['inserted']} {m['id']} {m['body']}")
-    return 0
+    return report(queues.list_poison(d, args.name), args.json, lambda messages: "\n".join(
+        f"{m['inserted']} {m['id']} {m['body']}" for m in messages))
 
 
 def _replay(args: argparse.Namespace, d: Deployment) -> int:
-    done = queues.replay_poison(d, args.name)
-    if args.json:
-        print_json(done)
-    else:
-        print(f"replayed {done['replayed']} message(s) from {done['queue']} to {done['to']}")
-    return 0
+    return report(queues.replay_poison(d, args.name), args.json, lambda done: (
+        f"replayed {done['replayed']} message(s) from {done['queue']} to {done['to']}"))
 
 
 def _clear(args: argparse.Namespace, d: Deployment) -> int:
-    done = queues.clear_poison(d, args.name)
-    if args.json:
-        print_json(done)
-    else:
-        print(f"cleared {done['queue']}")
-    return 0
+    return report(queues.clear_poison(d, args.name), args.json,
+                  lambda done: f"cleared {done['queue']}")

@@ -25,7 +25,7 @@ from ..manage.errors import ManageError
 from ..service.tenant_schemas import POLICIES, RESOURCE_TYPE_NAMES
 from ..store.tenants import MAX_UNDECLARED_NAMES
 from .commands import group, leaf
-from .output import print_json
+from .output import report, table
 
 _PROPAGATION = "instances apply it within 30 s"
 
@@ -80,18 +80,18 @@ def _add(args: argparse.Namespace, d: Deployment) -> int:
         if exc.status == 404:
             raise
         raise SystemExit(f"error: {args.file}: {exc.detail}") from None
-    if args.json:
-        print_json(added)
-        return 0
+    return report(added, args.json, _added_text)
+
+
+def _added_text(added: dict[str, Any]) -> str:
     count = sum(1 for a in added["attributes"] if "." not in a["path"][len(added["urn"]):])
-    print(f"tenant {added['tenant_id']}: declared {added['urn']} for {added['resource_type']} "
-          f"({count} attribute{'' if count == 1 else 's'}); {_PROPAGATION}")
+    lines = [f"tenant {added['tenant_id']}: declared {added['urn']} for "
+             f"{added['resource_type']} ({count} attribute{'' if count == 1 else 's'}); "
+             f"{_PROPAGATION}"]
     width = max((len(a["path"]) for a in added["attributes"]), default=0)
-    for attr in added["attributes"]:
-        print(f"  {attr['path']:{width}}  {_shape(attr)}")
-    for note in added["notes"]:
-        print(f"note: {note}")
-    return 0
+    lines += [f"  {attr['path']:{width}}  {_shape(attr)}" for attr in added["attributes"]]
+    lines += [f"note: {note}" for note in added["notes"]]
+    return "\n".join(lines)
 
 
 def _shape(attr: dict[str, Any]) -> str:
@@ -106,37 +106,33 @@ def _shape(attr: dict[str, Any]) -> str:
 
 
 def _list(args: argparse.Namespace, d: Deployment) -> int:
-    listed = schemas.list_schemas(d, args.tenant)
-    if args.json:
-        print_json(listed)
-        return 0
+    return report(schemas.list_schemas(d, args.tenant), args.json, _schemas_text)
+
+
+def _schemas_text(listed: dict[str, Any]) -> str:
     policy = listed["undeclared_policy"]
-    print(f"tenant {listed['tenant_id']}: undeclared attributes are "
-          f"{'captured (stored as sent)' if policy == 'capture' else 'rejected (400)'}")
+    lines = [f"tenant {listed['tenant_id']}: undeclared attributes are "
+             f"{'captured (stored as sent)' if policy == 'capture' else 'rejected (400)'}"]
     declared = listed["schemas"]
     if not declared:
-        print("no extension schemas besides the built-in ones")
+        lines.append("no extension schemas besides the built-in ones")
     width = max((len(s["urn"]) for s in declared), default=0)
     for s in declared:
         shown = (", ".join(s["attributes"]) if s["problem"] is None
                  else f"NOT IN EFFECT: {s['problem']}")
         origin = "tenant" if s["origin"] == "tenant" else f"deployment ({s['origin']})"
-        print(f"{s['urn']:{width}}  {s['resource_type']:5}  {origin}  {shown}")
-    return 0
+        lines.append(f"{s['urn']:{width}}  {s['resource_type']:5}  {origin}  {shown}")
+    return "\n".join(lines)
 
 
 def _remove(args: argparse.Namespace, d: Deployment) -> int:
-    removed = schemas.remove_schema(d, args.tenant, args.urn)
-    if args.json:
-        print_json(removed)
-        return 0
-    print(f"tenant {removed['tenant_id']}: removed {removed['urn']} "
-          f"({removed['resource_type']}); values already stored stay in the resources as "
-          f"undeclared attributes; {_PROPAGATION}")
-    return 0
+    return report(schemas.remove_schema(d, args.tenant, args.urn), args.json,
+                  lambda removed: f"tenant {removed['tenant_id']}: removed {removed['urn']} "
+                  f"({removed['resource_type']}); values already stored stay in the resources "
+                  f"as undeclared attributes; {_PROPAGATION}")
 
 
-_COLUMNS = ("PATH", "RESOURCE TYPE", "FIRST SEEN", "LAST SEEN", "COUNT", "TYPES")
+_COLUMNS = ["PATH", "RESOURCE TYPE", "FIRST SEEN", "LAST SEEN", "COUNT", "TYPES"]
 
 
 def _undeclared(args: argparse.Namespace, d: Deployment) -> int:
@@ -145,33 +141,25 @@ def _undeclared(args: argparse.Namespace, d: Deployment) -> int:
     beyond = (f"and {overflow['count']} sighting(s) of further names between "
               f"{overflow['first_seen']} and {overflow['last_seen']}, not recorded by name (at "
               f"most {MAX_UNDECLARED_NAMES} are)" if overflow else "")
-    if args.json:
-        print_json(found)
-        if beyond:
-            print(f"note: {beyond}", file=sys.stderr)
-        return 0
-    if not found:
-        print(f"tenant {args.tenant}: no undeclared attributes recorded")
-    else:
-        rows = [_COLUMNS, *((a["path"], a["resource_type"], a["first_seen"], a["last_seen"],
-                             str(a["count"]), ",".join(a["types"])) for a in found)]
-        widths = [max(len(row[n]) for row in rows) for n in range(len(_COLUMNS))]
-        for row in rows:
-            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
-                                                                       strict=True)).rstrip())
+    code = report(found, args.json, lambda found: _undeclared_text(args.tenant, found, beyond))
+    if args.json and beyond:  # the JSON document stays the list alone
+        print(f"note: {beyond}", file=sys.stderr)
+    return code
+
+
+def _undeclared_text(tenant_id: str, found: list[dict[str, Any]], beyond: str) -> str:
+    lines = [table(_COLUMNS, [[a["path"], a["resource_type"], a["first_seen"], a["last_seen"],
+                               str(a["count"]), ",".join(a["types"])] for a in found])
+             if found else f"tenant {tenant_id}: no undeclared attributes recorded"]
     if beyond:
-        print(beyond)
-    return 0
+        lines.append(beyond)
+    return "\n".join(lines)
 
 
 def _policy(args: argparse.Namespace, d: Deployment) -> int:
-    done = schemas.set_undeclared_policy(d, args.tenant, args.policy)
-    if args.json:
-        print_json(done)
-        return 0
     effect = ("captured: stored as sent, listed by `schema undeclared`"
               if args.policy == "capture" else "rejected: a request carrying one gets a 400 "
               "naming it")
-    print(f"tenant {done['tenant_id']}: undeclared attributes are {effect}; {_PROPAGATION}")
-    return 0
-
+    return report(schemas.set_undeclared_policy(d, args.tenant, args.policy), args.json,
+                  lambda done: f"tenant {done['tenant_id']}: undeclared attributes are "
+                  f"{effect}; {_PROPAGATION}")

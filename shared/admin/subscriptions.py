@@ -21,8 +21,8 @@ from typing import Any
 from ..manage import subscription
 from ..manage.context import Deployment
 from .commands import group, leaf
-from .feed import TYPES_HELP, print_test, types_text
-from .output import print_json, show
+from .feed import TYPES_HELP, add_endpoint_options, print_test, types_text
+from .output import fields, report
 
 
 def add_parsers(sub: Any) -> None:
@@ -30,8 +30,7 @@ def add_parsers(sub: Any) -> None:
                  "events to one endpoint")
     set_ = leaf(area, "set", "set URL and signing secret (generated unless given)", _set)
     set_.add_argument("url")
-    set_.add_argument("--secret", help="whsec_<base64>; default: a new random secret")
-    set_.add_argument("--types", help=TYPES_HELP + "; default: keep the current filter")
+    add_endpoint_options(set_)
     leaf(area, "types", "which event types it receives", _types).add_argument(
         "patterns", help=TYPES_HELP)
     leaf(area, "show", "URL, secret prefix and event types", _show)
@@ -42,42 +41,37 @@ def add_parsers(sub: Any) -> None:
 def _set(args: argparse.Namespace, d: Deployment) -> int:
     done = subscription.set_subscription(d, args.url, secret=args.secret,
                                          types=None if args.types is None else [args.types])
+    return report(done, args.json, _set_text)
+
+
+def _set_text(done: dict[str, Any]) -> str:
+    # The secret is there only when generated: shown this once.
     shown = {k: v for k, v in done.items() if k in ("url", "types", "secret")}
-    show(done if args.json else {**shown, "types": types_text(done["types"])}, args.json)
-    return 0
+    return fields({**shown, "types": types_text(done["types"])})
 
 
 def _types(args: argparse.Namespace, d: Deployment) -> int:
-    done = subscription.set_subscription_types(d, [args.patterns])
-    if args.json:
-        print_json(done)
-    else:
-        print(f"the subscription receives {types_text(done['types'])} (events published "
-              "from now on)")
-    return 0
+    return report(subscription.set_subscription_types(d, [args.patterns]), args.json,
+                  lambda done: f"the subscription receives {types_text(done['types'])} "
+                  "(events published from now on)")
 
 
 def _show(args: argparse.Namespace, d: Deployment) -> int:
-    shown = subscription.show_subscription(d)
-    if args.json:
-        print_json(shown)
-    elif shown["url"] is None:
-        print("there is no deployment-wide subscription (add one: subscription set URL)")
-    else:
-        show({"url": shown["url"], "secret": f"{shown['secret_prefix']}…",
-              "types": types_text(shown["types"]), "created": shown["created"],
-              "updated": shown["updated"]}, as_json=False)
-    return 0
+    return report(subscription.show_subscription(d), args.json, _subscription_text)
+
+
+def _subscription_text(shown: dict[str, Any]) -> str:
+    if shown["url"] is None:
+        return "there is no deployment-wide subscription (add one: subscription set URL)"
+    return fields({"url": shown["url"], "secret": f"{shown['secret_prefix']}…",
+                   "types": types_text(shown["types"]), "created": shown["created"],
+                   "updated": shown["updated"]})
 
 
 def _clear(args: argparse.Namespace, d: Deployment) -> int:
-    done = subscription.clear_subscription(d)
-    if args.json:
-        print_json(done)
-    else:
-        print("subscription cleared (within 30 s on every instance; its pending events are "
-              "held, then discarded)")
-    return 0
+    return report(subscription.clear_subscription(d), args.json,
+                  lambda _: "subscription cleared (within 30 s on every instance; its pending "
+                  "events are held, then discarded)")
 
 
 def _test(args: argparse.Namespace, d: Deployment) -> int:
