@@ -1,5 +1,5 @@
-// Building the page without innerHTML: every value from the API becomes a text node, so a
-// tenant name or an error detail can never be markup.
+// Building the page from elements and text nodes, never from markup strings: every value
+// from the API becomes a text node, so a tenant name or an error detail can never be markup.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
