@@ -56,7 +56,8 @@ def test_a_symlink_out_of_the_folder_is_not_followed(tmp_path: Path,
     (folder / "leak.js").symlink_to(outside)
     monkeypatch.setattr(assets, "ASSET_DIR", folder.resolve())
     found = assets.find("inside.js")
-    assert found is not None and found.body == b"ok"
+    assert found is not None
+    assert found.body == b"ok"
     assert assets.find("leak.js") is None
 
 
@@ -73,7 +74,8 @@ def test_no_path_reaches_a_file_outside_the_folder(path: str) -> None:
 def test_vendored_files_are_cached_for_good_and_the_consoles_own_revalidated() -> None:
     vendored = assets.find("vendor/msal-browser-5.30.0.min.js")
     own = assets.find("console.js")
-    assert vendored is not None and own is not None
+    assert vendored is not None
+    assert own is not None
     assert vendored.cache_control == "public, max-age=31536000, immutable"
     assert own.cache_control == "no-cache"
     assert own.etag != vendored.etag
@@ -134,8 +136,10 @@ def test_every_module_import_resolves_and_no_script_writes_markup() -> None:
             assert (CONSOLE / target).is_file(), f"{module.name} imports missing {target}"
         # Values from the API become text nodes (dom.js), never markup; inline styles would be
         # refused by the CSP.
-        assert "innerHTML" not in text and "outerHTML" not in text, module.name
-        assert 'setAttribute("style"' not in text and "insertAdjacentHTML" not in text
+        assert "innerHTML" not in text, module.name
+        assert "outerHTML" not in text, module.name
+        assert 'setAttribute("style"' not in text
+        assert "insertAdjacentHTML" not in text
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
         assert "https://" not in text, f"{module.name} reaches outside this origin"
 

@@ -74,7 +74,8 @@ def test_assets_have_their_type_and_cache_policy(web: httpx.Client, path: str,
     assert r.headers["cache-control"] == cache
     assert r.content == assets.find(path).body  # type: ignore[union-attr]
     again = web.get(f"/console/{path}", headers={"If-None-Match": r.headers["etag"]})
-    assert again.status_code == 304 and again.content == b""
+    assert again.status_code == 304
+    assert again.content == b""
 
 
 def test_config_names_the_sign_in_methods_and_is_never_cached(web: httpx.Client) -> None:
