@@ -10,8 +10,6 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from ...console import assets
-from ...console.config import console_config
-from ...settings import current
 
 bp = func.Blueprint()
 
@@ -27,6 +25,10 @@ def console_file(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _serve(req: func.HttpRequest, path: str) -> func.HttpResponse:
+    # Settings (pydantic) load on the first request, not when the host indexes the functions.
+    from ...console.config import console_config
+    from ...settings import current
+
     config = console_config(current())
     entra = config["entra"]
     sign_in_origin = None
