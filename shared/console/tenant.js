@@ -67,7 +67,7 @@ function tokensSection(tenantId, tokens, rerender) {
     revoke.addEventListener("click", async () => {
       const sure = await confirmAction({
         title: "Revoke this token?",
-        body: `Token ${t.prefix}… stops working at once (within the 30-second authentication cache). Entra jobs still using it will fail until they get another token.`,
+        body: `Token ${t.prefix}… stops working: at once on this instance, within 30 seconds on the others. An Entra job still using it fails until it has another token.`,
         confirm: "Revoke token",
       });
       if (!sure) return revoke.focus();
