@@ -19,7 +19,8 @@ export function configure({ token, unauthorized }) {
   onUnauthorized = unauthorized;
 }
 
-export async function api(method, path, body) {
+/** One call; `signingIn` marks the sign-in check, whose 401 is the form's to show. */
+export async function api(method, path, body, { signingIn = false } = {}) {
   const headers = { Accept: "application/json" };
   const token = await bearer();
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -45,7 +46,7 @@ export async function api(method, path, body) {
   }
   if (!response.ok) {
     const error = new ApiError(response.status, data?.error, data?.detail);
-    if (response.status === 401) onUnauthorized(error);
+    if (response.status === 401 && !signingIn) onUnauthorized(error);
     throw error;
   }
   return data;

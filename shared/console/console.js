@@ -67,7 +67,7 @@ function signInPage() {
       }
       auth.signInWithCredential(input.value);
       try {
-        const identity = await api("GET", "/whoami");
+        const identity = await api("GET", "/whoami", undefined, { signingIn: true });
         signInMessage = null;
         showSignedIn(identity);
         if (!location.hash || location.hash === "#/sign-in") location.hash = "#/tenants";

@@ -28,8 +28,8 @@ def create_tenant(console: Console, name: str) -> tuple[str, str]:
     page.get_by_role("button", name="Create tenant").click()
     expect(page.get_by_role("heading", name=f"Tenant “{name}” created")).to_be_visible()
     expect(page.get_by_text("Shown once.")).to_be_visible()
-    return (page.get_by_label("Tenant URL").input_value(),
-            page.get_by_label("Secret Token").input_value())
+    return (page.get_by_role("textbox", name="Tenant URL").input_value(),
+            page.get_by_role("textbox", name="Secret Token").input_value())
 
 
 def test_a_tenant_created_in_the_console_accepts_its_token(console: Console,
@@ -77,7 +77,7 @@ def test_rotating_the_token_from_the_tenant_page(console: Console, admin_credent
     tokens.get_by_role("button", name="Add token").click()
     panel = page.get_by_role("region", name="New Secret Token")
     expect(panel.get_by_text("Shown once.")).to_be_visible()
-    second = panel.get_by_label("Secret Token").input_value()
+    second = panel.get_by_role("textbox", name="Secret Token").input_value()
     assert second
     assert second != first
     tokens = page.get_by_role("region", name="Secret Tokens")
