@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -18,9 +19,25 @@ from shared.console import assets
 
 pytestmark = pytest.mark.served
 
-CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-       "connect-src 'self'; frame-src 'none'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+ENTRA = "https://login.microsoftonline.com"
+
+
+def expected_csp(entra: bool) -> str:
+    return ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            + (f"connect-src 'self' {ENTRA}; frame-src {ENTRA}; " if entra
+               else "connect-src 'self'; frame-src 'none'; ")
+            + "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+@pytest.fixture(scope="module")
+def entra_configured(app_env: dict[str, str]) -> bool:
+    """Whether the session's app has the management API's Entra settings."""
+    return bool(app_env.get("SCIM_MANAGE_ENTRA_TENANT_ID") and app_env.get("SCIM_MANAGE_AUDIENCE"))
+
+
+@pytest.fixture(scope="module")
+def csp(entra_configured: bool) -> str:
+    return expected_csp(entra_configured)
 
 
 @pytest.fixture(scope="module")
@@ -48,11 +65,12 @@ def test_the_console_is_registered_on_both_routes() -> None:
 
 
 @pytest.mark.parametrize("path", ["/console", "/console/", "/console/index.html"])
-def test_the_page_is_served_with_its_security_headers(web: httpx.Client, path: str) -> None:
+def test_the_page_is_served_with_its_security_headers(web: httpx.Client, path: str,
+                                                      csp: str) -> None:
     r = web.get(path)
     assert r.status_code == 200
     assert r.headers["content-type"] == "text/html; charset=utf-8"
-    assert r.headers["content-security-policy"] == CSP
+    assert r.headers["content-security-policy"] == csp
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["x-frame-options"] == "DENY"
     assert r.headers["cache-control"] == "no-cache"
@@ -78,14 +96,21 @@ def test_assets_have_their_type_and_cache_policy(web: httpx.Client, path: str,
     assert again.content == b""
 
 
-def test_config_names_the_sign_in_methods_and_is_never_cached(web: httpx.Client) -> None:
+def test_config_names_the_sign_in_methods_and_is_never_cached(
+        web: httpx.Client, entra_configured: bool) -> None:
     r = web.get("/console/config.json")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/json")
     assert r.headers["cache-control"] == "no-store"
     body = json.loads(r.text)
     assert set(body) == {"entra", "development_credential"}
-    assert body["entra"] is None  # the session's app has no Entra settings
+    assert (body["entra"] is not None) == entra_configured
+    if entra_configured:
+        assert body["entra"]["authority"].startswith(f"{ENTRA}/")
+        assert set(body["entra"]) == {"client_id", "authority", "scopes", "role"}
+    # The session's app has a development credential digest and does not run in Azure.
+    assert body["development_credential"] is bool(
+        os.environ.get("SCIM_MANAGE_DEV_CREDENTIAL_SHA256"))
 
 
 @pytest.mark.parametrize("path", [
@@ -94,10 +119,10 @@ def test_config_names_the_sign_in_methods_and_is_never_cached(web: httpx.Client)
     "/console/vendor/..%2f..%2fsettings.py", "/console/..%5c..%5chost.json",
     "/console/%252e%252e/settings.py", "/console/index.html%00.js",
 ])
-def test_anything_else_is_404_with_the_same_headers(served: str, path: str) -> None:
+def test_anything_else_is_404_with_the_same_headers(served: str, path: str, csp: str) -> None:
     r = raw_get(served, path)
     assert r.status == 404, path
-    assert r.getheader("Content-Security-Policy") == CSP
+    assert r.getheader("Content-Security-Policy") == csp
     assert r.getheader("X-Content-Type-Options") == "nosniff"
 
 
