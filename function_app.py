@@ -10,6 +10,7 @@ from shared.adapter.blueprints import (
     deliver,
     feed,
     health,
+    manage,
     oauth,
     openapi,
     reconcile,
@@ -24,4 +25,5 @@ app.register_functions(openapi.bp)
 app.register_functions(reconcile.bp)
 app.register_functions(deliver.bp)
 app.register_functions(feed.bp)
+app.register_functions(manage.bp)
 app.register_functions(console.bp)

@@ -112,7 +112,7 @@ class Authenticator:
             if len(self._known) >= _MAX_KNOWN:
                 self._known.clear()
             self._known.add(tenant_id)
-        if tenant.disabled:
+        if tenant.refused:
             raise AuthFailure(_invalid(), "tenant disabled", True)
         expires = now + self._ttl
         matched = tokens.match(token, tenant.token_digests())

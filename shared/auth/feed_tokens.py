@@ -103,7 +103,7 @@ class FeedAuthenticator:
         if hit is not None and hit[1] > now:
             return hit[0]
         tenant = self._load_tenant(tenant_id)
-        if tenant is None or tenant.disabled:
+        if tenant is None or tenant.refused:
             raise refused()
         own = tokens.digest_in(digest, [t.digest for t in tenant.feed_tokens])
         # The deployment's credentials are read only for a token that is not the tenant's.

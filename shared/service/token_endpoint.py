@@ -254,8 +254,8 @@ class TokenEndpoint:
         if tenant is None:
             raise _invalid_client("unknown tenant")
         client = tenant.client(client_id)
-        if tenant.disabled or client is None:
-            err = _invalid_client("tenant disabled" if tenant.disabled else "unknown client")
+        if tenant.refused or client is None:
+            err = _invalid_client("tenant disabled" if tenant.refused else "unknown client")
             err.tenant_id = tenant.id  # counted in the audit log of the tenant it names
             raise err
         return tenant, client

@@ -104,6 +104,9 @@ class Tenant(BaseModel):
     name: str
     created: str
     disabled: bool = False
+    # Being offboarded (shared/manage/tenants.py delete_tenant): its rows are being purged and
+    # the record goes last. Refused like a disabled tenant, and never enabled again.
+    deleting: bool = False
     tokens: list[TokenRecord] = Field(default_factory=list)
     # Change feed endpoint (docs/change-feed.md). Defaults keep rows
     # written before these fields existed valid. The signing secret must be usable to sign, so
@@ -130,6 +133,11 @@ class Tenant(BaseModel):
     # The version of the row this record was read from: `TenantTable.save` writes only over
     # that version, so two operator commands at once cannot undo each other (a revoke is kept).
     _etag: str | None = PrivateAttr(default=None)
+
+    @property
+    def refused(self) -> bool:
+        """True when no request may authenticate for the tenant (disabled or being deleted)."""
+        return self.disabled or self.deleting
 
     def token_digests(self) -> list[str]:
         return [t.digest for t in self.tokens]
