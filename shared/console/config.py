@@ -11,23 +11,19 @@ Nothing here is secret: the client id and tenant id are what the browser sends t
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..auth.admin import running_in_azure
 from ..settings import Settings
 
 ENTRA_AUTHORITY_HOST = "https://login.microsoftonline.com"
 _GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-# Set by App Service / Functions in Azure (the management API refuses the development
-# credential there, so the page does not offer it).
-AZURE_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
 
 
-def _setting(settings: Settings, field: str) -> str | None:
-    value = getattr(settings, field, None)
-    return value.strip() if isinstance(value, str) and value.strip() else None
+def _setting(value: str | None) -> str | None:
+    return value.strip() if value and value.strip() else None
 
 
 def client_id(audience: str | None) -> str | None:
@@ -41,8 +37,8 @@ def client_id(audience: str | None) -> str | None:
 
 def entra_sign_in(settings: Settings) -> dict[str, Any] | None:
     """MSAL's configuration for the browser, or None when Entra sign-in is not set up."""
-    tenant = _setting(settings, "manage_entra_tenant_id")
-    audience = _setting(settings, "manage_audience")
+    tenant = _setting(settings.manage_entra_tenant_id)
+    audience = _setting(settings.manage_audience)
     client = client_id(audience)
     if not tenant or not client or not _GUID.fullmatch(tenant):
         return None
@@ -50,12 +46,12 @@ def entra_sign_in(settings: Settings) -> dict[str, Any] | None:
         "client_id": client,
         "authority": f"{ENTRA_AUTHORITY_HOST}/{tenant.lower()}",
         "scopes": [f"{audience}/.default"],
-        "role": _setting(settings, "manage_role") or "Connector.Admin",
+        "role": settings.manage_role,
     }
 
 
 def console_config(settings: Settings, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    env = os.environ if environ is None else environ
-    in_azure = any(env.get(name) for name in AZURE_MARKERS)
-    development = bool(_setting(settings, "manage_dev_credential_sha256")) and not in_azure
+    # The management API never honours the development credential in Azure: not offered there.
+    development = (bool(_setting(settings.manage_dev_credential_sha256))
+                   and not running_in_azure(environ))
     return {"entra": entra_sign_in(settings), "development_credential": development}

@@ -106,8 +106,10 @@ async function route() {
 }
 
 function focus(heading) {
-  // Moving focus to the new page's heading tells screen readers the view changed.
-  if (heading && document.activeElement !== heading && !main.contains(document.activeElement)) {
+  // Moving focus to the new page's heading tells screen readers the view changed; focus the
+  // user already put somewhere (the skip link, the header) stays where it is.
+  const active = document.activeElement;
+  if (heading && (!active || active === document.body || active === main || !active.isConnected)) {
     heading.focus({ preventScroll: true });
   }
 }

@@ -47,9 +47,10 @@ def test_the_development_credential_signs_in_and_out(console: Console,
 def test_sign_in_by_keyboard_alone(console: Console, admin_credential: str) -> None:
     console.open()
     page = console.page
+    field = page.get_by_label("Development credential")
+    expect(field).to_be_visible()
     page.keyboard.press("Tab")  # the skip link comes first
     assert page.evaluate("document.activeElement.textContent") == "Skip to content"
-    field = page.get_by_label("Development credential")
     for _ in range(10):
         page.keyboard.press("Tab")
         if field.evaluate("f => f === document.activeElement"):
