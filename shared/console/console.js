@@ -105,13 +105,16 @@ async function route() {
   focus(heading);
 }
 
+let firstView = true;
+
 function focus(heading) {
-  // Moving focus to the new page's heading tells screen readers the view changed; focus the
-  // user already put somewhere (the skip link, the header) stays where it is.
+  // Moving focus to the new page's heading tells screen readers the view changed. Not on the
+  // page's first view (the document starts at the top, skip link first), and focus the user
+  // already put somewhere (the skip link, the header) stays where it is.
   const active = document.activeElement;
-  if (heading && (!active || active === document.body || active === main || !active.isConnected)) {
-    heading.focus({ preventScroll: true });
-  }
+  const free = !active || active === document.body || active === main || !active.isConnected;
+  if (heading && free && !firstView) heading.focus({ preventScroll: true });
+  firstView = false;
 }
 
 async function boot() {
