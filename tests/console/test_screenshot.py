@@ -38,12 +38,15 @@ def past_day(tenant_id: str) -> list[dict[str, Any]]:
     now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     entries = []
 
-    def add(method: str, status: int, at: datetime, user: str) -> None:
+    def add(method: str, status: int, at: datetime, user: str, change: str = "") -> None:
         request = ScimRequest(method=method, tenant=tenant_id, resource="Users",
                               id=None if method == "POST" else user)
         response = ScimResponse(status=status, body={"id": user} if status == 201 else None)
-        entries.append(audit.entry(request, response, latency_ms=12.0,
-                                   request_id=f"r{len(entries)}", at=at))
+        entry = audit.entry(request, response, latency_ms=12.0, request_id=f"r{len(entries)}",
+                            at=at)
+        if change:
+            entry["change"] = change  # what the service records for a (de)activating PATCH
+        entries.append(entry)
 
     for minutes in range(23 * 60, 0, -40):
         at = now - timedelta(minutes=minutes)
@@ -52,6 +55,9 @@ def past_day(tenant_id: str) -> list[dict[str, Any]]:
             add("PATCH", 200, at + timedelta(seconds=n), f"u{rng.randint(1, 400)}")
         for n in range(rng.choice([0, 0, 1, 3, 6]) + (rng.randint(4, 12) if morning else 0)):
             add("POST", 201, at + timedelta(seconds=30 + n), f"new{minutes}-{n}")
+        for n in range(rng.choice([0, 0, 1, 2, 4])):
+            add("PATCH", 200, at + timedelta(seconds=50 + n), f"u{rng.randint(1, 400)}",
+                change="deactivated")
         for n in range(rng.choice([0, 0, 0, 1, 2])):
             add("DELETE", 204, at + timedelta(seconds=60 + n), f"u{rng.randint(1, 400)}")
         for n in range(rng.choice([0, 0, 0, 0, 1, 2])):
