@@ -9,7 +9,11 @@ from functools import cached_property
 
 from ..service.app import ScimService
 from ..settings import Settings
+from ..store.audit import AuditTable
 from ..store.connection import Tables, open_tables
+from ..store.directory import Directory
+from ..store.outbox import Outbox
+from ..store.runs import RunLog
 from ..store.tenants import Tenant, TenantTable
 from .errors import not_found
 
@@ -29,6 +33,20 @@ class Deployment:
     @classmethod
     def served(cls, service: ScimService) -> Deployment:
         return cls(service.settings, service.tables, service)
+
+    @cached_property
+    def audit(self) -> AuditTable:
+        return AuditTable(self.tables.audit)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        # Served: through the service's directory, whose writes signal delivery.
+        return Outbox(self.service.directory if self.service is not None
+                      else Directory(self.tables.data))
+
+    @cached_property
+    def runs(self) -> RunLog:
+        return self.service.runs if self.service is not None else RunLog(self.tables.runs)
 
     @cached_property
     def tenants(self) -> TenantTable:

@@ -159,9 +159,10 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
 
 
 def _tenants(service: ScimService, ids: Iterable[str] | None) -> Iterable[Tenant]:
-    if ids is None:
-        return service.tenants.all()
-    return [t for t in (service.tenants.get(i) for i in ids) if t is not None]
+    """The tenants to reconcile: not those being deleted (their rows are being purged)."""
+    found = (service.tenants.all() if ids is None
+             else (service.tenants.get(i) for i in ids))
+    return (t for t in found if t is not None and not t.deleting)
 
 
 def _warn_expiring(tenant: Tenant, now: datetime) -> int:
@@ -340,6 +341,8 @@ def schedule(service: ScimService, *, now: datetime | None = None) -> dict[str, 
     tick = iso(now)
     tenants = scheduled = errors = 0
     for tenant in service.tenants.all():
+        if tenant.deleting:
+            continue  # being purged: no work item may write its rows again
         tenants += 1
         try:
             queues.work.send(work_item("tenant", tick, tenant.id))
@@ -435,6 +438,9 @@ def tenant_work(service: ScimService, body: bytes | str, *,
     tenant = service.tenants.get(payload["tenant"])
     if tenant is None:
         log.warning("work item for unknown tenant=%s: acknowledged", str(payload["tenant"])[:64])
+        return None
+    if tenant.deleting:
+        log.info("work item for tenant=%s being deleted: acknowledged", tenant.id)
         return None
     under_way = service.runs.repair_progress(tenant.id)
     state = _Run(service, deadline, now, service.runs.marks(),
