@@ -43,7 +43,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,8 +103,10 @@ class _Run:
 
 
 def run(service: ScimService, *, tenants: Iterable[str] | None = None,
-        sender: Sender | None = None) -> dict[str, Any]:
-    """One run over every tenant (or the given tenant ids). Returns the summary it records."""
+        sender: Sender | None = None,
+        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """One run over every tenant (or the given tenant ids). Returns the summary it records.
+    `progress` hears one line per tenant done (an operator's run can take minutes)."""
     settings = service.settings
     ids = list(tenants) if tenants is not None else None
     started = time.monotonic()
@@ -129,7 +131,14 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
             except Exception as exc:  # one tenant's failure must not stop the others
                 state.errors += 1
                 log.warning("reconcile tenant=%s failed (%s)", tenant.id, type(exc).__name__)
+                if progress is not None:
+                    progress(f"tenant {tenant.id} failed ({type(exc).__name__})")
+            else:
+                if progress is not None:
+                    progress(f"tenant {tenant.id} done ({visited} so far)")
         if not state.over():
+            if progress is not None:
+                progress("purging expired audit entries")
             audit_purged = _purge_audit(state, ids)
     finally:
         if own_sender:
