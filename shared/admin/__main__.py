@@ -1,47 +1,64 @@
-"""Operator CLI: tenants and their secret tokens.
+"""Operator CLI: a thin client of the operations in shared/manage (the management API runs the
+same ones). Every command has --help and --json (one JSON document on stdout).
 
-    python -m shared.admin tenant create NAME [--json]   # prints Tenant URL + Secret Token
+    python -m shared.admin tenant create NAME            # prints Tenant URL + Secret Token once
     python -m shared.admin tenant list
+    python -m shared.admin tenant show TENANT            # tokens, webhook, schemas, clients …
     python -m shared.admin tenant disable|enable TENANT
     python -m shared.admin tenant jwt-enable TENANT ENTRA_TENANT_ID   # also accept Entra JWTs
     python -m shared.admin tenant jwt-disable TENANT
-    python -m shared.admin token add TENANT [--json]
-    python -m shared.admin token list TENANT [--prefix scim_AbC] [--json]   # with last use
+    python -m shared.admin tenant auth TENANT [--allow secret-token,oauth]
+    python -m shared.admin token add TENANT
+    python -m shared.admin token list TENANT [--prefix scim_AbC]     # with last use
     python -m shared.admin token revoke TENANT TOKEN_ID
-    python -m shared.admin webhook|deadletter|audit|reconcile …   (see shared/admin/feed.py)
-    python -m shared.admin subscription set|types|show|clear|test …   (subscriptions.py)
+    python -m shared.admin webhook set|types|show|clear|test TENANT …   (shared/admin/feed.py)
+    python -m shared.admin deadletter list|show|replay TENANT … [--deployment]
+    python -m shared.admin audit TENANT [--since 2h] [--status 4xx] [--limit N]
+    python -m shared.admin reconcile run [--tenant TENANT]…          # progress on stderr
+    python -m shared.admin subscription set|types|show|clear|test …  (subscriptions.py)
     python -m shared.admin feed token|tokens|revoke …   # pull API credentials (feed_tokens.py)
     python -m shared.admin schema add TENANT FILE.json [--resource-type User|Group]
-    python -m shared.admin schema list|undeclared TENANT [--json]
+    python -m shared.admin schema list|undeclared TENANT
     python -m shared.admin schema remove TENANT URN
     python -m shared.admin schema policy TENANT capture|reject   (see shared/admin/schema.py)
     python -m shared.admin client add|federate|list|revoke TENANT …   # OAuth 2.0 clients
-    python -m shared.admin tenant auth TENANT [--allow secret-token,oauth]
     python -m shared.admin signing-key list|rotate   (see shared/admin/clients.py)
     python -m shared.admin queue status | queue poison list|replay|clear NAME   (queues.py)
 
 Storage comes from SCIM_STORAGE_CONNECTION_STRING or SCIM_STORAGE_TABLE_ENDPOINT (Azure, with
-your `az login` identity), else from local.settings.json, else the local Azurite default.
+your `az login` identity), else from local.settings.json, else the local Azurite default. Only
+`tenant create` creates the tables; every other command reads or writes what exists.
+A mistake, or storage that cannot be used, is one line on stderr (`error: …`) and exit status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from ..auth.tenants import issue_token, new_tenant_id
+from ..manage import tenants, tokens
+from ..manage.context import Deployment
+from ..manage.errors import ManageError
 from ..settings import Settings, SettingsError, from_environ
-from ..store.connection import open_tables
-from ..store.errors import PreconditionFailed, StoreError, Unavailable
-from ..store.tenants import Tenant, TenantTable
-from ..timestamps import now_iso
+from ..store.errors import (
+    AccessDenied,
+    NotFound,
+    NotSignedIn,
+    PreconditionFailed,
+    StoreError,
+    Unavailable,
+)
 from . import clients, feed, feed_tokens, queues, schema, subscriptions
-from .output import show
+from .commands import group, leaf
+from .output import print_json, show
 
 LOCAL_SETTINGS = Path("local.settings.json")
+ROLE_DOCS = "docs/deploy.md, \"Create the first tenant\""
 
 
 def load_settings() -> Settings:
@@ -64,58 +81,117 @@ def load_settings() -> Settings:
         raise SystemExit(f"error: {exc}") from None
 
 
-def _table(settings: Settings) -> TenantTable:
-    tables = open_tables(settings)
-    tables.ensure()
-    return TenantTable(tables.tenants)
+# -- tenant ----------------------------------------------------------------------------------
 
 
-def _require(table: TenantTable, tenant_id: str) -> Tenant:
-    tenant = table.get(tenant_id)
-    if tenant is None:
-        raise SystemExit(f"error: no tenant {tenant_id!r}; see `python -m shared.admin tenant "
-                         "list`.")
-    return tenant
+def _create(args: argparse.Namespace, d: Deployment) -> int:
+    created = tenants.create_tenant(d, args.name)
+    show(created if args.json else {k: created[k] for k in ("tenant_id", "tenant_url",
+                                                            "token")}, args.json)
+    return 0
 
 
+def _list(args: argparse.Namespace, d: Deployment) -> int:
+    rows = tenants.list_tenants(d)
+    if args.json:
+        print_json(rows)
+        return 0
+    for t in rows:
+        print(f"{t['tenant_id']}  {t['state']:8}  tokens={t['tokens']}  {t['name']}  "
+              f"{t['tenant_url']}")
+    return 0
 
-def create_tenant(settings: Settings, name: str) -> dict[str, str]:
-    table = _table(settings)
-    tenant = Tenant(id=new_tenant_id(), name=name, created=now_iso())
-    token = issue_token(tenant)
-    table.create(tenant)
-    return {"tenant_id": tenant.id, "tenant_url": settings.tenant_url(tenant.id),
-            "token": token}
+
+def _show(args: argparse.Namespace, d: Deployment) -> int:
+    shown = tenants.show_tenant(d, args.tenant)
+    if args.json:
+        print_json(shown)
+        return 0
+    print(_tenant_text(shown))
+    return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def _tenant_text(t: dict[str, Any]) -> str:
+    hook = t["webhook"]
+    lines = [f"tenant_id: {t['tenant_id']}", f"name: {t['name']}", f"state: {t['state']}",
+             f"created: {t['created']}", f"tenant_url: {t['tenant_url']}",
+             f"auth_methods: {', '.join(t['auth_methods'])}",
+             f"entra_tenant_id: {t['entra_tenant_id'] or 'none (Entra JWTs not accepted)'}",
+             f"tokens: {len(t['tokens'])}"]
+    lines += [f"  {r['token_id']}  {r['prefix']}…  created {r['created']}  last used "
+              f"{r['last_used'] or 'never'}" for r in t["tokens"]]
+    lines.append("webhook: " + (f"{hook['url']} (secret {hook['secret_prefix']}…, types "
+                                f"{feed.types_text(hook['types'])})" if hook else "none"))
+    lines.append(f"schemas: {', '.join(t['schemas']) or 'none'} (undeclared attributes: "
+                 f"{t['undeclared_policy']})")
+    lines.append(f"feed_tokens: {len(t['feed_tokens'])}")
+    lines.append(f"clients: {t['clients']}")
+    return "\n".join(lines)
+
+
+def _state(args: argparse.Namespace, d: Deployment) -> int:
+    shown = tenants.set_tenant_state(d, args.tenant, disabled=args.action == "disable")
+    if args.json:
+        print_json(shown)
+    else:
+        print(f"tenant {shown['tenant_id']} {args.action}d")
+    return 0
+
+
+# -- token -----------------------------------------------------------------------------------
+
+
+def _token_add(args: argparse.Namespace, d: Deployment) -> int:
+    issued = tokens.add_token(d, args.tenant)
+    show(issued if args.json else {k: issued[k] for k in ("tenant_id", "tenant_url", "token",
+                                                          "token_id")}, args.json)
+    return 0
+
+
+def _token_list(args: argparse.Namespace, d: Deployment) -> int:
+    rows = [t for t in tokens.list_tokens(d, args.tenant)
+            if t["prefix"].startswith(args.prefix) or args.prefix.startswith(t["prefix"])]
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['token_id']}  {row['prefix']}…  created {row['created']}  "
+              f"last used {row['last_used'] or 'never'}")
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace, d: Deployment) -> int:
+    done = tokens.revoke_token(d, args.tenant, args.token_id)
+    if args.json:
+        print_json(done)
+    else:
+        print(f"revoked token {done['token_id']} of tenant {done['tenant_id']} (cached "
+              "sessions end within 30 s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="area", required=True)
-    tenant = sub.add_parser("tenant", help="create and list tenants").add_subparsers(
-        dest="action", required=True)
-    create = tenant.add_parser("create", help="create a tenant; prints URL and token once")
-    create.add_argument("name")
-    create.add_argument("--json", action="store_true", help="machine-readable output")
-    tenant.add_parser("list", help="list tenants")
-    for action in ("disable", "enable"):
-        tenant.add_parser(action).add_argument("tenant")
-    jwt_on = tenant.add_parser("jwt-enable", help="also accept Entra-issued JWTs (issuer "
-                               "https://sts.windows.net/ENTRA_TENANT_ID/)")
-    jwt_on.add_argument("tenant")
-    jwt_on.add_argument("entra_tenant_id", help="the customer's Entra (directory) tenant id")
-    tenant.add_parser("jwt-disable", help="accept secret tokens only").add_argument("tenant")
+    tenant = group(sub, "tenant", "tenants: create, list, show, disable, enable")
+    leaf(tenant, "create", "create a tenant (and the tables, on a fresh deployment); prints "
+         "its URL and token once", _create).add_argument("name", help="a display name")
+    leaf(tenant, "list", "list tenants: id, state, token count, name, Tenant URL", _list)
+    leaf(tenant, "show", "one tenant: state, tokens, webhook, schemas, credentials",
+         _show).add_argument("tenant")
+    leaf(tenant, "disable", "refuse every request of the tenant (401); data is kept",
+         _state).add_argument("tenant")
+    leaf(tenant, "enable", "accept the tenant's requests again", _state).add_argument("tenant")
     clients.add_tenant_parsers(tenant)
-    token = sub.add_parser("token", help="rotate secret tokens").add_subparsers(
-        dest="action", required=True)
-    add = token.add_parser("add", help="issue a second token (for rotation)")
-    add.add_argument("tenant")
-    add.add_argument("--json", action="store_true")
-    listing = token.add_parser("list", help="tokens with prefix, creation and last use")
+    token = group(sub, "token", "a tenant's Secret Tokens: add (rotate), list, revoke")
+    leaf(token, "add", "issue a second token (for rotation); printed once",
+         _token_add).add_argument("tenant")
+    listing = leaf(token, "list", "tokens with prefix, creation and last use", _token_list)
     listing.add_argument("tenant")
     listing.add_argument("--prefix", default="", help="only tokens starting with this")
-    listing.add_argument("--json", action="store_true")
-    revoke = token.add_parser("revoke")
+    revoke = leaf(token, "revoke", "revoke a token (its sessions end within 30 s)",
+                  _token_revoke)
     revoke.add_argument("tenant")
     revoke.add_argument("token_id")
     feed.add_parsers(sub)
@@ -124,89 +200,51 @@ def main(argv: list[str] | None = None) -> int:
     schema.add_parsers(sub)
     clients.add_parsers(sub)
     queues.add_parsers(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # The library loggers' warnings (a credential that found no identity, a retried call)
+    # would add lines to the one-line error below: the CLI reports what went wrong itself.
+    logging.getLogger().addHandler(logging.NullHandler())
     settings = load_settings()
     try:
-        return _run(args, settings)
-    except PreconditionFailed as exc:
-        raise SystemExit(f"error: tenant {exc} changed while this command ran (another operator "
-                         "command at the same time?); nothing was written: run it again") from None
-    except Unavailable as exc:
-        raise SystemExit(f"error: storage did not answer ({exc}); check that it is running and "
-                         "reachable (SCIM_STORAGE_CONNECTION_STRING or "
-                         "SCIM_STORAGE_TABLE_ENDPOINT; locally: `make run` or "
-                         "`python tools/azurite.py`).") from None
-    except StoreError as exc:  # e.g. a connection string without an account key
-        raise SystemExit(f"error: {exc}") from None
+        code: int = args.handler(args, Deployment.open(settings))
+    except ManageError as exc:
+        raise SystemExit(f"error: {_one_line(exc.detail)}") from None
+    except StoreError as exc:
+        raise SystemExit(f"error: {_one_line(storage_problem(exc, settings))}") from None
+    return code
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.area in feed.AREAS:
-        return feed.dispatch(args, settings)
-    if args.area in subscriptions.AREAS:
-        return subscriptions.dispatch(args, settings)
-    if args.area in feed_tokens.AREAS:
-        return feed_tokens.dispatch(args, settings)
-    if args.area in queues.AREAS:
-        return queues.dispatch(args, settings)
-    if args.area in schema.AREAS:
-        return schema.dispatch(args, settings)
-    if clients.handles(args):
-        return clients.dispatch(args, settings)
-    if args.area == "tenant" and args.action == "create":
-        show(create_tenant(settings, args.name), args.json)
-        return 0
-    table = _table(settings)
-    if args.area == "tenant" and args.action == "list":
-        for t in table.all():
-            state = "disabled" if t.disabled else "active"
-            print(f"{t.id}  {state:8}  tokens={len(t.tokens)}  {t.name}  "
-                  f"{settings.tenant_url(t.id)}")
-        return 0
-    if args.area == "tenant" and args.action in ("jwt-enable", "jwt-disable"):
-        record = _require(table, args.tenant)
-        record.entra_tenant_id = (clients.entra_tenant_id(args.entra_tenant_id)
-                                  if args.action == "jwt-enable" else None)
-        table.save(record)
-        state = (f"accepted for Entra tenant {record.entra_tenant_id}"
-                 if record.entra_tenant_id else "not accepted")
-        print(f"tenant {record.id}: Entra-issued JWTs {state}")
-        return 0
-    if args.area == "tenant":
-        record = _require(table, args.tenant)
-        record.disabled = args.action == "disable"
-        table.save(record)
-        print(f"tenant {record.id} {args.action}d")
-        return 0
-    record = _require(table, args.tenant)
-    if args.action == "add":
-        try:
-            secret = issue_token(record)
-        except ValueError as exc:
-            raise SystemExit(f"error: {exc}") from None
-        table.save(record)
-        show({"tenant_id": record.id, "tenant_url": settings.tenant_url(record.id),
-                "token": secret, "token_id": record.tokens[-1].id}, args.json)
-        return 0
-    if args.action == "list":
-        used = table.last_uses(record.id)  # recorded at most hourly per token (authenticator)
-        rows = [{"token_id": t.id, "prefix": t.prefix, "created": t.created,
-                 "last_used": used.get(t.id)} for t in record.tokens
-                if t.prefix.startswith(args.prefix) or args.prefix.startswith(t.prefix)]
-        for row in rows:
-            if not args.json:
-                print(f"{row['token_id']}  {row['prefix']}…  created {row['created']}  "
-                      f"last used {row['last_used'] or 'never'}")
-        if args.json:
-            print(json.dumps(rows))
-        return 0
-    before = len(record.tokens)
-    record.tokens = [t for t in record.tokens if t.id != args.token_id]
-    if len(record.tokens) == before:
-        raise SystemExit(f"error: tenant {record.id} has no token {args.token_id!r}")
-    table.save(record)
-    print(f"revoked token {args.token_id} of tenant {record.id} (cached sessions end within 30 s)")
-    return 0
+def storage_problem(exc: StoreError, settings: Settings) -> str:
+    """What a store error means to the operator, and what to do about it."""
+    if isinstance(exc, NotSignedIn) and not settings.storage_connection_string:
+        return ("not signed in to Azure: run `az login` (or set "
+                "SCIM_STORAGE_CONNECTION_STRING)")
+    if isinstance(exc, AccessDenied):
+        if settings.storage_connection_string:
+            return ("storage refused the account key of SCIM_STORAGE_CONNECTION_STRING: "
+                    "check that it is the account's current key")
+        return (f"your identity lacks the Storage Table Data Contributor role on "
+                f"{settings.storage_table_endpoint}: assign it ({ROLE_DOCS}), then allow a "
+                "few minutes for it to apply")
+    if isinstance(exc, PreconditionFailed):
+        return ("the record changed while this command ran (another operator command at the "
+                "same time?); nothing was written: run it again")
+    if isinstance(exc, Unavailable):
+        return (f"storage did not answer ({exc}); check that it is running and reachable "
+                "(SCIM_STORAGE_CONNECTION_STRING or SCIM_STORAGE_TABLE_ENDPOINT; locally: "
+                "`make run` or `python tools/azurite.py`).")
+    if isinstance(exc, NotFound) and "TableNotFound" in str(exc):
+        return ("the tables do not exist yet: create the first tenant (`python -m "
+                "shared.admin tenant create NAME`), which creates them")
+    return str(exc)  # e.g. a connection string without an account key
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -1,123 +1,85 @@
-"""Operator commands for the pull API's credentials (shared/auth/feed_tokens.py):
+"""Operator commands for the pull API's credentials (shared/manage/feed_credentials.py):
 
-    feed token TENANT [--json]            # a tenant's feed credential, printed once
-    feed token --deployment [--json]      # one that reads every tenant's feed
-    feed tokens (TENANT | --deployment) [--json]   # ids and creation, never a token
+    feed token TENANT            # a tenant's feed credential, printed once
+    feed token --deployment      # one that reads every tenant's feed
+    feed tokens (TENANT | --deployment)   # ids and creation, never a token
     feed revoke (TENANT | --deployment) TOKEN_ID
 
 Up to two credentials each (rotation: issue the second, switch the reader, revoke the first).
-A revoke takes effect on every instance within 30 s (their caches)."""
+A revoke takes effect on every instance within 30 s (their caches). Every command takes --json.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from ..auth import feed_tokens
-from ..settings import Settings
-from ..store.connection import open_tables
-from ..store.feed_tokens import DeploymentFeedTokens
-from ..store.tenants import Tenant, TenantTable
-from .output import show
-
-AREAS = ("feed",)
+from ..manage import feed_credentials
+from ..manage.context import Deployment
+from .commands import group, leaf
+from .output import print_json, show
 
 
 def add_parsers(sub: Any) -> None:
-    area = sub.add_parser("feed", help="credentials of the pull API (GET /feed/v1/…)"
-                          ).add_subparsers(dest="action", required=True)
-    token = area.add_parser("token", help="issue a feed credential; printed once")
-    token.add_argument("tenant", nargs="?")
-    token.add_argument("--deployment", action="store_true",
-                       help="a credential that reads every tenant's feed")
-    token.add_argument("--json", action="store_true", help="machine-readable output")
-    listing = area.add_parser("tokens", help="list feed credentials (ids, never tokens)")
-    listing.add_argument("tenant", nargs="?")
-    listing.add_argument("--deployment", action="store_true")
-    listing.add_argument("--json", action="store_true")
-    revoke = area.add_parser("revoke", help="revoke a feed credential: TENANT TOKEN_ID, or "
-                             "--deployment TOKEN_ID")
+    area = group(sub, "feed", "credentials of the pull API (GET /feed/v1/…)")
+    token = leaf(area, "token", "issue a feed credential; printed once", _issue)
+    listing = leaf(area, "tokens", "list feed credentials (ids, never tokens)", _list)
+    for parser in (token, listing):
+        parser.add_argument("tenant", nargs="?")
+        parser.add_argument("--deployment", action="store_true",
+                            help="the deployment's credentials, which read every tenant's feed")
+    revoke = leaf(area, "revoke", "revoke a feed credential: TENANT TOKEN_ID, or "
+                  "--deployment TOKEN_ID", _revoke)
     revoke.add_argument("names", nargs="+", metavar="TENANT TOKEN_ID")
-    revoke.add_argument("--deployment", action="store_true")
+    revoke.add_argument("--deployment", action="store_true",
+                        help="TOKEN_ID is one of the deployment's credentials")
 
 
-def dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    tables = open_tables(settings)
-    tables.ensure()
-    tenants, deployment = TenantTable(tables.tenants), DeploymentFeedTokens(tables.tenants)
-    if args.action == "revoke":
-        return _revoke(args, tenants, deployment)
-    tenant_id = _scope(args.tenant, args.deployment, args.action)
-    if args.action == "token":
-        if tenant_id is None:
-            try:
-                row, secret = feed_tokens.issue_deployment(deployment.all())
-            except ValueError as exc:
-                raise SystemExit(f"error: {exc}") from None
-            deployment.create(row)
-            show({"scope": "deployment", "feed_url": settings.feed_url("{tenant}"),
-                  "token": secret, "token_id": row.id}, args.json)
-            return 0
-        record = _tenant(tenants, tenant_id)
-        try:
-            secret = feed_tokens.issue(record)
-        except ValueError as exc:
-            raise SystemExit(f"error: {exc}") from None
-        tenants.save(record)  # only over the version read: a concurrent revoke is kept
-        show({"tenant_id": record.id, "feed_url": settings.feed_url(record.id),
-              "token": secret, "token_id": record.feed_tokens[-1].id}, args.json)
-        return 0
-    issued = (deployment.all() if tenant_id is None
-              else _tenant(tenants, tenant_id).feed_tokens)
-    rows = [{"token_id": t.id, "created": t.created} for t in issued]
-    if args.json:
-        print(json.dumps(rows))
-    else:
-        for listed in rows:
-            print(f"{listed['token_id']}  created {listed['created']}")
-        if not rows:
-            print("no feed tokens")
-    return 0
-
-
-def _scope(tenant: str | None, deployment: bool, action: str) -> str | None:
+def _scope(args: argparse.Namespace) -> str | None:
     """The tenant id a command is about, or None for the deployment's credentials."""
-    if deployment == (tenant is not None):
-        raise SystemExit(f"error: `feed {action}` takes a TENANT or --deployment (one of "
+    if args.deployment == (args.tenant is not None):
+        raise SystemExit(f"error: `feed {args.action}` takes a TENANT or --deployment (one of "
                          "them); see `python -m shared.admin tenant list`.")
+    tenant: str | None = args.tenant
     return tenant
 
 
-def _tenant(tenants: TenantTable, tenant_id: str) -> Tenant:
-    record = tenants.get(tenant_id)
-    if record is None:
-        raise SystemExit(f"error: no tenant {tenant_id!r}; see `python -m shared.admin tenant "
-                         "list`.")
-    return record
+def _issue(args: argparse.Namespace, d: Deployment) -> int:
+    issued = feed_credentials.issue_feed_token(d, _scope(args))
+    if args.json:
+        print_json(issued)
+    else:
+        show({k: v for k, v in issued.items() if v is not None}, as_json=False)
+    return 0
 
 
-def _revoke(args: argparse.Namespace, tenants: TenantTable,
-            deployment: DeploymentFeedTokens) -> int:
+def _list(args: argparse.Namespace, d: Deployment) -> int:
+    rows = feed_credentials.list_feed_tokens(d, _scope(args))
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        print(f"{row['token_id']}  created {row['created']}")
+    if not rows:
+        print("no feed tokens")
+    return 0
+
+
+def _revoke(args: argparse.Namespace, d: Deployment) -> int:
     names: list[str] = args.names
     if args.deployment:
         if len(names) != 1:
             raise SystemExit("error: `feed revoke --deployment TOKEN_ID` takes one token id "
                              "(see `feed tokens --deployment`).")
-        if not deployment.revoke(names[0]):
-            raise SystemExit(f"error: the deployment has no feed token {names[0]!r}")
-        print(f"revoked deployment feed token {names[0]} (cached sessions end within 30 s)")
-        return 0
-    if len(names) != 2:
+        tenant_id, token_id = None, names[0]
+    elif len(names) != 2:
         raise SystemExit("error: `feed revoke TENANT TOKEN_ID` (or `--deployment TOKEN_ID`).")
-    tenant_id, token_id = names
-    record = _tenant(tenants, tenant_id)
-    before = len(record.feed_tokens)
-    record.feed_tokens = [t for t in record.feed_tokens if t.id != token_id]
-    if len(record.feed_tokens) == before:
-        raise SystemExit(f"error: tenant {record.id} has no feed token {token_id!r} (see "
-                         f"`feed tokens {record.id}`)")
-    tenants.save(record)
-    print(f"revoked feed token {token_id} of tenant {record.id} (cached sessions end within "
-          "30 s)")
+    else:
+        tenant_id, token_id = names
+    done = feed_credentials.revoke_feed_token(d, tenant_id, token_id)
+    if args.json:
+        print_json(done)
+    else:
+        whose = f"of tenant {tenant_id}" if tenant_id else "of the deployment"
+        print(f"revoked feed token {token_id} {whose} (cached sessions end within 30 s)")
     return 0

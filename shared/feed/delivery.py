@@ -99,6 +99,7 @@ class Target:
 class Attempt:
     ok: bool
     error: str = ""  # "HTTP 500", "timeout", "ConnectError": no bodies, no URLs
+    status: int = 0  # the receiver's HTTP status; 0 when no answer arrived
 
 
 def backoff_seconds(attempts: int, base: float, cap: float) -> float:
@@ -135,8 +136,8 @@ class Sender:
         except httpx.HTTPError as exc:
             return Attempt(False, type(exc).__name__)
         if 200 <= response.status_code < 300:
-            return Attempt(True)
-        return Attempt(False, f"HTTP {response.status_code}")
+            return Attempt(True, status=response.status_code)
+        return Attempt(False, f"HTTP {response.status_code}", response.status_code)
 
 
 @dataclass

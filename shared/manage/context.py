@@ -7,9 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from ..auth.signing_keys import KeyRing
 from ..service.app import ScimService
 from ..settings import Settings
+from ..store.audit import AuditTable
 from ..store.connection import Tables, open_tables
+from ..store.directory import Directory
+from ..store.feed_tokens import DeploymentFeedTokens
+from ..store.outbox import Outbox
+from ..store.runs import RunLog
+from ..store.signing_keys import SigningKeyTable
+from ..store.subscriptions import SubscriptionTable
 from ..store.tenants import Tenant, TenantTable
 from .errors import not_found
 
@@ -29,6 +37,39 @@ class Deployment:
     @classmethod
     def served(cls, service: ScimService) -> Deployment:
         return cls(service.settings, service.tables, service)
+
+    @cached_property
+    def audit(self) -> AuditTable:
+        return AuditTable(self.tables.audit)
+
+    @cached_property
+    def deployment_feed_tokens(self) -> DeploymentFeedTokens:
+        return DeploymentFeedTokens(self.tables.tenants)
+
+    @cached_property
+    def directory(self) -> Directory:
+        # Served: the service's, whose writes signal delivery as SCIM requests' do.
+        return self.service.directory if self.service is not None else Directory(
+            self.tables.data)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self.directory)
+
+    @cached_property
+    def runs(self) -> RunLog:
+        return self.service.runs if self.service is not None else RunLog(self.tables.runs)
+
+    @cached_property
+    def signing_keys(self) -> KeyRing:
+        # Served: the service's ring, so a rotation is seen by its token endpoint at once.
+        return self.service.keys if self.service is not None else KeyRing(
+            SigningKeyTable(self.tables.tenants))
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionTable:
+        return self.service.subscriptions if self.service is not None else SubscriptionTable(
+            self.tables.tenants)
 
     @cached_property
     def tenants(self) -> TenantTable:

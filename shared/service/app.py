@@ -130,16 +130,21 @@ class ScimService:
 
     def _audit(self, request: ScimRequest, response: ScimResponse, elapsed_ms: float,
                request_id: str, authenticated: bool, failure: AuthFailure | None) -> None:
-        """Queue the audit entry (shared/service/audit.py); never fails the request. Only an
-        authenticated request gets an entry of its own: refusals are counted per existing
-        tenant, so anonymous callers cannot fill the table or open partitions."""
+        """Queue the audit entry and count the request (shared/service/audit.py); never fails
+        the request. Only an authenticated request gets an entry of its own: refusals are
+        counted per existing tenant, so anonymous callers cannot fill the table or open
+        partitions."""
         try:
             if failure is not None:
                 self.audit.failure(request.tenant, failure.status, failure.reason,
                                    known=failure.tenant_known)
-            elif authenticated and audit.audited(request, response.status):
-                self.audit.record(audit.entry(request, response, latency_ms=elapsed_ms,
-                                              request_id=request_id))
+                if failure.tenant_known:
+                    self.audit.request(request.tenant, failure.status, authenticated=False)
+            elif authenticated:
+                self.audit.request(request.tenant, response.status, authenticated=True)
+                if audit.audited(request, response.status):
+                    self.audit.record(audit.entry(request, response, latency_ms=elapsed_ms,
+                                                  request_id=request_id))
         except Exception as exc:
             log.warning("audit entry not recorded (%s) request_id=%s", type(exc).__name__,
                         request_id)
@@ -214,21 +219,26 @@ class ScimService:
                 return ScimResponse(304, None, {"ETag": stored.etag})
             return self._with_etag(200, self.resources.load_view(kind, request.tenant, stored,
                                                                  view), stored.etag)
+        changes: list[str] = []  # a user's deactivation or reactivation, for the audit
         if method == "PUT":
             body = json_body(request, self.settings.max_payload_bytes)
             stored, _ = self.resources.replace(kind, request.tenant, rid, body,
-                                               request.header("if-match"))
-            return self._with_etag(200, self.resources.load_view(kind, request.tenant, stored,
-                                                                 view), stored.etag)
+                                               request.header("if-match"), changes=changes)
+            response = self._with_etag(200, self.resources.load_view(
+                kind, request.tenant, stored, view), stored.etag)
+            response.change = changes[-1] if changes else None
+            return response
         if method == "PATCH":
             body = json_body(request, self.settings.max_payload_bytes)
             patched = self.resources.patch(kind, request.tenant, rid, body,
-                                           request.header("if-match"))
+                                           request.header("if-match"), changes=changes)
             if kind.is_group and not view.given:
                 return ScimResponse(204)  # Entra: group PATCH answers 204, no member list
             stored = patched or self.resources.get(kind, request.tenant, rid)
-            return self._with_etag(200, self.resources.load_view(kind, request.tenant, stored,
-                                                                 view), stored.etag)
+            response = self._with_etag(200, self.resources.load_view(
+                kind, request.tenant, stored, view), stored.etag)
+            response.change = changes[-1] if changes else None
+            return response
         if method == "DELETE":
             self.resources.delete(kind, request.tenant, rid, request.header("if-match"))
             return ScimResponse(204)

@@ -4,8 +4,9 @@ Recorded: every authenticated request that may change state (POST, PUT, PATCH, D
 `.search` queries excepted) whatever its outcome, and every access token the token endpoint
 issues (path /oauth2/token, the client id as the resource id). An entry holds the time,
 tenant, method, path (resource and id, never the query string: filters quote attribute
-values), resource id, status, scimType, latency and request id: no token, no body, no
-attribute value; the client-supplied ones made one printable line of bounded length
+values), resource id, status, scimType, latency and request id, and `change` when the write
+deactivated or reactivated a user (entries before it existed have none): no token, no body,
+no attribute value; the client-supplied ones made one printable line of bounded length
 (shared/sanitize.py).
 
 Authentication failures (of SCIM requests, and of token requests whose client id names an
@@ -16,6 +17,9 @@ once the minute is over; failures for a tenant id that names no tenant write not
 number is logged at most once a minute), so no partition is ever created for them. The
 counters are bounded: past `max_failure_keys` distinct (tenant, status, minute) keys further
 failures are only counted in the log line.
+
+Every SCIM request of an existing tenant (reads too) is also counted per tenant and hour
+(request_stats.py); the same thread writes those counters about once a minute.
 
 Entries are queued and written by one background thread, several per batch transaction, so a
 SCIM request pays for a queue append instead of a storage round trip (docs/performance.md has
@@ -42,6 +46,7 @@ from ..sanitize import clean
 from ..store import layout
 from ..timestamps import iso
 from .messages import ScimRequest, ScimResponse
+from .request_stats import RequestStats
 
 log = logging.getLogger("scim.audit")
 _WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -63,9 +68,12 @@ def entry(request: ScimRequest, response: ScimResponse, *, latency_ms: float,
     if request.method == "POST" and response.status == 201:
         resource_id = str(body.get("id", ""))
     path = f"/{request.resource}" + (f"/{request.id}" if request.id else "")
-    return _row(request.tenant, request.method, path, resource_id, response.status,
-                str(body.get("scimType", "")) if response.status >= 400 else "",
-                latency_ms=latency_ms, request_id=request_id, at=at)
+    row = _row(request.tenant, request.method, path, resource_id, response.status,
+               str(body.get("scimType", "")) if response.status >= 400 else "",
+               latency_ms=latency_ms, request_id=request_id, at=at)
+    if response.change:  # the write (de)activated a user: activity tells it from an update
+        row["change"] = clean(response.change, 20)
+    return row
 
 
 def token_entry(tenant: str, client_id: str, *, latency_ms: float, request_id: str,
@@ -171,7 +179,8 @@ class AuditWriter:
 
     def __init__(self, write: Callable[[Sequence[dict[str, Any]]], None],
                  max_queue: int = 10_000, linger: float = 0.05, *,
-                 max_failure_keys: int = 10_000, tick: float = 1.0) -> None:
+                 max_failure_keys: int = 10_000, tick: float = 1.0,
+                 stats_every: float = 60.0) -> None:
         self._write = write
         # How long a batch that is not full at once waits for more entries: sequential requests
         # would otherwise cost a storage transaction each, instead of one per batch.
@@ -182,6 +191,11 @@ class AuditWriter:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.failures = FailureCounts(max_failure_keys)
+        self.requests = RequestStats()
+        # How often the request counters are written (each write replaces this instance's
+        # row of the hour: a minute's delay in health, one transaction per busy tenant).
+        self._stats_every = stats_every
+        self._stats_written = time.monotonic()
         self._reported = time.monotonic()
         self.dropped = 0
 
@@ -200,6 +214,12 @@ class AuditWriter:
         self.failures.add(tenant, status, reason, at or datetime.now(UTC), known=known)
         self._start()
 
+    def request(self, tenant: str, status: int, *, authenticated: bool,
+                at: datetime | None = None) -> None:
+        """Count a SCIM request of an existing tenant (request_stats.py)."""
+        self.requests.add(tenant, status, at or datetime.now(UTC), authenticated=authenticated)
+        self._start()
+
     def _start(self) -> None:
         if self._thread is None:
             with self._lock:
@@ -212,6 +232,7 @@ class AuditWriter:
         """Write the failure counts so far and wait until every queued entry was written (or
         failed); tests and the CLI."""
         self._queue_failures(None)
+        self._queue_stats(datetime.now(UTC), force=True)
         done = threading.Event()
 
         def wait() -> None:
@@ -240,9 +261,21 @@ class AuditWriter:
                 log.warning("authentication failures not in the audit: %d for unknown tenant "
                             "ids, %d past the counters' bound", unknown, uncounted)
 
+    def _queue_stats(self, now: datetime, *, force: bool = False) -> None:
+        if not force and time.monotonic() - self._stats_written < self._stats_every:
+            return
+        self._stats_written = time.monotonic()
+        for row in self.requests.take(now):
+            self.record(row)
+        if self.requests.uncounted:
+            log.warning("requests not counted past the counters' bound: %d",
+                        self.requests.uncounted)
+            self.requests.uncounted = 0
+
     def _run(self) -> None:
         while True:
             self._queue_failures(datetime.now(UTC))
+            self._queue_stats(datetime.now(UTC))
             try:
                 first = self._queue.get(timeout=self._tick)
             except queue.Empty:

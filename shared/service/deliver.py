@@ -65,6 +65,9 @@ def on_message(service: ScimService, body: bytes | str, *, dequeue_count: int = 
         log.warning("deliver message for unknown tenant=%s: acknowledged",
                     str(payload["tenant"])[:64])
         return None
+    if tenant.deleting:  # its rows are being purged: a pass would write some back
+        log.info("deliver message for tenant=%s being deleted: acknowledged", tenant.id)
+        return None
     outcome = run_pass(service, signals, tenant, sender=sender, sweep_held=False)
     if outcome.skipped:
         _retry_after_holder(signals, tenant.id)

@@ -47,6 +47,9 @@ class ScimResponse:
     status: int
     body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # What a user write changed beyond attributes (`deactivated`, `reactivated`), for the
+    # audit entry; never sent.
+    change: str | None = None
 
     def encode(self) -> bytes:
         if self.body is None:

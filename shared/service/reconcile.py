@@ -43,7 +43,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -103,8 +103,10 @@ class _Run:
 
 
 def run(service: ScimService, *, tenants: Iterable[str] | None = None,
-        sender: Sender | None = None) -> dict[str, Any]:
-    """One run over every tenant (or the given tenant ids). Returns the summary it records."""
+        sender: Sender | None = None,
+        progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """One run over every tenant (or the given tenant ids). Returns the summary it records.
+    `progress` hears one line per tenant done (an operator's run can take minutes)."""
     settings = service.settings
     ids = list(tenants) if tenants is not None else None
     started = time.monotonic()
@@ -129,7 +131,14 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
             except Exception as exc:  # one tenant's failure must not stop the others
                 state.errors += 1
                 log.warning("reconcile tenant=%s failed (%s)", tenant.id, type(exc).__name__)
+                if progress is not None:
+                    progress(f"tenant {tenant.id} failed ({type(exc).__name__})")
+            else:
+                if progress is not None:
+                    progress(f"tenant {tenant.id} done ({visited} so far)")
         if not state.over():
+            if progress is not None:
+                progress("purging expired audit entries")
             audit_purged = _purge_audit(state, ids)
     finally:
         if own_sender:
@@ -159,9 +168,10 @@ def run(service: ScimService, *, tenants: Iterable[str] | None = None,
 
 
 def _tenants(service: ScimService, ids: Iterable[str] | None) -> Iterable[Tenant]:
-    if ids is None:
-        return service.tenants.all()
-    return [t for t in (service.tenants.get(i) for i in ids) if t is not None]
+    """The tenants to reconcile: not those being deleted (their rows are being purged)."""
+    found = (service.tenants.all() if ids is None
+             else (service.tenants.get(i) for i in ids))
+    return (t for t in found if t is not None and not t.deleting)
 
 
 def _warn_expiring(tenant: Tenant, now: datetime) -> int:
@@ -340,6 +350,8 @@ def schedule(service: ScimService, *, now: datetime | None = None) -> dict[str, 
     tick = iso(now)
     tenants = scheduled = errors = 0
     for tenant in service.tenants.all():
+        if tenant.deleting:
+            continue  # being purged: no work item may write its rows again
         tenants += 1
         try:
             queues.work.send(work_item("tenant", tick, tenant.id))
@@ -435,6 +447,9 @@ def tenant_work(service: ScimService, body: bytes | str, *,
     tenant = service.tenants.get(payload["tenant"])
     if tenant is None:
         log.warning("work item for unknown tenant=%s: acknowledged", str(payload["tenant"])[:64])
+        return None
+    if tenant.deleting:
+        log.info("work item for tenant=%s being deleted: acknowledged", tenant.id)
         return None
     under_way = service.runs.repair_progress(tenant.id)
     state = _Run(service, deadline, now, service.runs.marks(),

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import sanitize
+from ..feed import events
 from ..scim import dialect, projection, resource
 from ..scim.errors import ScimError, not_found, show, uniqueness
 from ..scim.member_changes import MemberChanges, member_types
@@ -187,7 +188,10 @@ class Resources:
         return stored, [(m, types.get(m)) for m in members]
 
     def replace(self, kind: Kind, tenant: str, rid: str, body: dict[str, Any],
-                if_match: str | None) -> tuple[Stored, list[str] | None]:
+                if_match: str | None, *,
+                changes: list[str] | None = None) -> tuple[Stored, list[str] | None]:
+        """Apply a PUT. `changes`, when given, gets the user change the write was
+        (`user_change`), for the audit entry."""
         for _ in write_attempts():
             current = self.get(kind, tenant, rid)
             _check_if_match(if_match, current)
@@ -211,13 +215,15 @@ class Resources:
                     raise _stale(kind, rid) from None
                 continue
             self._noted(kind, tenant, doc)
+            _user_change(changes, kind, current.doc, doc)
             return stored, members
         raise _busy(kind, rid)
 
     def patch(self, kind: Kind, tenant: str, rid: str, body: dict[str, Any],
-              if_match: str | None) -> Stored | None:
+              if_match: str | None, *, changes: list[str] | None = None) -> Stored | None:
         """Apply a PATCH. Returns the stored resource after it, or None when only
-        memberships changed and nothing had to be read (group PATCH answers 204)."""
+        memberships changed and nothing had to be read (group PATCH answers 204).
+        `changes`, when given, gets the user change the write was (`user_change`)."""
         ops = dialect.normalize_patch(body, kind.rtype)
         if kind.is_group and not if_match and all(_is_member_op(op) for op in ops):
             result = apply_patch({}, ops, kind.rtype)
@@ -239,6 +245,7 @@ class Resources:
                 continue
             if stored is not current:
                 self._noted(kind, tenant, doc, before=current.doc)
+                _user_change(changes, kind, current.doc, doc)
             if result.members is not None:
                 self._apply_member_changes(kind, tenant, rid, result.members)
                 stored = self.get(kind, tenant, rid)
@@ -410,3 +417,14 @@ def _busy(kind: Kind, rid: str) -> ScimError:
     return ScimError(
         503, f"{kind.rtype.name} {rid} is being changed by many requests at once; retry shortly.",
         None, {"Retry-After": "1"})
+
+
+def _user_change(changes: list[str] | None, kind: Kind, before: dict[str, Any],
+                 after: dict[str, Any]) -> None:
+    """Tell `changes` that a user write deactivated or reactivated the user (the event type's
+    change: `deactivated`, `reactivated`); nothing for other writes."""
+    if changes is None or kind.is_group:
+        return
+    change = events.user_change_type(before, after)
+    if change in (events.USER_DEACTIVATED, events.USER_REACTIVATED):
+        changes.append(change.removeprefix("user."))

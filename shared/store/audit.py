@@ -1,5 +1,6 @@
-"""The audit table: one row per authenticated state-changing SCIM request, and rows counting
-authentication failures per existing tenant and minute.
+"""The audit table: one row per authenticated state-changing SCIM request, rows counting
+authentication failures per existing tenant and minute, and per tenant, hour and instance
+counters of every SCIM request (a partition of their own: layout.stats_partition).
 
 Keys as layout.py lays them out (PartitionKey = escaped tenant id, RowKey = inverted time), so
 a tenant's partition reads newest first; entries hold ids, never tokens or attribute values
@@ -63,17 +64,43 @@ class AuditTable:
                 return
             yield dict(entity)
 
+    def request_counts(self, tenant: str, *,
+                       since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """The tenant's request counter rows (layout.stats_partition), newest hour first, of
+        the hours ending at or after `since` (all with None): one per hour and instance that
+        served the tenant in it (sum them). Read page by page as the caller consumes them."""
+        flt, params = "PartitionKey eq @pk", {"pk": layout.stats_partition(tenant)}
+        if since is not None:
+            flt += " and RowKey le @hi"
+            params["hi"] = layout.audit_boundary(since)
+        yield from (dict(e) for e in self.table.query_entities(
+            flt, parameters=params,
+            select=["RowKey", "hour", "requests", "errors", "unauthorized", "lastTime"]))
+
     def purge(self, before: datetime, *, tenant: str | None = None,
               deadline_check: Callable[[], bool] | None = None) -> int:
-        """Delete entries older than `before`: of one tenant (a range read at the end of its
-        partition), or with no tenant of every partition (a table scan, also reaching the
-        partitions of deleted tenants, and those that earlier versions wrote for any tenant id
-        a failed authentication named)."""
+        """Delete entries (and request counters) older than `before`: of one tenant (range
+        reads at the end of its two partitions), or with no tenant of every partition (a table
+        scan, also reaching the partitions of deleted tenants, and those that earlier versions
+        wrote for any tenant id a failed authentication named)."""
+        if tenant is None:
+            return self._purge(before, None, deadline_check)[0]
+        removed = 0
+        for partition in (layout.audit_partition(tenant), layout.stats_partition(tenant)):
+            count, stopped = self._purge(before, partition, deadline_check)
+            removed += count
+            if stopped:
+                break
+        return removed
+
+    def _purge(self, before: datetime, partition: str | None,
+               deadline_check: Callable[[], bool] | None) -> tuple[int, bool]:
+        """(rows deleted, whether the deadline check stopped it)."""
         removed = 0
         batch: dict[str, list[str]] = defaultdict(list)
         flt, params = "RowKey gt @lo", {"lo": layout.audit_boundary(before)}
-        if tenant is not None:
-            flt, params["pk"] = "PartitionKey eq @pk and " + flt, layout.audit_partition(tenant)
+        if partition is not None:
+            flt, params["pk"] = "PartitionKey eq @pk and " + flt, partition
         for entity in self.table.query_entities(flt, parameters=params,
                                                 select=["PartitionKey", "RowKey"]):
             rows = batch[entity["PartitionKey"]]
@@ -82,11 +109,11 @@ class AuditTable:
                 removed += self._delete(entity["PartitionKey"], rows)
                 batch[entity["PartitionKey"]] = []
                 if deadline_check is not None and deadline_check():
-                    return removed
+                    return removed, True
         for pk, rows in batch.items():
             if rows:
                 removed += self._delete(pk, rows)
-        return removed
+        return removed, False
 
     def _delete(self, pk: str, rows: list[str]) -> int:
         self.table.submit_transaction(

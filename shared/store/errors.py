@@ -37,6 +37,18 @@ class Unavailable(StoreError):
     """Storage did not answer successfully after our retries (throttling, timeouts)."""
 
 
+class NotSignedIn(Unavailable):
+    """The credential gave no token for storage: no identity it could sign in with (no managed
+    identity, no `az login`), or one it could not use. Retrying may help when the identity
+    endpoint was down, so callers that serve requests treat it as Unavailable (503)."""
+
+
+class AccessDenied(StoreError):
+    """Storage refused the caller's operation (403 AuthorizationPermissionMismatch or
+    AuthorizationFailure): with a token, the identity lacks a data role on the account, such as
+    Storage Table Data Contributor (or the account's network rules refuse the caller)."""
+
+
 class TransportFailed(Unavailable):
     """No answer arrived (connection refused or reset, timed out, malformed response): a write
     may or may not have been applied, so its caller may check and try again."""

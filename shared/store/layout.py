@@ -52,6 +52,16 @@ Tenants table, PartitionKey `~feed`:
 Audit table, PartitionKey = escaped tenant id:
   {inverted microseconds}-{random}    an entry; a partition reads newest first
 
+Audit table, PartitionKey `~stats:{escaped tenant id}` (never an audit partition: escaping
+leaves no `:` in a tenant id, and a digest-escaped one is `~` and hex only):
+  {inverted microseconds}-{instance}  one instance's request counters of one hour of the
+                                      tenant: requests, errors, unauthorized, lastTime (its
+                                      last authenticated request); the time is the hour's end,
+                                      so retention's `RowKey gt` range purges a row with the
+                                      entries once its whole hour is past. One row per hour
+                                      and instance (a random id per process), replaced by its
+                                      owner only: instances never contend; readers sum.
+
 Runs table:
   PartitionKey reconcile, RowKey last     the reconciler's last run
   PartitionKey marks, RowKey {mark}       when periodic work last ran: repair:{tenant id},
@@ -365,6 +375,20 @@ def _inverted(at: datetime) -> str:
 
 def audit_row_key(at: datetime) -> str:
     return f"{_inverted(at)}-{secrets.token_hex(4)}"  # suffix: two entries in one microsecond
+
+
+STATS_PARTITION_PREFIX = "~stats" + SEPARATOR
+
+
+def stats_partition(tenant: str) -> str:
+    """The audit-table partition of a tenant's request counters."""
+    return STATS_PARTITION_PREFIX + audit_partition(tenant)
+
+
+def stats_row_key(hour_end: datetime, instance: str) -> str:
+    """One instance's counters of the hour ending at `hour_end`: sorted and purged as an
+    entry at that time would be."""
+    return f"{_inverted(hour_end)}-{instance}"
 
 
 def audit_boundary(at: datetime) -> str:

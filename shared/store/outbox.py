@@ -155,6 +155,17 @@ class Outbox:
         """Pending events."""
         return sum(1 for _ in self._range(tenant, lane.pending_prefix, ["RowKey"], page=1000))
 
+    def oldest_pending(self, tenant: str, *, lane: Lane = TENANT_LANE) -> str | None:
+        """When the lane's oldest pending event was created (ISO time), None when none waits:
+        one row read (event ids sort by creation)."""
+        for entity in self._range(tenant, lane.pending_prefix, ["created"], page=1):
+            return str(entity.get("created", "")) or None
+        return None
+
+    def dead_count(self, tenant: str, *, lane: Lane = TENANT_LANE) -> int:
+        """The lane's dead letters, counted from their keys (no body read)."""
+        return sum(1 for _ in self._range(tenant, lane.dead_prefix, ["RowKey"], page=1000))
+
     def remove(self, tenant: str, event_ids: Sequence[str], *,
                lane: Lane = TENANT_LANE) -> None:
         """Drop delivered events, up to 100 per transaction (rows already gone are fine)."""

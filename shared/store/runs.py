@@ -80,6 +80,21 @@ class RunLog:
         self.table.delete_entity(layout.REPAIR_PARTITION, tenant, etag=etag)
 
 
+    def forget_tenant(self, tenant: str) -> int:
+        """Remove the rows a tenant left here (its repair pass and repair mark): its
+        offboarding. The number of rows that were there."""
+        removed = 0
+        for partition, row_key in ((layout.REPAIR_PARTITION, tenant),
+                                   (layout.MARKS_PARTITION, layout.repair_mark(tenant))):
+            try:
+                self.table.get_entity(partition, row_key, select=["RowKey"])
+            except NotFound:
+                continue
+            self.table.delete_entity(partition, row_key)
+            removed += 1
+        return removed
+
+
 def _pass(row: Entity) -> tuple[Progress, str, str]:
     progress = Progress(after=str(row.get("after", "")), started=str(row.get("started", "")),
                         found=int(row.get("found", 0)), repaired=int(row.get("repaired", 0)),

@@ -63,8 +63,10 @@ from . import deadline, odata, wire
 from .backend import Entity, Metadata, Mode, Operation
 from .errors import (
     CREDENTIAL_FAILED,
+    AccessDenied,
     AlreadyExists,
     NotFound,
+    NotSignedIn,
     PreconditionFailed,
     StoreError,
     TooLarge,
@@ -77,6 +79,8 @@ _INT32 = 2**31
 _INT64 = 2**63
 _MODES = {"merge": UpdateMode.MERGE, "replace": UpdateMode.REPLACE}
 _TOO_LARGE_CODES = frozenset({"EntityTooLarge", "PropertyValueTooLarge", "RequestBodyTooLarge"})
+# A missing data role, as the direct backend reads it (table.py).
+_ACCESS_DENIED = frozenset({"AuthorizationPermissionMismatch", "AuthorizationFailure"})
 # azure-core logs every request's URL and headers at INFO, and urllib3 every URL at DEBUG; URLs
 # hold RowKeys, and index RowKeys hold attribute values (userName, emails). Warnings still pass.
 _CHATTY_LOGGERS = ("azure.core.pipeline.policies.http_logging_policy", "urllib3")
@@ -303,7 +307,11 @@ def _refusal(exc: AzureError) -> StoreError:
     # status (a transport failure).
     text = " ".join(str(part) for part in (status, code) if part) or type(exc).__name__
     if isinstance(exc, ClientAuthenticationError) and status is None:
-        return Unavailable(CREDENTIAL_FAILED)  # the credential, not storage, failed; it may recover
+        return NotSignedIn(CREDENTIAL_FAILED)  # the credential, not storage, failed; it may recover
+    if status == 403 and code in _ACCESS_DENIED:
+        return AccessDenied(
+            f"storage refused the operation ({text}): check that the identity has the Storage "
+            "Table Data Contributor role on the storage account")
     if isinstance(exc, ClientAuthenticationError) or status in (401, 403):
         return StoreError(
             f"storage refused our credentials ({text}): check that the app's managed identity "

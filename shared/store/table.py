@@ -22,6 +22,7 @@ from typing import Any
 from . import odata
 from .backend import Entity, Metadata, Mode, Operation
 from .errors import (
+    AccessDenied,
     AlreadyExists,
     NotFound,
     PreconditionFailed,
@@ -301,6 +302,9 @@ _BY_CODE: dict[str, type[StoreError]] = {
 # key it cannot check.
 _CREDENTIALS_REFUSED = frozenset({"AuthenticationFailed", "AuthorizationFailure",
                                   "InvalidAuthenticationInfo"})
+# Refusals of what the caller may do (it authenticated): a missing data role (or, with a key,
+# Azurite's refusal of a signature it cannot match).
+_ACCESS_DENIED = frozenset({"AuthorizationPermissionMismatch", "AuthorizationFailure"})
 _BY_STATUS: dict[int, type[StoreError]] = {
     404: NotFound, 409: AlreadyExists, 412: PreconditionFailed, 413: TooLarge,
 }
@@ -332,6 +336,9 @@ def _error(response: Response) -> StoreError:
     kind = _BY_CODE.get(code) or _BY_STATUS.get(status)
     if kind is not None:
         return kind(detail)
+    if status == 403 and code in _ACCESS_DENIED:
+        return AccessDenied(f"storage refused the operation ({detail}): check the identity's "
+                            "'Storage Table Data Contributor' role assignment on the account")
     if status in (401, 403) or code in _CREDENTIALS_REFUSED:
         return StoreError(f"storage refused our credentials ({detail}): check the account key, "
                           "or the identity's 'Storage Table Data Contributor' role assignment")

@@ -104,9 +104,10 @@ class Tenant(BaseModel):
     name: str
     created: str
     disabled: bool = False
-    # Being offboarded (shared/manage/tenants.py delete_tenant): its rows are being purged and
-    # the record goes last. Refused like a disabled tenant, and never enabled again.
-    deleting: bool = False
+    # When its offboarding began (ISO 8601 UTC; shared/manage/tenants.py delete_tenant): its
+    # rows are being purged and the record goes last. Refused like a disabled tenant, skipped
+    # by delivery and the reconciler, and never enabled again. None: not being deleted.
+    deleting_since: str | None = None
     tokens: list[TokenRecord] = Field(default_factory=list)
     # Change feed endpoint (docs/change-feed.md). Defaults keep rows
     # written before these fields existed valid. The signing secret must be usable to sign, so
@@ -133,6 +134,10 @@ class Tenant(BaseModel):
     # The version of the row this record was read from: `TenantTable.save` writes only over
     # that version, so two operator commands at once cannot undo each other (a revoke is kept).
     _etag: str | None = PrivateAttr(default=None)
+
+    @property
+    def deleting(self) -> bool:
+        return self.deleting_since is not None
 
     @property
     def refused(self) -> bool:

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from . import deadline
-from .errors import CREDENTIAL_FAILED, TransportFailed, Unavailable
+from .errors import CREDENTIAL_FAILED, NotSignedIn, TransportFailed, Unavailable
 from .http_connection import ClosedUnanswered, Connection, Failure, proxy_for, tls_context
 
 log = logging.getLogger(__name__)
@@ -126,9 +126,18 @@ class BearerToken:
                         token = self._credential.get_token(STORAGE_SCOPE)
                     except Exception as exc:  # any credential's failure: no token, no call
                         log.warning("storage token: %s", type(exc).__name__)
+                        if _authentication_failed(exc):
+                            raise NotSignedIn(CREDENTIAL_FAILED) from exc
                         raise Unavailable(CREDENTIAL_FAILED) from exc
                     self._token, self._refresh_at = token.token, token.expires_on - 300
         request.headers["Authorization"] = f"Bearer {self._token}"
+
+
+def _authentication_failed(exc: Exception) -> bool:
+    """Whether a credential said it has no identity to sign in with, or could not use it
+    (azure-core's ClientAuthenticationError, which DefaultAzureCredential raises when none of
+    its sources gave a token), rather than failing to reach its identity endpoint."""
+    return any(kind.__name__ == "ClientAuthenticationError" for kind in type(exc).__mro__)
 
 
 class _ClosedIdle(TransportFailed):

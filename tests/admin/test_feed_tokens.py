@@ -40,7 +40,8 @@ def test_a_tenant_token_is_printed_once_and_reads_only_its_feed(
     run = cli("feed", "token", a["tenant_id"], "--json")
     assert run.code == 0, run.err
     issued = run.json()
-    assert set(issued) == {"tenant_id", "feed_url", "token", "token_id"}
+    assert set(issued) == {"tenant_id", "feed_url", "token", "token_id", "scope"}
+    assert (issued["tenant_id"], issued["scope"]) == (a["tenant_id"], "tenant")
     assert issued["feed_url"] == scim_service.settings.feed_url(a["tenant_id"])
     assert issued["token"].startswith("feed_")
     assert _pull(scim_service, a["tenant_id"], issued["token"]) == 200

@@ -1,32 +1,29 @@
 """shared.admin.queues: `queue status` and `queue poison list|replay|clear`, run in-process
-(`dispatch`, as `python -m shared.admin` does) against Azurite's Queue service with queue
-names of this test's own."""
+through `main(argv)` against Azurite's Queue service with queue names of this test's own."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from shared.admin import queues as admin
+from shared.admin.__main__ import main
 from shared.settings import Settings, from_environ
 from shared.store.queues import Queues, open_queues
 
 
-def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m shared.admin")
-    admin.add_parsers(parser.add_subparsers(dest="area", required=True))
-    return parser.parse_args(argv)
-
-
 @pytest.fixture
-def settings(app_env: dict[str, str], queue_connection_string: str) -> Settings:
+def settings(app_env: dict[str, str], queue_connection_string: str,
+             monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Queues of this test's own, in the environment the CLI reads."""
     name = uuid.uuid4().hex[:12]
-    return from_environ({**app_env, "SCIM_QUEUE_STORAGE": queue_connection_string,
-                         "SCIM_DELIVER_QUEUE": f"d{name}", "SCIM_WORK_QUEUE": f"w{name}"})
+    values = {"SCIM_QUEUE_STORAGE": queue_connection_string, "SCIM_DELIVER_QUEUE": f"d{name}",
+              "SCIM_WORK_QUEUE": f"w{name}"}
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    return from_environ({**app_env, **values})
 
 
 @pytest.fixture
@@ -43,7 +40,7 @@ def test_status_counts_the_four_queues(settings: Settings, queues: Queues,
     queues.deliver.send({"v": 1, "tenant": "t1", "why": "commit"})
     for _ in range(3):
         queues.work_poison.send({"v": 1, "task": "audit-sweep", "tick": "x"})
-    assert admin.dispatch(parse("queue", "status", "--json"), settings) == 0
+    assert main(["queue", "status", "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {
         queues.deliver.name: 1, queues.deliver_poison.name: 0, queues.work.name: 0,
         queues.work_poison.name: 3}
@@ -56,13 +53,12 @@ def test_poison_list_replay_and_clear(settings: Settings, queues: Queues,
         queues.work_poison.send(body)
     queues.deliver_poison.send({"v": 1, "tenant": "t1", "why": "commit"})
 
-    assert admin.dispatch(parse("queue", "poison", "list", "work", "--json"), settings) == 0
+    assert main(["queue", "poison", "list", "work", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert len(listed) == 32  # one page
     assert {json.loads(m["body"])["tenant"] for m in listed} <= {b["tenant"] for b in bodies}
 
-    assert admin.dispatch(parse("queue", "poison", "replay", queues.work_poison.name),
-                          settings) == 0
+    assert main(["queue", "poison", "replay", queues.work_poison.name]) == 0
     assert "replayed 40 message(s)" in capsys.readouterr().out
     assert queues.work_poison.count() == 0
     back = []
@@ -71,17 +67,18 @@ def test_poison_list_replay_and_clear(settings: Settings, queues: Queues,
     assert sorted(back, key=lambda b: b["tenant"]) == sorted(bodies, key=lambda b: b["tenant"])
     assert queues.deliver_poison.count() == 1  # the other poison queue is untouched
 
-    assert admin.dispatch(parse("queue", "poison", "clear", "deliver"), settings) == 0
+    assert main(["queue", "poison", "clear", "deliver"]) == 0
     assert queues.deliver_poison.count() == 0
     assert queues.deliver.count() == 0  # cleared, not replayed
 
 
 def test_an_unknown_queue_name_and_queues_off_are_errors(
-        settings: Settings, queues: Queues, app_env: dict[str, str]) -> None:
+        settings: Settings, queues: Queues, monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit, match="no poison queue 'scim-data'"):
-        admin.dispatch(parse("queue", "poison", "list", "scim-data"), settings)
+        main(["queue", "poison", "list", "scim-data"])
+    monkeypatch.delenv("SCIM_QUEUE_STORAGE")
     with pytest.raises(SystemExit, match="queues are off"):
-        admin.dispatch(parse("queue", "status"), from_environ(app_env))
+        main(["queue", "status"])
 
 
 def test_the_cli_registers_the_area() -> None:

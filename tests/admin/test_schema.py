@@ -176,8 +176,8 @@ def test_list_shows_the_policy_and_every_schema_in_effect(cli: Any, tid: str,
     assert lines[1].endswith("deployment (badge.json)  badge, floor")
     assert lines[2].endswith("tenant  CustomAttribute")
     listed = cli("schema", "list", tid, "--json").json()
-    assert (listed["tenant_id"], listed["undeclared"]) == (tid, "reject")
-    assert [(s["id"], s["origin"], s["attributes"]) for s in listed["schemas"]] == [
+    assert (listed["tenant_id"], listed["undeclared_policy"]) == (tid, "reject")
+    assert [(s["urn"], s["origin"], s["attributes"]) for s in listed["schemas"]] == [
         ("urn:acme:2.0:User", "badge.json", ["badge", "floor"]),
         (CUSTOM, "tenant", ["CustomAttribute"])]
     assert listed["schemas"][1]["document"] == json.loads(EXAMPLE.read_text())
@@ -235,10 +235,10 @@ def test_undeclared_prints_a_table_and_json(cli: Any, tid: str,
                                 "2026-05-01T10:00:00.000Z", "2", "string"]
     assert len({line.index("2026") for line in lines[1:]}) == 1  # columns line up
     assert cli("schema", "undeclared", tid, "--json").json() == [
-        {"path": "fooBar", "resourceType": "Group", "firstSeen": "2026-05-01T10:00:00.000Z",
-         "lastSeen": "2026-05-01T10:00:00.000Z", "count": 1, "types": ["boolean"]},
-        {"path": ATTR, "resourceType": "User", "firstSeen": "2026-05-01T10:00:00.000Z",
-         "lastSeen": "2026-05-01T10:00:00.000Z", "count": 2, "types": ["string"]}]
+        {"path": "fooBar", "resource_type": "Group", "first_seen": "2026-05-01T10:00:00.000Z",
+         "last_seen": "2026-05-01T10:00:00.000Z", "count": 1, "types": ["boolean"]},
+        {"path": ATTR, "resource_type": "User", "first_seen": "2026-05-01T10:00:00.000Z",
+         "last_seen": "2026-05-01T10:00:00.000Z", "count": 2, "types": ["string"]}]
     assert cli("schema", "add", tid, str(EXAMPLE)).code == 0  # declared: no longer listed
     assert [a["path"] for a in cli("schema", "undeclared", tid, "--json").json()] == ["fooBar"]
 

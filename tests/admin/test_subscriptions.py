@@ -5,6 +5,7 @@ clear; bad input changes nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -32,6 +33,10 @@ def test_set_show_types_and_clear(cli: Any, deployment: SubscriptionTable) -> No
     assert out["secret"] not in shown.out  # shown once, at creation only
     assert f"secret: {out['secret'][:10]}…" in shown.out
     assert "types: user.*,group.members.*" in shown.out
+    as_json = cli("subscription", "show", "--json").json()
+    assert (as_json["url"], as_json["secret_prefix"], as_json["types"]) == (
+        URL, out["secret"][:10], ["user.*", "group.members.*"])
+    assert out["secret"] not in json.dumps(as_json)
 
     assert cli("subscription", "types", "user.deactivated").code == 0
     stored = deployment.get()
@@ -48,17 +53,21 @@ def test_set_show_types_and_clear(cli: Any, deployment: SubscriptionTable) -> No
 
     assert cli("subscription", "clear").code == 0
     assert deployment.get() is None
-    for action in ("show", "clear", "test", "types"):
+    none = cli("subscription", "show")
+    assert (none.code, none.out) == (0, "there is no deployment-wide subscription (add one: "
+                                        "subscription set URL)\n")
+    assert cli("subscription", "show", "--json").json()["url"] is None
+    for action in ("clear", "test", "types"):
         argv = [action, "*"] if action == "types" else [action]
         gone = cli("subscription", *argv)
         assert gone.code == 1
-        assert "there is no deployment-wide subscription; `subscription set URL` first" in (
-            gone.err)
+        assert "there is no deployment-wide subscription; set one first (`subscription set " \
+            "URL`" in gone.err
 
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["http://hooks.contoso.example/all"], "must be https://"),
-    ([URL, "--secret", "not-a-secret"], "--secret must be whsec_"),
+    ([URL, "--secret", "not-a-secret"], "the secret must be whsec_"),
     ([URL, "--types", "user.created,users.*"], "known types: user.created"),
 ])
 def test_bad_input_changes_nothing(cli: Any, deployment: SubscriptionTable, argv: list[str],

@@ -27,7 +27,7 @@ def test_tenant_create_json_then_connect(served: str, app_env: dict[str, str]) -
     run = admin(app_env, "tenant", "create", "Contoso", "--json")
     assert run.returncode == 0, run.stderr
     info = json.loads(run.stdout)
-    assert set(info) == {"tenant_id", "tenant_url", "token"}
+    assert set(info) == {"tenant_id", "name", "tenant_url", "token", "token_id", "created"}
     assert info["tenant_url"] == f"{app_env['SCIM_PUBLIC_BASE_URL']}/scim/v2/{info['tenant_id']}"
     assert info["token"].startswith("scim_")
     assert len(info["token"]) >= 5 + 43  # 256 random bits, base64url
@@ -90,7 +90,7 @@ def test_custom_attribute_commands(app_env: dict[str, str]) -> None:
     assert added.stdout.startswith(f"tenant {tenant}: declared {custom} for User")
     assert f"{custom}:CustomAttribute" in added.stdout
     listed = json.loads(admin(app_env, "schema", "list", tenant, "--json").stdout)
-    assert [(s["id"], s["resourceType"], s["origin"]) for s in listed["schemas"]] == [
+    assert [(s["urn"], s["resource_type"], s["origin"]) for s in listed["schemas"]] == [
         (custom, "User", "tenant")]
     again = admin(app_env, "schema", "add", tenant, example)
     assert again.returncode == 1
@@ -99,7 +99,7 @@ def test_custom_attribute_commands(app_env: dict[str, str]) -> None:
     assert json.loads(admin(app_env, "schema", "undeclared", tenant, "--json").stdout) == []
     assert admin(app_env, "schema", "policy", tenant, "reject").returncode == 0
     assert json.loads(admin(app_env, "schema", "list", tenant, "--json").stdout)[
-        "undeclared"] == "reject"
+        "undeclared_policy"] == "reject"
     assert admin(app_env, "schema", "remove", tenant, custom).returncode == 0
     gone = admin(app_env, "schema", "remove", tenant, custom)
     assert gone.returncode == 1

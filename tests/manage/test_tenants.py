@@ -12,6 +12,7 @@ import pytest
 from shared.manage.context import Deployment
 from shared.manage.errors import ManageError
 from shared.manage.tenants import create_tenant, list_tenants, set_tenant_state, show_tenant
+from shared.timestamps import now_iso
 
 USERS = "urn:ietf:params:scim:schemas:core:2.0:User"
 SHOW_KEYS = {"tenant_id", "name", "state", "created", "tenant_url", "auth_methods",
@@ -95,7 +96,7 @@ def test_unknown_tenant_is_a_404(opened_deployment: Deployment) -> None:
 def test_a_deleting_tenant_cannot_be_enabled(opened_deployment: Deployment) -> None:
     created = create_tenant(opened_deployment, "Leaving")
     record = opened_deployment.tenant(created["tenant_id"])
-    record.deleting = record.disabled = True
+    record.deleting_since, record.disabled = now_iso(), True
     opened_deployment.tenants.save(record)
     assert show_tenant(opened_deployment, record.id)["state"] == "deleting"
     with pytest.raises(ManageError) as caught:

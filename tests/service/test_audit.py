@@ -130,7 +130,9 @@ def test_entries_of_requests_in_quick_succession_share_one_batch(
         _create_users(client, "quick", 5)
         got = _entries(scim_service, tid)
     assert sorted((e["method"], e["status"]) for e in got) == [("POST", 201)] * 5
-    assert batches == ["POST"]
+    # One transaction for the five entries, one for the tenant's request counters (a
+    # partition of their own) that the flush writes.
+    assert batches == ["POST", "POST"]
 
 
 def _partitions_from(service: ScimService, prefix: str) -> list[str]:
@@ -323,3 +325,44 @@ def test_issued_tokens_are_recorded_and_refused_token_requests_counted(
     assert secret not in text
     assert issued.json()["access_token"] not in text
     assert _partitions_from(scim_service, nobody) == []
+
+
+def test_a_users_deactivation_and_reactivation_are_told_apart_from_updates(
+        client: httpx.Client, scim_service: ScimService, tenant: tuple[str, str]) -> None:
+    tid, _ = tenant
+    uid = client.post("/Users", json={"schemas": [USER], "userName": "flip@x.test"}).json()["id"]
+
+    def patch(path: str, value: Any) -> None:
+        assert client.patch(f"/Users/{uid}", json={"schemas": [PATCH], "Operations": [
+            {"op": "replace", "path": path, "value": value}]}).status_code == 200
+
+    patch("title", "Engineer")
+    patch("active", False)
+    patch("title", "Former engineer")  # still inactive: an update, not a deactivation
+    patch("active", False)  # no change at all
+    assert client.put(f"/Users/{uid}", json={"schemas": [USER], "userName": "flip@x.test",
+                                             "active": True}).status_code == 200
+    changes = [(e["method"], e.get("change")) for e in reversed(_entries(scim_service, tid))]
+    assert changes == [("POST", None), ("PATCH", None), ("PATCH", "deactivated"),
+                       ("PATCH", None), ("PATCH", None), ("PUT", "reactivated")]
+
+
+def test_every_request_of_an_existing_tenant_is_counted_reads_and_refusals_too(
+        served: str, client: httpx.Client, scim_service: ScimService,
+        tenant: tuple[str, str]) -> None:
+    tid, _ = tenant
+    assert client.get("/Users").status_code == 200
+    assert client.get("/Users/nosuchuser").status_code == 404
+    assert client.post("/Users", json={"schemas": [USER], "userName": "n@x.test"}
+                       ).status_code == 201
+    wrong = {"Authorization": "Bearer scim_" + "A" * 43}
+    assert httpx.get(f"{served}/scim/v2/{tid}/Users", headers=wrong).status_code == 401
+    nobody = "t" + uuid.uuid4().hex[:12]
+    assert httpx.get(f"{served}/scim/v2/{nobody}/Users", headers=wrong).status_code == 401
+    assert scim_service.audit.flush()
+    table = AuditTable(scim_service.tables.audit)
+    rows = list(table.request_counts(tid))
+    assert (sum(r["requests"] for r in rows), sum(r["errors"] for r in rows),
+            sum(r["unauthorized"] for r in rows)) == (4, 2, 1)
+    assert max(r["lastTime"] for r in rows) > ""
+    assert list(table.request_counts(nobody)) == []  # no partition for a tenant that is not

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from shared.store.audit import AuditTable
 from shared.store.errors import StoreError, TransportFailed
-from shared.store.layout import audit_partition, audit_row_key
+from shared.store.layout import audit_partition, audit_row_key, stats_partition, stats_row_key
 from shared.store.table import Table
 from shared.store.wire import Request, Response
 from tests.support.storage_faults import hooked, own_thread, synthesized
@@ -229,3 +229,35 @@ def test_retention_keeps_exactly_what_since_reads(audit: AuditTable,
     assert [e["d"] for e in audit.query(tenant, since=BASE)] == kept
     assert audit.purge(BASE, tenant=tenant) == len(offsets) - len(kept)
     assert [e["d"] for e in audit.query(tenant)] == kept
+
+
+# -- request counters ----------------------------------------------------------------------------
+
+def _counter(tenant: str, hour_end: datetime, instance: str, requests: int) -> dict[str, Any]:
+    return {"PartitionKey": stats_partition(tenant), "RowKey": stats_row_key(hour_end, instance),
+            "hour": (hour_end - timedelta(hours=1)).isoformat(), "requests": requests,
+            "errors": 0, "unauthorized": 0, "lastTime": ""}
+
+
+def test_request_counters_are_not_entries_and_read_newest_hour_first(
+        audit: AuditTable) -> None:
+    tenant = _tenant()
+    audit.insert_many([_entry(tenant, BASE)] + [
+        _counter(tenant, BASE - timedelta(hours=h), i, 1) for h in (0, 1, 5) for i in ("a", "b")])
+    assert _times(audit, tenant) == [BASE.isoformat()]  # the log shows entries only
+    rows = list(audit.request_counts(tenant, since=BASE - timedelta(hours=1)))
+    assert [r["RowKey"][-1] for r in rows] == ["a", "b", "a", "b"]
+    assert rows[0]["RowKey"] < rows[2]["RowKey"]  # newest hour first
+    assert len(list(audit.request_counts(tenant))) == 6
+
+
+def test_retention_purges_counters_of_hours_wholly_before_the_boundary(
+        audit: AuditTable) -> None:
+    tenant, other = _tenant(), _tenant()
+    audit.insert_many([_counter(tenant, BASE + timedelta(hours=h), "a", 1) for h in (-2, 0, 1)]
+                      + [_counter(other, BASE - timedelta(hours=2), "a", 1)])
+    assert audit.purge(BASE, tenant=tenant) == 1  # the hour ending at BASE is kept
+    assert len(list(audit.request_counts(tenant))) == 2
+    assert len(list(audit.request_counts(other))) == 1
+    assert audit.purge(BASE) >= 1  # the table-wide sweep reaches the counters' partitions
+    assert list(audit.request_counts(other)) == []

@@ -291,3 +291,20 @@ def test_each_lane_is_a_range_of_its_own(outbox: Outbox, tenant_id: str) -> None
     keys = {str(e["RowKey"]) for e in outbox.table.query_entities(
         "PartitionKey eq @pk", parameters={"pk": tenant_id}, select=["RowKey"])}
     assert keys == {layout.deployment_event_key(eid(2)), layout.deployment_event_key(eid(3))}
+
+
+def test_oldest_pending_and_dead_count_read_each_lane_apart(outbox: Outbox,
+                                                            tenant_id: str) -> None:
+    assert outbox.oldest_pending(tenant_id) is None
+    assert outbox.dead_count(tenant_id) == 0
+    first = insert_op(tenant_id, eid(1), "Users/u1", "user.created", "{}", NOW)
+    later = insert_op(tenant_id, eid(2), "Users/u2", "user.created", "{}", LATER)
+    shared = insert_op(tenant_id, eid(3), "Users/u3", "user.created", "{}", LATER,
+                       seq=1, lane=DEPLOYMENT_LANE)
+    outbox.directory.submit([first, later, shared], Indexes())
+    row = next(r for r in outbox.pending(tenant_id) if r.id == eid(1))
+    outbox.dead_letter(tenant_id, row, attempts=8, error="down", now=LATER)
+    assert outbox.oldest_pending(tenant_id) == LATER  # the first one is dead now
+    assert outbox.dead_count(tenant_id) == 1
+    assert outbox.oldest_pending(tenant_id, lane=DEPLOYMENT_LANE) == LATER
+    assert outbox.dead_count(tenant_id, lane=DEPLOYMENT_LANE) == 0

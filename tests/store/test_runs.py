@@ -132,3 +132,17 @@ def test_a_second_workers_save_fails_once_the_first_saved(runs: RunLog) -> None:
     runs.finish_repair("t1", mine)
     assert runs.repair_progress("t1") is None
     assert runs.repair_passes() == {}
+
+
+def test_forgetting_a_tenant_removes_its_pass_and_mark_only(runs: RunLog) -> None:
+    runs.save_repair_progress("gone", Progress(after="U:x"), etag=None, owner="a",
+                              lease_until="2026-01-01T00:00:00.000Z")
+    runs.save_repair_progress("kept", Progress(after="U:y"), etag=None, owner="a",
+                              lease_until="2026-01-01T00:00:00.000Z")
+    runs.mark(layout.repair_mark("gone"), "2026-01-01T00:00:00.000Z")
+    runs.mark(layout.repair_mark("kept"), "2026-01-01T00:00:00.000Z")
+    assert runs.forget_tenant("gone") == 2
+    assert runs.repair_progress("gone") is None
+    assert runs.repair_progress("kept") is not None
+    assert set(runs.marks()) == {layout.repair_mark("kept")}
+    assert runs.forget_tenant("gone") == 0  # again: nothing left, no error
