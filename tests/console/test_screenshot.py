@@ -20,9 +20,10 @@ from playwright.sync_api import expect
 from shared.service import audit
 from shared.service.app import ScimService
 from shared.service.messages import ScimRequest, ScimResponse
+from shared.service.request_stats import RequestStats
 from shared.store.audit import AuditTable
 from shared.store.outbox import Outbox
-from shared.timestamps import now_iso
+from shared.timestamps import now_iso, parse_iso
 from tests.console.conftest import Console
 
 pytestmark = pytest.mark.served
@@ -75,6 +76,14 @@ def test_the_tenant_page_draws_the_days_activity(
     scim_service.tenants.save(record)
     entries = past_day(tenant_id)
     AuditTable(scim_service.tables.audit).insert_many(entries)
+    # The request counters tenant health reads, for the same day: each write above, and the
+    # GET Entra sends before each (its filter on userName or id).
+    counters = RequestStats(instance="backfill")
+    for entry in entries:
+        at = parse_iso(entry["time"])
+        counters.add(tenant_id, 200, at - timedelta(seconds=1), authenticated=True)
+        counters.add(tenant_id, entry["status"], at, authenticated=True)
+    AuditTable(scim_service.tables.audit).insert_many(counters.take(datetime.now(UTC)))
     # This hour: real requests over HTTP (the audit writer records them in the background).
     made = [client.post("/Users", json={"schemas": [USER], "userName": f"s{i}@contoso.example",
                                          "active": True}).json()["id"] for i in range(4)]
@@ -82,6 +91,7 @@ def test_the_tenant_page_draws_the_days_activity(
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [{"op": "replace", "path": "active", "value": False}]})
     assert client.delete(f"/Users/{made[1]}").status_code == 204
+    assert scim_service.audit.flush()  # this hour's entries and counters, written now
     [row, *_] = list(outbox.pending(tenant_id))
     outbox.dead_letter(tenant_id, row, attempts=12, error="HTTP 503 from receiver", now=now_iso())
 
@@ -94,7 +104,7 @@ def test_the_tenant_page_draws_the_days_activity(
     assert page.locator("svg.chart .series polyline").count() == 5
     # What the chart says in words is what the audit log holds.
     creates = sum(1 for e in entries if e["method"] == "POST")
-    description = page.locator("svg.chart desc").inner_text()
+    description = page.locator("svg.chart desc").text_content() or ""
     assert f"{creates + 4} creates" in description or f"{creates} creates" in description
     page.get_by_text("Show the numbers as a table").click()
     expect(page.get_by_role("table").filter(has_text="Activity per bucket")).to_be_visible()
