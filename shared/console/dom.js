@@ -57,8 +57,8 @@ export function ago(iso, now = Date.now()) {
 }
 
 /** A <time> showing how long ago, with the exact time as its tooltip and datetime. */
-export function timeAgo(iso) {
-  if (!iso) return h("span", { class: "muted" }, "never");
+export function timeAgo(iso, none = "never") {
+  if (!iso) return h("span", { class: "muted" }, none);
   return h("time", { datetime: iso, title: formatTime(iso) }, ago(iso));
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -83,3 +84,12 @@ def test_the_console_fits_a_phone(console: Console, admin_credential: str) -> No
     assert overflow <= 0, f"the page scrolls sideways by {overflow}px at 390px"
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     assert re.search(r"#/tenants$", page.url)
+
+    made = httpx.post(f"{console.base_url}/manage/v1/tenants", json={"name": "Phone check"},
+                      headers={"Authorization": f"Bearer {admin_credential}"}, timeout=30)
+    assert made.status_code == 201, made.text
+    page.goto(f"{console.base_url}/console/#/tenants/{made.json()['tenant_id']}")
+    expect(page.get_by_role("img", name="Provisioning activity")).to_be_visible()
+    expect(page.get_by_role("button", name="Add token")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the tenant page scrolls sideways by {overflow}px at 390px"
