@@ -29,6 +29,7 @@ from .. import sanitize
 from ..auth.admin import Admin, AdminAuthenticator, AdminRefused
 from ..service.app import ScimService
 from ..service.messages import ManageRequest, ManageResponse
+from ..service.tenant_schemas import POLICIES
 from ..store import deadline
 from ..store.errors import (
     AlreadyExists,
@@ -38,7 +39,18 @@ from ..store.errors import (
     StoreError,
     TooLarge,
 )
-from . import tenants, tokens
+from . import (
+    activity,
+    audit_log,
+    dead_letters,
+    feed_credentials,
+    health,
+    schemas,
+    subscription,
+    tenants,
+    tokens,
+    webhooks,
+)
 from .context import Deployment
 from .errors import ManageError, invalid, not_found
 
@@ -173,6 +185,8 @@ def _whoami(c: Call) -> Answer:
 
 
 def _list_tenants(c: Call) -> Answer:
+    if c.flag("health"):
+        return 200, health.health_overview(c.d)
     return 200, tenants.list_tenants(c.d)
 
 
@@ -185,12 +199,27 @@ def _show_tenant(c: Call) -> Answer:
     return 200, tenants.show_tenant(c.d, c.path["tenant"])
 
 
+def _delete_tenant(c: Call) -> Answer:
+    done = tenants.delete_tenant(c.d, c.path["tenant"], budget_seconds=DELETE_BUDGET_SECONDS)
+    return (200 if done["complete"] else 202), done
+
+
 def _disable_tenant(c: Call) -> Answer:
     return 200, tenants.set_tenant_state(c.d, c.path["tenant"], disabled=True)
 
 
 def _enable_tenant(c: Call) -> Answer:
     return 200, tenants.set_tenant_state(c.d, c.path["tenant"], disabled=False)
+
+
+def _tenant_health(c: Call) -> Answer:
+    return 200, health.tenant_health(c.d, c.path["tenant"])
+
+
+def _activity(c: Call) -> Answer:
+    hours = c.integer("hours", 1, activity.MAX_HOURS, 24)
+    bucket = c.integer("bucket", 1, 24 * 60, 60)
+    return 200, activity.activity(c.d, c.path["tenant"], hours=hours, bucket_minutes=bucket)
 
 
 def _list_tokens(c: Call) -> Answer:
@@ -205,27 +234,239 @@ def _revoke_token(c: Call) -> Answer:
     return 200, tokens.revoke_token(c.d, c.path["tenant"], c.path["token_id"])
 
 
+def _show_webhook(c: Call) -> Answer:
+    return 200, webhooks.show_webhook(c.d, c.path["tenant"])
+
+
+def _set_webhook(c: Call) -> Answer:
+    body = c.object()
+    return 200, webhooks.set_webhook(c.d, c.path["tenant"], str(c.string(body, "url")),
+                                     secret=c.string(body, "secret", required=False),
+                                     types=c.strings(body, "types"))
+
+
+def _clear_webhook(c: Call) -> Answer:
+    return 200, webhooks.clear_webhook(c.d, c.path["tenant"])
+
+
+def _test_webhook(c: Call) -> Answer:
+    return 200, webhooks.test_webhook(c.d, c.path["tenant"])
+
+
+def _list_feed_tokens(c: Call) -> Answer:
+    return 200, feed_credentials.list_feed_tokens(c.d, c.path.get("tenant"))
+
+
+def _issue_feed_token(c: Call) -> Answer:
+    return 201, feed_credentials.issue_feed_token(c.d, c.path.get("tenant"))
+
+
+def _revoke_feed_token(c: Call) -> Answer:
+    return 200, feed_credentials.revoke_feed_token(c.d, c.path.get("tenant"),
+                                                   c.path["token_id"])
+
+
+def _show_subscription(c: Call) -> Answer:
+    return 200, subscription.show_subscription(c.d)
+
+
+def _set_subscription(c: Call) -> Answer:
+    body = c.object()
+    return 200, subscription.set_subscription(c.d, str(c.string(body, "url")),
+                                              secret=c.string(body, "secret", required=False),
+                                              types=c.strings(body, "types"))
+
+
+def _clear_subscription(c: Call) -> Answer:
+    return 200, subscription.clear_subscription(c.d)
+
+
+def _test_subscription(c: Call) -> Answer:
+    return 200, subscription.test_subscription(c.d)
+
+
+def _list_schemas(c: Call) -> Answer:
+    return 200, schemas.list_schemas(c.d, c.path["tenant"])
+
+
+def _add_schema(c: Call) -> Answer:
+    resource_type = c.query.get("resourceType") or None
+    return 201, schemas.add_schema(c.d, c.path["tenant"], c.object(),
+                                   resource_type=resource_type)
+
+
+def _remove_schema(c: Call) -> Answer:
+    return 200, schemas.remove_schema(c.d, c.path["tenant"], c.path["urn"])
+
+
+def _list_undeclared(c: Call) -> Answer:
+    return 200, schemas.list_undeclared(c.d, c.path["tenant"])
+
+
+def _set_undeclared_policy(c: Call) -> Answer:
+    body = c.object()
+    return 200, schemas.set_undeclared_policy(c.d, c.path["tenant"],
+                                              str(c.string(body, "policy")))
+
+
+def _query_audit(c: Call) -> Answer:
+    return 200, audit_log.query_audit(
+        c.d, c.path["tenant"], since=c.query.get("since") or None,
+        status=c.query.get("status") or None,
+        limit=c.integer("limit", 1, audit_log.MAX_LIMIT, 100))
+
+
+def _lane(c: Call, body: dict[str, Any] | None = None) -> str:
+    lane = (body or {}).get("lane", c.query.get("lane") or "tenant")
+    if not isinstance(lane, str):
+        raise invalid("`lane` must be a string: tenant or deployment")
+    return lane
+
+
+def _list_dead_letters(c: Call) -> Answer:
+    return 200, dead_letters.list_dead_letters(c.d, c.path["tenant"], lane=_lane(c))
+
+
+def _show_dead_letter(c: Call) -> Answer:
+    return 200, dead_letters.show_dead_letter(c.d, c.path["tenant"], c.path["event_id"],
+                                              lane=_lane(c))
+
+
+def _replay_dead_letters(c: Call) -> Answer:
+    body = c.object()
+    every, event_ids = body.get("all"), c.strings(body, "event_ids")
+    if (every is True) == (event_ids is not None) or every not in (None, True, False):
+        raise invalid('send either {"event_ids": [...]} or {"all": true} (with "lane" '
+                      "optionally: tenant or deployment)")
+    return 200, dead_letters.replay_dead_letters(c.d, c.path["tenant"], event_ids,
+                                                 lane=_lane(c, body))
+
+
 _T = "tenants/{tenant}"
+_OBJECT: dict[str, Any] = {"type": "object"}
+_STRINGS = {"type": "array", "items": {"type": "string"}}
 _NAME = {"type": "object", "required": ["name"], "properties": {
     "name": {"type": "string", "minLength": 1, "maxLength": tenants.MAX_NAME}}}
+_ENDPOINT = {"type": "object", "required": ["url"], "properties": {
+    "url": {"type": "string", "description": "https URL of the receiver"},
+    "secret": {"type": "string", "description": "the signing secret; omitted: a new random "
+                                                "one, shown in the answer this once"},
+    "types": {**_STRINGS, "description": "event type patterns (`*`: every type); omitted: "
+                                         "the current filter stays"}}}
+_POLICY = {"type": "object", "required": ["policy"], "properties": {
+    "policy": {"type": "string", "enum": list(POLICIES)}}}
+_REPLAY = {"type": "object", "properties": {
+    "event_ids": {**_STRINGS, "minItems": 1}, "all": {"type": "boolean"},
+    "lane": {"type": "string", "enum": list(dead_letters.LANE_NAMES)}}}
+_LANE = Query("lane", "tenant (the tenant's webhook) or deployment (the deployment-wide "
+              "subscription's copy)", {"type": "string", "enum": list(dead_letters.LANE_NAMES),
+                                       "default": "tenant"})
 
 ROUTES: tuple[Route, ...] = (
     Route("GET", "whoami", _whoami, "Who is calling (subject, sign-in method, roles)",
           "whoami"),
-    Route("GET", "tenants", _list_tenants, "List the tenants", "listTenants"),
+    # Tenants
+    Route("GET", "tenants", _list_tenants, "List the tenants (with their health on request)",
+          "listTenants", query=(Query("health", "true: each tenant with its health",
+                                      {"type": "boolean", "default": False}),)),
     Route("POST", "tenants", _create_tenant,
           "Create a tenant: its Tenant URL and first Secret Token (shown once)",
           "createTenant", body=_NAME, body_required=True, statuses=(201,)),
     Route("GET", _T, _show_tenant, "Show a tenant", "showTenant"),
+    Route("DELETE", _T, _delete_tenant,
+          "Delete a tenant with all its data (202: not finished, call again)",
+          "deleteTenant", statuses=(200, 202),
+          deadline=DELETE_BUDGET_SECONDS + DEADLINE_SECONDS),
     Route("POST", f"{_T}/disable", _disable_tenant,
           "Disable a tenant (its requests get 401)", "disableTenant"),
     Route("POST", f"{_T}/enable", _enable_tenant, "Enable a disabled tenant", "enableTenant"),
+    Route("GET", f"{_T}/health", _tenant_health,
+          "A tenant's health: Entra's calls, errors, quarantine signs, feed backlog",
+          "tenantHealth"),
+    Route("GET", f"{_T}/activity", _activity,
+          "A tenant's changes and errors over time, from its audit log", "tenantActivity",
+          query=(Query("hours", "how far back", {"type": "integer", "minimum": 1,
+                                                 "maximum": activity.MAX_HOURS,
+                                                 "default": 24}),
+                 Query("bucket", "minutes per bucket", {"type": "integer", "minimum": 1,
+                                                        "maximum": 1440, "default": 60}))),
+    # Secret Tokens
     Route("GET", f"{_T}/tokens", _list_tokens, "List a tenant's Secret Tokens (last use)",
           "listTokens"),
     Route("POST", f"{_T}/tokens", _add_token,
           "Add a Secret Token (shown once; at most two)", "addToken", statuses=(201,)),
     Route("DELETE", f"{_T}/tokens/{{token_id}}", _revoke_token, "Revoke a Secret Token",
           "revokeToken"),
+    # Webhook
+    Route("GET", f"{_T}/webhook", _show_webhook, "Show a tenant's webhook (never its secret)",
+          "showWebhook"),
+    Route("PUT", f"{_T}/webhook", _set_webhook,
+          "Set a tenant's webhook (a generated secret is shown once)", "setWebhook",
+          body=_ENDPOINT, body_required=True),
+    Route("DELETE", f"{_T}/webhook", _clear_webhook, "Remove a tenant's webhook",
+          "clearWebhook"),
+    Route("POST", f"{_T}/webhook/test", _test_webhook,
+          "Send a signed test event to a tenant's webhook", "testWebhook"),
+    # Feed credentials
+    Route("GET", f"{_T}/feed-tokens", _list_feed_tokens, "List a tenant's feed credentials",
+          "listFeedTokens"),
+    Route("POST", f"{_T}/feed-tokens", _issue_feed_token,
+          "Issue a feed credential for a tenant (shown once)", "issueFeedToken",
+          statuses=(201,)),
+    Route("DELETE", f"{_T}/feed-tokens/{{token_id}}", _revoke_feed_token,
+          "Revoke a tenant's feed credential", "revokeFeedToken"),
+    Route("GET", "feed-tokens", _list_feed_tokens, "List the deployment-wide feed credentials",
+          "listDeploymentFeedTokens"),
+    Route("POST", "feed-tokens", _issue_feed_token,
+          "Issue a deployment-wide feed credential (shown once)", "issueDeploymentFeedToken",
+          statuses=(201,)),
+    Route("DELETE", "feed-tokens/{token_id}", _revoke_feed_token,
+          "Revoke a deployment-wide feed credential", "revokeDeploymentFeedToken"),
+    # The deployment-wide subscription
+    Route("GET", "subscription", _show_subscription,
+          "Show the deployment-wide subscription (never its secret)", "showSubscription"),
+    Route("PUT", "subscription", _set_subscription,
+          "Set the deployment-wide subscription (a generated secret is shown once)",
+          "setSubscription", body=_ENDPOINT, body_required=True),
+    Route("DELETE", "subscription", _clear_subscription,
+          "Remove the deployment-wide subscription", "clearSubscription"),
+    Route("POST", "subscription/test", _test_subscription,
+          "Send a signed test event to the subscription", "testSubscription"),
+    # Custom attributes
+    Route("GET", f"{_T}/schemas", _list_schemas,
+          "A tenant's extension schemas and undeclared policy", "listTenantSchemas"),
+    Route("POST", f"{_T}/schemas", _add_schema,
+          "Declare an extension schema (an RFC 7643 schema document) for a tenant",
+          "addSchema", body=_OBJECT, body_required=True, statuses=(201,),
+          query=(Query("resourceType", "the resource type it extends (User, Group); "
+                       "omitted: the document's resourceType or the end of its id",
+                       {"type": "string"}),)),
+    Route("DELETE", f"{_T}/schemas/{{urn}}", _remove_schema,
+          "Withdraw an extension schema a tenant declared", "removeSchema"),
+    Route("GET", f"{_T}/undeclared", _list_undeclared,
+          "Attributes Entra sent that no schema declares", "listUndeclared"),
+    Route("PUT", f"{_T}/undeclared-policy", _set_undeclared_policy,
+          "What a request with an undeclared attribute gets: capture or reject",
+          "setUndeclaredPolicy", body=_POLICY, body_required=True),
+    # Audit log
+    Route("GET", f"{_T}/audit", _query_audit, "A tenant's audit log, newest first",
+          "queryAudit", query=(
+              Query("since", "an ISO time or a duration back from now (90m, 2h, 7d)",
+                    {"type": "string"}),
+              Query("status", "statuses and classes, comma-separated (401, 4xx, 409,412)",
+                    {"type": "string"}),
+              Query("limit", "entries at most", {"type": "integer", "minimum": 1,
+                                                 "maximum": audit_log.MAX_LIMIT,
+                                                 "default": 100}))),
+    # Dead letters
+    Route("GET", f"{_T}/dead-letters", _list_dead_letters,
+          "A tenant's dead letters (events that used their last delivery attempt)",
+          "listDeadLetters", query=(_LANE,)),
+    Route("GET", f"{_T}/dead-letters/{{event_id}}", _show_dead_letter,
+          "One dead letter with its event", "showDeadLetter", query=(_LANE,)),
+    Route("POST", f"{_T}/dead-letters/replay", _replay_dead_letters,
+          "Replay dead letters (named, or all): delivered again within seconds",
+          "replayDeadLetters", body=_REPLAY, body_required=True),
 )
 
 
@@ -313,7 +554,8 @@ class ManageApi:
         call = Call(self.deployment, admin, found, request.params, request.body)
         with deadline.within(route.deadline):
             status, body = route.run(call)
-        return ManageResponse(status, body, {})
+        # Accepted, not finished (a tenant's deletion): the caller calls again.
+        return ManageResponse(status, body, {"Retry-After": "5"} if status == 202 else {})
 
 
 class _MethodNotAllowed(ManageError):

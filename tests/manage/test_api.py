@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -21,15 +22,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.auth import feed_tokens
+from shared.manage import api as api_module
+from shared.manage import tenants as tenants_module
 from shared.manage.api import MAX_BODY_BYTES, ROUTES, Call, ManageApi, Route
 from shared.service.app import ScimService
-from shared.service.messages import ManageRequest, ManageResponse, ScimRequest
+from shared.service.kinds import USERS
+from shared.service.messages import FeedRequest, ManageRequest, ManageResponse, ScimRequest
 from shared.store.errors import PreconditionFailed, Unavailable
+from shared.store.outbox import Outbox
+from shared.store.subscriptions import SubscriptionTable
 from tests.conftest import MANAGE_AUDIENCE, MANAGE_ENTRA_TENANT_ID
+from tests.manage.test_dead_letters import make_dead
 from tests.support.entra_keys import Jwks
 from tests.support.storage_faults import busy, hooked, own_thread
+from tests.support.webhooks import DEPLOYMENT_SECRET, SECRET, Receiver
 
 ROLE = "Connector.Admin"
+USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +92,18 @@ def created(admin: Caller) -> dict[str, Any]:
     return dict(r.body)
 
 
+def path_of(route: Route, tenant: str, other: str = "x0") -> str:
+    """The route's path with `tenant` for {tenant} and `other` for every other parameter."""
+    return re.sub(r"\{(\w+)\}", lambda m: tenant if m[1] == "tenant" else other,
+                  route.template)
+
+
+def feed_status(service: ScimService, tenant_id: str, token: str) -> int:
+    service.feed_auth.forget()
+    return service.feed_api.handle(FeedRequest(
+        "GET", tenant_id, headers={"authorization": f"Bearer {token}"})).status
+
+
 def scim_status(service: ScimService, tenant_id: str, token: str) -> int:
     service.auth.forget(tenant_id)
     return service.handle(ScimRequest("GET", tenant_id, "Users",
@@ -109,8 +130,7 @@ def test_an_entra_token_without_the_role_is_403_on_every_route(
         api: ManageApi, entra_keys: Jwks, created: dict[str, Any]) -> None:
     caller = Caller(api, entra_token(entra_keys, roles=["Connector.Reader"]))
     for route in ROUTES:
-        path = route.template.format(tenant=created["tenant_id"], token_id="x")
-        r = caller(route.method, path, {"name": "x"})
+        r = caller(route.method, path_of(route, created["tenant_id"]), {"name": "x"})
         assert (r.status, r.body["error"]) == (403, "forbidden"), route.template
         assert ROLE in r.body["detail"]
 
@@ -127,7 +147,7 @@ def test_a_tenants_credentials_and_none_are_401_on_every_route(
     for credential in (None, created["token"], reader, access, "adm_" + "A" * 43):
         caller = Caller(api, credential)
         for route in ROUTES:
-            r = caller(route.method, route.template.format(tenant=record.id, token_id="x"))
+            r = caller(route.method, path_of(route, record.id))
             assert (r.status, r.body["error"]) == (401, "unauthorized"), (credential, route)
             assert r.headers["WWW-Authenticate"].startswith("Bearer")
     # Nothing was changed on the way.
@@ -237,8 +257,8 @@ def test_an_unknown_or_malformed_tenant_is_404_on_every_tenant_route(
     for route in ROUTES:
         if "{tenant}" not in route.template:
             continue
-        r = admin(route.method, route.template.format(tenant=tenant, token_id="abcd"),
-                  {"name": "x"})
+        r = admin(route.method, path_of(route, tenant, "abcd"),
+                  {"name": "x", "url": "https://x.example", "policy": "capture", "all": True})
         assert (r.status, r.body["error"]) == (404, "not_found"), (route.template, r.body)
 
 
@@ -274,6 +294,221 @@ def test_add_list_revoke_tokens(admin: Caller, scim_service: ScimService,
     assert scim_status(scim_service, tid, created["token"]) == 401
     again = admin("DELETE", f"tenants/{tid}/tokens/{created['token_id']}")
     assert (again.status, again.body["error"]) == (404, "not_found")
+
+
+def test_delete_a_tenant_202_until_done_then_200_and_gone(
+        admin: Caller, scim_service: ScimService, created: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    tid = created["tenant_id"]
+    scim_service.resources.create(USERS, tid, {"schemas": [USER], "userName": "a@x.example"})
+    monkeypatch.setattr(api_module, "DELETE_BUDGET_SECONDS", 0.0)
+    r = admin("DELETE", f"tenants/{tid}")
+    assert (r.status, r.body["complete"]) == (202, False), r.body
+    assert scim_status(scim_service, tid, created["token"]) == 401  # refused from the start
+    assert admin("GET", f"tenants/{tid}").body["state"] == "deleting"
+    assert r.headers["Retry-After"] == "5"
+    # Requests accepted before the mark must have ended (40 s) before the last pass: not
+    # waited for here.
+    monkeypatch.setattr(tenants_module, "SETTLE_SECONDS", 0.0)
+    monkeypatch.setattr(api_module, "DELETE_BUDGET_SECONDS", 20.0)
+    r = admin("DELETE", f"tenants/{tid}")
+    assert (r.status, r.body["complete"], r.body["tenant_id"]) == (200, True, tid)
+    assert set(r.body["removed"]) == {"data_rows", "audit_rows", "other_rows"}
+    assert admin("GET", f"tenants/{tid}").status == 404
+    assert admin("DELETE", f"tenants/{tid}").status == 404
+    assert scim_status(scim_service, tid, created["token"]) == 401
+
+
+def test_health_of_every_tenant_and_of_one(admin: Caller, scim_service: ScimService,
+                                           created: dict[str, Any]) -> None:
+    tid = created["tenant_id"]
+    assert scim_status(scim_service, tid, created["token"]) == 200
+    assert scim_service.audit.flush()
+    r = admin("GET", "tenants", params={"health": "true"})
+    [row] = [t for t in r.body if t["tenant_id"] == tid]
+    assert {"tenant_id", "name", "state", "tokens", "health"} <= set(row)
+    assert row["health"]["requests_24h"] >= 1
+    one = admin("GET", f"tenants/{tid}/health")
+    assert (one.status, one.body["tenant_id"]) == (200, tid)
+    assert {"last_entra_call", "errors_24h", "unauthorized_rate", "likely_quarantined",
+            "feed"} <= set(one.body)
+    assert admin("GET", "tenants", params={"health": "maybe"}).status == 400
+
+
+def test_activity_buckets_and_bad_parameters(admin: Caller, created: dict[str, Any]) -> None:
+    tid = created["tenant_id"]
+    r = admin("GET", f"tenants/{tid}/activity", params={"hours": "2", "bucket": "30"})
+    assert (r.status, r.body["bucket_minutes"]) == (200, 30)
+    assert len(r.body["series"]) == 4
+    assert set(r.body["series"][0]) == {"start", "creates", "updates", "deactivations",
+                                        "deletes", "errors"}
+    for params in ({"hours": "0"}, {"hours": "x"}, {"bucket": "1441"}, {"bucket": "-5"},
+                   {"hours": "\u0662"}, {"hours": "2160", "bucket": "1"}):
+        bad = admin("GET", f"tenants/{tid}/activity", params=params)
+        assert (bad.status, bad.body["error"]) == (400, "invalid"), params
+
+
+def test_webhook_set_show_test_clear(admin: Caller, created: dict[str, Any],
+                                     receiver: Receiver) -> None:
+    tid = created["tenant_id"]
+    assert admin("GET", f"tenants/{tid}/webhook").body["url"] is None
+    no_hook = admin("POST", f"tenants/{tid}/webhook/test")
+    assert (no_hook.status, no_hook.body["error"]) == (409, "conflict")
+    generated = admin("PUT", f"tenants/{tid}/webhook", {"url": receiver.url})
+    assert generated.status == 200
+    assert generated.body["secret"].startswith("whsec_")
+    r = admin("PUT", f"tenants/{tid}/webhook", {"url": receiver.url, "secret": SECRET,
+                                                "types": ["user.*"]})
+    assert (r.status, r.body["types"]) == (200, ["user.*"])
+    assert "secret" not in r.body
+    shown = admin("GET", f"tenants/{tid}/webhook").body
+    assert (shown["url"], shown["secret_prefix"]) == (receiver.url, SECRET[:10])
+    assert SECRET not in json.dumps(shown)
+    assert generated.body["secret"] not in json.dumps(
+        shown)
+    sent = admin("POST", f"tenants/{tid}/webhook/test")
+    assert (sent.status, sent.body["status"], sent.body["tenant_id"]) == (200, 204, tid)
+    assert receiver.received[-1].valid
+    for body in ({"url": "http://hooks.example/"}, {"url": 3}, {"types": ["*"]},
+                 {"url": receiver.url, "types": "user.*"}, {"url": receiver.url, "secret": 1}):
+        bad = admin("PUT", f"tenants/{tid}/webhook", body)
+        assert (bad.status, bad.body["error"]) == (400, "invalid"), body
+    cleared = admin("DELETE", f"tenants/{tid}/webhook")
+    assert (cleared.status, cleared.body["url"]) == (200, None)
+
+
+def test_tenant_feed_tokens_issue_list_revoke(admin: Caller, scim_service: ScimService,
+                                              created: dict[str, Any]) -> None:
+    tid = created["tenant_id"]
+    issued = admin("POST", f"tenants/{tid}/feed-tokens")
+    assert (issued.status, issued.body["scope"], issued.body["tenant_id"]) == (201, "tenant",
+                                                                               tid)
+    assert feed_status(scim_service, tid, issued.body["token"]) == 200
+    listed = admin("GET", f"tenants/{tid}/feed-tokens").body
+    assert [t["token_id"] for t in listed] == [issued.body["token_id"]]
+    assert issued.body["token"] not in json.dumps(listed)
+    r = admin("DELETE", f"tenants/{tid}/feed-tokens/{issued.body['token_id']}")
+    assert (r.status, r.body["revoked"]) == (200, True)
+    again = admin("DELETE", f"tenants/{tid}/feed-tokens/{issued.body['token_id']}")
+    assert (again.status, again.body["error"]) == (404, "not_found")
+
+
+def test_deployment_feed_tokens_issue_list_revoke(admin: Caller, scim_service: ScimService,
+                                                  created: dict[str, Any]) -> None:
+    issued = admin("POST", "feed-tokens")
+    assert (issued.status, issued.body["scope"]) == (201, "deployment"), issued.body
+    try:
+        assert feed_status(scim_service, created["tenant_id"], issued.body["token"]) == 200
+        listed = admin("GET", "feed-tokens").body
+        assert issued.body["token_id"] in [t["token_id"] for t in listed]
+        assert all(t["scope"] == "deployment" for t in listed)
+    finally:
+        r = admin("DELETE", f"feed-tokens/{issued.body['token_id']}")
+    assert (r.status, r.body["revoked"]) == (200, True)
+    assert admin("DELETE", f"feed-tokens/{issued.body['token_id']}").status == 404
+
+
+def test_subscription_set_show_test_clear(admin: Caller, deployment: SubscriptionTable,
+                                          deployment_receiver: Receiver) -> None:
+    assert admin("GET", "subscription").body["url"] is None
+    assert admin("DELETE", "subscription").status == 409
+    assert admin("POST", "subscription/test").status == 409
+    r = admin("PUT", "subscription", {"url": deployment_receiver.url,
+                                      "secret": DEPLOYMENT_SECRET})
+    assert (r.status, r.body["url"]) == (200, deployment_receiver.url)
+    assert "secret" not in r.body
+    sent = admin("POST", "subscription/test")
+    assert (sent.status, sent.body["status"]) == (200, 204)
+    assert deployment_receiver.received[-1].valid
+    assert admin("PUT", "subscription", {"url": "ftp://x"}).status == 400
+    assert admin("DELETE", "subscription").body["url"] is None
+    assert deployment.get() is None
+
+
+EXTENSION = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+SCHEMA = {"id": EXTENSION, "name": "Acme", "attributes": [
+    {"name": "badge", "type": "string", "multiValued": False, "required": False,
+     "caseExact": False, "mutability": "readWrite", "returned": "default",
+     "uniqueness": "none"}]}
+
+
+def test_schemas_declare_list_remove_and_the_undeclared_policy(
+        admin: Caller, created: dict[str, Any]) -> None:
+    tid = created["tenant_id"]
+    added = admin("POST", f"tenants/{tid}/schemas", SCHEMA, params={"resourceType": "User"})
+    assert (added.status, added.body["urn"], added.body["resource_type"]) == (
+        201, EXTENSION, "User"), added.body
+    twice = admin("POST", f"tenants/{tid}/schemas", SCHEMA)
+    assert (twice.status, twice.body["error"]) == (409, "conflict")
+    listed = admin("GET", f"tenants/{tid}/schemas").body
+    assert EXTENSION in [s["urn"] for s in listed["schemas"]]
+    assert admin("POST", f"tenants/{tid}/schemas", {"id": "nope"}).status == 400
+    assert admin("POST", f"tenants/{tid}/schemas", [SCHEMA]).status == 400
+    removed = admin("DELETE", f"tenants/{tid}/schemas/{EXTENSION}")
+    assert (removed.status, removed.body["removed"]) == (200, True)
+    gone = admin("DELETE", f"tenants/{tid}/schemas/{EXTENSION}")
+    assert (gone.status, gone.body["error"]) == (404, "not_found")
+    assert admin("GET", f"tenants/{tid}/undeclared").body == []
+    policy = admin("PUT", f"tenants/{tid}/undeclared-policy", {"policy": "reject"})
+    assert (policy.status, policy.body["undeclared_policy"]) == (200, "reject")
+    assert admin("GET", f"tenants/{tid}").body["undeclared_policy"] == "reject"
+    for body in ({"policy": "drop"}, {"policy": None}, {}):
+        assert admin("PUT", f"tenants/{tid}/undeclared-policy", body).status == 400
+
+
+def test_undeclared_attributes_are_listed(admin: Caller, scim_service: ScimService,
+                                          created: dict[str, Any]) -> None:
+    tid = created["tenant_id"]
+    scim_service.handle(ScimRequest(
+        "POST", tid, "Users", headers={"authorization": f"Bearer {created['token']}"},
+        body=json.dumps({"schemas": [USER], "userName": "u@x.example",
+                         f"{EXTENSION}:badge": "7"}).encode()))
+    rows = admin("GET", f"tenants/{tid}/undeclared").body
+    assert [r["path"] for r in rows] == [f"{EXTENSION}:badge"], rows
+
+
+def test_audit_entries_newest_first_with_filters(admin: Caller, scim_service: ScimService,
+                                                 created: dict[str, Any]) -> None:
+    tid = created["tenant_id"]
+    auth = {"authorization": f"Bearer {created['token']}"}
+    assert scim_service.handle(ScimRequest("POST", tid, "Users", headers=auth, body=json.dumps(
+        {"schemas": [USER], "userName": "audited@x.example"}).encode())).status == 201
+    assert scim_service.handle(ScimRequest("DELETE", tid, "Users", id="nobody",
+                                           headers=auth)).status == 404
+    assert scim_service.audit.flush()
+    every = admin("GET", f"tenants/{tid}/audit").body
+    assert [(e["method"], e["status"]) for e in every] == [("DELETE", 404), ("POST", 201)]
+    only = admin("GET", f"tenants/{tid}/audit", params={"status": "4xx", "since": "1h",
+                                                       "limit": "5"}).body
+    assert [e["status"] for e in only] == [404]
+    for params in ({"limit": "0"}, {"limit": "1001"}, {"status": "abc"}, {"since": "soon"}):
+        assert admin("GET", f"tenants/{tid}/audit", params=params).status == 400, params
+
+
+def test_dead_letters_list_show_replay(admin: Caller, scim_service: ScimService,
+                                       outbox: Outbox, created: dict[str, Any]) -> None:
+    tid = created["tenant_id"]
+    make_dead(scim_service, outbox, tid, 2)
+    listed = admin("GET", f"tenants/{tid}/dead-letters")
+    assert (listed.status, len(listed.body)) == (200, 2)
+    first = listed.body[0]["event_id"]
+    shown = admin("GET", f"tenants/{tid}/dead-letters/{first}")
+    assert (shown.status, shown.body["event_id"]) == (200, first)
+    assert admin("GET", f"tenants/{tid}/dead-letters/{first}",
+                 params={"lane": "deployment"}).status == 404
+    assert admin("GET", f"tenants/{tid}/dead-letters", params={"lane": "x"}).status == 400
+    assert admin("GET", f"tenants/{tid}/dead-letters/replay").status == 404
+    for body in ({}, {"all": True, "event_ids": [first]}, {"event_ids": []}, {"all": "yes"},
+                 {"event_ids": first}, {"all": True, "lane": 3}):
+        bad = admin("POST", f"tenants/{tid}/dead-letters/replay", body)
+        assert (bad.status, bad.body["error"]) == (400, "invalid"), body
+    unknown = admin("POST", f"tenants/{tid}/dead-letters/replay", {"event_ids": ["f" * 32]})
+    assert unknown.status == 404
+    one = admin("POST", f"tenants/{tid}/dead-letters/replay", {"event_ids": [first]})
+    assert (one.status, one.body["replayed"], one.body["lane"]) == (200, 1, "tenant")
+    rest = admin("POST", f"tenants/{tid}/dead-letters/replay", {"all": True})
+    assert rest.body["replayed"] == 1
+    assert admin("GET", f"tenants/{tid}/dead-letters").body == []
 
 
 # --- tenant isolation ------------------------------------------------------------------------
