@@ -263,6 +263,8 @@ ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     ("health", "health", ["GET"]),
     ("openapi", "scim/v2/openapi.json", ["GET"]),
     ("keys", "oauth2/keys", ["GET"]),
+    ("console_index", "console", ["GET"]),
+    ("console_file", "console/{*path}", ["GET"]),
 ])
 def test_http_function_metadata(name: str, route: str, methods: list[str]) -> None:
     binding = _bindings()[name]
@@ -395,7 +397,7 @@ def test_function_names_are_unique_and_complete() -> None:
     assert sorted(_bindings()) == sorted([
         "users", "user", "groups", "group", "service_provider_config", "resource_types",
         "schemas", "other", "health", "openapi", "reconcile", "token", "keys", "deliver",
-        "reconcile_tenant", "events", "manage"])
+        "reconcile_tenant", "events", "manage", "console_index", "console_file"])
 
 
 def test_host_json_route_prefix_is_empty() -> None:

@@ -58,6 +58,8 @@ def test_sign_in_by_keyboard_alone(console: Console, admin_credential: str) -> N
             break
     else:
         pytest.fail("Tab never reached the credential field")
+    outline = field.evaluate("f => getComputedStyle(f).outlineStyle")
+    assert outline == "solid", "the focused field shows no focus ring"
     page.keyboard.type(admin_credential)
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Tenants", exact=True)).to_be_visible()

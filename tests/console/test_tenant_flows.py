@@ -1,6 +1,7 @@
 """Browser flows (b) and (c): creating a tenant in the console (its Tenant URL and Secret Token
 shown once, and the token then works against SCIM), and rotating its token (add a second,
-revoke the first after confirming: the old token gets 401 from SCIM, the new one works)."""
+revoke the first after confirming, by keyboard: the old token gets 401 from SCIM, the new one
+works)."""
 
 from __future__ import annotations
 
@@ -85,17 +86,24 @@ def test_rotating_the_token_from_the_tenant_page(console: Console, admin_credent
     assert scim_status(tenant_url, second) == 200
     assert console.unnamed_controls() == []
 
+    # By keyboard: the dialog opens on Cancel, Escape cancels and gives focus back.
     revoke_first = tokens.get_by_role("button", name=f"Revoke token {first_prefix}")
-    revoke_first.click()
+    revoke_first.focus()
+    page.keyboard.press("Enter")
     dialog = page.get_by_role("dialog", name="Revoke this token?")
     expect(dialog).to_be_visible()
-    dialog.get_by_role("button", name="Cancel").click()  # cancelling keeps it
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
+    expect(revoke_first).to_be_focused()
     expect(tokens.get_by_role("button", name="Revoke", exact=False)).to_have_count(2)
     assert scim_status(tenant_url, first) == 200
 
-    revoke_first.click()
-    page.get_by_role("dialog").get_by_role("button", name="Revoke token").click()
+    page.keyboard.press("Enter")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Revoke token")).to_be_focused()
+    page.keyboard.press("Enter")
     expect(page.get_by_role("status").filter(has_text="revoked")).to_be_visible()
     tokens = page.get_by_role("region", name="Secret Tokens")
     expect(tokens.get_by_role("button", name="Revoke", exact=False)).to_have_count(1)
