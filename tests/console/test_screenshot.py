@@ -1,4 +1,5 @@
-"""The tenant page with its activity chart, as docs/images/console.png shows it: a tenant with
+"""The tenant page with its activity chart, as docs/images/console.png shows it, and the tenant
+list with health, for a tenant with
 a day of Entra's provisioning cycles in its audit log (the earlier hours written as the
 service writes entries, with their past times; the last hour real SCIM requests over HTTP),
 a second token, and a dead letter. The test checks what the page draws from that data; with
@@ -119,3 +120,13 @@ def test_the_tenant_page_draws_the_days_activity(
                         clip={"x": 0, "y": 0, "width": 1280, "height": 1000})
         assert DOCS_IMAGE.stat().st_size < 300_000
     assert shot.stat().st_size > 0
+
+    # The same tenant in the list: its health from the counters of the day.
+    page.get_by_role("link", name="Tenants", exact=True).first.click()
+    row = page.get_by_role("row").filter(has_text="Contoso (production)").filter(
+        has_text=tenant_id)
+    expect(row).to_contain_text("Healthy")
+    expect(row).to_contain_text("just now")
+    # The day's writes and the reads before them, and this hour's six requests over HTTP.
+    expect(row.locator('td[data-label="Requests, 24 h"]')).to_have_text(
+        f"{2 * len(entries) + 6:,}")
