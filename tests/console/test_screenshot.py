@@ -1,9 +1,9 @@
 """The tenant page with its activity chart, as docs/images/console.png shows it, and the tenant
-list with health, for a tenant with
-a day of Entra's provisioning cycles in its audit log (the earlier hours written as the
-service writes entries, with their past times; the last hour real SCIM requests over HTTP),
-a second token, and a dead letter. The test checks what the page draws from that data; with
-CONSOLE_SCREENSHOT=docs it also rewrites docs/images/console.png (1280 px wide).
+list with health, for a tenant with a day of Entra's provisioning cycles: its audit log and
+request counters for the earlier hours written as the service writes them, with their past
+times; this hour real SCIM requests over HTTP; and a dead letter. The test checks what the
+pages draw from that data; with CONSOLE_SCREENSHOT=docs it also rewrites
+docs/images/console.png (1280 x 1000).
 
     CONSOLE_SCREENSHOT=docs .venv/bin/pytest tests/console/test_screenshot.py -n 0"""
 
