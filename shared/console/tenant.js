@@ -38,8 +38,8 @@ function healthSection(health) {
     health.likely_quarantined
       ? h("div", { class: "alert error", role: "note" },
         h("strong", {}, "Likely quarantined by Entra. "),
-        health.quarantine_reason || "Entra stopped calling after repeated failures.",
-        " Fix the cause, then restart provisioning in the enterprise application.")
+        health.quarantine_reason
+          || "Entra stopped calling after repeated failures. Fix the cause, then restart provisioning in the enterprise application.")
       : null);
 }
 
