@@ -176,7 +176,7 @@ function stateControl(tenant, rerender) {
       ? { title: "Enable this tenant?", body: "Entra's requests are accepted again.", confirm: "Enable", danger: false }
       : {
         title: "Disable this tenant?",
-        body: "Every SCIM request is refused (HTTP 403) until you enable it again; nothing is deleted. Entra will report failures and may quarantine the job.",
+        body: "Every SCIM request for it is refused until you enable it again; nothing is deleted. Entra will report failures and may quarantine the job.",
         confirm: "Disable tenant",
       });
     if (!sure) return button.focus();

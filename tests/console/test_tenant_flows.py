@@ -1,7 +1,7 @@
 """Browser flows (b) and (c): creating a tenant in the console (its Tenant URL and Secret Token
 shown once, and the token then works against SCIM), and rotating its token (add a second,
 revoke the first after confirming, by keyboard: the old token gets 401 from SCIM, the new one
-works)."""
+works), and disabling and enabling it."""
 
 from __future__ import annotations
 
@@ -111,3 +111,21 @@ def test_rotating_the_token_from_the_tenant_page(console: Console, admin_credent
     # The API's revoke clears this process's authentication cache: refused at once.
     assert scim_status(tenant_url, first) == 401
     assert scim_status(tenant_url, second) == 200
+
+
+def test_disabling_and_enabling_a_tenant(console: Console, admin_credential: str) -> None:
+    console.sign_in(admin_credential)
+    tenant_url, token = create_tenant(console, f"Pause {uuid.uuid4().hex[:6]}")
+    page = console.page
+    page.get_by_role("link", name="Open the tenant").click()
+    page.get_by_role("button", name="Disable tenant").click()
+    page.get_by_role("dialog").get_by_role("button", name="Disable tenant").click()
+    expect(page.get_by_role("status").filter(has_text="Tenant disabled.")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Disabled")
+    assert scim_status(tenant_url, token) == 401  # refused like an unknown token
+
+    page.get_by_role("button", name="Enable tenant").click()
+    page.get_by_role("dialog").get_by_role("button", name="Enable").click()
+    expect(page.get_by_role("status").filter(has_text="Tenant enabled.")).to_be_visible()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Active")
+    assert scim_status(tenant_url, token) == 200
