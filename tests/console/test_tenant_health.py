@@ -1,6 +1,7 @@
-"""The tenant list's health over real traffic: a tenant whose Entra job keeps sending a wrong
-Secret Token (requests refused with 401 over HTTP) is shown "Likely quarantined" with the
-management API's reason as text, beside a tenant that is answered normally."""
+"""What the console reports of real traffic: a tenant whose Entra job keeps sending a wrong
+Secret Token (requests refused with 401 over HTTP) is listed "Likely quarantined" with the
+management API's reason as text, beside a tenant that is answered normally; an attribute sent
+under a schema nobody declared is listed on the tenant page."""
 
 from __future__ import annotations
 
@@ -44,3 +45,19 @@ def test_a_tenant_refusing_entra_is_shown_likely_quarantined(
 
     bad.get_by_role("link", name="Wrong token").click()
     expect(page.get_by_role("note").filter(has_text="Likely quarantined by Entra")).to_be_visible()
+
+
+def test_undeclared_attributes_are_listed_on_the_tenant_page(
+        console: Console, admin_credential: str, client: Any, tenant: tuple[str, str]) -> None:
+    extension = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+    r = client.post("/Users", json={
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", extension],
+        "userName": "badge@contoso.example", extension: {"badgeNumber": "B-1234"}})
+    assert r.status_code == 201, r.text
+
+    console.sign_in(admin_credential)
+    console.page.goto(f"{console.base_url}/console/#/tenants/{tenant[0]}")
+    section = console.page.get_by_role("region", name="Undeclared attributes")
+    row = section.get_by_role("row").filter(has_text=f"{extension}:badgeNumber")
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("User")
