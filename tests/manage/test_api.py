@@ -29,7 +29,7 @@ from shared.manage.context import Deployment
 from shared.service.app import ScimService
 from shared.service.kinds import USERS
 from shared.service.messages import FeedRequest, ManageRequest, ManageResponse, ScimRequest
-from shared.store.errors import PreconditionFailed, Unavailable
+from shared.store.errors import AccessDenied, PreconditionFailed, Unavailable
 from shared.store.outbox import Outbox
 from shared.store.subscriptions import SubscriptionTable
 from tests.conftest import MANAGE_AUDIENCE, MANAGE_ENTRA_TENANT_ID
@@ -205,6 +205,7 @@ def _raising(exc: Exception) -> Route:
     (PreconditionFailed("etag"), 409, "conflict"),
     (Unavailable("down"), 503, "unavailable"),
     (ZeroDivisionError("secret internals"), 500, "internal"),
+    (AccessDenied("AuthorizationPermissionMismatch"), 503, "unavailable"),
 ])
 def test_store_errors_and_bugs_map_to_their_answers(
         api: ManageApi, admin_credential: str, caplog: pytest.LogCaptureFixture,
