@@ -111,8 +111,9 @@ def app_environment(
 
 def development_tenant(env: dict[str, str]) -> dict[str, str]:
     os.environ.update(env)
-    from shared.admin.__main__ import create_tenant
     from shared.auth.tenants import issue_token
+    from shared.manage.context import Deployment
+    from shared.manage.tenants import create_tenant
     from shared.settings import from_environ
     from shared.store.connection import open_tables
     from shared.store.tenants import TenantTable
@@ -127,7 +128,8 @@ def development_tenant(env: dict[str, str]) -> dict[str, str]:
     table = TenantTable(tables.tenants)
     existing = next((t for t in table.all() if t.name == DEV_TENANT), None)
     if existing is None:
-        return create_tenant(settings, DEV_TENANT)
+        created = create_tenant(Deployment(settings, tables), DEV_TENANT)
+        return {k: created[k] for k in ("tenant_id", "tenant_url", "token")}
     if len(existing.tokens) >= 2:
         existing.tokens = existing.tokens[1:]  # rotate out the oldest development token
     token = issue_token(existing)

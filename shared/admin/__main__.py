@@ -5,6 +5,7 @@ same ones). Every command has --help and --json (one JSON document on stdout).
     python -m shared.admin tenant list
     python -m shared.admin tenant show TENANT            # tokens, webhook, schemas, clients …
     python -m shared.admin tenant disable|enable TENANT
+    python -m shared.admin tenant delete TENANT --yes    # with all its data; progress on stderr
     python -m shared.admin tenant jwt-enable TENANT ENTRA_TENANT_ID   # also accept Entra JWTs
     python -m shared.admin tenant jwt-disable TENANT
     python -m shared.admin tenant auth TENANT [--allow secret-token,oauth]
@@ -55,7 +56,7 @@ from ..store.errors import (
 )
 from . import clients, feed, feed_tokens, queues, schema, subscriptions
 from .commands import group, leaf
-from .output import print_json, show
+from .output import print_json, progress, show
 
 LOCAL_SETTINGS = Path("local.settings.json")
 ROLE_DOCS = "docs/deploy.md, \"Create the first tenant\""
@@ -129,6 +130,26 @@ def _tenant_text(t: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _delete(args: argparse.Namespace, d: Deployment) -> int:
+    if not args.yes:
+        raise SystemExit(f"error: `tenant delete` removes tenant {args.tenant} with all of its "
+                         "data (users, groups, events, audit log) and cannot be undone: add "
+                         "--yes to delete it")
+    done = tenants.delete_tenant(d, args.tenant, progress=progress)
+    if args.json:
+        print_json(done)
+        return 0 if done["complete"] else 1
+    removed = done["removed"]
+    counts = (f"{removed['data_rows']} data, {removed['audit_rows']} audit and "
+              f"{removed['other_rows']} other rows removed")
+    if done["complete"]:
+        print(f"tenant {done['tenant_id']} deleted ({counts})")
+        return 0
+    print(f"tenant {done['tenant_id']} is being deleted ({counts} so far): run the command "
+          "again to finish")
+    return 1
+
+
 def _state(args: argparse.Namespace, d: Deployment) -> int:
     shown = tenants.set_tenant_state(d, args.tenant, disabled=args.action == "disable")
     if args.json:
@@ -174,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m shared.admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="area", required=True)
-    tenant = group(sub, "tenant", "tenants: create, list, show, disable, enable")
+    tenant = group(sub, "tenant", "tenants: create, list, show, disable, enable, delete")
     leaf(tenant, "create", "create a tenant (and the tables, on a fresh deployment); prints "
          "its URL and token once", _create).add_argument("name", help="a display name")
     leaf(tenant, "list", "list tenants: id, state, token count, name, Tenant URL", _list)
@@ -183,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     leaf(tenant, "disable", "refuse every request of the tenant (401); data is kept",
          _state).add_argument("tenant")
     leaf(tenant, "enable", "accept the tenant's requests again", _state).add_argument("tenant")
+    delete = leaf(tenant, "delete", "delete a tenant with all of its data (offboarding; "
+                  "resumable, progress on stderr)", _delete)
+    delete.add_argument("tenant")
+    delete.add_argument("--yes", action="store_true",
+                        help="yes, delete it: the command asks no question and needs this")
     clients.add_tenant_parsers(tenant)
     token = group(sub, "token", "a tenant's Secret Tokens: add (rotate), list, revoke")
     leaf(token, "add", "issue a second token (for rotation); printed once",

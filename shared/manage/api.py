@@ -32,6 +32,7 @@ from ..service.messages import ManageRequest, ManageResponse
 from ..service.tenant_schemas import POLICIES
 from ..store import deadline
 from ..store.errors import (
+    AccessDenied,
     AlreadyExists,
     Conflict,
     NotFound,
@@ -512,6 +513,12 @@ class ManageApi:
         except TooLarge:
             response = _refusal(413, "too_large", "The result would exceed what storage can "
                                 "hold in one row; make it smaller.")
+        except AccessDenied:
+            log.warning("manage: storage refused the app's identity request_id=%s", request_id)
+            response = _refusal(503, "unavailable", "Storage refused the app's identity: it "
+                                "needs a data role on the storage account (Storage Table Data "
+                                "Contributor), or the account's network rules refuse it. The "
+                                "call was not applied.", {"Retry-After": "30"})
         except StoreError as exc:
             log.warning("manage: storage unavailable (%s) request_id=%s", type(exc).__name__,
                         request_id)

@@ -19,6 +19,7 @@ from ..store.tenants import AUTH_METHODS, AuthMethod, OAuthClient, Tenant
 from ..timestamps import iso, parse_iso
 from .context import Deployment
 from .errors import conflict, invalid, not_found
+from .tenants import forget_sessions
 
 # The issuer the token endpoint requires of a federated credential's assertions: Entra's v2.0
 # issuer for the credential's Entra tenant (shared/auth/entra_jwt.py verifies them).
@@ -212,6 +213,7 @@ def revoke_client(d: Deployment, tenant_id: str, client_id: str, *,
         tenant.clients = [c for c in tenant.clients if c.id != client.id]
         what = f"client {client.id}"
     d.tenants.save(tenant)
+    forget_sessions(d, tenant.id)
     warnings = []
     if tenant.client(client.id) is not None and not client.credential_ids():
         warnings.append(f"client {client.id} has no credential left; add one (client add "
@@ -230,6 +232,7 @@ def tenant_auth(d: Deployment, tenant_id: str, allow: str | None = None) -> dict
     if allow is not None:
         tenant.auth_methods = parse_methods(allow)
         d.tenants.save(tenant)
+        forget_sessions(d, tenant.id)
     warnings = []
     if tenant.disabled:
         warnings.append(f"tenant {tenant.id} is disabled: every request gets 401 whatever "
@@ -247,6 +250,7 @@ def set_entra_jwt(d: Deployment, tenant_id: str, entra_tenant: str | None) -> di
     tenant = d.tenant(tenant_id)
     tenant.entra_tenant_id = entra_tenant_id(entra_tenant) if entra_tenant is not None else None
     d.tenants.save(tenant)
+    forget_sessions(d, tenant.id)
     return {"tenant_id": tenant.id, "entra_tenant_id": tenant.entra_tenant_id}
 
 

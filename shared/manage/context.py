@@ -32,7 +32,7 @@ class Deployment:
     def open(cls, settings: Settings) -> Deployment:
         """For the CLI: clients for the tables, no request made (and no table created: a
         read-only role cannot, and a read needs none)."""
-        return cls(settings, open_tables(settings))
+        return cls(settings, open_tables(settings, operator=True))
 
     @classmethod
     def served(cls, service: ScimService) -> Deployment:

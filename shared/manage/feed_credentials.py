@@ -12,6 +12,7 @@ from typing import Any
 from ..auth import feed_tokens
 from .context import Deployment
 from .errors import conflict, not_found
+from .tenants import forget_sessions
 
 DEPLOYMENT = "deployment"
 TENANT = "tenant"
@@ -53,6 +54,8 @@ def revoke_feed_token(d: Deployment, tenant_id: str | None, token_id: str) -> di
         if not d.deployment_feed_tokens.revoke(token_id):
             raise not_found(f"the deployment has no feed token {token_id!r}; list them "
                             "(`feed tokens --deployment`)")
+        if d.service is not None:  # this process refuses it at once, others within 30 s
+            d.service.feed_auth.forget()
         return {"token_id": token_id, "scope": DEPLOYMENT, "tenant_id": None, "revoked": True}
     record = d.tenant(tenant_id)
     kept = [t for t in record.feed_tokens if t.id != token_id]
@@ -61,4 +64,5 @@ def revoke_feed_token(d: Deployment, tenant_id: str | None, token_id: str) -> di
                         f"(`feed tokens {record.id}`)")
     record.feed_tokens = kept
     d.tenants.save(record)
+    forget_sessions(d, record.id)
     return {"token_id": token_id, "scope": TENANT, "tenant_id": record.id, "revoked": True}

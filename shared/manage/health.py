@@ -29,6 +29,7 @@ WINDOW = timedelta(hours=24)
 QUIET = timedelta(hours=2)
 MIN_REQUESTS = 10
 FAILING_RATE = 0.5
+LOOKBACK_ROWS = 5000
 
 
 def tenant_health(d: Deployment, tenant_id: str) -> dict[str, Any]:
@@ -47,11 +48,13 @@ def _health(d: Deployment, tenant_id: str, now: datetime) -> dict[str, Any]:
     last: str | None = None
     window_edge = layout.audit_boundary(now - WINDOW)
     last_hour: str | None = None
-    # Newest first: the window's rows, then older ones only until the last call is found.
-    for row in d.audit.request_counts(tenant_id):
+    # Newest first: the window's rows, then older ones only until the last call is found
+    # (at most LOOKBACK_ROWS of them: a tenant refused for months is not read back to its
+    # first day).
+    for n, row in enumerate(d.audit.request_counts(tenant_id)):
         hour = str(row.get("hour", ""))
         in_window = str(row["RowKey"]) <= window_edge
-        if not in_window and (last is not None and hour != last_hour):
+        if not in_window and ((last is not None and hour != last_hour) or n >= LOOKBACK_ROWS):
             break
         if in_window:
             requests += int(row.get("requests", 0))

@@ -4,6 +4,7 @@ DefaultAzureCredential (managed identity) in Azure; on the backend `SCIM_STORAGE
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -64,9 +65,12 @@ def _account(text: str) -> tuple[str, str, str]:
     return endpoint, account, key
 
 
-def open_tables(settings: Settings) -> Tables:
-    opener = _sdk_opener(settings) if settings.storage_client == "sdk" else _direct_opener(
-        settings)
+def open_tables(settings: Settings, *, operator: bool = False) -> Tables:
+    """Clients for the deployment's tables (no request made). `operator`: for a person's
+    command line, not the app (the credential tries no metadata endpoint it was not told of:
+    see `_managed_identity`)."""
+    opener = _sdk_opener(settings, operator) if settings.storage_client == "sdk" else (
+        _direct_opener(settings, operator))
     return Tables(
         data=opener(settings.data_table),
         tenants=opener(settings.tenants_table),
@@ -76,12 +80,12 @@ def open_tables(settings: Settings) -> Tables:
     )
 
 
-def _direct_opener(settings: Settings) -> Callable[[str], Backend]:
+def _direct_opener(settings: Settings, operator: bool = False) -> Callable[[str], Backend]:
     if settings.storage_connection_string:
         endpoint, signer = from_connection_string(settings.storage_connection_string)
     else:
         endpoint = _endpoint(settings)
-        signer = BearerToken(_managed_identity(settings))
+        signer = BearerToken(_managed_identity(settings, operator))
     try:
         wire = Wire(endpoint, signer)
     except ValueError as exc:
@@ -94,7 +98,7 @@ def _direct_opener(settings: Settings) -> Callable[[str], Backend]:
     return open_table
 
 
-def _sdk_opener(settings: Settings) -> Callable[[str], Backend]:
+def _sdk_opener(settings: Settings, operator: bool = False) -> Callable[[str], Backend]:
     # Imported here: the SDK and azure-core's pipeline load only when this backend is chosen.
     from .sdk_table import SdkAccount
 
@@ -106,7 +110,7 @@ def _sdk_opener(settings: Settings) -> Callable[[str], Backend]:
         credential = AzureNamedKeyCredential(account, key)
     else:
         endpoint = _endpoint(settings)
-        credential = _managed_identity(settings)
+        credential = _managed_identity(settings, operator)
     if not endpoint.startswith(("http://", "https://")):
         raise StoreError(f"not a table endpoint URL: {endpoint!r}; expected e.g. "
                          "https://ACCOUNT.table.core.windows.net")
@@ -123,10 +127,22 @@ def _endpoint(settings: Settings) -> str:
     return settings.storage_table_endpoint
 
 
-def _managed_identity(settings: Settings) -> Any:
+# Where a managed identity is hosted without the instance metadata endpoint (App Service and
+# Functions, Cloud Shell, Azure Arc): the credential finds it through these variables.
+_HOSTED_IDENTITY = ("IDENTITY_ENDPOINT", "MSI_ENDPOINT")
+
+
+def _managed_identity(settings: Settings, operator: bool = False) -> Any:
     from azure.identity import DefaultAzureCredential  # only needed in Azure
 
-    return DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id)
+    # An operator's machine signs in with `az login` (or azd, PowerShell, environment
+    # variables). Outside Azure, the managed identity's probe of the instance metadata address
+    # can cost up to half a minute (a proxy that answers it with 404s, which are retried) before
+    # the credential gives up; so the operator's credential tries a managed identity only where
+    # one is named (AZURE_CLIENT_ID) or hosted. On an Azure VM: `az login --identity`.
+    hosted = settings.azure_client_id or any(os.environ.get(v) for v in _HOSTED_IDENTITY)
+    return DefaultAzureCredential(managed_identity_client_id=settings.azure_client_id,
+                                  exclude_managed_identity_credential=operator and not hosted)
 
 
 _lock = threading.Lock()

@@ -22,7 +22,7 @@ def test_the_walk_finds_every_area() -> None:
                      ("queue", "poison", "replay"), ("signing-key", "list"),
                      ("reconcile", "run"), ("tenant", "disable"), ("audit",),
                      ("feed", "tokens"), ("schema", "undeclared"), ("subscription", "test"),
-                     ("client", "federate")]:
+                     ("client", "federate"), ("tenant", "delete")]:
         assert expected in words
 
 

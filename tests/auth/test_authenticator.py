@@ -213,6 +213,18 @@ def test_a_disabled_tenant_is_refused_until_enabled(
     assert auth.authenticate(tid, f"Bearer {token}").id == tid  # refusals are not cached
 
 
+def test_a_tenant_being_deleted_is_refused_as_a_disabled_one(
+        auth: Authenticator, store: TenantTable, tenant: tuple[str, str]) -> None:
+    tid, token = tenant
+    record = store.get(tid)
+    assert record is not None
+    record.deleting_since = "2026-01-01T00:00:00.000Z"  # not disabled: deleting alone refuses
+    store.save(record)
+    failure = refused(auth, tid, f"Bearer {token}")
+    assert (failure.detail, failure.reason, failure.tenant_known) == (
+        INVALID, "tenant disabled", True)
+
+
 def test_disabling_a_tenant_ends_its_cached_sessions_within_the_ttl(
         auth: Authenticator, store: TenantTable, clock: Clock, tenant: tuple[str, str]) -> None:
     tid, token = tenant

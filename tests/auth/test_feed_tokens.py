@@ -137,6 +137,16 @@ def test_a_disabled_tenant_reads_no_feed(table: Backend) -> None:
                     f"Bearer {own}").status == 401
 
 
+def test_a_tenant_being_deleted_reads_no_feed(table: Backend) -> None:
+    tenants, deployment = TenantTable(table), DeploymentFeedTokens(table)
+    record = _tenant(tenants)
+    own = feed_tokens.issue(record)
+    record.deleting_since = "2026-01-01T00:00:00.000Z"
+    tenants.save(record)
+    assert _refused(FeedAuthenticator(tenants.get, deployment.all), record.id,
+                    f"Bearer {own}").status == 401
+
+
 def test_the_deployment_holds_at_most_two(table: Backend) -> None:
     deployment = DeploymentFeedTokens(table)
     for _ in range(2):

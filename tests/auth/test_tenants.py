@@ -82,7 +82,7 @@ def test_the_limit_error_names_the_tenant_the_limit_and_the_command_to_run(
     with pytest.raises(SystemExit) as done:
         admin([*command.group(1).split(), "--help"])
     assert done.value.code == 0
-    assert "token revoke [-h] tenant token_id" in capsys.readouterr().out
+    assert "token revoke [-h] [--json] tenant token_id" in capsys.readouterr().out
 
 
 def test_a_revoked_token_frees_its_place() -> None:

@@ -79,7 +79,7 @@ def test_entries_before_the_change_field_count_as_updates_and_old_ones_are_left_
         entry(now - timedelta(minutes=3), "PUT", 200, change="reactivated"),
         entry(now - timedelta(hours=3), "POST", 201),  # before the window
     ])
-    assert _totals(activity(d, tid, hours=1, bucket_minutes=60)) == {
+    assert _totals(activity(d, tid, hours=1, bucket_minutes=1)) == {
         "creates": 0, "updates": 2, "deactivations": 1, "deletes": 0, "errors": 0}
 
 

@@ -17,6 +17,8 @@ from shared.manage import clients
 from shared.manage.context import Deployment
 from shared.manage.errors import ManageError
 from shared.manage.tenants import create_tenant
+from shared.service.app import ScimService
+from shared.service.messages import ScimRequest
 from shared.settings import from_environ
 from shared.store.signing_keys import StoredSigningKey
 from shared.timestamps import iso
@@ -142,3 +144,17 @@ def test_rotation(app_env: dict[str, str]) -> None:
     leaked = clients.rotate_signing_key(d, immediately=True)
     assert leaked["deleted"] == 2
     assert [k["kid"] for k in clients.list_signing_keys(d)] == [leaked["kid"]]
+
+
+def test_served_an_auth_change_holds_at_once_in_this_process(
+        served_deployment: Deployment, scim_service: ScimService) -> None:
+    created = create_tenant(served_deployment, "Served auth")
+    tid, token = created["tenant_id"], created["token"]
+
+    def status() -> int:  # no forget(): the authenticator's cache included
+        return scim_service.handle(ScimRequest("GET", tid, "Users", headers={
+            "authorization": f"Bearer {token}"})).status
+
+    assert status() == 200  # now cached as valid
+    clients.tenant_auth(served_deployment, tid, "oauth")
+    assert status() == 401

@@ -83,3 +83,18 @@ def test_unknown_tenant_is_a_404(opened_deployment: Deployment) -> None:
         with pytest.raises(ManageError) as caught:
             call(opened_deployment, "nosuchtenant0")
         assert caught.value.status == 404
+
+
+def test_served_a_revoke_holds_at_once_in_this_process(served_deployment: Deployment,
+                                                       scim_service: ScimService) -> None:
+    """The API runs in the app: its revoke ends the credential's cached sessions here."""
+    tid = create_tenant(served_deployment, "Served")["tenant_id"]
+    issued = feed_credentials.issue_feed_token(served_deployment, tid)
+
+    def pull() -> int:  # no forget(): what a reader sees, cache included
+        return scim_service.feed_api.handle(FeedRequest("GET", tid, headers={
+            "authorization": f"Bearer {issued['token']}"})).status
+
+    assert pull() == 200  # now cached as valid
+    feed_credentials.revoke_feed_token(served_deployment, tid, issued["token_id"])
+    assert pull() == 401

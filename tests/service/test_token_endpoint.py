@@ -332,6 +332,22 @@ def test_an_expired_secret_says_when_it_expired(endpoint: TokenEndpoint,
     assert f"client add {tenant_id} --client {client_id}" in description
 
 
+@pytest.mark.parametrize("state", ["disabled", "deleting"])
+def test_a_disabled_or_deleting_tenants_clients_get_no_token(
+        endpoint: TokenEndpoint, client: tuple[str, str, str], scim_service: ScimService,
+        state: str) -> None:
+    tenant_id, _, _ = client
+    assert endpoint.handle(request(post_form(client))).status == 200
+    record = scim_service.tenants.get(tenant_id)
+    assert record is not None
+    if state == "disabled":
+        record.disabled = True
+    else:
+        record.deleting_since = now_iso()
+    scim_service.tenants.save(record)
+    error(endpoint.handle(request(post_form(client))), 401, "invalid_client")
+
+
 # --------------------------------------------------------------------------------------------
 # The key set
 # --------------------------------------------------------------------------------------------

@@ -123,3 +123,26 @@ def test_the_sdk_backend_loads_only_when_chosen() -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.strip()
     assert out == "[]", out
+
+
+@pytest.mark.parametrize(("operator", "environ", "managed"), [
+    (False, {}, True),  # the app: its managed identity, wherever it runs
+    (True, {}, False),  # an operator's machine: az login & co, no metadata endpoint probe
+    (True, {"AZURE_CLIENT_ID": "c0ffee00-0000-0000-0000-000000000001"}, True),  # named
+    (True, {"IDENTITY_ENDPOINT": "http://127.0.0.1:1/msi/token"}, True),  # hosted (Functions)
+    (True, {"MSI_ENDPOINT": "http://127.0.0.1:1/msi/token"}, True),  # hosted (Cloud Shell)
+])
+def test_the_operators_credential_tries_a_managed_identity_only_where_there_is_one(
+        monkeypatch: pytest.MonkeyPatch, operator: bool, environ: dict[str, str],
+        managed: bool) -> None:
+    from azure.identity import ManagedIdentityCredential
+
+    for name in ("AZURE_CLIENT_ID", "IDENTITY_ENDPOINT", "MSI_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    settings = from_environ({"SCIM_STORAGE_TABLE_ENDPOINT": "https://a.table.core.windows.net",
+                             **environ})
+    credential = connection._managed_identity(settings, operator)
+    kinds = [type(c) for c in credential.credentials]
+    assert (ManagedIdentityCredential in kinds) is managed

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from shared.store import keys, layout
@@ -307,3 +307,23 @@ def test_changed_ids_are_not_recognised(millis: int, random: bytes) -> None:
                          ids=["zero", "before-epoch", "two-days-ahead"])
 def test_ids_from_outside_the_service_lifetime_are_not_recognised(millis: int) -> None:
     assert not layout.is_generated_id(layout.format_id(millis, bytes(layout.ID_RANDOM_BYTES)))
+
+
+@settings(max_examples=300)
+@given(tenant=st.text(max_size=300), other=st.text(max_size=300))
+def test_a_tenants_counters_partition_is_never_an_audit_partition(tenant: str,
+                                                                  other: str) -> None:
+    """Audit partitions are escaped text (no `:`; a digest is `~` and hex): the counters'
+    `~stats:` partitions can be no tenant's entries, and two tenants never share one."""
+    assert layout.stats_partition(tenant) != layout.audit_partition(other)
+    if layout.audit_partition(tenant) != layout.audit_partition(other):
+        assert layout.stats_partition(tenant) != layout.stats_partition(other)
+
+
+def test_counter_keys_sort_and_purge_as_entries_of_their_hours_end() -> None:
+    end = datetime(2026, 3, 1, 13, 0, tzinfo=UTC)
+    key = layout.stats_row_key(end, "abcd1234")
+    assert len(key) == len(layout.audit_row_key(end))
+    assert layout.audit_boundary(end + timedelta(microseconds=1)) < key  # purged after it
+    assert key < layout.audit_boundary(end)  # kept while its hour's end is not older
+    assert layout.stats_row_key(end + timedelta(hours=1), "a") < key  # newest first

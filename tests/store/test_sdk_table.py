@@ -25,8 +25,10 @@ from shared.store import backend, deadline, wire
 from shared.store.backend import Operation
 from shared.store.connection import DEV_ACCOUNT, open_tables
 from shared.store.errors import (
+    AccessDenied,
     AlreadyExists,
     NotFound,
+    NotSignedIn,
     PreconditionFailed,
     StoreError,
     TooLarge,
@@ -541,7 +543,8 @@ def _http_error(status: int | None, code: str | None = None,
     (_http_error(400, "EntityTooLarge"), TooLarge),
     (_http_error(409, "EntityAlreadyExists", ResourceExistsError), AlreadyExists),
     (_http_error(401, "AuthenticationFailed", ClientAuthenticationError), StoreError),
-    (ClientAuthenticationError("no managed identity endpoint"), Unavailable),
+    (ClientAuthenticationError("no managed identity endpoint"), NotSignedIn),
+    (_http_error(403, "AuthorizationPermissionMismatch", HttpResponseError), AccessDenied),
     (ServiceRequestError("connection refused"), TransportFailed),
     (ServiceResponseError("connection reset"), TransportFailed),
 ])

@@ -21,6 +21,7 @@ from shared.store import wire
 from shared.store.backend import Entity, Operation
 from shared.store.connection import open_tables
 from shared.store.errors import (
+    AccessDenied,
     AlreadyExists,
     NotFound,
     PreconditionFailed,
@@ -728,6 +729,18 @@ def test_refused_credentials_say_what_to_check(status: int) -> None:
     assert type(error) is StoreError
     assert f"{status} AuthenticationFailed" in str(error)
     assert "role assignment" in str(error)
+
+
+@pytest.mark.parametrize("code", ["AuthorizationPermissionMismatch", "AuthorizationFailure"])
+def test_a_missing_data_role_is_access_denied(code: str) -> None:
+    """Storage authenticated the identity but refused the operation: the CLI says which role
+    to assign. Only a 403 with these codes: a 401 or another code is not about the role."""
+    error = _error(Response(403, "Forbidden", {"x-ms-error-code": code}, b""))
+    assert type(error) is AccessDenied
+    assert f"403 {code}" in str(error)
+    assert "Storage Table Data Contributor" in str(error)
+    assert type(_error(Response(401, "Unauthorized", {"x-ms-error-code": code}, b""))) is (
+        StoreError)
 
 
 @pytest.mark.parametrize(("message", "index"), [

@@ -28,7 +28,7 @@ from azure.core.pipeline.policies import RetryPolicy
 from shared.settings import Settings
 from shared.store import wire
 from shared.store.connection import DEV_ACCOUNT_KEY, from_connection_string, open_tables
-from shared.store.errors import StoreError, TransportFailed, Unavailable
+from shared.store.errors import NotSignedIn, StoreError, TransportFailed, Unavailable
 from shared.store.http_connection import Connection
 from shared.store.table import Table
 from shared.store.wire import BearerToken, Request, Response, SharedKeyLite, Wire
@@ -752,3 +752,28 @@ def test_post_the_server_read_before_closing_is_not_sent_twice(sleeps: list[floa
         with pytest.raises(TransportFailed):  # the outcome is unknown: the caller decides
             w.request("POST", "/acct/$batch", body=b"2")
     assert [b for _, _, _, b in server.received] == [b"1", b"2"]
+
+
+class _Failing:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        raise self.error
+
+
+def test_a_credential_without_an_identity_is_not_signed_in() -> None:
+    """DefaultAzureCredential raises ClientAuthenticationError when none of its sources has an
+    identity (no managed identity, no `az login`): NotSignedIn, still an Unavailable (503 in
+    the app), so the CLI can say to sign in."""
+    from azure.core.exceptions import ClientAuthenticationError
+    from azure.identity import CredentialUnavailableError
+
+    for error in (ClientAuthenticationError("DefaultAzureCredential failed"),
+                  CredentialUnavailableError("no az login")):
+        with pytest.raises(NotSignedIn) as caught:
+            _bearer(BearerToken(_Failing(error)))
+        assert isinstance(caught.value, Unavailable)
+    with pytest.raises(Unavailable) as other:
+        _bearer(BearerToken(_Failing(OSError("identity endpoint down"))))
+    assert not isinstance(other.value, NotSignedIn)
