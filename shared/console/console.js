@@ -154,6 +154,7 @@ async function boot() {
     try {
       showSignedIn(await api("GET", "/whoami"));
     } catch (error) {
+      if (error instanceof ApiError && error.status === 403) return notAllowed(error);
       if (!(error instanceof ApiError) || error.status !== 401) {
         main.replaceChildren(errorBox(error, "The management API is not answering"));
         return;
@@ -161,6 +162,20 @@ async function boot() {
     }
   }
   route();
+}
+
+/** Signed in, but without the app role: the API's 403 says which role and how to get it. */
+function notAllowed(error) {
+  const heading = h("h1", { tabindex: "-1" }, "Not allowed");
+  const again = h("button", { type: "button", class: "button secondary" }, "Sign out");
+  again.addEventListener("click", async () => {
+    await auth.signOut();
+    location.hash = "";
+    route();
+  });
+  main.replaceChildren(h("div", { class: "sign-in" }, heading,
+    errorBox(error, "Signed in, but the management API refused"),
+    h("div", { class: "actions" }, again)));
 }
 
 boot();

@@ -138,3 +138,19 @@ def test_a_microsoft_sign_in_reaches_the_api_with_an_entra_token(
 
     console.page.get_by_role("button", name="Sign out").click()  # MSAL's logout redirect
     console.page.wait_for_url(f"{ENTRA}/**")
+
+
+def test_a_microsoft_account_without_the_role_is_told_which_role(
+        console: Console, app_env: dict[str, str], entra_keys: Any) -> None:
+    entra = console_config(from_environ(app_env), environ={})["entra"]
+    assert entra is not None
+    stand_in = EntraStandIn(entra_keys, app_env["SCIM_MANAGE_ENTRA_TENANT_ID"],
+                            entra["client_id"], "Connector.Reader")
+    console.page.route(f"{ENTRA}/**", stand_in)
+    console.open()
+    console.page.get_by_role("button", name="Sign in with Microsoft").click()
+
+    expect(console.page.get_by_role("heading", name="Not allowed")).to_be_visible()
+    alert = console.page.get_by_role("alert")
+    expect(alert).to_contain_text(entra["role"])  # the API's 403 names the role to assign
+    expect(console.page.get_by_role("button", name="Sign out")).to_be_visible()
