@@ -12,7 +12,7 @@ const main = document.getElementById("main");
 const who = document.getElementById("who");
 const nav = document.getElementById("nav");
 let config = { entra: null, development_credential: false };
-let signInMessage = null;
+let signInMessage = null; // {error, what}: why the sign-in page is shown again
 
 function showSignedIn(identity) {
   document.getElementById("who-name").textContent = identity.subject;
@@ -27,7 +27,7 @@ function signInPage() {
   nav.hidden = true;
   const heading = h("h1", { tabindex: "-1" }, "Sign in");
   const parts = [];
-  if (signInMessage) parts.push(errorBox(signInMessage, "Signed out"));
+  if (signInMessage) parts.push(errorBox(signInMessage.error, signInMessage.what));
   if (config.entra) {
     const button = h("button", { type: "button", class: "button microsoft" }, "Sign in with Microsoft");
     const failure = h("div", {});
@@ -128,7 +128,7 @@ async function boot() {
   configure({
     token: auth.token,
     unauthorized: async (error) => {
-      signInMessage = error;
+      signInMessage = { error, what: "Signed out" };
       await auth.signOut();
       route();
     },
@@ -137,7 +137,7 @@ async function boot() {
     try {
       await auth.startEntra(config.entra);
     } catch (error) {
-      signInMessage = error;
+      signInMessage = { error, what: "Microsoft sign-in did not complete" };
     }
   }
   document.getElementById("sign-out").addEventListener("click", async () => {

@@ -95,3 +95,17 @@ def test_the_console_fits_a_phone(console: Console, admin_credential: str) -> No
     expect(page.get_by_role("button", name="Add token")).to_be_visible()
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the tenant page scrolls sideways by {overflow}px at 390px"
+
+
+def test_a_credential_refused_mid_session_signs_out_with_the_reason(
+        console: Console, admin_credential: str) -> None:
+    console.sign_in(admin_credential)
+    page = console.page
+    expect(page.get_by_role("heading", name="Tenants", exact=True)).to_be_visible()
+    # What a changed SCIM_MANAGE_DEV_CREDENTIAL_SHA256 (a new `make run`) looks like to a tab.
+    page.evaluate("sessionStorage.setItem('scim-console.development-credential', 'adm_old')")
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text("Signed out:")
+    assert page.evaluate(
+        "sessionStorage.getItem('scim-console.development-credential')") is None
