@@ -75,6 +75,7 @@ def test_the_tenant_page_draws_the_days_activity(
     assert record is not None
     record.name = "Contoso (production)"
     scim_service.tenants.save(record)
+    started = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     entries = past_day(tenant_id)
     AuditTable(scim_service.tables.audit).insert_many(entries)
     # The request counters tenant health reads, for the same day: each write above, and the
@@ -127,6 +128,8 @@ def test_the_tenant_page_draws_the_days_activity(
         has_text=tenant_id)
     expect(row).to_contain_text("Healthy")
     expect(row).to_contain_text("just now")
-    # The day's writes and the reads before them, and this hour's six requests over HTTP.
-    expect(row.locator('td[data-label="Requests, 24 h"]')).to_have_text(
-        f"{2 * len(entries) + 6:,}")
+    # The day's writes and the reads before them, and this hour's six requests over HTTP (unless
+    # an hour began meanwhile: the 24 hours then leave the day's first hour out).
+    if datetime.now(UTC).replace(minute=0, second=0, microsecond=0) == started:
+        expect(row.locator('td[data-label="Requests, 24 h"]')).to_have_text(
+            f"{2 * len(entries) + 6:,}")
