@@ -218,25 +218,28 @@ export async function tenantPage(main, tenantId) {
     heading.replaceChildren(tenant.name, " ", stateBadge(tenant.state));
     const part = (key, build, what) => (got[key].status === "fulfilled"
       ? build(got[key].value) : section(what, errorBox(got[key].reason, `Could not load ${what.toLowerCase()}`)));
-    const rerender = (opts) => render(opts);
+    // After an action the page is drawn anew: focus goes to what it produced (the outcome, or
+    // a new secret) so that keyboard users continue from there.
+    const status = message ? notice(message) : null;
+    if (status) status.tabIndex = -1;
     const parts = [
       h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/tenants" }, "Tenants"), " / ", tenant.name),
-      h("div", { class: "page-head" }, heading, h("div", { class: "actions" }, stateControl(tenant, rerender))),
+      h("div", { class: "page-head" }, heading, h("div", { class: "actions" }, stateControl(tenant, render))),
       h("div", { class: "meta" },
         copyField("Tenant URL", tenant.tenant_url),
         h("p", { class: "small muted" }, "Tenant ID ", h("span", { class: "mono" }, tenant.tenant_id),
           ` · created ${formatTime(tenant.created)}`)),
-      message ? notice(message) : null,
+      status,
       keep || null,
       part("health", healthSection, "Health"),
       part("activity", (a) => section("Activity (last 24 hours)", activityChart(a, `activity-${tenantId}`)), "Activity"),
-      part("tokens", (list) => tokensSection(tenantId, list, rerender), "Secret Tokens"),
+      part("tokens", (list) => tokensSection(tenantId, list, render), "Secret Tokens"),
       got.dead.status === "fulfilled"
-        ? feedSection(tenantId, got.health.value, got.dead.value, rerender)
+        ? feedSection(tenantId, got.health.value, got.dead.value, render)
         : section("Change feed", errorBox(got.dead.reason, "Could not load the dead letters")),
       part("undeclared", undeclaredSection, "Undeclared attributes")];
     main.replaceChildren(...parts.filter(Boolean));
-    if (keep) keep.focus();
+    (keep || status)?.focus();
   }
   await render();
   return heading;

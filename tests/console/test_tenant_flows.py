@@ -120,7 +120,9 @@ def test_disabling_and_enabling_a_tenant(console: Console, admin_credential: str
     page.get_by_role("link", name="Open the tenant").click()
     page.get_by_role("button", name="Disable tenant").click()
     page.get_by_role("dialog").get_by_role("button", name="Disable tenant").click()
-    expect(page.get_by_role("status").filter(has_text="Tenant disabled.")).to_be_visible()
+    outcome = page.get_by_role("status").filter(has_text="Tenant disabled.")
+    expect(outcome).to_be_visible()
+    expect(outcome).to_be_focused()  # the page was drawn anew: focus goes to the outcome
     expect(page.get_by_role("heading", level=1)).to_contain_text("Disabled")
     assert scim_status(tenant_url, token) == 401  # refused like an unknown token
 
