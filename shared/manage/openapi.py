@@ -62,11 +62,11 @@ def _operation(route: Route) -> dict[str, Any]:
 
 
 def paths(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
+    """Each route's path under the server /manage/v1 (as the pull API's are under theirs):
+    the management API lives beside the SCIM surface, not under a Tenant URL."""
     out: dict[str, Any] = {}
     for route in routes:
-        item = out.setdefault(f"{PREFIX}/{route.template}", {
-            # Beside the SCIM surface, not under a Tenant URL.
-            "servers": [{"url": "/"}]})
+        item = out.setdefault(f"/{route.template}", {"servers": [{"url": PREFIX}]})
         item[route.method.lower()] = _operation(route)
     return out
 
@@ -74,7 +74,11 @@ def paths(routes: tuple[Route, ...] = ROUTES) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     """The whole published document (deterministic: the checked-in copy must equal it)."""
     doc = service_openapi.document()
-    doc["paths"].update(paths())
+    added = paths()
+    clash = set(added) & set(doc["paths"])
+    if clash:  # a management path spelled like a SCIM one would replace it
+        raise ValueError(f"management paths clash with the SCIM surface's: {sorted(clash)}")
+    doc["paths"].update(added)
     doc["components"]["securitySchemes"]["adminBearer"] = {
         "type": "http", "scheme": "bearer",
         "description": "An Entra ID access token for the deployment's app registration "

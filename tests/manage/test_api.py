@@ -517,7 +517,7 @@ def test_dead_letters_list_show_replay(admin: Caller, scim_service: ScimService,
 
 
 def test_a_tenants_path_never_reaches_another_tenants_data(
-        admin: Caller, scim_service: ScimService) -> None:
+        admin: Caller, scim_service: ScimService, outbox: Outbox) -> None:
     a = admin("POST", "tenants", {"name": "A"}).body
     b = admin("POST", "tenants", {"name": "B"}).body
     # B's token id under A's path: not found, and B's token still works.
@@ -529,12 +529,34 @@ def test_a_tenants_path_never_reaches_another_tenants_data(
                         admin("GET", f"tenants/{a['tenant_id']}/tokens").body])
     assert b["tenant_id"] not in shown
     assert b["token_id"] not in shown
+    # B's dead letters, feed credential and schema are not A's.
+    make_dead(scim_service, outbox, b["tenant_id"], 1)
+    [dead] = admin("GET", f"tenants/{b['tenant_id']}/dead-letters").body
+    assert admin("GET", f"tenants/{a['tenant_id']}/dead-letters/{dead['event_id']}").status == 404
+    assert admin("POST", f"tenants/{a['tenant_id']}/dead-letters/replay",
+                 {"event_ids": [dead["event_id"]]}).status == 404
+    assert admin("GET", f"tenants/{a['tenant_id']}/dead-letters").body == []
+    reader = admin("POST", f"tenants/{b['tenant_id']}/feed-tokens").body
+    assert admin("DELETE", f"tenants/{a['tenant_id']}/feed-tokens/{reader['token_id']}"
+                 ).status == 404
+    assert admin("POST", f"tenants/{b['tenant_id']}/schemas", SCHEMA).status == 201
+    assert admin("DELETE", f"tenants/{a['tenant_id']}/schemas/{EXTENSION}").status == 404
+    assert EXTENSION not in json.dumps(admin("GET", f"tenants/{a['tenant_id']}/schemas").body)
     # Changes through A's paths leave B alone.
     admin("POST", f"tenants/{a['tenant_id']}/disable")
     admin("POST", f"tenants/{a['tenant_id']}/tokens")
+    admin("PUT", f"tenants/{a['tenant_id']}/webhook", {"url": "https://a.example/hook"})
+    admin("PUT", f"tenants/{a['tenant_id']}/undeclared-policy", {"policy": "reject"})
+    admin("POST", f"tenants/{a['tenant_id']}/dead-letters/replay", {"all": True})
     after = admin("GET", f"tenants/{b['tenant_id']}").body
-    assert (after["state"], len(after["tokens"])) == ("active", 1)
+    assert (after["state"], len(after["tokens"]), after["webhook"],
+            after["undeclared_policy"]) == ("active", 1, None, "capture")
+    assert [d["event_id"] for d in admin(
+        "GET", f"tenants/{b['tenant_id']}/dead-letters").body] == [dead["event_id"]]
+    assert [t["token_id"] for t in admin(
+        "GET", f"tenants/{b['tenant_id']}/feed-tokens").body] == [reader["token_id"]]
     assert scim_status(scim_service, b["tenant_id"], b["token"]) == 200
+    assert feed_status(scim_service, b["tenant_id"], reader["token"]) == 200
 
 
 # --- hostile input ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ def test_the_checked_in_copy_holds_this_document() -> None:
     checked_in = json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8"))
     doc = document()
     assert {p: v for p, v in checked_in["paths"].items()
-            if not p.startswith("/manage/")} == doc["paths"], (
+            if v.get("servers") != [{"url": "/manage/v1"}]} == doc["paths"], (
         "regenerate it: python -m shared.manage.openapi")
     for name, schema in doc["components"]["schemas"].items():
         assert checked_in["components"]["schemas"][name] == schema
