@@ -25,6 +25,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ _DEV_LENGTH = len(DEV_PREFIX) + 43  # base64url of 32 bytes, unpadded
 # Set by App Service / Functions on every instance in Azure, never by `make run`.
 AZURE_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="manage"'}
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 log = logging.getLogger("scim.manage")
 
 
@@ -161,11 +163,13 @@ class AdminAuthenticator:
 
 def _audiences(configured: str | None) -> list[str]:
     """Entra puts the client id in `aud` of v2.0 tokens and of v1.0 tokens asked for by client
-    id, and the App ID URI in v1.0 tokens asked for by it: both name the same app."""
+    id, and the App ID URI in v1.0 tokens asked for by it: both name the same app. Given the
+    default URI api://{client id}, the client id is known too; given a custom URI, only it."""
     if not configured:
         return []
     if configured.startswith("api://"):
-        return [configured]
+        rest = configured.removeprefix("api://")
+        return [configured, rest] if _GUID.fullmatch(rest) else [configured]
     return [configured, f"api://{configured}"]
 
 

@@ -94,6 +94,22 @@ def test_a_token_for_the_app_with_the_role_is_accepted(
     assert ROLE in admin.roles
 
 
+@pytest.mark.parametrize(("configured", "accepted", "refused"), [
+    (f"api://{APP}", [APP, f"api://{APP}"], ["api://other"]),
+    ("api://scim.contoso.example", ["api://scim.contoso.example"], [APP]),
+], ids=["default app id uri", "custom app id uri"])
+def test_an_app_id_uri_setting_accepts_what_entra_puts_in_aud(
+        signing: tuple[Jwks, rsa.RSAPrivateKey], configured: str, accepted: list[str],
+        refused: list[str]) -> None:
+    jwks, key = signing
+    admins = AdminAuthenticator(settings_for(jwks, manage_audience=configured), EntraJwtVerifier(
+        jwks.url, assertion_jwks_url=jwks.assertion_url), environ={})
+    for aud in accepted:
+        assert admins.authenticate("Bearer " + entra_token(key, aud=aud)).method == "entra"
+    for aud in refused:
+        assert refusal(admins, entra_token(key, aud=aud)).status == 401
+
+
 def test_an_application_token_names_the_application(
         admins: AdminAuthenticator, signing: tuple[Jwks, rsa.RSAPrivateKey]) -> None:
     client = str(uuid.uuid4())
