@@ -84,8 +84,8 @@ def running_in_azure(environ: Mapping[str, str] | None = None) -> bool:
     return any(env.get(name) for name in AZURE_MARKERS)
 
 
-def _unauthorized(reason: str, detail: str | None = None) -> AdminRefused:
-    return AdminRefused(401, "unauthorized", detail or (
+def _unauthorized(reason: str) -> AdminRefused:
+    return AdminRefused(401, "unauthorized", (
         "The bearer token is not a management credential. Send 'Authorization: Bearer "
         "<token>' with an Entra ID access token for this deployment's app registration (az "
         "account get-access-token --resource <application id>) or, locally, the development "

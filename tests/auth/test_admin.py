@@ -181,13 +181,23 @@ def test_refused_entra_tokens_are_401_with_a_challenge(
 
 
 def test_entra_tokens_are_refused_when_entra_is_not_configured(
-        signing: tuple[Jwks, rsa.RSAPrivateKey]) -> None:
+        signing: tuple[Jwks, rsa.RSAPrivateKey], caplog: pytest.LogCaptureFixture) -> None:
     jwks, key = signing
     for missing in ({"manage_entra_tenant_id": None}, {"manage_audience": None}):
-        admins = AdminAuthenticator(settings_for(jwks, **missing), EntraJwtVerifier(
-            jwks.url, assertion_jwks_url=jwks.assertion_url), environ={})
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="scim.manage"):
+            admins = AdminAuthenticator(settings_for(jwks, **missing), EntraJwtVerifier(
+                jwks.url, assertion_jwks_url=jwks.assertion_url), environ={})
+        assert "needs both SCIM_MANAGE_ENTRA_TENANT_ID and SCIM_MANAGE_AUDIENCE" in caplog.text
         assert not admins.entra_configured
         assert refusal(admins, entra_token(key)).status == 401
+    fetches = jwks.fetches
+    neither = AdminAuthenticator(settings_for(jwks, manage_entra_tenant_id=None,
+                                              manage_audience=None),
+                                 EntraJwtVerifier(jwks.url, assertion_jwks_url=jwks.assertion_url),
+                                 environ={})
+    assert refusal(neither, entra_token(key, kid="k-new")).status == 401
+    assert jwks.fetches == fetches  # nothing is fetched for a token nobody configured
 
 
 def test_signing_keys_that_cannot_be_fetched_are_503_not_401(
