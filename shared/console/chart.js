@@ -31,7 +31,7 @@ function hourLabel(iso) {
 }
 
 function dayLabel(iso) {
-  return new Date(iso).toISOString().slice(5, 10);
+  return new Date(iso).toLocaleDateString("en-US", { month: "short", day: "numeric", timeZone: "UTC" });
 }
 
 /** A <figure> with the chart, its legend, and a <details> table of the same data. */
@@ -61,9 +61,11 @@ export function activityChart(activity, idPrefix = "activity") {
   const every = Math.max(1, Math.ceil(buckets.length / 8));
   const xLabels = buckets.map((b, i) => {
     if (i % every !== 0 && i !== buckets.length - 1) return null;
-    const newDay = i === 0 || dayLabel(b.start) !== dayLabel(buckets[i - 1].start);
-    return s("text", { x: x(i), y: HEIGHT - PAD.bottom + 18, "text-anchor": "middle" },
-      newDay && i === 0 ? `${dayLabel(b.start)} ${hourLabel(b.start)}` : hourLabel(b.start));
+    // The first label and midnight name the day; the others only the hour.
+    let text = hourLabel(b.start);
+    if (i === 0) text = `${dayLabel(b.start)} ${text}`;
+    else if (text === "00:00") text = dayLabel(b.start);
+    return s("text", { x: x(i), y: HEIGHT - PAD.bottom + 18, "text-anchor": "middle" }, text);
   });
   const lines = SERIES.map(({ key }) => {
     const points = buckets.map((b, i) => `${x(i).toFixed(1)},${y(b[key] || 0).toFixed(1)}`);
