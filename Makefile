@@ -13,7 +13,7 @@ PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 help:
 	@echo "make run    - start Azurite and the SCIM app on http://127.0.0.1:7071 (PORT=..., AZURITE_PORT=...; Ctrl-C stops)"
-	@echo "make test   - install what is missing, run lint checks and the whole test suite; then the store and e2e suites on the SDK backend, and the store and a SCIM round over HTTPS with managed-identity tokens on both backends"
+	@echo "make test   - install what is missing (Python packages, Azurite, Debian's chromium), run lint checks and the whole test suite; then the store and e2e suites on the SDK backend, and the store and a SCIM round over HTTPS with managed-identity tokens on both backends"
 	@echo "make lint   - ruff, mypy and the import-layer contracts (lint-imports)"
 	@echo "make clean  - remove virtualenvs, node_modules and caches"
 
@@ -37,8 +37,22 @@ node_modules/.installed: package.json package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The console's browser tests (tests/console) drive Debian's chromium through Playwright; no
+# browser is downloaded (Playwright's own installer is never run).
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: browser
+browser:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		echo "==> Installing Chromium from Debian's packages (for the console's browser tests)"; \
+		if [ "$$(id -u)" != 0 ]; then echo "installing chromium needs root: sudo apt-get install -y chromium"; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+			|| { echo "apt-get could not install chromium; see the output above"; exit 1; }; \
+		test -x $(CHROMIUM) || { echo "chromium installed but $(CHROMIUM) is missing"; exit 1; }; \
+	fi
+
 .PHONY: deps
-deps: $(VENV)/.installed $(PEERS)/.installed node_modules/.installed
+deps: $(VENV)/.installed $(PEERS)/.installed node_modules/.installed browser
 
 run: $(VENV)/.installed node_modules/.installed
 	@$(PY) tools/run_local.py

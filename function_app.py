@@ -5,7 +5,17 @@ are off (ANONYMOUS): Entra cannot send a function key."""
 
 import azure.functions as func
 
-from shared.adapter.blueprints import deliver, feed, health, oauth, openapi, reconcile, scim
+from shared.adapter.blueprints import (
+    console,
+    deliver,
+    feed,
+    health,
+    manage,
+    oauth,
+    openapi,
+    reconcile,
+    scim,
+)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(scim.bp)
@@ -15,3 +25,5 @@ app.register_functions(openapi.bp)
 app.register_functions(reconcile.bp)
 app.register_functions(deliver.bp)
 app.register_functions(feed.bp)
+app.register_functions(manage.bp)
+app.register_functions(console.bp)

@@ -85,7 +85,8 @@ def compile_route(template: str) -> RoutePattern:
             pieces.append(f"/(?P<{name}>[^/]+)")
         kinds.append(1)
         looseness += 2 if catch_all else 1 if optional else 0
-    regex = re.compile("".join(pieces), re.IGNORECASE)
+    # DOTALL: a catch-all takes a decoded line break too, as the Functions host's does.
+    regex = re.compile("".join(pieces), re.IGNORECASE | re.DOTALL)
     return RoutePattern(template, regex, ((*kinds, 2), looseness))
 
 

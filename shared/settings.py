@@ -31,6 +31,9 @@ MAX_WEBHOOK_CONCURRENCY = 32
 MAX_FEED_WAIT_SECONDS = 60
 # Storage's queue names are 3-63 characters; 56 leaves room for the host's "-poison".
 _QUEUE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,54}[a-z0-9]")
+_SHA256_HEX = re.compile(r"[0-9A-Fa-f]{64}")
+_GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+_NO_SPACE = re.compile(r"[!-~]+")  # printable ASCII without spaces
 
 
 class Settings(BaseModel):
@@ -186,6 +189,25 @@ class Settings(BaseModel):
         description="one queued reconciler work item (a tenant's journals, repair step, "
         "retention) stops after this long; a repair pass cut short goes on in a new item "
         "(seconds, more than 0, at most 540).")
+    # The management API (/manage/v1, docs/management-api.md): who may call it.
+    manage_dev_credential_sha256: str | None = Field(
+        None, validation_alias="SCIM_MANAGE_DEV_CREDENTIAL_SHA256", repr=False,
+        description="local development only: the hex SHA-256 of the adm_ credential that may "
+        "call the management API (`make run` generates one per run); never honoured when the "
+        "app runs in Azure (64 hexadecimal characters).")
+    manage_entra_tenant_id: str | None = Field(
+        None, validation_alias="SCIM_MANAGE_ENTRA_TENANT_ID",
+        description="the Entra tenant id (a GUID) whose tokens may call the management API; "
+        "with SCIM_MANAGE_AUDIENCE, and unset: no Entra sign-in.")
+    manage_audience: str | None = Field(
+        None, validation_alias="SCIM_MANAGE_AUDIENCE",
+        description="the application (client) id of the deployment's app registration that "
+        "management API tokens are issued for (a GUID; its api://GUID App ID URI is accepted "
+        "too), or an App ID URI (api://...).")
+    manage_role: str = Field(
+        "Connector.Admin", validation_alias="SCIM_MANAGE_ROLE",
+        description="the app role a management API token must carry in `roles` (1 to 120 "
+        "characters, no spaces).")
 
     @field_validator("documentation_uri")
     @classmethod
@@ -222,6 +244,45 @@ class Settings(BaseModel):
         if not _QUEUE_NAME.fullmatch(value) or "--" in value:
             raise ValueError("must be 3 to 56 lower-case letters, digits and single '-', "
                              "starting and ending with a letter or digit (e.g. scim-deliver)")
+        return value
+
+    @field_validator("manage_dev_credential_sha256")
+    @classmethod
+    def _sha256_hex(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _SHA256_HEX.fullmatch(value):
+            raise ValueError("must be 64 hexadecimal characters (the SHA-256 of the adm_ "
+                             "credential, as `make run` sets it)")
+        return value.lower()
+
+    @field_validator("manage_entra_tenant_id")
+    @classmethod
+    def _guid(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not _GUID.fullmatch(value):
+            raise ValueError("must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47 (the "
+                             "Directory (tenant) ID in the Entra admin center)")
+        return value.lower()
+
+    @field_validator("manage_audience")
+    @classmethod
+    def _audience(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not (_GUID.fullmatch(value) or (value.startswith("api://") and len(value) <= 256
+                                           and _NO_SPACE.fullmatch(value))):
+            raise ValueError("must be the app registration's Application (client) ID (a "
+                             "GUID) or its App ID URI (api://...)")
+        return value
+
+    @field_validator("manage_role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if not (len(value) <= 120 and _NO_SPACE.fullmatch(value)):
+            raise ValueError("must be an app role value: 1 to 120 printable characters "
+                             "without spaces (e.g. Connector.Admin)")
         return value
 
     @property

@@ -119,13 +119,30 @@ def entra_keys() -> Iterator[Any]:
         yield jwks
 
 
+# The management API's Entra sign-in as the session's app sees it: tokens of this Entra tenant
+# for this app registration, verified against the loopback keys (`entra_keys`, v2.0 issuer).
+MANAGE_ENTRA_TENANT_ID = "5d7c1f5e-2b1a-4c8e-9f0a-7e6d5c4b3a21"
+MANAGE_AUDIENCE = "0f3e2d1c-4b5a-4968-8776-a5b4c3d2e1f0"
+
+
 @pytest.fixture(scope="session")
-def app_env(storage: TestStorage, entra_keys: Any) -> Iterator[dict[str, str]]:
+def admin_credential() -> str:
+    """The development credential of the management API that the session's app accepts (its
+    digest is SCIM_MANAGE_DEV_CREDENTIAL_SHA256 in `app_env`), as `make run` makes one."""
+    from shared.auth.admin import new_dev_credential
+
+    return new_dev_credential()
+
+
+@pytest.fixture(scope="session")
+def app_env(storage: TestStorage, entra_keys: Any,
+            admin_credential: str) -> Iterator[dict[str, str]]:
     """Point the app (settings, runtime singleton) at the test storage and the loopback Entra
     keys for the session; yields the variables set (the storage ones of this mode:
     SCIM_STORAGE_CONNECTION_STRING, or SCIM_STORAGE_TABLE_ENDPOINT and AZURE_CLIENT_ID)."""
     from shared import settings
     from shared.adapter import runtime
+    from shared.auth.admin import dev_digest
 
     port = azurite.free_port()  # the served app's port, known up front for SCIM_PUBLIC_BASE_URL
     values: dict[str, str | None] = {
@@ -140,6 +157,9 @@ def app_env(storage: TestStorage, entra_keys: Any) -> Iterator[dict[str, str]]:
         # the host leaves the queue listener out.
         "SCIM_DELIVER_QUEUE": "scim-deliver",
         "SCIM_WORK_QUEUE": "scim-work",
+        "SCIM_MANAGE_DEV_CREDENTIAL_SHA256": dev_digest(admin_credential),
+        "SCIM_MANAGE_ENTRA_TENANT_ID": MANAGE_ENTRA_TENANT_ID,
+        "SCIM_MANAGE_AUDIENCE": MANAGE_AUDIENCE,
     }
     with storage_modes.environment(values):
         settings.current.cache_clear()

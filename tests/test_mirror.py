@@ -17,6 +17,7 @@ _SHARED_TEST_FILE = {
     "shared/adapter/blueprints/deliver.py": "tests/adapter/test_blueprints.py",
     "shared/adapter/blueprints/feed.py": "tests/adapter/test_blueprints.py",
     "shared/adapter/blueprints/health.py": "tests/adapter/test_blueprints.py",
+    "shared/adapter/blueprints/manage.py": "tests/adapter/test_blueprints.py",
     "shared/adapter/blueprints/oauth.py": "tests/adapter/test_blueprints.py",
     "shared/adapter/blueprints/openapi.py": "tests/adapter/test_blueprints.py",
     "shared/adapter/blueprints/reconcile.py": "tests/adapter/test_blueprints.py",

@@ -67,6 +67,10 @@ VARIABLES = {
     "delivery_budget_seconds": "SCIM_DELIVERY_BUDGET_SECONDS",
     "work_queue": "SCIM_WORK_QUEUE",
     "work_budget_seconds": "SCIM_WORK_BUDGET_SECONDS",
+    "manage_dev_credential_sha256": "SCIM_MANAGE_DEV_CREDENTIAL_SHA256",
+    "manage_entra_tenant_id": "SCIM_MANAGE_ENTRA_TENANT_ID",
+    "manage_audience": "SCIM_MANAGE_AUDIENCE",
+    "manage_role": "SCIM_MANAGE_ROLE",
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -104,6 +108,10 @@ DEFAULTS: dict[str, Any] = {
     "delivery_budget_seconds": 30.0,
     "work_queue": "scim-work",
     "work_budget_seconds": 120.0,
+    "manage_dev_credential_sha256": None,
+    "manage_entra_tenant_id": None,
+    "manage_audience": None,
+    "manage_role": "Connector.Admin",
 }
 
 # A usable value for each variable (as text, the way the environment holds it), different
@@ -149,6 +157,12 @@ SAMPLES: dict[str, tuple[str, Any]] = {
     "SCIM_DELIVERY_BUDGET_SECONDS": ("12.5", 12.5),
     "SCIM_WORK_QUEUE": ("contoso-work", "contoso-work"),
     "SCIM_WORK_BUDGET_SECONDS": ("60", 60.0),
+    # Upper-case hex and GUIDs are kept lower-case: what tokens and digests carry.
+    "SCIM_MANAGE_DEV_CREDENTIAL_SHA256": ("AB" * 32, "ab" * 32),
+    "SCIM_MANAGE_ENTRA_TENANT_ID": ("72F988BF-86F1-41AF-91AB-2D7CD011DB47",
+                                    "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+    "SCIM_MANAGE_AUDIENCE": ("api://scim-connector.contoso", "api://scim-connector.contoso"),
+    "SCIM_MANAGE_ROLE": ("Scim.Operator", "Scim.Operator"),
 }
 FIELD_OF = {var: name for name, var in VARIABLES.items()}
 
@@ -217,7 +231,7 @@ def test_the_connection_string_never_appears_in_a_repr() -> None:
 def test_the_operations_guide_lists_every_variable() -> None:
     guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     section = guide.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    listed = re.findall(r"^\| `([A-Za-z_]+)` \|", section, flags=re.MULTILINE)
+    listed = re.findall(r"^\| `([A-Za-z0-9_]+)` \|", section, flags=re.MULTILINE)
     # The guide also lists the host's own settings (AZURE_CLIENT_ID, the timer schedule).
     assert set(VARIABLES.values()) <= set(listed)
 
@@ -279,6 +293,14 @@ BAD = [
     ("SCIM_EVENT_TYPE_PREFIX", "com.-contoso", "reverse-DNS"),
     ("SCIM_EVENT_TYPE_PREFIX", "com/contoso.scim", "reverse-DNS"),
     ("SCIM_EVENT_TYPE_PREFIX", "com." + "a" * MAX_EVENT_TYPE_PREFIX, "at most 100"),
+    ("SCIM_MANAGE_ENTRA_TENANT_ID", "contoso.onmicrosoft.com", "must be a GUID"),
+    ("SCIM_MANAGE_ENTRA_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db4", "must be a GUID"),
+    ("SCIM_MANAGE_AUDIENCE", "https://scim.contoso.example", "Application (client) ID"),
+    ("SCIM_MANAGE_AUDIENCE", "api://a b", "Application (client) ID"),
+    ("SCIM_MANAGE_AUDIENCE", "scim-connector", "Application (client) ID"),
+    ("SCIM_MANAGE_ROLE", "Connector Admin", "without spaces"),
+    ("SCIM_MANAGE_ROLE", "r" * 121, "1 to 120"),
+    ("SCIM_MANAGE_ROLE", "Connector.\x1bAdmin", "without spaces"),
 ]
 
 
@@ -440,3 +462,12 @@ def test_queues_are_enabled_by_either_connection_setting() -> None:
 def test_the_queue_connection_string_never_appears_in_a_repr() -> None:
     settings = Settings(queue_connection_string="AccountName=a;AccountKey=S3CRETKEY==")
     assert "S3CRETKEY" not in repr(settings)
+
+
+@pytest.mark.parametrize("text", ["abc", "g" * 64, "a" * 63, "a" * 65, " " + "a" * 63])
+def test_a_development_credential_digest_must_be_64_hex_characters(text: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        from_environ({"SCIM_MANAGE_DEV_CREDENTIAL_SHA256": text})
+    [line] = str(caught.value).splitlines()[1:]
+    assert line.startswith("SCIM_MANAGE_DEV_CREDENTIAL_SHA256 is not usable: must be 64 "
+                           "hexadecimal characters")

@@ -6,7 +6,9 @@ below the Table port, 10000 and 10001 as in Azurite's defaults): Queue carries t
 queue (SCIM_QUEUE_STORAGE: change events reach webhooks within seconds), Blob the Functions
 host's timer schedule and locks when Core Tools run the app. Then creates the tables and
 queues, creates the tenant "development" when there is none (or issues it a fresh token), prints
-the Tenant URL and Secret Token to paste into Entra (or curl), and runs `func start` when Core
+the Tenant URL and Secret Token to paste into Entra (or curl) and the console's URL with a
+development credential of the management API generated for this run (the app gets its
+SHA-256, SCIM_MANAGE_DEV_CREDENTIAL_SHA256), and runs `func start` when Core
 Tools are installed, otherwise the project's local host serving the same function_app.app.
 Tenant URLs, `Location` and `meta.location` use $PORT unless SCIM_PUBLIC_BASE_URL is set in the
 environment. Ctrl-C stops everything it started.
@@ -31,6 +33,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tools"))
 
 import azurite  # noqa: E402
+
+from shared.auth.admin import dev_digest, new_dev_credential  # noqa: E402
 
 
 def _port(name: str, default: int) -> int:
@@ -65,7 +69,7 @@ def local_settings() -> dict[str, str]:
 
 def app_environment(
     connection_string: str, *, app_port: int, host_storage: str | None = None,
-    queue_storage: str | None = None,
+    queue_storage: str | None = None, admin_digest: str | None = None,
     base: Mapping[str, str] | None = None, settings: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment for the app (local host or `func start`).
@@ -81,7 +85,10 @@ def app_environment(
       when given: commits then reach webhooks within seconds through the deliver queue;
     - SCIM_DELIVER_QUEUE and SCIM_WORK_QUEUE have their defaults when no source sets them (a
       local.settings.json made before the queue triggers existed): the host cannot index the
-      app without them.
+      app without them;
+    - SCIM_MANAGE_DEV_CREDENTIAL_SHA256 is `admin_digest` when given: the digest of this run's
+      development credential of the management API, whatever any source says (a credential
+      from an earlier run, printed on a terminal, must not keep working).
     """
     base = dict(os.environ if base is None else base)
     settings = dict(local_settings() if settings is None else settings)
@@ -97,6 +104,8 @@ def app_environment(
         env["SCIM_QUEUE_STORAGE"] = queue_storage
     env.setdefault("SCIM_DELIVER_QUEUE", "scim-deliver")
     env.setdefault("SCIM_WORK_QUEUE", "scim-work")
+    if admin_digest is not None:
+        env["SCIM_MANAGE_DEV_CREDENTIAL_SHA256"] = admin_digest
     return env
 
 
@@ -168,8 +177,11 @@ def main() -> int:
         host_storage = azurite.connection_string(
             AZURITE_PORT, blob_port=AZURITE_BLOB_PORT, queue_port=AZURITE_QUEUE_PORT
         ) if func else None
+        # The management API's (and console's) credential for this run only.
+        admin_credential = new_dev_credential()
         env = app_environment(conn, app_port=APP_PORT, host_storage=host_storage,
-                              queue_storage=azurite.queue_connection_string(AZURITE_QUEUE_PORT))
+                              queue_storage=azurite.queue_connection_string(AZURITE_QUEUE_PORT),
+                              admin_digest=dev_digest(admin_credential))
         step("Creating tables and the development tenant")
         info = development_tenant(env)
         print()
@@ -180,6 +192,11 @@ def main() -> int:
         print("  OAuth client credentials instead (token endpoint "
               f"{info['tenant_url'].rsplit('/scim/v2/', 1)[0]}/oauth2/token):")
         print(f"       .venv/bin/python -m shared.admin client add {info['tenant_id']} --json")
+        print()
+        print(f"  Console: http://127.0.0.1:{APP_PORT}/console  Admin credential: "
+              f"{admin_credential}")
+        print("  (the credential also calls the management API: curl -H 'Authorization: "
+              f"Bearer <Admin credential>' http://127.0.0.1:{APP_PORT}/manage/v1/tenants)")
         print()
         if func:
             step(f"Starting Azure Functions Core Tools (func start) on port {APP_PORT}")

@@ -1,5 +1,6 @@
 """Azure Functions HttpRequest/HttpResponse <-> the service's requests and responses
-(ScimRequest/ScimResponse, OAuthRequest/OAuthResponse, FeedRequest/FeedResponse)."""
+(ScimRequest/ScimResponse, OAuthRequest/OAuthResponse, FeedRequest/FeedResponse,
+ManageRequest/ManageResponse)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from ..service.messages import (
     SCIM_JSON,
     FeedRequest,
     FeedResponse,
+    ManageRequest,
+    ManageResponse,
     OAuthRequest,
     OAuthResponse,
     ScimRequest,
@@ -72,5 +75,21 @@ def to_feed(req: func.HttpRequest) -> FeedRequest:
 
 
 def feed_http(resp: FeedResponse) -> func.HttpResponse:
+    return func.HttpResponse(body=resp.encode(), status_code=resp.status, headers=resp.headers,
+                             mimetype="application/json", charset="utf-8")
+
+
+def to_manage(req: func.HttpRequest) -> ManageRequest:
+    return ManageRequest(
+        method=req.method.upper(),
+        path=req.route_params.get("path", "") or "",
+        params=dict(req.params),
+        headers={k.lower(): v for k, v in req.headers.items()},
+        body=req.get_body() or b"",
+        request_id=req.headers.get("x-request-id", "") or "",
+    )
+
+
+def manage_http(resp: ManageResponse) -> func.HttpResponse:
     return func.HttpResponse(body=resp.encode(), status_code=resp.status, headers=resp.headers,
                              mimetype="application/json", charset="utf-8")

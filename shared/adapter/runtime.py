@@ -8,10 +8,12 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..manage.api import ManageApi
     from ..service.app import ScimService
 
 _lock = threading.Lock()
 _service: ScimService | None = None
+_manage: ManageApi | None = None
 log = logging.getLogger(__name__)
 
 
@@ -48,8 +50,22 @@ def service() -> ScimService:
     return _service
 
 
+def manage_api() -> ManageApi:
+    """The management API over the process's service (shares its caches)."""
+    global _manage
+    if _manage is None:
+        built = service()
+        with _lock:
+            if _manage is None:
+                from ..manage.api import ManageApi
+
+                _manage = ManageApi.served(built)
+    return _manage
+
+
 def reset() -> None:
-    """Forget the instance (tests change settings between runs)."""
-    global _service
+    """Forget the instances (tests change settings between runs)."""
+    global _service, _manage
     with _lock:
         _service = None
+        _manage = None

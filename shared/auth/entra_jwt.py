@@ -1,4 +1,4 @@
-"""JWTs that Entra signs, verified two ways:
+"""JWTs that Entra signs, verified three ways:
 
 - `verify`: Entra-issued bearer JWTs, what Entra sends when a tenant's admin leaves the Secret
   Token blank. Accepted only for tenants that name their Entra tenant id
@@ -6,6 +6,8 @@
 - `verify_assertion`: the client assertions of workload identity federation at the token
   endpoint (RFC 7523 §2.2): v2.0 tokens Entra issues to a workload identity, accepted for the
   issuer, audience and subject of a client's federated credential (shared/auth/clients.py).
+- `verify_access`: access tokens Entra issues for the deployment's own app registration, the
+  credentials of the management API (shared/auth/admin.py), v1.0 or v2.0.
 
 A bearer token is valid when it is RS256-signed by one of Entra's signing keys, its issuer is
 `https://sts.windows.net/{entra tenant id}/`, its audience is the application id Entra uses for
@@ -104,7 +106,30 @@ class EntraJwtVerifier:
                             issuer=ASSERTION_ISSUER.format(tid=entra_tenant_id),
                             required=["exp", "iss", "aud", "sub"], subject=subject)
 
-    def _decode(self, token: str, jwks_url: str, *, audience: str, issuer: str,
+    def verify_access(self, token: str, *, entra_tenant_id: str,
+                      audiences: list[str]) -> dict[str, Any]:
+        """An access token Entra issued in `entra_tenant_id` for an app registration's own API
+        (one of `audiences`): v1.0 (issuer `https://sts.windows.net/{tid}/`, keys of the
+        JWKS URL) or v2.0 (issuer `https://login.microsoftonline.com/{tid}/v2.0`, keys of the
+        v2.0 JWKS URL), whichever the app's manifest asks for. InvalidToken /
+        KeysUnavailable otherwise."""
+        try:
+            # Only to choose which of the two issuers to require: the signature and the
+            # issuer are verified below.
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise InvalidToken("malformed JWT") from exc
+        v2 = unverified.get("iss") == ASSERTION_ISSUER.format(tid=entra_tenant_id)
+        jwks_url = self._assertion_jwks_url if v2 else self._jwks_url
+        issuer = ASSERTION_ISSUER if v2 else ISSUER
+        claims = self._decode(token, jwks_url.format(tid=entra_tenant_id), audience=audiences,
+                              issuer=issuer.format(tid=entra_tenant_id),
+                              required=["exp", "iss", "aud", "tid"])
+        if str(claims.get("tid", "")).lower() != entra_tenant_id.lower():
+            raise InvalidToken("other Entra tenant")
+        return claims
+
+    def _decode(self, token: str, jwks_url: str, *, audience: str | list[str], issuer: str,
                 required: list[str], subject: str | None = None) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)

@@ -1,6 +1,7 @@
-"""Transport-neutral requests and responses - of the SCIM service, the token endpoint and the
-pull API: the adapter converts Functions' HttpRequest and HttpResponse to and from these, and
-the dev host and tests can build them directly. Cheap to import (indexing the app loads this)."""
+"""Transport-neutral requests and responses - of the SCIM service, the token endpoint, the
+pull API and the management API: the adapter converts Functions' HttpRequest and HttpResponse
+to and from these, and the dev host and tests can build them directly. Cheap to import
+(indexing the app loads this)."""
 
 from __future__ import annotations
 
@@ -108,4 +109,35 @@ class FeedResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
     def encode(self) -> bytes:
+        return _response_json(self.body).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class ManageRequest:
+    """A request to the management API (shared/manage/api.py): `path` is what follows
+    /manage/v1/ (no leading slash)."""
+
+    method: str
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
+    body: bytes = b""
+    request_id: str = ""
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+@dataclass
+class ManageResponse:
+    """The management API's answer: `body` (an object or a list) is sent as application/json;
+    None sends no body."""
+
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        if self.body is None:
+            return b""
         return _response_json(self.body).encode("utf-8")

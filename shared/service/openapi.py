@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 description of the SCIM surface, generated from the schema definitions in
 `shared.scim.schemas` (the same data that drives validation and /Schemas), so it cannot
 drift from what the service accepts. Served without authentication at
-`GET /scim/v2/openapi.json` (it holds no tenant data: the tenant is a server variable) and
-checked into the repository as docs/openapi.json (a test keeps the two equal)."""
+`GET /scim/v2/openapi.json` (it holds no tenant data: the tenant is a server variable) with
+the management API's paths added by shared/manage/openapi.py, which composes the published
+document and regenerates the checked-in copy, docs/openapi.json."""
 
 from __future__ import annotations
 
@@ -337,11 +338,3 @@ def document() -> dict[str, Any]:
         "paths": paths,
         "components": _components(),
     }
-
-
-if __name__ == "__main__":  # regenerate the checked-in copy: python -m shared.service.openapi
-    import json
-    from pathlib import Path
-
-    Path("docs/openapi.json").write_text(json.dumps(document(), indent=2, ensure_ascii=False)
-                                         + "\n", encoding="utf-8")

@@ -1,6 +1,7 @@
-"""shared/adapter/blueprints/{scim,health,oauth,openapi,reconcile,deliver,feed}.py: each handler
-called in-process with azure.functions.HttpRequest / TimerRequest / QueueMessage (no HTTP, no
-host), and the function metadata the Functions host indexes from function_app.app."""
+"""shared/adapter/blueprints/{scim,health,oauth,openapi,reconcile,deliver,feed,manage}.py:
+each handler called in-process with azure.functions.HttpRequest / TimerRequest / QueueMessage
+(no HTTP, no host), and the function metadata the Functions host indexes from
+function_app.app."""
 
 from __future__ import annotations
 
@@ -17,10 +18,19 @@ from azure.functions.timer import TimerRequest
 
 import function_app
 from shared.adapter import runtime
-from shared.adapter.blueprints import deliver, feed, health, oauth, openapi, reconcile, scim
+from shared.adapter.blueprints import (
+    deliver,
+    feed,
+    health,
+    manage,
+    oauth,
+    openapi,
+    reconcile,
+    scim,
+)
 from shared.auth import clients
 from shared.auth.tenants import new_tenant_id
-from shared.service.openapi import document
+from shared.manage.openapi import document
 from shared.store.tenants import Tenant
 from shared.timestamps import now_iso
 
@@ -253,6 +263,8 @@ ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     ("health", "health", ["GET"]),
     ("openapi", "scim/v2/openapi.json", ["GET"]),
     ("keys", "oauth2/keys", ["GET"]),
+    ("console_index", "console", ["GET"]),
+    ("console_file", "console/{*path}", ["GET"]),
 ])
 def test_http_function_metadata(name: str, route: str, methods: list[str]) -> None:
     binding = _bindings()[name]
@@ -290,6 +302,51 @@ def test_the_pull_handler_answers_json_without_a_credential(app_env: dict[str, s
         assert r.mimetype == "application/json"
         assert json.loads(r.get_body())["error"] in ("unauthorized", "method_not_allowed")
         assert r.headers["Cache-Control"] == "no-store"
+
+
+def test_the_management_api_takes_every_method_under_one_catch_all() -> None:
+    binding = _bindings()["manage"]
+    assert binding["type"] == "httpTrigger"
+    assert binding["route"] == "manage/v1/{*path}"
+    assert binding.get("methods") is None
+    assert str(getattr(binding["authLevel"], "value", binding["authLevel"])) == "anonymous"
+
+
+def _manage(method: str, path: str, *, credential: str | None, body: Any = None,
+            params: dict[str, str] | None = None) -> func.HttpResponse:
+    req = func.HttpRequest(
+        method=method, url=f"http://127.0.0.1:7071/manage/v1/{path}",
+        headers={"Authorization": f"Bearer {credential}"} if credential else {},
+        params=params or {}, route_params={"path": path},
+        body=json.dumps(body).encode() if body is not None else b"")
+    return manage.manage.build().get_user_function()(req)  # type: ignore[no-any-return]
+
+
+def test_the_management_handler_runs_the_api(app_env: dict[str, str], admin_credential: str,
+                                             tenant: tuple[str, str]) -> None:
+    r = _manage("GET", "whoami", credential=admin_credential)
+    assert (r.status_code, r.mimetype) == (200, "application/json")
+    assert json.loads(r.get_body())["method"] == "development"
+    assert r.headers["Cache-Control"] == "no-store"
+    r = _manage("POST", "tenants", credential=admin_credential, body={"name": "handler"})
+    assert r.status_code == 201
+    made = json.loads(r.get_body())
+    r = _manage("GET", f"tenants/{made['tenant_id']}/tokens", credential=admin_credential)
+    assert [t["token_id"] for t in json.loads(r.get_body())] == [made["token_id"]]
+    r = _manage("DELETE", f"tenants/{made['tenant_id']}/tokens/{made['token_id']}",
+                credential=admin_credential)
+    assert (r.status_code, json.loads(r.get_body())["revoked"]) == (200, True)
+
+
+def test_the_management_handler_refuses_a_tenant_token_and_wrong_methods(
+        app_env: dict[str, str], admin_credential: str, tenant: tuple[str, str]) -> None:
+    r = _manage("GET", "tenants", credential=tenant[1])
+    assert (r.status_code, json.loads(r.get_body())["error"]) == (401, "unauthorized")
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+    r = _manage("DELETE", "tenants", credential=admin_credential)
+    assert (r.status_code, r.headers["Allow"]) == (405, "GET, POST")
+    r = _manage("GET", "", credential=admin_credential)
+    assert (r.status_code, json.loads(r.get_body())["error"]) == (404, "not_found")
 
 
 def test_timer_function_metadata() -> None:
@@ -340,7 +397,7 @@ def test_function_names_are_unique_and_complete() -> None:
     assert sorted(_bindings()) == sorted([
         "users", "user", "groups", "group", "service_provider_config", "resource_types",
         "schemas", "other", "health", "openapi", "reconcile", "token", "keys", "deliver",
-        "reconcile_tenant", "events"])
+        "reconcile_tenant", "events", "manage", "console_index", "console_file"])
 
 
 def test_host_json_route_prefix_is_empty() -> None:

@@ -14,9 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.adapter.http import json_response, oauth_http, to_http, to_oauth, to_scim
+from shared.adapter.http import (
+    json_response,
+    manage_http,
+    oauth_http,
+    to_http,
+    to_manage,
+    to_oauth,
+    to_scim,
+)
 from shared.service.app import ScimService
-from shared.service.messages import SCIM_JSON, OAuthResponse, ScimResponse
+from shared.service.messages import SCIM_JSON, ManageResponse, OAuthResponse, ScimResponse
 
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -183,3 +191,26 @@ def test_an_echoed_request_id_is_a_short_safe_token(scim_service: ScimService,
 def test_a_safe_request_id_comes_back_unchanged(scim_service: ScimService, sent: str) -> None:
     req = request("GET", route={"tenant": "tnotatenant0"}, headers={"x-request-id": sent})
     assert to_http(scim_service.handle(to_scim(req, "Users"))).headers["X-Request-Id"] == sent
+
+
+def test_a_request_becomes_the_manage_request_the_api_reads() -> None:
+    req = func.HttpRequest(method="post", url="http://h/manage/v1/tenants/t1/tokens",
+                           headers={"Authorization": "Bearer adm_x", "X-Request-Id": "r-1"},
+                           params={"lane": "tenant"}, route_params={"path": "tenants/t1/tokens"},
+                           body=b'{"a": 1}')
+    got = to_manage(req)
+    assert (got.method, got.path, dict(got.params), got.body, got.request_id) == (
+        "POST", "tenants/t1/tokens", {"lane": "tenant"}, b'{"a": 1}', "r-1")
+    assert got.header("Authorization") == "Bearer adm_x"
+    bare = to_manage(func.HttpRequest(method="GET", url="http://h/manage/v1", headers={},
+                                      params={}, route_params={}, body=b""))
+    assert (bare.path, bare.body, bare.request_id) == ("", b"", "")
+
+
+@pytest.mark.parametrize("body", [{"a": "é"}, [{"tenant_id": "t"}], [], None])
+def test_a_manage_response_is_plain_json_with_its_headers(body: Any) -> None:
+    resp = manage_http(ManageResponse(201, body, {"Cache-Control": "no-store"}))
+    assert (resp.status_code, resp.mimetype, resp.headers["Cache-Control"]) == (
+        201, "application/json", "no-store")
+    assert (json.loads(resp.get_body()) if body is not None else resp.get_body()) == (
+        body if body is not None else b"")

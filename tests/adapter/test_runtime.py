@@ -1,7 +1,7 @@
-"""shared/adapter/runtime.py: the process-wide ScimService is built on first use (importing
-function_app reads no setting and touches no storage), exactly once however many requests
-arrive together, survives storage that cannot be reached at that moment, and is forgotten by
-`reset`."""
+"""shared/adapter/runtime.py: the process-wide ScimService (and the management API over it)
+is built on first use (importing function_app reads no setting and touches no storage),
+exactly once however many requests arrive together, survives storage that cannot be reached
+at that moment, and is forgotten by `reset`."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def fresh(scim_service: ScimService, monkeypatch: pytest.MonkeyPatch) -> None:
     """No instance before the test; afterwards the session's instance is back, as the served
     app and the other tests share it (`scim_service` is the one the dev host serves)."""
     monkeypatch.setattr(runtime, "_service", None)
+    monkeypatch.setattr(runtime, "_manage", None)
 
 
 def test_the_instance_is_built_once_and_reused(fresh: None) -> None:
@@ -44,6 +45,16 @@ def test_reset_forgets_the_instance(fresh: None) -> None:
     second = runtime.service()
     assert second is not first
     assert runtime.service() is second
+
+
+def test_the_management_api_is_built_once_over_the_service(fresh: None) -> None:
+    api = runtime.manage_api()
+    assert runtime.manage_api() is api
+    assert api.deployment.service is runtime.service()
+    # The API's Entra tokens are checked with the service's key cache, not a second one.
+    assert api.admins._jwt is runtime.service().entra_jwt
+    runtime.reset()
+    assert runtime.manage_api() is not api
 
 
 def test_requests_arriving_together_share_one_instance(fresh: None) -> None:

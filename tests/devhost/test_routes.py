@@ -31,6 +31,9 @@ def _match(template: str, raw_path: str) -> dict[str, str] | None:
         ("a/{id}", "/a/", None),  # a parameter never matches an empty segment
         ("a/{id}", "/a//", None),
         ("things/{*rest}", "/things/x//y", {"rest": "x//y"}),
+        # A decoded line break is still part of the path (the catch-all takes it too).
+        ("things/{*rest}", "/things/a\nb/c\n", {"rest": "a\nb/c\n"}),
+        ("things/{id}", "/things/a\nb", {"id": "a\nb"}),
         ("", "/", {}),
     ],
 )  # fmt: skip

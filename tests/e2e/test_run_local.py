@@ -98,6 +98,16 @@ def test_the_app_gets_this_runs_queue_service_and_the_deliver_queue() -> None:
     assert env["SCIM_QUEUE_STORAGE"] == mine["SCIM_QUEUE_STORAGE"]
 
 
+def test_the_app_gets_this_runs_admin_credential_digest_whatever_else_is_set() -> None:
+    digest = "ab" * 32
+    stale = {"SCIM_MANAGE_DEV_CREDENTIAL_SHA256": "cd" * 32}
+    env = run_local.app_environment(TABLE, app_port=7191, admin_digest=digest, base=stale,
+                                    settings={**EXAMPLE, **stale})
+    assert env["SCIM_MANAGE_DEV_CREDENTIAL_SHA256"] == digest
+    env = run_local.app_environment(TABLE, app_port=7191, base={}, settings=EXAMPLE)
+    assert "SCIM_MANAGE_DEV_CREDENTIAL_SHA256" not in env
+
+
 def test_side_ports_sit_below_the_table_port() -> None:
     assert azurite.default_side_ports(10002) == (10000, 10001)  # Azurite's own defaults
     assert azurite.default_side_ports(10192) == (10190, 10191)
@@ -246,6 +256,11 @@ def test_make_run_advertises_the_port_it_listens_on(
     seen: list[str] = []
     tenant_url = _wait_for(lines, r"Tenant URL\s*:\s*(\S+)", seen, 90)
     token = _wait_for(lines, r"Secret Token\s*:\s*(\S+)", seen, 10)
+    console = _wait_for(lines, r"Console: (\S+)  Admin credential: ", seen, 10)
+    admin = re.search(r"Admin credential: (adm_\S+)", seen[-1])
+    assert admin is not None, seen[-1]
+    admin_credential = admin.group(1)
+    assert console == f"http://127.0.0.1:{app_port}/console"
     assert urlsplit(tenant_url).port == app_port, tenant_url
     assert _open(table_port)
     deadline = time.monotonic() + 60
@@ -255,6 +270,16 @@ def test_make_run_advertises_the_port_it_listens_on(
         time.sleep(0.2)
     children = _children(proc.pid)
     assert children, "Azurite should run as a child of run_local.py"
+
+    # The printed credential (and only it: not the tenant's token, not another adm_) calls the
+    # management API; it was printed once.
+    manage = f"http://127.0.0.1:{app_port}/manage/v1/whoami"
+    r = httpx.get(manage, headers={"Authorization": f"Bearer {admin_credential}"}, timeout=30)
+    assert (r.status_code, r.json()["method"]) == (200, "development"), r.text
+    for other in (token, "adm_" + admin_credential[4:][::-1], admin_credential + "x"):
+        r = httpx.get(manage, headers={"Authorization": f"Bearer {other}"}, timeout=30)
+        assert r.status_code == 401, r.text
+    assert "".join(seen).count(admin_credential) == 1
 
     # The tenant's webhook, set in this run's storage: the change events of the request below
     # arrive within seconds through the deliver queue (no reconciler run: it ticks every 15

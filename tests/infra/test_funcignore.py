@@ -26,6 +26,13 @@ MUST_PUBLISH = [
     "shared/scim/schema.py",
     "shared/store/connection.py",
     "schemas/contoso-badges.json",  # a deployment's schema (shared/service/tenant_schemas.py)
+    # the web console's static files, served from the package by blueprints/console.py
+    "shared/console/index.html",
+    "shared/console/console.css",
+    "shared/console/console.js",
+    "shared/console/icon.svg",
+    "shared/console/vendor/msal-browser-5.30.0.min.js",
+    "shared/console/vendor/msal-browser-LICENSE.txt",
 ]
 
 MUST_NOT_PUBLISH = [

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from shared.scim.errors import ERROR_SCHEMA, ScimError
 from shared.service.messages import (
     SCIM_JSON,
+    ManageRequest,
+    ManageResponse,
     OAuthRequest,
     OAuthResponse,
     ScimRequest,
@@ -88,3 +90,15 @@ def test_an_oauth_response_is_compact_utf8_json() -> None:
     encoded = OAuthResponse(400, body).encode()
     assert encoded == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     assert json.loads(encoded) == body
+
+
+def test_a_manage_request_finds_headers_by_lower_case_name_and_has_empty_defaults() -> None:
+    request = ManageRequest("GET", "tenants", headers={"authorization": "Bearer x"})
+    assert request.header("Authorization") == "Bearer x"
+    assert (dict(request.params), request.body, request.request_id) == ({}, b"", "")
+
+
+def test_a_manage_response_is_compact_utf8_json_of_an_object_or_a_list() -> None:
+    assert ManageResponse(200, [{"name": "Zoë"}]).encode() == '[{"name":"Zoë"}]'.encode()
+    assert ManageResponse(200, {"a": 1}).encode() == b'{"a":1}'
+    assert ManageResponse(204).encode() == b""
