@@ -82,6 +82,9 @@ param alertActionGroupId string = ''
 @description('E-mail address of a new action group the alert rules notify (when alertActionGroupId is empty). Both empty = no alert rules.')
 param alertEmailAddress string = ''
 
+@description('Application (client) id of the app registration whose Entra ID tokens, carrying the app role Connector.Admin, may call the management API and sign in to the console (SCIM_MANAGE_AUDIENCE; the directory is this deployment\'s tenant). Empty = the management API accepts no Entra token.')
+param manageAppClientId string = ''
+
 param tags object = {}
 
 var resourceToken = toLower(uniqueString(resourceGroup().id, baseName, location))
@@ -198,6 +201,7 @@ module function 'modules/function.bicep' = {
     alwaysReadyInstanceCount: alwaysReadyInstanceCount
     zoneRedundant: zoneRedundant
     extraAppSettings: extraAppSettings
+    manageAppClientId: manageAppClientId
   }
 }
 

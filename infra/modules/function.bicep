@@ -77,6 +77,16 @@ param zoneRedundant bool = false
 @description('App settings the operator adds (name -> value). Merged into the settings below, so they survive re-provisioning; on a name clash the template\'s value wins.')
 param extraAppSettings object = {}
 
+@description('SCIM_MANAGE_AUDIENCE: the app registration whose Entra ID tokens (with the app role Connector.Admin) the management API accepts, in this deployment\'s directory. Empty = none.')
+param manageAppClientId string = ''
+
+// The management API's Entra sign-in: only when an app registration is named, and then in the
+// directory the deployment lives in (a token of another directory is refused).
+var manageSettings = empty(manageAppClientId) ? {} : {
+  SCIM_MANAGE_ENTRA_TENANT_ID: tenant().tenantId
+  SCIM_MANAGE_AUDIENCE: manageAppClientId
+}
+
 // 0 (the default) means scale to zero: no always-ready instance, no baseline charge.
 // (Single-line form with parentheses: the offline Bicep parser mis-reads it otherwise.)
 var alwaysReady = (alwaysReadyInstanceCount > 0) ? [{ name: 'http', instanceCount: alwaysReadyInstanceCount }] : []
@@ -160,7 +170,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: union(extraAppSettings, {
+  properties: union(extraAppSettings, manageSettings, {
     AzureWebJobsStorage__accountName: storageAccountName
     AzureWebJobsStorage__credential: 'managedidentity'
     AzureWebJobsStorage__clientId: identityClientId

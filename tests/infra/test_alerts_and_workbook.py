@@ -372,8 +372,8 @@ def test_the_worker_exports_its_records_with_opentelemetry() -> None:
     worker configures; without all three the records' fields do not become custom dimensions."""
     host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
     assert host["telemetryMode"] == "OpenTelemetry"
-    settings = one("Microsoft.Web/sites/config").config["properties"]["function"]["parameters"][
-        "arg_2"]
+    arguments = one("Microsoft.Web/sites/config").config["properties"]["function"]["parameters"]
+    settings = arguments[max(arguments)]  # union(…, the template's own): the last argument
     assert settings["PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"] == "true"
     # the exporter authenticates with the identity named here (local auth is off)
     assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == (

@@ -280,10 +280,33 @@ def app_settings() -> dict[str, Any]:
     assert "appSettings" not in inline, "settings belong in one place (the config resource)"
     merged = config.config["properties"]["function"]
     assert merged["type"] == "union"
-    # union(extraAppSettings, ours): the operator's settings are kept, ours win on a clash
+    # union(extraAppSettings, manageSettings, ours): the operator's settings are kept, the
+    # template's win on a clash
     assert merged["parameters"]["arg_1"] == "extraAppSettings"
-    ours: dict[str, Any] = merged["parameters"]["arg_2"]
+    assert merged["parameters"]["arg_2"] == "manageSettings"
+    ours: dict[str, Any] = merged["parameters"]["arg_3"]
     return ours
+
+
+def test_the_management_api_accepts_entra_tokens_only_for_a_named_app_registration() -> None:
+    """SCIM_MANAGE_AUDIENCE and SCIM_MANAGE_ENTRA_TENANT_ID are set only when main.bicep's
+    manageAppClientId names an app registration, and then for this deployment's own directory;
+    by default (empty) no Entra token is accepted and no setting is written."""
+    assert template(MAIN)["parameters"]["manageAppClientId"]["default"] == ""
+    assert parameters_file()["manageAppClientId"] == ""
+    assert module_args("function")["manageAppClientId"] == "manageAppClientId"
+    assert template(FUNCTION)["parameters"]["manageAppClientId"]["default"] == ""
+    choice = template(FUNCTION)["variables"]["manageSettings"]["value"]["operator"]
+    assert choice["type"] == "conditional"
+    operands = choice["operands"]
+    assert operands["condition"]["function"] == {
+        "type": "empty", "parameters": {"item_to_test": "manageAppClientId"}}
+    assert operands["true_value"] == {}
+    named = operands["false_value"]
+    assert named["SCIM_MANAGE_AUDIENCE"] == "manageAppClientId"
+    tenant_id = named["SCIM_MANAGE_ENTRA_TENANT_ID"]["operator"]
+    assert tenant_id["operands"]["operand_1"]["function"]["type"] == "tenant"
+    assert tenant_id["operands"]["operand_2"] == "tenantId"
 
 
 def test_operator_settings_survive_reprovisioning() -> None:
