@@ -4,11 +4,12 @@
 // Why: Azurite 3.37 answers every entity query by running the filter over the whole table and
 // sorting what matched (LokiTableMetadataStore.queryTableEntities: `.where(filter)` over the
 // collection, then `.sort`), so a 100-row range query costs O(rows in the table). Azure Table
-// Storage serves `PartitionKey eq … and RowKey ge … and RowKey lt …` from its (PartitionKey,
+// Storage serves `PartitionKey eq … and RowKey ge|gt … and RowKey lt …` from its (PartitionKey,
 // RowKey) index. This patch gives Azurite that complexity for exactly that query shape (what
-// the store sends for every range read), so the benchmark can show how latency scales with
-// the tenant's size rather than with the emulator's scan. Everything else (point reads,
-// writes, batches, other filters) is Azurite's own code.
+// the store sends for every range read, and the repair walk with `gt` to resume after a row),
+// so the benchmark can show how latency scales with the tenant's size rather than with the
+// emulator's scan. Everything else (point reads, writes, batches, other filters) is Azurite's
+// own code.
 //
 // How: Loki's binary index on RowKey is walked from the lower bound, in key order, applying
 // the predicates Azurite applies (the partition, the exact RowKey bounds in JavaScript string
@@ -30,7 +31,7 @@ const Generator = require(path.join(persistence, "LokiTableStoreQueryGenerator.j
 
 const LITERAL = "'((?:[^']|'')*)'";
 const RANGE = new RegExp(
-  `^\\s*PartitionKey eq ${LITERAL} and RowKey ge ${LITERAL} and RowKey lt ${LITERAL}` +
+  `^\\s*PartitionKey eq ${LITERAL} and RowKey (ge|gt) ${LITERAL} and RowKey lt ${LITERAL}` +
   "(?:\\s+and\\s+[^]*)?$");
 const STARTS_WITH_LETTER = /^[A-Za-z]/;
 
@@ -56,8 +57,9 @@ Store.prototype.queryTableEntities = async function (context, account, table, qu
     return stockQuery.apply(this, arguments);
   }
   const partition = unquote(match[1]);
-  let low = unquote(match[2]);
-  const high = unquote(match[3]);
+  let inclusive = match[2] === "ge";
+  let low = unquote(match[3]);
+  const high = unquote(match[4]);
   if (!STARTS_WITH_LETTER.test(low) || !STARTS_WITH_LETTER.test(high)) {
     return stockQuery.apply(this, arguments);
   }
@@ -72,10 +74,12 @@ Store.prototype.queryTableEntities = async function (context, account, table, qu
     }
     if (nextPk === partition && nextRk !== undefined && nextRk > low) {
       low = nextRk; // Azurite's continuation: rows from the token's key on, inclusive
+      inclusive = true;
     }
   }
-  const matches = (entity) => entity.PartitionKey === partition && entity.RowKey >= low &&
-    entity.RowKey < high && filter(entity);
+  const matches = (entity) => entity.PartitionKey === partition &&
+    (inclusive ? entity.RowKey >= low : entity.RowKey > low) && entity.RowKey < high &&
+    filter(entity);
   // Walk the RowKey index from `low` in key order and stop once the page (+1, which Azurite
   // turns into the continuation token) is full: O(log n + rows read), not O(n).
   let result = [];
@@ -107,3 +111,4 @@ Store.prototype.queryTableEntities = async function (context, account, table, qu
   const response = this.adjustQueryResultforTop(result, maxResults);
   return [result, response.nextPartitionKeyResponse, response.nextRowKeyResponse];
 };
+

@@ -100,10 +100,16 @@ def walk_rows(
 def _rows(table: Backend, tenant: str, start: str, inclusive: bool,
           page: int) -> Iterator[Entity]:
     """The partition's rows from `start` on, in RowKey order (a range on the partition's
-    index in Table Storage)."""
+    index in Table Storage). Bounded at both ends by the data keys' range (layout.py), which
+    holds every row: the same range Table Storage reads, and the shape the indexed emulator
+    answers without scanning the table."""
+    if start < layout.DATA_KEYS_LOW:
+        start, inclusive = layout.DATA_KEYS_LOW, True
     return table.query_entities(
-        f"PartitionKey eq @pk and RowKey {'ge' if inclusive else 'gt'} @start",
-        parameters={"pk": tenant, "start": start}, results_per_page=page)
+        f"PartitionKey eq @pk and RowKey {'ge' if inclusive else 'gt'} @start "
+        "and RowKey lt @end",
+        parameters={"pk": tenant, "start": start, "end": layout.DATA_KEYS_HIGH},
+        results_per_page=page)
 
 
 class _Inspector:

@@ -82,6 +82,20 @@ def test_no_tag_range_overlaps_another() -> None:
         assert not in_range(b + layout.SEPARATOR + "x", prefix)
 
 
+@given(values, values)
+def test_every_data_key_lies_in_the_data_keys_range(value: str, other: str) -> None:
+    """A walk of a tenant's partition reads [DATA_KEYS_LOW, DATA_KEYS_HIGH) only."""
+    assert all(re.fullmatch("[A-Z]+", tag) for tag in layout.DATA_TAGS)
+    built = [layout.resource_key(USER, value), layout.resource_key(GROUP, value),
+             layout.member_key(value, other), layout.reverse_member_key(value, other),
+             layout.unique_key(layout.USER_NAME.name, value),
+             layout.multi_key(layout.GROUP_EXTERNAL_ID.name, value, other),
+             layout.published_key(0), layout.DELIVERY_MARK, layout.PUBLISH_COUNTER,
+             *(tag + layout.SEPARATOR + keys.escape(value) for tag in layout.DATA_TAGS)]
+    for key in built:
+        assert layout.DATA_KEYS_LOW <= key < layout.DATA_KEYS_HIGH, key
+
+
 def test_token_use_rows_and_the_tenant_row_are_apart() -> None:
     assert not in_range(layout.TENANT_ROW, layout.TOKEN_USE_PREFIX)
     assert in_range(layout.token_use_key("x"), layout.TOKEN_USE_PREFIX)

@@ -4,6 +4,7 @@ skipped tags jumped (Azurite)."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -151,3 +152,30 @@ def test_an_inspection_that_fails_stops_the_walk(table: Backend, tenant_id: str)
         walk_rows(table, tenant_id, inspect=failing, act=lambda row, key: acted.append(key),
                   concurrency=2)
     assert "M:003:x" not in acted
+
+
+def test_every_query_is_a_range_bounded_at_both_ends(directory: Directory, tenant_id: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """What Table Storage and the indexed emulator read without a scan: `ge|gt` a key and
+    `lt` a key, both starting with a letter (tools/azurite_range_index.js), from the first
+    walk (after "") through resumed and jumping ones."""
+    _fill(directory.table, tenant_id, ["DL:1", "E:1", "E:2", "G:1", "U:1", "UN:a"])
+    sent: list[tuple[str, dict[str, Any]]] = []
+    real = directory.table.query_entities
+
+    def recorded(query_filter: str, **kwargs: Any) -> Iterator[Entity]:
+        sent.append((query_filter, kwargs["parameters"]))
+        return real(query_filter, **kwargs)
+
+    monkeypatch.setattr(directory.table, "query_entities", recorded)
+    acted: list[str] = []
+    for after in ("", "E:1"):
+        walk_rows(directory.table, tenant_id, inspect=_key,
+                  act=lambda row, key: acted.append(key), after=after, skip={"E"})
+    assert acted == ["DL:1", "G:1", "U:1", "UN:a", "G:1", "U:1", "UN:a"]
+    assert len(sent) == 4  # each walk: up to the outbox, then past it
+    for query, params in sent:
+        assert re.fullmatch(
+            r"PartitionKey eq @pk and RowKey g[et] @start and RowKey lt @end", query)
+        assert params["start"][:1].isalpha(), params
+        assert params["end"][:1].isalpha(), params
