@@ -5,20 +5,36 @@ ManageRequest/ManageResponse)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Protocol
 
 import azure.functions as func
 
 from ..service.messages import (
     SCIM_JSON,
     FeedRequest,
-    FeedResponse,
     ManageRequest,
-    ManageResponse,
     OAuthRequest,
-    OAuthResponse,
     ScimRequest,
     ScimResponse,
 )
+
+
+class JsonAnswer(Protocol):
+    """What the token endpoint, the pull API and the management API answer with."""
+
+    status: int
+    headers: dict[str, str]
+
+    def encode(self) -> bytes: ...
+
+
+def _headers(req: func.HttpRequest) -> Mapping[str, str]:
+    return {k.lower(): v for k, v in req.headers.items()}
+
+
+def _request_id(req: func.HttpRequest) -> str:
+    return req.headers.get("x-request-id", "") or ""
 
 
 def to_scim(req: func.HttpRequest, resource: str, id_param: str = "id") -> ScimRequest:
@@ -29,9 +45,9 @@ def to_scim(req: func.HttpRequest, resource: str, id_param: str = "id") -> ScimR
         resource=route.get("resource", resource),
         id=route.get(id_param) or None,
         params=dict(req.params),
-        headers={k.lower(): v for k, v in req.headers.items()},
+        headers=_headers(req),
         body=req.get_body() or b"",
-        request_id=req.headers.get("x-request-id", "") or "",
+        request_id=_request_id(req),
     )
 
 
@@ -53,15 +69,10 @@ def json_response(status: int, body: dict[str, object]) -> func.HttpResponse:
 def to_oauth(req: func.HttpRequest) -> OAuthRequest:
     return OAuthRequest(
         method=req.method.upper(),
-        headers={k.lower(): v for k, v in req.headers.items()},
+        headers=_headers(req),
         body=req.get_body() or b"",
-        request_id=req.headers.get("x-request-id", "") or "",
+        request_id=_request_id(req),
     )
-
-
-def oauth_http(resp: OAuthResponse) -> func.HttpResponse:
-    return func.HttpResponse(body=resp.encode(), status_code=resp.status, headers=resp.headers,
-                             mimetype="application/json", charset="utf-8")
 
 
 def to_feed(req: func.HttpRequest) -> FeedRequest:
@@ -69,14 +80,9 @@ def to_feed(req: func.HttpRequest) -> FeedRequest:
         method=req.method.upper(),
         tenant=req.route_params.get("tenant", ""),
         params=dict(req.params),
-        headers={k.lower(): v for k, v in req.headers.items()},
-        request_id=req.headers.get("x-request-id", "") or "",
+        headers=_headers(req),
+        request_id=_request_id(req),
     )
-
-
-def feed_http(resp: FeedResponse) -> func.HttpResponse:
-    return func.HttpResponse(body=resp.encode(), status_code=resp.status, headers=resp.headers,
-                             mimetype="application/json", charset="utf-8")
 
 
 def to_manage(req: func.HttpRequest) -> ManageRequest:
@@ -84,12 +90,12 @@ def to_manage(req: func.HttpRequest) -> ManageRequest:
         method=req.method.upper(),
         path=req.route_params.get("path", "") or "",
         params=dict(req.params),
-        headers={k.lower(): v for k, v in req.headers.items()},
+        headers=_headers(req),
         body=req.get_body() or b"",
-        request_id=req.headers.get("x-request-id", "") or "",
+        request_id=_request_id(req),
     )
 
 
-def manage_http(resp: ManageResponse) -> func.HttpResponse:
+def json_http(resp: JsonAnswer) -> func.HttpResponse:
     return func.HttpResponse(body=resp.encode(), status_code=resp.status, headers=resp.headers,
                              mimetype="application/json", charset="utf-8")

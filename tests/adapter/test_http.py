@@ -15,9 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.adapter.http import (
+    json_http,
     json_response,
-    manage_http,
-    oauth_http,
     to_http,
     to_manage,
     to_oauth,
@@ -127,7 +126,7 @@ def test_any_body_is_sent_as_the_json_it_is(body: dict[str, Any], status: int) -
 
 
 # --------------------------------------------------------------------------------------------
-# to_oauth, oauth_http
+# to_oauth; json_http (the token endpoint's, the pull API's and the management API's answers)
 # --------------------------------------------------------------------------------------------
 
 
@@ -146,7 +145,7 @@ def test_a_request_becomes_the_oauth_request_the_token_endpoint_reads() -> None:
 
 
 def test_an_oauth_response_becomes_plain_json_with_its_headers() -> None:
-    resp = oauth_http(OAuthResponse(401, {"error": "invalid_client", "error_description":
+    resp = json_http(OAuthResponse(401, {"error": "invalid_client", "error_description":
                                           "d\u00e9"},
                                     {"WWW-Authenticate": 'Basic realm="scim-oauth"',
                                      "Cache-Control": "no-store"}))
@@ -209,7 +208,7 @@ def test_a_request_becomes_the_manage_request_the_api_reads() -> None:
 
 @pytest.mark.parametrize("body", [{"a": "é"}, [{"tenant_id": "t"}], [], None])
 def test_a_manage_response_is_plain_json_with_its_headers(body: Any) -> None:
-    resp = manage_http(ManageResponse(201, body, {"Cache-Control": "no-store"}))
+    resp = json_http(ManageResponse(201, body, {"Cache-Control": "no-store"}))
     assert (resp.status_code, resp.mimetype, resp.headers["Cache-Control"]) == (
         201, "application/json", "no-store")
     assert (json.loads(resp.get_body()) if body is not None else resp.get_body()) == (

@@ -7,11 +7,11 @@ from __future__ import annotations
 import azure.functions as func
 
 from .. import runtime
-from ..http import feed_http, to_feed
+from ..http import json_http, to_feed
 
 bp = func.Blueprint()
 
 
 @bp.route(route="feed/v1/{tenant}/events", auth_level=func.AuthLevel.ANONYMOUS)
 def events(req: func.HttpRequest) -> func.HttpResponse:
-    return feed_http(runtime.service().feed_api.handle(to_feed(req)))
+    return json_http(runtime.service().feed_api.handle(to_feed(req)))

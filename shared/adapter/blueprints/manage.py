@@ -7,11 +7,11 @@ from __future__ import annotations
 import azure.functions as func
 
 from .. import runtime
-from ..http import manage_http, to_manage
+from ..http import json_http, to_manage
 
 bp = func.Blueprint()
 
 
 @bp.route(route="manage/v1/{*path}", auth_level=func.AuthLevel.ANONYMOUS)
 def manage(req: func.HttpRequest) -> func.HttpResponse:
-    return manage_http(runtime.manage_api().handle(to_manage(req)))
+    return json_http(runtime.manage_api().handle(to_manage(req)))

@@ -9,17 +9,17 @@ from __future__ import annotations
 import azure.functions as func
 
 from .. import runtime
-from ..http import oauth_http, to_oauth
+from ..http import json_http, to_oauth
 
 bp = func.Blueprint()
 
 
 @bp.route(route="oauth2/token", auth_level=func.AuthLevel.ANONYMOUS)
 def token(req: func.HttpRequest) -> func.HttpResponse:
-    return oauth_http(runtime.service().token_endpoint.handle(to_oauth(req)))
+    return json_http(runtime.service().token_endpoint.handle(to_oauth(req)))
 
 
 @bp.route(route="oauth2/keys", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def keys(req: func.HttpRequest) -> func.HttpResponse:
-    return oauth_http(runtime.service().token_endpoint.jwks(
+    return json_http(runtime.service().token_endpoint.jwks(
         req.headers.get("x-request-id", "") or ""))
