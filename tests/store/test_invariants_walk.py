@@ -224,6 +224,8 @@ def test_memory_does_not_grow_with_the_partition(directory: Directory) -> None:
     _memberships(directory, small, 2_000)
     _memberships(directory, large, 8_000)
     _peak_of_check(directory, warm)  # first-use allocations of the code paths, not counted
-    peaks = {name: _peak_of_check(directory, tenant)
+    # tracemalloc counts every thread's allocations: the session's other threads (the served
+    # app, the audit writer) may allocate during one run, so each size keeps its least of 2.
+    peaks = {name: min(_peak_of_check(directory, tenant) for _ in range(2))
              for name, tenant in (("small", small), ("large", large))}
     assert peaks["large"] <= 1.5 * peaks["small"], peaks
