@@ -13,7 +13,7 @@ PYTEST := $(VENV)/bin/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 help:
 	@echo "make run    - start Azurite and the SCIM app on http://127.0.0.1:7071 (PORT=..., AZURITE_PORT=...; Ctrl-C stops)"
-	@echo "make test   - install what is missing (Python packages, Azurite, Debian's chromium), run lint checks and the whole test suite; then the store and e2e suites on the SDK backend, and the store and a SCIM round over HTTPS with managed-identity tokens on both backends"
+	@echo "make test   - install what is missing (Python packages, Azurite, Debian's chromium), run lint checks and the whole test suite (the console's browser tests in a session of their own); then the store and e2e suites on the SDK backend, and the store and a SCIM round over HTTPS with managed-identity tokens on both backends"
 	@echo "make lint   - ruff, mypy and the import-layer contracts (lint-imports)"
 	@echo "make clean  - remove virtualenvs, node_modules and caches"
 
@@ -67,7 +67,11 @@ lint: $(VENV)/.installed
 
 test: deps lint
 	@echo "==> pytest (Azurite is started and stopped by the tests)"
-	@$(PYTEST)
+	@$(PYTEST) --ignore=tests/console
+	@# A session of their own: the console lists every tenant of the app it signs in to, and
+	@# the main session's Azurite holds thousands of other tests' tenants and rows.
+	@echo "==> pytest tests/console: the web console in headless Chromium, against an app of its own"
+	@$(PYTEST) tests/console -q
 	@echo "==> pytest tests/store tests/e2e on the SDK backend (SCIM_STORAGE_CLIENT=sdk)"
 	@SCIM_STORAGE_CLIENT=sdk $(PYTEST) tests/store tests/e2e -q
 	@for client in direct sdk; do \

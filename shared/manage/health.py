@@ -16,6 +16,8 @@ A tenant that was never called is not flagged: nothing was set up yet."""
 
 from __future__ import annotations
 
+import contextvars
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,6 +32,10 @@ QUIET = timedelta(hours=2)
 MIN_REQUESTS = 10
 FAILING_RATE = 0.5
 LOOKBACK_ROWS = 5000
+# Tenants whose health is read at once by the overview: each is about six small range reads,
+# one after the other, so a deployment of hundreds of tenants is read in a fraction of the time
+# while storage sees a bounded number of requests in flight.
+OVERVIEW_CONCURRENCY = 8
 
 
 def tenant_health(d: Deployment, tenant_id: str) -> dict[str, Any]:
@@ -40,7 +46,15 @@ def tenant_health(d: Deployment, tenant_id: str) -> dict[str, Any]:
 def health_overview(d: Deployment) -> list[dict[str, Any]]:
     """Every tenant as `list_tenants` lists it, with its health."""
     now = datetime.now(UTC)
-    return [{**row, "health": _health(d, row["tenant_id"], now)} for row in list_tenants(d)]
+    rows = list_tenants(d)
+    with ThreadPoolExecutor(max_workers=OVERVIEW_CONCURRENCY,
+                            thread_name_prefix="health") as pool:
+        # Each read in a copy of the caller's context (taken here, in the caller's thread), so
+        # that its storage deadline applies.
+        futures = [pool.submit(contextvars.copy_context().run, _health, d, row["tenant_id"],
+                               now) for row in rows]
+        healths = [future.result() for future in futures]
+    return [{**row, "health": health} for row, health in zip(rows, healths, strict=True)]
 
 
 def _health(d: Deployment, tenant_id: str, now: datetime) -> dict[str, Any]:

@@ -28,8 +28,13 @@ PHONE = {"width": 390, "height": 844}
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # A page waits for the management API, and the tenant list reads every tenant's health:
+    # in `make test` the session's Azurite holds every other test's tenants and rows, and stock
+    # Azurite scans a whole table for each range read, so a list can take seconds there (what
+    # Table Storage reads from its index). The context's timeout below is the same.
+    expect.set_options(timeout=15_000)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched

@@ -172,3 +172,28 @@ def test_health_of_an_unknown_tenant_is_a_404(opened_deployment: Deployment) -> 
     with pytest.raises(ManageError) as caught:
         tenant_health(opened_deployment, "nosuchtenant0")
     assert caught.value.status == 404
+
+
+def test_the_overview_reads_each_tenant_under_the_callers_storage_deadline(
+        opened_deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The overview reads tenants on threads of its own: each read carries the deadline of the
+    request that asked (a hung storage costs the API call a 503, not a held thread), and each
+    tenant gets its own health back, whatever order the threads finish in."""
+    from shared.manage import health
+    from shared.store import deadline
+
+    d = opened_deployment
+    ids = [create_tenant(d, f"Deadline {n}")["tenant_id"] for n in range(3)]
+    seen: dict[str, float | None] = {}
+    real = health._health
+
+    def observed(d: Deployment, tenant_id: str, now: datetime) -> dict[str, Any]:
+        seen[tenant_id] = deadline.expires_at()
+        return {**real(d, tenant_id, now), "for": tenant_id}
+
+    monkeypatch.setattr(health, "_health", observed)
+    with deadline.within(60):
+        expected = deadline.expires_at()
+        rows = health_overview(d)
+    assert all(row["health"]["for"] == row["tenant_id"] for row in rows)
+    assert {tid: seen[tid] for tid in ids} == dict.fromkeys(ids, expected)
