@@ -128,13 +128,13 @@ Store.prototype.queryTableEntities = async function (context, account, table, qu
 const Comparators = Loki.Comparators;
 
 Loki.Collection.prototype.adaptiveBinaryIndexInsert = function (dataPosition, binaryIndexName) {
-  const dotted = binaryIndexName.indexOf(".") !== -1;
-  if (dotted || this.serializableIndices === true) {
-    // Not how Azurite's collections are set up (plain names, no Date conversion): Loki's own.
+  const value = this.data[dataPosition][binaryIndexName];
+  if (binaryIndexName.indexOf(".") !== -1 || value instanceof Date) {
+    // Not Azurite's indexes (PartitionKey and RowKey, strings): Loki's own, which also
+    // turns a Date into its epoch time when the collection's indexes are serializable.
     return stockInsert.apply(this, arguments);
   }
   const index = this.binaryIndices[binaryIndexName].values;
-  const value = this.data[dataPosition][binaryIndexName];
   // The first position whose value sorts after `value` in Loki's order (calculateRangeEnd's
   // search), so the index stays sorted as Loki's lookups expect.
   let low = 0;
