@@ -102,9 +102,9 @@ def running(
     on `blob_port`/`queue_port` (free ports when not given), and the connection string names
     all three endpoints. `indexed`: with tools/azurite_range_index.js preloaded, which answers
     RowKey range queries from an index as Table Storage does, instead of scanning the whole
-    table, and keeps Loki's index upkeep from costing the whole table per insert and update
-    (for benchmarks; None reads AZURITE_RANGE_INDEX=1 from the environment, so a whole
-    test run can use it). `certificate`: serve over HTTPS with it and accept Entra ID bearer
+    table, and keeps Loki's index upkeep from costing the whole table per insert, update and
+    delete (for benchmarks; None reads AZURITE_RANGE_INDEX=1 from the environment, so a
+    whole test run can use it). `certificate`: serve over HTTPS with it and accept Entra ID bearer
     tokens (`--oauth basic`); the connection string names https endpoints (its Shared Key
     still works), and `table_endpoint(port, scheme="https")` is the endpoint for tokens."""
     with process(port, log, location, indexed=indexed, services=services,
