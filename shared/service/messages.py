@@ -17,8 +17,26 @@ SCIM_JSON = "application/scim+json"
 _response_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+class _Headers:
+    """`header(name)` for a request whose adapter lower-cased its header names."""
+
+    headers: Mapping[str, str]
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+class _JsonBody:
+    """`encode()` for a response whose `body` is always sent as JSON."""
+
+    body: Any
+
+    def encode(self) -> bytes:
+        return _response_json(self.body).encode("utf-8")
+
+
 @dataclass(frozen=True)
-class ScimRequest:
+class ScimRequest(_Headers):
     method: str
     tenant: str
     resource: str  # "Users", "Groups", "Schemas", … as routed (case as sent)
@@ -27,9 +45,6 @@ class ScimRequest:
     headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
     body: bytes = b""
     request_id: str = ""
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
 
     def param(self, name: str) -> str | None:
         """Query parameters are matched case-insensitively: clients differ (`startindex`)."""
@@ -62,7 +77,7 @@ class ScimResponse:
 
 
 @dataclass(frozen=True)
-class OAuthRequest:
+class OAuthRequest(_Headers):
     """A request to the token endpoint (shared/service/token_endpoint.py)."""
 
     method: str
@@ -70,24 +85,18 @@ class OAuthRequest:
     body: bytes = b""
     request_id: str = ""
 
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
 
 @dataclass
-class OAuthResponse:
+class OAuthResponse(_JsonBody):
     """The token endpoint's answer: `body` is sent as application/json."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
 
-    def encode(self) -> bytes:
-        return _response_json(self.body).encode("utf-8")
-
 
 @dataclass(frozen=True)
-class FeedRequest:
+class FeedRequest(_Headers):
     """A request to the pull API (shared/service/feed_api.py)."""
 
     method: str
@@ -96,24 +105,18 @@ class FeedRequest:
     headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
     request_id: str = ""
 
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
 
 @dataclass
-class FeedResponse:
+class FeedResponse(_JsonBody):
     """The pull API's answer: `body` is sent as application/json."""
 
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
 
-    def encode(self) -> bytes:
-        return _response_json(self.body).encode("utf-8")
-
 
 @dataclass(frozen=True)
-class ManageRequest:
+class ManageRequest(_Headers):
     """A request to the management API (shared/manage/api.py): `path` is what follows
     /manage/v1/ (no leading slash)."""
 
@@ -123,9 +126,6 @@ class ManageRequest:
     headers: Mapping[str, str] = field(default_factory=dict)  # keys lower-cased
     body: bytes = b""
     request_id: str = ""
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
 
 
 @dataclass
