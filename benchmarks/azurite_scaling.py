@@ -1,7 +1,8 @@
 """How Azurite itself scales with table size, without our app: the latency of a point read, of
 a 100-row RowKey-range query (the shapes a cursor page and a delete's membership read use), and
 of a transaction inserting 6 rows and one deleting them (a user create and delete write about as
-many) in a table of 1,000 to 500,000 rows, through the store's own client.
+many), and of a replace of a row written long before (a PATCH of an old user), in a table of
+1,000 to 500,000 rows, through the store's own client.
 
 Azurite evaluates a query's filter over every entity of the table (LokiJS `where`, see
 `node_modules/azurite/dist/src/table/persistence/LokiTableMetadataStore.js`,
@@ -10,7 +11,9 @@ its index. This separates the emulator's growth from ours in the `make bench` sc
 Writes grow too: LokiJS keeps each collection and its binary indexes as arrays, and inserting
 or removing an entity moves (and, for removals, renumbers) entries of every one of them.
 `indexed` is Azurite with tools/azurite_range_index.js preloaded, which serves these range
-queries from Loki's RowKey index (what `entra_bench.py --emulator indexed` uses).
+queries from Loki's RowKey index and keeps inserts, updates and deletes from moving or
+renumbering the whole table (what `entra_bench.py --emulator indexed` and `feed_bench.py`
+use).
 
     .venv/bin/python benchmarks/azurite_scaling.py [--sizes 1000,10000,100000,500000] [--reps 50]
         [--emulators stock,indexed]
@@ -47,7 +50,8 @@ def main() -> int:
     sizes = sorted(int(s) for s in args.sizes.split(","))
     emulators = [e.strip() for e in args.emulators.split(",") if e.strip()]
     results = {e: _measure(e == "indexed", sizes, args.reps) for e in emulators}
-    columns = ("point read", "range query (page of 100)", "insert 6 rows", "delete 6 rows")
+    columns = ("point read", "range query (page of 100)", "insert 6 rows", "delete 6 rows",
+               "replace a row")
     print(f"p50 ms per call; emulators: {', '.join(emulators)}")
     print("| rows in the table | " + " | ".join(
         f"{e}: {c}" for e in emulators for c in columns) + " |")
@@ -76,7 +80,7 @@ def _measure(indexed: bool, sizes: list[int], reps: int) -> list[tuple[float, ..
                 have += batch
             print(f"{'indexed' if indexed else 'stock'}: {size} rows "
                   f"({time.perf_counter() - started:.0f} s to fill)", file=sys.stderr, flush=True)
-            point, page, insert, delete = [], [], [], []
+            point, page, insert, delete, replace = [], [], [], [], []
             for rep in range(reps):
                 key = layout.resource_key(layout.USER, f"{(rep * 7919) % size:08d}")
                 t = time.perf_counter()
@@ -97,7 +101,14 @@ def _measure(indexed: bool, sizes: list[int], reps: int) -> list[tuple[float, ..
                 t = time.perf_counter()
                 table.submit_transaction([backend.delete("t", k) for k in extra])
                 delete.append((time.perf_counter() - t) * 1000)
-            rows.append(tuple(statistics.median(v) for v in (point, page, insert, delete)))
+                # A row written long before (a PATCH of an old user): Azurite's replace is a
+                # remove and an insert of the entity, wherever it is in Loki's arrays.
+                t = time.perf_counter()
+                table.update_entity({"PartitionKey": "t", "RowKey": key, "doc": DOC},
+                                    mode="replace")
+                replace.append((time.perf_counter() - t) * 1000)
+            rows.append(tuple(statistics.median(v)
+                              for v in (point, page, insert, delete, replace)))
     return rows
 
 
