@@ -221,11 +221,15 @@ def test_memory_does_not_grow_with_the_partition(directory: Directory) -> None:
     (Holding every row, as a snapshot of the partition did, grows the peak about 4x.)"""
     warm, small, large = ("tmem" + new_id()[-10:] for _ in range(3))
     _memberships(directory, warm, 50)
-    _memberships(directory, small, 2_000)
-    _memberships(directory, large, 8_000)
+    _memberships(directory, small, 1_000)
+    _memberships(directory, large, 4_000)
     _peak_of_check(directory, warm)  # first-use allocations of the code paths, not counted
     # tracemalloc counts every thread's allocations: the session's other threads (the served
-    # app, the audit writer) may allocate during one run, so each size keeps its least of 2.
-    peaks = {name: min(_peak_of_check(directory, tenant) for _ in range(2))
-             for name, tenant in (("small", small), ("large", large))}
+    # app, the audit writer) may allocate during one run, so a pair over the bound is measured
+    # once more and each size keeps its least of the two. (Under tracemalloc a check is slow,
+    # on the SDK backend most of all: one run each when the first pair is within the bound.)
+    peaks = {"small": _peak_of_check(directory, small), "large": _peak_of_check(directory, large)}
+    if peaks["large"] > 1.5 * peaks["small"]:
+        peaks = {"small": min(peaks["small"], _peak_of_check(directory, small)),
+                 "large": min(peaks["large"], _peak_of_check(directory, large))}
     assert peaks["large"] <= 1.5 * peaks["small"], peaks
