@@ -159,8 +159,8 @@ Loki.Collection.prototype.adaptiveBinaryIndexInsert = function (dataPosition, bi
 // (adaptiveBinaryIndexUpdate), then moves it: O(rows in the table) for every update, tens of
 // milliseconds per write of any tenant once one tenant holds millions of rows. Azurite never
 // changes an entity's PartitionKey or RowKey in an update, so the entry is still in its place:
-// it is looked for among the entries of its value (a binary search, then that range) and left
-// there when its neighbours still order around it. Anything else is Loki's own update.
+// it is looked for among the entries of its value (Loki's getBinaryIndexPosition: a binary
+// search, then that range) and left there when its neighbours still order around it. Anything else is Loki's own update.
 const stockUpdate = Loki.Collection.prototype.adaptiveBinaryIndexUpdate;
 
 Loki.Collection.prototype.adaptiveBinaryIndexUpdate = function (dataPosition, binaryIndexName) {
@@ -168,16 +168,12 @@ Loki.Collection.prototype.adaptiveBinaryIndexUpdate = function (dataPosition, bi
   if (binaryIndexName.indexOf(".") === -1 && !(value instanceof Date)) {
     const index = this.binaryIndices[binaryIndexName].values;
     const at = (i) => this.data[index[i]][binaryIndexName];
-    const [first, last] = this.calculateRange("$eq", binaryIndexName, value);
-    for (let i = Math.max(first, 0); i <= last; i++) {
-      if (index[i] === dataPosition) {
-        // Every other entry was in order before; this one is in order if its neighbours are.
-        if ((i === 0 || !Comparators.lt(value, at(i - 1), false)) &&
-            (i === index.length - 1 || !Comparators.lt(at(i + 1), value, false))) {
-          return;
-        }
-        break;
-      }
+    const i = this.getBinaryIndexPosition(dataPosition, binaryIndexName);
+    // Every other entry was in order before; this one is in order if its neighbours are.
+    if (i !== null &&
+        (i === 0 || !Comparators.lt(value, at(i - 1), false)) &&
+        (i === index.length - 1 || !Comparators.lt(at(i + 1), value, false))) {
+      return;
     }
   }
   return stockUpdate.apply(this, arguments);
@@ -185,7 +181,7 @@ Loki.Collection.prototype.adaptiveBinaryIndexUpdate = function (dataPosition, bi
 
 // Deletes. Loki's binary indexes hold positions in the collection's data array, and a remove
 // splices the row out of that array, so it renumbers every entry of every index and moves
-// every row after it: ~16 ms a delete at 2.3 million rows in plain Loki, and Azurite's replace
+// every row after it: O(rows in the table) a delete, and Azurite's replace
 // (updateTableEntity) is a remove and an insert. Azurite does this on its one thread, so once
 // one tenant holds millions of rows every other tenant's replace or delete costs tens of
 // milliseconds and the emulator saturates. Table Storage's writes do not grow with the table.
@@ -196,9 +192,9 @@ Loki.Collection.prototype.adaptiveBinaryIndexUpdate = function (dataPosition, bi
 // indexes RowKey alone: every Azurite lookup of an entity names RowKey first (findOne
 // {RowKey, PartitionKey}), so Loki never reads the PartitionKey index, while each write had
 // to keep it up to date. Order in the data array means nothing to Azurite: its queries sort
-// what they match, and the range shortcut above walks the RowKey index. Measured in plain
-// Loki at 2.3 million rows: a delete ~0.03 ms (~1 ms when its index entry is near the start,
-// the splice of the sorted index), against ~16-29 ms. Collections Azurite loads from disk
+// what they match, and the range shortcut above walks the RowKey index. What remains per
+// delete is the splice of the sorted RowKey index; benchmarks/loki_write_costs.js times both
+// removes side by side (figures in docs/performance.md). Collections Azurite loads from disk
 // (`--location`) keep Loki's own behaviour.
 Store.prototype.createCollectionForTable = function (tableModel) {
   const name = this.getTableCollectionName(tableModel.account, tableModel.table);
@@ -277,17 +273,14 @@ function movingLastOnRemove(collection) {
   };
 }
 
-// Where a binary index holds data position `at`: among the entries of its value (a binary
-// search, then that range; a RowKey recurs once per partition at most), else anywhere.
+// Where a binary index holds data position `at`: among the entries of its value (Loki's
+// getBinaryIndexPosition; a RowKey recurs once per partition at most), else anywhere.
 function indexEntry(collection, name, at) {
-  const entries = collection.binaryIndices[name].values;
-  const [first, last] = collection.calculateRange("$eq", name, collection.data[at][name]);
-  for (let i = Math.max(first, 0); i <= last; i++) {
-    if (entries[i] === at) {
-      return i;
-    }
+  const found = collection.getBinaryIndexPosition(at, name);
+  if (found !== null) {
+    return found;
   }
-  const anywhere = entries.indexOf(at);
+  const anywhere = collection.binaryIndices[name].values.indexOf(at);
   if (anywhere < 0) {
     throw new Error(`binary index ${name} lost data position ${at}`);
   }
