@@ -144,7 +144,8 @@ class Settings(BaseModel):
     repair_interval_hours: float = Field(
         24.0, ge=0, validation_alias="SCIM_REPAIR_INTERVAL_HOURS",
         description="how often each tenant's store invariants are checked and repaired (a full "
-        "walk of its partition); 0 = every run (hours, 0 or more).")
+        "walk of its partition), each tenant at its own time of the interval; 0 = every run "
+        "(hours, 0 or more).")
     repair_concurrency: int = Field(
         4, ge=1, le=32, validation_alias="SCIM_REPAIR_CONCURRENCY",
         description="rows a repair pass checks at once, each with its own point reads (an "

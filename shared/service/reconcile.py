@@ -1,15 +1,15 @@
 """One reconciler run, bounded by SCIM_RECONCILE_BUDGET_SECONDS; whatever it does not reach,
 the next tick does. Per tenant, in this order:
 
-1. finish journalled changes a crash cut in half, and every SCIM_REPAIR_INTERVAL_HOURS (or
-   right after finishing one) check and repair the store invariants (store/invariants.py,
-   given the tenant's indexer: the rows its kinds' `indexes` call for, declared unique
-   extension attributes included). A pass walks the partition in RowKey order and may take
-   several runs: its position is saved in the runs table every page and when the step stops
-   (its row is also its lease: runs.py), and the next run goes on from there. A step takes
-   at most half of what is left of the run's budget, so one large tenant's pass does not
-   keep this and later tenants' outboxes from being delivered; a tenant is marked repaired
-   when its pass reaches the end;
+1. finish journalled changes a crash cut in half, and every SCIM_REPAIR_INTERVAL_HOURS, at the
+   tenant's own time of the interval (repair_slots.py), or right after finishing one, check
+   and repair the store invariants (store/invariants.py, given the tenant's indexer: the rows
+   its kinds' `indexes` call for, declared unique extension attributes included). A pass
+   walks the partition in RowKey order and may take several runs: its position is saved in
+   the runs table every page and when the step stops (its row is also its lease: runs.py),
+   and the next run goes on from there. A step takes at most half of what is left of the
+   run's budget, so one large tenant's pass does not keep this and later tenants' outboxes
+   from being delivered; a tenant is marked repaired when its pass reaches the end;
 2. retention: hard-delete users deactivated longer than SCIM_RETENTION_DAYS (off by default),
    through the same path as a DELETE, so the same events are emitted; and drop the events of
    the published feed (store/feed_log.py) published longer than SCIM_FEED_HOLD_DAYS ago;
@@ -62,6 +62,7 @@ from ..timestamps import iso, parse_iso
 from .app import ScimService
 from .deliver import deliverer, publish, run_pass
 from .kinds import USERS, Kind, TenantKinds
+from .repair_slots import repair_due
 
 log = logging.getLogger("scim.reconcile")
 _SWEEP_EVERY = timedelta(days=1)
@@ -226,9 +227,10 @@ def _maintain(state: _Run, tenant: Tenant, *, retention: bool = True) -> None:
     journals = service.directory.complete_pending(tenant.id)
     state.repaired += journals
     under_way = state.passes.get(tenant.id)
+    last = state.marks.get(layout.repair_mark(tenant.id))
     if (under_way is not None or journals
-            or state.due(layout.repair_mark(tenant.id),
-                         timedelta(hours=settings.repair_interval_hours))):
+            or repair_due(tenant.id, parse_iso(last) if last else None, state.now,
+                          timedelta(hours=settings.repair_interval_hours))):
         _repair(state, tenant.id, kinds, under_way)
     if retention and settings.retention_days > 0 and not state.over():
         state.retention_deleted += purge_deactivated(

@@ -28,6 +28,7 @@ from shared.service.app import ScimService
 from shared.service.kinds import GROUPS, USERS, stored_indexes
 from shared.service.messages import ScimRequest
 from shared.service.reconcile import run
+from shared.service.repair_slots import latest_slot
 from shared.store import connection, invariants, layout
 from shared.store.backend import upsert
 from shared.store.directory import Indexes
@@ -401,6 +402,25 @@ def test_a_small_budget_cuts_a_large_tenants_repair(
     assert summary["repair_incomplete"] == 0
     assert scim_service.runs.repair_progress(tid) is None
     assert layout.repair_mark(tid) in scim_service.runs.marks()
+
+
+def test_a_daily_pass_comes_due_at_the_tenants_own_time(
+        scim_service: ScimService, tenant: tuple[str, str]) -> None:
+    """Not one interval after the last pass (every tenant that first ran together would come
+    due together again) but at the tenant's slot at least half an interval after it."""
+    tid, every = tenant[0], timedelta(hours=24)
+    service, mark = _daily(scim_service), layout.repair_mark(tid)
+    now = datetime.now(UTC)
+    if latest_slot(tid, every, now) + every - now < timedelta(seconds=30):
+        time.sleep(30)  # the slot moves on within the test: start after it
+    slot = latest_slot(tid, every, datetime.now(UTC))
+    service.runs.mark(mark, iso(slot - every / 2))  # less than a day ago, half before the slot
+    summary = run(service, tenants=[tid])
+    assert service.runs.marks()[mark] == summary["time"]  # a pass ran and finished
+    late = iso(slot - every / 2 + timedelta(seconds=1))
+    service.runs.mark(mark, late)
+    run(service, tenants=[tid])
+    assert service.runs.marks()[mark] == late  # not due until its next slot
 
 
 def test_a_pass_another_run_holds_is_left_to_it_until_its_lease_ends(
