@@ -160,7 +160,8 @@ Loki.Collection.prototype.adaptiveBinaryIndexInsert = function (dataPosition, bi
 // milliseconds per write of any tenant once one tenant holds millions of rows. Azurite never
 // changes an entity's PartitionKey or RowKey in an update, so the entry is still in its place:
 // it is looked for among the entries of its value (Loki's getBinaryIndexPosition: a binary
-// search, then that range) and left there when its neighbours still order around it. Anything else is Loki's own update.
+// search, then that range) and left there when its neighbours still order around it.
+// Anything else is Loki's own update.
 const stockUpdate = Loki.Collection.prototype.adaptiveBinaryIndexUpdate;
 
 Loki.Collection.prototype.adaptiveBinaryIndexUpdate = function (dataPosition, binaryIndexName) {

@@ -31,7 +31,8 @@ def _next_due(tenant: str, last: datetime, every: timedelta, tick: datetime) -> 
 
 
 def _ticks_after(at: datetime) -> datetime:
-    return T0 + -((T0 - at) // TICK) * TICK
+    """The first tick at or after `at` (ticks are T0 plus whole TICKs)."""
+    return T0 - ((T0 - at) // TICK) * TICK
 
 
 def test_a_tenant_never_repaired_or_an_interval_of_zero_is_due_at_once() -> None:
